@@ -1,0 +1,129 @@
+/**
+ * The `slack` step: `chat.postMessage` with a bot token, or the configured
+ * incoming webhook when the step names no channel or no token is set.
+ */
+import { ErrorCode, WebClient } from '@slack/web-api';
+import { z } from 'zod';
+import type { Config } from '../src/config';
+import type { Rendered } from '../src/shared/run';
+import { permanent, transient } from './failures';
+
+export const sendSlackInput = z.object({
+  deliveryKey: z.string().min(1),
+  channel: z.string().min(1).optional(),
+  text: z.string().min(1).max(40_000),
+});
+
+export type SendSlackInput = Rendered<z.input<typeof sendSlackInput>>;
+
+export interface SendSlackResult {
+  mode: 'api' | 'webhook';
+  channel?: string | undefined;
+  ts?: string | undefined;
+}
+
+/** Platform errors that no retry can fix. */
+const PERMANENT_PLATFORM_ERRORS: Record<string, 'InvalidRecipient' | 'ProviderAuthFailed' | 'ProviderRejected'> = {
+  channel_not_found: 'InvalidRecipient',
+  not_in_channel: 'InvalidRecipient',
+  is_archived: 'InvalidRecipient',
+  invalid_auth: 'ProviderAuthFailed',
+  not_authed: 'ProviderAuthFailed',
+  account_inactive: 'ProviderAuthFailed',
+  token_revoked: 'ProviderAuthFailed',
+  missing_scope: 'ProviderAuthFailed',
+  no_text: 'ProviderRejected',
+  msg_too_long: 'ProviderRejected',
+  invalid_blocks: 'ProviderRejected',
+};
+
+export function createSlackActivities(config: Config) {
+  const { slack } = config;
+  let client: WebClient | undefined;
+  const getClient = () => {
+    client ??= new WebClient(slack.botToken, {
+      ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}),
+      // The client's own retries run for about thirty minutes and can post
+      // twice; the step's retry policy is the only retry.
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: 15_000,
+    });
+    return client;
+  };
+
+  return {
+    async sendSlack(raw: SendSlackInput): Promise<SendSlackResult> {
+      const parsed = sendSlackInput.safeParse(raw);
+      if (!parsed.success) {
+        const problem = parsed.error.issues[0];
+        throw permanent('ProviderRejected', `slack step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
+      }
+      const input = parsed.data;
+      if (input.channel && slack.botToken) return postWithApi(getClient(), input.channel, input.text);
+      if (slack.webhookUrl) return postWithWebhook(slack.webhookUrl, input.text);
+      throw permanent(
+        'ChannelNotConfigured',
+        input.channel
+          ? 'Slack is not configured: set SLACK_BOT_TOKEN to post to a channel'
+          : 'Slack is not configured: set SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN and a channel on the step',
+      );
+    },
+  };
+}
+
+async function postWithApi(client: WebClient, channel: string, text: string): Promise<SendSlackResult> {
+  try {
+    const res = await client.chat.postMessage({ channel, text });
+    return { mode: 'api', channel: res.channel, ts: res.ts };
+  } catch (err) {
+    throw classifySlackError(err);
+  }
+}
+
+function classifySlackError(err: unknown) {
+  const e = err as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string };
+  switch (e.code) {
+    case ErrorCode.PlatformError: {
+      const code = e.data?.error ?? 'unknown_error';
+      const type = PERMANENT_PLATFORM_ERRORS[code];
+      return type ? permanent(type, `Slack refused the message: ${code}`) : transient('ProviderUnavailable', `Slack error: ${code}`);
+    }
+    case ErrorCode.RateLimitedError:
+      return transient('ProviderRateLimited', 'Slack rate limit reached', (e.retryAfter ?? 1) * 1000);
+    case ErrorCode.HTTPError:
+      return (e.statusCode ?? 500) >= 500 || e.statusCode === 408
+        ? transient('ProviderUnavailable', `Slack answered HTTP ${e.statusCode}`)
+        : permanent('ProviderRejected', `Slack answered HTTP ${e.statusCode}`);
+    default:
+      return transient('ProviderUnavailable', `Slack could not be reached: ${e.message ?? String(err)}`);
+  }
+}
+
+async function postWithWebhook(url: string, text: string): Promise<SendSlackResult> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    // The URL is a secret: name the failure, never the address.
+    throw transient('ProviderUnavailable', `Slack webhook could not be reached: ${(err as Error).name}`);
+  }
+  await res.body?.cancel();
+  if (res.ok) return { mode: 'webhook' };
+  if (res.status === 429) {
+    const retryAfter = Number(res.headers.get('retry-after'));
+    throw transient(
+      'ProviderRateLimited',
+      'Slack webhook rate limit reached',
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+    );
+  }
+  if (res.status >= 500 || res.status === 408) throw transient('ProviderUnavailable', `Slack webhook answered HTTP ${res.status}`);
+  throw permanent('ProviderRejected', `Slack webhook answered HTTP ${res.status}`);
+}

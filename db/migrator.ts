@@ -1,0 +1,21 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import * as initial from './migrations/2026-11-25T00-00-00_initial';
+
+/**
+ * Migrations listed in code rather than read from the folder at run time, so
+ * they work the same under tsx, vitest and a bundled build. Names sort by time.
+ */
+const MIGRATIONS: Record<string, Migration> = {
+  '2026-11-25T00-00-00_initial': initial,
+};
+
+export function createMigrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
+}
+
+/** Applies every pending migration; a no-op when the schema is current. */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+  const result = await createMigrator(db).migrateToLatest();
+  if (result.error) throw result.error;
+  return result;
+}

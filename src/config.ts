@@ -1,0 +1,262 @@
+/**
+ * The one place that reads `process.env`. Everything else receives the frozen
+ * {@link Config} object this module returns.
+ */
+import { z } from 'zod';
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+      error: 'must be one of true, false, 1, 0, yes, no',
+    })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
+
+/** Empty strings in a `.env` file mean "not set". */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const optionalUrl = (protocols: string[]) =>
+  optionalString.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: int(3000, 0, 65535),
+  PUBLIC_URL: optionalUrl(['http:', 'https:']),
+
+  DATABASE_URL: z
+    .string({ error: 'is required (postgres://user:password@host:5432/database)' })
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
+  DATABASE_POOL_MAX: int(10, 1, 500),
+  REDIS_URL: optionalUrl(['redis:', 'rediss:']),
+  REDIS_PASSWORD: optionalString,
+
+  TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('workflow-automation'),
+  TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
+
+  SMTP_HOST: optionalString,
+  SMTP_PORT: int(587, 1, 65535),
+  SMTP_SECURE: bool(false),
+  SMTP_USER: optionalString,
+  SMTP_PASS: optionalString,
+  SMTP_FROM: optionalString,
+
+  TWILIO_ACCOUNT_SID: optionalString,
+  TWILIO_AUTH_TOKEN: optionalString,
+  TWILIO_PHONE_NUMBER: optionalString,
+
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
+  SLACK_API_URL: optionalUrl(['http:', 'https:']),
+  TEAMS_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
+
+  WORKFLOW_MAX_CONCURRENT_EXECUTIONS: int(20, 1, 10_000),
+  WORKFLOW_DEFAULT_TIMEOUT: int(300, 1, 86_400),
+  WORKFLOW_QUEUE_CONCURRENCY: int(10, 1, 10_000),
+  WORKFLOW_ENABLE_CACHING: bool(true),
+  WORKFLOW_CACHE_TTL: int(3600, 0),
+  MIRROR_RECONCILE_INTERVAL_MS: int(5000, 100, 3_600_000),
+
+  SENTRY_DSN: optionalUrl(['http:', 'https:']),
+  LOG_LEVEL: logLevel.default('info'),
+
+  RATE_LIMIT_PER_MINUTE: int(120, 1, 1_000_000),
+  ENABLE_RATE_LIMITING: bool(true),
+  WEBHOOK_SIGNATURE_SECRET: optionalString,
+  CORS_ORIGINS: optionalString,
+});
+
+export type Env = z.input<typeof envSchema>;
+type Parsed = z.output<typeof envSchema>;
+
+/** Variables whose values are secrets: never logged, never echoed in errors. */
+export const SECRET_VARIABLES = [
+  'DATABASE_URL',
+  'REDIS_PASSWORD',
+  'SMTP_PASS',
+  'TWILIO_AUTH_TOKEN',
+  'SLACK_BOT_TOKEN',
+  'SLACK_WEBHOOK_URL',
+  'TEAMS_WEBHOOK_URL',
+  'SENTRY_DSN',
+  'WEBHOOK_SIGNATURE_SECRET',
+] as const;
+
+export interface Config {
+  readonly env: Parsed['NODE_ENV'];
+  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
+  readonly database: { readonly url: string; readonly poolMax: number };
+  readonly redis: { readonly url: string | undefined; readonly password: string | undefined };
+  readonly temporal: {
+    readonly address: string;
+    readonly namespace: string;
+    readonly taskQueue: string;
+    readonly uiUrl: string;
+  };
+  readonly smtp: {
+    readonly host: string | undefined;
+    readonly port: number;
+    readonly secure: boolean;
+    readonly user: string | undefined;
+    readonly pass: string | undefined;
+    readonly from: string | undefined;
+  };
+  readonly twilio: {
+    readonly accountSid: string | undefined;
+    readonly authToken: string | undefined;
+    readonly phoneNumber: string | undefined;
+  };
+  readonly slack: {
+    readonly botToken: string | undefined;
+    readonly webhookUrl: string | undefined;
+    readonly apiUrl: string | undefined;
+  };
+  readonly teams: { readonly webhookUrl: string | undefined };
+  readonly workflow: {
+    /** Concurrent workflow tasks per worker. @default 20 */
+    readonly maxConcurrentExecutions: number;
+    /** Default start-to-close timeout of a step's activity, in seconds. @default 300 */
+    readonly defaultTimeoutSeconds: number;
+    /** Concurrent activities (deliveries, data updates) per worker. @default 10 */
+    readonly queueConcurrency: number;
+    /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
+    readonly enableCaching: boolean;
+    /** Seconds a definition version stays in the gateway's cache. @default 3600 */
+    readonly cacheTtlSeconds: number;
+  };
+  readonly mirror: { readonly reconcileIntervalMs: number };
+  readonly sentryDsn: string | undefined;
+  readonly logLevel: Parsed['LOG_LEVEL'];
+  readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
+  readonly webhookSignatureSecret: string | undefined;
+  readonly corsOrigins: readonly string[];
+}
+
+/** Raised when the environment does not describe a runnable configuration. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the environment into a frozen {@link Config}. Throws {@link ConfigError}
+ * with one line per bad or missing variable; the value itself is never echoed,
+ * since it may be a secret.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const message = issue.code === 'invalid_type' && env[name] === undefined ? 'is required' : issue.message;
+      return `${name} ${message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = result.data;
+  return deepFreeze({
+    env: e.NODE_ENV,
+    http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL },
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    redis: { url: e.REDIS_URL, password: e.REDIS_PASSWORD },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: e.TEMPORAL_UI_URL,
+    },
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT,
+      secure: e.SMTP_SECURE,
+      user: e.SMTP_USER,
+      pass: e.SMTP_PASS,
+      from: e.SMTP_FROM,
+    },
+    twilio: {
+      accountSid: e.TWILIO_ACCOUNT_SID,
+      authToken: e.TWILIO_AUTH_TOKEN,
+      phoneNumber: e.TWILIO_PHONE_NUMBER,
+    },
+    slack: { botToken: e.SLACK_BOT_TOKEN, webhookUrl: e.SLACK_WEBHOOK_URL, apiUrl: e.SLACK_API_URL },
+    teams: { webhookUrl: e.TEAMS_WEBHOOK_URL },
+    workflow: {
+      maxConcurrentExecutions: e.WORKFLOW_MAX_CONCURRENT_EXECUTIONS,
+      defaultTimeoutSeconds: e.WORKFLOW_DEFAULT_TIMEOUT,
+      queueConcurrency: e.WORKFLOW_QUEUE_CONCURRENCY,
+      enableCaching: e.WORKFLOW_ENABLE_CACHING,
+      cacheTtlSeconds: e.WORKFLOW_CACHE_TTL,
+    },
+    mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS },
+    sentryDsn: e.SENTRY_DSN,
+    logLevel: e.LOG_LEVEL,
+    rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
+    webhookSignatureSecret: e.WEBHOOK_SIGNATURE_SECRET,
+    corsOrigins: (e.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  });
+}
+
+/**
+ * Loads the configuration for a process entry point: on failure prints one
+ * line per problem and exits, instead of a stack trace.
+ */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example for every variable and its meaning.\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Hides the password of a connection URL, for printing. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

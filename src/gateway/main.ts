@@ -1,0 +1,43 @@
+/** Gateway process: serves the HTTP API until SIGINT/SIGTERM, then drains and exits. */
+import { createDb } from '../../db/client';
+import { loadConfigOrExit } from '../config';
+import { createLogger } from '../logger';
+import { connectTemporal } from '../temporal/client';
+import { createApp } from './app';
+
+const config = loadConfigOrExit();
+const logger = createLogger(config, 'gateway');
+
+async function main(): Promise<void> {
+  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
+  const temporal = await connectTemporal(config);
+  const app = createApp({ config, db, temporal, logger });
+  const server = app.listen(config.http.port, config.http.host, () => {
+    logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
+  });
+  server.on('error', (err) => {
+    logger.fatal({ err }, `could not listen on ${config.http.host}:${config.http.port}`);
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
+    server.close(async () => {
+      await Promise.allSettled([db.destroy(), temporal.connection.close()]);
+      logger.info('gateway stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'gateway failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+/**
+ * Every error the gateway answers with has one shape: RFC 9457 problem+json
+ * with a stable `code`, a message, and the JSON paths of bad fields.
+ */
+import type { Response } from 'express';
+
+export const PROBLEM_CODES = {
+  validation_failed: 400,
+  invalid_json: 400,
+  invalid_definition: 400,
+  not_found: 404,
+  route_not_found: 404,
+  definition_key_taken: 409,
+  definition_disabled: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  definition_invalid: 422,
+  definition_version_missing: 500,
+  temporal_unavailable: 503,
+  database_unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type ProblemCode = keyof typeof PROBLEM_CODES;
+
+export interface ProblemField {
+  /** JSON path of the field, e.g. `$.steps[2].to`. */
+  path: string;
+  message: string;
+}
+
+export class HttpProblem extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    message: string,
+    readonly fields: ProblemField[] = [],
+  ) {
+    super(message);
+    this.name = 'HttpProblem';
+  }
+
+  get status(): number {
+    return PROBLEM_CODES[this.code];
+  }
+}
+
+export function sendProblem(res: Response, problem: HttpProblem, requestId?: string): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .json({
+      type: `about:blank#${problem.code}`,
+      title: problem.code.replace(/_/g, ' '),
+      status: problem.status,
+      code: problem.code,
+      detail: problem.message,
+      ...(problem.fields.length ? { errors: problem.fields } : {}),
+      ...(requestId ? { requestId } : {}),
+    });
+}
+
+/** `['steps', 2, 'to']` → `$.steps[2].to` */
+export function jsonPath(path: readonly (string | number | symbol)[]): string {
+  return path.reduce<string>((acc, part) => {
+    if (typeof part === 'number') return `${acc}[${part}]`;
+    const name = String(part);
+    return /^[A-Za-z_$][\w$]*$/.test(name) ? `${acc}.${name}` : `${acc}[${JSON.stringify(name)}]`;
+  }, '$');
+}

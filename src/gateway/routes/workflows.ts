@@ -1,0 +1,145 @@
+/** Definitions (`/api/workflows`) and starting runs of them. */
+import { Router } from 'express';
+import { z } from 'zod';
+import {
+  createDefinition,
+  findDefinition,
+  getDefinitionVersion,
+  listDefinitions,
+  listDefinitionVersions,
+  updateDefinition,
+} from '../../../db/definitions';
+import type { DefinitionRow } from '../../../db/schema';
+import { startExecution, StartError } from '../../executions/start';
+import { parseDefinition } from '../../shared/definition';
+import type { GatewayDeps } from '../context';
+import { HttpProblem, jsonPath } from '../problem';
+import { parseRequest } from '../validate';
+
+const listQuery = z.object({
+  category: z.string().min(1).optional(),
+  enabled: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  q: z.string().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const executeBody = z
+  .object({
+    triggerData: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).default({}),
+  })
+  .strict();
+
+export function publicDefinition(row: DefinitionRow) {
+  return {
+    id: row.id,
+    key: row.key,
+    name: row.name,
+    description: row.description,
+    category: row.category,
+    enabled: row.enabled,
+    templateKey: row.template_key,
+    triggerType: row.trigger_type,
+    version: row.current_version,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function parseDefinitionOr400(body: unknown) {
+  const parsed = parseDefinition(body);
+  if (parsed.ok) return parsed.definition;
+  const fields = parsed.problems.map((p) => ({ path: jsonPath(p.path), message: p.message }));
+  throw new HttpProblem(
+    'invalid_definition',
+    `the definition has ${fields.length} problem(s): ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`,
+    fields,
+  );
+}
+
+export function workflowRoutes(deps: GatewayDeps): Router {
+  const { db } = deps;
+  const router = Router();
+
+  async function loadDefinition(idOrKey: string): Promise<DefinitionRow> {
+    const row = await findDefinition(db, idOrKey);
+    if (!row) throw new HttpProblem('not_found', `no workflow definition has id or key "${idOrKey}"`);
+    return row;
+  }
+
+  router.get('/api/workflows', async (req, res) => {
+    const query = parseRequest(listQuery, req.query, 'query');
+    const { items, total } = await listDefinitions(db, {
+      category: query.category,
+      enabled: query.enabled,
+      text: query.q,
+      limit: query.limit,
+      offset: query.offset,
+    });
+    res.json({ items: items.map(publicDefinition), total, limit: query.limit, offset: query.offset });
+  });
+
+  router.post('/api/workflows/validate', (req, res) => {
+    const definition = parseDefinitionOr400(req.body);
+    res.json({ valid: true, definition });
+  });
+
+  router.post('/api/workflows', async (req, res) => {
+    const definition = parseDefinitionOr400(req.body);
+    if (await findDefinition(db, definition.key)) {
+      throw new HttpProblem('definition_key_taken', `a definition with key "${definition.key}" already exists`, [
+        { path: '$.key', message: 'is already taken' },
+      ]);
+    }
+    const row = await createDefinition(db, definition);
+    res.status(201).location(`/api/workflows/${row.id}`).json({ ...publicDefinition(row), definition });
+  });
+
+  router.get('/api/workflows/:id', async (req, res) => {
+    const row = await loadDefinition(req.params.id);
+    const [current, versions] = await Promise.all([
+      getDefinitionVersion(db, row.id, row.current_version),
+      listDefinitionVersions(db, row.id),
+    ]);
+    res.json({ ...publicDefinition(row), definition: current?.document, versions });
+  });
+
+  router.get('/api/workflows/:id/versions/:version', async (req, res) => {
+    const row = await loadDefinition(req.params.id);
+    const version = parseRequest(z.coerce.number().int().min(1), req.params.version, 'version');
+    const stored = await getDefinitionVersion(db, row.id, version);
+    if (!stored) throw new HttpProblem('not_found', `definition "${row.key}" has no version ${version}`);
+    res.json({ id: row.id, key: row.key, version, createdAt: stored.created_at, definition: stored.document });
+  });
+
+  router.put('/api/workflows/:id', async (req, res) => {
+    const row = await loadDefinition(req.params.id);
+    const definition = parseDefinitionOr400({ ...req.body, key: row.key });
+    const updated = await updateDefinition(db, row.id, definition);
+    if (!updated) throw new HttpProblem('not_found', `no workflow definition has id "${row.id}"`);
+    res.json({ ...publicDefinition(updated), definition });
+  });
+
+  router.post('/api/workflows/:id/execute', async (req, res) => {
+    const body = parseRequest(executeBody, req.body ?? {}, 'body');
+    const row = await loadDefinition(req.params.id);
+    try {
+      const started = await startExecution(
+        { db, client: deps.temporal.client, config: deps.config },
+        row,
+        body.triggerData,
+        'manual',
+      );
+      res
+        .status(202)
+        .location(`/api/executions/${started.executionId}`)
+        .json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
+    } catch (err) {
+      if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
+      throw err;
+    }
+  });
+
+  return router;
+}

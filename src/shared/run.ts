@@ -1,0 +1,114 @@
+/**
+ * What the gateway hands the interpreter workflow, and what the workflow
+ * reports back (query result, mirror events). Workflow-safe.
+ */
+import type { Definition } from './definition';
+import type { ExecutionStatus, StepEvent } from './status';
+
+export const INTERPRETER_WORKFLOW = 'interpreterWorkflow';
+
+export type TriggerType = 'manual' | 'webhook' | 'schedule';
+
+/** The pinned definition a run executes. */
+export interface DefinitionSnapshot {
+  id: string;
+  version: number;
+  document: Definition;
+}
+
+export interface RunInput {
+  executionId: string;
+  definition: DefinitionSnapshot;
+  triggerType: TriggerType;
+  triggerData: Record<string, unknown>;
+  settings?: RunSettings | undefined;
+}
+
+/** Worker-independent settings fixed when the run starts, so replay sees the same values. */
+export interface RunSettings {
+  /** Default start-to-close timeout of a step's activity. */
+  defaultStepTimeoutSeconds: number;
+}
+
+export type StepStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'SKIPPED';
+
+export interface StepState {
+  /** Where the step sits in the run: its id, prefixed by loop iterations when nested. */
+  path: string;
+  id: string;
+  type: string;
+  status: StepStatus;
+  attempts: number;
+  startedAt?: string | undefined;
+  finishedAt?: string | undefined;
+  error?: string | undefined;
+  /** A bounded summary of the step's output. */
+  output?: unknown;
+}
+
+/** What the `state` query returns: the run as the workflow sees it right now. */
+export interface RunState {
+  executionId: string;
+  status: ExecutionStatus;
+  currentSteps: string[];
+  steps: StepState[];
+  vars: Record<string, unknown>;
+  error?: string | undefined;
+}
+
+export interface RunResult {
+  status: 'SUCCESS';
+  steps: number;
+  vars: Record<string, unknown>;
+}
+
+/** One step event, written to the mirror's log table. */
+export interface StepLogEvent {
+  stepPath: string;
+  stepId: string;
+  stepType: string;
+  event: StepEvent;
+  at: string;
+  attempt: number;
+  message?: string | undefined;
+  output?: unknown;
+  error?: string | undefined;
+}
+
+/** One batch of mirror writes from the workflow. */
+export interface MirrorUpdate {
+  executionId: string;
+  events: StepLogEvent[];
+  status?: ExecutionStatus | undefined;
+  currentStep?: string | null | undefined;
+  finishedAt?: string | undefined;
+  error?: string | undefined;
+}
+
+/** Error `type`s a step's failure can carry; retry policies and reports key on them. */
+export const ERROR_TYPES = {
+  /** A recipient the provider refuses: never retried. */
+  InvalidRecipient: 'InvalidRecipient',
+  /** The channel has no credentials or address configured: never retried. */
+  ChannelNotConfigured: 'ChannelNotConfigured',
+  /** The provider refused the credentials: never retried. */
+  ProviderAuthFailed: 'ProviderAuthFailed',
+  /** The provider refused the request as malformed: never retried. */
+  ProviderRejected: 'ProviderRejected',
+  /** The provider could not be reached or failed on its side: retried. */
+  ProviderUnavailable: 'ProviderUnavailable',
+  /** The provider asked us to slow down: retried. */
+  ProviderRateLimited: 'ProviderRateLimited',
+  /** An expression in the step failed to evaluate: never retried. */
+  ExpressionFailed: 'ExpressionFailed',
+  /** The definition asked the run to fail. */
+  StepFailed: 'StepFailed',
+} as const;
+
+export type ErrorType = keyof typeof ERROR_TYPES;
+
+/**
+ * An activity's input as the workflow hands it over: fields rendered from
+ * templates, so of any JSON type until the activity validates them.
+ */
+export type Rendered<T> = { [K in keyof T]?: unknown } & { deliveryKey: string };

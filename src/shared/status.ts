@@ -1,0 +1,31 @@
+/**
+ * Execution statuses, shared by the mirror, the API and reports. Workflow-safe.
+ */
+export const EXECUTION_STATUSES = [
+  'PENDING',
+  'RUNNING',
+  'SUCCESS',
+  'FAILED',
+  'CANCELLED',
+  'TERMINATED',
+  'TIMED_OUT',
+] as const;
+
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+
+export const TERMINAL_STATUSES = ['SUCCESS', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'] as const;
+
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+
+export function isTerminal(status: string): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
+export function isExecutionStatus(value: string): value is ExecutionStatus {
+  return (EXECUTION_STATUSES as readonly string[]).includes(value);
+}
+
+/** What happened to a step; one mirror log row per event. */
+export const STEP_EVENTS = ['STARTED', 'COMPLETED', 'FAILED', 'SKIPPED'] as const;
+
+export type StepEvent = (typeof STEP_EVENTS)[number];

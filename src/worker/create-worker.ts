@@ -1,0 +1,31 @@
+/** Builds the Temporal worker that runs the interpreter and its activities. */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Kysely } from 'kysely';
+import { createActivities } from '../../activities';
+import type { Database } from '../../db/schema';
+import type { Config } from '../config';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export interface CreateWorkerOptions {
+  config: Config;
+  db: Kysely<Database>;
+  connection: NativeConnection;
+  /** A pre-built workflow bundle (tests build it once); otherwise bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export async function createWorker({ config, db, connection, workflowBundle }: CreateWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({ config, db }),
+    maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,
+    maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,
+    maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,
+    shutdownGraceTime: '10s',
+  });
+}

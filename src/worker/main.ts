@@ -1,0 +1,32 @@
+/** Worker process: runs workflows and activities, and reconciles the mirror. */
+import { NativeConnection } from '@temporalio/worker';
+import { createDb } from '../../db/client';
+import { loadConfigOrExit } from '../config';
+import { createLogger } from '../logger';
+import { createReconciler } from '../mirror/reconciler';
+import { connectTemporal, ensureSearchAttributes } from '../temporal/client';
+import { createWorker } from './create-worker';
+
+const config = loadConfigOrExit();
+const logger = createLogger(config, 'worker');
+
+async function main(): Promise<void> {
+  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
+  const { connection, client } = await connectTemporal(config);
+  await ensureSearchAttributes(connection, config.temporal.namespace);
+  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createWorker({ config, db, connection: nativeConnection });
+  const reconciler = createReconciler({ db, client, logger, intervalMs: config.mirror.reconcileIntervalMs });
+  reconciler.start();
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker polling');
+  // The SDK stops the worker on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.
+  await worker.run();
+  await reconciler.stop();
+  await Promise.all([nativeConnection.close(), connection.close(), db.destroy()]);
+  logger.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'worker failed');
+  process.exit(1);
+});

@@ -1,0 +1,66 @@
+/**
+ * Brings up, once for the integration suite: a Temporal dev server (in memory,
+ * headless, on free ports), a Postgres (`TEST_DATABASE_URL`/`DATABASE_URL`, or an
+ * embedded one in a temporary folder), and the workflow bundle every test
+ * worker shares.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { TestProject } from 'vitest/node';
+import { obtainPostgres } from '../../scripts/lib/postgres';
+import { freePort } from '../../scripts/lib/ports';
+import { startTemporal } from '../../scripts/lib/temporal';
+import { WORKFLOWS_PATH } from '../../src/worker/create-worker';
+import { ensureSearchAttributes } from '../../src/temporal/client';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    postgresUrl: string;
+    workflowBundlePath: string;
+  }
+}
+
+const say = (line: string) => process.stdout.write(`[test setup] ${line}\n`);
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const scratch = await mkdtemp(join(tmpdir(), 'wfa-test-'));
+  const started = Date.now();
+
+  const [temporal, postgres, bundlePath] = await Promise.all([
+    (async () => {
+      const server = await startTemporal({ port: await freePort(), headless: true }, say);
+      const connection = await Connection.connect({ address: server.address });
+      await ensureSearchAttributes(connection, 'default');
+      await connection.close();
+      return server;
+    })(),
+    obtainPostgres(
+      process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL,
+      { dataDir: join(scratch, 'postgres'), port: await freePort(), database: 'postgres' },
+      say,
+    ),
+    (async () => {
+      const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
+      const path = join(scratch, 'workflow-bundle.js');
+      await writeFile(path, code);
+      return path;
+    })(),
+  ]);
+  say(`Temporal at ${temporal.address}, Postgres ${postgres.embedded ? 'embedded' : 'from DATABASE_URL'}, ready in ${Date.now() - started} ms`);
+
+  project.provide('temporalAddress', temporal.address);
+  project.provide('postgresUrl', postgres.url);
+  project.provide('workflowBundlePath', bundlePath);
+
+  return async () => {
+    await Promise.allSettled([temporal.stop(), postgres.stop()]);
+    await rm(scratch, { recursive: true, force: true });
+  };
+}
+
+const noop = () => undefined;
+const silentLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };

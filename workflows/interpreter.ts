@@ -1,0 +1,84 @@
+/**
+ * The one generic workflow: it walks a pinned definition's steps, keeps
+ * control flow here and runs every side effect as an activity.
+ */
+import * as wf from '@temporalio/workflow';
+import type { Step } from '../src/shared/definition';
+import { isTruthy } from '../src/shared/expressions';
+import { ERROR_TYPES, type RunInput, type RunResult, type RunState } from '../src/shared/run';
+import { RunContext } from './context';
+import { handlerFor } from './steps';
+
+/** The run as the workflow sees it now: current steps, step states, variables. */
+export const stateQuery = wf.defineQuery<RunState>('state');
+
+export async function interpreterWorkflow(input: RunInput): Promise<RunResult> {
+  const ctx = new RunContext(input);
+  wf.setHandler(stateQuery, () => ctx.snapshot());
+
+  try {
+    await runSteps(input.definition.document.steps, ctx);
+  } catch (err) {
+    const cancelled = wf.isCancellation(err);
+    ctx.status = cancelled ? 'CANCELLED' : 'FAILED';
+    ctx.error = describeFailure(err);
+    await wf.CancellationScope.nonCancellable(() => ctx.flush({ status: ctx.status, error: ctx.error }));
+    if (cancelled || err instanceof wf.ApplicationFailure) throw err;
+    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: ctx.error, nonRetryable: true, cause: asFailure(err) });
+  }
+  ctx.status = 'SUCCESS';
+  await ctx.flush({ status: 'SUCCESS' });
+  return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars };
+}
+
+async function runSteps(steps: Step[], ctx: RunContext): Promise<void> {
+  for (const step of steps) await runStep(step, step.id, ctx);
+}
+
+async function runStep(step: Step, path: string, ctx: RunContext): Promise<void> {
+  if (step.if !== undefined && !isTruthy(await ctx.evaluate(step.if, step))) {
+    ctx.stepSkipped(path, step);
+    return;
+  }
+  ctx.stepStarted(path, step);
+  let output: unknown;
+  try {
+    output = await handlerFor(step)(step, path, ctx, runSteps);
+  } catch (err) {
+    if (!wf.isCancellation(err) && !ctx.steps.get(path)?.error) {
+      ctx.stepFailed(path, step, describeFailure(err));
+    }
+    throw stepFailure(step, err);
+  }
+  ctx.stepFinished(path, step, output);
+}
+
+/** Wraps a step's error so the run's failure names the step that caused it. */
+function stepFailure(step: Step, err: unknown): unknown {
+  if (wf.isCancellation(err)) return err;
+  if (err instanceof wf.ApplicationFailure && err.type === ERROR_TYPES.StepFailed) return err;
+  return wf.ApplicationFailure.create({
+    type: ERROR_TYPES.StepFailed,
+    message: `step "${step.id}" (${step.type}) failed: ${describeFailure(err)}`,
+    nonRetryable: true,
+    cause: asFailure(err),
+  });
+}
+
+/** The most specific message in a failure chain (activity failures wrap the real cause). */
+function describeFailure(err: unknown): string {
+  let current: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  while (current instanceof wf.TemporalFailure) {
+    if (current instanceof wf.ApplicationFailure && current.type === ERROR_TYPES.StepFailed) {
+      return current.message;
+    }
+    if (current.message && !(current instanceof wf.ActivityFailure)) message = current.message;
+    current = current.cause;
+  }
+  return message;
+}
+
+function asFailure(err: unknown): wf.TemporalFailure | undefined {
+  return err instanceof wf.TemporalFailure ? err : undefined;
+}

@@ -1,0 +1,25 @@
+/**
+ * The registry of step handlers: one line per step type. The `satisfies`
+ * clause makes a step type without a handler a compile error.
+ */
+import type { Step, StepType } from '../../src/shared/definition';
+import { runCondition } from './condition';
+import { runDelay } from './delay';
+import { runEmail } from './email';
+import { runSet } from './set';
+import { runSlack } from './slack';
+import type { StepHandler } from './types';
+
+type Handlers = { [K in StepType]: StepHandler<Extract<Step, { type: K }>> };
+
+export const STEP_HANDLERS = {
+  email: runEmail,
+  slack: runSlack,
+  set: runSet,
+  delay: runDelay,
+  condition: runCondition,
+} satisfies Handlers;
+
+export function handlerFor<S extends Step>(step: S): StepHandler<S> {
+  return STEP_HANDLERS[step.type] as StepHandler<S>;
+}
