@@ -42,6 +42,16 @@ const DISABLED_FUNCTIONS = ['eval'] as const;
 const cache = new Map<string, jsonata.Expression>();
 const CACHE_LIMIT = 2_000;
 
+/** Longest sequence an expression may build. */
+export const MAX_SEQUENCE_LENGTH = 100_000;
+
+const ENTRY_HOOK = Symbol.for('jsonata.__evaluate_entry');
+
+/** Per-evaluation counters live on JSONata's execution frame (`environment.base`). */
+interface Frame {
+  base: { wfaSteps?: number };
+}
+
 /** Compiles (and caches) an expression; throws {@link ExpressionError} when it does not parse. */
 export function compileExpression(source: string): jsonata.Expression {
   const cached = cache.get(source);
@@ -51,7 +61,10 @@ export function compileExpression(source: string): jsonata.Expression {
   }
   let compiled: jsonata.Expression;
   try {
-    compiled = jsonata(source);
+    // `stack` bounds nesting, `sequence` bounds the size of what is built. JSONata's
+    // own `timeout` reads the clock, which stands still inside a workflow
+    // activation, so the step budget below bounds time instead.
+    compiled = jsonata(source, { stack: MAX_EVALUATION_DEPTH, sequence: MAX_SEQUENCE_LENGTH });
   } catch (err) {
     throw new ExpressionError(`expression does not parse: ${describeJsonataError(err)}`, source);
   }
@@ -60,6 +73,16 @@ export function compileExpression(source: string): jsonata.Expression {
       throw new ExpressionError(`$${name} is not available in expressions`, source);
     });
   }
+  // Counted on every evaluation step, tail calls included, so even a loop that
+  // never grows the stack stops. JSONata looks hooks up by symbol; its typings only know strings.
+  const hookName = ENTRY_HOOK as unknown as string;
+  compiled.assign(hookName, (_node: unknown, _input: unknown, frame: Frame) => {
+    const steps = (frame.base.wfaSteps ?? 0) + 1;
+    frame.base.wfaSteps = steps;
+    if (steps > MAX_EVALUATION_STEPS) {
+      throw new ExpressionError(`expression took more than ${MAX_EVALUATION_STEPS} evaluation steps`, source);
+    }
+  });
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(source, compiled);
   return compiled;
@@ -69,26 +92,9 @@ export function compileExpression(source: string): jsonata.Expression {
 export async function evaluateExpression(source: string, scope: ExpressionScope): Promise<unknown> {
   const compiled = compileExpression(source);
   const data = toPlainData(scope);
-  let steps = 0;
-  let depth = 0;
-  const bindings = {
-    [Symbol.for('jsonata.__evaluate_entry')]: () => {
-      steps += 1;
-      depth += 1;
-      if (steps > MAX_EVALUATION_STEPS) {
-        throw new ExpressionError(`expression took more than ${MAX_EVALUATION_STEPS} evaluation steps`, source);
-      }
-      if (depth > MAX_EVALUATION_DEPTH) {
-        throw new ExpressionError(`expression nests deeper than ${MAX_EVALUATION_DEPTH} levels`, source);
-      }
-    },
-    [Symbol.for('jsonata.__evaluate_exit')]: () => {
-      depth -= 1;
-    },
-  };
   let result: unknown;
   try {
-    result = await compiled.evaluate(data, bindings);
+    result = await compiled.evaluate(data);
   } catch (err) {
     if (err instanceof ExpressionError) throw err;
     throw new ExpressionError(`expression failed: ${describeJsonataError(err)}`, source);

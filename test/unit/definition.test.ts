@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { allSteps, parseDefinition } from '../../src/shared/definition';
+
+const valid = {
+  key: 'new-signup',
+  name: 'New signup',
+  steps: [
+    { id: 'hello', type: 'email', to: '{{ input.email }}', subject: 'Welcome', text: 'Hi {{ input.name }}' },
+    {
+      id: 'check',
+      type: 'condition',
+      condition: 'input.plan = "pro"',
+      then: [{ id: 'tell', type: 'slack', channel: '#sales', text: 'Pro signup' }],
+      else: [{ id: 'wait', type: 'delay', duration: '1d' }],
+    },
+  ],
+};
+
+function problems(doc: unknown) {
+  const result = parseDefinition(doc);
+  return result.ok ? [] : result.problems.map((p) => `${p.path.join('.')}: ${p.message}`);
+}
+
+describe('parseDefinition', () => {
+  it('accepts a valid definition and applies defaults', () => {
+    const result = parseDefinition(valid);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.definition).toMatchObject({ category: 'general', enabled: true, trigger: { type: 'manual' }, description: '' });
+    expect(allSteps(result.definition.steps).map((s) => s.id)).toEqual(['hello', 'check', 'tell', 'wait']);
+  });
+
+  it('names an unknown step type with its path and the known types', () => {
+    const [problem] = problems({ ...valid, steps: [{ id: 'x', type: 'fax', to: '1' }] });
+    expect(problem).toMatch(/^steps\.0\.type: unknown step type "fax"; expected one of email, slack, set, delay, condition/);
+  });
+
+  it('reports problems inside nested branches at their full path', () => {
+    const doc = structuredClone(valid);
+    (doc.steps[1] as { else: unknown[] }).else = [{ id: 'wait', type: 'delay', duration: 'soon' }];
+    expect(problems(doc)).toEqual([expect.stringMatching(/^steps\.1\.else\.0\.duration: must be a duration/)]);
+  });
+
+  it('finds duplicate step ids across branches', () => {
+    const doc = structuredClone(valid);
+    (doc.steps[1] as { then: { id: string }[] }).then[0]!.id = 'hello';
+    expect(problems(doc)).toEqual([expect.stringMatching(/^steps\.1\.then\.0\.id: duplicate step id "hello" \(also at steps\.0\)/)]);
+  });
+
+  it('rejects expressions that do not parse, in conditions, guards and templates', () => {
+    const doc = {
+      ...valid,
+      steps: [
+        { id: 'a', type: 'set', values: { x: '{{ input.( }}' } },
+        { id: 'b', type: 'condition', condition: 'input.x =', then: [] },
+        { id: 'c', type: 'delay', duration: '1s', if: ')(' },
+      ],
+    };
+    const found = problems(doc);
+    expect(found).toHaveLength(3);
+    expect(found[0]).toMatch(/^steps\.0\.values\.x: expression does not parse/);
+    expect(found[1]).toMatch(/^steps\.1\.condition: expression does not parse/);
+    expect(found[2]).toMatch(/^steps\.2\.if: expression does not parse/);
+  });
+
+  it('rejects unknown fields, missing content and bad keys', () => {
+    expect(problems({ ...valid, key: 'Bad Key' })).toEqual([expect.stringMatching(/^key: must be lower-case/)]);
+    expect(problems({ ...valid, steps: [] })).toEqual(['steps: a definition needs at least one step']);
+    expect(problems({ ...valid, steps: [{ id: 'e', type: 'email', to: 'a@b.c', subject: 's' }] })).toEqual([
+      'steps.0.text: an email step needs text or html',
+    ]);
+    expect(problems({ ...valid, colour: 'red' })[0]).toMatch(/colour/);
+  });
+});
