@@ -1,0 +1,149 @@
+/**
+ * docker-compose.yml and the Dockerfile, checked without a Docker engine.
+ *
+ * The Compose file is validated by `docker-compose config` where that binary
+ * is installed; elsewhere it is checked against the Compose Specification's
+ * JSON schema (test/fixtures/compose-spec.json, a copy of `schema/compose-spec.json`
+ * from the compose-spec/compose-spec repository, Apache-2.0). Either way it is
+ * validated, never skipped.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const composePath = path.join(root, 'docker-compose.yml');
+const composeText = readFileSync(composePath, 'utf8');
+
+interface Service {
+  build?: string | { context?: string };
+  image?: string;
+  privileged?: boolean | string;
+  depends_on?: string[] | Record<string, { condition?: string }>;
+}
+const compose = parse(composeText) as { services: Record<string, Service> };
+const services = compose.services;
+
+/** The absolute path of an executable on PATH, or undefined. */
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function validateWithSchema(document: unknown): string[] {
+  const spec = JSON.parse(readFileSync(path.join(root, 'test/fixtures/compose-spec.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  // The schema is draft-07, which is Ajv's default, but names its meta-schema
+  // by an https URL that Ajv does not register; without `$schema` Ajv checks
+  // it against the draft-07 meta-schema it already has.
+  const { $schema: _metaSchema, ...schema } = spec;
+  // strictTypes off: the schema leaves "type" implied beside some keywords,
+  // which is valid JSON Schema that Ajv's strict mode only warns about.
+  const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strictTypes: false });
+  const validate = ajv.compile(schema);
+  if (validate(document)) return [];
+  return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+}
+
+const dockerCompose = onPath('docker-compose');
+const validator = dockerCompose ? 'docker-compose config' : 'the Compose specification schema';
+
+describe('docker-compose.yml', () => {
+  it(`is a valid Compose file (checked by ${validator})`, () => {
+    if (dockerCompose) {
+      const result = spawnSync(dockerCompose, ['-f', composePath, 'config', '-q'], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(result.error, String(result.error)).toBeUndefined();
+      expect(result.status, `docker-compose config failed:\n${result.stderr}`).toBe(0);
+    } else {
+      expect(validateWithSchema(compose)).toEqual([]);
+    }
+  });
+
+  it('has a schema fallback that accepts this file and rejects a malformed one', () => {
+    expect(validateWithSchema(compose)).toEqual([]);
+    const broken = structuredClone(compose) as { services: Record<string, Record<string, unknown>> };
+    broken.services.gateway!.ports = 3000;
+    broken.services.worker!.no_such_key = true;
+    expect(validateWithSchema(broken)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('/services/gateway/ports'),
+        expect.stringContaining('/services/worker'),
+      ]),
+    );
+  });
+
+  it('defines the whole product', () => {
+    for (const name of ['postgres', 'temporal', 'temporal-ui', 'mailpit', 'migrate', 'worker', 'gateway']) {
+      expect(services, `service ${name}`).toHaveProperty([name]);
+    }
+  });
+
+  it('builds the migrate, worker and gateway images from this folder', () => {
+    for (const name of ['migrate', 'worker', 'gateway']) {
+      const build = services[name]?.build;
+      const context = typeof build === 'string' ? build : build?.context;
+      expect(context, `${name} build context`).toMatch(/^\.\/?$/);
+    }
+  });
+
+  it('starts the app only after the migrations completed and Temporal started', () => {
+    for (const name of ['worker', 'gateway']) {
+      expect(services[name]?.depends_on, name).toMatchObject({
+        migrate: { condition: 'service_completed_successfully' },
+        temporal: { condition: 'service_started' },
+      });
+    }
+  });
+
+  it('runs no service privileged', () => {
+    for (const [name, service] of Object.entries(services)) {
+      expect([true, 'true'], `${name} is privileged`).not.toContain(service.privileged);
+    }
+  });
+
+  it('gives every interpolated variable a default, so it works without a .env', () => {
+    const bare = [...composeText.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]);
+    expect(bare).toEqual([]);
+  });
+});
+
+describe('Dockerfile', () => {
+  const lines = readFileSync(path.join(root, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const lastFrom = lines.findLastIndex((line) => /^FROM\s/i.test(line));
+  const finalStage = lines.slice(lastFrom);
+
+  it('runs the final stage as a user other than root', () => {
+    expect(lastFrom).toBeGreaterThanOrEqual(0);
+    const users = finalStage.filter((line) => /^USER\s/i.test(line)).map((line) => line.split(/\s+/)[1] ?? '');
+    expect(users.length, 'the final stage sets USER').toBeGreaterThan(0);
+    const user = users.at(-1)!.split(':')[0];
+    expect(['root', '0', '']).not.toContain(user);
+  });
+
+  it('runs the gateway by default in production mode', () => {
+    expect(finalStage.some((line) => /^ENV\s.*\bNODE_ENV=production\b/i.test(line))).toBe(true);
+    expect(finalStage.find((line) => /^CMD\s/i.test(line))).toContain('src/gateway/main.ts');
+  });
+});
