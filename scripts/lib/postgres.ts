@@ -80,7 +80,10 @@ export async function startEmbeddedPostgres({ dataDir, port, database }: Embedde
   await server.start();
   const url = `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
   await ensureDatabase(url);
-  return { url, embedded: true, stop: () => server.stop() };
+  // stop() waits for an exit event that never comes when Ctrl-C already
+  // stopped the server (it shares our process group), so it gets a deadline.
+  const stop = () => Promise.race([server.stop(), new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
+  return { url, embedded: true, stop };
 }
 
 /** Uses `databaseUrl` when given (creating its database if needed), else an embedded server. */

@@ -156,7 +156,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await mkdir(dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);
   }
-  const child = spawn(options.cliPath, args, { stdio: ['ignore', options.logTo ?? 'ignore', options.logTo ?? 'ignore'] });
+  // Its own process group: Ctrl-C reaches us, and we stop the server only
+  // after the workers that use it have drained.
+  const child = spawn(options.cliPath, args, {
+    stdio: ['ignore', options.logTo ?? 'ignore', options.logTo ?? 'ignore'],
+    detached: true,
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const address = `127.0.0.1:${port}`;
   try {

@@ -6,9 +6,11 @@ import { createLogger } from '../logger';
 import { createReconciler } from '../mirror/reconciler';
 import { connectTemporal, ensureSearchAttributes } from '../temporal/client';
 import { createWorker } from './create-worker';
+import { installRuntime } from './runtime';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'worker');
+installRuntime(logger);
 
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });

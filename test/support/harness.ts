@@ -17,6 +17,7 @@ import { type Config, loadConfig } from '../../src/config';
 import { createApp } from '../../src/gateway/app';
 import { createLogger } from '../../src/logger';
 import { createWorker } from '../../src/worker/create-worker';
+import { installRuntime } from '../../src/worker/runtime';
 
 export interface Harness {
   config: Config;
@@ -63,6 +64,7 @@ export async function createHarness({ env = {}, worker: withWorker = true }: Har
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const logger = createLogger(config, 'test');
+  installRuntime(createLogger({ logLevel: 'error' }, 'sdk'));
 
   const app = createApp({ config, db, temporal: { connection, client }, logger });
   const server: Server = await new Promise((resolve) => {
