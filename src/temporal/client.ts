@@ -1,8 +1,11 @@
 /** Connecting to Temporal, and the server-side setup the product relies on. */
 import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type { Config } from '../config';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+
+// A CommonJS package whose named exports Node's ESM loader cannot see.
+const { temporal } = proto;
 
 export interface TemporalClient {
   connection: Connection;

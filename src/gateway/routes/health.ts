@@ -1,8 +1,11 @@
 /** `GET /api/health/workflows`: each dependency reported on its own; 503 when any is down. */
 import { Router } from 'express';
 import { sql } from 'kysely';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type { GatewayDeps } from '../context';
+
+// A CommonJS package whose named exports Node's ESM loader cannot see.
+const { temporal } = proto;
 
 /** A worker's long poll lasts up to a minute; a poller seen within this window is alive. */
 const POLLER_FRESH_MS = 90_000;
