@@ -1,0 +1,139 @@
+/**
+ * The mirror stays right when the workflow cannot report for itself, and
+ * runs keep the definition version they started with.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findExecution, insertExecution } from '../../db/executions';
+import { createLogger } from '../../src/logger';
+import { createReconciler } from '../../src/mirror/reconciler';
+import { eventually, createHarness, type Harness } from '../support/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+function reconciler() {
+  return createReconciler({ db: h.db, client: h.client, logger: createLogger({ logLevel: 'silent' }, 'test'), graceMs: 0 });
+}
+
+async function startWaitingRun(key: string) {
+  const def = await h.api('POST', '/api/workflows', {
+    key,
+    name: `Waiting ${key}`,
+    steps: [
+      { id: 'before', type: 'set', values: { ready: true } },
+      { id: 'wait', type: 'delay', duration: '1h', name: 'wait an hour' },
+      { id: 'after', type: 'set', values: { done: true } },
+    ],
+  });
+  expect(def.status).toBe(201);
+  const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+  expect(started.status).toBe(202);
+  // The workflow mirrors the step it waits on before it starts waiting.
+  await eventually(async () => {
+    const row = await findExecution(h.db, started.body.executionId);
+    return row?.current_step === 'wait' ? row : undefined;
+  }, 15_000, 'the run to reach its delay');
+  return started.body as { executionId: string; workflowId: string };
+}
+
+describe('the mirror', () => {
+  it('shows live state while a run waits, from the workflow query', async () => {
+    const run = await startWaitingRun('live-state');
+    const res = await h.api('GET', `/api/executions/${run.executionId}`);
+    expect(res.body.status).toBe('RUNNING');
+    expect(res.body.currentStep).toBe('wait');
+    expect(res.body.live.currentSteps).toEqual(['wait']);
+    expect(res.body.live.vars).toEqual({ ready: true });
+    expect(res.body.live.steps.find((s: { id: string }) => s.id === 'wait').status).toBe('WAITING');
+    await h.client.workflow.getHandle(run.workflowId).terminate('test cleanup');
+  });
+
+  it('records a cancelled run as CANCELLED, from the workflow itself', async () => {
+    const run = await startWaitingRun('cancelled-run');
+    await h.client.workflow.getHandle(run.workflowId).cancel();
+    const row = await eventually(async () => {
+      const r = await findExecution(h.db, run.executionId);
+      return r?.status === 'CANCELLED' ? r : undefined;
+    }, 15_000, 'the CANCELLED row');
+    expect(row.finished_at).toBeInstanceOf(Date);
+  });
+
+  it('settles a run terminated from outside as TERMINATED, with its step log', async () => {
+    const run = await startWaitingRun('terminated-run');
+    await h.client.workflow.getHandle(run.workflowId).terminate('operator stopped it');
+    expect((await findExecution(h.db, run.executionId))?.status).toBe('RUNNING');
+
+    const settled = await reconciler().reconcileOnce();
+    expect(settled).toBeGreaterThanOrEqual(1);
+    const res = await h.api('GET', `/api/executions/${run.executionId}`);
+    expect(res.body.status).toBe('TERMINATED');
+    expect(res.body.finishedAt).toBeTruthy();
+    expect(res.body.error).toMatch(/terminated/);
+    const events = res.body.logs.map((l: { stepPath: string; event: string }) => `${l.stepPath}:${l.event}`);
+    expect(events).toEqual(['before:STARTED', 'before:COMPLETED', 'wait:STARTED']);
+  });
+
+  it('marks a row whose run never reached Temporal as FAILED', async () => {
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'never-started',
+      name: 'Never started',
+      steps: [{ id: 'x', type: 'set', values: { a: 1 } }],
+    });
+    const id = randomUUID();
+    await insertExecution(h.db, {
+      id,
+      definition_id: def.body.id,
+      definition_version: 1,
+      workflow_id: `never-started-${id}`,
+      run_id: null,
+      status: 'PENDING',
+      trigger_type: 'manual',
+      trigger_data: '{}',
+      template_key: null,
+      category: 'general',
+      current_step: null,
+      error: null,
+      finished_at: null,
+      duration_ms: null,
+      updated_at: new Date(Date.now() - 60_000),
+    });
+    await reconciler().reconcileOnce();
+    const row = await findExecution(h.db, id);
+    expect(row?.status).toBe('FAILED');
+    expect(row?.error).toMatch(/never started/);
+  });
+
+  it('keeps a run on the version it started with after a new version is saved', async () => {
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'pinned-version',
+      name: 'Pinned',
+      steps: [
+        { id: 'pause', type: 'delay', duration: '1500ms' },
+        { id: 'mark', type: 'set', values: { version: 1 } },
+      ],
+    });
+    const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+    const v2 = await h.api('PUT', `/api/workflows/${def.body.id}`, {
+      key: 'pinned-version',
+      name: 'Pinned',
+      steps: [{ id: 'mark', type: 'set', values: { version: 2 } }],
+    });
+    expect(v2.body.version).toBe(2);
+    const result = await h.client.workflow.getHandle(started.body.workflowId).result();
+    expect(result.vars).toEqual({ version: 1 });
+    const row = await findExecution(h.db, started.body.executionId);
+    expect(row?.definition_version).toBe(1);
+
+    const next = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+    expect(next.body.definitionVersion).toBe(2);
+    expect((await h.client.workflow.getHandle(next.body.workflowId).result()).vars).toEqual({ version: 2 });
+  });
+});
