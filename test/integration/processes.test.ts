@@ -82,14 +82,14 @@ describe('worker and gateway processes', () => {
         name: 'Process smoke test',
         steps: [{ id: 'mail', type: 'email', to: '{{ input.to }}', subject: 'smoke', text: 'it works' }],
       }),
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<any>);
     const started = await fetch(`${api}/api/workflows/${created.id}/execute`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ triggerData: { to: 'ops@example.test' } }),
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<any>);
     const finished = await eventually(async () => {
-      const row = await fetch(`${api}/api/executions/${started.executionId}`).then((r) => r.json());
+      const row = await fetch(`${api}/api/executions/${started.executionId}`).then((r) => r.json() as Promise<any>);
       return row.status === 'SUCCESS' ? row : undefined;
     }, 30_000, 'the run to succeed');
     expect(finished.logs.map((l: { event: string }) => l.event)).toEqual(['STARTED', 'COMPLETED']);
