@@ -38,11 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await connection.close();
       return server;
     })(),
-    obtainPostgres(
-      process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL,
-      { dataDir: join(scratch, 'postgres'), port: await freePort(), database: 'postgres' },
-      say,
-    ),
+    testPostgres(scratch),
     (async () => {
       const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
       const path = join(scratch, 'workflow-bundle.js');
@@ -60,6 +56,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await Promise.allSettled([temporal.stop(), postgres.stop()]);
     await rm(scratch, { recursive: true, force: true });
   };
+}
+
+/**
+ * `TEST_DATABASE_URL` or `DATABASE_URL` when set; else an embedded Postgres;
+ * and should that fail to start (its binaries must be readable by the
+ * `postgres` user when we run as root), a server on the standard local port.
+ */
+async function testPostgres(scratch: string) {
+  const configured = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  try {
+    return await obtainPostgres(configured, { dataDir: join(scratch, 'postgres'), port: await freePort(), database: 'postgres' }, say);
+  } catch (err) {
+    if (configured) throw err;
+    const local = 'postgres://postgres@127.0.0.1:5432/postgres';
+    say(`embedded Postgres did not start (${String(err)}); trying ${local}`);
+    return obtainPostgres(local, { dataDir: '', port: 0, database: '' }, say);
+  }
 }
 
 const noop = () => undefined;
