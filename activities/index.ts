@@ -6,9 +6,13 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
+import { createLedger } from './delivery';
 import { createEmailActivities } from './email';
+import { createHttpActivities } from './http';
 import { createMirrorActivities } from './mirror';
 import { createSlackActivities } from './slack';
+import { createSmsActivities } from './sms';
+import { createTeamsActivities } from './teams';
 
 export interface ActivityDeps {
   config: Config;
@@ -16,9 +20,13 @@ export interface ActivityDeps {
 }
 
 export function createActivities({ config, db }: ActivityDeps) {
+  const ledger = createLedger(db);
   return {
-    ...createEmailActivities(config),
-    ...createSlackActivities(config),
+    ...createEmailActivities(config, ledger),
+    ...createSlackActivities(config, ledger),
+    ...createSmsActivities(config, ledger),
+    ...createTeamsActivities(config, ledger),
+    ...createHttpActivities(config),
     ...createMirrorActivities(db),
   };
 }

@@ -5,13 +5,16 @@
 import { ErrorCode, WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { Config } from '../src/config';
+import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
 import { permanent, transient } from './failures';
+import { postJson } from './webhook';
 
 export const sendSlackInput = z.object({
   deliveryKey: z.string().min(1),
   channel: z.string().min(1).optional(),
   text: z.string().min(1).max(40_000),
+  delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
 });
 
 export type SendSlackInput = Rendered<z.input<typeof sendSlackInput>>;
@@ -37,7 +40,7 @@ const PERMANENT_PLATFORM_ERRORS: Record<string, 'InvalidRecipient' | 'ProviderAu
   invalid_blocks: 'ProviderRejected',
 };
 
-export function createSlackActivities(config: Config) {
+export function createSlackActivities(config: Config, ledger: Ledger) {
   const { slack } = config;
   let client: WebClient | undefined;
   const getClient = () => {
@@ -60,8 +63,23 @@ export function createSlackActivities(config: Config) {
         throw permanent('ProviderRejected', `slack step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
       }
       const input = parsed.data;
-      if (input.channel && slack.botToken) return postWithApi(getClient(), input.channel, input.text);
-      if (slack.webhookUrl) return postWithWebhook(slack.webhookUrl, input.text);
+      const send = input.channel && slack.botToken
+        ? () => postWithApi(getClient(), input.channel ?? '', input.text)
+        : slack.webhookUrl
+          ? () => postWithWebhook(slack.webhookUrl ?? '', input.text)
+          : undefined;
+      if (send) {
+        return ledger.deliver({
+          key: input.deliveryKey,
+          channel: 'slack',
+          recipient: input.channel ?? 'webhook',
+          policy: input.delivery,
+          send: async () => {
+            const result = await send();
+            return { result, providerMessageId: result.ts };
+          },
+        });
+      }
       throw permanent(
         'ChannelNotConfigured',
         input.channel
@@ -81,49 +99,34 @@ async function postWithApi(client: WebClient, channel: string, text: string): Pr
   }
 }
 
-function classifySlackError(err: unknown) {
+function classifySlackError(err: unknown): SendFailure {
   const e = err as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string };
   switch (e.code) {
     case ErrorCode.PlatformError: {
       const code = e.data?.error ?? 'unknown_error';
       const type = PERMANENT_PLATFORM_ERRORS[code];
-      return type ? permanent(type, `Slack refused the message: ${code}`) : transient('ProviderUnavailable', `Slack error: ${code}`);
+      return new SendFailure(
+        type ? permanent(type, `Slack refused the message: ${code}`) : transient('ProviderUnavailable', `Slack error: ${code}`),
+        false,
+      );
     }
     case ErrorCode.RateLimitedError:
-      return transient('ProviderRateLimited', 'Slack rate limit reached', (e.retryAfter ?? 1) * 1000);
+      return new SendFailure(transient('ProviderRateLimited', 'Slack rate limit reached', (e.retryAfter ?? 1) * 1000), false);
     case ErrorCode.HTTPError:
-      return (e.statusCode ?? 500) >= 500 || e.statusCode === 408
-        ? transient('ProviderUnavailable', `Slack answered HTTP ${e.statusCode}`)
-        : permanent('ProviderRejected', `Slack answered HTTP ${e.statusCode}`);
-    default:
-      return transient('ProviderUnavailable', `Slack could not be reached: ${e.message ?? String(err)}`);
+      return new SendFailure(
+        (e.statusCode ?? 500) >= 500 || e.statusCode === 408
+          ? transient('ProviderUnavailable', `Slack answered HTTP ${e.statusCode}`)
+          : permanent('ProviderRejected', `Slack answered HTTP ${e.statusCode}`),
+        false,
+      );
+    default: {
+      // A request that never connected did not post; one that broke later may have.
+      const refused = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(e.message ?? '');
+      return new SendFailure(transient('ProviderUnavailable', `Slack could not be reached: ${e.message ?? String(err)}`), !refused);
+    }
   }
 }
 
 async function postWithWebhook(url: string, text: string): Promise<SendSlackResult> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(15_000),
-    });
-  } catch (err) {
-    // The URL is a secret: name the failure, never the address.
-    throw transient('ProviderUnavailable', `Slack webhook could not be reached: ${(err as Error).name}`);
-  }
-  await res.body?.cancel();
-  if (res.ok) return { mode: 'webhook' };
-  if (res.status === 429) {
-    const retryAfter = Number(res.headers.get('retry-after'));
-    throw transient(
-      'ProviderRateLimited',
-      'Slack webhook rate limit reached',
-      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
-    );
-  }
-  if (res.status >= 500 || res.status === 408) throw transient('ProviderUnavailable', `Slack webhook answered HTTP ${res.status}`);
-  throw permanent('ProviderRejected', `Slack webhook answered HTTP ${res.status}`);
+  return postJson(url, { text }, 'Slack webhook').then(() => ({ mode: 'webhook' as const }));
 }

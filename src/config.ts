@@ -69,6 +69,8 @@ const envSchema = z.object({
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
   TWILIO_PHONE_NUMBER: optionalString,
+  TWILIO_MESSAGING_SERVICE_SID: optionalString,
+  TWILIO_API_URL: optionalUrl(['http:', 'https:']),
 
   SLACK_BOT_TOKEN: optionalString,
   SLACK_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
@@ -89,6 +91,7 @@ const envSchema = z.object({
   ENABLE_RATE_LIMITING: bool(true),
   WEBHOOK_SIGNATURE_SECRET: optionalString,
   CORS_ORIGINS: optionalString,
+  HTTP_ALLOWED_HOSTS: optionalString,
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -130,6 +133,9 @@ export interface Config {
     readonly accountSid: string | undefined;
     readonly authToken: string | undefined;
     readonly phoneNumber: string | undefined;
+    readonly messagingServiceSid: string | undefined;
+    /** Base URL replacing Twilio's API hosts (a proxy; a loopback stand-in in tests). */
+    readonly apiUrl: string | undefined;
   };
   readonly slack: {
     readonly botToken: string | undefined;
@@ -155,6 +161,13 @@ export interface Config {
   readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
   readonly webhookSignatureSecret: string | undefined;
   readonly corsOrigins: readonly string[];
+  /** What `http` steps may reach beyond the public internet, and the secrets their headers may use. */
+  readonly outbound: {
+    /** Host names, addresses or CIDR networks allowed although not public. */
+    readonly allowedHosts: readonly string[];
+    /** `HTTP_SECRET_<NAME>` values by `<NAME>`. */
+    readonly secrets: Readonly<Record<string, string>>;
+  };
 }
 
 /** Raised when the environment does not describe a runnable configuration. */
@@ -204,6 +217,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       accountSid: e.TWILIO_ACCOUNT_SID,
       authToken: e.TWILIO_AUTH_TOKEN,
       phoneNumber: e.TWILIO_PHONE_NUMBER,
+      messagingServiceSid: e.TWILIO_MESSAGING_SERVICE_SID,
+      apiUrl: e.TWILIO_API_URL,
     },
     slack: { botToken: e.SLACK_BOT_TOKEN, webhookUrl: e.SLACK_WEBHOOK_URL, apiUrl: e.SLACK_API_URL },
     teams: { webhookUrl: e.TEAMS_WEBHOOK_URL },
@@ -219,10 +234,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
     webhookSignatureSecret: e.WEBHOOK_SIGNATURE_SECRET,
-    corsOrigins: (e.CORS_ORIGINS ?? '')
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
+    corsOrigins: list(e.CORS_ORIGINS),
+    outbound: {
+      allowedHosts: list(e.HTTP_ALLOWED_HOSTS),
+      secrets: Object.fromEntries(
+        Object.entries(env)
+          .filter((entry): entry is [string, string] => /^HTTP_SECRET_[A-Z0-9_]+$/.test(entry[0]) && Boolean(entry[1]))
+          .map(([name, value]) => [name.slice('HTTP_SECRET_'.length), value]),
+      ),
+    },
   });
 }
 
@@ -251,6 +271,13 @@ export function redactUrl(url: string): string {
   } catch {
     return '<unparseable url>';
   }
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -77,12 +77,19 @@ export class RunContext {
     }
   }
 
-  async render<T>(value: T, step: Step): Promise<unknown> {
+  async render(value: unknown, step: Step): Promise<unknown> {
     try {
       return await renderDeep(value, this.scope());
     } catch (err) {
       throw expressionFailure(err, step);
     }
+  }
+
+  /** Renders each field's templates; the activity validates the rendered values. */
+  async renderFields<K extends string>(fields: Record<K, unknown>, step: Step): Promise<Record<K, unknown>> {
+    const out: Partial<Record<K, unknown>> = {};
+    for (const key of Object.keys(fields) as K[]) out[key] = await this.render(fields[key], step);
+    return out as Record<K, unknown>;
   }
 
   /** Activity options for a step: its own retry policy and timeout over the defaults. */

@@ -29,7 +29,11 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
   const sink: Partial<SmtpSink> = { messages, rejectRecipients };
   const server = new SMTPServer({
     authOptional: true,
+    allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
+    onAuth(auth, _session, callback) {
+      callback(null, { user: auth.username });
+    },
     logger: false,
     onRcptTo(address, _session, callback) {
       if (rejectRecipients.has(address.address.toLowerCase())) {
@@ -75,6 +79,8 @@ export interface RecordedRequest {
 
 export interface HttpReply {
   status: number;
+  /** Drop the connection without answering, after the request was read: an ambiguous outcome. */
+  hangUp?: boolean;
   body?: unknown;
   headers?: Record<string, string>;
 }
@@ -106,6 +112,10 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
       requests.push(recorded);
       sink.onRequest?.(recorded);
       const reply = (sink.respond as HttpSink['respond'])(recorded);
+      if (reply.hangUp) {
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
       res.end(reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
     });
@@ -130,4 +140,17 @@ export function slackApiReply(req: RecordedRequest): HttpReply {
   const params = new URLSearchParams(req.body);
   const channel = params.get('channel') ?? (req.json as { channel?: string } | undefined)?.channel ?? 'C000';
   return { status: 200, body: { ok: true, channel, ts: `${Date.now() / 1000}`, message: { text: params.get('text') } } };
+}
+
+/** Answers like Twilio's Messages API (`POST /2010-04-01/Accounts/{sid}/Messages.json`). */
+export function twilioMessagesReply(req: RecordedRequest): HttpReply {
+  const params = new URLSearchParams(req.body);
+  const to = params.get('To') ?? '';
+  if (!/^\+[1-9]\d{6,14}$/.test(to) || to.startsWith('+1555000')) {
+    return { status: 400, body: { code: 21211, message: `The 'To' number ${to} is not a valid phone number.`, status: 400 } };
+  }
+  return {
+    status: 201,
+    body: { sid: `SM${Date.now().toString(16).padStart(32, '0')}`, status: 'queued', to, from: params.get('From'), body: params.get('Body') },
+  };
 }

@@ -46,11 +46,21 @@ const activityStepBase = {
   timeout: duration.optional(),
 };
 
+/** What a notification step does when an earlier attempt may already have delivered. */
+export const DELIVERY_POLICIES = ['at-least-once', 'at-most-once'] as const;
+
+/** Fields of steps that deliver a message through the delivery ledger. */
+const notificationStepBase = {
+  ...activityStepBase,
+  /** @default 'at-least-once' */
+  delivery: z.enum(DELIVERY_POLICIES).optional(),
+};
+
 const recipients = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(100)]);
 
 export const emailStepSchema = z
   .object({
-    ...activityStepBase,
+    ...notificationStepBase,
     type: z.literal('email'),
     to: recipients,
     cc: recipients.optional(),
@@ -68,11 +78,46 @@ export const emailStepSchema = z
 
 export const slackStepSchema = z
   .object({
-    ...activityStepBase,
+    ...notificationStepBase,
     type: z.literal('slack'),
     /** Channel id or name; without it the configured incoming webhook is used. */
     channel: z.string().min(1).optional(),
     text: z.string().min(1).max(40_000),
+  })
+  .strict();
+
+export const smsStepSchema = z
+  .object({
+    ...notificationStepBase,
+    type: z.literal('sms'),
+    /** E.164 phone number, e.g. +14155550123 (checked when the step runs, after templating). */
+    to: z.string().min(1),
+    body: z.string().min(1).max(1600),
+  })
+  .strict();
+
+export const teamsStepSchema = z
+  .object({
+    ...notificationStepBase,
+    type: z.literal('teams'),
+    title: z.string().min(1).max(400).optional(),
+    text: z.string().min(1).max(20_000),
+    /** An Adaptive Card `body` array, replacing the title-and-text layout. */
+    card: z.array(z.record(z.string(), z.unknown())).max(100).optional(),
+  })
+  .strict();
+
+export const httpStepSchema = z
+  .object({
+    ...activityStepBase,
+    type: z.literal('http'),
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
+    url: z.string().min(1),
+    headers: z.record(z.string(), z.string()).optional(),
+    /** Header name → name of a configured secret (HTTP_SECRET_<NAME>); the value never enters the run. */
+    secretHeaders: z.record(z.string(), z.string().regex(/^[A-Z0-9_]+$/, 'must be a secret name like API_TOKEN')).optional(),
+    /** JSON body (or a string); templates inside are rendered. */
+    body: z.unknown().optional(),
   })
   .strict();
 
@@ -119,15 +164,21 @@ export const conditionStepSchema: z.ZodType<ConditionStep> = z
 
 export type EmailStep = z.infer<typeof emailStepSchema>;
 export type SlackStep = z.infer<typeof slackStepSchema>;
+export type SmsStep = z.infer<typeof smsStepSchema>;
+export type TeamsStep = z.infer<typeof teamsStepSchema>;
+export type HttpStep = z.input<typeof httpStepSchema>;
 export type SetStep = z.infer<typeof setStepSchema>;
 export type DelayStep = z.infer<typeof delayStepSchema>;
 
-export type Step = EmailStep | SlackStep | SetStep | DelayStep | ConditionStep;
+export type Step = EmailStep | SlackStep | SmsStep | TeamsStep | HttpStep | SetStep | DelayStep | ConditionStep;
 export type StepType = Step['type'];
 
 const STEP_SCHEMAS = {
   email: emailStepSchema,
   slack: slackStepSchema,
+  sms: smsStepSchema,
+  teams: teamsStepSchema,
+  http: httpStepSchema,
   set: setStepSchema,
   delay: delayStepSchema,
   condition: conditionStepSchema,

@@ -99,6 +99,10 @@ export const ERROR_TYPES = {
   ProviderUnavailable: 'ProviderUnavailable',
   /** The provider asked us to slow down: retried. */
   ProviderRateLimited: 'ProviderRateLimited',
+  /** Another attempt of the same delivery is in flight: retried once it settles. */
+  DeliveryInProgress: 'DeliveryInProgress',
+  /** An earlier attempt may have delivered and the step is at-most-once: never retried. */
+  DeliveryOutcomeUnknown: 'DeliveryOutcomeUnknown',
   /** An expression in the step failed to evaluate: never retried. */
   ExpressionFailed: 'ExpressionFailed',
   /** The definition asked the run to fail. */

@@ -6,8 +6,11 @@ import type { Step, StepType } from '../../src/shared/definition';
 import { runCondition } from './condition';
 import { runDelay } from './delay';
 import { runEmail } from './email';
+import { runHttp } from './http';
 import { runSet } from './set';
 import { runSlack } from './slack';
+import { runSms } from './sms';
+import { runTeams } from './teams';
 import type { StepHandler } from './types';
 
 type Handlers = { [K in StepType]: StepHandler<Extract<Step, { type: K }>> };
@@ -15,6 +18,9 @@ type Handlers = { [K in StepType]: StepHandler<Extract<Step, { type: K }>> };
 export const STEP_HANDLERS = {
   email: runEmail,
   slack: runSlack,
+  sms: runSms,
+  teams: runTeams,
+  http: runHttp,
   set: runSet,
   delay: runDelay,
   condition: runCondition,

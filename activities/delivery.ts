@@ -1,0 +1,137 @@
+/**
+ * The delivery ledger: the guard against sending twice. None of the providers
+ * (SMTP, Twilio, Slack, Teams) takes an idempotency key, so before calling one
+ * an activity records its intent under a key made of the workflow id and the
+ * step's path (not the run id, which changes when a run is reset), and after
+ * the call the outcome. A retried attempt, or the same step after a reset,
+ * finds the row and does not deliver again.
+ *
+ * What it cannot close: the process dying after the provider accepted the
+ * message and before the ledger says SENT. The next attempt then finds the
+ * row still SENDING (or UNKNOWN, when the call ended ambiguously) and the
+ * step's delivery policy decides: `at-least-once` sends again (a possible
+ * duplicate), `at-most-once` fails the step (a possible loss), explicitly.
+ */
+import type { ApplicationFailure } from '@temporalio/common';
+import { type Kysely, sql } from 'kysely';
+import type { Database, DeliveryRow } from '../db/schema';
+import { permanent, transient } from './failures';
+
+import { DELIVERY_POLICIES } from '../src/shared/definition';
+
+export { DELIVERY_POLICIES };
+export type DeliveryPolicy = (typeof DELIVERY_POLICIES)[number];
+
+/** How long a SENDING row belongs to the attempt that wrote it. @default 60 s */
+export const SENDING_LEASE_MS = 60_000;
+
+/**
+ * A failed send. `ambiguous` means the provider may have accepted the message
+ * (the connection broke after the request went out), so the outcome is unknown.
+ */
+export class SendFailure extends Error {
+  constructor(
+    readonly failure: ApplicationFailure,
+    readonly ambiguous: boolean,
+  ) {
+    super(failure.message);
+    this.name = 'SendFailure';
+  }
+}
+
+export interface Delivery<T> {
+  key: string;
+  channel: string;
+  recipient?: string | undefined;
+  policy: DeliveryPolicy;
+  send(): Promise<{ result: T; providerMessageId?: string | undefined }>;
+}
+
+export type Delivered<T> = T & { deduplicated?: true };
+
+export function createLedger(db: Kysely<Database>) {
+  async function claim(d: Delivery<unknown>): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
+    const split = d.key.indexOf('/');
+    const inserted = await db
+      .insertInto('deliveries')
+      .values({
+        delivery_key: d.key,
+        channel: d.channel,
+        status: 'SENDING',
+        attempts: 1,
+        workflow_id: split > 0 ? d.key.slice(0, split) : d.key,
+        step_path: split > 0 ? d.key.slice(split + 1) : '',
+        recipient: d.recipient ?? null,
+      })
+      .onConflict((oc) => oc.column('delivery_key').doNothing())
+      .returning('delivery_key')
+      .executeTakeFirst();
+    if (inserted) return { fresh: true };
+    const row = await db.selectFrom('deliveries').selectAll().where('delivery_key', '=', d.key).executeTakeFirstOrThrow();
+    return { fresh: false, row };
+  }
+
+  async function reclaim(key: string, from: string): Promise<boolean> {
+    const res = await db
+      .updateTable('deliveries')
+      .set({ status: 'SENDING', attempts: sql<number>`attempts + 1`, updated_at: sql<Date>`now()` })
+      .where('delivery_key', '=', key)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async function settle(key: string, status: 'SENT' | 'FAILED' | 'UNKNOWN', fields: { providerMessageId?: string | undefined; result?: unknown; error?: string }) {
+    await db
+      .updateTable('deliveries')
+      .set({
+        status,
+        provider_message_id: fields.providerMessageId ?? null,
+        result: fields.result === undefined ? null : JSON.stringify(fields.result),
+        last_error: fields.error ?? null,
+        updated_at: sql<Date>`now()`,
+      })
+      .where('delivery_key', '=', key)
+      .execute();
+  }
+
+  return {
+    /** Sends unless the ledger shows the delivery already happened; see the module comment. */
+    async deliver<T>(d: Delivery<T>): Promise<Delivered<T>> {
+      const claimed = await claim(d);
+      if (!claimed.fresh) {
+        const { row } = claimed;
+        if (row.status === 'SENT') return { ...(row.result as T), deduplicated: true };
+        const stale = row.status === 'UNKNOWN' || Date.now() - new Date(row.updated_at).getTime() > SENDING_LEASE_MS;
+        if (row.status === 'SENDING' && !stale) {
+          throw transient('DeliveryInProgress', `another attempt is delivering ${d.channel} ${d.key}; retrying after it settles`);
+        }
+        if (row.status !== 'FAILED' && d.policy === 'at-most-once') {
+          throw permanent(
+            'DeliveryOutcomeUnknown',
+            `an earlier attempt may have delivered this ${d.channel} message (${row.status.toLowerCase()}); ` +
+              'the step is at-most-once, so it is not sent again',
+          );
+        }
+        if (!(await reclaim(d.key, row.status))) {
+          throw transient('DeliveryInProgress', `another attempt claimed ${d.channel} ${d.key}`);
+        }
+      }
+      let sent: Awaited<ReturnType<Delivery<T>['send']>>;
+      try {
+        sent = await d.send();
+      } catch (err) {
+        if (err instanceof SendFailure) {
+          await settle(d.key, err.ambiguous ? 'UNKNOWN' : 'FAILED', { error: err.message });
+          throw err.failure;
+        }
+        await settle(d.key, 'UNKNOWN', { error: String(err) });
+        throw err;
+      }
+      await settle(d.key, 'SENT', { providerMessageId: sent.providerMessageId, result: sent.result });
+      return sent.result as Delivered<T>;
+    },
+  };
+}
+
+export type Ledger = ReturnType<typeof createLedger>;

@@ -1,0 +1,110 @@
+/** The `sms` step: one text message through Twilio's Messages API. */
+import twilio from 'twilio';
+import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
+import { z } from 'zod';
+import type { Config } from '../src/config';
+import type { Rendered } from '../src/shared/run';
+import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
+import { permanent, transient } from './failures';
+
+/** E.164: a plus, a country code, at most fifteen digits in all. */
+export const E164 = /^\+[1-9]\d{6,14}$/;
+
+export const sendSmsInput = z.object({
+  deliveryKey: z.string().min(1),
+  to: z.string().trim().regex(E164, 'must be a phone number in E.164 form, such as +14155550123'),
+  body: z.string().min(1).max(1600),
+  delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
+});
+
+export type SendSmsInput = Rendered<z.input<typeof sendSmsInput>>;
+
+export interface SendSmsResult {
+  sid: string;
+  status: string;
+  to: string;
+}
+
+/** Twilio error codes that name a recipient problem: never retried. */
+const RECIPIENT_ERRORS = new Set([21211, 21214, 21408, 21610, 21612, 21614, 21217]);
+
+/**
+ * Sends requests to `baseUrl` instead of Twilio's hosts (a proxy, or a
+ * loopback stand-in in tests); everything else is the stock client.
+ */
+class RedirectingRequestClient extends twilio.RequestClient {
+  constructor(private readonly baseUrl: string) {
+    super({ timeout: 15_000, autoRetry: false });
+  }
+
+  override request<T>(opts: TwilioRequestClient.RequestOptions<T>) {
+    const uri = new URL(opts.uri);
+    return super.request<T>({ ...opts, uri: `${this.baseUrl.replace(/\/$/, '')}${uri.pathname}${uri.search}` });
+  }
+}
+
+export function createSmsActivities(config: Config, ledger: Ledger) {
+  const { twilio: settings } = config;
+  let client: twilio.Twilio | undefined;
+  const getClient = () => {
+    client ??= twilio(settings.accountSid, settings.authToken, {
+      // Twilio's own retry on 429 stays off: the step's retry policy is the only one.
+      autoRetry: false,
+      timeout: 15_000,
+      ...(settings.apiUrl ? { httpClient: new RedirectingRequestClient(settings.apiUrl) } : {}),
+    });
+    return client;
+  };
+
+  return {
+    async sendSms(raw: SendSmsInput): Promise<SendSmsResult> {
+      const parsed = sendSmsInput.safeParse(raw);
+      if (!parsed.success) {
+        const problem = parsed.error.issues[0];
+        throw permanent('InvalidRecipient', `sms step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
+      }
+      if (!settings.accountSid || !settings.authToken || !(settings.phoneNumber || settings.messagingServiceSid)) {
+        throw permanent(
+          'ChannelNotConfigured',
+          'SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER (or TWILIO_MESSAGING_SERVICE_SID)',
+        );
+      }
+      const input = parsed.data;
+      return ledger.deliver({
+        key: input.deliveryKey,
+        channel: 'sms',
+        recipient: input.to,
+        policy: input.delivery,
+        send: async () => {
+          try {
+            const message = await getClient().messages.create({
+              to: input.to,
+              body: input.body,
+              ...(settings.messagingServiceSid
+                ? { messagingServiceSid: settings.messagingServiceSid }
+                : { from: settings.phoneNumber }),
+            });
+            return { result: { sid: message.sid, status: message.status, to: message.to }, providerMessageId: message.sid };
+          } catch (err) {
+            throw classifyTwilioError(err);
+          }
+        },
+      });
+    },
+  };
+}
+
+function classifyTwilioError(err: unknown): SendFailure {
+  const e = err as { status?: number; code?: number | string; message?: string };
+  if (typeof e.status === 'number') {
+    const message = `Twilio ${e.status}${typeof e.code === 'number' ? ` (error ${e.code})` : ''}: ${e.message ?? ''}`;
+    if (typeof e.code === 'number' && RECIPIENT_ERRORS.has(e.code)) return new SendFailure(permanent('InvalidRecipient', message), false);
+    if (e.status === 401 || e.status === 403) return new SendFailure(permanent('ProviderAuthFailed', message), false);
+    if (e.status === 429) return new SendFailure(transient('ProviderRateLimited', message), false);
+    if (e.status >= 500 || e.status === 408) return new SendFailure(transient('ProviderUnavailable', message), false);
+    return new SendFailure(permanent('ProviderRejected', message), false);
+  }
+  const code = typeof e.code === 'string' ? e.code : '';
+  const notSent = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code);
+  return new SendFailure(transient('ProviderUnavailable', `Twilio could not be reached: ${code || e.message}`), !notSent);
+}

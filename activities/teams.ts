@@ -1,0 +1,72 @@
+/**
+ * The `teams` step: a message to a Microsoft Teams channel through a Workflows
+ * (Power Automate) webhook, the replacement of the retired Office 365
+ * connectors. The payload is an Adaptive Card with a plain-text fallback.
+ */
+import { z } from 'zod';
+import type { Config } from '../src/config';
+import type { Rendered } from '../src/shared/run';
+import { DELIVERY_POLICIES, type Ledger } from './delivery';
+import { permanent } from './failures';
+import { postJson } from './webhook';
+
+export const sendTeamsInput = z.object({
+  deliveryKey: z.string().min(1),
+  title: z.string().min(1).max(400).optional(),
+  text: z.string().min(1).max(20_000),
+  /** A whole Adaptive Card `body` array, for layouts beyond title and text. */
+  card: z.array(z.record(z.string(), z.unknown())).max(100).optional(),
+  delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
+});
+
+export type SendTeamsInput = Rendered<z.input<typeof sendTeamsInput>>;
+
+export interface SendTeamsResult {
+  accepted: true;
+}
+
+export function adaptiveCardMessage(input: { title?: string | undefined; text: string; card?: Record<string, unknown>[] | undefined }) {
+  const body = input.card ?? [
+    ...(input.title ? [{ type: 'TextBlock', text: input.title, weight: 'Bolder', size: 'Medium', wrap: true }] : []),
+    { type: 'TextBlock', text: input.text, wrap: true },
+  ];
+  return {
+    type: 'message',
+    // Shown where cards are not rendered (notifications, older clients).
+    summary: input.title ?? input.text.slice(0, 200),
+    text: input.title ? `${input.title}\n\n${input.text}` : input.text,
+    attachments: [
+      {
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        contentUrl: null,
+        content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.4', body },
+      },
+    ],
+  };
+}
+
+export function createTeamsActivities(config: Config, ledger: Ledger) {
+  const { teams } = config;
+  return {
+    async sendTeams(raw: SendTeamsInput): Promise<SendTeamsResult> {
+      const parsed = sendTeamsInput.safeParse(raw);
+      if (!parsed.success) {
+        const problem = parsed.error.issues[0];
+        throw permanent('ProviderRejected', `teams step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
+      }
+      const url = teams.webhookUrl;
+      if (!url) throw permanent('ChannelNotConfigured', 'Teams is not configured: set TEAMS_WEBHOOK_URL');
+      const input = parsed.data;
+      return ledger.deliver({
+        key: input.deliveryKey,
+        channel: 'teams',
+        recipient: 'webhook',
+        policy: input.delivery,
+        send: async () => {
+          await postJson(url, adaptiveCardMessage(input), 'Teams webhook');
+          return { result: { accepted: true as const } };
+        },
+      });
+    },
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * Deliveries through real protocols to loopback peers: SMTP, Slack's Web API,
+ * Twilio's Messages API and a Teams Workflows webhook. The delivery ledger
+ * keeps retries, duplicate calls and resets from sending twice, and no secret
+ * reaches Temporal's history or the mirror.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import {
+  type HttpSink,
+  type SmtpSink,
+  slackApiReply,
+  startHttpSink,
+  startSmtpSink,
+  twilioMessagesReply,
+} from '../../scripts/lib/sinks';
+import { createHarness, type Harness } from '../support/harness';
+
+const SECRETS = {
+  SMTP_PASS: 'smtp-pass-7c1e5f',
+  SLACK_BOT_TOKEN: 'xoxb-secret-2d9a41',
+  TWILIO_AUTH_TOKEN: 'twilio-token-88f0aa',
+  TEAMS_SIG: 'sig-teams-5b3c9e',
+};
+
+let h: Harness;
+let smtp: SmtpSink;
+let slack: HttpSink;
+let twilio: HttpSink;
+let teams: HttpSink;
+let activities: ReturnType<typeof createActivities>;
+
+beforeAll(async () => {
+  [smtp, slack, twilio, teams] = await Promise.all([startSmtpSink(), startHttpSink(), startHttpSink(), startHttpSink()]);
+  h = await createHarness({
+    env: {
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_USER: 'mailer',
+      SMTP_PASS: SECRETS.SMTP_PASS,
+      SMTP_FROM: 'automation@example.test',
+      SLACK_BOT_TOKEN: SECRETS.SLACK_BOT_TOKEN,
+      SLACK_API_URL: `${slack.url}/api/`,
+      TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000001',
+      TWILIO_AUTH_TOKEN: SECRETS.TWILIO_AUTH_TOKEN,
+      TWILIO_PHONE_NUMBER: '+14155550100',
+      TWILIO_API_URL: twilio.url,
+      TEAMS_WEBHOOK_URL: `${teams.url}/workflows/abc/triggers/manual/paths/invoke?sig=${SECRETS.TEAMS_SIG}`,
+    },
+  });
+  activities = createActivities({ config: h.config, db: h.db });
+});
+
+beforeEach(() => {
+  slack.respond = slackApiReply;
+  twilio.respond = twilioMessagesReply;
+  teams.respond = () => ({ status: 202 });
+  for (const sink of [slack, twilio, teams]) sink.requests.length = 0;
+  smtp.messages.length = 0;
+});
+
+afterAll(async () => {
+  await h?.close();
+  await Promise.all([smtp?.close(), slack?.close(), twilio?.close(), teams?.close()]);
+});
+
+const key = () => `wf-${randomUUID()}/step`;
+
+async function ledgerRow(deliveryKey: string) {
+  return h.db.selectFrom('deliveries').selectAll().where('delivery_key', '=', deliveryKey).executeTakeFirst();
+}
+
+describe('channels', () => {
+  it('sends an SMS through Twilio with the account credentials and records the message SID', async () => {
+    const deliveryKey = key();
+    const result = await activities.sendSms({ deliveryKey, to: '+14155550123', body: 'Your code is 4242' });
+    expect(result.sid).toMatch(/^SM/);
+    expect(twilio.requests).toHaveLength(1);
+    const req = twilio.requests[0]!;
+    expect(req.path).toBe('/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json');
+    expect(Object.fromEntries(new URLSearchParams(req.body))).toMatchObject({
+      To: '+14155550123',
+      From: '+14155550100',
+      Body: 'Your code is 4242',
+    });
+    const basic = Buffer.from(`AC00000000000000000000000000000001:${SECRETS.TWILIO_AUTH_TOKEN}`).toString('base64');
+    expect(req.headers.authorization).toBe(`Basic ${basic}`);
+    expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'SENT', provider_message_id: result.sid, channel: 'sms' });
+  });
+
+  it('refuses a malformed phone number before calling Twilio, and a number Twilio rejects, without retry', async () => {
+    const local = await activities.sendSms({ deliveryKey: key(), to: '0612345678', body: 'x' }).catch((e: unknown) => e);
+    expect(local).toBeInstanceOf(ApplicationFailure);
+    expect(local).toMatchObject({ type: 'InvalidRecipient', nonRetryable: true, message: expect.stringMatching(/E\.164/) });
+    expect(twilio.requests).toHaveLength(0);
+
+    const remote = await activities.sendSms({ deliveryKey: key(), to: '+15550001234', body: 'x' }).catch((e: unknown) => e);
+    expect(remote).toMatchObject({ type: 'InvalidRecipient', nonRetryable: true, message: expect.stringMatching(/21211/) });
+  });
+
+  it('posts an Adaptive Card with a text fallback to the Teams webhook', async () => {
+    await activities.sendTeams({ deliveryKey: key(), title: 'Deploy finished', text: 'Version 1.4 is live' });
+    expect(teams.requests).toHaveLength(1);
+    const body = teams.requests[0]!.json as any;
+    expect(body.type).toBe('message');
+    expect(body.text).toContain('Version 1.4 is live');
+    expect(body.attachments[0].contentType).toBe('application/vnd.microsoft.card.adaptive');
+    expect(body.attachments[0].content.body.map((b: { text: string }) => b.text)).toEqual(['Deploy finished', 'Version 1.4 is live']);
+  });
+
+  it('classifies Teams answers: 4xx fails for good, 5xx and 429 are retried', async () => {
+    teams.respond = () => ({ status: 400, body: 'bad card' });
+    await expect(activities.sendTeams({ deliveryKey: key(), text: 'x' })).rejects.toMatchObject({ type: 'ProviderRejected', nonRetryable: true });
+    teams.respond = () => ({ status: 503 });
+    await expect(activities.sendTeams({ deliveryKey: key(), text: 'x' })).rejects.toMatchObject({ type: 'ProviderUnavailable', nonRetryable: false });
+    teams.respond = () => ({ status: 429, headers: { 'retry-after': '7' } });
+    await expect(activities.sendTeams({ deliveryKey: key(), text: 'x' })).rejects.toMatchObject({
+      type: 'ProviderRateLimited',
+      nextRetryDelay: 7000,
+    });
+  });
+});
+
+describe('the delivery ledger', () => {
+  it.each([
+    ['email', () => smtp.messages.length, (k: string) => activities.sendEmail({ deliveryKey: k, to: 'a@example.test', subject: 's', text: 't' })],
+    ['slack', () => slack.requests.length, (k: string) => activities.sendSlack({ deliveryKey: k, channel: 'C1', text: 't' })],
+    ['sms', () => twilio.requests.length, (k: string) => activities.sendSms({ deliveryKey: k, to: '+14155550123', body: 't' })],
+    ['teams', () => teams.requests.length, (k: string) => activities.sendTeams({ deliveryKey: k, text: 't' })],
+  ])('%s: a second call with the same delivery key does not deliver again', async (_channel, delivered, send) => {
+    const deliveryKey = key();
+    const first = await send(deliveryKey);
+    const second = await send(deliveryKey);
+    expect(delivered()).toBe(1);
+    expect(second).toMatchObject({ ...first, deduplicated: true });
+    expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'SENT', attempts: 1 });
+  });
+
+  it('retries a delivery that definitely failed', async () => {
+    const deliveryKey = key();
+    teams.respond = () => ({ status: 503 });
+    await expect(activities.sendTeams({ deliveryKey, text: 'x' })).rejects.toMatchObject({ type: 'ProviderUnavailable' });
+    expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'FAILED' });
+    teams.respond = () => ({ status: 202 });
+    await activities.sendTeams({ deliveryKey, text: 'x' });
+    expect(teams.requests).toHaveLength(2);
+    expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'SENT', attempts: 2 });
+  });
+
+  it('after an ambiguous outcome, at-most-once refuses to send again and at-least-once sends again', async () => {
+    teams.respond = () => ({ status: 202, hangUp: true });
+    const once = key();
+    await expect(activities.sendTeams({ deliveryKey: once, text: 'x', delivery: 'at-most-once' })).rejects.toMatchObject({
+      type: 'ProviderUnavailable',
+    });
+    expect(await ledgerRow(once)).toMatchObject({ status: 'UNKNOWN' });
+    teams.respond = () => ({ status: 202 });
+    await expect(activities.sendTeams({ deliveryKey: once, text: 'x', delivery: 'at-most-once' })).rejects.toMatchObject({
+      type: 'DeliveryOutcomeUnknown',
+      nonRetryable: true,
+    });
+    expect(teams.requests).toHaveLength(1);
+
+    teams.respond = () => ({ status: 202, hangUp: true });
+    const atLeast = key();
+    await expect(activities.sendTeams({ deliveryKey: atLeast, text: 'x' })).rejects.toMatchObject({ type: 'ProviderUnavailable' });
+    teams.respond = () => ({ status: 202 });
+    await activities.sendTeams({ deliveryKey: atLeast, text: 'x' });
+    expect(teams.requests).toHaveLength(3);
+    expect(await ledgerRow(atLeast)).toMatchObject({ status: 'SENT', attempts: 2 });
+  });
+});
+
+describe('runs', () => {
+  const definition = {
+    key: 'all-channels',
+    name: 'All channels',
+    steps: [
+      { id: 'mail', type: 'email', to: '{{ input.email }}', subject: 'Hello', text: 'Hi {{ input.name }}' },
+      { id: 'chat', type: 'slack', channel: '#ops', text: 'New customer {{ input.name }}' },
+      { id: 'text', type: 'sms', to: '{{ input.phone }}', body: 'Welcome {{ input.name }}' },
+      { id: 'card', type: 'teams', title: 'New customer', text: '{{ input.name }} signed up' },
+    ],
+  };
+
+  it('delivers on every channel once, keeps secrets out of history and mirror, and does not re-send after a reset', async () => {
+    const created = await h.api('POST', '/api/workflows', definition);
+    expect(created.status).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${created.body.id}/execute`, {
+      triggerData: { email: 'ada@example.test', name: 'Ada', phone: '+14155550123' },
+    });
+    const handle = h.client.workflow.getHandle(started.body.workflowId);
+    await handle.result();
+    const counts = () => [smtp.messages.length, slack.requests.length, twilio.requests.length, teams.requests.length];
+    expect(counts()).toEqual([1, 1, 1, 1]);
+
+    // No secret in the run's full history, nor in any mirror or ledger row.
+    const history = JSON.stringify(await handle.fetchHistory());
+    const rows = JSON.stringify(
+      await Promise.all([
+        h.db.selectFrom('workflow_executions').selectAll().execute(),
+        h.db.selectFrom('workflow_execution_logs').selectAll().execute(),
+        h.db.selectFrom('deliveries').selectAll().execute(),
+      ]),
+    );
+    for (const secret of Object.values(SECRETS)) {
+      expect(history).not.toContain(secret);
+      expect(rows).not.toContain(secret);
+    }
+
+    // An admin resets the run to its first workflow task: a new run id, the same workflow id,
+    // the same delivery keys — so nothing is delivered twice.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const firstTask = events.find((e) => e.workflowTaskCompletedEventAttributes);
+    const reset = await h.connection.workflowService.resetWorkflowExecution({
+      namespace: h.config.temporal.namespace,
+      workflowExecution: { workflowId: started.body.workflowId, runId: started.body.runId },
+      workflowTaskFinishEventId: firstTask?.eventId,
+      reason: 'replay after a fix',
+      requestId: randomUUID(),
+    });
+    expect(reset.runId).not.toBe(started.body.runId);
+    await h.client.workflow.getHandle(started.body.workflowId, reset.runId ?? undefined).result();
+    expect(counts()).toEqual([1, 1, 1, 1]);
+  });
+});

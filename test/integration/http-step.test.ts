@@ -1,0 +1,120 @@
+/**
+ * The `http` step against real HTTP servers on loopback: responses feed later
+ * steps, secrets go in headers by name only, and requests to non-public
+ * addresses are refused unless allowed, on every redirect too.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
+import { loadConfig } from '../../src/config';
+import { createHarness, type Harness } from '../support/harness';
+
+const API_TOKEN = 'api-token-41d7e2';
+let h: Harness;
+let peer: HttpSink;
+
+beforeAll(async () => {
+  peer = await startHttpSink();
+  h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1', HTTP_SECRET_CRM_TOKEN: API_TOKEN } });
+});
+
+beforeEach(() => {
+  peer.requests.length = 0;
+  peer.respond = (req) => ({ status: 201, body: { id: 'cus_42', echo: req.json } });
+});
+
+afterAll(async () => {
+  await h?.close();
+  await peer?.close();
+});
+
+describe('the http step', () => {
+  it('sends a templated request with a secret header and hands the parsed response to later steps', async () => {
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'create-customer',
+      name: 'Create customer',
+      steps: [
+        {
+          id: 'create',
+          type: 'http',
+          method: 'POST',
+          url: `${peer.url}/customers?source={{ input.source }}`,
+          headers: { 'x-trace': '{{ run.executionId }}' },
+          secretHeaders: { authorization: 'CRM_TOKEN' },
+          body: { name: '{{ input.name }}', vip: '{{ input.total > 100 }}' },
+        },
+        { id: 'remember', type: 'set', values: { customerId: '{{ steps.create.output.body.id }}', status: '{{ steps.create.output.status }}' } },
+      ],
+    });
+    expect(def.status, JSON.stringify(def.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: { name: 'Ada', total: 150, source: 'web' } });
+    const handle = h.client.workflow.getHandle(started.body.workflowId);
+    const result = await handle.result();
+    expect(result.vars).toEqual({ customerId: 'cus_42', status: 201 });
+
+    expect(peer.requests).toHaveLength(1);
+    const req = peer.requests[0]!;
+    expect(req.method).toBe('POST');
+    expect(req.path).toBe('/customers?source=web');
+    expect(req.json).toEqual({ name: 'Ada', vip: true });
+    expect(req.headers.authorization).toBe(API_TOKEN);
+    expect(req.headers['x-trace']).toBe(started.body.executionId);
+    expect(JSON.stringify(await handle.fetchHistory())).not.toContain(API_TOKEN);
+  });
+
+  it('classifies answers: 5xx and 429 are retried, other 4xx fail for good', async () => {
+    const activities = createActivities({ config: h.config, db: h.db });
+    const call = () => activities.httpRequest({ deliveryKey: `k/${randomUUID()}`, url: `${peer.url}/x` });
+    peer.respond = () => ({ status: 503 });
+    await expect(call()).rejects.toMatchObject({ type: 'ProviderUnavailable', nonRetryable: false });
+    peer.respond = () => ({ status: 429, headers: { 'retry-after': '3' } });
+    await expect(call()).rejects.toMatchObject({ type: 'ProviderRateLimited', nextRetryDelay: 3000 });
+    peer.respond = () => ({ status: 404 });
+    await expect(call()).rejects.toMatchObject({ type: 'ProviderRejected', nonRetryable: true });
+    peer.respond = () => ({ status: 401 });
+    await expect(call()).rejects.toMatchObject({ type: 'ProviderAuthFailed', nonRetryable: true });
+  });
+
+  it('fails for good naming a secret that is not configured', async () => {
+    const activities = createActivities({ config: h.config, db: h.db });
+    await expect(
+      activities.httpRequest({ deliveryKey: 'k/1', url: `${peer.url}/x`, secretHeaders: { authorization: 'MISSING' } }),
+    ).rejects.toMatchObject({ type: 'ChannelNotConfigured', message: expect.stringMatching(/HTTP_SECRET_MISSING/) });
+  });
+});
+
+describe('server-side request forgery', () => {
+  const strict = (allowed = '') =>
+    createActivities({
+      config: loadConfig({ DATABASE_URL: h.databaseUrl, HTTP_ALLOWED_HOSTS: allowed }),
+      db: h.db,
+    });
+
+  it.each([
+    // Only loopback targets here: if the guard ever broke, nothing would leave the machine.
+    // Private, link-local and metadata ranges are covered by the address policy's unit test.
+    ['loopback by address', () => `${peer.url}/x`],
+    ['loopback by a name that resolves to it', () => `http://localhost:${new URL(peer.url).port}/`],
+    ['the unspecified address', () => `http://0.0.0.0:${new URL(peer.url).port}/`],
+    ['IPv6 loopback', () => `http://[::1]:${new URL(peer.url).port}/`],
+  ])('refuses %s by default, before any byte is sent', async (_name, url) => {
+    await expect(strict().httpRequest({ deliveryKey: 'k/ssrf', url: url(), timeoutMs: 2_000 })).rejects.toMatchObject({
+      type: 'ProviderRejected',
+      nonRetryable: true,
+      message: expect.stringMatching(/not a public address/),
+    });
+    expect(peer.requests).toHaveLength(0);
+  });
+
+  it('checks every redirect: an allowed host cannot bounce the request to a forbidden address', async () => {
+    const port = new URL(peer.url).port;
+    peer.respond = (req) =>
+      req.path === '/start' ? { status: 302, headers: { location: `http://127.0.0.1:${port}/internal` } } : { status: 200, body: { secret: true } };
+    await expect(strict('localhost').httpRequest({ deliveryKey: 'k/redirect', url: `http://localhost:${port}/start` })).rejects.toMatchObject({
+      type: 'ProviderRejected',
+      message: expect.stringMatching(/refused to connect to 127\.0\.0\.1/),
+    });
+    expect(peer.requests.map((r) => r.path)).toEqual(['/start']);
+  });
+});

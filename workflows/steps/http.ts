@@ -1,0 +1,16 @@
+import { parseDuration } from '../../src/shared/duration';
+import type { HttpStep } from '../../src/shared/definition';
+import type { StepHandler } from './types';
+
+export const runHttp: StepHandler<HttpStep> = async (step, path, ctx) => {
+  const rendered = await ctx.renderFields({ url: step.url, headers: step.headers, body: step.body }, step);
+  await ctx.flush();
+  return ctx.activities(ctx.activityOptions(step, `${step.method ?? 'GET'} request`)).httpRequest({
+    deliveryKey: ctx.deliveryKey(path),
+    ...rendered,
+    method: step.method,
+    secretHeaders: step.secretHeaders,
+    // Leave the activity room to classify its own timeout before Temporal's fires.
+    timeoutMs: step.timeout ? Math.max(100, (parseDuration(step.timeout) ?? 30_000) - 500) : undefined,
+  });
+};
