@@ -1,5 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as initial from './migrations/2026-11-25T00-00-00_initial';
+import * as apiKeys from './migrations/2026-11-25T12-00-00_api_keys';
+import * as deliveries from './migrations/2026-11-25T13-00-00_deliveries';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -7,6 +9,8 @@ import * as initial from './migrations/2026-11-25T00-00-00_initial';
  */
 const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T00-00-00_initial': initial,
+  '2026-11-25T12-00-00_api_keys': apiKeys,
+  '2026-11-25T13-00-00_deliveries': deliveries,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

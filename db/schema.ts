@@ -64,11 +64,44 @@ export interface WorkflowExecutionLogTable {
   timestamp: Timestamp;
 }
 
+export interface DeliveryTable {
+  delivery_key: string;
+  channel: string;
+  status: string;
+  attempts: Generated<number>;
+  workflow_id: string;
+  step_path: string;
+  recipient: string | null;
+  provider_message_id: string | null;
+  result: Json | null;
+  last_error: string | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** Roles of an API key, lowest first; the migration's check constraint lists the same. */
+export type ApiKeyRole = 'viewer' | 'operator' | 'admin';
+
+export interface ApiKeyTable {
+  id: Generated<string>;
+  name: string;
+  role: ApiKeyRole;
+  /** The key's first characters, for people to tell keys apart; never enough to use it. */
+  prefix: string;
+  /** SHA-256 (hex) of the whole key; the key itself is never stored. */
+  key_hash: string;
+  created_at: Generated<Date>;
+  last_used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
   workflow_executions: WorkflowExecutionTable;
   workflow_execution_logs: WorkflowExecutionLogTable;
+  api_keys: ApiKeyTable;
+  deliveries: DeliveryTable;
 }
 
 export type DefinitionRow = Selectable<WorkflowDefinitionTable>;
@@ -80,3 +113,5 @@ export type NewExecutionRow = Insertable<WorkflowExecutionTable>;
 export type ExecutionUpdate = Updateable<WorkflowExecutionTable>;
 export type ExecutionLogRow = Selectable<WorkflowExecutionLogTable>;
 export type NewExecutionLogRow = Insertable<WorkflowExecutionLogTable>;
+export type DeliveryRow = Selectable<DeliveryTable>;
+export type ApiKeyRow = Selectable<ApiKeyTable>;

@@ -5,23 +5,28 @@ import type { Template } from '../src/templates';
 import { createDefinition, findDefinition, getDefinitionVersion, updateDefinition } from './definitions';
 import type { Database } from './schema';
 
+/** Who versions written by seeding are attributed to. */
+export const SEED_AUTHOR = 'seed';
+
 export interface SeedResult {
   created: string[];
   updated: string[];
   unchanged: string[];
+  /** Definitions an admin changed since seeding: left as they are. */
+  kept: string[];
 }
 
 /**
  * Creates a definition per template, or a new version when the template
- * changed since it was seeded. Definitions an admin edited by hand get a new
- * version too only if they still carry the template's key.
+ * changed since it was seeded. A definition whose current version an admin
+ * wrote is never overwritten: re-seeding keeps it and says so.
  */
 export async function seedTemplates(db: Kysely<Database>, templates: Template[]): Promise<SeedResult> {
-  const result: SeedResult = { created: [], updated: [], unchanged: [] };
+  const result: SeedResult = { created: [], updated: [], unchanged: [], kept: [] };
   for (const template of templates) {
     const existing = await findDefinition(db, template.definition.key);
     if (!existing) {
-      await createDefinition(db, template.definition, 'seed');
+      await createDefinition(db, template.definition, SEED_AUTHOR);
       result.created.push(template.key);
       continue;
     }
@@ -30,7 +35,11 @@ export async function seedTemplates(db: Kysely<Database>, templates: Template[])
       result.unchanged.push(template.key);
       continue;
     }
-    await updateDefinition(db, existing.id, template.definition, 'seed');
+    if (current && current.created_by !== SEED_AUTHOR) {
+      result.kept.push(template.key);
+      continue;
+    }
+    await updateDefinition(db, existing.id, template.definition, SEED_AUTHOR);
     result.updated.push(template.key);
   }
   return result;

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { createApiKey, listApiKeys, revokeApiKey } from '../db/api-keys';
 import { createDb } from '../db/client';
 import { migrateToLatest } from '../db/migrator';
 import { seedTemplates } from '../db/seed';
@@ -93,10 +94,12 @@ async function main(): Promise<void> {
 
   say('applying migrations and seeding templates');
   const db = createDb({ url: config.database.url, poolMax: 2 });
+  let apiKey: string;
   try {
     await migrateToLatest(db);
+    apiKey = await devApiKey(db);
     const seeded = await seedTemplates(db, await loadTemplates());
-    say(`templates: ${seeded.created.length} created, ${seeded.updated.length} updated, ${seeded.unchanged.length} unchanged`);
+    say(`templates: ${seeded.created.length} created, ${seeded.updated.length} updated, ${seeded.unchanged.length} unchanged, ${seeded.kept.length} kept (edited by an admin)`);
   } finally {
     await db.destroy();
   }
@@ -124,8 +127,11 @@ async function main(): Promise<void> {
       `  Temporal       ${config.temporal.address}  namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
       `  Postgres       ${redactUrl(config.database.url)}`,
       '',
+      `  API key        ${apiKey}  (admin, for this machine; replaced at each start)`,
+      '',
       '  Start a sample run:',
       `    curl -s -X POST ${apiUrl}/api/workflows/welcome-email/execute \\`,
+      `      -H 'authorization: Bearer ${apiKey}' \\`,
       `      -H 'content-type: application/json' -d '${triggerData.replace(/'/g, "'\\''")}'`,
       '  then follow it with the statusUrl it returns, or in the Temporal UI.',
       '',
@@ -133,6 +139,18 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/**
+ * An admin key for the local stack. Its plaintext cannot be read back, so each
+ * start revokes the previous one and makes a new one.
+ */
+async function devApiKey(db: ReturnType<typeof createDb>): Promise<string> {
+  const name = 'npm run dev';
+  for (const old of await listApiKeys(db)) {
+    if (old.name === name && !old.revoked_at) await revokeApiKey(db, old.id);
+  }
+  return (await createApiKey(db, { name, role: 'admin' })).key;
 }
 
 function startChild(name: string, entry: string, env: Record<string, string>): ChildProcess {

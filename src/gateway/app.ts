@@ -1,10 +1,14 @@
 /** The Express gateway: routes, JSON parsing, and one error shape for everything. */
 import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express } from 'express';
+import helmet from 'helmet';
+import { authenticate } from './auth';
 import type { GatewayDeps } from './context';
+import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { HttpProblem, sendProblem } from './problem';
 import { executionRoutes } from './routes/executions';
 import { healthRoutes } from './routes/health';
+import { keyRoutes } from './routes/keys';
 import { workflowRoutes } from './routes/workflows';
 
 /** Largest JSON body accepted. */
@@ -22,11 +26,22 @@ export function createApp(deps: GatewayDeps): Express {
     res.setHeader('x-request-id', id);
     next();
   });
+  app.use(requestLogger(deps.logger));
+  app.use(helmet());
+  const cors = corsPolicy(deps.config.corsOrigins);
+  if (cors) app.use(cors);
+
+  // Open, and not rate limited: probes must not be turned away.
+  app.use(healthRoutes(deps));
+
+  // Everything below needs an API key; each route names its role (see auth.ts).
+  app.use(authenticate(deps));
+  if (deps.config.rateLimit.enabled) app.use(rateLimiter(deps.config.rateLimit));
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] }));
 
-  app.use(healthRoutes(deps));
   app.use(workflowRoutes(deps));
   app.use(executionRoutes(deps));
+  app.use(keyRoutes(deps));
 
   app.use((req, res) => {
     sendProblem(res, new HttpProblem('route_not_found', `no route for ${req.method} ${req.path}`), res.locals.requestId);

@@ -8,6 +8,8 @@ export const PROBLEM_CODES = {
   validation_failed: 400,
   invalid_json: 400,
   invalid_definition: 400,
+  unauthenticated: 401,
+  forbidden: 403,
   not_found: 404,
   route_not_found: 404,
   definition_key_taken: 409,
@@ -15,6 +17,7 @@ export const PROBLEM_CODES = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   definition_invalid: 422,
+  rate_limited: 429,
   definition_version_missing: 500,
   temporal_unavailable: 503,
   database_unavailable: 503,
@@ -34,6 +37,8 @@ export class HttpProblem extends Error {
     readonly code: ProblemCode,
     message: string,
     readonly fields: ProblemField[] = [],
+    /** Headers sent with the problem, e.g. `WWW-Authenticate` or `Retry-After`. */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'HttpProblem';
@@ -45,6 +50,7 @@ export class HttpProblem extends Error {
 }
 
 export function sendProblem(res: Response, problem: HttpProblem, requestId?: string): void {
+  res.set(problem.headers);
   res
     .status(problem.status)
     .type('application/problem+json')

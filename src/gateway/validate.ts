@@ -15,3 +15,15 @@ export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, roo
     fields,
   );
 }
+
+/**
+ * Whether objects and arrays in `value` nest deeper than `max` levels (a
+ * top-level object or array is level 1). Stops descending past `max`, so
+ * hostile input costs no deep recursion.
+ */
+export function nestingDepthExceeds(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (max <= 0) return true;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  return children.some((child) => nestingDepthExceeds(child, max - 1));
+}

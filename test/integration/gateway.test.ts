@@ -115,6 +115,20 @@ describe('bad requests are 4xx problems, never 500', () => {
     expect(extra.status).toBe(400);
   });
 
+  it('rejects trigger data nested deeper than 32 levels, naming the field', async () => {
+    await h.api('POST', '/api/workflows', { ...minimal, key: 'trigger-depth' });
+    const nested = (levels: number) => {
+      let value: unknown = {};
+      for (let i = 1; i < levels; i++) value = { next: value };
+      return value;
+    };
+    const deep = await h.api('POST', '/api/workflows/trigger-depth/execute', { triggerData: nested(33) });
+    expect(deep.status).toBe(400);
+    expect(deep.body.errors).toEqual([{ path: '$.body.triggerData', message: 'is nested deeper than 32 levels' }]);
+    const deepest = await h.api('POST', '/api/workflows/trigger-depth/execute', { triggerData: nested(32) });
+    expect(deepest.status).toBe(202);
+  });
+
   it('refuses to start a disabled definition with 409', async () => {
     await h.api('POST', '/api/workflows', { ...minimal, key: 'disabled-one', enabled: false });
     const res = await h.api('POST', '/api/workflows/disabled-one/execute', { triggerData: {} });

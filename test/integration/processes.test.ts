@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { createApiKey } from '../../db/api-keys';
 import { createDb } from '../../db/client';
 import { migrateToLatest } from '../../db/migrator';
 import { dropDatabase, ensureDatabase } from '../../scripts/lib/postgres';
@@ -17,6 +18,7 @@ import { eventually } from '../support/harness';
 
 const tsx = resolve('node_modules', '.bin', 'tsx');
 let databaseUrl: string;
+let adminKey: string;
 let smtp: SmtpSink;
 const children: ChildProcess[] = [];
 const output: string[] = [];
@@ -41,6 +43,7 @@ beforeAll(async () => {
   await ensureDatabase(databaseUrl);
   const db = createDb({ url: databaseUrl });
   await migrateToLatest(db);
+  ({ key: adminKey } = await createApiKey(db, { name: 'process test', role: 'admin' }));
   await db.destroy();
   smtp = await startSmtpSink();
 });
@@ -67,6 +70,7 @@ describe('worker and gateway processes', () => {
     const worker = start('src/worker/main.ts', env);
     const gateway = start('src/gateway/main.ts', env);
     const api = `http://127.0.0.1:${port}`;
+    const auth = { authorization: `Bearer ${adminKey}` };
 
     await eventually(
       async () => ((await fetch(`${api}/api/health/workflows`).catch(() => undefined))?.ok ? true : undefined),
@@ -76,7 +80,7 @@ describe('worker and gateway processes', () => {
 
     const created = await fetch(`${api}/api/workflows`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({
         key: 'process-smoke',
         name: 'Process smoke test',
@@ -85,11 +89,11 @@ describe('worker and gateway processes', () => {
     }).then((r) => r.json() as Promise<any>);
     const started = await fetch(`${api}/api/workflows/${created.id}/execute`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ triggerData: { to: 'ops@example.test' } }),
     }).then((r) => r.json() as Promise<any>);
     const finished = await eventually(async () => {
-      const row = await fetch(`${api}/api/executions/${started.executionId}`).then((r) => r.json() as Promise<any>);
+      const row = await fetch(`${api}/api/executions/${started.executionId}`, { headers: auth }).then((r) => r.json() as Promise<any>);
       return row.status === 'SUCCESS' ? row : undefined;
     }, 30_000, 'the run to succeed');
     expect(finished.logs.map((l: { event: string }) => l.event)).toEqual(['STARTED', 'COMPLETED']);

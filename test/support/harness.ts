@@ -9,13 +9,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { inject } from 'vitest';
+import { createApiKey } from '../../db/api-keys';
 import { createDb } from '../../db/client';
 import { migrateToLatest } from '../../db/migrator';
 import type { Database } from '../../db/schema';
 import { dropDatabase, ensureDatabase } from '../../scripts/lib/postgres';
 import { type Config, loadConfig } from '../../src/config';
 import { createApp } from '../../src/gateway/app';
-import { createLogger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/logger';
 import { createWorker } from '../../src/worker/create-worker';
 import { installRuntime } from '../../src/worker/runtime';
 
@@ -26,11 +27,18 @@ export interface Harness {
   client: Client;
   connection: Connection;
   baseUrl: string;
+  /** An admin API key, which `api()` sends unless told otherwise. */
+  adminKey: string;
   /** Starts a worker on this harness's task queue (already running unless `worker: false`). */
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
-  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>, options?: ApiOptions): Promise<ApiResponse>;
   close(): Promise<void>;
+}
+
+export interface ApiOptions {
+  /** The API key to send as a bearer token; `null` sends none. @default the harness's admin key */
+  key?: string | null;
 }
 
 export interface ApiResponse {
@@ -43,9 +51,11 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Start a worker polling the task queue. @default true */
   worker?: boolean;
+  /** The gateway's logger, e.g. one writing to memory. @default a logger at LOG_LEVEL (silent) */
+  logger?: Logger;
 }
 
-export async function createHarness({ env = {}, worker: withWorker = true }: HarnessOptions = {}): Promise<Harness> {
+export async function createHarness({ env = {}, worker: withWorker = true, logger: gatewayLogger }: HarnessOptions = {}): Promise<Harness> {
   const suffix = randomUUID().replace(/-/g, '').slice(0, 12);
   const databaseUrl = withDatabase(inject('postgresUrl'), `wfa_test_${suffix}`);
   await ensureDatabase(databaseUrl);
@@ -56,14 +66,17 @@ export async function createHarness({ env = {}, worker: withWorker = true }: Har
     TEMPORAL_TASK_QUEUE: `test-${suffix}`,
     LOG_LEVEL: 'silent',
     NODE_ENV: 'test',
+    // Tests share one key; a file testing the limit sets its own.
+    RATE_LIMIT_PER_MINUTE: '1000000',
     ...env,
   });
   const db = createDb({ url: databaseUrl, poolMax: 5 });
   await migrateToLatest(db);
+  const { key: adminKey } = await createApiKey(db, { name: 'test harness', role: 'admin' });
 
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const logger = createLogger(config, 'test');
+  const logger = gatewayLogger ?? createLogger(config, 'test');
   installRuntime(createLogger({ logLevel: 'error' }, 'sdk'));
 
   const app = createApp({ config, db, temporal: { connection, client }, logger });
@@ -83,6 +96,7 @@ export async function createHarness({ env = {}, worker: withWorker = true }: Har
     client,
     connection,
     baseUrl,
+    adminKey,
     async startWorker() {
       nativeConnection ??= await NativeConnection.connect({ address: config.temporal.address });
       worker = await createWorker({
@@ -98,10 +112,14 @@ export async function createHarness({ env = {}, worker: withWorker = true }: Har
       await running;
       worker = undefined;
     },
-    async api(method, path, body, headers = {}) {
+    async api(method, path, body, headers = {}, { key = adminKey }: ApiOptions = {}) {
       const res = await fetch(`${baseUrl}${path}`, {
         method,
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(key !== null ? { authorization: `Bearer ${key}` } : {}),
+          ...headers,
+        },
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       const text = await res.text();

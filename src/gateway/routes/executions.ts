@@ -4,6 +4,7 @@ import { findExecution, listExecutionLogs } from '../../../db/executions';
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import type { RunState } from '../../shared/run';
 import { isTerminal } from '../../shared/status';
+import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
 import { HttpProblem } from '../problem';
 
@@ -45,7 +46,7 @@ export function publicLog(row: ExecutionLogRow) {
 export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
   const router = Router();
 
-  router.get('/api/executions/:id', async (req, res) => {
+  router.get('/api/executions/:id', requireRole('viewer'), async (req, res) => {
     const row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     const logs = await listExecutionLogs(db, row.id);

@@ -12,9 +12,10 @@ import {
 import type { DefinitionRow } from '../../../db/schema';
 import { startExecution, StartError } from '../../executions/start';
 import { parseDefinition } from '../../shared/definition';
+import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
 import { HttpProblem, jsonPath } from '../problem';
-import { parseRequest } from '../validate';
+import { nestingDepthExceeds, parseRequest } from '../validate';
 
 const listQuery = z.object({
   category: z.string().min(1).optional(),
@@ -24,9 +25,17 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
+/** Deepest nesting of objects and arrays accepted in trigger data; the object itself is level 1. */
+export const MAX_TRIGGER_DEPTH = 32;
+
 const executeBody = z
   .object({
-    triggerData: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).default({}),
+    triggerData: z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+      .refine((data) => !nestingDepthExceeds(data, MAX_TRIGGER_DEPTH), {
+        message: `is nested deeper than ${MAX_TRIGGER_DEPTH} levels`,
+      })
+      .default({}),
   })
   .strict();
 
@@ -68,7 +77,7 @@ export function workflowRoutes(deps: GatewayDeps): Router {
     return row;
   }
 
-  router.get('/api/workflows', async (req, res) => {
+  router.get('/api/workflows', requireRole('viewer'), async (req, res) => {
     const query = parseRequest(listQuery, req.query, 'query');
     const { items, total } = await listDefinitions(db, {
       category: query.category,
@@ -80,12 +89,12 @@ export function workflowRoutes(deps: GatewayDeps): Router {
     res.json({ items: items.map(publicDefinition), total, limit: query.limit, offset: query.offset });
   });
 
-  router.post('/api/workflows/validate', (req, res) => {
+  router.post('/api/workflows/validate', requireRole('admin'), (req, res) => {
     const definition = parseDefinitionOr400(req.body);
     res.json({ valid: true, definition });
   });
 
-  router.post('/api/workflows', async (req, res) => {
+  router.post('/api/workflows', requireRole('admin'), async (req, res) => {
     const definition = parseDefinitionOr400(req.body);
     if (await findDefinition(db, definition.key)) {
       throw new HttpProblem('definition_key_taken', `a definition with key "${definition.key}" already exists`, [
@@ -96,16 +105,20 @@ export function workflowRoutes(deps: GatewayDeps): Router {
     res.status(201).location(`/api/workflows/${row.id}`).json({ ...publicDefinition(row), definition });
   });
 
-  router.get('/api/workflows/:id', async (req, res) => {
+  router.get('/api/workflows/:id', requireRole('viewer'), async (req, res) => {
     const row = await loadDefinition(req.params.id);
     const [current, versions] = await Promise.all([
       getDefinitionVersion(db, row.id, row.current_version),
       listDefinitionVersions(db, row.id),
     ]);
-    res.json({ ...publicDefinition(row), definition: current?.document, versions });
+    res.json({
+      ...publicDefinition(row),
+      definition: current?.document,
+      versions: versions.map((v) => ({ version: v.version, createdAt: v.created_at, createdBy: v.created_by })),
+    });
   });
 
-  router.get('/api/workflows/:id/versions/:version', async (req, res) => {
+  router.get('/api/workflows/:id/versions/:version', requireRole('viewer'), async (req, res) => {
     const row = await loadDefinition(req.params.id);
     const version = parseRequest(z.coerce.number().int().min(1), req.params.version, 'version');
     const stored = await getDefinitionVersion(db, row.id, version);
@@ -113,7 +126,7 @@ export function workflowRoutes(deps: GatewayDeps): Router {
     res.json({ id: row.id, key: row.key, version, createdAt: stored.created_at, definition: stored.document });
   });
 
-  router.put('/api/workflows/:id', async (req, res) => {
+  router.put('/api/workflows/:id', requireRole('admin'), async (req, res) => {
     const row = await loadDefinition(req.params.id);
     const definition = parseDefinitionOr400({ ...req.body, key: row.key });
     const updated = await updateDefinition(db, row.id, definition);
@@ -121,7 +134,7 @@ export function workflowRoutes(deps: GatewayDeps): Router {
     res.json({ ...publicDefinition(updated), definition });
   });
 
-  router.post('/api/workflows/:id/execute', async (req, res) => {
+  router.post('/api/workflows/:id/execute', requireRole('operator'), async (req, res) => {
     const body = parseRequest(executeBody, req.body ?? {}, 'body');
     const row = await loadDefinition(req.params.id);
     try {

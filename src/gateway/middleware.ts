@@ -1,0 +1,72 @@
+/** The gateway's request hygiene: request logs, CORS, and the per-key rate limit. */
+import { randomUUID } from 'node:crypto';
+import cors from 'cors';
+import type { Request, RequestHandler, Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { pinoHttp } from 'pino-http';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { callerOf } from './auth';
+import { HttpProblem, sendProblem } from './problem';
+
+/**
+ * One log line per request, under the request id the gateway already chose.
+ * Credentials in headers are blanked by the logger's redaction paths.
+ */
+export function requestLogger(logger: Logger): RequestHandler {
+  return pinoHttp<Request, Response>({
+    logger,
+    genReqId: (_req, res) => (res.locals.requestId as string | undefined) ?? randomUUID(),
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    customProps: (_req, res) => {
+      const caller = callerOf(res);
+      return caller ? { apiKeyId: caller.id, apiKeyName: caller.name } : {};
+    },
+  });
+}
+
+/**
+ * CORS for the configured origins only; none configured means no CORS headers
+ * at all, so browsers on other sites cannot read answers. `*` allows any origin
+ * (keys travel in headers, never in cookies).
+ */
+export function corsPolicy(origins: readonly string[]): RequestHandler | undefined {
+  if (origins.length === 0) return undefined;
+  return cors({
+    origin: origins.includes('*') ? '*' : [...origins],
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id'],
+    exposedHeaders: ['X-Request-Id', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After'],
+    maxAge: 600,
+  });
+}
+
+/**
+ * At most `perMinute` requests a minute per API key; requests without a valid
+ * key count against their address instead, so guessing keys is limited too.
+ * Counters live in this process's memory.
+ */
+export function rateLimiter({ perMinute }: Config['rateLimit']): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req, res) => {
+      const caller = callerOf(res);
+      return caller ? `key:${caller.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+    },
+    handler: (_req, res) => {
+      const retryAfter = res.getHeader('Retry-After');
+      const by = callerOf(res) ? 'API key' : 'client address';
+      sendProblem(
+        res,
+        new HttpProblem(
+          'rate_limited',
+          `too many requests: at most ${perMinute} a minute per ${by}; retry in ${retryAfter ?? 60} s`,
+        ),
+        res.locals.requestId as string | undefined,
+      );
+    },
+  });
+}
