@@ -11,7 +11,7 @@ import { type ExpressionScope, evaluateExpression, ExpressionError, renderDeep }
 import type { RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
-import { ERROR_TYPES, type RunInput, type RunState, type StepLogEvent, type StepState } from '../src/shared/run';
+import { ERROR_TYPES, type RunEvent, type RunInput, type RunState, type StepLogEvent, type StepState } from '../src/shared/run';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -37,6 +37,9 @@ export class RunContext {
   readonly vars: Record<string, unknown> = {};
   private readonly current = new Set<string>();
   private pending: StepLogEvent[] = [];
+  /** Signal name → path of the step waiting for it. */
+  private readonly awaiting = new Map<string, string>();
+  private readonly events = new Map<string, (RunEvent & { receivedAt: string })[]>();
   status: ExecutionStatus = 'RUNNING';
   error: string | undefined;
 
@@ -132,6 +135,33 @@ export class RunContext {
     this.showCurrent();
   }
 
+  awaitEvent(signal: string, path: string): void {
+    this.awaiting.set(signal, path);
+  }
+
+  stopAwaiting(signal: string): void {
+    this.awaiting.delete(signal);
+  }
+
+  /** The step path waiting for `signal`, if any: events for nobody are refused. */
+  waitingFor(signal: string): string | undefined {
+    return this.awaiting.get(signal);
+  }
+
+  receiveEvent(event: RunEvent): void {
+    const queue = this.events.get(event.signal) ?? [];
+    queue.push({ ...event, receivedAt: now() });
+    this.events.set(event.signal, queue);
+  }
+
+  hasEvent(signal: string): boolean {
+    return (this.events.get(signal)?.length ?? 0) > 0;
+  }
+
+  takeEvent(signal: string): (RunEvent & { receivedAt: string }) | undefined {
+    return this.events.get(signal)?.shift();
+  }
+
   stepWaiting(path: string): void {
     const state = this.steps.get(path);
     if (state) state.status = 'WAITING';
@@ -189,6 +219,7 @@ export class RunContext {
       executionId: this.input.executionId,
       status: this.status,
       currentSteps: this.currentList(),
+      waitingFor: [...this.awaiting.keys()],
       steps: [...this.steps.values()],
       vars: this.vars,
       error: this.error,

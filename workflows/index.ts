@@ -1,2 +1,2 @@
 /** The workflows the worker registers: exactly one, the generic interpreter. */
-export { interpreterWorkflow, stateQuery } from './interpreter';
+export { deliverEventUpdate, interpreterWorkflow, stateQuery } from './interpreter';

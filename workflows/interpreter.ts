@@ -5,20 +5,61 @@
 import * as wf from '@temporalio/workflow';
 import type { Step } from '../src/shared/definition';
 import { isTruthy } from '../src/shared/expressions';
-import { ERROR_TYPES, type RunInput, type RunResult, type RunState } from '../src/shared/run';
+import {
+  DELIVER_EVENT_UPDATE,
+  ERROR_TYPES,
+  type RunEvent,
+  type RunEventReceipt,
+  type RunInput,
+  type RunResult,
+  type RunState,
+} from '../src/shared/run';
 import { RunContext } from './context';
 import { handlerFor } from './steps';
+import { RunSucceeded } from './steps/control';
 
 /** The run as the workflow sees it now: current steps, step states, variables. */
 export const stateQuery = wf.defineQuery<RunState>('state');
 
+/** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
+export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
+
 export async function interpreterWorkflow(input: RunInput): Promise<RunResult> {
   const ctx = new RunContext(input);
   wf.setHandler(stateQuery, () => ctx.snapshot());
+  wf.setHandler(
+    deliverEventUpdate,
+    (event) => {
+      ctx.receiveEvent(event);
+      return { accepted: true, stepPath: ctx.waitingFor(event.signal) ?? '' };
+    },
+    {
+      // Refused before it enters history: a malformed event, or one no step waits for.
+      validator: (event) => {
+        if (!event || typeof event.signal !== 'string') throw new Error('an event needs a "signal" name');
+        if (event.data !== undefined && (typeof event.data !== 'object' || event.data === null || Array.isArray(event.data))) {
+          throw new Error('an event\'s "data" must be an object');
+        }
+        if (!ctx.waitingFor(event.signal)) {
+          const waiting = ctx.snapshot().waitingFor;
+          throw new Error(
+            `no step is waiting for "${event.signal}"${waiting.length ? `; waiting for: ${waiting.join(', ')}` : ''}`,
+          );
+        }
+      },
+    },
+  );
 
+  let output: unknown = null;
   try {
     await runSteps(input.definition.document.steps, ctx);
   } catch (err) {
+    if (err instanceof RunSucceeded) {
+      output = err.output;
+      ctx.status = 'SUCCESS';
+      await ctx.flush({ status: 'SUCCESS' });
+      return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
+    }
     const cancelled = wf.isCancellation(err);
     ctx.status = cancelled ? 'CANCELLED' : 'FAILED';
     ctx.error = describeFailure(err);
@@ -28,7 +69,7 @@ export async function interpreterWorkflow(input: RunInput): Promise<RunResult> {
   }
   ctx.status = 'SUCCESS';
   await ctx.flush({ status: 'SUCCESS' });
-  return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars };
+  return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
 }
 
 async function runSteps(steps: Step[], ctx: RunContext): Promise<void> {
@@ -45,9 +86,15 @@ async function runStep(step: Step, path: string, ctx: RunContext): Promise<void>
   try {
     output = await handlerFor(step)(step, path, ctx, runSteps);
   } catch (err) {
-    if (!wf.isCancellation(err) && !ctx.steps.get(path)?.error) {
-      ctx.stepFailed(path, step, describeFailure(err));
+    if (err instanceof RunSucceeded) {
+      ctx.stepFinished(path, step, err.output);
+      throw err;
     }
+    if (wf.isCancellation(err)) throw err;
+    if (!ctx.steps.get(path)?.error) ctx.stepFailed(path, step, describeFailure(err));
+    const onError = step.onError ?? 'fail';
+    if (onError === 'continue') return;
+    if (onError !== 'fail') await runSteps(onError.compensate, ctx);
     throw stepFailure(step, err);
   }
   ctx.stepFinished(path, step, output);

@@ -20,6 +20,7 @@ import {
   TriggerType as TriggerTypeAttribute,
 } from '../shared/search-attributes';
 import { workflowIdFor } from '../temporal/client';
+import { type InputProblem, validateTriggerData } from './input-schema';
 
 export interface StartedExecution {
   executionId: string;
@@ -35,6 +36,14 @@ export class StartError extends Error {
   ) {
     super(message);
     this.name = 'StartError';
+  }
+}
+
+/** Trigger data that the definition's input schema refuses; nothing was started. */
+export class TriggerDataError extends Error {
+  constructor(readonly problems: InputProblem[]) {
+    super(`trigger data does not match the definition's input schema: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
+    this.name = 'TriggerDataError';
   }
 }
 
@@ -61,6 +70,8 @@ export async function startExecution(
     throw new StartError('definition_invalid', `stored definition "${definition.key}" v${version} no longer validates`);
   }
   const document = parsed.definition;
+  const problems = validateTriggerData(document.inputSchema, triggerData);
+  if (problems.length > 0) throw new TriggerDataError(problems);
 
   const executionId = randomUUID();
   const workflowId = workflowIdFor(definition.key, executionId);

@@ -14,6 +14,8 @@ export const PROBLEM_CODES = {
   route_not_found: 404,
   definition_key_taken: 409,
   definition_disabled: 409,
+  execution_closed: 409,
+  not_waiting: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   definition_invalid: 422,

@@ -31,11 +31,33 @@ export const retryPolicySchema = z
 
 export type RetryPolicy = z.infer<typeof retryPolicySchema>;
 
+/**
+ * What happens when a step fails: `fail` the run (the default), `continue`
+ * with the next step, or run `compensate` steps and then fail the run.
+ */
+export type OnError = 'fail' | 'continue' | { compensate: Step[] };
+
+/** Dispatches on the value's shape, so a bad compensation step is reported at its own path. */
+const onErrorSchema: z.ZodType<OnError, unknown> = z.unknown().transform((value, ctx): OnError => {
+  const schema =
+    typeof value === 'string'
+      ? z.enum(['fail', 'continue'], { error: 'must be "fail", "continue" or { "compensate": [steps] }' })
+      : z.object({ compensate: z.array(stepSchema).min(1) }, { error: 'must be "fail", "continue" or { "compensate": [steps] }' }).strict();
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
+    return z.NEVER;
+  }
+  return result.data;
+});
+
 const stepBase = {
   id: z.string().regex(STEP_ID, 'must start with a letter and contain only letters, digits, - and _ (at most 64)'),
   name: z.string().max(200).optional(),
   /** Guard: the step runs only when this expression is truthy. */
   if: expression.optional(),
+  /** @default 'fail' */
+  onError: onErrorSchema.optional(),
 };
 
 /** Fields of steps that run an activity. */
@@ -121,6 +143,38 @@ export const httpStepSchema = z
   })
   .strict();
 
+export const failStepSchema = z
+  .object({
+    ...stepBase,
+    type: z.literal('fail'),
+    /** Why the run fails; may hold `{{ … }}` expressions. */
+    message: z.string().min(1).max(2000),
+  })
+  .strict();
+
+export const succeedStepSchema = z
+  .object({
+    ...stepBase,
+    type: z.literal('succeed'),
+    /** Values for the run's result; strings may hold `{{ … }}` expressions. */
+    output: z.unknown().optional(),
+  })
+  .strict();
+
+export const waitForSignalStepSchema = z
+  .object({
+    ...stepBase,
+    type: z.literal('wait_for_signal'),
+    /** The event's name, sent with `POST /api/executions/:id/signal`. */
+    signal: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be a name of letters, digits, _, . and -'),
+    /** How long to wait before `onTimeout` runs. */
+    timeout: duration,
+    get onTimeout() {
+      return z.array(stepSchema).optional();
+    },
+  })
+  .strict();
+
 export const setStepSchema = z
   .object({
     ...stepBase,
@@ -142,6 +196,7 @@ export interface ConditionStep {
   id: string;
   name?: string | undefined;
   if?: string | undefined;
+  onError?: OnError | undefined;
   type: 'condition';
   condition: string;
   then: Step[];
@@ -162,15 +217,88 @@ export const conditionStepSchema: z.ZodType<ConditionStep> = z
   })
   .strict();
 
+export interface SwitchStep {
+  id: string;
+  name?: string | undefined;
+  if?: string | undefined;
+  onError?: OnError | undefined;
+  type: 'switch';
+  value: string;
+  cases: { equals: unknown; steps: Step[] }[];
+  default?: Step[] | undefined;
+}
+
+export const switchStepSchema: z.ZodType<SwitchStep> = z
+  .object({
+    ...stepBase,
+    type: z.literal('switch'),
+    /** Expression whose value picks the case. */
+    value: expression,
+    get cases() {
+      return z.array(z.object({ equals: z.unknown(), steps: z.array(stepSchema) }).strict()).min(1).max(100);
+    },
+    get default() {
+      return z.array(stepSchema).optional();
+    },
+  })
+  .strict();
+
+export interface ParallelStep {
+  id: string;
+  name?: string | undefined;
+  if?: string | undefined;
+  onError?: OnError | undefined;
+  type: 'parallel';
+  /** `all` waits for every branch; `first` takes the first to finish and cancels the rest. */
+  mode?: 'all' | 'first' | undefined;
+  branches: Step[][];
+}
+
+export const parallelStepSchema: z.ZodType<ParallelStep> = z
+  .object({
+    ...stepBase,
+    type: z.literal('parallel'),
+    mode: z.enum(['all', 'first']).optional(),
+    get branches() {
+      return z.array(z.array(stepSchema).min(1)).min(2).max(20);
+    },
+  })
+  .strict();
+
 export type EmailStep = z.infer<typeof emailStepSchema>;
 export type SlackStep = z.infer<typeof slackStepSchema>;
 export type SmsStep = z.infer<typeof smsStepSchema>;
 export type TeamsStep = z.infer<typeof teamsStepSchema>;
-export type HttpStep = z.input<typeof httpStepSchema>;
+export type HttpStep = z.infer<typeof httpStepSchema>;
 export type SetStep = z.infer<typeof setStepSchema>;
 export type DelayStep = z.infer<typeof delayStepSchema>;
+export type FailStep = z.infer<typeof failStepSchema>;
+export type SucceedStep = z.infer<typeof succeedStepSchema>;
+export interface WaitForSignalStep {
+  id: string;
+  name?: string | undefined;
+  if?: string | undefined;
+  onError?: OnError | undefined;
+  type: 'wait_for_signal';
+  signal: string;
+  timeout: string;
+  onTimeout?: Step[] | undefined;
+}
 
-export type Step = EmailStep | SlackStep | SmsStep | TeamsStep | HttpStep | SetStep | DelayStep | ConditionStep;
+export type Step =
+  | EmailStep
+  | SlackStep
+  | SmsStep
+  | TeamsStep
+  | HttpStep
+  | SetStep
+  | DelayStep
+  | ConditionStep
+  | SwitchStep
+  | ParallelStep
+  | WaitForSignalStep
+  | FailStep
+  | SucceedStep;
 export type StepType = Step['type'];
 
 const STEP_SCHEMAS = {
@@ -182,6 +310,11 @@ const STEP_SCHEMAS = {
   set: setStepSchema,
   delay: delayStepSchema,
   condition: conditionStepSchema,
+  switch: switchStepSchema,
+  parallel: parallelStepSchema,
+  wait_for_signal: waitForSignalStepSchema,
+  fail: failStepSchema,
+  succeed: succeedStepSchema,
 } as const satisfies Record<StepType, z.ZodType>;
 
 export const STEP_TYPES = Object.keys(STEP_SCHEMAS) as StepType[];
@@ -190,25 +323,34 @@ export const STEP_TYPES = Object.keys(STEP_SCHEMAS) as StepType[];
  * Dispatches on `type` first, so an unknown type is reported as such rather
  * than as a mismatch against every member of the union.
  */
-export const stepSchema: z.ZodType<Step> = z.custom<Step>().superRefine((value, ctx) => {
+export const stepSchema: z.ZodType<Step, unknown> = z.unknown().transform((value, ctx): Step => {
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     ctx.addIssue({ code: 'custom', message: 'a step must be an object' });
-    return;
+    return z.NEVER;
   }
-  const type = (value as { type?: unknown }).type;
-  const schema = typeof type === 'string' ? STEP_SCHEMAS[type as StepType] : undefined;
+  const type = 'type' in value ? value.type : undefined;
+  const schema = typeof type === 'string' && Object.hasOwn(STEP_SCHEMAS, type) ? STEP_SCHEMAS[type as StepType] : undefined;
   if (!schema) {
     ctx.addIssue({
       code: 'custom',
       path: ['type'],
       message: `unknown step type ${JSON.stringify(type)}; expected one of ${STEP_TYPES.join(', ')}`,
     });
-    return;
+    return z.NEVER;
   }
   const result = schema.safeParse(value);
   if (!result.success) {
     for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
+    return z.NEVER;
   }
+  // The schema for this `type` produced it, so it is that member of the union.
+  const step = result.data as Step;
+  const problems = checkStepExpressions(step);
+  if (problems.length > 0) {
+    for (const problem of problems) ctx.addIssue({ code: 'custom', ...problem });
+    return z.NEVER;
+  }
+  return step;
 });
 
 export const triggerSchema = z.discriminatedUnion('type', [
@@ -238,10 +380,7 @@ export const definitionSchema = z
     inputSchema: z.record(z.string(), z.unknown()).optional(),
     steps: z.array(stepSchema).min(1, 'a definition needs at least one step').max(1000),
   })
-  .strict()
-  .superRefine((def, ctx) => {
-    for (const problem of checkSteps(def.steps, ['steps'])) ctx.addIssue({ code: 'custom', ...problem });
-  });
+  .strict();
 
 /** A definition as users write it (defaults not yet applied). */
 export type DefinitionInput = z.input<typeof definitionSchema>;
@@ -255,29 +394,47 @@ export interface DefinitionProblem {
 }
 
 /** Cross-step checks zod cannot express per field: unique ids, parseable expressions. */
-function checkSteps(steps: Step[], basePath: (string | number)[]): DefinitionProblem[] {
+/** Expression checks of one step's own fields (nested steps check themselves). */
+function checkStepExpressions(step: Step): DefinitionProblem[] {
+  const problems: DefinitionProblem[] = [];
+  if (step.if !== undefined) problems.push(...checkExpression(step.if, ['if']));
+  if (step.type === 'condition') problems.push(...checkExpression(step.condition, ['condition']));
+  if (step.type === 'switch') problems.push(...checkExpression(step.value, ['value']));
+  for (const [field, value] of Object.entries(step)) {
+    if (NESTING_FIELDS.has(field) || field === 'if' || field === 'condition' || field === 'value') continue;
+    problems.push(...checkTemplates(value, [field]));
+  }
+  return problems;
+}
+
+/**
+ * Duplicate step ids, found on the raw document so they are reported beside
+ * every other problem, even when some steps do not validate.
+ */
+function duplicateIds(input: unknown): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
   const seen = new Map<string, string>();
-  const visit = (list: Step[], path: (string | number)[]) => {
-    list.forEach((step, index) => {
-      const at = [...path, index];
-      const where = at.join('.');
-      const earlier = seen.get(step.id);
-      if (earlier) problems.push({ path: [...at, 'id'], message: `duplicate step id "${step.id}" (also at ${earlier})` });
-      else seen.set(step.id, where);
-      if (step.if !== undefined) problems.push(...checkExpression(step.if, [...at, 'if']));
-      if (step.type === 'condition') {
-        problems.push(...checkExpression(step.condition, [...at, 'condition']));
-        visit(step.then, [...at, 'then']);
-        if (step.else) visit(step.else, [...at, 'else']);
-      }
-      for (const [field, value] of Object.entries(step)) {
-        if (field === 'if' || field === 'condition' || field === 'then' || field === 'else') continue;
-        problems.push(...checkTemplates(value, [...at, field]));
-      }
-    });
+  const visitList = (list: unknown, path: (string | number)[]) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((step: unknown, index) => visitStep(step, [...path, index]));
   };
-  visit(steps, basePath);
+  const visitStep = (step: unknown, at: (string | number)[]) => {
+    if (!step || typeof step !== 'object') return;
+    const record = step as Record<string, unknown>;
+    if (typeof record.id === 'string') {
+      const earlier = seen.get(record.id);
+      if (earlier) problems.push({ path: [...at, 'id'], message: `duplicate step id "${record.id}" (also at ${earlier})` });
+      else seen.set(record.id, at.join('.'));
+    }
+    for (const field of ['then', 'else', 'default', 'onTimeout']) visitList(record[field], [...at, field]);
+    if (Array.isArray(record.branches)) record.branches.forEach((b: unknown, i) => visitList(b, [...at, 'branches', i]));
+    if (Array.isArray(record.cases)) {
+      record.cases.forEach((c: unknown, i) => visitList(c && typeof c === 'object' ? (c as Record<string, unknown>).steps : undefined, [...at, 'cases', i, 'steps']));
+    }
+    const onError = record.onError;
+    if (onError && typeof onError === 'object') visitList((onError as Record<string, unknown>).compensate, [...at, 'onError', 'compensate']);
+  };
+  if (input && typeof input === 'object') visitList((input as Record<string, unknown>).steps, ['steps']);
   return problems;
 }
 
@@ -306,17 +463,45 @@ export function parseDefinition(
   input: unknown,
 ): { ok: true; definition: Definition } | { ok: false; problems: DefinitionProblem[] } {
   const result = definitionSchema.safeParse(input);
-  if (result.success) return { ok: true, definition: result.data };
-  return {
-    ok: false,
-    problems: result.error.issues.map((issue) => ({
-      path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
-      message: issue.message,
-    })),
-  };
+  const duplicates = duplicateIds(input);
+  if (result.success && duplicates.length === 0) return { ok: true, definition: result.data };
+  const problems: DefinitionProblem[] = (result.success ? [] : result.error.issues).map((issue) => ({
+    path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
+    message: issue.message,
+  }));
+  return { ok: false, problems: [...problems, ...duplicates] };
+}
+
+/** Fields that hold nested step lists rather than values. */
+const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError']);
+
+/** The step lists nested in a step, with their path relative to it. */
+export function childStepLists(step: Step): { path: (string | number)[]; steps: Step[] }[] {
+  const lists: { path: (string | number)[]; steps: Step[] }[] = [];
+  switch (step.type) {
+    case 'condition':
+      lists.push({ path: ['then'], steps: step.then });
+      if (step.else) lists.push({ path: ['else'], steps: step.else });
+      break;
+    case 'switch':
+      step.cases.forEach((c, i) => lists.push({ path: ['cases', i, 'steps'], steps: c.steps }));
+      if (step.default) lists.push({ path: ['default'], steps: step.default });
+      break;
+    case 'parallel':
+      step.branches.forEach((b, i) => lists.push({ path: ['branches', i], steps: b }));
+      break;
+    case 'wait_for_signal':
+      if (step.onTimeout) lists.push({ path: ['onTimeout'], steps: step.onTimeout });
+      break;
+    default:
+      break;
+  }
+  const onError: OnError | undefined = step.onError;
+  if (onError && typeof onError !== 'string') lists.push({ path: ['onError', 'compensate'], steps: onError.compensate });
+  return lists;
 }
 
 /** Every step of a definition, nested ones included, in document order. */
 export function allSteps(steps: Step[]): Step[] {
-  return steps.flatMap((s) => (s.type === 'condition' ? [s, ...allSteps(s.then), ...allSteps(s.else ?? [])] : [s]));
+  return steps.flatMap((s) => [s, ...childStepLists(s).flatMap((child) => allSteps(child.steps))]);
 }

@@ -51,6 +51,8 @@ export interface RunState {
   executionId: string;
   status: ExecutionStatus;
   currentSteps: string[];
+  /** Signal names `wait_for_signal` steps are waiting for right now. */
+  waitingFor: string[];
   steps: StepState[];
   vars: Record<string, unknown>;
   error?: string | undefined;
@@ -60,6 +62,8 @@ export interface RunResult {
   status: 'SUCCESS';
   steps: number;
   vars: Record<string, unknown>;
+  /** What a `succeed` step returned, else null. */
+  output: unknown;
 }
 
 /** One step event, written to the mirror's log table. */
@@ -116,3 +120,19 @@ export type ErrorType = keyof typeof ERROR_TYPES;
  * templates, so of any JSON type until the activity validates them.
  */
 export type Rendered<T> = { [K in keyof T]?: unknown } & { deliveryKey: string };
+
+/** An event delivered to a run waiting at a `wait_for_signal` step (an approval, an external event). */
+export interface RunEvent {
+  /** The name the step waits for. */
+  signal: string;
+  /** Who sent it, for the record (an API key's name, a user id). */
+  by?: string | undefined;
+  data?: Record<string, unknown> | undefined;
+}
+
+export interface RunEventReceipt {
+  accepted: true;
+  stepPath: string;
+}
+
+export const DELIVER_EVENT_UPDATE = 'deliverEvent';

@@ -58,6 +58,7 @@ beforeAll(async () => {
   const started = await h.api('POST', '/api/workflows/auth-matrix/execute', { triggerData: {} });
   expect(started.status).toBe(202);
   executionId = started.body.executionId;
+  await h.client.workflow.getHandle(started.body.workflowId).result();
 });
 
 afterAll(async () => {
@@ -117,6 +118,18 @@ ROUTES.push(
     needs('viewer', 200),
   ],
   ['GET /api/executions/:id', () => ({ method: 'GET', path: `/api/executions/${executionId}` }), needs('viewer', 200)],
+  // The matrix run has finished, so callers allowed through get the 409 of a closed run.
+  [
+    'POST /api/executions/:id/signal',
+    () => ({ method: 'POST', path: `/api/executions/${executionId}/signal`, body: { signal: 'approval' } }),
+    needs('operator', 409),
+  ],
+  ['POST /api/executions/:id/cancel', () => ({ method: 'POST', path: `/api/executions/${executionId}/cancel` }), needs('operator', 409)],
+  [
+    'POST /api/executions/:id/terminate',
+    () => ({ method: 'POST', path: `/api/executions/${executionId}/terminate`, body: { reason: 'matrix' } }),
+    needs('admin', 409),
+  ],
   [
     'POST /api/workflows/:id/execute',
     () => ({ method: 'POST', path: '/api/workflows/auth-matrix/execute', body: { triggerData: { n: ++serial } } }),

@@ -71,4 +71,47 @@ describe('parseDefinition', () => {
     ]);
     expect(problems({ ...valid, colour: 'red' })[0]).toMatch(/colour/);
   });
+
+  it('checks nested step lists of every structure step at their full paths', () => {
+    const doc = {
+      key: 'nested',
+      name: 'Nested',
+      steps: [
+        {
+          id: 'route',
+          type: 'switch',
+          value: 'input.kind',
+          cases: [{ equals: 'a', steps: [{ id: 'x', type: 'delay', duration: 'later' }] }],
+          default: [{ id: 'y', type: 'set', values: { v: '{{ ( }}' } }],
+        },
+        { id: 'fan', type: 'parallel', branches: [[{ id: 'p1', type: 'set', values: {} }], [{ id: 'x', type: 'set', values: {} }]] },
+        {
+          id: 'ask',
+          type: 'wait_for_signal',
+          signal: 'approval',
+          timeout: '2d',
+          onTimeout: [{ id: 'nag', type: 'fax' }],
+          onError: { compensate: [{ id: 'undo', type: 'fail', message: '' }] },
+        },
+      ],
+    };
+    const found = problems(doc);
+    expect(found).toHaveLength(5);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'steps.0.cases.0.steps.0.duration: must be a duration such as 500ms, 30s, 5m, 2h, 3d or 1h30m',
+        expect.stringMatching(/^steps\.0\.default\.0\.values\.v: expression does not parse/),
+        'steps.1.branches.1.0.id: duplicate step id "x" (also at steps.0.cases.0.steps.0)',
+        expect.stringMatching(/^steps\.2\.onTimeout\.0\.type: unknown step type "fax"/),
+        expect.stringMatching(/^steps\.2\.onError\.compensate\.0\.message: /),
+      ]),
+    );
+  });
+
+  it('refuses a parallel step with fewer than two branches and a switch without cases', () => {
+    expect(problems({ key: 'p', name: 'P', steps: [{ id: 'f', type: 'parallel', branches: [[{ id: 'a', type: 'set', values: {} }]] }] })[0]).toMatch(
+      /^steps\.0\.branches: /,
+    );
+    expect(problems({ key: 's', name: 'S', steps: [{ id: 's', type: 'switch', value: 'input.x', cases: [] }] })[0]).toMatch(/^steps\.0\.cases: /);
+  });
 });

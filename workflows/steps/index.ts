@@ -4,6 +4,7 @@
  */
 import type { Step, StepType } from '../../src/shared/definition';
 import { runCondition } from './condition';
+import { runFail, runParallel, runSucceed, runSwitch } from './control';
 import { runDelay } from './delay';
 import { runEmail } from './email';
 import { runHttp } from './http';
@@ -12,6 +13,7 @@ import { runSlack } from './slack';
 import { runSms } from './sms';
 import { runTeams } from './teams';
 import type { StepHandler } from './types';
+import { runWaitForSignal } from './wait-for-signal';
 
 type Handlers = { [K in StepType]: StepHandler<Extract<Step, { type: K }>> };
 
@@ -24,6 +26,11 @@ export const STEP_HANDLERS = {
   set: runSet,
   delay: runDelay,
   condition: runCondition,
+  switch: runSwitch,
+  parallel: runParallel,
+  wait_for_signal: runWaitForSignal,
+  fail: runFail,
+  succeed: runSucceed,
 } satisfies Handlers;
 
 export function handlerFor<S extends Step>(step: S): StepHandler<S> {

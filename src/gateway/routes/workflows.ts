@@ -10,7 +10,8 @@ import {
   updateDefinition,
 } from '../../../db/definitions';
 import type { DefinitionRow } from '../../../db/schema';
-import { startExecution, StartError } from '../../executions/start';
+import { inputSchemaProblem } from '../../executions/input-schema';
+import { startExecution, StartError, TriggerDataError } from '../../executions/start';
 import { parseDefinition } from '../../shared/definition';
 import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
@@ -58,8 +59,10 @@ export function publicDefinition(row: DefinitionRow) {
 
 function parseDefinitionOr400(body: unknown) {
   const parsed = parseDefinition(body);
-  if (parsed.ok) return parsed.definition;
-  const fields = parsed.problems.map((p) => ({ path: jsonPath(p.path), message: p.message }));
+  const schemaProblem = parsed.ok && parsed.definition.inputSchema ? inputSchemaProblem(parsed.definition.inputSchema) : undefined;
+  if (parsed.ok && !schemaProblem) return parsed.definition;
+  const problems = parsed.ok ? [{ path: ['inputSchema'], message: `is not a valid JSON Schema: ${schemaProblem}` }] : parsed.problems;
+  const fields = problems.map((p) => ({ path: jsonPath(p.path), message: p.message }));
   throw new HttpProblem(
     'invalid_definition',
     `the definition has ${fields.length} problem(s): ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`,
@@ -150,6 +153,13 @@ export function workflowRoutes(deps: GatewayDeps): Router {
         .json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
     } catch (err) {
       if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
+      if (err instanceof TriggerDataError) {
+        throw new HttpProblem(
+          'validation_failed',
+          err.message,
+          err.problems.map((p) => ({ path: p.path.replace(/^\$/, '$.body.triggerData'), message: p.message })),
+        );
+      }
       throw err;
     }
   });
