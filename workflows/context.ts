@@ -15,6 +15,9 @@ import { ERROR_TYPES, type RunEvent, type RunInput, type RunState, type StepLogE
 
 export type Activities = ReturnType<typeof createActivities>;
 
+/** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
+const PATCH_CURRENT_STEP_ON_CHANGE = 'current-step-upsert-on-change';
+
 /** Largest step output summary kept in query state and mirror rows. */
 const OUTPUT_SUMMARY_BYTES = 4_096;
 
@@ -31,19 +34,103 @@ const mirror = wf.proxyLocalActivities<Activities>({
   summary: 'mirror run state to Postgres',
 });
 
-export class RunContext {
+/** State every part of a run shares, whatever loop iteration it is in. */
+class SharedState {
   readonly steps = new Map<string, StepState>();
-  readonly outputs: Record<string, { output: unknown; status: string }> = {};
   readonly vars: Record<string, unknown> = {};
-  private readonly current = new Set<string>();
-  private pending: StepLogEvent[] = [];
+  readonly current = new Set<string>();
+  pending: StepLogEvent[] = [];
   /** Signal name → path of the step waiting for it. */
-  private readonly awaiting = new Map<string, string>();
-  private readonly events = new Map<string, (RunEvent & { receivedAt: string })[]>();
+  readonly awaiting = new Map<string, string>();
+  readonly events = new Map<string, (RunEvent & { receivedAt: string })[]>();
   status: ExecutionStatus = 'RUNNING';
   error: string | undefined;
+  /** The CurrentStep search attribute's value, to upsert only on change. */
+  currentStepAttribute: string | undefined;
+}
 
-  constructor(readonly input: RunInput) {}
+/** Where in the run a step executes: the top level, or one iteration of a loop. */
+export interface Frame {
+  /** Prefix of step paths in this frame, e.g. `notify[3].`. */
+  prefix: string;
+  /** Outputs of steps run in this frame, by step id. */
+  outputs: Record<string, { output: unknown; status: string }>;
+  loop?: { item: unknown; index: number; parent?: unknown } | undefined;
+  parent?: Frame | undefined;
+}
+
+export class RunContext {
+  constructor(
+    readonly input: RunInput,
+    private readonly shared: SharedState = new SharedState(),
+    readonly frame: Frame = { prefix: '', outputs: {} },
+  ) {}
+
+  /** A context for one loop iteration: its own step outputs and `loop` values, the run's state shared. */
+  iteration(prefix: string, item: unknown, index: number): RunContext {
+    return new RunContext(this.input, this.shared, {
+      prefix,
+      outputs: {},
+      loop: { item, index, ...(this.frame.loop ? { parent: this.frame.loop } : {}) },
+      parent: this.frame,
+    });
+  }
+
+  /** The path of a step in this frame. */
+  path(stepId: string): string {
+    return `${this.frame.prefix}${stepId}`;
+  }
+
+  get steps(): Map<string, StepState> {
+    return this.shared.steps;
+  }
+
+  get vars(): Record<string, unknown> {
+    return this.shared.vars;
+  }
+
+  /** Step outputs visible here: this frame's over the enclosing ones'. */
+  get outputs(): Record<string, { output: unknown; status: string }> {
+    const chain: Frame[] = [];
+    for (let f: Frame | undefined = this.frame; f; f = f.parent) chain.unshift(f);
+    return Object.assign({}, ...chain.map((f) => f.outputs));
+  }
+
+  get status(): ExecutionStatus {
+    return this.shared.status;
+  }
+
+  set status(status: ExecutionStatus) {
+    this.shared.status = status;
+  }
+
+  get error(): string | undefined {
+    return this.shared.error;
+  }
+
+  set error(error: string | undefined) {
+    this.shared.error = error;
+  }
+
+  private get current(): Set<string> {
+    return this.shared.current;
+  }
+
+  private get awaiting(): Map<string, string> {
+    return this.shared.awaiting;
+  }
+
+  private get events(): Map<string, (RunEvent & { receivedAt: string })[]> {
+    return this.shared.events;
+  }
+
+  private get pending(): StepLogEvent[] {
+    return this.shared.pending;
+  }
+
+  private set pending(events: StepLogEvent[]) {
+    this.shared.pending = events;
+  }
 
   get defaultTimeoutMs(): number {
     return (this.input.settings?.defaultStepTimeoutSeconds ?? 300) * 1000;
@@ -55,6 +142,7 @@ export class RunContext {
       input: this.input.triggerData,
       vars: this.vars,
       steps: this.outputs,
+      ...(this.frame.loop ? { loop: this.frame.loop } : {}),
       run: {
         executionId: this.input.executionId,
         workflowId: info.workflowId,
@@ -169,20 +257,20 @@ export class RunContext {
 
   stepFinished(path: string, step: Step, output: unknown): void {
     const summary = summarize(output);
-    this.outputs[step.id] = { output, status: 'COMPLETED' };
+    this.frame.outputs[step.id] = { output, status: 'COMPLETED' };
     this.update(path, { status: 'COMPLETED', finishedAt: now(), output: summary });
     this.current.delete(path);
     this.record(path, step, 'COMPLETED', { output: summary });
   }
 
   stepSkipped(path: string, step: Step): void {
-    this.outputs[step.id] = { output: null, status: 'SKIPPED' };
+    this.frame.outputs[step.id] = { output: null, status: 'SKIPPED' };
     this.steps.set(path, { path, id: step.id, type: step.type, status: 'SKIPPED', attempts: 0, finishedAt: now() });
     this.record(path, step, 'SKIPPED', { message: 'guard was false' });
   }
 
   stepFailed(path: string, step: Step, error: string): void {
-    this.outputs[step.id] = { output: null, status: 'FAILED' };
+    this.frame.outputs[step.id] = { output: null, status: 'FAILED' };
     this.update(path, { status: 'FAILED', finishedAt: now(), error });
     this.current.delete(path);
     this.record(path, step, 'FAILED', { error });
@@ -233,7 +321,20 @@ export class RunContext {
   private showCurrent(): void {
     const current = this.currentList();
     wf.setCurrentDetails(current.length ? `On step ${current.map((c) => `\`${c}\``).join(', ')}` : '');
-    wf.upsertSearchAttributes([{ key: CurrentStep, value: current[0] ?? null }]);
+    // Runs started before this patch upserted on every step start; they must replay as they ran.
+    if (!wf.patched(PATCH_CURRENT_STEP_ON_CHANGE)) {
+      wf.upsertSearchAttributes([{ key: CurrentStep, value: current[0] ?? null }]);
+      return;
+    }
+    // Each upsert is a history event: only top-level steps move the search
+    // attribute, and only when it changes, so a loop's iterations do not grow the history.
+    if (this.frame.prefix === '' && !this.input.chunk) {
+      const top = current.find((c) => !c.includes('['));
+      if (top !== undefined && top !== this.shared.currentStepAttribute) {
+        this.shared.currentStepAttribute = top;
+        wf.upsertSearchAttributes([{ key: CurrentStep, value: top }]);
+      }
+    }
   }
 
   private update(path: string, patch: Partial<StepState>): void {

@@ -3,11 +3,12 @@
  * control flow here and runs every side effect as an activity.
  */
 import * as wf from '@temporalio/workflow';
-import type { Step } from '../src/shared/definition';
+import { allSteps, type Step } from '../src/shared/definition';
 import { isTruthy } from '../src/shared/expressions';
 import {
   DELIVER_EVENT_UPDATE,
   ERROR_TYPES,
+  type ForeachChunkResult,
   type RunEvent,
   type RunEventReceipt,
   type RunInput,
@@ -17,6 +18,7 @@ import {
 import { RunContext } from './context';
 import { handlerFor } from './steps';
 import { RunSucceeded } from './steps/control';
+import { runIterations } from './steps/foreach';
 
 /** The run as the workflow sees it now: current steps, step states, variables. */
 export const stateQuery = wf.defineQuery<RunState>('state');
@@ -24,7 +26,8 @@ export const stateQuery = wf.defineQuery<RunState>('state');
 /** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
 export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
 
-export async function interpreterWorkflow(input: RunInput): Promise<RunResult> {
+export async function interpreterWorkflow(input: RunInput): Promise<RunResult | ForeachChunkResult> {
+  if (input.chunk) return runChunk(input);
   const ctx = new RunContext(input);
   wf.setHandler(stateQuery, () => ctx.snapshot());
   wf.setHandler(
@@ -72,8 +75,31 @@ export async function interpreterWorkflow(input: RunInput): Promise<RunResult> {
   return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
 }
 
+/** A slice of a large foreach, started by its run; reports to the same mirror row. */
+async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
+  const chunk = input.chunk!;
+  const ctx = new RunContext(input, undefined, { prefix: '', outputs: chunk.outputs });
+  Object.assign(ctx.vars, chunk.vars);
+  wf.setHandler(stateQuery, () => ctx.snapshot());
+  const step = findStep(input.definition.document.steps, chunk.stepPath.replace(/.*\]\./, '').replace(/\[\d+\]$/, ''));
+  if (!step || step.type !== 'foreach') {
+    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: `no foreach step at ${chunk.stepPath}`, nonRetryable: true });
+  }
+  try {
+    const results = await runIterations(step, chunk.stepPath, chunk.items, chunk.offset, ctx, runSteps);
+    return { results, vars: ctx.vars };
+  } finally {
+    await wf.CancellationScope.nonCancellable(() => ctx.flush());
+  }
+}
+
+function findStep(steps: Step[], id: string): Step | undefined {
+  for (const step of allSteps(steps)) if (step.id === id) return step;
+  return undefined;
+}
+
 async function runSteps(steps: Step[], ctx: RunContext): Promise<void> {
-  for (const step of steps) await runStep(step, step.id, ctx);
+  for (const step of steps) await runStep(step, ctx.path(step.id), ctx);
 }
 
 async function runStep(step: Step, path: string, ctx: RunContext): Promise<void> {

@@ -265,6 +265,41 @@ export const parallelStepSchema: z.ZodType<ParallelStep> = z
   })
   .strict();
 
+export interface ForeachStep {
+  id: string;
+  name?: string | undefined;
+  if?: string | undefined;
+  onError?: OnError | undefined;
+  type: 'foreach';
+  /** Expression giving the list; each iteration sees `loop.item` and `loop.index`. */
+  items: string;
+  /** The most items the list may hold; a longer list fails the step. Required: no loop is unbounded. */
+  maxItems: number;
+  /** Iterations running at once. @default 1 */
+  concurrency?: number | undefined;
+  steps: Step[];
+}
+
+/** The largest `maxItems` a definition may declare. */
+export const FOREACH_MAX_ITEMS = 100_000;
+
+export const foreachStepSchema: z.ZodType<ForeachStep> = z
+  .object({
+    ...stepBase,
+    type: z.literal('foreach'),
+    items: expression,
+    maxItems: z
+      .number({ error: `a foreach needs maxItems (at most ${FOREACH_MAX_ITEMS}): no loop may be unbounded` })
+      .int()
+      .min(1)
+      .max(FOREACH_MAX_ITEMS),
+    concurrency: z.number().int().min(1).max(100).optional(),
+    get steps() {
+      return z.array(stepSchema).min(1);
+    },
+  })
+  .strict();
+
 export type EmailStep = z.infer<typeof emailStepSchema>;
 export type SlackStep = z.infer<typeof slackStepSchema>;
 export type SmsStep = z.infer<typeof smsStepSchema>;
@@ -296,6 +331,7 @@ export type Step =
   | ConditionStep
   | SwitchStep
   | ParallelStep
+  | ForeachStep
   | WaitForSignalStep
   | FailStep
   | SucceedStep;
@@ -312,6 +348,7 @@ const STEP_SCHEMAS = {
   condition: conditionStepSchema,
   switch: switchStepSchema,
   parallel: parallelStepSchema,
+  foreach: foreachStepSchema,
   wait_for_signal: waitForSignalStepSchema,
   fail: failStepSchema,
   succeed: succeedStepSchema,
@@ -400,8 +437,9 @@ function checkStepExpressions(step: Step): DefinitionProblem[] {
   if (step.if !== undefined) problems.push(...checkExpression(step.if, ['if']));
   if (step.type === 'condition') problems.push(...checkExpression(step.condition, ['condition']));
   if (step.type === 'switch') problems.push(...checkExpression(step.value, ['value']));
+  if (step.type === 'foreach') problems.push(...checkExpression(step.items, ['items']));
   for (const [field, value] of Object.entries(step)) {
-    if (NESTING_FIELDS.has(field) || field === 'if' || field === 'condition' || field === 'value') continue;
+    if (NESTING_FIELDS.has(field) || field === 'if' || field === 'condition' || field === 'value' || field === 'items') continue;
     problems.push(...checkTemplates(value, [field]));
   }
   return problems;
@@ -426,7 +464,7 @@ function duplicateIds(input: unknown): DefinitionProblem[] {
       if (earlier) problems.push({ path: [...at, 'id'], message: `duplicate step id "${record.id}" (also at ${earlier})` });
       else seen.set(record.id, at.join('.'));
     }
-    for (const field of ['then', 'else', 'default', 'onTimeout']) visitList(record[field], [...at, field]);
+    for (const field of ['then', 'else', 'default', 'onTimeout', 'steps']) visitList(record[field], [...at, field]);
     if (Array.isArray(record.branches)) record.branches.forEach((b: unknown, i) => visitList(b, [...at, 'branches', i]));
     if (Array.isArray(record.cases)) {
       record.cases.forEach((c: unknown, i) => visitList(c && typeof c === 'object' ? (c as Record<string, unknown>).steps : undefined, [...at, 'cases', i, 'steps']));
@@ -473,7 +511,7 @@ export function parseDefinition(
 }
 
 /** Fields that hold nested step lists rather than values. */
-const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError']);
+const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError', 'steps']);
 
 /** The step lists nested in a step, with their path relative to it. */
 export function childStepLists(step: Step): { path: (string | number)[]; steps: Step[] }[] {
@@ -492,6 +530,9 @@ export function childStepLists(step: Step): { path: (string | number)[]; steps: 
       break;
     case 'wait_for_signal':
       if (step.onTimeout) lists.push({ path: ['onTimeout'], steps: step.onTimeout });
+      break;
+    case 'foreach':
+      lists.push({ path: ['steps'], steps: step.steps });
       break;
     default:
       break;

@@ -35,6 +35,8 @@ export interface ExpressionScope {
   steps: Record<string, { output: unknown; status: string }>;
   run: Record<string, unknown>;
   env?: Record<string, unknown>;
+  /** Inside a `foreach`: the current item and its index (and the enclosing loop as `parent`). */
+  loop?: { item: unknown; index: number; parent?: unknown };
 }
 
 const DISABLED_FUNCTIONS = ['eval'] as const;

@@ -22,6 +22,29 @@ export interface RunInput {
   triggerType: TriggerType;
   triggerData: Record<string, unknown>;
   settings?: RunSettings | undefined;
+  /** Set when this run is a chunk of a large `foreach`, started by the run that owns it. */
+  chunk?: ForeachChunk | undefined;
+}
+
+/**
+ * A slice of a large `foreach`, run as a child workflow so no single history
+ * grows past a few thousand events. It reports to the parent's mirror row.
+ */
+export interface ForeachChunk {
+  /** Path of the `foreach` step in the parent run. */
+  stepPath: string;
+  /** Index of the first item in the whole list. */
+  offset: number;
+  items: unknown[];
+  /** The parent's variables and visible step outputs when the chunk started. */
+  vars: Record<string, unknown>;
+  outputs: Record<string, { output: unknown; status: string }>;
+  loop?: unknown;
+}
+
+export interface ForeachChunkResult {
+  results: Record<string, unknown>[];
+  vars: Record<string, unknown>;
 }
 
 /** Worker-independent settings fixed when the run starts, so replay sees the same values. */

@@ -7,6 +7,7 @@ import { runCondition } from './condition';
 import { runFail, runParallel, runSucceed, runSwitch } from './control';
 import { runDelay } from './delay';
 import { runEmail } from './email';
+import { runForeach } from './foreach';
 import { runHttp } from './http';
 import { runSet } from './set';
 import { runSlack } from './slack';
@@ -28,6 +29,7 @@ export const STEP_HANDLERS = {
   condition: runCondition,
   switch: runSwitch,
   parallel: runParallel,
+  foreach: runForeach,
   wait_for_signal: runWaitForSignal,
   fail: runFail,
   succeed: runSucceed,

@@ -1,0 +1,81 @@
+/**
+ * `foreach`: the same steps for every item of a list, at most `concurrency`
+ * at once. Each iteration has its own step outputs and sees `loop.item` and
+ * `loop.index`; step paths carry the index (`notify[3].send`), so deliveries
+ * stay distinct per item.
+ *
+ * Lists longer than {@link FOREACH_INLINE_ITEMS} run in chunks, each a child
+ * workflow, so the run's own history stays small whatever the list's length.
+ */
+import * as wf from '@temporalio/workflow';
+import type { ForeachStep, Step } from '../../src/shared/definition';
+import { ERROR_TYPES, type ForeachChunkResult, INTERPRETER_WORKFLOW, type RunInput } from '../../src/shared/run';
+import type { RunContext } from '../context';
+import type { RunSteps, StepHandler } from './types';
+
+/** Items run in the workflow itself; longer lists go to child workflows of this many items each. */
+export const FOREACH_INLINE_ITEMS = 500;
+
+export const runForeach: StepHandler<ForeachStep> = async (step, path, ctx, runSteps) => {
+  const items = await ctx.evaluate(step.items, step);
+  if (!Array.isArray(items)) {
+    throw wf.ApplicationFailure.create({
+      type: ERROR_TYPES.ExpressionFailed,
+      message: `step "${step.id}": items must be a list, got ${items === null ? 'null' : typeof items}`,
+      nonRetryable: true,
+    });
+  }
+  if (items.length > step.maxItems) {
+    throw wf.ApplicationFailure.create({
+      type: ERROR_TYPES.StepFailed,
+      message: `step "${step.id}": the list has ${items.length} items, more than its maxItems of ${step.maxItems}`,
+      nonRetryable: true,
+    });
+  }
+  if (items.length <= FOREACH_INLINE_ITEMS) {
+    const results = await runIterations(step, path, items, 0, ctx, runSteps);
+    return { count: items.length, results };
+  }
+
+  await ctx.flush();
+  const results: Record<string, unknown>[] = [];
+  for (let offset = 0; offset < items.length; offset += FOREACH_INLINE_ITEMS) {
+    const chunkItems = items.slice(offset, offset + FOREACH_INLINE_ITEMS);
+    const input: RunInput = {
+      ...ctx.input,
+      chunk: { stepPath: path, offset, items: chunkItems, vars: { ...ctx.vars }, outputs: ctx.outputs, loop: ctx.frame.loop },
+    };
+    const done = await wf.executeChild<(input: RunInput) => Promise<ForeachChunkResult>>(INTERPRETER_WORKFLOW, {
+      workflowId: `${wf.workflowInfo().workflowId}:${path}:${offset}`,
+      args: [input],
+      staticSummary: `${step.id}: items ${offset}–${offset + chunkItems.length - 1} of ${items.length}`,
+    });
+    results.push(...done.results);
+    Object.assign(ctx.vars, done.vars);
+  }
+  return { count: items.length, results };
+};
+
+/** Runs iterations `offset …` of a foreach in this workflow, `concurrency` at a time. */
+export async function runIterations(
+  step: ForeachStep,
+  path: string,
+  items: unknown[],
+  offset: number,
+  ctx: RunContext,
+  runSteps: RunSteps,
+): Promise<Record<string, unknown>[]> {
+  const results: Record<string, unknown>[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      const index = offset + i;
+      const iteration = ctx.iteration(`${path}[${index}].`, items[i], index);
+      await runSteps(step.steps as Step[], iteration);
+      results[i] = Object.fromEntries(Object.entries(iteration.frame.outputs).map(([id, o]) => [id, o.output]));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(step.concurrency ?? 1, items.length) }, lane));
+  return results;
+}
