@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as initial from './migrations/2026-11-25T00-00-00_initial';
 import * as apiKeys from './migrations/2026-11-25T12-00-00_api_keys';
 import * as deliveries from './migrations/2026-11-25T13-00-00_deliveries';
+import * as approvalDecisions from './migrations/2026-11-25T14-00-00_approval_decisions';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T00-00-00_initial': initial,
   '2026-11-25T12-00-00_api_keys': apiKeys,
   '2026-11-25T13-00-00_deliveries': deliveries,
+  '2026-11-25T14-00-00_approval_decisions': approvalDecisions,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

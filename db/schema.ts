@@ -95,6 +95,19 @@ export interface ApiKeyTable {
   revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+export interface ApprovalDecisionTable {
+  id: Generated<string>;
+  execution_id: string;
+  step_path: string;
+  sequence: number;
+  decided_by: string;
+  via_key: string | null;
+  decision: 'approve' | 'reject';
+  comment: string | null;
+  automatic: Generated<boolean>;
+  decided_at: Timestamp;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
@@ -102,6 +115,7 @@ export interface Database {
   workflow_execution_logs: WorkflowExecutionLogTable;
   api_keys: ApiKeyTable;
   deliveries: DeliveryTable;
+  approval_decisions: ApprovalDecisionTable;
 }
 
 export type DefinitionRow = Selectable<WorkflowDefinitionTable>;
@@ -115,3 +129,4 @@ export type ExecutionLogRow = Selectable<WorkflowExecutionLogTable>;
 export type NewExecutionLogRow = Insertable<WorkflowExecutionLogTable>;
 export type DeliveryRow = Selectable<DeliveryTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
+export type ApprovalDecisionRow = Selectable<ApprovalDecisionTable>;

@@ -8,10 +8,19 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { parseDuration } from '../src/shared/duration';
 import { type ExpressionScope, evaluateExpression, ExpressionError, renderDeep } from '../src/shared/expressions';
-import type { RetryPolicy, Step } from '../src/shared/definition';
+import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
-import { ERROR_TYPES, type RunEvent, type RunInput, type RunState, type StepLogEvent, type StepState } from '../src/shared/run';
+import {
+  type ApprovalDecision,
+  type DecisionInput,
+  ERROR_TYPES,
+  type RunEvent,
+  type RunInput,
+  type RunState,
+  type StepLogEvent,
+  type StepState,
+} from '../src/shared/run';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -47,7 +56,19 @@ class SharedState {
   error: string | undefined;
   /** The CurrentStep search attribute's value, to upsert only on change. */
   currentStepAttribute: string | undefined;
+  /** Open approval steps by path. */
+  readonly approvals = new Map<string, OpenApproval>();
+  /** Decisions not yet written to the mirror. */
+  pendingDecisions: ApprovalDecision[] = [];
 }
+
+export interface OpenApproval {
+  path: string;
+  step: ApprovalStep;
+  decisions: ApprovalDecision[];
+}
+
+const ROLE_ORDER = ['viewer', 'operator', 'admin'];
 
 /** Where in the run a step executes: the top level, or one iteration of a loop. */
 export interface Frame {
@@ -223,6 +244,56 @@ export class RunContext {
     this.showCurrent();
   }
 
+  openApproval(path: string, step: ApprovalStep): OpenApproval {
+    const open: OpenApproval = { path, step, decisions: [] };
+    this.shared.approvals.set(path, open);
+    return open;
+  }
+
+  closeApproval(path: string): void {
+    this.shared.approvals.delete(path);
+  }
+
+  hasPendingDecisions(): boolean {
+    return this.shared.pendingDecisions.length > 0;
+  }
+
+  /** The open approval a decision names, by path or (when unambiguous) by step id. */
+  findApproval(step: string): OpenApproval | undefined {
+    const byPath = this.shared.approvals.get(step);
+    if (byPath) return byPath;
+    const byId = [...this.shared.approvals.values()].filter((a) => a.step.id === step);
+    return byId.length === 1 ? byId[0] : undefined;
+  }
+
+  /** Why a decision cannot be taken, or undefined when it can. */
+  refuseDecision(input: DecisionInput): string | undefined {
+    const open = this.findApproval(input.step);
+    if (!open) {
+      const waiting = [...this.shared.approvals.keys()];
+      return `no approval step "${input.step}" is waiting${waiting.length ? `; waiting: ${waiting.join(', ')}` : ''}`;
+    }
+    const { step } = open;
+    const by = input.by.trim().toLowerCase();
+    const named = step.approvers?.some((a) => a.toLowerCase() === by) ?? false;
+    const byRole = step.role !== undefined && input.role !== undefined && ROLE_ORDER.indexOf(input.role) >= ROLE_ORDER.indexOf(step.role);
+    if (!named && !byRole) {
+      return step.approvers
+        ? `"${input.by}" may not decide step "${step.id}"; approvers: ${step.approvers.join(', ')}`
+        : `step "${step.id}" needs a decider with role ${step.role} or higher`;
+    }
+    if (open.decisions.some((d) => d.decidedBy.toLowerCase() === by)) return `"${input.by}" has already decided step "${step.id}"`;
+    return undefined;
+  }
+
+  recordDecision(path: string, decision: Omit<ApprovalDecision, 'stepPath' | 'sequence' | 'at'>): ApprovalDecision {
+    const open = this.shared.approvals.get(path);
+    const recorded: ApprovalDecision = { ...decision, stepPath: path, sequence: (open?.decisions.length ?? 0) + 1, at: now() };
+    open?.decisions.push(recorded);
+    this.shared.pendingDecisions.push(recorded);
+    return recorded;
+  }
+
   awaitEvent(signal: string, path: string): void {
     this.awaiting.set(signal, path);
   }
@@ -283,13 +354,16 @@ export class RunContext {
    * keeps the events for the next flush; the reconciler covers the rest.
    */
   async flush(final?: { status: ExecutionStatus; error?: string | undefined }): Promise<void> {
-    if (this.pending.length === 0 && !final) return;
+    if (this.pending.length === 0 && this.shared.pendingDecisions.length === 0 && !final) return;
     const events = this.pending;
+    const decisions = this.shared.pendingDecisions;
     this.pending = [];
+    this.shared.pendingDecisions = [];
     try {
       await mirror.recordRunEvents({
         executionId: this.input.executionId,
         events,
+        ...(decisions.length ? { decisions } : {}),
         status: final?.status ?? 'RUNNING',
         currentStep: final ? null : (this.currentList()[0] ?? null),
         finishedAt: final ? now() : undefined,
@@ -298,6 +372,7 @@ export class RunContext {
     } catch (err) {
       if (wf.isCancellation(err)) throw err;
       this.pending = [...events, ...this.pending];
+      this.shared.pendingDecisions = [...decisions, ...this.shared.pendingDecisions];
       wf.log.warn('mirror write failed; events kept for the next write', { error: String(err) });
     }
   }
@@ -308,6 +383,13 @@ export class RunContext {
       status: this.status,
       currentSteps: this.currentList(),
       waitingFor: [...this.awaiting.keys()],
+      approvals: [...this.shared.approvals.values()].map((a) => ({
+        stepPath: a.path,
+        approvers: a.step.approvers ?? null,
+        role: a.step.role ?? null,
+        required: a.step.required ?? 1,
+        decisions: a.decisions,
+      })),
       steps: [...this.steps.values()],
       vars: this.vars,
       error: this.error,

@@ -1,2 +1,2 @@
 /** The workflows the worker registers: exactly one, the generic interpreter. */
-export { deliverEventUpdate, interpreterWorkflow, stateQuery } from './interpreter';
+export { decideUpdate, deliverEventUpdate, interpreterWorkflow, stateQuery } from './interpreter';

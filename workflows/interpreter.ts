@@ -6,6 +6,9 @@ import * as wf from '@temporalio/workflow';
 import { allSteps, type Step } from '../src/shared/definition';
 import { isTruthy } from '../src/shared/expressions';
 import {
+  DECIDE_UPDATE,
+  type DecisionInput,
+  type DecisionReceipt,
   DELIVER_EVENT_UPDATE,
   ERROR_TYPES,
   type ForeachChunkResult,
@@ -22,6 +25,9 @@ import { runIterations } from './steps/foreach';
 
 /** The run as the workflow sees it now: current steps, step states, variables. */
 export const stateQuery = wf.defineQuery<RunState>('state');
+
+/** Records one person's decision at a waiting `approval` step. */
+export const decideUpdate = wf.defineUpdate<DecisionReceipt, [DecisionInput]>(DECIDE_UPDATE);
 
 /** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
 export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
@@ -49,6 +55,31 @@ export async function interpreterWorkflow(input: RunInput): Promise<RunResult | 
             `no step is waiting for "${event.signal}"${waiting.length ? `; waiting for: ${waiting.join(', ')}` : ''}`,
           );
         }
+      },
+    },
+  );
+
+  wf.setHandler(
+    decideUpdate,
+    (input) => {
+      const open = ctx.findApproval(input.step)!;
+      const recorded = ctx.recordDecision(open.path, {
+        decidedBy: input.by,
+        viaKey: input.viaKey,
+        decision: input.decision,
+        comment: input.comment,
+        automatic: false,
+      });
+      return { accepted: true, stepPath: open.path, sequence: recorded.sequence };
+    },
+    {
+      validator: (input) => {
+        if (!input || typeof input.step !== 'string' || typeof input.by !== 'string' || !input.by.trim()) {
+          throw new Error('a decision needs "step" and "by"');
+        }
+        if (input.decision !== 'approve' && input.decision !== 'reject') throw new Error('"decision" must be approve or reject');
+        const refusal = ctx.refuseDecision(input);
+        if (refusal) throw new Error(refusal);
       },
     },
   );

@@ -300,6 +300,60 @@ export const foreachStepSchema: z.ZodType<ForeachStep> = z
   })
   .strict();
 
+/** Roles of API keys, lowest first: who may decide an approval when it names a role. */
+export const DECIDER_ROLES = ['viewer', 'operator', 'admin'] as const;
+
+export interface ApprovalStep {
+  id: string;
+  name?: string | undefined;
+  if?: string | undefined;
+  onError?: OnError | undefined;
+  type: 'approval';
+  /** Who may decide, by name (an API key's name, or the `by` an operator acts for). */
+  approvers?: string[] | undefined;
+  /** Or: any caller whose API key has at least this role. */
+  role?: (typeof DECIDER_ROLES)[number] | undefined;
+  /** Approvals needed; one rejection decides against. @default 1 */
+  required?: number | undefined;
+  /** Rungs of the ladder: after each duration (from the step's start) its steps run, e.g. notify the next level. */
+  escalation?: { after: string; steps: Step[] }[] | undefined;
+  /** When nobody has decided by then, the run decides on its own. */
+  timeout: string;
+  /** The decision taken at the timeout: approve, reject, or fail the step. */
+  onTimeout: 'approve' | 'reject' | 'fail';
+}
+
+export const approvalStepSchema: z.ZodType<ApprovalStep> = z
+  .object({
+    ...stepBase,
+    type: z.literal('approval'),
+    approvers: z.array(z.string().min(1).max(200)).min(1).max(100).optional(),
+    role: z.enum(DECIDER_ROLES).optional(),
+    required: z.number().int().min(1).max(100).optional(),
+    get escalation() {
+      return z.array(z.object({ after: duration, steps: z.array(stepSchema).min(1) }).strict()).max(10).optional();
+    },
+    timeout: duration,
+    onTimeout: z.enum(['approve', 'reject', 'fail']),
+  })
+  .strict()
+  .superRefine((step, ctx) => {
+    if (!step.approvers && !step.role) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'say who may decide: approvers (names) or role' });
+    }
+    if (step.approvers && step.required !== undefined && step.required > step.approvers.length) {
+      ctx.addIssue({ code: 'custom', path: ['required'], message: `needs ${step.required} approvals but names only ${step.approvers.length} approvers` });
+    }
+    const timeoutMs = parseDuration(step.timeout) ?? 0;
+    let previous = 0;
+    (step.escalation ?? []).forEach((rung, i) => {
+      const at = parseDuration(rung.after) ?? 0;
+      if (at <= previous) ctx.addIssue({ code: 'custom', path: ['escalation', i, 'after'], message: 'rungs must come later one after another' });
+      if (at >= timeoutMs) ctx.addIssue({ code: 'custom', path: ['escalation', i, 'after'], message: 'must come before the timeout' });
+      previous = at;
+    });
+  });
+
 export type EmailStep = z.infer<typeof emailStepSchema>;
 export type SlackStep = z.infer<typeof slackStepSchema>;
 export type SmsStep = z.infer<typeof smsStepSchema>;
@@ -332,6 +386,7 @@ export type Step =
   | SwitchStep
   | ParallelStep
   | ForeachStep
+  | ApprovalStep
   | WaitForSignalStep
   | FailStep
   | SucceedStep;
@@ -349,6 +404,7 @@ const STEP_SCHEMAS = {
   switch: switchStepSchema,
   parallel: parallelStepSchema,
   foreach: foreachStepSchema,
+  approval: approvalStepSchema,
   wait_for_signal: waitForSignalStepSchema,
   fail: failStepSchema,
   succeed: succeedStepSchema,
@@ -466,6 +522,11 @@ function duplicateIds(input: unknown): DefinitionProblem[] {
     }
     for (const field of ['then', 'else', 'default', 'onTimeout', 'steps']) visitList(record[field], [...at, field]);
     if (Array.isArray(record.branches)) record.branches.forEach((b: unknown, i) => visitList(b, [...at, 'branches', i]));
+    if (Array.isArray(record.escalation)) {
+      record.escalation.forEach((r: unknown, i) =>
+        visitList(r && typeof r === 'object' ? (r as Record<string, unknown>).steps : undefined, [...at, 'escalation', i, 'steps']),
+      );
+    }
     if (Array.isArray(record.cases)) {
       record.cases.forEach((c: unknown, i) => visitList(c && typeof c === 'object' ? (c as Record<string, unknown>).steps : undefined, [...at, 'cases', i, 'steps']));
     }
@@ -511,7 +572,7 @@ export function parseDefinition(
 }
 
 /** Fields that hold nested step lists rather than values. */
-const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError', 'steps']);
+const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError', 'steps', 'escalation']);
 
 /** The step lists nested in a step, with their path relative to it. */
 export function childStepLists(step: Step): { path: (string | number)[]; steps: Step[] }[] {
@@ -533,6 +594,9 @@ export function childStepLists(step: Step): { path: (string | number)[]; steps: 
       break;
     case 'foreach':
       lists.push({ path: ['steps'], steps: step.steps });
+      break;
+    case 'approval':
+      (step.escalation ?? []).forEach((rung, i) => lists.push({ path: ['escalation', i, 'steps'], steps: rung.steps }));
       break;
     default:
       break;

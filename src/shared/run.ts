@@ -76,6 +76,14 @@ export interface RunState {
   currentSteps: string[];
   /** Signal names `wait_for_signal` steps are waiting for right now. */
   waitingFor: string[];
+  /** Approval steps waiting for decisions. */
+  approvals: {
+    stepPath: string;
+    approvers: string[] | null;
+    role: string | null;
+    required: number;
+    decisions: ApprovalDecision[];
+  }[];
   steps: StepState[];
   vars: Record<string, unknown>;
   error?: string | undefined;
@@ -102,10 +110,42 @@ export interface StepLogEvent {
   error?: string | undefined;
 }
 
+/** One approval decision, as recorded in the mirror's `approval_decisions`. */
+export interface ApprovalDecision {
+  stepPath: string;
+  sequence: number;
+  decidedBy: string;
+  viaKey?: string | undefined;
+  decision: 'approve' | 'reject';
+  comment?: string | undefined;
+  automatic: boolean;
+  at: string;
+}
+
+/** A decision as a caller sends it to a waiting `approval` step. */
+export interface DecisionInput {
+  step: string;
+  decision: 'approve' | 'reject';
+  by: string;
+  /** The caller's API key role, for steps that name a role. */
+  role?: 'viewer' | 'operator' | 'admin' | undefined;
+  viaKey?: string | undefined;
+  comment?: string | undefined;
+}
+
+export const DECIDE_UPDATE = 'decide';
+
+export interface DecisionReceipt {
+  accepted: true;
+  stepPath: string;
+  sequence: number;
+}
+
 /** One batch of mirror writes from the workflow. */
 export interface MirrorUpdate {
   executionId: string;
   events: StepLogEvent[];
+  decisions?: ApprovalDecision[] | undefined;
   status?: ExecutionStatus | undefined;
   currentStep?: string | null | undefined;
   finishedAt?: string | undefined;

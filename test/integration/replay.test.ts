@@ -75,6 +75,23 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { kind: 'a', items: [1, 2, 3] },
   },
+  'approval-timeout': {
+    definition: {
+      key: 'replay-approval',
+      name: 'Replay: approval decided at its timeout',
+      steps: [
+        {
+          id: 'review',
+          type: 'approval',
+          approvers: ['alice'],
+          escalation: [{ after: '50ms', steps: [{ id: 'remind', type: 'set', values: { reminded: true } }] }],
+          timeout: '150ms',
+          onTimeout: 'approve',
+        },
+      ],
+    },
+    triggerData: {},
+  },
   'failed-step': {
     definition: {
       key: 'replay-failed-step',

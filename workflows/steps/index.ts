@@ -3,6 +3,7 @@
  * clause makes a step type without a handler a compile error.
  */
 import type { Step, StepType } from '../../src/shared/definition';
+import { runApproval } from './approval';
 import { runCondition } from './condition';
 import { runFail, runParallel, runSucceed, runSwitch } from './control';
 import { runDelay } from './delay';
@@ -30,6 +31,7 @@ export const STEP_HANDLERS = {
   switch: runSwitch,
   parallel: runParallel,
   foreach: runForeach,
+  approval: runApproval,
   wait_for_signal: runWaitForSignal,
   fail: runFail,
   succeed: runSucceed,
