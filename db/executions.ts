@@ -70,6 +70,25 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
         .onConflict((oc) => oc.columns(['execution_id', 'step_path', 'event', 'attempt']).doNothing())
         .execute();
     }
+    if (update.decisions && update.decisions.length > 0) {
+      await trx
+        .insertInto('approval_decisions')
+        .values(
+          update.decisions.map((d) => ({
+            execution_id: update.executionId,
+            step_path: d.stepPath,
+            sequence: d.sequence,
+            decided_by: d.decidedBy,
+            via_key: d.viaKey ?? null,
+            decision: d.decision,
+            comment: d.comment ?? null,
+            automatic: d.automatic,
+            decided_at: d.at,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['execution_id', 'step_path', 'sequence']).doNothing())
+        .execute();
+    }
     if (update.status && isTerminal(update.status)) {
       await settleExecution(trx, update.executionId, {
         status: update.status,
@@ -125,4 +144,121 @@ export async function listUnsettledExecutions(
 /** Marks a row as looked at, so the reconciler does not revisit it at once. */
 export async function touchExecution(db: Kysely<Database>, id: string): Promise<void> {
   await db.updateTable('workflow_executions').set({ updated_at: sql<Date>`now()` }).where('id', '=', id).execute();
+}
+
+export async function findExecutionByWorkflowId(db: Kysely<Database>, workflowId: string): Promise<ExecutionRow | undefined> {
+  return db.selectFrom('workflow_executions').selectAll().where('workflow_id', '=', workflowId).executeTakeFirst();
+}
+
+/**
+ * Inserts the row unless one with the same workflow id exists (the column is
+ * unique); either way returns the row that is there, and whether it is the one
+ * just inserted. Concurrent callers with the same workflow id all get the
+ * same row, and exactly one of them gets `created: true`.
+ */
+export async function insertExecutionOnce(
+  db: Kysely<Database>,
+  row: NewExecutionRow,
+): Promise<{ row: ExecutionRow; created: boolean }> {
+  const inserted = await db
+    .insertInto('workflow_executions')
+    .values(row)
+    .onConflict((oc) => oc.column('workflow_id').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return { row: inserted, created: true };
+  const existing = await findExecutionByWorkflowId(db, row.workflow_id);
+  if (!existing) throw new Error(`execution with workflow id ${row.workflow_id} vanished while being inserted`);
+  return { row: existing, created: false };
+}
+
+/**
+ * Reopens a row whose run never reached Temporal (FAILED without a run id), so
+ * a retried idempotent start can start it under the same ids. Answers the row
+ * when this call reopened it; undefined when it was not in that state.
+ */
+export async function reopenUnstartedExecution(db: Kysely<Database>, id: string): Promise<ExecutionRow | undefined> {
+  return db
+    .updateTable('workflow_executions')
+    .set({ status: 'PENDING', error: null, finished_at: null, duration_ms: null, current_step: null, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'FAILED')
+    .where('run_id', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Where a page of {@link listExecutions} resumes: the last row it returned. */
+export interface ExecutionCursor {
+  /** The row's `started_at` to the microsecond, in UTC (`2026-11-25T10:00:00.123456Z`). */
+  startedAt: string;
+  id: string;
+}
+
+export interface ExecutionFilter {
+  definitionId?: string | undefined;
+  /** Any of these statuses. */
+  statuses?: readonly string[] | undefined;
+  templateKey?: string | undefined;
+  category?: string | undefined;
+  /** Started at or after this ISO time. */
+  from?: string | undefined;
+  /** Started before this ISO time. */
+  to?: string | undefined;
+  after?: ExecutionCursor | undefined;
+  limit: number;
+}
+
+export type ExecutionListRow = ExecutionRow & { cursor_started_at: string };
+
+/**
+ * Newest first (`started_at desc, id desc`), keyset-paginated, `limit + 1`
+ * rows so the caller can tell whether another page follows.
+ *
+ * Written for the indexes: every predicate on `started_at` compares the bare
+ * column, so `(status, started_at)`, `(definition_id, started_at)` and
+ * `(started_at)` can serve both the filter and the order with no sort of the
+ * whole table. Several statuses become one branch per status, each read from
+ * `(status, started_at)` in order and cut at the limit, merged at the end;
+ * `status in (…)` could not return rows in `started_at` order from that index.
+ */
+export function executionListQuery(db: Kysely<Database>, filter: ExecutionFilter) {
+  const take = filter.limit + 1;
+  const branch = (status: string | undefined) => {
+    let q = db
+      .selectFrom('workflow_executions')
+      .selectAll()
+      // Postgres keeps microseconds; a JS Date would drop them and break the cursor.
+      .select(sql<string>`to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_started_at'));
+    if (status !== undefined) q = q.where('status', '=', status);
+    if (filter.definitionId !== undefined) q = q.where('definition_id', '=', filter.definitionId);
+    if (filter.templateKey !== undefined) q = q.where('template_key', '=', filter.templateKey);
+    if (filter.category !== undefined) q = q.where('category', '=', filter.category);
+    if (filter.from !== undefined) q = q.where('started_at', '>=', sql<Date>`${filter.from}::timestamptz`);
+    if (filter.to !== undefined) q = q.where('started_at', '<', sql<Date>`${filter.to}::timestamptz`);
+    const after = filter.after;
+    if (after !== undefined) {
+      const at = sql<Date>`${after.startedAt}::timestamptz`;
+      // (started_at, id) < (at, id), spelled so the index can bound started_at.
+      q = q.where('started_at', '<=', at).where((eb) => eb.or([eb('started_at', '<', at), eb('id', '<', after.id)]));
+    }
+    return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(take);
+  };
+
+  const statuses = [...new Set(filter.statuses ?? [])];
+  if (statuses.length <= 1) return branch(statuses[0]);
+  const [first, ...rest] = statuses.map((status) => db.selectFrom(branch(status).as('b')).selectAll());
+  const union = rest.reduce((acc, q) => acc.unionAll(q), first!);
+  return db.selectFrom(union.as('u')).selectAll().orderBy('started_at', 'desc').orderBy('id', 'desc').limit(take);
+}
+
+export async function listExecutions(
+  db: Kysely<Database>,
+  filter: ExecutionFilter,
+): Promise<{ rows: ExecutionListRow[]; next: ExecutionCursor | undefined }> {
+  const found = (await executionListQuery(db, filter).execute()) as ExecutionListRow[];
+  const rows = found.slice(0, filter.limit);
+  const last = rows[rows.length - 1];
+  const next = found.length > filter.limit && last ? { startedAt: last.cursor_started_at, id: last.id } : undefined;
+  return { rows, next };
 }

@@ -86,6 +86,7 @@ const envSchema = z.object({
 
   SENTRY_DSN: optionalUrl(['http:', 'https:']),
   LOG_LEVEL: logLevel.default('info'),
+  METRICS_REQUIRE_KEY: bool(false),
 
   RATE_LIMIT_PER_MINUTE: int(120, 1, 1_000_000),
   ENABLE_RATE_LIMITING: bool(true),
@@ -158,6 +159,8 @@ export interface Config {
   readonly mirror: { readonly reconcileIntervalMs: number };
   readonly sentryDsn: string | undefined;
   readonly logLevel: Parsed['LOG_LEVEL'];
+  /** `GET /metrics`: open, or only with an API key (any role). @default open */
+  readonly metrics: { readonly requireKey: boolean };
   readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
   readonly webhookSignatureSecret: string | undefined;
   readonly corsOrigins: readonly string[];
@@ -232,6 +235,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS },
     sentryDsn: e.SENTRY_DSN,
     logLevel: e.LOG_LEVEL,
+    metrics: { requireKey: e.METRICS_REQUIRE_KEY },
     rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
     webhookSignatureSecret: e.WEBHOOK_SIGNATURE_SECRET,
     corsOrigins: list(e.CORS_ORIGINS),

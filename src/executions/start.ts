@@ -1,15 +1,28 @@
 /**
  * Starting a run: pin the definition's current version, write the mirror row,
  * start the one generic workflow, and hand back the ids at once.
+ *
+ * An idempotent start ({@link startExecutionIdempotently}) derives the workflow
+ * id from the caller's key, so Temporal itself (a workflow id is unique) and
+ * the mirror (its `workflow_id` column is unique) both refuse a second run:
+ * the guarantee survives gateway restarts and concurrent requests, with no
+ * state in the gateway.
  */
-import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { createHash, randomUUID } from 'node:crypto';
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { getDefinitionVersion } from '../../db/definitions';
-import { insertExecution, markExecutionStarted, settleExecution } from '../../db/executions';
-import type { Database, DefinitionRow } from '../../db/schema';
+import {
+  findExecutionByWorkflowId,
+  insertExecution,
+  insertExecutionOnce,
+  markExecutionStarted,
+  reopenUnstartedExecution,
+  settleExecution,
+} from '../../db/executions';
+import type { Database, DefinitionRow, ExecutionRow, NewExecutionRow } from '../../db/schema';
 import type { Config } from '../config';
-import { parseDefinition } from '../shared/definition';
+import { type Definition, parseDefinition } from '../shared/definition';
 import { INTERPRETER_WORKFLOW, type RunInput, type TriggerType } from '../shared/run';
 import {
   Category,
@@ -47,6 +60,29 @@ export class TriggerDataError extends Error {
   }
 }
 
+/** A run started earlier under the same idempotency key, or the one this call started. */
+export interface IdempotentStart extends StartedExecution {
+  /** True when an earlier request with the same key had already made this run. */
+  idempotentReplay: boolean;
+  /** The mirror's status of the run when answered. */
+  status: string;
+}
+
+/** What an idempotency key (or a webhook delivery id) may be. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/**
+ * The workflow id of the run a key stands for: the definition key, then a
+ * digest of the trigger type and the key, so manual starts and webhook
+ * deliveries never share keys, and the caller's key is not shown as is.
+ * Unlike {@link workflowIdFor}'s ids it has no dashes after `-idem-`, so the
+ * two kinds never collide.
+ */
+export function idempotentWorkflowId(definitionKey: string, triggerType: TriggerType, idempotencyKey: string): string {
+  const digest = createHash('sha256').update(`${triggerType}\n${idempotencyKey}`).digest('hex').slice(0, 32);
+  return `${definitionKey}-idem-${digest}`;
+}
+
 export interface StartDeps {
   db: Kysely<Database>;
   client: Client;
@@ -59,23 +95,182 @@ export async function startExecution(
   triggerData: Record<string, unknown>,
   triggerType: TriggerType = 'manual',
 ): Promise<StartedExecution> {
+  const { version, document } = await pinCurrentVersion(db, definition, triggerData);
+  const executionId = randomUUID();
+  const workflowId = workflowIdFor(definition.key, executionId);
+  await insertExecution(db, mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData));
+
+  const run: RunToStart = { definition, version, document, executionId, workflowId, triggerType, triggerData };
+  try {
+    const runId = await startOnTemporal(client, config, run, false);
+    await markExecutionStarted(db, executionId, runId);
+    return { executionId, workflowId, runId, definitionVersion: version };
+  } catch (err) {
+    await settleExecution(db, executionId, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
+    throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Starts the run `idempotencyKey` stands for, or answers the one an earlier
+ * request with the same key (for the same definition and trigger type)
+ * started, however long ago, whatever became of it.
+ *
+ * The mirror row is claimed first (insert-or-get on the unique workflow id);
+ * whoever finds it without a run id starts the workflow with Temporal's
+ * USE_EXISTING conflict policy and REJECT_DUPLICATE reuse policy, from the
+ * row's own execution id, version and trigger data. So concurrent requests
+ * all end at the same run, and a request after a gateway crash between row
+ * and start finishes the start instead of making a second run.
+ */
+export async function startExecutionIdempotently(
+  { db, client, config }: StartDeps,
+  definition: DefinitionRow,
+  triggerData: Record<string, unknown>,
+  triggerType: TriggerType,
+  idempotencyKey: string,
+): Promise<IdempotentStart> {
+  const workflowId = idempotentWorkflowId(definition.key, triggerType, idempotencyKey);
+  let row = await findExecutionByWorkflowId(db, workflowId);
+  // Answered before any check of today's definition: a replay returns the first run even if the
+  // definition has since been disabled or its input schema tightened.
+  if (row?.run_id) return replay(row);
+
+  /** This call inserted the row: its trigger data and pinned version are the run's. */
+  let inserted = false;
+  /** This call made or reopened the row: it answers as the start (202) and settles a failed start. */
+  let owner = false;
+  let pinned: { version: number; document: Definition } | undefined;
+  if (!row) {
+    pinned = await pinCurrentVersion(db, definition, triggerData);
+    const claimed = await insertExecutionOnce(
+      db,
+      mirrorRow(definition, pinned.version, randomUUID(), workflowId, triggerType, triggerData),
+    );
+    row = claimed.row;
+    inserted = owner = claimed.created;
+    if (!inserted && row.run_id) return replay(row);
+  }
+
+  if (row.status === 'FAILED' && !row.run_id) {
+    // The first attempt did not get the run going (Temporal refused or was unreachable, or a
+    // gateway died and the reconciler gave up on the row). Temporal may have taken it all the same.
+    const runId = await existingRunId(client, workflowId);
+    if (!runId && !definition.enabled) {
+      throw new StartError('definition_disabled', `definition "${definition.key}" is disabled; enable it before starting runs`);
+    }
+    // Reopened, the row is settled again by the run itself or by the reconciler.
+    const reopened = await reopenUnstartedExecution(db, row.id);
+    if (reopened) {
+      row = reopened;
+      owner = !runId;
+    } else {
+      // Another request reopened it first: follow its start.
+      row = (await findExecutionByWorkflowId(db, workflowId)) ?? row;
+      if (row.run_id) return replay(row);
+    }
+    if (runId) {
+      await markExecutionStarted(db, row.id, runId);
+      return replay((await findExecutionByWorkflowId(db, workflowId)) ?? { ...row, run_id: runId });
+    }
+  }
+
+  // `row` has no run id: inserted or reopened by this call, or another request's start is in flight.
+  const { version, document } =
+    inserted && pinned ? pinned : await loadPinnedVersion(db, definition, row.definition_version);
+  const run: RunToStart = {
+    definition,
+    version,
+    document,
+    executionId: row.id,
+    workflowId,
+    triggerType,
+    triggerData: inserted ? triggerData : (row.trigger_data as Record<string, unknown>),
+  };
+  let runId: string;
+  try {
+    runId = await startOnTemporal(client, config, run, true);
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      // Started and already closed (REJECT_DUPLICATE): it is the run this key stands for.
+      runId = (await existingRunId(client, workflowId)) ?? '';
+      if (!runId) throw new StartError('temporal_unavailable', `Temporal reports run ${workflowId} as started but cannot describe it`);
+    } else {
+      // Only the request that owns the row settles it; another request's start may still succeed.
+      if (owner) await settleExecution(db, row.id, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
+      throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
+    }
+  }
+  await markExecutionStarted(db, row.id, runId);
+  return {
+    executionId: row.id,
+    workflowId,
+    runId,
+    definitionVersion: row.definition_version,
+    idempotentReplay: !owner,
+    status: 'RUNNING',
+  };
+}
+
+function replay(row: ExecutionRow): IdempotentStart {
+  return {
+    executionId: row.id,
+    workflowId: row.workflow_id,
+    runId: row.run_id ?? '',
+    definitionVersion: row.definition_version,
+    idempotentReplay: true,
+    status: row.status,
+  };
+}
+
+/** The run id Temporal holds under `workflowId`, or undefined when it has none. */
+async function existingRunId(client: Client, workflowId: string): Promise<string | undefined> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).runId;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw new StartError('temporal_unavailable', `Temporal did not answer: ${(err as Error).message}`);
+  }
+}
+
+/** Checks that the definition can start now and the trigger data fits it; answers the version to pin. */
+async function pinCurrentVersion(
+  db: Kysely<Database>,
+  definition: DefinitionRow,
+  triggerData: Record<string, unknown>,
+): Promise<{ version: number; document: Definition }> {
   if (!definition.enabled) {
     throw new StartError('definition_disabled', `definition "${definition.key}" is disabled; enable it before starting runs`);
   }
-  const version = definition.current_version;
+  const pinned = await loadPinnedVersion(db, definition, definition.current_version);
+  const problems = validateTriggerData(pinned.document.inputSchema, triggerData);
+  if (problems.length > 0) throw new TriggerDataError(problems);
+  return pinned;
+}
+
+async function loadPinnedVersion(
+  db: Kysely<Database>,
+  definition: DefinitionRow,
+  version: number,
+): Promise<{ version: number; document: Definition }> {
   const stored = await getDefinitionVersion(db, definition.id, version);
   if (!stored) throw new StartError('definition_version_missing', `definition "${definition.key}" has no version ${version}`);
   const parsed = parseDefinition(stored.document);
   if (!parsed.ok) {
     throw new StartError('definition_invalid', `stored definition "${definition.key}" v${version} no longer validates`);
   }
-  const document = parsed.definition;
-  const problems = validateTriggerData(document.inputSchema, triggerData);
-  if (problems.length > 0) throw new TriggerDataError(problems);
+  return { version, document: parsed.definition };
+}
 
-  const executionId = randomUUID();
-  const workflowId = workflowIdFor(definition.key, executionId);
-  await insertExecution(db, {
+function mirrorRow(
+  definition: DefinitionRow,
+  version: number,
+  executionId: string,
+  workflowId: string,
+  triggerType: TriggerType,
+  triggerData: Record<string, unknown>,
+): NewExecutionRow {
+  return {
     id: executionId,
     definition_id: definition.id,
     definition_version: version,
@@ -90,8 +285,22 @@ export async function startExecution(
     error: null,
     finished_at: null,
     duration_ms: null,
-  });
+  };
+}
 
+interface RunToStart {
+  definition: DefinitionRow;
+  version: number;
+  document: Definition;
+  executionId: string;
+  workflowId: string;
+  triggerType: TriggerType;
+  triggerData: Record<string, unknown>;
+}
+
+/** Starts the interpreter workflow; answers the run id (an existing run's, for an idempotent start). */
+async function startOnTemporal(client: Client, config: Config, run: RunToStart, idempotent: boolean): Promise<string> {
+  const { definition, version, document, executionId, workflowId, triggerType, triggerData } = run;
   const input: RunInput = {
     executionId,
     definition: { id: definition.id, version, document },
@@ -99,27 +308,29 @@ export async function startExecution(
     triggerData,
     settings: { defaultStepTimeoutSeconds: config.workflow.defaultTimeoutSeconds },
   };
-  try {
-    const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: DefinitionId, value: definition.id },
-        { key: DefinitionKey, value: definition.key },
-        { key: DefinitionVersion, value: version },
-        { key: Category, value: definition.category },
-        { key: TriggerTypeAttribute, value: triggerType },
-        ...(definition.template_key ? [{ key: TemplateKey, value: definition.template_key }] : []),
-      ],
-      memo: { definitionName: document.name, definitionKey: definition.key, definitionVersion: version, executionId },
-      staticSummary: `${document.name} (v${version})`,
-      staticDetails: `Definition \`${definition.key}\` version ${version}, ${document.steps.length} top-level steps, triggered ${triggerType}. Execution ${executionId}.`,
-    });
-    await markExecutionStarted(db, executionId, handle.firstExecutionRunId);
-    return { executionId, workflowId, runId: handle.firstExecutionRunId, definitionVersion: version };
-  } catch (err) {
-    await settleExecution(db, executionId, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
-    throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
-  }
+  const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
+    taskQueue: config.temporal.taskQueue,
+    workflowId,
+    ...(idempotent
+      ? {
+          // A running run with this id is the one the key stands for: hand it back, start nothing.
+          workflowIdConflictPolicy: 'USE_EXISTING' as const,
+          // A closed one too: never a second run under the same key.
+          workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+        }
+      : {}),
+    args: [input],
+    typedSearchAttributes: [
+      { key: DefinitionId, value: definition.id },
+      { key: DefinitionKey, value: definition.key },
+      { key: DefinitionVersion, value: version },
+      { key: Category, value: definition.category },
+      { key: TriggerTypeAttribute, value: triggerType },
+      ...(definition.template_key ? [{ key: TemplateKey, value: definition.template_key }] : []),
+    ],
+    memo: { definitionName: document.name, definitionKey: definition.key, definitionVersion: version, executionId },
+    staticSummary: `${document.name} (v${version})`,
+    staticDetails: `Definition \`${definition.key}\` version ${version}, ${document.steps.length} top-level steps, triggered ${triggerType}. Execution ${executionId}.`,
+  });
+  return handle.firstExecutionRunId;
 }

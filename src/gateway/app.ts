@@ -3,12 +3,16 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import { authenticate } from './auth';
-import type { GatewayDeps } from './context';
+import type { GatewayDeps, RouteDeps } from './context';
+import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { HttpProblem, sendProblem } from './problem';
+import { approvalRoutes } from './routes/approvals';
 import { executionRoutes } from './routes/executions';
 import { healthRoutes } from './routes/health';
+import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
 import { keyRoutes } from './routes/keys';
+import { metricsRoutes } from './routes/metrics';
 import { workflowRoutes } from './routes/workflows';
 
 /** Largest JSON body accepted. */
@@ -16,6 +20,8 @@ export const BODY_LIMIT = '1mb';
 
 export function createApp(deps: GatewayDeps): Express {
   const app = express();
+  // Each app counts its own traffic in its own registry.
+  const routeDeps: RouteDeps = { ...deps, metrics: createGatewayMetrics() };
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
@@ -26,6 +32,7 @@ export function createApp(deps: GatewayDeps): Express {
     res.setHeader('x-request-id', id);
     next();
   });
+  app.use(httpMetrics(routeDeps.metrics));
   app.use(requestLogger(deps.logger));
   app.use(helmet());
   const cors = corsPolicy(deps.config.corsOrigins);
@@ -36,47 +43,66 @@ export function createApp(deps: GatewayDeps): Express {
 
   // Everything below needs an API key; each route names its role (see auth.ts).
   app.use(authenticate(deps));
+  // Open unless METRICS_REQUIRE_KEY; scrapes are not rate limited.
+  app.use(metricsRoutes(routeDeps));
   if (deps.config.rateLimit.enabled) app.use(rateLimiter(deps.config.rateLimit));
-  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(
+    express.json({
+      limit: BODY_LIMIT,
+      strict: true,
+      type: ['application/json', 'application/*+json'],
+      // Webhook signatures are over the bytes as sent, which parsing loses.
+      verify: (req, _res, buf) => {
+        (req as RawBodyCarrier).rawBody = buf;
+      },
+    }),
+  );
 
-  app.use(workflowRoutes(deps));
+  // Signed, not keyed: see routes/hooks.ts.
+  app.use(hookRoutes(routeDeps));
+  app.use(workflowRoutes(routeDeps));
   app.use(executionRoutes(deps));
+  app.use(approvalRoutes(deps));
   app.use(keyRoutes(deps));
 
   app.use((req, res) => {
     sendProblem(res, new HttpProblem('route_not_found', `no route for ${req.method} ${req.path}`), res.locals.requestId);
   });
-  app.use(errorHandler(deps));
+  app.use(errorHandler(deps, routeDeps.metrics));
   return app;
 }
 
-function errorHandler({ logger }: GatewayDeps): ErrorRequestHandler {
+function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const requestId: string | undefined = res.locals.requestId;
+    const answer = (problem: HttpProblem) => {
+      if (problem.status >= 500) metrics.errors.inc({ code: problem.code });
+      sendProblem(res, problem, requestId);
+    };
     if (err instanceof HttpProblem) {
-      sendProblem(res, err, requestId);
+      answer(err);
       return;
     }
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') {
-      sendProblem(res, new HttpProblem('invalid_json', `the body is not valid JSON: ${e.message}`), requestId);
+      answer(new HttpProblem('invalid_json', `the body is not valid JSON: ${e.message}`));
       return;
     }
     if (e.type === 'entity.too.large') {
-      sendProblem(res, new HttpProblem('payload_too_large', `the body is larger than ${BODY_LIMIT}`), requestId);
+      answer(new HttpProblem('payload_too_large', `the body is larger than ${BODY_LIMIT}`));
       return;
     }
     if (e.status === 415 || e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
-      sendProblem(res, new HttpProblem('unsupported_media_type', e.message ?? 'unsupported body encoding'), requestId);
+      answer(new HttpProblem('unsupported_media_type', e.message ?? 'unsupported body encoding'));
       return;
     }
     if (isDatabaseDown(err)) {
       logger.error({ err, requestId }, 'database unavailable');
-      sendProblem(res, new HttpProblem('database_unavailable', 'the database is unavailable; try again shortly'), requestId);
+      answer(new HttpProblem('database_unavailable', 'the database is unavailable; try again shortly'));
       return;
     }
     logger.error({ err, requestId, method: req.method, path: req.path }, 'unhandled error');
-    sendProblem(res, new HttpProblem('internal_error', 'an unexpected error occurred; it has been logged'), requestId);
+    answer(new HttpProblem('internal_error', 'an unexpected error occurred; it has been logged'));
   };
 }
 

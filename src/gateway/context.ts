@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import type { GatewayMetrics } from './metrics';
 
 /** What the gateway's routes need, handed in so tests can build an app on their own resources. */
 export interface GatewayDeps {
@@ -10,4 +11,9 @@ export interface GatewayDeps {
   db: Kysely<Database>;
   temporal: { connection: Connection; client: Client };
   logger: Logger;
+}
+
+/** What routes receive: the app's dependencies and the metrics of the app they belong to. */
+export interface RouteDeps extends GatewayDeps {
+  metrics: GatewayMetrics;
 }

@@ -9,6 +9,7 @@ export const PROBLEM_CODES = {
   invalid_json: 400,
   invalid_definition: 400,
   unauthenticated: 401,
+  invalid_signature: 401,
   forbidden: 403,
   not_found: 404,
   route_not_found: 404,
@@ -16,6 +17,7 @@ export const PROBLEM_CODES = {
   definition_disabled: 409,
   execution_closed: 409,
   not_waiting: 409,
+  decision_refused: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   definition_invalid: 422,
@@ -23,6 +25,7 @@ export const PROBLEM_CODES = {
   definition_version_missing: 500,
   temporal_unavailable: 503,
   database_unavailable: 503,
+  webhooks_not_configured: 503,
   internal_error: 500,
 } as const;
 

@@ -14,15 +14,17 @@ export interface CreateWorkerOptions {
   connection: NativeConnection;
   /** A pre-built workflow bundle (tests build it once); otherwise bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** The activities to register. @default createActivities({ config, db }) (the benchmarks swap one out) */
+  activities?: ReturnType<typeof createActivities>;
 }
 
-export async function createWorker({ config, db, connection, workflowBundle }: CreateWorkerOptions): Promise<Worker> {
+export async function createWorker({ config, db, connection, workflowBundle, activities }: CreateWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ config, db }),
+    activities: activities ?? createActivities({ config, db }),
     maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,
     maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,
     maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,

@@ -10,10 +10,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_PATTERN, createApiKey, generateApiKey, hashApiKey, revokeApiKey } from '../../db/api-keys';
 import type { ApiKeyRole } from '../../db/schema';
+import { signWebhook } from '../../src/gateway/webhook-signature';
 import { REDACT_PATHS } from '../../src/logger';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
 const ALLOWED_ORIGIN = 'https://console.example.test';
+const WEBHOOK_SECRET = 'auth-matrix-webhook-secret';
 
 /** Every line the gateway logs, as written. */
 const logLines: string[] = [];
@@ -47,7 +49,10 @@ const minimal = {
 let executionId: string;
 
 beforeAll(async () => {
-  h = await createHarness({ env: { CORS_ORIGINS: `${ALLOWED_ORIGIN}, https://other-console.example.test` }, logger });
+  h = await createHarness({
+    env: { CORS_ORIGINS: `${ALLOWED_ORIGIN}, https://other-console.example.test`, WEBHOOK_SIGNATURE_SECRET: WEBHOOK_SECRET },
+    logger,
+  });
   plaintexts.push(h.adminKey);
   for (const role of ['viewer', 'operator', 'admin'] as const) keys[role] = (await newKey(role)).key;
   const revoked = await newKey('admin', 'revoked admin');
@@ -55,6 +60,7 @@ beforeAll(async () => {
   keys.revoked = revoked.key;
 
   expect((await h.api('POST', '/api/workflows', minimal)).status).toBe(201);
+  expect((await h.api('POST', '/api/workflows', { ...minimal, key: 'auth-matrix-hook', trigger: { type: 'webhook' } })).status).toBe(201);
   const started = await h.api('POST', '/api/workflows/auth-matrix/execute', { triggerData: {} });
   expect(started.status).toBe(202);
   executionId = started.body.executionId;
@@ -93,6 +99,13 @@ interface Call {
   method: string;
   path: string;
   body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A webhook delivery, signed: hooks take no API key, whatever the caller sends. */
+function signedHook(): Call {
+  const body = JSON.stringify({ n: ++serial });
+  return { method: 'POST', path: '/api/hooks/auth-matrix-hook', body, headers: { 'x-signature': signWebhook(WEBHOOK_SECRET, body) } };
 }
 
 /** Each route, a request that succeeds for a caller allowed to make it, and the status per caller. */
@@ -110,6 +123,14 @@ const needs = (role: ApiKeyRole, ok: number): Record<Caller, number> => ({
 
 ROUTES.push(
   ['GET /api/health/workflows', () => ({ method: 'GET', path: '/api/health/workflows' }), open(200)],
+  ['GET /livez', () => ({ method: 'GET', path: '/livez' }), open(200)],
+  ['GET /readyz', () => ({ method: 'GET', path: '/readyz' }), open(200)],
+  // Open unless METRICS_REQUIRE_KEY (observability.test.ts covers that case).
+  ['GET /metrics', () => ({ method: 'GET', path: '/metrics' }), open(200)],
+  ['POST /api/hooks/:key', signedHook, open(202)],
+  ['GET /api/executions', () => ({ method: 'GET', path: '/api/executions?limit=5' }), needs('viewer', 200)],
+  ['GET /api/executions/:id/logs', () => ({ method: 'GET', path: `/api/executions/${executionId}/logs` }), needs('viewer', 200)],
+  ['GET /api/executions/:id/history', () => ({ method: 'GET', path: `/api/executions/${executionId}/history` }), needs('viewer', 200)],
   ['GET /api/workflows', () => ({ method: 'GET', path: '/api/workflows' }), needs('viewer', 200)],
   ['GET /api/workflows/:id', () => ({ method: 'GET', path: '/api/workflows/auth-matrix' }), needs('viewer', 200)],
   [
@@ -129,6 +150,11 @@ ROUTES.push(
     'POST /api/executions/:id/terminate',
     () => ({ method: 'POST', path: `/api/executions/${executionId}/terminate`, body: { reason: 'matrix' } }),
     needs('admin', 409),
+  ],
+  [
+    'POST /api/executions/:id/approvals',
+    () => ({ method: 'POST', path: `/api/executions/${executionId}/approvals`, body: { step: 'review', decision: 'approve' } }),
+    needs('operator', 409),
   ],
   [
     'POST /api/workflows/:id/execute',
@@ -158,7 +184,7 @@ ROUTES.push(
 describe.each(ROUTES)('%s', (_route, request, statuses) => {
   it.each(CALLERS)('with %s', async (caller) => {
     const call = await request();
-    const res = await h.api(call.method, call.path, call.body, headersOf(caller), { key: null });
+    const res = await h.api(call.method, call.path, call.body, { ...call.headers, ...headersOf(caller) }, { key: null });
     if (API_KEY_PATTERN.test(String(res.body?.key))) plaintexts.push(res.body.key);
     expect(res.status, JSON.stringify(res.body)).toBe(statuses[caller]);
     if (res.status === 401) {

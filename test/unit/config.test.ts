@@ -60,6 +60,12 @@ describe('loadConfig', () => {
     expect(config.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
 
+  it('leaves /metrics open unless METRICS_REQUIRE_KEY is set', () => {
+    expect(loadConfig(base).metrics).toEqual({ requireKey: false });
+    expect(loadConfig({ ...base, METRICS_REQUIRE_KEY: 'true' }).metrics).toEqual({ requireKey: true });
+    expect(problemsOf({ ...base, METRICS_REQUIRE_KEY: 'sometimes' })).toEqual([expect.stringMatching(/^METRICS_REQUIRE_KEY /)]);
+  });
+
   it('redacts the password of a URL for printing', () => {
     expect(redactUrl(base.DATABASE_URL)).toBe('postgres://app:***@db.example:5432/workflows');
   });

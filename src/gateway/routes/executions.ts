@@ -1,17 +1,21 @@
 /** Runs as the mirror records them, with live state from the workflow while it runs. */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Router } from 'express';
 import { z } from 'zod';
-import { findExecution, listExecutionLogs, settleExecution } from '../../../db/executions';
+import { findDefinition } from '../../../db/definitions';
+import { type ExecutionCursor, findExecution, listExecutionLogs, listExecutions, settleExecution } from '../../../db/executions';
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import { DELIVER_EVENT_UPDATE, type RunEvent, type RunEventReceipt, type RunState } from '../../shared/run';
-import { isTerminal } from '../../shared/status';
+import { EXECUTION_STATUSES, isExecutionStatus, isTerminal } from '../../shared/status';
 import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { summarizeHistory } from '../history';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
 
 const LIVE_QUERY_TIMEOUT_MS = 2_000;
+/** gRPC's NOT_FOUND: the history call hands back the raw gRPC error. */
+const GRPC_NOT_FOUND = 5;
 
 export function publicExecution(row: ExecutionRow) {
   return {
@@ -56,6 +60,72 @@ const signalBody = z
   .strict();
 
 const terminateBody = z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict();
+
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The opaque `nextCursor`: base64url of the last row's `started_at` (to the microsecond) and id. */
+export function encodeCursor(cursor: ExecutionCursor): string {
+  return Buffer.from(`${cursor.startedAt},${cursor.id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(text: string): ExecutionCursor | undefined {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(text)) return undefined;
+  const [startedAt, id, ...rest] = Buffer.from(text, 'base64url').toString('utf8').split(',');
+  if (rest.length > 0 || !startedAt || !id || !CURSOR_TIME.test(startedAt) || !UUID.test(id)) return undefined;
+  // A real calendar time: 2026-02-30 passes the pattern but not the round trip.
+  const ms = Date.parse(startedAt);
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 23) !== startedAt.slice(0, 23)) return undefined;
+  return { startedAt, id };
+}
+
+const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time with a zone, e.g. 2026-11-25T09:00:00Z' });
+
+const listQuery = z
+  .object({
+    /** A definition's id or key. */
+    definition: z.string().min(1).max(200).optional(),
+    /** One status, or several separated by commas (also as repeated parameters). */
+    status: z
+      .union([z.string(), z.array(z.string())])
+      .transform((value, ctx) => {
+        const statuses = (Array.isArray(value) ? value.join(',') : value).split(',').map((s) => s.trim().toUpperCase());
+        const bad = statuses.filter((s) => !isExecutionStatus(s));
+        if (bad.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${bad.map((s) => JSON.stringify(s)).join(', ')} is not a status: use ${EXECUTION_STATUSES.join(', ')}, or several separated by commas`,
+          });
+          return z.NEVER;
+        }
+        return statuses;
+      })
+      .optional(),
+    template: z.string().min(1).max(64).optional(),
+    category: z.string().min(1).max(64).optional(),
+    /** Runs started at or after this time. */
+    from: isoTime.optional(),
+    /** Runs started before this time. */
+    to: isoTime.optional(),
+    cursor: z
+      .string()
+      .transform((value, ctx) => {
+        const cursor = decodeCursor(value);
+        if (!cursor) {
+          ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned: pass nextCursor as it came' });
+          return z.NEVER;
+        }
+        return cursor;
+      })
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .strict()
+  .superRefine((query, ctx) => {
+    if (query.from && query.to && Date.parse(query.from) >= Date.parse(query.to)) {
+      ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be later than from' });
+    }
+  });
 
 export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
   const router = Router();
@@ -114,6 +184,68 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     }
     await settleExecution(db, row.id, { status: 'TERMINATED', error: `terminated by ${by}: ${body.reason}` });
     res.json({ executionId: row.id, status: 'TERMINATED' });
+  });
+
+  /**
+   * Runs from the mirror, newest first, filtered and paged by cursor: pass
+   * `nextCursor` back as `cursor` for the next page; it is null on the last.
+   */
+  router.get('/api/executions', requireRole('viewer'), async (req, res) => {
+    const query = parseRequest(listQuery, req.query, 'query');
+    let definitionId: string | undefined;
+    if (query.definition !== undefined) {
+      const definition = await findDefinition(db, query.definition);
+      if (!definition) {
+        res.json({ items: [], nextCursor: null });
+        return;
+      }
+      definitionId = definition.id;
+    }
+    const { rows, next } = await listExecutions(db, {
+      definitionId,
+      statuses: query.status,
+      templateKey: query.template,
+      category: query.category,
+      from: query.from,
+      to: query.to,
+      after: query.cursor,
+      limit: query.limit,
+    });
+    res.json({ items: rows.map(publicExecution), nextCursor: next ? encodeCursor(next) : null });
+  });
+
+  router.get('/api/executions/:id/logs', requireRole('viewer'), async (req, res) => {
+    const row = await findExecution(db, req.params.id);
+    if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
+    const logs = await listExecutionLogs(db, row.id);
+    res.json({ executionId: row.id, items: logs.map(publicLog) });
+  });
+
+  /**
+   * The run's Temporal event history, one summarized entry per event. Payloads
+   * (workflow input, activity arguments and results, signal data) are left
+   * out: they carry trigger data, which may be personal or secret.
+   */
+  router.get('/api/executions/:id/history', requireRole('viewer'), async (req, res) => {
+    const row = await findExecution(db, req.params.id);
+    if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
+    let history;
+    try {
+      history = await temporal.client.workflow.getHandle(row.workflow_id, row.run_id ?? undefined).fetchHistory();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND)) {
+        throw new HttpProblem(
+          'not_found',
+          `Temporal has no history of execution ${row.id}: the run never started, or it closed longer ago than the namespace keeps runs`,
+        );
+      }
+      if (err instanceof ServiceError || isGrpcServiceError(err)) {
+        throw new HttpProblem('temporal_unavailable', `Temporal did not answer: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+    const events = summarizeHistory(history.events ?? []);
+    res.json({ executionId: row.id, workflowId: row.workflow_id, runId: row.run_id, events });
   });
 
   router.get('/api/executions/:id', requireRole('viewer'), async (req, res) => {

@@ -1,4 +1,9 @@
-/** `GET /api/health/workflows`: each dependency reported on its own; 503 when any is down. */
+/**
+ * Probes, open to all and never rate limited:
+ * - `GET /livez`: the process serves requests (restart it when this fails);
+ * - `GET /readyz`: Postgres and Temporal answer (send it traffic when this passes);
+ * - `GET /api/health/workflows`: each dependency, workers included, reported on its own; 503 when any is down.
+ */
 import { Router } from 'express';
 import { sql } from 'kysely';
 import proto from '@temporalio/proto';
@@ -32,16 +37,37 @@ async function timed(fn: () => Promise<string | undefined>): Promise<Check> {
 
 export function healthRoutes({ config, db, temporal: t }: GatewayDeps): Router {
   const router = Router();
+  const checkPostgres = () =>
+    timed(async () => {
+      await sql`select 1`.execute(db);
+      return undefined;
+    });
+  const checkTemporal = () =>
+    timed(async () => {
+      await t.connection.workflowService.getSystemInfo({});
+      return `${config.temporal.address} namespace ${config.temporal.namespace}`;
+    });
+
+  // Nothing but the event loop: a process that answers this is alive, whatever its dependencies do.
+  router.get('/livez', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'alive', time: new Date().toISOString() });
+  });
+
+  // Workers are not required: the gateway can accept runs while they are away, and they start once one polls.
+  router.get('/readyz', async (_req, res) => {
+    const [postgres, temporalCheck] = await Promise.all([checkPostgres(), checkTemporal()]);
+    const checks = { postgres, temporal: temporalCheck };
+    const ready = Object.values(checks).every((c) => c.status === 'up');
+    res
+      .status(ready ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json({ status: ready ? 'ready' : 'not_ready', checks, time: new Date().toISOString() });
+  });
+
   router.get('/api/health/workflows', async (_req, res) => {
     const [postgres, temporalCheck, worker] = await Promise.all([
-      timed(async () => {
-        await sql`select 1`.execute(db);
-        return undefined;
-      }),
-      timed(async () => {
-        await t.connection.workflowService.getSystemInfo({});
-        return `${config.temporal.address} namespace ${config.temporal.namespace}`;
-      }),
+      checkPostgres(),
+      checkTemporal(),
       timed(async () => {
         const res = await t.connection.workflowService.describeTaskQueue({
           namespace: config.temporal.namespace,

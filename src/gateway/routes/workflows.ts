@@ -11,12 +11,14 @@ import {
 } from '../../../db/definitions';
 import type { DefinitionRow } from '../../../db/schema';
 import { inputSchemaProblem } from '../../executions/input-schema';
-import { startExecution, StartError, TriggerDataError } from '../../executions/start';
 import { parseDefinition } from '../../shared/definition';
 import { requireRole } from '../auth';
-import type { GatewayDeps } from '../context';
+import type { RouteDeps } from '../context';
 import { HttpProblem, jsonPath } from '../problem';
-import { nestingDepthExceeds, parseRequest } from '../validate';
+import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
+import { parseRequest } from '../validate';
+
+export { MAX_TRIGGER_DEPTH } from '../start-run';
 
 const listQuery = z.object({
   category: z.string().min(1).optional(),
@@ -26,19 +28,7 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-/** Deepest nesting of objects and arrays accepted in trigger data; the object itself is level 1. */
-export const MAX_TRIGGER_DEPTH = 32;
-
-const executeBody = z
-  .object({
-    triggerData: z
-      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
-      .refine((data) => !nestingDepthExceeds(data, MAX_TRIGGER_DEPTH), {
-        message: `is nested deeper than ${MAX_TRIGGER_DEPTH} levels`,
-      })
-      .default({}),
-  })
-  .strict();
+const executeBody = z.object({ triggerData: triggerDataSchema.default({}) }).strict();
 
 export function publicDefinition(row: DefinitionRow) {
   return {
@@ -70,7 +60,7 @@ function parseDefinitionOr400(body: unknown) {
   );
 }
 
-export function workflowRoutes(deps: GatewayDeps): Router {
+export function workflowRoutes(deps: RouteDeps): Router {
   const { db } = deps;
   const router = Router();
 
@@ -137,31 +127,21 @@ export function workflowRoutes(deps: GatewayDeps): Router {
     res.json({ ...publicDefinition(updated), definition });
   });
 
+  /**
+   * Starts a run of the definition's current version. With an `Idempotency-Key`
+   * header, the same key for the same definition answers the run it first
+   * started (200, `idempotentReplay: true`) instead of starting another.
+   */
   router.post('/api/workflows/:id/execute', requireRole('operator'), async (req, res) => {
     const body = parseRequest(executeBody, req.body ?? {}, 'body');
+    const idempotencyKey = idempotencyHeader(req, 'Idempotency-Key');
     const row = await loadDefinition(req.params.id);
-    try {
-      const started = await startExecution(
-        { db, client: deps.temporal.client, config: deps.config },
-        row,
-        body.triggerData,
-        'manual',
-      );
-      res
-        .status(202)
-        .location(`/api/executions/${started.executionId}`)
-        .json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
-    } catch (err) {
-      if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
-      if (err instanceof TriggerDataError) {
-        throw new HttpProblem(
-          'validation_failed',
-          err.message,
-          err.problems.map((p) => ({ path: p.path.replace(/^\$/, '$.body.triggerData'), message: p.message })),
-        );
-      }
-      throw err;
-    }
+    await startAndAnswer(deps, res, row, {
+      triggerData: body.triggerData,
+      triggerType: 'manual',
+      idempotencyKey,
+      dataPath: '$.body.triggerData',
+    });
   });
 
   return router;

@@ -1,0 +1,54 @@
+/**
+ * Webhook triggers (`POST /api/hooks/:key`): a signed delivery starts the
+ * definition with that key when its trigger is `webhook`. No API key: the
+ * signature (see webhook-signature.ts) is the credential, checked before
+ * anything is looked up, so unsigned callers learn nothing about definitions.
+ * `X-Delivery-Id` makes redelivery safe: the same id starts no second run.
+ */
+import { Router } from 'express';
+import { findDefinition } from '../../../db/definitions';
+import type { RouteDeps } from '../context';
+import { HttpProblem } from '../problem';
+import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
+import { parseRequest } from '../validate';
+import { SIGNATURE_HEADER, verifyWebhookSignature } from '../webhook-signature';
+
+/** The body exactly as received, kept by the JSON parser (see app.ts) for signature checks. */
+export interface RawBodyCarrier {
+  rawBody?: Buffer;
+}
+
+export function hookRoutes(deps: RouteDeps): Router {
+  const { config, db } = deps;
+  const router = Router();
+
+  router.post('/api/hooks/:key', async (req, res) => {
+    const secret = config.webhookSignatureSecret;
+    if (!secret) {
+      throw new HttpProblem('webhooks_not_configured', 'webhooks are not configured on this gateway: WEBHOOK_SIGNATURE_SECRET is not set');
+    }
+    // A body the JSON parser skipped has no raw bytes to check, and no trigger data.
+    if (req.is(['application/json', 'application/*+json']) === false) {
+      throw new HttpProblem('unsupported_media_type', 'send the trigger data as a JSON object with Content-Type: application/json');
+    }
+    const raw = (req as RawBodyCarrier).rawBody ?? Buffer.alloc(0);
+    const verdict = verifyWebhookSignature(secret, req.get(SIGNATURE_HEADER), raw);
+    if (!verdict.ok) throw new HttpProblem('invalid_signature', verdict.message);
+
+    const deliveryId = idempotencyHeader(req, 'X-Delivery-Id');
+    const definition = await findDefinition(db, req.params.key);
+    // One answer for "no such key" and "not a webhook": the hook must not reveal other definitions.
+    if (!definition || definition.key !== req.params.key || definition.trigger_type !== 'webhook') {
+      throw new HttpProblem('not_found', `no webhook is registered under "${req.params.key}"`);
+    }
+    const triggerData = parseRequest(triggerDataSchema, req.body ?? {}, 'body');
+    await startAndAnswer(deps, res, definition, {
+      triggerData,
+      triggerType: 'webhook',
+      idempotencyKey: deliveryId,
+      dataPath: '$.body',
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,82 @@
+/** Starting a run from a route: trigger data checks, idempotency headers, and the answer. */
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import type { DefinitionRow } from '../../db/schema';
+import {
+  IDEMPOTENCY_KEY_PATTERN,
+  startExecution,
+  startExecutionIdempotently,
+  StartError,
+  TriggerDataError,
+} from '../executions/start';
+import type { TriggerType } from '../shared/run';
+import type { RouteDeps } from './context';
+import { HttpProblem } from './problem';
+import { nestingDepthExceeds } from './validate';
+
+/** Deepest nesting of objects and arrays accepted in trigger data; the object itself is level 1. */
+export const MAX_TRIGGER_DEPTH = 32;
+
+/** Trigger data as any start accepts it: a JSON object, not absurdly deep. */
+export const triggerDataSchema = z
+  .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+  .refine((data) => !nestingDepthExceeds(data, MAX_TRIGGER_DEPTH), {
+    message: `is nested deeper than ${MAX_TRIGGER_DEPTH} levels`,
+  });
+
+/**
+ * The value of a header carrying an idempotency key (`Idempotency-Key`,
+ * `X-Delivery-Id`), undefined when absent; a 400 naming the header when it is
+ * not 1 to 200 characters of letters, digits, `.`, `_`, `:` and `-`.
+ */
+export function idempotencyHeader(req: Request, name: 'Idempotency-Key' | 'X-Delivery-Id'): string | undefined {
+  const value = req.get(name);
+  if (value === undefined) return undefined;
+  if (IDEMPOTENCY_KEY_PATTERN.test(value)) return value;
+  const message = 'must be 1 to 200 characters of letters, digits, ".", "_", ":" and "-"';
+  throw new HttpProblem('validation_failed', `the ${name} header ${message}`, [
+    { path: `$.headers["${name.toLowerCase()}"]`, message },
+  ]);
+}
+
+/**
+ * Starts a run (or, with an idempotency key, finds the one the key already
+ * started) and answers: 202 for a new run, 200 with `idempotentReplay: true`
+ * for an earlier one. `dataPath` is where the trigger data sat in the request,
+ * for the paths of its problems.
+ */
+export async function startAndAnswer(
+  { db, temporal, config, metrics }: RouteDeps,
+  res: Response,
+  definition: DefinitionRow,
+  start: { triggerData: Record<string, unknown>; triggerType: TriggerType; idempotencyKey: string | undefined; dataPath: string },
+): Promise<void> {
+  const deps = { db, client: temporal.client, config };
+  try {
+    if (start.idempotencyKey === undefined) {
+      const started = await startExecution(deps, definition, start.triggerData, start.triggerType);
+      metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
+      res
+        .status(202)
+        .location(`/api/executions/${started.executionId}`)
+        .json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
+      return;
+    }
+    const started = await startExecutionIdempotently(deps, definition, start.triggerData, start.triggerType, start.idempotencyKey);
+    if (!started.idempotentReplay) metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
+    res
+      .status(started.idempotentReplay ? 200 : 202)
+      .location(`/api/executions/${started.executionId}`)
+      .json({ ...started, statusUrl: `/api/executions/${started.executionId}` });
+  } catch (err) {
+    if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
+    if (err instanceof TriggerDataError) {
+      throw new HttpProblem(
+        'validation_failed',
+        err.message,
+        err.problems.map((p) => ({ path: p.path.replace(/^\$/, start.dataPath), message: p.message })),
+      );
+    }
+    throw err;
+  }
+}
