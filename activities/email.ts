@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../src/config';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
-import { permanent, transient } from './failures';
+import { parseInput, permanent, transient } from './failures';
 
 const address = z.string().trim().min(3).max(320);
 const addresses = z.union([address, z.array(address).min(1).max(100)]);
@@ -53,15 +53,10 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
 
   return {
     async sendEmail(raw: SendEmailInput): Promise<SendEmailResult> {
-      const parsed = sendEmailInput.safeParse(raw);
-      if (!parsed.success) {
-        const problem = parsed.error.issues[0];
-        throw permanent('InvalidRecipient', `email step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
-      }
+      const input = parseInput(sendEmailInput, raw, 'email', 'InvalidRecipient');
       if (!smtp.host || !smtp.from) {
         throw permanent('ChannelNotConfigured', 'email is not configured: set SMTP_HOST and SMTP_FROM');
       }
-      const input = parsed.data;
       return ledger.deliver({
         key: input.deliveryKey,
         channel: 'email',

@@ -1,5 +1,6 @@
 /** Builds the failures activities throw, from the shared vocabulary of error types. */
 import { ApplicationFailure } from '@temporalio/common';
+import type { z } from 'zod';
 import { ERROR_TYPES, type ErrorType } from '../src/shared/run';
 
 /** A failure retrying cannot fix: the step fails at once. */
@@ -15,4 +16,16 @@ export function transient(type: ErrorType, message: string, retryAfterMs?: numbe
     nonRetryable: false,
     ...(retryAfterMs !== undefined ? { nextRetryDelay: retryAfterMs } : {}),
   });
+}
+
+/**
+ * Validates an activity's rendered input. Templates can produce any JSON
+ * type, so a bad value is a permanent failure naming the step type and field:
+ * retrying would render the same value again.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, stepType: string, type: ErrorType = 'ProviderRejected'): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'} ${issue.message}`).join('; ');
+  throw permanent(type, `${stepType} step input is invalid: ${problems}`);
 }

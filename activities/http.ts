@@ -16,7 +16,7 @@ import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
-import { permanent, transient } from './failures';
+import { parseInput, permanent, transient } from './failures';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
 
@@ -51,12 +51,7 @@ export function createHttpActivities(config: Config) {
 
   return {
     async httpRequest(raw: HttpRequestInput): Promise<HttpResult> {
-      const parsed = httpRequestInput.safeParse(raw);
-      if (!parsed.success) {
-        const problem = parsed.error.issues[0];
-        throw permanent('ProviderRejected', `http step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
-      }
-      const input = parsed.data;
+      const input = parseInput(httpRequestInput, raw, 'http', 'ProviderRejected');
       const headers: Record<string, string> = { 'user-agent': 'workflow-automation', ...lowerKeys(input.headers) };
       for (const [header, secretName] of Object.entries(input.secretHeaders)) {
         const value = config.outbound.secrets[secretName];

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Config } from '../src/config';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
-import { permanent, transient } from './failures';
+import { parseInput, permanent, transient } from './failures';
 import { postJson } from './webhook';
 
 export const sendSlackInput = z.object({
@@ -57,12 +57,7 @@ export function createSlackActivities(config: Config, ledger: Ledger) {
 
   return {
     async sendSlack(raw: SendSlackInput): Promise<SendSlackResult> {
-      const parsed = sendSlackInput.safeParse(raw);
-      if (!parsed.success) {
-        const problem = parsed.error.issues[0];
-        throw permanent('ProviderRejected', `slack step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
-      }
-      const input = parsed.data;
+      const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
       const send = input.channel && slack.botToken
         ? () => postWithApi(getClient(), input.channel ?? '', input.text)
         : slack.webhookUrl

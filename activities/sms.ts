@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
-import { permanent, transient } from './failures';
+import { parseInput, permanent, transient } from './failures';
 
 /** E.164: a plus, a country code, at most fifteen digits in all. */
 export const E164 = /^\+[1-9]\d{6,14}$/;
@@ -58,18 +58,13 @@ export function createSmsActivities(config: Config, ledger: Ledger) {
 
   return {
     async sendSms(raw: SendSmsInput): Promise<SendSmsResult> {
-      const parsed = sendSmsInput.safeParse(raw);
-      if (!parsed.success) {
-        const problem = parsed.error.issues[0];
-        throw permanent('InvalidRecipient', `sms step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
-      }
+      const input = parseInput(sendSmsInput, raw, 'sms', 'InvalidRecipient');
       if (!settings.accountSid || !settings.authToken || !(settings.phoneNumber || settings.messagingServiceSid)) {
         throw permanent(
           'ChannelNotConfigured',
           'SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER (or TWILIO_MESSAGING_SERVICE_SID)',
         );
       }
-      const input = parsed.data;
       return ledger.deliver({
         key: input.deliveryKey,
         channel: 'sms',

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger } from './delivery';
-import { permanent } from './failures';
+import { parseInput, permanent } from './failures';
 import { postJson } from './webhook';
 
 export const sendTeamsInput = z.object({
@@ -49,14 +49,9 @@ export function createTeamsActivities(config: Config, ledger: Ledger) {
   const { teams } = config;
   return {
     async sendTeams(raw: SendTeamsInput): Promise<SendTeamsResult> {
-      const parsed = sendTeamsInput.safeParse(raw);
-      if (!parsed.success) {
-        const problem = parsed.error.issues[0];
-        throw permanent('ProviderRejected', `teams step input is invalid: ${problem?.path.join('.')} ${problem?.message}`);
-      }
+      const input = parseInput(sendTeamsInput, raw, 'teams', 'ProviderRejected');
       const url = teams.webhookUrl;
       if (!url) throw permanent('ChannelNotConfigured', 'Teams is not configured: set TEAMS_WEBHOOK_URL');
-      const input = parsed.data;
       return ledger.deliver({
         key: input.deliveryKey,
         channel: 'teams',
