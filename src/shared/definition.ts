@@ -188,9 +188,16 @@ export const delayStepSchema = z
   .object({
     ...stepBase,
     type: z.literal('delay'),
-    duration,
+    /** How long to wait. */
+    duration: duration.optional(),
+    /** Or: an expression giving the moment to wait until (ISO 8601 text or epoch milliseconds), e.g. `input.dueDate`. */
+    until: expression.optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.duration === undefined) !== (s.until === undefined), {
+    message: 'a delay needs either duration or until, not both',
+    path: ['duration'],
+  });
 
 export interface ConditionStep {
   id: string;
@@ -494,8 +501,9 @@ function checkStepExpressions(step: Step): DefinitionProblem[] {
   if (step.type === 'condition') problems.push(...checkExpression(step.condition, ['condition']));
   if (step.type === 'switch') problems.push(...checkExpression(step.value, ['value']));
   if (step.type === 'foreach') problems.push(...checkExpression(step.items, ['items']));
+  if (step.type === 'delay' && step.until !== undefined) problems.push(...checkExpression(step.until, ['until']));
   for (const [field, value] of Object.entries(step)) {
-    if (NESTING_FIELDS.has(field) || field === 'if' || field === 'condition' || field === 'value' || field === 'items') continue;
+    if (NESTING_FIELDS.has(field) || EXPRESSION_FIELDS.has(field)) continue;
     problems.push(...checkTemplates(value, [field]));
   }
   return problems;
@@ -563,13 +571,54 @@ export function parseDefinition(
 ): { ok: true; definition: Definition } | { ok: false; problems: DefinitionProblem[] } {
   const result = definitionSchema.safeParse(input);
   const duplicates = duplicateIds(input);
-  if (result.success && duplicates.length === 0) return { ok: true, definition: result.data };
+  const references = result.success ? unknownStepReferences(result.data.steps) : [];
+  if (result.success && duplicates.length === 0 && references.length === 0) return { ok: true, definition: result.data };
   const problems: DefinitionProblem[] = (result.success ? [] : result.error.issues).map((issue) => ({
     path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
     message: issue.message,
   }));
-  return { ok: false, problems: [...problems, ...duplicates] };
+  return { ok: false, problems: [...problems, ...duplicates, ...references] };
 }
+
+const STEP_REFERENCE = /\bsteps\.(?:`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/** Expressions (bare or in templates) of a step's own fields, with their paths. */
+function expressionsOf(step: Step): { path: (string | number)[]; source: string }[] {
+  const found: { path: (string | number)[]; source: string }[] = [];
+  const walk = (value: unknown, path: (string | number)[]) => {
+    if (typeof value === 'string') for (const source of templateExpressions(value)) found.push({ path, source });
+    else if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
+    else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
+  };
+  for (const [field, value] of Object.entries(step)) {
+    if (NESTING_FIELDS.has(field)) continue;
+    if (EXPRESSION_FIELDS.has(field) && typeof value === 'string') found.push({ path: [field], source: value });
+    else walk(value, [field]);
+  }
+  return found;
+}
+
+/** References to `steps.<id>` where no step has that id. */
+function unknownStepReferences(steps: Step[]): DefinitionProblem[] {
+  const ids = new Set(allSteps(steps).map((s) => s.id));
+  const problems: DefinitionProblem[] = [];
+  const visit = (list: Step[], path: (string | number)[]) =>
+    list.forEach((step, index) => {
+      const at = [...path, index];
+      for (const { path: field, source } of expressionsOf(step)) {
+        for (const match of source.matchAll(STEP_REFERENCE)) {
+          const id = match[1] ?? match[2] ?? '';
+          if (!ids.has(id)) problems.push({ path: [...at, ...field], message: `refers to step "${id}", which this definition does not have` });
+        }
+      }
+      for (const child of childStepLists(step)) visit(child.steps, [...at, ...child.path]);
+    });
+  visit(steps, ['steps']);
+  return problems;
+}
+
+/** Fields that hold a bare expression rather than templated text. */
+const EXPRESSION_FIELDS = new Set(['if', 'condition', 'value', 'items', 'until']);
 
 /** Fields that hold nested step lists rather than values. */
 const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError', 'steps', 'escalation']);

@@ -123,6 +123,27 @@ describe('branching and structure', () => {
   });
 });
 
+describe('delays', () => {
+  it('waits until a moment computed from the trigger data, and not at all for one already past', async () => {
+    const steps = [{ id: 'due', type: 'delay', until: 'input.at' }];
+    const at = new Date(Date.now() + 600).toISOString();
+    const future = await start(steps, { at });
+    await future.handle.result();
+    const row = await findExecution(h.db, future.executionId);
+    expect(row?.finished_at?.getTime()).toBeGreaterThanOrEqual(Date.parse(at));
+    const timers = (await future.handle.fetchHistory()).events?.filter((e) => e.timerStartedEventAttributes) ?? [];
+    expect(timers).toHaveLength(1);
+
+    const past = await start(steps, { at: '2020-01-01T00:00:00Z' });
+    await past.handle.result();
+    expect((await past.handle.fetchHistory()).events?.filter((e) => e.timerStartedEventAttributes)).toHaveLength(0);
+
+    const bad = await start(steps, { at: 'next tuesday' });
+    await expect(bad.handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    expect((await findExecution(h.db, bad.executionId))?.error).toMatch(/until must give an ISO 8601 time/);
+  });
+});
+
 describe('waiting for people and events', () => {
   const approvalSteps = [
     { id: 'ask', type: 'wait_for_signal', signal: 'approval', timeout: '1h' },

@@ -114,4 +114,29 @@ describe('parseDefinition', () => {
     );
     expect(problems({ key: 's', name: 'S', steps: [{ id: 's', type: 'switch', value: 'input.x', cases: [] }] })[0]).toMatch(/^steps\.0\.cases: /);
   });
+
+  it('refuses references to steps the definition does not have', () => {
+    const doc = {
+      key: 'refs',
+      name: 'Refs',
+      steps: [
+        { id: 'fetch', type: 'set', values: { a: 1 } },
+        { id: 'use', type: 'set', values: { ok: '{{ steps.fetch.output.a }}', bad: '{{ steps.fecth.output }}' } },
+        { id: 'gate', type: 'delay', duration: '1s', if: 'steps.missing.status = "COMPLETED"' },
+      ],
+    };
+    expect(problems(doc)).toEqual([
+      'steps.1.values.bad: refers to step "fecth", which this definition does not have',
+      'steps.2.if: refers to step "missing", which this definition does not have',
+    ]);
+  });
+
+  it('accepts a delay until a computed moment, and refuses one with both or neither', () => {
+    const base = { key: 'd', name: 'D' };
+    expect(problems({ ...base, steps: [{ id: 'w', type: 'delay', until: 'input.dueDate' }] })).toEqual([]);
+    expect(problems({ ...base, steps: [{ id: 'w', type: 'delay', until: 'input.dueDate', duration: '1d' }] })).toEqual([
+      'steps.0.duration: a delay needs either duration or until, not both',
+    ]);
+    expect(problems({ ...base, steps: [{ id: 'w', type: 'delay' }] })).toEqual(['steps.0.duration: a delay needs either duration or until, not both']);
+  });
 });

@@ -116,7 +116,7 @@ async function dryRun(definition: Definition, triggerData: Record<string, unknow
           break;
         }
         case 'delay':
-          output = { waitedMs: parseDuration(step.duration) };
+          output = { waitedMs: step.duration === undefined ? 0 : parseDuration(step.duration) };
           break;
         case 'email': {
           const { to, cc, bcc, replyTo, subject, text, html } = step;

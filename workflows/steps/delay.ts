@@ -1,13 +1,33 @@
-import { sleep } from '@temporalio/workflow';
+import * as wf from '@temporalio/workflow';
 import { parseDuration } from '../../src/shared/duration';
 import type { DelayStep } from '../../src/shared/definition';
+import { ERROR_TYPES } from '../../src/shared/run';
 import type { StepHandler } from './types';
 
+/** Waits a duration, or until a moment computed from the run's data (workflow time, so replay agrees). */
 export const runDelay: StepHandler<DelayStep> = async (step, path, ctx) => {
-  // The schema guarantees the duration parses.
-  const ms = parseDuration(step.duration) ?? 0;
+  let ms: number;
+  let label: string;
+  if (step.until !== undefined) {
+    const moment = await ctx.evaluate(step.until, step);
+    const at = typeof moment === 'number' ? moment : typeof moment === 'string' ? Date.parse(moment) : Number.NaN;
+    if (!Number.isFinite(at)) {
+      throw wf.ApplicationFailure.create({
+        type: ERROR_TYPES.ExpressionFailed,
+        message: `step "${step.id}": until must give an ISO 8601 time or epoch milliseconds, got ${JSON.stringify(moment)}`,
+        nonRetryable: true,
+      });
+    }
+    ms = Math.max(0, at - Date.now());
+    label = `wait until ${new Date(at).toISOString()}`;
+  } else {
+    // The schema guarantees the duration parses.
+    ms = parseDuration(step.duration ?? '0ms') ?? 0;
+    label = `wait ${step.duration}`;
+  }
   ctx.stepWaiting(path);
   await ctx.flush();
-  await sleep(ms, { summary: `${step.id}: ${step.name ?? `wait ${step.duration}`}` });
+  // A moment already past needs no timer; a duration always had one, and keeps it for replay's sake.
+  if (step.until === undefined || ms > 0) await wf.sleep(ms, { summary: `${step.id}: ${step.name ?? label}` });
   return { waitedMs: ms };
 };
