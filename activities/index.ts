@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
+import { createCallActivities } from './calls';
 import { createLedger } from './delivery';
 import { createEmailActivities } from './email';
 import { createHttpActivities } from './http';
@@ -28,5 +29,6 @@ export function createActivities({ config, db }: ActivityDeps) {
     ...createTeamsActivities(config, ledger),
     ...createHttpActivities(config),
     ...createMirrorActivities(db),
+    ...createCallActivities(db),
   };
 }

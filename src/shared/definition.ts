@@ -175,6 +175,19 @@ export const waitForSignalStepSchema = z
   })
   .strict();
 
+export const callStepSchema = z
+  .object({
+    ...stepBase,
+    type: z.literal('call'),
+    /** Key of the definition to run as a child workflow, at its current version when the step starts. */
+    definition: z.string().regex(DEFINITION_KEY, 'must be the key of a definition'),
+    /** The child's trigger data; strings may hold `{{ … }}` expressions. */
+    input: z.record(z.string(), z.unknown()).optional(),
+    /** Wait for the child and take its result as output (default), or start it and go on. */
+    wait: z.boolean().optional(),
+  })
+  .strict();
+
 export const setStepSchema = z
   .object({
     ...stepBase,
@@ -365,6 +378,7 @@ export type EmailStep = z.infer<typeof emailStepSchema>;
 export type SlackStep = z.infer<typeof slackStepSchema>;
 export type SmsStep = z.infer<typeof smsStepSchema>;
 export type TeamsStep = z.infer<typeof teamsStepSchema>;
+export type CallStep = z.infer<typeof callStepSchema>;
 export type HttpStep = z.infer<typeof httpStepSchema>;
 export type SetStep = z.infer<typeof setStepSchema>;
 export type DelayStep = z.infer<typeof delayStepSchema>;
@@ -394,6 +408,7 @@ export type Step =
   | ParallelStep
   | ForeachStep
   | ApprovalStep
+  | CallStep
   | WaitForSignalStep
   | FailStep
   | SucceedStep;
@@ -412,6 +427,7 @@ const STEP_SCHEMAS = {
   parallel: parallelStepSchema,
   foreach: foreachStepSchema,
   approval: approvalStepSchema,
+  call: callStepSchema,
   wait_for_signal: waitForSignalStepSchema,
   fail: failStepSchema,
   succeed: succeedStepSchema,

@@ -7,7 +7,7 @@ import type { ExecutionStatus, StepEvent } from './status';
 
 export const INTERPRETER_WORKFLOW = 'interpreterWorkflow';
 
-export type TriggerType = 'manual' | 'webhook' | 'schedule';
+export type TriggerType = 'manual' | 'webhook' | 'schedule' | 'call';
 
 /** The pinned definition a run executes. */
 export interface DefinitionSnapshot {
@@ -199,3 +199,11 @@ export interface RunEventReceipt {
 }
 
 export const DELIVER_EVENT_UPDATE = 'deliverEvent';
+
+/** What the `call` step's activity hands back: the called definition, pinned, and its mirror row. */
+export interface PreparedCall {
+  executionId: string;
+  definition: DefinitionSnapshot;
+  templateKey: string | null;
+  category: string;
+}

@@ -4,6 +4,7 @@
  */
 import type { Step, StepType } from '../../src/shared/definition';
 import { runApproval } from './approval';
+import { runCall } from './call';
 import { runCondition } from './condition';
 import { runFail, runParallel, runSucceed, runSwitch } from './control';
 import { runDelay } from './delay';
@@ -32,6 +33,7 @@ export const STEP_HANDLERS = {
   parallel: runParallel,
   foreach: runForeach,
   approval: runApproval,
+  call: runCall,
   wait_for_signal: runWaitForSignal,
   fail: runFail,
   succeed: runSucceed,

@@ -10,6 +10,7 @@ import {
   updateDefinition,
 } from '../../../db/definitions';
 import type { DefinitionRow } from '../../../db/schema';
+import { checkCalls } from '../../executions/calls';
 import { inputSchemaProblem } from '../../executions/input-schema';
 import { parseDefinition } from '../../shared/definition';
 import { requireRole } from '../auth';
@@ -20,7 +21,7 @@ import { parseRequest } from '../validate';
 
 export { MAX_TRIGGER_DEPTH } from '../start-run';
 
-const listQuery = z.object({
+export const listQuery = z.object({
   category: z.string().min(1).optional(),
   enabled: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   q: z.string().min(1).max(200).optional(),
@@ -28,7 +29,10 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-const executeBody = z.object({ triggerData: triggerDataSchema.default({}) }).strict();
+export const executeBody = z.object({ triggerData: triggerDataSchema.default({}) }).strict();
+
+/** A version number in a path, as `GET /api/workflows/:id/versions/:version` reads it. */
+export const versionParam = z.coerce.number().int().min(1);
 
 export function publicDefinition(row: DefinitionRow) {
   return {
@@ -47,11 +51,15 @@ export function publicDefinition(row: DefinitionRow) {
   };
 }
 
-function parseDefinitionOr400(body: unknown) {
+/** Parses and checks a definition, including what needs the database (called definitions). */
+async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
   const parsed = parseDefinition(body);
   const schemaProblem = parsed.ok && parsed.definition.inputSchema ? inputSchemaProblem(parsed.definition.inputSchema) : undefined;
-  if (parsed.ok && !schemaProblem) return parsed.definition;
-  const problems = parsed.ok ? [{ path: ['inputSchema'], message: `is not a valid JSON Schema: ${schemaProblem}` }] : parsed.problems;
+  const callProblems = parsed.ok ? await checkCalls(db, parsed.definition) : [];
+  if (parsed.ok && !schemaProblem && callProblems.length === 0) return parsed.definition;
+  const problems = parsed.ok
+    ? [...(schemaProblem ? [{ path: ['inputSchema'], message: `is not a valid JSON Schema: ${schemaProblem}` }] : []), ...callProblems]
+    : parsed.problems;
   const fields = problems.map((p) => ({ path: jsonPath(p.path), message: p.message }));
   throw new HttpProblem(
     'invalid_definition',
@@ -82,13 +90,13 @@ export function workflowRoutes(deps: RouteDeps): Router {
     res.json({ items: items.map(publicDefinition), total, limit: query.limit, offset: query.offset });
   });
 
-  router.post('/api/workflows/validate', requireRole('admin'), (req, res) => {
-    const definition = parseDefinitionOr400(req.body);
+  router.post('/api/workflows/validate', requireRole('admin'), async (req, res) => {
+    const definition = await parseDefinitionOr400(db, req.body);
     res.json({ valid: true, definition });
   });
 
   router.post('/api/workflows', requireRole('admin'), async (req, res) => {
-    const definition = parseDefinitionOr400(req.body);
+    const definition = await parseDefinitionOr400(db, req.body);
     if (await findDefinition(db, definition.key)) {
       throw new HttpProblem('definition_key_taken', `a definition with key "${definition.key}" already exists`, [
         { path: '$.key', message: 'is already taken' },
@@ -113,7 +121,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
 
   router.get('/api/workflows/:id/versions/:version', requireRole('viewer'), async (req, res) => {
     const row = await loadDefinition(req.params.id);
-    const version = parseRequest(z.coerce.number().int().min(1), req.params.version, 'version');
+    const version = parseRequest(versionParam, req.params.version, 'version');
     const stored = await getDefinitionVersion(db, row.id, version);
     if (!stored) throw new HttpProblem('not_found', `definition "${row.key}" has no version ${version}`);
     res.json({ id: row.id, key: row.key, version, createdAt: stored.created_at, definition: stored.document });
@@ -121,7 +129,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
 
   router.put('/api/workflows/:id', requireRole('admin'), async (req, res) => {
     const row = await loadDefinition(req.params.id);
-    const definition = parseDefinitionOr400({ ...req.body, key: row.key });
+    const definition = await parseDefinitionOr400(db, { ...req.body, key: row.key });
     const updated = await updateDefinition(db, row.id, definition);
     if (!updated) throw new HttpProblem('not_found', `no workflow definition has id "${row.id}"`);
     res.json({ ...publicDefinition(updated), definition });

@@ -1,0 +1,57 @@
+/**
+ * `call`: runs another definition as a child workflow — the same interpreter,
+ * with the child's own mirror row — and, unless `wait` is false, takes its
+ * result as the step's output.
+ */
+import * as wf from '@temporalio/workflow';
+import type { CallStep } from '../../src/shared/definition';
+import { INTERPRETER_WORKFLOW, type RunInput, type RunResult } from '../../src/shared/run';
+import {
+  Category,
+  DefinitionId,
+  DefinitionKey,
+  DefinitionVersion,
+  TemplateKey,
+  TriggerType,
+} from '../../src/shared/search-attributes';
+import type { StepHandler } from './types';
+
+export const runCall: StepHandler<CallStep> = async (step, path, ctx) => {
+  const triggerData = (await ctx.render(step.input ?? {}, step)) as Record<string, unknown>;
+  const workflowId = `${step.definition}-${wf.workflowInfo().workflowId}:${path}`;
+  await ctx.flush();
+  const prepared = await ctx
+    .activities({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 }, summary: `${step.id}: prepare call of ${step.definition}` })
+    .prepareCall({ definitionKey: step.definition, workflowId, triggerData });
+  const document = prepared.definition.document;
+  const input: RunInput = {
+    executionId: prepared.executionId,
+    definition: prepared.definition,
+    triggerType: 'call',
+    triggerData,
+    settings: ctx.input.settings,
+  };
+  const options = {
+    workflowId,
+    args: [input] as [RunInput],
+    typedSearchAttributes: [
+      { key: DefinitionId, value: prepared.definition.id },
+      { key: DefinitionKey, value: document.key },
+      { key: DefinitionVersion, value: prepared.definition.version },
+      { key: Category, value: prepared.category },
+      { key: TriggerType, value: 'call' },
+      ...(prepared.templateKey ? [{ key: TemplateKey, value: prepared.templateKey }] : []),
+    ],
+    memo: { definitionName: document.name, definitionKey: document.key, definitionVersion: prepared.definition.version, executionId: prepared.executionId },
+    staticSummary: `${document.name} (v${prepared.definition.version}), called by step ${step.id}`,
+  };
+  if (step.wait === false) {
+    const child = await wf.startChild<(input: RunInput) => Promise<RunResult>>(INTERPRETER_WORKFLOW, {
+      ...options,
+      parentClosePolicy: 'ABANDON',
+    });
+    return { executionId: prepared.executionId, workflowId: child.workflowId, waited: false };
+  }
+  const result = await wf.executeChild<(input: RunInput) => Promise<RunResult>>(INTERPRETER_WORKFLOW, options);
+  return { executionId: prepared.executionId, workflowId, waited: true, vars: result.vars, output: result.output };
+};
