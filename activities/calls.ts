@@ -18,6 +18,10 @@ export interface PrepareCallInput {
   /** The child's workflow id, fixed by the calling workflow so a retry finds the same row. */
   workflowId: string;
   triggerData: Record<string, unknown>;
+  /** How the run was triggered. @default 'call' */
+  triggerType?: 'call' | 'schedule' | undefined;
+  /** The run's own id when the run prepares itself (a scheduled run). */
+  runId?: string | undefined;
 }
 
 export function createCallActivities(db: Kysely<Database>) {
@@ -43,9 +47,9 @@ export function createCallActivities(db: Kysely<Database>) {
         definition_id: definition.id,
         definition_version: definition.current_version,
         workflow_id: input.workflowId,
-        run_id: null,
-        status: 'PENDING',
-        trigger_type: 'call',
+        run_id: input.runId ?? null,
+        status: input.runId ? 'RUNNING' : 'PENDING',
+        trigger_type: input.triggerType ?? 'call',
         trigger_data: JSON.stringify(input.triggerData),
         template_key: definition.template_key,
         category: definition.category,

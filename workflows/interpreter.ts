@@ -17,8 +17,10 @@ import {
   type RunInput,
   type RunResult,
   type RunState,
+  type ScheduledRunInput,
 } from '../src/shared/run';
-import { RunContext } from './context';
+import { DefinitionVersion, TemplateKey } from '../src/shared/search-attributes';
+import { type Activities, RunContext } from './context';
 import { handlerFor } from './steps';
 import { RunSucceeded } from './steps/control';
 import { runIterations } from './steps/foreach';
@@ -32,7 +34,8 @@ export const decideUpdate = wf.defineUpdate<DecisionReceipt, [DecisionInput]>(DE
 /** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
 export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
 
-export async function interpreterWorkflow(input: RunInput): Promise<RunResult | ForeachChunkResult> {
+export async function interpreterWorkflow(start: RunInput | ScheduledRunInput): Promise<RunResult | ForeachChunkResult> {
+  const input = 'scheduled' in start ? await prepareScheduledRun(start) : start;
   if (input.chunk) return runChunk(input);
   const ctx = new RunContext(input);
   wf.setHandler(stateQuery, () => ctx.snapshot());
@@ -104,6 +107,24 @@ export async function interpreterWorkflow(input: RunInput): Promise<RunResult | 
   ctx.status = 'SUCCESS';
   await ctx.flush({ status: 'SUCCESS' });
   return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
+}
+
+/**
+ * A run started by a Temporal Schedule: pins the definition's current version
+ * and writes its mirror row through an activity (so the choice is in
+ * history), then runs like any other.
+ */
+async function prepareScheduledRun({ scheduled }: ScheduledRunInput): Promise<RunInput> {
+  const info = wf.workflowInfo();
+  const triggerData = { scheduledAt: info.startTime.toISOString() };
+  const prepared = await wf
+    .proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 10 }, summary: 'pin the definition version' })
+    .prepareCall({ definitionKey: scheduled.definitionKey, workflowId: info.workflowId, triggerData, triggerType: 'schedule', runId: info.runId });
+  wf.upsertSearchAttributes([
+    { key: DefinitionVersion, value: prepared.definition.version },
+    ...(prepared.templateKey ? [{ key: TemplateKey, value: prepared.templateKey }] : []),
+  ]);
+  return { executionId: prepared.executionId, definition: prepared.definition, triggerType: 'schedule', triggerData };
 }
 
 /** A slice of a large foreach, started by its run; reports to the same mirror row. */

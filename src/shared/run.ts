@@ -47,6 +47,11 @@ export interface ForeachChunkResult {
   vars: Record<string, unknown>;
 }
 
+/** What a Temporal Schedule starts: the run pins its definition version itself. */
+export interface ScheduledRunInput {
+  scheduled: { definitionKey: string };
+}
+
 /** Worker-independent settings fixed when the run starts, so replay sees the same values. */
 export interface RunSettings {
   /** Default start-to-close timeout of a step's activity. */

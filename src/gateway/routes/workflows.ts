@@ -11,8 +11,9 @@ import {
 } from '../../../db/definitions';
 import type { DefinitionRow } from '../../../db/schema';
 import { checkCalls } from '../../executions/calls';
+import { checkSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
-import { parseDefinition } from '../../shared/definition';
+import { type Definition, parseDefinition } from '../../shared/definition';
 import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
 import { HttpProblem, jsonPath } from '../problem';
@@ -55,7 +56,7 @@ export function publicDefinition(row: DefinitionRow) {
 async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
   const parsed = parseDefinition(body);
   const schemaProblem = parsed.ok && parsed.definition.inputSchema ? inputSchemaProblem(parsed.definition.inputSchema) : undefined;
-  const callProblems = parsed.ok ? await checkCalls(db, parsed.definition) : [];
+  const callProblems = parsed.ok ? [...checkSchedule(parsed.definition), ...(await checkCalls(db, parsed.definition))] : [];
   if (parsed.ok && !schemaProblem && callProblems.length === 0) return parsed.definition;
   const problems = parsed.ok
     ? [...(schemaProblem ? [{ path: ['inputSchema'], message: `is not a valid JSON Schema: ${schemaProblem}` }] : []), ...callProblems]
@@ -71,6 +72,21 @@ async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
 export function workflowRoutes(deps: RouteDeps): Router {
   const { db } = deps;
   const router = Router();
+
+  /**
+   * Brings the definition's Temporal Schedule in line with it. The definition
+   * is saved either way; a failed sync is reported in the answer, and saving
+   * again retries it.
+   */
+  async function scheduleOf(row: DefinitionRow, definition: Definition) {
+    if (definition.trigger.type !== 'schedule' && row.current_version === 1) return {};
+    try {
+      return { schedule: { id: scheduleIdFor(row.key), sync: await syncSchedule(deps.temporal.client, deps.config, row, definition) } };
+    } catch (err) {
+      deps.logger.warn({ err, definition: row.key }, 'could not sync the schedule');
+      return { schedule: { id: scheduleIdFor(row.key), sync: 'failed', error: (err as Error).message } };
+    }
+  }
 
   async function loadDefinition(idOrKey: string): Promise<DefinitionRow> {
     const row = await findDefinition(db, idOrKey);
@@ -103,7 +119,8 @@ export function workflowRoutes(deps: RouteDeps): Router {
       ]);
     }
     const row = await createDefinition(db, definition);
-    res.status(201).location(`/api/workflows/${row.id}`).json({ ...publicDefinition(row), definition });
+    const schedule = await scheduleOf(row, definition);
+    res.status(201).location(`/api/workflows/${row.id}`).json({ ...publicDefinition(row), definition, ...schedule });
   });
 
   router.get('/api/workflows/:id', requireRole('viewer'), async (req, res) => {
@@ -132,7 +149,8 @@ export function workflowRoutes(deps: RouteDeps): Router {
     const definition = await parseDefinitionOr400(db, { ...req.body, key: row.key });
     const updated = await updateDefinition(db, row.id, definition);
     if (!updated) throw new HttpProblem('not_found', `no workflow definition has id "${row.id}"`);
-    res.json({ ...publicDefinition(updated), definition });
+    const schedule = await scheduleOf(updated, definition);
+    res.json({ ...publicDefinition(updated), definition, ...schedule });
   });
 
   /**

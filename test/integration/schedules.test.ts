@@ -1,0 +1,78 @@
+/**
+ * Schedule triggers on the real dev server: a Temporal Schedule follows the
+ * definition (created, updated, deleted when disabled); each firing pins the
+ * version current then and writes its own mirror row.
+ */
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DefinitionVersion, TriggerType } from '../../src/shared/search-attributes';
+import { createHarness, eventually, type Harness } from '../support/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+const definition = (mark: number, extra: Record<string, unknown> = {}) => ({
+  key: 'nightly-report',
+  name: 'Nightly report',
+  trigger: { type: 'schedule', cron: '30 2 * * *', timezone: 'Europe/Paris' },
+  steps: [{ id: 'mark', type: 'set', values: { version: mark, at: '{{ input.scheduledAt }}' } }],
+  ...extra,
+});
+
+async function fire(definitionId: string, after: number) {
+  await h.client.schedule.getHandle('definition-nightly-report').trigger();
+  return eventually(async () => {
+    const rows = await h.db
+      .selectFrom('workflow_executions')
+      .selectAll()
+      .where('definition_id', '=', definitionId)
+      .where('status', '=', 'SUCCESS')
+      .orderBy('started_at', 'desc')
+      .execute();
+    return rows.length > after ? rows[0] : undefined;
+  }, 20_000, 'the scheduled run to finish');
+}
+
+describe('schedule triggers', () => {
+  it('refuses a cron or time zone that does not parse, naming the field', async () => {
+    const cron = await h.api('POST', '/api/workflows', definition(1, { key: 'bad-cron', trigger: { type: 'schedule', cron: '61 * * * *' } }));
+    expect(cron.status).toBe(400);
+    expect(cron.body.errors[0].path).toBe('$.trigger.cron');
+    const tz = await h.api('POST', '/api/workflows', definition(1, { key: 'bad-tz', trigger: { type: 'schedule', cron: '0 9 * * *', timezone: 'Mars/Olympus' } }));
+    expect(tz.body.errors[0]).toMatchObject({ path: '$.trigger.timezone', message: expect.stringMatching(/unknown time zone/) });
+  });
+
+  it('creates a schedule, runs the version current at each firing, and removes the schedule when disabled', async () => {
+    const created = await h.api('POST', '/api/workflows', definition(1));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.schedule).toEqual({ id: 'definition-nightly-report', sync: 'created' });
+    const description = await h.client.schedule.getHandle('definition-nightly-report').describe();
+    expect(description.spec.timezone).toBe('Europe/Paris');
+
+    const first = await fire(created.body.id, 0);
+    expect(first).toMatchObject({ trigger_type: 'schedule', definition_version: 1 });
+    expect(first.run_id).toBeTruthy();
+    const run = h.client.workflow.getHandle(first.workflow_id);
+    expect((await run.result()).vars.version).toBe(1);
+    const attributes = (await run.describe()).typedSearchAttributes;
+    expect(attributes.get(TriggerType)).toBe('schedule');
+    expect(attributes.get(DefinitionVersion)).toBe(1);
+
+    const updated = await h.api('PUT', '/api/workflows/nightly-report', definition(2));
+    expect(updated.body.schedule.sync).toBe('updated');
+    const second = await fire(created.body.id, 1);
+    expect(second.definition_version).toBe(2);
+    expect((await h.client.workflow.getHandle(second.workflow_id).result()).vars.version).toBe(2);
+
+    const disabled = await h.api('PUT', '/api/workflows/nightly-report', definition(3, { enabled: false }));
+    expect(disabled.body.schedule.sync).toBe('deleted');
+    await expect(h.client.schedule.getHandle('definition-nightly-report').describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  });
+});
