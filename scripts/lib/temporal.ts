@@ -122,6 +122,12 @@ export interface DevServerOptions {
   namespace?: string;
   /** Where the server's own log goes. @default 'ignore' */
   logTo?: 'inherit' | 'ignore';
+  /**
+   * More `server start-dev` flags, after {@link DEV_SERVER_TUNING}; a later
+   * `--dynamic-config-value` for the same key wins (the benchmarks compare
+   * server set-ups with it).
+   */
+  extraArgs?: readonly string[];
 }
 
 export interface DevServer {
@@ -149,7 +155,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const port = options.port ?? 7233;
   const uiPort = options.uiPort ?? port + 1000;
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--namespace', options.namespace ?? 'default'];
-  args.push('--log-level', 'warn', ...DEV_SERVER_TUNING);
+  args.push('--log-level', 'warn', ...DEV_SERVER_TUNING, ...(options.extraArgs ?? []));
   if (options.headless) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (options.dbFile) {
@@ -232,7 +238,7 @@ export async function startTemporal(options: Omit<DevServerOptions, 'cliPath'>, 
         ui: !options.headless,
         uiPort: options.uiPort,
         dbFilename: options.dbFile,
-        extraArgs: DEV_SERVER_TUNING,
+        extraArgs: [...DEV_SERVER_TUNING, ...(options.extraArgs ?? [])],
       },
     });
     const address = env.address;

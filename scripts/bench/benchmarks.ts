@@ -1,0 +1,452 @@
+/**
+ * The benchmarks: each brings up its workers, measures its variants side by
+ * side, and answers its table and the targets it checks.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { createActivities } from '../../activities';
+import { createDefinition } from '../../db/definitions';
+import { findExecution, insertExecution } from '../../db/executions';
+import type { Database, DefinitionRow } from '../../db/schema';
+import { type Definition, type DefinitionInput, parseDefinition } from '../../src/shared/definition';
+import { INTERPRETER_WORKFLOW, type RunInput } from '../../src/shared/run';
+import {
+  Category,
+  DefinitionId,
+  DefinitionKey,
+  DefinitionVersion,
+  TriggerType as TriggerTypeAttribute,
+} from '../../src/shared/search-attributes';
+import { workflowIdFor } from '../../src/temporal/client';
+import type { Say } from '../lib/temporal';
+import { type BenchEnv, type RunningWorker, SERVER_SETUPS, type ServerSetup } from './env';
+import {
+  batches,
+  countHistory,
+  describeHistory,
+  describePhases,
+  oneAtATime,
+  phaseTimes,
+  timed,
+  type Timed,
+  type Variant,
+  warmUp,
+} from './measure';
+import { median, type Table } from './stats';
+import type { OrderShippedInput, SequentialHttpInput } from './workflows';
+
+export interface Target {
+  /** The target as the issue states it. */
+  goal: string;
+  met: boolean;
+  /** What was measured against it. */
+  measured: string;
+}
+
+export interface Outcome {
+  table: Table;
+  targets: Target[];
+}
+
+export interface Benchmark {
+  name: string;
+  summary: string;
+  run(env: BenchEnv, say: Say): Promise<Outcome>;
+}
+
+/** Workload sizes of the default run: enough runs for a stable median, the whole run within minutes on 2 cores. */
+export const SIZES = {
+  interpreter: { warmUp: 5, oneAtATime: 40, rounds: 3, batch: 40, concurrency: 10 },
+  sequential40: { steps: 40, warmUp: 1, oneAtATime: 6, setups: ['tuned', 'partitions', 'fastTransfer'] as ServerSetup[] },
+  mirror: { warmUp: 5, oneAtATime: 20, rounds: 4, batch: 40, concurrency: 10 },
+} as const;
+
+// --- the five-step definition --------------------------------------------------------------
+
+const ORDER_SHIPPED: DefinitionInput = {
+  key: 'bench-order-shipped',
+  name: 'Benchmark: order shipped',
+  category: 'benchmark',
+  steps: [
+    { id: 'greeting', type: 'set', values: { who: '{{ input.customer.name }}', total: '{{ input.total }}' } },
+    {
+      id: 'bigOrder',
+      type: 'condition',
+      condition: 'vars.total > 100',
+      then: [{ id: 'vip', type: 'set', values: { tier: 'vip' } }],
+      else: [{ id: 'regular', type: 'set', values: { tier: 'regular' } }],
+    },
+    {
+      id: 'mail',
+      type: 'email',
+      to: '{{ input.customer.email }}',
+      subject: 'Order {{ input.orderId }} shipped',
+      text: 'Hello {{ vars.who }}, total {{ vars.total }} ({{ vars.tier }}).',
+    },
+    { id: 'notify', type: 'slack', channel: '{{ input.channel }}', text: 'Order {{ input.orderId }} shipped to {{ vars.who }}' },
+    { id: 'done', type: 'set', values: { notified: true, messageId: '{{ steps.mail.output.messageId }}' } },
+  ],
+};
+
+let orderCounter = 0;
+function orderTrigger() {
+  orderCounter += 1;
+  return { orderId: `A-${orderCounter}`, customer: { name: 'Ada', email: 'ada@example.test' }, total: 180, channel: '#orders' };
+}
+
+interface Installed {
+  row: DefinitionRow;
+  document: Definition;
+}
+
+async function install(db: Kysely<Database>, input: DefinitionInput, key: string): Promise<Installed> {
+  const parsed = parseDefinition({ ...input, key });
+  if (!parsed.ok) throw new Error(`benchmark definition ${key} is invalid: ${JSON.stringify(parsed.problems)}`);
+  const row = await createDefinition(db, parsed.definition);
+  return { row, document: parsed.definition };
+}
+
+/**
+ * The generic workflow as the product starts it (src/executions/start.ts): the
+ * mirror row first (prepared, not timed), then the start with the same search
+ * attributes and memo, timed from the start call to the result.
+ */
+function interpreterVariant(name: string, worker: RunningWorker, db: Kysely<Database>, def: Installed, trigger: () => Record<string, unknown>): Variant {
+  const { row, document } = def;
+  return {
+    name,
+    async prepare() {
+      const executionId = randomUUID();
+      const workflowId = workflowIdFor(row.key, executionId);
+      const triggerData = trigger();
+      await insertExecution(db, {
+        id: executionId,
+        definition_id: row.id,
+        definition_version: row.current_version,
+        workflow_id: workflowId,
+        run_id: null,
+        status: 'PENDING',
+        trigger_type: 'manual',
+        trigger_data: JSON.stringify(triggerData),
+        template_key: null,
+        category: row.category,
+        current_step: null,
+        error: null,
+        finished_at: null,
+        duration_ms: null,
+      });
+      const input: RunInput = {
+        executionId,
+        definition: { id: row.id, version: row.current_version, document },
+        triggerType: 'manual',
+        triggerData,
+        settings: { defaultStepTimeoutSeconds: worker.config.workflow.defaultTimeoutSeconds },
+      };
+      return () =>
+        timed(workflowId, () =>
+          worker.target.client.workflow.start(INTERPRETER_WORKFLOW, {
+            taskQueue: worker.taskQueue,
+            workflowId,
+            args: [input],
+            typedSearchAttributes: [
+              { key: DefinitionId, value: row.id },
+              { key: DefinitionKey, value: row.key },
+              { key: DefinitionVersion, value: row.current_version },
+              { key: Category, value: row.category },
+              { key: TriggerTypeAttribute, value: 'manual' },
+            ],
+            memo: { definitionName: document.name, definitionKey: row.key, definitionVersion: row.current_version, executionId },
+            staticSummary: `${document.name} (v${row.current_version})`,
+            staticDetails: `Definition \`${row.key}\` version ${row.current_version}, ${document.steps.length} top-level steps, triggered manual. Execution ${executionId}.`,
+          }),
+        );
+    },
+  };
+}
+
+/** A hand-written workflow from scripts/bench/workflows.ts, started plainly (no search attributes, no memo). */
+function handWrittenVariant(name: string, worker: RunningWorker, workflowType: string, args: () => unknown): Variant {
+  return {
+    name,
+    async prepare() {
+      const workflowId = `bench-hand-${randomUUID()}`;
+      const input = args();
+      return () => timed(workflowId, () => worker.target.client.workflow.start(workflowType, { taskQueue: worker.taskQueue, workflowId, args: [input] }));
+    },
+  };
+}
+
+function orderShippedArgs(worker: RunningWorker): () => OrderShippedInput {
+  return () => ({ ...orderTrigger(), defaultStepTimeoutSeconds: worker.config.workflow.defaultTimeoutSeconds });
+}
+
+const last = (runs: Timed[] | undefined): string => {
+  const run = runs?.at(-1);
+  if (!run) throw new Error('no run was measured');
+  return run.workflowId;
+};
+
+// --- interpreter ---------------------------------------------------------------------------
+
+const interpreter: Benchmark = {
+  name: 'interpreter',
+  summary: 'a 5-step definition (set → condition → email → slack → set) through the generic workflow vs the same work hand-written',
+  async run(env, say) {
+    const size = SIZES.interpreter;
+    const def = await install(env.db, ORDER_SHIPPED, 'bench-order-shipped');
+    const worker = await env.startWorker({ target: env.tuned, taskQueue: 'bench-interpreter' });
+    try {
+      const hand = handWrittenVariant('hand-written', worker, 'handWrittenOrderShipped', orderShippedArgs(worker));
+      const interp = interpreterVariant('interpreter', worker, env.db, def, orderTrigger);
+      const variants = [hand, interp];
+      const mailsBefore = env.smtp.messages.length;
+
+      say(`interpreter: warming up (${size.warmUp} runs each)`);
+      await warmUp(variants, size.warmUp);
+      say(`interpreter: ${size.oneAtATime} runs each, one at a time, alternating`);
+      const single = await oneAtATime(variants, size.oneAtATime);
+      say(`interpreter: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
+      const batched = await batches(variants, size);
+
+      const runs = 2 * (size.warmUp + size.oneAtATime + size.rounds * size.batch);
+      const mails = env.smtp.messages.length - mailsBefore;
+      if (mails !== runs) throw new Error(`expected ${runs} emails at the SMTP peer, found ${mails}`);
+
+      const [handHistory, interpHistory, handPhases, interpPhases] = await Promise.all([
+        countHistory(worker.target.client, last(single.get(hand.name))),
+        countHistory(worker.target.client, last(single.get(interp.name))),
+        phaseTimes(worker.target.client, last(single.get(hand.name))),
+        phaseTimes(worker.target.client, last(single.get(interp.name))),
+      ]);
+      const table: Table = {
+        title: `interpreter — ${interpreter.summary}`,
+        latencyNote: 'start → result, one run at a time (the variants alternating)',
+        throughputUnit: `runs/s @${size.concurrency}`,
+        rows: [
+          { variant: 'hand-written', samples: single.get(hand.name)!.map((r) => r.ms), throughput: median(batched.get(hand.name)!.rates), events: handHistory.total },
+          {
+            variant: 'interpreter',
+            samples: single.get(interp.name)!.map((r) => r.ms),
+            throughput: median(batched.get(interp.name)!.rates),
+            events: interpHistory.total,
+            baseline: 'hand-written',
+          },
+        ],
+        notes: [
+          `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ` +
+            `run latency inside the batches (median): hand-written ${median(batched.get(hand.name)!.runs.map((r) => r.ms)).toFixed(0)} ms, ` +
+            `interpreter ${median(batched.get(interp.name)!.runs.map((r) => r.ms)).toFixed(0)} ms; ` +
+            `batch rates hand-written ${batched.get(hand.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; ` +
+            `interpreter ${batched.get(interp.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
+          `history, hand-written: ${describeHistory(handHistory)}`,
+          `history, interpreter: ${describeHistory(interpHistory)}`,
+          `last one-at-a-time run, hand-written: ${describePhases(handPhases)}`,
+          `last one-at-a-time run, interpreter: ${describePhases(interpPhases)}`,
+        ],
+      };
+      const latencyRatio = median(table.rows[1]!.samples) / median(table.rows[0]!.samples);
+      const throughputRatio = table.rows[1]!.throughput / table.rows[0]!.throughput;
+      return {
+        table,
+        targets: [
+          {
+            goal: 'interpreter within 10% of hand-written',
+            met: latencyRatio <= 1.1 && throughputRatio >= 1 / 1.1,
+            measured:
+              `median latency ×${latencyRatio.toFixed(2)} (${median(table.rows[1]!.samples).toFixed(0)} ms vs ${median(table.rows[0]!.samples).toFixed(0)} ms), ` +
+              `throughput ×${throughputRatio.toFixed(2)} (${table.rows[1]!.throughput.toFixed(1)} vs ${table.rows[0]!.throughput.toFixed(1)} runs/s)`,
+          },
+        ],
+      };
+    } finally {
+      await worker.stop();
+      env.clearSinks();
+    }
+  },
+};
+
+// --- sequential40 --------------------------------------------------------------------------
+
+const sequential40: Benchmark = {
+  name: 'sequential40',
+  summary: 'one run of 40 sequential http steps to a loopback server, wall time start → completion',
+  async run(env, say) {
+    const size = SIZES.sequential40;
+    const url = `${env.api.url}/ping`;
+    const def = await install(
+      env.db,
+      {
+        key: 'bench-sequential',
+        name: `Benchmark: ${size.steps} sequential http steps`,
+        category: 'benchmark',
+        steps: Array.from({ length: size.steps }, (_, i) => ({ id: `call${i + 1}`, type: 'http' as const, url: `${url}?step=${i + 1}` })),
+      },
+      'bench-sequential',
+    );
+    say(`sequential40: starting dev servers for ${size.setups.filter((s) => s !== 'tuned').join(', ')}`);
+    const extra = await Promise.allSettled(size.setups.filter((s) => s !== 'tuned').map((s) => env.startServer(s)));
+    const servers = extra.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const workers: RunningWorker[] = [];
+    try {
+      const failed = extra.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const target of [env.tuned, ...servers]) workers.push(await env.startWorker({ target, taskQueue: 'bench-sequential' }));
+
+      const args = (worker: RunningWorker) => (): SequentialHttpInput => ({
+        url,
+        steps: size.steps,
+        defaultStepTimeoutSeconds: worker.config.workflow.defaultTimeoutSeconds,
+      });
+      const variants = workers.flatMap((w) => {
+        const label = SERVER_SETUPS[w.target.setup].label;
+        return [
+          { worker: w, variant: handWrittenVariant(`hand-written, ${label}`, w, 'handWrittenSequentialHttp', args(w)) },
+          { worker: w, variant: interpreterVariant(`interpreter, ${label}`, w, env.db, def, () => ({})) },
+        ];
+      });
+      const requestsBefore = env.api.requests.length;
+      say(`sequential40: warming up (${size.warmUp} run each)`);
+      await warmUp(variants.map((v) => v.variant), size.warmUp);
+      say(`sequential40: ${size.oneAtATime} runs each, one at a time, the ${variants.length} variants in rotating order`);
+      const single = await oneAtATime(variants.map((v) => v.variant), size.oneAtATime);
+      const expected = variants.length * (size.warmUp + size.oneAtATime) * size.steps;
+      const requests = env.api.requests.length - requestsBefore;
+      if (requests !== expected) throw new Error(`expected ${expected} requests at the HTTP peer, found ${requests}`);
+
+      const lastOf = ({ worker, variant }: (typeof variants)[number]) => ({ client: worker.target.client, id: last(single.get(variant.name)) });
+      const histories = await Promise.all(variants.map((v) => countHistory(lastOf(v).client, lastOf(v).id)));
+      const phases = await Promise.all(variants.map((v) => phaseTimes(lastOf(v).client, lastOf(v).id)));
+      const partitions = await Promise.all(
+        workers.map(async (w) => {
+          const res = await w.target.connection.workflowService.listTaskQueuePartitions({
+            namespace: 'default',
+            taskQueue: { name: w.taskQueue },
+          });
+          return `${SERVER_SETUPS[w.target.setup].label}: ${res.workflowTaskQueuePartitions?.length ?? 0} workflow / ${res.activityTaskQueuePartitions?.length ?? 0} activity`;
+        }),
+      );
+      const rows = variants.map(({ variant }, i) => {
+        const samples = single.get(variant.name)!.map((r) => r.ms);
+        const total = samples.reduce((a, b) => a + b, 0) / 1000;
+        const isHand = i % 2 === 0;
+        return {
+          variant: variant.name,
+          samples,
+          throughput: (samples.length * size.steps) / total,
+          events: histories[i]!.total,
+          // Interpreter rows against hand-written on the same server; hand-written rows against hand-written on the tuned one.
+          baseline: i === 0 ? undefined : isHand ? variants[0]!.variant.name : variants[i - 1]!.variant.name,
+        };
+      });
+      const table: Table = {
+        title: `sequential40 — ${sequential40.summary}`,
+        latencyNote: 'start → result of the whole run, one run at a time (the variants rotating)',
+        throughputUnit: 'steps/s',
+        rows,
+        notes: [
+          'ratios: each interpreter row against the hand-written row on the same server; each hand-written row against hand-written on "1 partition"',
+          ...workers.map((w) => `server "${SERVER_SETUPS[w.target.setup].label}": ${SERVER_SETUPS[w.target.setup].description}`),
+          `task-queue partitions the servers report — ${partitions.join('; ')}`,
+          `history, hand-written: ${describeHistory(histories[0]!)}`,
+          `history, interpreter: ${describeHistory(histories[1]!)}`,
+          ...variants.map((v, i) => `last run, ${v.variant.name}: ${describePhases(phases[i]!)}`),
+          ...variants
+            .filter((_, i) => i % 2 === 0)
+            .map((v) => {
+              const p = phases[variants.indexOf(v)]!;
+              const h = histories[variants.indexOf(v)]!;
+              const tasks = (h.byType.ACTIVITY_TASK_SCHEDULED ?? 0) + (h.byType.WORKFLOW_TASK_COMPLETED ?? 0);
+              const dispatch = p.activityDispatch + p.workflowTaskDispatch;
+              return (
+                `dispatch on "${SERVER_SETUPS[v.worker.target.setup].label}": ${(dispatch / Math.max(1, tasks)).toFixed(1)} ms per task ` +
+                `(${tasks} tasks), ${((100 * dispatch) / Math.max(1, p.total)).toFixed(0)}% of the hand-written run`
+              );
+            }),
+        ],
+      };
+      const targets = rows
+        .map((row, i) => ({ row, i }))
+        .filter(({ i }) => i % 2 === 1)
+        .map(({ row, i }) => ({
+          goal: `${size.steps} sequential steps in ≤ 1.2 s (${row.variant})`,
+          met: median(row.samples) <= 1200,
+          measured: `median ${median(row.samples).toFixed(0)} ms; hand-written on the same server ${median(rows[i - 1]!.samples).toFixed(0)} ms`,
+        }));
+      return { table, targets };
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(servers.map((s) => s.close()));
+      env.clearSinks();
+    }
+  },
+};
+
+// --- mirror --------------------------------------------------------------------------------
+
+const mirror: Benchmark = {
+  name: 'mirror',
+  summary: 'the 5-step definition through the generic workflow with the Postgres mirror on vs a no-op recordRunEvents',
+  async run(env, say) {
+    const size = SIZES.mirror;
+    const def = await install(env.db, ORDER_SHIPPED, 'bench-mirror');
+    const [on, off] = await Promise.all([
+      env.startWorker({ target: env.tuned, taskQueue: 'bench-mirror-on' }),
+      env.startWorker({
+        target: env.tuned,
+        taskQueue: 'bench-mirror-off',
+        activities: (config) => ({ ...createActivities({ config, db: env.db }), recordRunEvents: async () => undefined }),
+      }),
+    ]);
+    try {
+      const withMirror = interpreterVariant('mirror on', on, env.db, def, orderTrigger);
+      const without = interpreterVariant('mirror off', off, env.db, def, orderTrigger);
+      const variants = [without, withMirror];
+      say(`mirror: warming up (${size.warmUp} runs each)`);
+      await warmUp(variants, size.warmUp);
+      say(`mirror: ${size.oneAtATime} runs each, one at a time, alternating`);
+      const single = await oneAtATime(variants, size.oneAtATime);
+      say(`mirror: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
+      const batched = await batches(variants, size);
+
+      // The mirror really was written with it on, and not with it off.
+      const executionId = (workflowId: string) => workflowId.slice('bench-mirror-'.length);
+      const [onRow, offRow] = await Promise.all([
+        findExecution(env.db, executionId(last(single.get(withMirror.name)))),
+        findExecution(env.db, executionId(last(single.get(without.name)))),
+      ]);
+      if (onRow?.status !== 'SUCCESS' || offRow?.status !== 'PENDING') {
+        throw new Error(`mirror rows are not as expected: on → ${onRow?.status}, off → ${offRow?.status}`);
+      }
+      const [onHistory, offHistory] = await Promise.all([
+        countHistory(on.target.client, last(single.get(withMirror.name))),
+        countHistory(off.target.client, last(single.get(without.name))),
+      ]);
+      const table: Table = {
+        title: `mirror — ${mirror.summary}`,
+        latencyNote: 'start → result, one run at a time (the variants alternating)',
+        throughputUnit: `runs/s @${size.concurrency}`,
+        rows: [
+          { variant: 'mirror off', samples: single.get(without.name)!.map((r) => r.ms), throughput: median(batched.get(without.name)!.rates), events: offHistory.total },
+          {
+            variant: 'mirror on',
+            samples: single.get(withMirror.name)!.map((r) => r.ms),
+            throughput: median(batched.get(withMirror.name)!.rates),
+            events: onHistory.total,
+            baseline: 'mirror off',
+          },
+        ],
+        notes: [
+          `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ` +
+            `batch rates off ${batched.get(without.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; on ${batched.get(withMirror.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
+          'both workers run the same interpreter; "off" replaces only the recordRunEvents activity with a no-op (same markers in the history)',
+        ],
+      };
+      return { table, targets: [] };
+    } finally {
+      await Promise.all([on.stop(), off.stop()]);
+      env.clearSinks();
+    }
+  },
+};
+
+export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror];

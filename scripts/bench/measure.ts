@@ -1,0 +1,185 @@
+/**
+ * How variants are measured side by side: warm-up, one run at a time in
+ * alternating order, and batches at a fixed concurrency taking turns, so that
+ * drift of the machine (other load, caches, the server's own state) reaches
+ * every variant alike.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
+
+// A CommonJS package whose named exports Node's ESM loader cannot see.
+const { temporal } = proto;
+
+export interface Timed {
+  ms: number;
+  workflowId: string;
+}
+
+export interface Variant {
+  name: string;
+  /**
+   * Does what must exist before the run (e.g. the mirror row the gateway
+   * writes) and answers a function that starts the run and waits for its
+   * result, timing only that.
+   */
+  prepare(): Promise<() => Promise<Timed>>;
+}
+
+/** Runs `start` and waits for its result; the time is from just before the start call to the result. */
+export async function timed(workflowId: string, start: () => Promise<{ result(): Promise<unknown> }>): Promise<Timed> {
+  const t0 = performance.now();
+  const handle = await start();
+  await handle.result();
+  return { ms: performance.now() - t0, workflowId };
+}
+
+/** The variants in an order that rotates with `round`, so none is always first (two alternate: AB, BA, AB, …). */
+export function rotate<T>(items: readonly T[], round: number): T[] {
+  const k = round % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+export async function warmUp(variants: readonly Variant[], runsEach: number): Promise<void> {
+  for (let i = 0; i < runsEach; i += 1) {
+    for (const v of rotate(variants, i)) await (await v.prepare())();
+  }
+}
+
+/** One run at a time, `runsEach` per variant, interleaved. Answers latency samples by variant. */
+export async function oneAtATime(variants: readonly Variant[], runsEach: number): Promise<Map<string, Timed[]>> {
+  const out = new Map<string, Timed[]>(variants.map((v) => [v.name, []]));
+  for (let i = 0; i < runsEach; i += 1) {
+    for (const v of rotate(variants, i)) out.get(v.name)!.push(await (await v.prepare())());
+  }
+  return out;
+}
+
+export interface BatchResult {
+  /** Runs per second of each batch. */
+  rates: number[];
+  /** Latency of every run in the batches, measured under that concurrency. */
+  runs: Timed[];
+}
+
+/**
+ * `rounds` batches per variant of `batch` runs with `concurrency` in flight,
+ * the variants taking turns batch by batch. Everything a batch needs before
+ * its runs start is prepared before its clock starts.
+ */
+export async function batches(
+  variants: readonly Variant[],
+  { rounds, batch, concurrency }: { rounds: number; batch: number; concurrency: number },
+): Promise<Map<string, BatchResult>> {
+  const out = new Map<string, BatchResult>(variants.map((v) => [v.name, { rates: [], runs: [] }]));
+  for (let round = 0; round < rounds; round += 1) {
+    for (const v of rotate(variants, round)) {
+      const starts: (() => Promise<Timed>)[] = [];
+      for (let i = 0; i < batch; i += 1) starts.push(await v.prepare());
+      const t0 = performance.now();
+      const runs = await pool(starts, concurrency);
+      const seconds = (performance.now() - t0) / 1000;
+      const result = out.get(v.name)!;
+      result.rates.push(batch / seconds);
+      result.runs.push(...runs);
+    }
+  }
+  return out;
+}
+
+async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < tasks.length) {
+      const i = next;
+      next += 1;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, lane));
+  return results;
+}
+
+export interface HistoryCount {
+  total: number;
+  /** Event type name (without the EVENT_TYPE_ prefix) → count. */
+  byType: Record<string, number>;
+}
+
+/** The events in one run's history, in total and by type. */
+export async function countHistory(client: Client, workflowId: string): Promise<HistoryCount> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const byType: Record<string, number> = {};
+  for (const event of history.events ?? []) {
+    const name = (temporal.api.enums.v1.EventType[event.eventType ?? 0] ?? String(event.eventType)).replace(/^EVENT_TYPE_/, '');
+    byType[name] = (byType[name] ?? 0) + 1;
+  }
+  return { total: history.events?.length ?? 0, byType };
+}
+
+/** A short line of the event types that tell variants apart. */
+export function describeHistory(count: HistoryCount): string {
+  const pick = (name: string) => count.byType[name] ?? 0;
+  return (
+    `${count.total} events: ${pick('WORKFLOW_TASK_COMPLETED')} workflow tasks, ` +
+    `${pick('ACTIVITY_TASK_SCHEDULED')} activities, ${pick('MARKER_RECORDED')} markers (local activities), ` +
+    `${pick('UPSERT_WORKFLOW_SEARCH_ATTRIBUTES')} search-attribute upserts`
+  );
+}
+
+/** Where a run's time went, from its history's event times: milliseconds by phase, summed over the run. */
+export interface PhaseTimes {
+  /** Activity scheduled → picked up by the worker (matching). */
+  activityDispatch: number;
+  /** Activity picked up → completion recorded (the activity itself, and its completion call). */
+  activityRun: number;
+  /** Workflow task scheduled → picked up by the worker. */
+  workflowTaskDispatch: number;
+  /** Workflow task picked up → completed (replay or cached activation, local activities, the completion call). */
+  workflowTaskRun: number;
+  /** Start → close of the run. */
+  total: number;
+}
+
+export async function phaseTimes(client: Client, workflowId: string): Promise<PhaseTimes> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const E = temporal.api.enums.v1.EventType;
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : 0;
+  const at = new Map<number, number>();
+  const out: PhaseTimes = { activityDispatch: 0, activityRun: 0, workflowTaskDispatch: 0, workflowTaskRun: 0, total: 0 };
+  const events = history.events ?? [];
+  for (const e of events) {
+    const id = Number(e.eventId ?? 0);
+    const time = ms(e.eventTime);
+    at.set(id, time);
+    switch (e.eventType) {
+      case E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        out.activityDispatch += time - (at.get(Number(e.activityTaskStartedEventAttributes?.scheduledEventId ?? 0)) ?? time);
+        break;
+      case E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        out.activityRun += time - (at.get(Number(e.activityTaskCompletedEventAttributes?.startedEventId ?? 0)) ?? time);
+        break;
+      case E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        out.workflowTaskDispatch += time - (at.get(Number(e.workflowTaskStartedEventAttributes?.scheduledEventId ?? 0)) ?? time);
+        break;
+      case E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        out.workflowTaskRun += time - (at.get(Number(e.workflowTaskCompletedEventAttributes?.startedEventId ?? 0)) ?? time);
+        break;
+      default:
+    }
+  }
+  out.total = ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime);
+  return out;
+}
+
+/** The phases as one line, e.g. for a table's notes. */
+export function describePhases(p: PhaseTimes): string {
+  const f = (v: number) => `${v.toFixed(0)} ms`;
+  return (
+    `${f(p.total)} in the server's clock: activity dispatch ${f(p.activityDispatch)}, activities ${f(p.activityRun)}, ` +
+    `workflow-task dispatch ${f(p.workflowTaskDispatch)}, workflow tasks ${f(p.workflowTaskRun)}, ` +
+    `between ${f(p.total - p.activityDispatch - p.activityRun - p.workflowTaskDispatch - p.workflowTaskRun)}`
+  );
+}

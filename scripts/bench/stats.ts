@@ -1,0 +1,121 @@
+/** Summaries of measured samples, and the tables the benchmarks print. */
+
+/** The value at quantile `q` (0..1) by nearest rank: a sample that was measured, not interpolated. */
+export function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
+  return sorted[rank - 1] as number;
+}
+
+export function median(samples: readonly number[]): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export interface Row {
+  variant: string;
+  /** Latency samples in milliseconds. */
+  samples: number[];
+  /** Units of work per second (runs/s, steps/s), median of the rounds measured. */
+  throughput: number;
+  /** History events of one run, when counted. */
+  events?: number | undefined;
+  /** The row the ratios are taken against; none for a baseline. */
+  baseline?: string | undefined;
+}
+
+export interface Table {
+  title: string;
+  /** What the latency column measures, e.g. "start → result, one run at a time". */
+  latencyNote: string;
+  /** Unit of the throughput column, e.g. "runs/s at 10 in flight". */
+  throughputUnit: string;
+  rows: Row[];
+  notes: string[];
+}
+
+export interface Summary {
+  variant: string;
+  n: number;
+  median: number;
+  p95: number;
+  p99: number;
+  throughput: number;
+  events: number | undefined;
+  /** This row's median latency over its baseline's (1.00 = as fast; above 1 = slower). */
+  latencyRatio: number | undefined;
+  /** This row's throughput over its baseline's (above 1 = more work per second). */
+  throughputRatio: number | undefined;
+  baseline: string | undefined;
+}
+
+export function summarize(table: Table): Summary[] {
+  const base = new Map(table.rows.map((r) => [r.variant, r]));
+  return table.rows.map((row) => {
+    const b = row.baseline ? base.get(row.baseline) : undefined;
+    const med = median(row.samples);
+    return {
+      variant: row.variant,
+      n: row.samples.length,
+      median: med,
+      p95: quantile(row.samples, 0.95),
+      p99: quantile(row.samples, 0.99),
+      throughput: row.throughput,
+      events: row.events,
+      latencyRatio: b ? med / median(b.samples) : undefined,
+      throughputRatio: b ? row.throughput / b.throughput : undefined,
+      baseline: row.baseline,
+    };
+  });
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
+const ratio = (v: number | undefined) => (v === undefined ? '–' : `×${v.toFixed(2)}`);
+
+function cells(s: Summary): string[] {
+  return [
+    s.variant,
+    String(s.n),
+    ms(s.median),
+    ms(s.p95),
+    ms(s.p99),
+    s.throughput.toFixed(1),
+    ratio(s.latencyRatio),
+    ratio(s.throughputRatio),
+    s.baseline ?? '–',
+    s.events === undefined ? '–' : String(s.events),
+  ];
+}
+
+function headers(table: Table): string[] {
+  return ['variant', 'n', 'median ms', 'p95 ms', 'p99 ms', table.throughputUnit, 'median vs base', 'throughput vs base', 'base', 'events/run'];
+}
+
+/** A fixed-width table for the terminal. */
+export function formatText(table: Table): string {
+  const rows = [headers(table), ...summarize(table).map(cells)];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    `${table.title}`,
+    `latency: ${table.latencyNote}`,
+    line(rows[0]!),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+    ...table.notes.map((n) => `  ${n}`),
+  ].join('\n');
+}
+
+/** The same table in Markdown. */
+export function formatMarkdown(table: Table): string {
+  const head = headers(table);
+  const body = summarize(table).map(cells);
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((h) => (h === 'variant' || h === 'base' ? '---' : '---:')).join('|')}|`,
+    ...body.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
