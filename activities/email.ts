@@ -1,10 +1,17 @@
-/** The `email` step: one message over SMTP through nodemailer. */
+/**
+ * The `email` step: one message over SMTP through nodemailer, with
+ * attachments given inline or fetched (through the `http` step's address
+ * guard) when the message is actually sent.
+ */
+import { ApplicationFailure } from '@temporalio/common';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../src/config';
+import { EMAIL_MAX_ATTACHMENTS } from '../src/shared/definition';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
 import { parseInput, permanent, transient } from './failures';
+import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from './http';
 
 const address = z.string().trim().min(3).max(320);
 const addresses = z.union([address, z.array(address).min(1).max(100)]);
@@ -18,14 +25,45 @@ export const sendEmailInput = z.object({
   subject: z.string().min(1).max(998),
   text: z.string().optional(),
   html: z.string().optional(),
+  /** Checked on their own by {@link emailAttachmentInput}: a bad attachment is no bad recipient. */
+  attachments: z.array(z.unknown()).max(EMAIL_MAX_ATTACHMENTS).optional(),
   delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
+  /** How long one attachment download may take. */
+  fetchTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
 });
+
+/** A media type such as `application/pdf` or `text/csv; charset=utf-8`. */
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;[^\r\n]*)?$/;
+
+export const emailAttachmentInput = z
+  .object({
+    // eslint-disable-next-line no-control-regex
+    filename: z.string().min(1).max(255).regex(/^[^\x00-\x1f\x7f/\\]+$/, 'must be a file name without control characters or slashes'),
+    contentType: z.string().max(255).regex(MEDIA_TYPE, 'must be a media type such as application/pdf').optional(),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).optional(),
+    /** Text (any other JSON value is attached as JSON text), or base64. */
+    content: z.unknown().optional(),
+    encoding: z.enum(['text', 'base64']).default('text'),
+  })
+  .refine((a) => (a.url === undefined) !== (a.content === undefined), {
+    message: 'needs either url or content (a template may have given no value)',
+  });
+
+type EmailAttachmentInput = z.output<typeof emailAttachmentInput>;
 
 export type SendEmailInput = Rendered<z.input<typeof sendEmailInput>>;
 
 export interface SendEmailResult {
   messageId: string;
   accepted: string[];
+  /** What was attached, when anything was. */
+  attachments?: { filename: string; bytes: number }[];
+}
+
+interface ResolvedAttachment {
+  filename: string;
+  content: Buffer;
+  contentType?: string | undefined;
 }
 
 /** SMTP errors that mean the connection, not the message, failed. */
@@ -33,6 +71,7 @@ const NETWORK_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'E
 
 export function createEmailActivities(config: Config, ledger: Ledger) {
   const { smtp } = config;
+  const guard = createAddressGuard(config.outbound.allowedHosts);
   // Built on first use, so a worker without SMTP settings still starts.
   let transport: Transporter | undefined;
   const getTransport = () => {
@@ -57,12 +96,26 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
       if (!smtp.host || !smtp.from) {
         throw permanent('ChannelNotConfigured', 'email is not configured: set SMTP_HOST and SMTP_FROM');
       }
+      const { attachments: specs } = parseInput(
+        z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
+        { attachments: input.attachments },
+        'email',
+        'ProviderRejected',
+      );
+      // Inline attachments are checked before anything is claimed or sent; fetched ones when the message goes out.
+      const limits = new AttachmentBudget(smtp.maxAttachmentBytes, smtp.maxTotalAttachmentBytes);
+      const inline = specs.map((spec) => (spec.url === undefined ? limits.take(spec.filename, decodeContent(spec)) : undefined));
       return ledger.deliver({
         key: input.deliveryKey,
         channel: 'email',
         recipient: [input.to].flat().join(', '),
         policy: input.delivery,
         send: async () => {
+          const attachments: ResolvedAttachment[] = [];
+          for (const [i, spec] of specs.entries()) {
+            const content = inline[i] ?? (await fetchAttachment(spec, limits, guard, input.fetchTimeoutMs));
+            attachments.push({ filename: spec.filename, content: content.bytes, contentType: spec.contentType ?? content.contentType });
+          }
           try {
             const info = await getTransport().sendMail({
               from: smtp.from,
@@ -73,9 +126,14 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
               subject: input.subject,
               text: input.text,
               html: input.html,
+              attachments: attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: a.contentType })),
               headers: { 'X-Delivery-Key': input.deliveryKey },
+              // Nothing in a message may make nodemailer read a file or a URL itself.
+              disableFileAccess: true,
+              disableUrlAccess: true,
             });
             const result: SendEmailResult = { messageId: info.messageId, accepted: (info.accepted ?? []).map(String) };
+            if (attachments.length > 0) result.attachments = attachments.map((a) => ({ filename: a.filename, bytes: a.content.length }));
             return { result, providerMessageId: info.messageId };
           } catch (err) {
             throw classifySmtpError(err);
@@ -84,6 +142,88 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
       });
     },
   };
+}
+
+/** Keeps attachments within the size allowed for one file and for the message. */
+class AttachmentBudget {
+  private used = 0;
+
+  constructor(
+    readonly perFile: number,
+    readonly total: number,
+  ) {}
+
+  /** The most the next file may hold, and the failure for one that holds more. */
+  limitFor(filename: string): { maxBytes: number; failure: () => ApplicationFailure } {
+    const remaining = this.total - this.used;
+    return remaining < this.perFile
+      ? {
+          maxBytes: Math.max(0, remaining),
+          failure: () =>
+            permanent('ProviderRejected', `attachment "${filename}" takes the attachments past ${this.total} bytes in total (EMAIL_MAX_TOTAL_ATTACHMENT_BYTES)`),
+        }
+      : {
+          maxBytes: this.perFile,
+          failure: () => permanent('ProviderRejected', `attachment "${filename}" is larger than ${this.perFile} bytes (EMAIL_MAX_ATTACHMENT_BYTES)`),
+        };
+  }
+
+  take(filename: string, bytes: Buffer, contentType?: string): { bytes: Buffer; contentType?: string | undefined } {
+    const { maxBytes, failure } = this.limitFor(filename);
+    if (bytes.length > maxBytes) throw failure();
+    this.used += bytes.length;
+    return { bytes, contentType };
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+function decodeContent(spec: EmailAttachmentInput): Buffer {
+  const { content, filename } = spec;
+  if (content === null) throw permanent('ProviderRejected', `attachment "${filename}" has no content (its template gave null)`);
+  if (spec.encoding === 'base64') {
+    const compact = typeof content === 'string' ? content.replace(/\s+/g, '') : undefined;
+    if (compact === undefined || !BASE64.test(compact)) throw permanent('ProviderRejected', `attachment "${filename}" is not valid base64`);
+    return Buffer.from(compact, 'base64');
+  }
+  return Buffer.from(typeof content === 'string' ? content : JSON.stringify(content), 'utf8');
+}
+
+/**
+ * Downloads an attachment through the address guard, within what the budget
+ * allows. Any failure means the message was not sent.
+ */
+async function fetchAttachment(spec: EmailAttachmentInput, limits: AttachmentBudget, guard: AddressGuard, timeoutMs: number) {
+  const { maxBytes, failure } = limits.limitFor(spec.filename);
+  const about = `attachment "${spec.filename}": `;
+  try {
+    const res = await fetchGuarded(new URL(spec.url ?? ''), {
+      method: 'GET',
+      headers: { 'user-agent': 'workflow-automation', accept: '*/*' },
+      timeoutMs,
+      maxBytes,
+      tooLarge: failure,
+      guard,
+    });
+    const refused = statusFailure(res, about);
+    if (refused) throw refused;
+    if (res.status < 200 || res.status >= 300) throw permanent('ProviderRejected', `${about}${res.url.host} answered HTTP ${res.status}`);
+    const type = res.headers['content-type'];
+    return limits.take(spec.filename, res.body, type && MEDIA_TYPE.test(type) ? type : undefined);
+  } catch (err) {
+    const cause = err instanceof ApplicationFailure ? err : transient('ProviderUnavailable', String(err));
+    const named = cause.message.startsWith(about) || cause.message.startsWith('attachment "') ? cause : renamed(cause, `${about}${cause.message}`);
+    throw new SendFailure(named, false);
+  }
+}
+
+function renamed(failure: ApplicationFailure, message: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: failure.type ?? undefined,
+    message,
+    nonRetryable: failure.nonRetryable ?? undefined,
+    ...(failure.nextRetryDelay !== undefined ? { nextRetryDelay: failure.nextRetryDelay } : {}),
+  });
 }
 
 /** SMTP commands after which the server may already hold the message. */

@@ -9,9 +9,10 @@
  * are refused unless HTTP_ALLOWED_HOSTS lists the host or its network.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import http from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import type { ApplicationFailure } from '@temporalio/common';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { Config } from '../src/config';
@@ -66,80 +67,136 @@ export function createHttpActivities(config: Config) {
         headers['content-type'] ??= typeof input.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
       }
 
-      let url = new URL(input.url);
-      let method: string = input.method;
-      for (let hop = 0; ; hop += 1) {
-        const res = await send(url, method, headers, payload, input.timeoutMs, guard);
-        if (res.status >= 300 && res.status < 400 && res.headers.location) {
-          if (hop >= MAX_REDIRECTS) throw permanent('ProviderRejected', `more than ${MAX_REDIRECTS} redirects`);
-          url = new URL(res.headers.location, url);
-          if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
-            method = 'GET';
-            payload = undefined;
-          }
-          continue;
+      const res = await fetchGuarded(new URL(input.url), {
+        method: input.method,
+        headers,
+        payload,
+        timeoutMs: input.timeoutMs,
+        maxBytes: MAX_RESPONSE_BYTES,
+        tooLarge: (url) => permanent('ProviderRejected', `the response from ${url.host} is larger than ${MAX_RESPONSE_BYTES} bytes`),
+        guard,
+      });
+      const failure = statusFailure(res);
+      if (failure) throw failure;
+      const text = res.body.toString('utf8');
+      const type = String(res.headers['content-type'] ?? '');
+      let body: unknown = text;
+      if (/\bjson\b/.test(type) && text) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
         }
-        if (res.status === 429) {
-          const retryAfter = Number(res.headers['retry-after']);
-          throw transient('ProviderRateLimited', `${url.host} answered 429`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
-        }
-        if (res.status >= 500 || res.status === 408) throw transient('ProviderUnavailable', `${url.host} answered HTTP ${res.status}`);
-        if (res.status >= 400) {
-          throw permanent(res.status === 401 || res.status === 403 ? 'ProviderAuthFailed' : 'ProviderRejected', `${url.host} answered HTTP ${res.status}`);
-        }
-        return res;
       }
+      const kept: Record<string, string> = {};
+      for (const name of KEPT_HEADERS) {
+        const value = res.headers[name];
+        if (value !== undefined) kept[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      return { status: res.status, headers: kept, body };
     },
   };
 }
 
-function send(
-  url: URL,
-  method: string,
-  headers: Record<string, string>,
-  payload: string | undefined,
-  timeoutMs: number,
-  lookup: ReturnType<typeof createAddressGuard>,
-): Promise<HttpResult> {
+/** One outbound request through the address guard. */
+export interface GuardedRequest {
+  method: string;
+  headers: Record<string, string>;
+  payload?: string | undefined;
+  timeoutMs: number;
+  /** Largest body read; a longer one fails with {@link tooLarge}. */
+  maxBytes: number;
+  tooLarge: (url: URL) => ApplicationFailure;
+  guard: AddressGuard;
+}
+
+/** An answer read whole, and the address that gave it (after redirects). */
+export interface GuardedResponse {
+  url: URL;
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/**
+ * Sends a request whose every connection, redirects included, goes through
+ * the address guard, and reads the answer within `maxBytes`. Network errors
+ * are transient; a refused address, too many redirects or a redirect to
+ * another protocol are permanent. Error answers are returned as they are:
+ * see {@link statusFailure}.
+ */
+export async function fetchGuarded(start: URL, request: GuardedRequest): Promise<GuardedResponse> {
+  let url = start;
+  let method = request.method;
+  let payload = request.payload;
+  for (let hop = 0; ; hop += 1) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw permanent('ProviderRejected', `refused to follow a redirect to a ${url.protocol} address`);
+    }
+    const res = await send(url, method, payload, request);
+    const location = res.headers.location;
+    if (res.status >= 300 && res.status < 400 && location) {
+      if (hop >= MAX_REDIRECTS) throw permanent('ProviderRejected', `more than ${MAX_REDIRECTS} redirects`);
+      url = new URL(location, url);
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+        method = 'GET';
+        payload = undefined;
+      }
+      continue;
+    }
+    return { url, ...res };
+  }
+}
+
+/**
+ * The failure an answer means, or undefined for a success: 408, 429 and 5xx
+ * are retried (honouring Retry-After), 401 and 403 are refused credentials,
+ * other 4xx fail for good. `what` prefixes the message.
+ */
+export function statusFailure(res: Pick<GuardedResponse, 'url' | 'status' | 'headers'>, what = ''): ApplicationFailure | undefined {
+  const { url, status } = res;
+  if (status === 429) {
+    const retryAfter = Number(res.headers['retry-after']);
+    return transient('ProviderRateLimited', `${what}${url.host} answered 429`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
+  }
+  if (status >= 500 || status === 408) return transient('ProviderUnavailable', `${what}${url.host} answered HTTP ${status}`);
+  if (status >= 400) {
+    return permanent(status === 401 || status === 403 ? 'ProviderAuthFailed' : 'ProviderRejected', `${what}${url.host} answered HTTP ${status}`);
+  }
+  return undefined;
+}
+
+function send(url: URL, method: string, payload: string | undefined, request: GuardedRequest): Promise<Omit<GuardedResponse, 'url'>> {
+  const { headers, timeoutMs, maxBytes, guard } = request;
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolvePromise, reject) => {
     try {
-      lookup.checkLiteral(url.hostname);
+      guard.checkLiteral(url.hostname);
     } catch (err) {
       reject(permanent('ProviderRejected', (err as Error).message));
       return;
     }
-    const req = client.request(url, { method, headers, lookup, timeout: timeoutMs }, (res) => {
+    const req = client.request(url, { method, headers, lookup: guard, timeout: timeoutMs }, (res) => {
+      // A HEAD answer declares the length of a body it does not send.
+      const declared = method === 'HEAD' ? 0 : Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        req.destroy();
+        reject(request.tooLarge(url));
+        return;
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_RESPONSE_BYTES) {
+        if (size > maxBytes) {
           req.destroy();
-          reject(permanent('ProviderRejected', `the response from ${url.host} is larger than ${MAX_RESPONSE_BYTES} bytes`));
+          reject(request.tooLarge(url));
           return;
         }
         chunks.push(chunk);
       });
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const type = String(res.headers['content-type'] ?? '');
-        let body: unknown = text;
-        if (/\bjson\b/.test(type) && text) {
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = text;
-          }
-        }
-        const kept: Record<string, string> = {};
-        for (const name of KEPT_HEADERS) {
-          const value = res.headers[name];
-          if (value !== undefined) kept[name] = Array.isArray(value) ? value.join(', ') : value;
-        }
-        resolvePromise({ status: res.statusCode ?? 0, headers: kept, body });
-      });
-      res.on('error', reject);
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', (err) => reject(transient('ProviderUnavailable', `${url.host} broke off the answer: ${err.message}`)));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -175,12 +232,15 @@ function refusal(hostname: string, address: string) {
   );
 }
 
+/** A socket lookup that refuses non-public addresses, and a check for IP literals, which skip the lookup. */
+export type AddressGuard = LookupFunction & { checkLiteral(hostname: string): void };
+
 /**
  * A DNS lookup that fails for addresses outside the public internet, unless
  * allowed. Node skips the lookup for IP literals, so {@link checkLiteral}
  * covers those before a request is made.
  */
-export function createAddressGuard(allowedHosts: readonly string[]): LookupFunction & { checkLiteral(hostname: string): void } {
+export function createAddressGuard(allowedHosts: readonly string[]): AddressGuard {
   const allowed = createAddressPolicy(allowedHosts);
   const lookup: LookupFunction = (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {

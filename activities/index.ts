@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
 import { createCallActivities } from './calls';
+import { createDatabaseActivities } from './database';
 import { createLedger } from './delivery';
 import { createEmailActivities } from './email';
 import { createHttpActivities } from './http';
@@ -28,6 +29,7 @@ export function createActivities({ config, db }: ActivityDeps) {
     ...createSmsActivities(config, ledger),
     ...createTeamsActivities(config, ledger),
     ...createHttpActivities(config),
+    ...createDatabaseActivities(config, ledger),
     ...createMirrorActivities(db),
     ...createCallActivities(db),
   };

@@ -2,7 +2,7 @@
  * The `slack` step: `chat.postMessage` with a bot token, or the configured
  * incoming webhook when the step names no channel or no token is set.
  */
-import { ErrorCode, WebClient } from '@slack/web-api';
+import { type Block, ErrorCode, WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { Config } from '../src/config';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
@@ -13,9 +13,17 @@ import { postJson } from './webhook';
 export const sendSlackInput = z.object({
   deliveryKey: z.string().min(1),
   channel: z.string().min(1).optional(),
+  /** The notification and fallback text; required even with blocks. */
   text: z.string().min(1).max(40_000),
+  /** Block Kit blocks, passed through as written; Slack checks them (`invalid_blocks`). */
+  blocks: z.array(z.record(z.string(), z.unknown())).min(1).max(50).optional(),
+  /** The `ts` of the message to reply to, e.g. 1732544123.004500. */
+  threadTs: z.string().regex(/^\d+(\.\d+)?$/, 'must be a Slack message ts such as 1732544123.004500').optional(),
   delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
 });
+
+/** What a message holds besides where it goes. */
+type SlackMessage = Pick<z.output<typeof sendSlackInput>, 'text' | 'blocks' | 'threadTs'>;
 
 export type SendSlackInput = Rendered<z.input<typeof sendSlackInput>>;
 
@@ -59,9 +67,9 @@ export function createSlackActivities(config: Config, ledger: Ledger) {
     async sendSlack(raw: SendSlackInput): Promise<SendSlackResult> {
       const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
       const send = input.channel && slack.botToken
-        ? () => postWithApi(getClient(), input.channel ?? '', input.text)
+        ? () => postWithApi(getClient(), input.channel ?? '', input)
         : slack.webhookUrl
-          ? () => postWithWebhook(slack.webhookUrl ?? '', input.text)
+          ? () => postWithWebhook(slack.webhookUrl ?? '', input)
           : undefined;
       if (send) {
         return ledger.deliver({
@@ -85,9 +93,15 @@ export function createSlackActivities(config: Config, ledger: Ledger) {
   };
 }
 
-async function postWithApi(client: WebClient, channel: string, text: string): Promise<SendSlackResult> {
+async function postWithApi(client: WebClient, channel: string, message: SlackMessage): Promise<SendSlackResult> {
   try {
-    const res = await client.chat.postMessage({ channel, text });
+    // The client sends `blocks` JSON-encoded in the form body, as Slack expects.
+    const res = await client.chat.postMessage({
+      channel,
+      text: message.text,
+      ...(message.blocks ? { blocks: message.blocks as unknown as Block[] } : {}),
+      ...(message.threadTs ? { thread_ts: message.threadTs } : {}),
+    });
     return { mode: 'api', channel: res.channel, ts: res.ts };
   } catch (err) {
     throw classifySlackError(err);
@@ -122,6 +136,7 @@ function classifySlackError(err: unknown): SendFailure {
   }
 }
 
-async function postWithWebhook(url: string, text: string): Promise<SendSlackResult> {
-  return postJson(url, { text }, 'Slack webhook').then(() => ({ mode: 'webhook' as const }));
+async function postWithWebhook(url: string, message: SlackMessage): Promise<SendSlackResult> {
+  const body = { text: message.text, blocks: message.blocks, thread_ts: message.threadTs };
+  return postJson(url, body, 'Slack webhook').then(() => ({ mode: 'webhook' as const }));
 }

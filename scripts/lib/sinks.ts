@@ -81,6 +81,7 @@ export interface HttpReply {
   status: number;
   /** Drop the connection without answering, after the request was read: an ambiguous outcome. */
   hangUp?: boolean;
+  /** Sent as JSON, unless text or bytes. */
   body?: unknown;
   headers?: Record<string, string>;
 }
@@ -117,7 +118,8 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
         return;
       }
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-      res.end(reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
+      const payload = reply.body;
+      res.end(payload === undefined ? '' : typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload));
     });
   });
   await new Promise<void>((resolve, reject) => {

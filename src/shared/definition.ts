@@ -80,6 +80,34 @@ const notificationStepBase = {
 
 const recipients = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(100)]);
 
+/** Largest number of attachments on one email step. */
+export const EMAIL_MAX_ATTACHMENTS = 20;
+
+/**
+ * A file attached to an email: fetched from `url` when the step runs (through
+ * the same address guard as `http` steps), or given as `content`: text, or
+ * base64 with `encoding: 'base64'`.
+ */
+export const emailAttachmentSchema = z
+  .object({
+    filename: z.string().min(1).max(255),
+    /** e.g. `application/pdf`; by default the answer's content type, or guessed from the file name. */
+    contentType: z.string().min(1).max(255).optional(),
+    url: z.string().min(1).optional(),
+    content: z.string().optional(),
+    /** @default 'text' */
+    encoding: z.enum(['text', 'base64']).optional(),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    if ((a.url === undefined) === (a.content === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'an attachment needs either url or content, not both' });
+    }
+    if (a.encoding !== undefined && a.content === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['encoding'], message: 'encoding applies to content only' });
+    }
+  });
+
 export const emailStepSchema = z
   .object({
     ...notificationStepBase,
@@ -91,6 +119,7 @@ export const emailStepSchema = z
     subject: z.string().min(1).max(998),
     text: z.string().optional(),
     html: z.string().optional(),
+    attachments: z.array(emailAttachmentSchema).max(EMAIL_MAX_ATTACHMENTS).optional(),
   })
   .strict()
   .refine((s) => s.text !== undefined || s.html !== undefined, {
@@ -104,7 +133,12 @@ export const slackStepSchema = z
     type: z.literal('slack'),
     /** Channel id or name; without it the configured incoming webhook is used. */
     channel: z.string().min(1).optional(),
+    /** Always required: the notification and fallback text, also when `blocks` lay out the message. */
     text: z.string().min(1).max(40_000),
+    /** Block Kit blocks, passed to Slack as written (templates inside are rendered). */
+    blocks: z.array(z.record(z.string(), z.unknown())).min(1).max(50).optional(),
+    /** Reply in the thread of this message, e.g. `{{ steps.first.output.ts }}`. */
+    threadTs: z.string().min(1).optional(),
   })
   .strict();
 
@@ -140,6 +174,43 @@ export const httpStepSchema = z
     secretHeaders: z.record(z.string(), z.string().regex(/^[A-Z0-9_]+$/, 'must be a secret name like API_TOKEN')).optional(),
     /** JSON body (or a string); templates inside are rendered. */
     body: z.unknown().optional(),
+  })
+  .strict();
+
+/** A column name in a database step: a plain identifier, never SQL text. */
+const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a column name: letters, digits, _ and $ (at most 63)');
+
+/** Column → value; values may hold `{{ … }}` templates and are always sent as query parameters. */
+const columnValues = z
+  .record(columnName, z.unknown())
+  .refine((v) => Object.keys(v).length > 0, { message: 'needs at least one column' })
+  .refine((v) => Object.keys(v).length <= 200, { message: 'at most 200 columns' });
+
+const dataStepFields = {
+  /** `table` (schema public) or `schema.table`; must be listed in the service's DATA_TABLES. */
+  table: z
+    .string()
+    .regex(/^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a table name: table or schema.table (letters, digits, _ and $)'),
+  values: columnValues,
+  /** Columns of the written rows to return in the output's `rows`. */
+  returning: z.array(columnName).min(1).max(100).optional(),
+};
+
+export const dbInsertStepSchema = z
+  .object({
+    ...notificationStepBase,
+    type: z.literal('db_insert'),
+    ...dataStepFields,
+  })
+  .strict();
+
+export const dbUpdateStepSchema = z
+  .object({
+    ...activityStepBase,
+    type: z.literal('db_update'),
+    ...dataStepFields,
+    /** Column → value the rows must equal (null matches NULL); required, so no update touches every row. */
+    where: columnValues,
   })
   .strict();
 
@@ -380,6 +451,8 @@ export type SmsStep = z.infer<typeof smsStepSchema>;
 export type TeamsStep = z.infer<typeof teamsStepSchema>;
 export type CallStep = z.infer<typeof callStepSchema>;
 export type HttpStep = z.infer<typeof httpStepSchema>;
+export type DbInsertStep = z.infer<typeof dbInsertStepSchema>;
+export type DbUpdateStep = z.infer<typeof dbUpdateStepSchema>;
 export type SetStep = z.infer<typeof setStepSchema>;
 export type DelayStep = z.infer<typeof delayStepSchema>;
 export type FailStep = z.infer<typeof failStepSchema>;
@@ -411,7 +484,9 @@ export type Step =
   | CallStep
   | WaitForSignalStep
   | FailStep
-  | SucceedStep;
+  | SucceedStep
+  | DbInsertStep
+  | DbUpdateStep;
 export type StepType = Step['type'];
 
 const STEP_SCHEMAS = {
@@ -431,6 +506,8 @@ const STEP_SCHEMAS = {
   wait_for_signal: waitForSignalStepSchema,
   fail: failStepSchema,
   succeed: succeedStepSchema,
+  db_insert: dbInsertStepSchema,
+  db_update: dbUpdateStepSchema,
 } as const satisfies Record<StepType, z.ZodType>;
 
 export const STEP_TYPES = Object.keys(STEP_SCHEMAS) as StepType[];

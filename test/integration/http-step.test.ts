@@ -9,6 +9,7 @@ import { createActivities } from '../../activities';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { loadConfig } from '../../src/config';
 import { createHarness, type Harness } from '../support/harness';
+import { readableHistory } from '../support/history';
 
 const API_TOKEN = 'api-token-41d7e2';
 let h: Harness;
@@ -60,7 +61,9 @@ describe('the http step', () => {
     expect(req.json).toEqual({ name: 'Ada', vip: true });
     expect(req.headers.authorization).toBe(API_TOKEN);
     expect(req.headers['x-trace']).toBe(started.body.executionId);
-    expect(JSON.stringify(await handle.fetchHistory())).not.toContain(API_TOKEN);
+    const history = await readableHistory(handle);
+    expect(history).toContain('CRM_TOKEN');
+    expect(history).not.toContain(API_TOKEN);
   });
 
   it('classifies answers: 5xx and 429 are retried, other 4xx fail for good', async () => {

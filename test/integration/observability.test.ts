@@ -84,7 +84,8 @@ describe('probes', () => {
   });
 
   it('/readyz answers 503 naming Temporal when it does not answer', async () => {
-    const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' });
+    // No retry interceptor: its pending retry would fire after close() and throw from a timer.
+    const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s', interceptors: [] });
     const client = new Client({ connection });
     try {
       await withApp({ temporal: { connection, client } }, async (base) => {

@@ -6,6 +6,7 @@ import type { Step, StepType } from '../../src/shared/definition';
 import { runApproval } from './approval';
 import { runCall } from './call';
 import { runCondition } from './condition';
+import { runDbInsert, runDbUpdate } from './database';
 import { runFail, runParallel, runSucceed, runSwitch } from './control';
 import { runDelay } from './delay';
 import { runEmail } from './email';
@@ -37,6 +38,8 @@ export const STEP_HANDLERS = {
   wait_for_signal: runWaitForSignal,
   fail: runFail,
   succeed: runSucceed,
+  db_insert: runDbInsert,
+  db_update: runDbUpdate,
 } satisfies Handlers;
 
 export function handlerFor<S extends Step>(step: S): StepHandler<S> {

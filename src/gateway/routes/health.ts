@@ -44,7 +44,8 @@ export function healthRoutes({ config, db, temporal: t }: GatewayDeps): Router {
     });
   const checkTemporal = () =>
     timed(async () => {
-      await t.connection.workflowService.getSystemInfo({});
+      // A deadline on the call itself, so no gRPC call outlives the check.
+      await t.connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () => t.connection.workflowService.getSystemInfo({}));
       return `${config.temporal.address} namespace ${config.temporal.namespace}`;
     });
 
@@ -69,11 +70,13 @@ export function healthRoutes({ config, db, temporal: t }: GatewayDeps): Router {
       checkPostgres(),
       checkTemporal(),
       timed(async () => {
-        const res = await t.connection.workflowService.describeTaskQueue({
-          namespace: config.temporal.namespace,
-          taskQueue: { name: config.temporal.taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        });
+        const res = await t.connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () =>
+          t.connection.workflowService.describeTaskQueue({
+            namespace: config.temporal.namespace,
+            taskQueue: { name: config.temporal.taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+            taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+          }),
+        );
         const now = Date.now();
         const fresh = (res.pollers ?? []).filter((p) => {
           const seconds = Number(p.lastAccessTime?.seconds ?? 0);

@@ -1,0 +1,12 @@
+import type { WorkflowHandle } from '@temporalio/client';
+
+/**
+ * A run's whole history as text with every payload decoded, so a test can
+ * search it for values: payload bytes would otherwise appear base64-encoded,
+ * and a search for a secret would pass whether or not it was there.
+ */
+export async function readableHistory(handle: WorkflowHandle): Promise<string> {
+  return JSON.stringify(await handle.fetchHistory(), (key, value: unknown) =>
+    key === 'data' && typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : value,
+  );
+}
