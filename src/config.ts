@@ -39,6 +39,9 @@ const optionalUrl = (protocols: string[]) =>
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
 
+/** A table name as `DATA_TABLES` lists it: `table` or `schema.table`, plain identifiers. */
+const TABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const envSchema = z.object({
@@ -51,6 +54,10 @@ const envSchema = z.object({
     .string({ error: 'is required (postgres://user:password@host:5432/database)' })
     .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
   DATABASE_POOL_MAX: int(10, 1, 500),
+  DATA_DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
+  DATA_TABLES: optionalString.refine((v) => list(v).every((name) => TABLE_NAME.test(name)), {
+    message: 'must be a comma-separated list of table or schema.table names (letters, digits, _ and $)',
+  }),
   REDIS_URL: optionalUrl(['redis:', 'rediss:']),
   REDIS_PASSWORD: optionalString,
 
@@ -65,6 +72,8 @@ const envSchema = z.object({
   SMTP_USER: optionalString,
   SMTP_PASS: optionalString,
   SMTP_FROM: optionalString,
+  EMAIL_MAX_ATTACHMENT_BYTES: int(10 * 1024 * 1024, 1),
+  EMAIL_MAX_TOTAL_ATTACHMENT_BYTES: int(25 * 1024 * 1024, 1),
 
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
@@ -101,6 +110,7 @@ type Parsed = z.output<typeof envSchema>;
 /** Variables whose values are secrets: never logged, never echoed in errors. */
 export const SECRET_VARIABLES = [
   'DATABASE_URL',
+  'DATA_DATABASE_URL',
   'REDIS_PASSWORD',
   'SMTP_PASS',
   'TWILIO_AUTH_TOKEN',
@@ -129,6 +139,10 @@ export interface Config {
     readonly user: string | undefined;
     readonly pass: string | undefined;
     readonly from: string | undefined;
+    /** Largest attachment of an email step, in bytes. @default 10 MiB */
+    readonly maxAttachmentBytes: number;
+    /** Largest sum of an email step's attachments, in bytes. @default 25 MiB */
+    readonly maxTotalAttachmentBytes: number;
   };
   readonly twilio: {
     readonly accountSid: string | undefined;
@@ -144,6 +158,13 @@ export interface Config {
     readonly apiUrl: string | undefined;
   };
   readonly teams: { readonly webhookUrl: string | undefined };
+  /** Where `db_insert` and `db_update` steps write, and the only tables they may touch. */
+  readonly data: {
+    /** @default DATABASE_URL */
+    readonly url: string;
+    /** Allowed tables as listed, `table` or `schema.table`; none by default, which turns the steps off. */
+    readonly tables: readonly string[];
+  };
   readonly workflow: {
     /** Concurrent workflow tasks per worker. @default 20 */
     readonly maxConcurrentExecutions: number;
@@ -158,6 +179,8 @@ export interface Config {
   };
   readonly mirror: { readonly reconcileIntervalMs: number };
   readonly sentryDsn: string | undefined;
+  /** The values of the {@link SECRET_VARIABLES} and `HTTP_SECRET_*` variables that are set: never to leave the process (e.g. in error reports). */
+  readonly secretValues: readonly string[];
   readonly logLevel: Parsed['LOG_LEVEL'];
   /** `GET /metrics`: open, or only with an API key (any role). @default open */
   readonly metrics: { readonly requireKey: boolean };
@@ -215,6 +238,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       user: e.SMTP_USER,
       pass: e.SMTP_PASS,
       from: e.SMTP_FROM,
+      maxAttachmentBytes: e.EMAIL_MAX_ATTACHMENT_BYTES,
+      maxTotalAttachmentBytes: e.EMAIL_MAX_TOTAL_ATTACHMENT_BYTES,
     },
     twilio: {
       accountSid: e.TWILIO_ACCOUNT_SID,
@@ -225,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     slack: { botToken: e.SLACK_BOT_TOKEN, webhookUrl: e.SLACK_WEBHOOK_URL, apiUrl: e.SLACK_API_URL },
     teams: { webhookUrl: e.TEAMS_WEBHOOK_URL },
+    data: { url: e.DATA_DATABASE_URL ?? e.DATABASE_URL, tables: list(e.DATA_TABLES) },
     workflow: {
       maxConcurrentExecutions: e.WORKFLOW_MAX_CONCURRENT_EXECUTIONS,
       defaultTimeoutSeconds: e.WORKFLOW_DEFAULT_TIMEOUT,
@@ -234,6 +260,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS },
     sentryDsn: e.SENTRY_DSN,
+    secretValues: [
+      ...SECRET_VARIABLES.map((name) => env[name]),
+      ...Object.entries(env)
+        .filter(([name]) => name.startsWith('HTTP_SECRET_'))
+        .map(([, value]) => value),
+    ].filter((value): value is string => value !== undefined && value.trim() !== ''),
     logLevel: e.LOG_LEVEL,
     metrics: { requireKey: e.METRICS_REQUIRE_KEY },
     rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },

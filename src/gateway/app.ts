@@ -2,12 +2,14 @@
 import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
+import { reportError } from '../observability/sentry';
 import { authenticate } from './auth';
 import type { GatewayDeps, RouteDeps } from './context';
 import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { HttpProblem, sendProblem } from './problem';
 import { approvalRoutes } from './routes/approvals';
+import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
 import { healthRoutes } from './routes/health';
 import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
@@ -40,6 +42,8 @@ export function createApp(deps: GatewayDeps): Express {
 
   // Open, and not rate limited: probes must not be turned away.
   app.use(healthRoutes(deps));
+  // The API reference: open, and static.
+  app.use(docsRoutes(deps));
 
   // Everything below needs an API key; each route names its role (see auth.ts).
   app.use(authenticate(deps));
@@ -102,6 +106,8 @@ function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRe
       return;
     }
     logger.error({ err, requestId, method: req.method, path: req.path }, 'unhandled error');
+    // Route pattern, not the path: ids stay out of the report's grouping.
+    reportError(err, { tags: { service: 'gateway', requestId, method: req.method, route: (req.route as { path?: string } | undefined)?.path ?? req.path } });
     answer(new HttpProblem('internal_error', 'an unexpected error occurred; it has been logged'));
   };
 }

@@ -2,11 +2,13 @@
 import { createDb } from '../../db/client';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
+import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
 import { connectTemporal } from '../temporal/client';
 import { createApp } from './app';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'gateway');
+if (initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentry is on');
 
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
     server.close(async () => {
-      await Promise.allSettled([db.destroy(), temporal.connection.close()]);
+      await Promise.allSettled([db.destroy(), temporal.connection.close(), flushErrorReports()]);
       logger.info('gateway stopped');
       process.exit(0);
     });
@@ -37,7 +39,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   logger.fatal({ err }, 'gateway failed to start');
+  reportError(err, { tags: { service: 'gateway' } });
+  await flushErrorReports();
   process.exit(1);
 });

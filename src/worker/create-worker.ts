@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { createActivities } from '../../activities';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
+import { reportUnexpectedActivityFailures } from './report-failures';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -25,6 +26,7 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: activities ?? createActivities({ config, db }),
+    interceptors: { activity: [reportUnexpectedActivityFailures] },
     maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,
     maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,
     maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,

@@ -4,12 +4,14 @@ import { createDb } from '../../db/client';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { createReconciler } from '../mirror/reconciler';
+import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
 import { connectTemporal, ensureSearchAttributes } from '../temporal/client';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'worker');
+if (initErrorReporting(config, 'worker')) logger.info('error reporting to Sentry is on');
 installRuntime(logger);
 
 async function main(): Promise<void> {
@@ -28,7 +30,9 @@ async function main(): Promise<void> {
   logger.info('worker stopped');
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   logger.fatal({ err }, 'worker failed');
+  reportError(err, { tags: { service: 'worker' } });
+  await flushErrorReports();
   process.exit(1);
 });

@@ -127,6 +127,8 @@ ROUTES.push(
   ['GET /readyz', () => ({ method: 'GET', path: '/readyz' }), open(200)],
   // Open unless METRICS_REQUIRE_KEY (observability.test.ts covers that case).
   ['GET /metrics', () => ({ method: 'GET', path: '/metrics' }), open(200)],
+  ['GET /api/openapi.json', () => ({ method: 'GET', path: '/api/openapi.json' }), open(200)],
+  ['GET /api/docs', () => ({ method: 'GET', path: '/api/docs' }), open(200)],
   ['POST /api/hooks/:key', signedHook, open(202)],
   ['GET /api/executions', () => ({ method: 'GET', path: '/api/executions?limit=5' }), needs('viewer', 200)],
   ['GET /api/executions/:id/logs', () => ({ method: 'GET', path: `/api/executions/${executionId}/logs` }), needs('viewer', 200)],
@@ -208,6 +210,17 @@ it('covers every route the gateway declares', async () => {
     for (const m of text.matchAll(/router\.(get|post|put|delete|patch)\(\s*'([^']+)'/g)) declared.push(`${m[1]!.toUpperCase()} ${m[2]}`);
   }
   expect(ROUTES.map(([name]) => name).sort()).toEqual(declared.sort());
+});
+
+it('names in the API document the role each route needs', async () => {
+  const doc = (await h.api('GET', '/api/openapi.json', undefined, {}, { key: null })).body;
+  for (const [name, , statuses] of ROUTES) {
+    const [method, path] = name.split(' ') as [string, string];
+    const operation = doc.paths[path.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()];
+    // The lowest role let through, or null when no key is needed.
+    const role = statuses['no key'] !== 401 ? null : (['viewer', 'operator', 'admin'] as const).find((r) => statuses[r] !== 403);
+    expect(operation?.['x-api-key-role'], name).toBe(role);
+  }
 });
 
 // --- messages -----------------------------------------------------------------------------------

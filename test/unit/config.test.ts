@@ -66,6 +66,20 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, METRICS_REQUIRE_KEY: 'sometimes' })).toEqual([expect.stringMatching(/^METRICS_REQUIRE_KEY /)]);
   });
 
+  it('defaults database steps to DATABASE_URL with no table allowed, and email attachments to 10 MiB each, 25 MiB in all', () => {
+    const config = loadConfig(base);
+    expect(config.data).toEqual({ url: base.DATABASE_URL, tables: [] });
+    expect(config.smtp).toMatchObject({ maxAttachmentBytes: 10 * 1024 * 1024, maxTotalAttachmentBytes: 25 * 1024 * 1024 });
+    const own = loadConfig({ ...base, DATA_DATABASE_URL: 'postgres://writer:pw@data.example/crm', DATA_TABLES: 'orders, crm.contacts' });
+    expect(own.data).toEqual({ url: 'postgres://writer:pw@data.example/crm', tables: ['orders', 'crm.contacts'] });
+  });
+
+  it('refuses table names that are not plain identifiers, and a data URL that is not Postgres, without echoing it', () => {
+    const problems = problemsOf({ ...base, DATA_TABLES: 'orders, users; drop table x', DATA_DATABASE_URL: 'mysql://root:hunter3@x/y' });
+    expect(problems.map((p) => p.split(' ')[0]).sort()).toEqual(['DATA_DATABASE_URL', 'DATA_TABLES']);
+    expect(problems.join('\n')).not.toContain('hunter3');
+  });
+
   it('redacts the password of a URL for printing', () => {
     expect(redactUrl(base.DATABASE_URL)).toBe('postgres://app:***@db.example:5432/workflows');
   });

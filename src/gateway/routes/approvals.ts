@@ -10,7 +10,7 @@ import type { GatewayDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
 
-const decisionBody = z
+export const decisionBody = z
   .object({
     /** The approval step's id, or its full path inside a loop (`review[2].approve`). */
     step: z.string().min(1).max(300),

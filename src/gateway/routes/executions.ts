@@ -50,7 +50,7 @@ export function publicLog(row: ExecutionLogRow) {
   };
 }
 
-const signalBody = z
+export const signalBody = z
   .object({
     signal: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be the name a wait_for_signal step waits for'),
     data: z.record(z.string(), z.unknown()).optional(),
@@ -59,7 +59,7 @@ const signalBody = z
   })
   .strict();
 
-const terminateBody = z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict();
+export const terminateBody = z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict();
 
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -81,7 +81,7 @@ export function decodeCursor(text: string): ExecutionCursor | undefined {
 
 const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time with a zone, e.g. 2026-11-25T09:00:00Z' });
 
-const listQuery = z
+export const listQuery = z
   .object({
     /** A definition's id or key. */
     definition: z.string().min(1).max(200).optional(),

@@ -7,7 +7,7 @@ import type { GatewayDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
 
-const createBody = z
+export const createBody = z
   .object({
     name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
     role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }),

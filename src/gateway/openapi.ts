@@ -1,0 +1,834 @@
+/**
+ * The gateway's OpenAPI 3.1 document, served at `GET /api/openapi.json` and
+ * rendered at `/api/docs`.
+ *
+ * Request bodies, query strings and path parameters are described by the
+ * very zod schemas the routes validate with, converted by `z.toJSONSchema`,
+ * so the document follows the routes as they change; refinements, which JSON
+ * Schema cannot express, are named in descriptions (`x-rules`). Answers are
+ * described by the schemas below, which the tests check real answers against.
+ */
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
+import * as definitionModule from '../shared/definition';
+import { definitionSchema, STEP_TYPES, stepSchema } from '../shared/definition';
+import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
+import { ROLES, type Role } from './auth';
+import { PROBLEM_CODES, type ProblemCode } from './problem';
+import { decisionBody } from './routes/approvals';
+import { encodeCursor, listQuery as executionListQuery, signalBody, terminateBody } from './routes/executions';
+import { createBody as createKeyBody } from './routes/keys';
+import { executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
+import { triggerDataSchema } from './start-run';
+import { SIGNATURE_TOLERANCE_SECONDS } from './webhook-signature';
+
+/** Where the document and the page that renders it are served. */
+export const OPENAPI_PATH = '/api/openapi.json';
+export const DOCS_PATH = '/api/docs';
+
+type Json = Record<string, unknown>;
+
+export interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string; description?: string };
+  paths: Record<string, Record<string, Json>>;
+  components: Record<string, Record<string, Json>>;
+  security: Record<string, string[]>[];
+  tags: { name: string; description: string }[];
+  [extension: `x-${string}`]: unknown;
+}
+
+// --- schemas ------------------------------------------------------------------------------------
+
+/**
+ * Every step type's schema, by type: the module's `…StepSchema` exports, each
+ * an object whose `type` is a literal. (The definition parser dispatches on
+ * `type` by hand, so its own table is not needed here.)
+ */
+const STEP_SCHEMAS: ReadonlyMap<string, z.ZodType> = (() => {
+  const found = new Map<string, z.ZodType>();
+  for (const [name, value] of Object.entries(definitionModule)) {
+    if (!name.endsWith('StepSchema') || !(value instanceof z.ZodType)) continue;
+    const type = (value as { shape?: { type?: { value?: unknown } } }).shape?.type?.value;
+    if (typeof type === 'string') found.set(type, value);
+  }
+  // In the order the language lists them; a type without a schema found is left out (a test catches it).
+  return new Map(STEP_TYPES.filter((type) => found.has(type)).map((type) => [type, found.get(type) as z.ZodType]));
+})();
+
+/** `wait_for_signal` → `WaitForSignalStep` */
+function stepComponentName(type: string): string {
+  return `${type.replace(/(^|_)([a-z])/g, (_m, _sep, c: string) => c.toUpperCase())}Step`;
+}
+
+const time = z.iso.datetime({ offset: true });
+const nullableTime = time.nullable();
+const uuid = z.uuid();
+
+const problemFieldSchema = z.object({
+  path: z.string().meta({ description: 'JSON path of the field, e.g. `$.steps[2].to` or `$.query.limit`' }),
+  message: z.string(),
+});
+
+const problemSchema = z
+  .object({
+    type: z.string().meta({ description: '`about:blank#<code>`' }),
+    title: z.string().meta({ description: 'the code in words' }),
+    status: z.int().meta({ description: 'the HTTP status' }),
+    code: z.enum(Object.keys(PROBLEM_CODES) as [ProblemCode, ...ProblemCode[]]),
+    detail: z.string().meta({ description: 'what went wrong, for people' }),
+    errors: z.array(problemFieldSchema).optional().meta({ description: 'every bad field, for field problems' }),
+    requestId: z.string().optional().meta({ description: "the request's X-Request-Id" }),
+  })
+  .meta({ description: 'An RFC 9457 problem: every error the gateway answers has this shape.' });
+
+const definitionSummarySchema = z.object({
+  id: uuid,
+  key: z.string(),
+  name: z.string(),
+  description: z.string(),
+  category: z.string(),
+  enabled: z.boolean(),
+  templateKey: z.string().nullable(),
+  triggerType: z.enum(['manual', 'webhook', 'schedule']),
+  version: z.int().min(1).meta({ description: 'the current version' }),
+  createdBy: z.string().nullable().meta({ description: '`"seed"` for definitions installed from templates, null through the API' }),
+  createdAt: time,
+  updatedAt: time,
+});
+
+const storedDocument = z.record(z.string(), z.unknown()).meta({ description: 'the definition document, defaults applied' });
+
+const runStartedSchema = z.object({
+  executionId: uuid,
+  workflowId: z.string(),
+  runId: z.string(),
+  definitionVersion: z.int().min(1),
+  status: z.enum(EXECUTION_STATUSES).optional(),
+  statusUrl: z.string(),
+  idempotentReplay: z.boolean().optional().meta({ description: 'with an idempotency key: whether this run was started by an earlier request' }),
+});
+
+const executionSchema = z.object({
+  id: uuid,
+  workflowId: z.string(),
+  runId: z.string().nullable(),
+  definitionId: uuid,
+  definitionVersion: z.int(),
+  status: z.enum(EXECUTION_STATUSES),
+  triggerType: z.string(),
+  templateKey: z.string().nullable(),
+  category: z.string(),
+  currentStep: z.string().nullable(),
+  error: z.string().nullable(),
+  startedAt: time,
+  finishedAt: nullableTime,
+  durationMs: z.number().nullable(),
+});
+
+const executionLogSchema = z.object({
+  stepPath: z.string(),
+  stepId: z.string(),
+  stepType: z.string(),
+  event: z.enum(STEP_EVENTS),
+  attempt: z.int(),
+  message: z.string().nullable(),
+  output: z.unknown(),
+  error: z.string().nullable(),
+  timestamp: time,
+});
+
+const apiKeySchema = z.object({
+  id: uuid,
+  name: z.string(),
+  role: z.enum(ROLES),
+  prefix: z.string().meta({ description: 'the first 8 characters of the key, to tell keys apart' }),
+  createdAt: time,
+  lastUsedAt: nullableTime,
+  revokedAt: nullableTime,
+});
+
+const checkSchema = z.object({
+  status: z.enum(['up', 'down']),
+  latencyMs: z.number(),
+  detail: z.string().optional(),
+});
+
+const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
+
+/** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
+const COMPONENTS: Record<string, z.ZodType> = {
+  Problem: problemSchema,
+  ProblemField: problemFieldSchema,
+  // Requests
+  Definition: definitionSchema,
+  DefinitionUpdate: definitionSchema.partial({ key: true }).meta({
+    description: 'A complete definition document; `key` may be left out, and any key sent is replaced by the stored one.',
+  }),
+  Step: stepSchema,
+  ...Object.fromEntries([...STEP_SCHEMAS].map(([type, schema]) => [stepComponentName(type), schema])),
+  TriggerData: triggerDataSchema,
+  ExecuteRequest: executeBody,
+  SignalRequest: signalBody,
+  TerminateRequest: terminateBody,
+  DecisionRequest: decisionBody,
+  CreateApiKeyRequest: createKeyBody,
+  // Answers
+  DefinitionSummary: definitionSummarySchema,
+  DefinitionList: z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
+  DefinitionWithDocument: definitionSummarySchema.extend({ definition: storedDocument }),
+  DefinitionDetail: definitionSummarySchema.extend({
+    definition: storedDocument,
+    versions: z.array(z.object({ version: z.int(), createdAt: time, createdBy: z.string().nullable() })),
+  }),
+  DefinitionVersion: z.object({ id: uuid, key: z.string(), version: z.int(), createdAt: time, definition: storedDocument }),
+  ValidationResult: z.object({ valid: z.literal(true), definition: storedDocument }),
+  RunStarted: runStartedSchema,
+  Execution: executionSchema,
+  ExecutionLog: executionLogSchema,
+  ExecutionDetail: executionSchema.extend({
+    temporalUiUrl: z.string(),
+    live: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .meta({ description: "the workflow's own view while it runs (steps, waits, variables); null once finished or when it does not answer in 2 s" }),
+    logs: z.array(executionLogSchema),
+  }),
+  ExecutionList: z.object({
+    items: z.array(executionSchema),
+    nextCursor: z.string().nullable().meta({ description: 'pass it back as `cursor` for the next page; null on the last' }),
+  }),
+  ExecutionLogs: z.object({ executionId: uuid, items: z.array(executionLogSchema) }),
+  ExecutionHistory: z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string().nullable(),
+    events: z.array(
+      z.object({
+        eventId: z.int(),
+        time: z.string().nullable(),
+        type: z.string(),
+        activityType: z.string().optional(),
+        timerId: z.string().optional(),
+        summary: z.string().optional(),
+        attempt: z.int().optional(),
+        failure: z.string().optional(),
+      }),
+    ),
+  }),
+  SignalReceipt: z.object({ accepted: z.literal(true), stepPath: z.string(), executionId: uuid, signal: z.string() }),
+  DecisionReceipt: z.object({
+    accepted: z.literal(true),
+    stepPath: z.string(),
+    sequence: z.int(),
+    executionId: uuid,
+    decision: z.enum(['approve', 'reject']),
+    by: z.string(),
+  }),
+  CancelAccepted: z.object({ executionId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
+  Terminated: z.object({ executionId: uuid, status: z.literal('TERMINATED') }),
+  ApiKey: apiKeySchema,
+  ApiKeyCreated: apiKeySchema.extend({ key: z.string().meta({ description: 'the key itself, shown this once' }) }),
+  ApiKeyList: z.object({ items: z.array(apiKeySchema) }),
+  Health: z.object({
+    status: z.enum(['healthy', 'unhealthy']),
+    checks: z.object({ postgres: checkSchema, temporal: checkSchema, worker: checkSchema }),
+    time,
+  }),
+  Readiness: z.object({
+    status: z.enum(['ready', 'not_ready']),
+    checks: z.object({ postgres: checkSchema, temporal: checkSchema }),
+    time,
+  }),
+  Liveness: z.object({ status: z.literal('alive'), time }),
+};
+
+const ref = (name: keyof typeof COMPONENTS & string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** The named schemas as JSON Schema, each `Step` a choice of the step types. */
+function componentSchemas(): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    io: 'input',
+    // Refinements and transforms have no JSON Schema: the rest of the schema still says what is accepted.
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+    override: (ctx) => {
+      // Refinements have no JSON Schema: name the rules they check.
+      const rules = refinementMessages(ctx.zodSchema);
+      if (rules.length > 0) {
+        const described = ctx.jsonSchema.description ? `${ctx.jsonSchema.description} ` : '';
+        Object.assign(ctx.jsonSchema, { description: `${described}Further checks (their messages): ${rules.map((r) => `"${r}"`).join('; ')}.`, 'x-rules': rules });
+      }
+      // The step parser dispatches on `type` by hand; the document says the same with a discriminator.
+      if (ctx.zodSchema === (stepSchema as unknown)) {
+        const types = [...STEP_SCHEMAS.keys()];
+        Object.assign(ctx.jsonSchema, {
+          description: `A step: its \`type\` is one of ${types.join(', ')}.`,
+          oneOf: types.map((type) => ({ $ref: `#/components/schemas/${stepComponentName(type)}` })),
+          discriminator: {
+            propertyName: 'type',
+            mapping: Object.fromEntries(types.map((type) => [type, `#/components/schemas/${stepComponentName(type)}`])),
+          },
+        });
+      }
+    },
+  });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => {
+      const { $schema: _dialect, $id: _id, ...rest } = schema as Json;
+      return [id, rest];
+    }),
+  );
+}
+
+/** The messages of a schema's own refinements (`.refine()`), when they are fixed text. */
+function refinementMessages(schema: unknown): string[] {
+  const checks = (schema as { _zod?: { def?: { checks?: { _zod?: { def?: { check?: string; error?: unknown } } }[] } } })._zod?.def?.checks ?? [];
+  return checks.flatMap((check) => {
+    const def = check._zod?.def;
+    if (def?.check !== 'custom' || typeof def.error !== 'function') return [];
+    try {
+      const message: unknown = (def.error as () => unknown)();
+      return typeof message === 'string' && message ? [message] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** One schema as JSON Schema, inline (query strings and path parameters). */
+function inline(schema: z.ZodType): Json {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
+  return rest;
+}
+
+// --- operations ---------------------------------------------------------------------------------
+
+/** Who may call an operation: anyone, a signed webhook sender, or an API key with at least a role. */
+type Access = 'open' | 'signed' | 'metrics' | Role;
+
+interface Body {
+  schema: keyof typeof COMPONENTS & string;
+  description: string;
+  /** An empty body is read as `{}`, so the body may be left out. */
+  optional?: boolean;
+  example?: unknown;
+}
+
+interface Answer {
+  description: string;
+  schema?: keyof typeof COMPONENTS & string;
+  /** Content type when not JSON. */
+  type?: 'text/plain' | 'text/html';
+  headers?: Record<string, Json>;
+  /** The answer has no body. */
+  empty?: boolean;
+}
+
+interface OperationSpec {
+  tag: string;
+  summary: string;
+  description?: string;
+  access: Access;
+  params?: Record<string, { description: string; schema?: z.ZodType }>;
+  query?: { schema: z.ZodType; docs: Record<string, { description: string; example?: unknown }> };
+  headers?: { name: string; required: boolean; description: string; schema: Json }[];
+  body?: Body;
+  answers: Record<number, Answer>;
+  /** Problems this operation answers with, besides those every operation of its kind may give. */
+  problems?: ProblemCode[];
+}
+
+const DEFINITION_ID = { description: "the definition's UUID or its `key`" };
+const EXECUTION_ID = { description: "the execution's id (UUID) or its Temporal workflow id" };
+const LOCATION = { Location: { description: 'where the new resource is', schema: { type: 'string' } } };
+
+const EXAMPLE_DEFINITION = {
+  key: 'order-followup',
+  name: 'Order follow-up',
+  category: 'orders',
+  steps: [
+    { id: 'prepare', type: 'set', values: { label: '{{ "Order " & input.orderId }}' } },
+    { id: 'thank', type: 'email', to: '{{ input.email }}', subject: 'Thanks for order {{ input.orderId }}', text: 'We are on it.' },
+  ],
+};
+
+/** Every route the gateway declares, keyed by method and Express path. */
+export const OPERATIONS: Record<string, OperationSpec> = {
+  'GET /livez': {
+    tag: 'Probes',
+    summary: 'Liveness: the process serves requests',
+    access: 'open',
+    answers: { 200: { description: 'alive', schema: 'Liveness' } },
+  },
+  'GET /readyz': {
+    tag: 'Probes',
+    summary: 'Readiness: Postgres and Temporal answer',
+    description: 'Workers are not required. Not rate limited.',
+    access: 'open',
+    answers: {
+      200: { description: 'ready', schema: 'Readiness' },
+      503: { description: 'Postgres or Temporal is down (same shape)', schema: 'Readiness' },
+    },
+  },
+  'GET /api/health/workflows': {
+    tag: 'Probes',
+    summary: 'Health of Postgres, Temporal and the worker',
+    description: 'Each dependency is checked in parallel within 3 s; the worker is up when a poller was seen on the workflow task queue within 90 s.',
+    access: 'open',
+    answers: {
+      200: { description: 'all three are up', schema: 'Health' },
+      503: { description: 'one or more is down (same shape)', schema: 'Health' },
+    },
+  },
+  'GET /metrics': {
+    tag: 'Probes',
+    summary: "This gateway's Prometheus metrics",
+    description: 'Open unless `METRICS_REQUIRE_KEY=true`, when it needs an API key of any role.',
+    access: 'metrics',
+    answers: { 200: { description: 'Prometheus text exposition format', type: 'text/plain' } },
+  },
+  'GET /api/openapi.json': {
+    tag: 'Reference',
+    summary: 'This document',
+    access: 'open',
+    answers: { 200: { description: 'the OpenAPI 3.1 document of the gateway' } },
+  },
+  'GET /api/docs': {
+    tag: 'Reference',
+    summary: 'This document as a readable page',
+    description: 'Works offline: the page and its assets are served by the gateway.',
+    access: 'open',
+    answers: { 200: { description: 'an HTML page', type: 'text/html' } },
+  },
+  'GET /api/workflows': {
+    tag: 'Definitions',
+    summary: 'List definitions',
+    description: 'Sorted by name.',
+    access: 'viewer',
+    query: {
+      schema: definitionListQuery,
+      docs: {
+        category: { description: 'exact category', example: 'orders' },
+        enabled: { description: 'only enabled (`true`) or disabled (`false`) definitions' },
+        q: { description: 'case-insensitive substring of name, key or description', example: 'order' },
+        limit: { description: 'page size' },
+        offset: { description: 'definitions to skip' },
+      },
+    },
+    answers: { 200: { description: 'a page of definitions', schema: 'DefinitionList' } },
+    problems: ['validation_failed'],
+  },
+  'POST /api/workflows/validate': {
+    tag: 'Definitions',
+    summary: 'Check a definition without saving it',
+    access: 'admin',
+    body: { schema: 'Definition', description: 'a definition document', example: EXAMPLE_DEFINITION },
+    answers: { 200: { description: 'valid; the definition with defaults applied', schema: 'ValidationResult' } },
+    problems: ['invalid_definition'],
+  },
+  'POST /api/workflows': {
+    tag: 'Definitions',
+    summary: 'Create a definition (version 1)',
+    access: 'admin',
+    body: { schema: 'Definition', description: 'a definition document', example: EXAMPLE_DEFINITION },
+    answers: { 201: { description: 'created', schema: 'DefinitionWithDocument', headers: LOCATION } },
+    problems: ['invalid_definition', 'definition_key_taken'],
+  },
+  'GET /api/workflows/:id': {
+    tag: 'Definitions',
+    summary: 'One definition, its current document and its versions',
+    access: 'viewer',
+    params: { id: DEFINITION_ID },
+    answers: { 200: { description: 'the definition; versions newest first', schema: 'DefinitionDetail' } },
+    problems: ['not_found'],
+  },
+  'GET /api/workflows/:id/versions/:version': {
+    tag: 'Definitions',
+    summary: 'One stored version of a definition',
+    access: 'viewer',
+    params: { id: DEFINITION_ID, version: { description: 'a version number', schema: versionParam } },
+    answers: { 200: { description: 'the version', schema: 'DefinitionVersion' } },
+    problems: ['validation_failed', 'not_found'],
+  },
+  'PUT /api/workflows/:id': {
+    tag: 'Definitions',
+    summary: 'Save a new version and make it current',
+    description: 'Runs already started stay on their version.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    body: { schema: 'DefinitionUpdate', description: 'the complete new document', example: { ...EXAMPLE_DEFINITION, key: undefined } },
+    answers: { 200: { description: 'saved', schema: 'DefinitionWithDocument' } },
+    problems: ['invalid_definition', 'not_found'],
+  },
+  'POST /api/workflows/:id/execute': {
+    tag: 'Runs',
+    summary: "Start a run of the definition's current version",
+    description:
+      "The workflow id is `<definition key>-<executionId>`. With an `Idempotency-Key`, the same key for the same definition answers the run it first started (200, `idempotentReplay: true`).",
+    access: 'operator',
+    params: { id: DEFINITION_ID },
+    headers: [
+      {
+        name: 'Idempotency-Key',
+        required: false,
+        description: 'makes retrying the request safe: the same key starts no second run',
+        schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
+      },
+    ],
+    body: {
+      schema: 'ExecuteRequest',
+      description: "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any",
+      optional: true,
+      example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
+    },
+    answers: {
+      202: { description: 'the run is accepted; it has not finished', schema: 'RunStarted', headers: LOCATION },
+      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: 'RunStarted', headers: LOCATION },
+    },
+    problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
+  },
+  'POST /api/hooks/:key': {
+    tag: 'Runs',
+    summary: 'Webhook trigger: start a run of the definition with this key',
+    description:
+      "The definition's trigger must be `webhook`. No API key: the request is signed with the shared secret (`WEBHOOK_SIGNATURE_SECRET`), " +
+      `as \`X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">\`; the timestamp may be at most ${SIGNATURE_TOLERANCE_SECONDS} s from the gateway's clock. ` +
+      'The signature is checked before anything is looked up. The body is the trigger data.',
+    access: 'signed',
+    params: { key: { description: "the definition's `key`" } },
+    headers: [
+      {
+        name: 'X-Signature',
+        required: true,
+        description: '`t=<unix seconds>,v1=<64 hex digits>`; several `v1` values may be sent while the secret is rotated',
+        schema: { type: 'string', pattern: '^t=\\d{1,12}(,[A-Za-z0-9]+=[^,]*)+$' },
+      },
+      {
+        name: 'X-Delivery-Id',
+        required: false,
+        description: 'makes redelivery safe: the same id starts no second run',
+        schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
+      },
+    ],
+    body: { schema: 'TriggerData', description: "the trigger data: the run's `input`", optional: true, example: { orderId: 'SO-1' } },
+    answers: {
+      202: { description: 'the run is accepted', schema: 'RunStarted', headers: LOCATION },
+      200: { description: 'a delivery with this X-Delivery-Id already started the run', schema: 'RunStarted', headers: LOCATION },
+    },
+    problems: [
+      'validation_failed',
+      'not_found',
+      'definition_disabled',
+      'definition_invalid',
+      'definition_version_missing',
+      'temporal_unavailable',
+      'webhooks_not_configured',
+    ],
+  },
+  'GET /api/executions': {
+    tag: 'Executions',
+    summary: 'List runs, newest first',
+    description: 'Paged by cursor: pass `nextCursor` back as `cursor` for the next page.',
+    access: 'viewer',
+    query: {
+      schema: executionListQuery,
+      docs: {
+        definition: { description: "a definition's id or key", example: 'order-followup' },
+        status: {
+          description: `one status, or several separated by commas (case-insensitive): ${EXECUTION_STATUSES.join(', ')}`,
+          example: 'FAILED,TIMED_OUT',
+        },
+        template: { description: 'template key', example: 'welcome-email' },
+        category: { description: 'exact category', example: 'orders' },
+        from: { description: 'runs started at or after this time', example: '2026-11-25T00:00:00Z' },
+        to: { description: 'runs started before this time (later than `from`)', example: '2026-11-26T00:00:00Z' },
+        cursor: { description: '`nextCursor` of the previous page, as it came', example: cursorExample },
+        limit: { description: 'page size' },
+      },
+    },
+    answers: { 200: { description: 'a page of runs', schema: 'ExecutionList' } },
+    problems: ['validation_failed'],
+  },
+  'GET /api/executions/:id': {
+    tag: 'Executions',
+    summary: 'One run: mirror row, step log, live state',
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: 'the run', schema: 'ExecutionDetail' } },
+    problems: ['not_found'],
+  },
+  'GET /api/executions/:id/logs': {
+    tag: 'Executions',
+    summary: "A run's step log, in order",
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: 'the step log', schema: 'ExecutionLogs' } },
+    problems: ['not_found'],
+  },
+  'GET /api/executions/:id/history': {
+    tag: 'Executions',
+    summary: "A run's Temporal event history, summarized",
+    description: 'One entry per event; payloads (input, activity arguments and results, signal data) are left out.',
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: 'the events', schema: 'ExecutionHistory' } },
+    problems: ['not_found', 'temporal_unavailable'],
+  },
+  'POST /api/executions/:id/signal': {
+    tag: 'Executions',
+    summary: 'Send an event to a run waiting at a wait_for_signal step',
+    access: 'operator',
+    params: { id: EXECUTION_ID },
+    body: { schema: 'SignalRequest', description: 'the event', example: { signal: 'manager-approval', data: { approved: true }, by: 'grace' } },
+    answers: { 200: { description: 'the run has the event', schema: 'SignalReceipt' } },
+    problems: ['validation_failed', 'not_found', 'execution_closed', 'not_waiting'],
+  },
+  'POST /api/executions/:id/cancel': {
+    tag: 'Executions',
+    summary: 'Cancel a run',
+    description: 'The step in progress is cancelled and the run records itself `CANCELLED`. No body.',
+    access: 'operator',
+    params: { id: EXECUTION_ID },
+    answers: { 202: { description: 'cancellation requested', schema: 'CancelAccepted' } },
+    problems: ['not_found', 'execution_closed'],
+  },
+  'POST /api/executions/:id/terminate': {
+    tag: 'Executions',
+    summary: 'Terminate a run at once',
+    description: 'No workflow code runs; the mirror row becomes `TERMINATED`.',
+    access: 'admin',
+    params: { id: EXECUTION_ID },
+    body: { schema: 'TerminateRequest', description: 'why', example: { reason: 'sent to the wrong list' } },
+    answers: { 200: { description: 'terminated', schema: 'Terminated' } },
+    problems: ['validation_failed', 'not_found', 'execution_closed'],
+  },
+  'POST /api/executions/:id/approvals': {
+    tag: 'Executions',
+    summary: 'Decide on a waiting approval step',
+    access: 'operator',
+    params: { id: EXECUTION_ID },
+    body: { schema: 'DecisionRequest', description: 'the decision', example: { step: 'review', decision: 'approve', comment: 'looks right' } },
+    answers: { 200: { description: 'the decision is recorded', schema: 'DecisionReceipt' } },
+    problems: ['validation_failed', 'not_found', 'execution_closed', 'decision_refused'],
+  },
+  'POST /api/keys': {
+    tag: 'API keys',
+    summary: 'Create an API key (shown once)',
+    access: 'admin',
+    body: { schema: 'CreateApiKeyRequest', description: 'the new key', example: { name: 'reporting', role: 'viewer' } },
+    answers: {
+      201: {
+        description: 'the only answer that contains the key',
+        schema: 'ApiKeyCreated',
+        headers: { 'Cache-Control': { description: '`no-store`', schema: { type: 'string' } } },
+      },
+    },
+    problems: ['validation_failed'],
+  },
+  'GET /api/keys': {
+    tag: 'API keys',
+    summary: 'List API keys, newest first, revoked ones included',
+    access: 'admin',
+    answers: { 200: { description: 'every key, never the key itself or its hash', schema: 'ApiKeyList' } },
+  },
+  'DELETE /api/keys/:id': {
+    tag: 'API keys',
+    summary: 'Revoke an API key',
+    description: 'Requests with it are refused from now on; revoking a revoked key changes nothing.',
+    access: 'admin',
+    params: { id: { description: "the key's id" } },
+    answers: { 204: { description: 'revoked', empty: true } },
+    problems: ['not_found'],
+  },
+};
+
+const TAGS = [
+  { name: 'Definitions', description: 'Workflow definitions and their versions.' },
+  { name: 'Runs', description: 'Starting runs, with an API key or a signed webhook.' },
+  { name: 'Executions', description: 'Runs as the Postgres mirror records them, and acting on them.' },
+  { name: 'API keys', description: 'Keys and their roles (admin only).' },
+  { name: 'Probes', description: 'Health, readiness and metrics: open, never rate limited.' },
+  { name: 'Reference', description: 'This document.' },
+];
+
+/** `/api/workflows/:id` → `/api/workflows/{id}` */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z_]\w*)/g, '{$1}');
+}
+
+// --- the document -------------------------------------------------------------------------------
+
+const PROBLEM_HEADERS: Partial<Record<number, Record<string, Json>>> = {
+  401: { 'WWW-Authenticate': { description: '`Bearer realm="workflow-automation"`, with `error=…` for a malformed or unknown key', schema: { type: 'string' } } },
+  429: { 'Retry-After': { description: 'seconds until the window resets', schema: { type: 'integer' } } },
+};
+
+/** The problems an operation may answer with: its own, and those of how it is reached. */
+function problemsOf(spec: OperationSpec, metricsRequireKey: boolean): ProblemCode[] {
+  const codes = new Set<ProblemCode>(spec.problems ?? []);
+  const keyed = (ROLES as readonly string[]).includes(spec.access) || (spec.access === 'metrics' && metricsRequireKey);
+  if (keyed) codes.add('unauthenticated');
+  if (keyed && spec.access !== 'metrics' && spec.access !== 'viewer') codes.add('forbidden');
+  if ((ROLES as readonly string[]).includes(spec.access) || spec.access === 'signed') codes.add('rate_limited');
+  if (spec.access === 'signed') codes.add('invalid_signature');
+  if (spec.body) {
+    codes.add('invalid_json');
+    codes.add('payload_too_large');
+    codes.add('unsupported_media_type');
+  }
+  if (keyed || spec.access === 'signed') codes.add('database_unavailable');
+  codes.add('internal_error');
+  return [...codes];
+}
+
+function problemAnswers(codes: ProblemCode[]): Record<string, Json> {
+  const byStatus = new Map<number, ProblemCode[]>();
+  for (const code of codes) byStatus.set(PROBLEM_CODES[code], [...(byStatus.get(PROBLEM_CODES[code]) ?? []), code]);
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [
+      String(status),
+      {
+        description: `problem: ${list.map((c) => `\`${c}\``).join(', ')}`,
+        headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' }, ...PROBLEM_HEADERS[status] },
+        content: { 'application/problem+json': { schema: ref('Problem') } },
+      },
+    ]),
+  );
+}
+
+function answer(a: Answer): Json {
+  const headers = { 'X-Request-Id': { $ref: '#/components/headers/RequestId' }, ...a.headers };
+  if (a.empty) return { description: a.description, headers };
+  const content = a.type ? { [a.type]: { schema: { type: 'string' } } } : { 'application/json': { schema: a.schema ? ref(a.schema) : { type: 'object' } } };
+  return { description: a.description, headers, content };
+}
+
+function queryParameters(query: NonNullable<OperationSpec['query']>): Json[] {
+  const schema = inline(query.schema) as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(schema.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: (schema.required ?? []).includes(name),
+    ...(query.docs[name] ? { description: query.docs[name].description } : {}),
+    schema: property,
+    ...(query.docs[name]?.example !== undefined ? { example: query.docs[name].example } : {}),
+  }));
+}
+
+function operation(key: string, spec: OperationSpec, metricsRequireKey: boolean): Json {
+  const parameters: Json[] = [
+    ...Object.entries(spec.params ?? {}).map(([name, p]) => ({
+      name,
+      in: 'path',
+      required: true,
+      description: p.description,
+      schema: p.schema ? inline(p.schema) : { type: 'string', minLength: 1 },
+    })),
+    ...(spec.query ? queryParameters(spec.query) : []),
+    ...(spec.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: h.required, description: h.description, schema: h.schema })),
+  ];
+
+  let security: Record<string, string[]>[] | undefined;
+  let access: string;
+  if (spec.access === 'open' || (spec.access === 'metrics' && !metricsRequireKey)) {
+    security = [];
+    access = 'Open: no API key.';
+  } else if (spec.access === 'signed') {
+    security = [{ webhookSignature: [] }];
+    access = 'No API key: the request is signed (`X-Signature`).';
+  } else if (spec.access === 'metrics') {
+    access = 'Needs an API key of any role.';
+  } else {
+    access = `Needs an API key with the **${spec.access}** role or higher.`;
+  }
+  // The lowest role of an API key the operation accepts; null when it takes no key.
+  const keyRole = (ROLES as readonly string[]).includes(spec.access) ? spec.access : spec.access === 'metrics' && metricsRequireKey ? 'viewer' : null;
+
+  const answers: Record<string, Json> = {
+    ...problemAnswers(problemsOf(spec, metricsRequireKey)),
+    ...Object.fromEntries(Object.entries(spec.answers).map(([status, a]) => [status, answer(a)])),
+  };
+  return {
+    operationId: operationId(key),
+    tags: [spec.tag],
+    summary: spec.summary,
+    description: [access, spec.description].filter(Boolean).join('\n\n'),
+    'x-api-key-role': keyRole,
+    ...(security ? { security } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(spec.body
+      ? {
+          requestBody: {
+            required: !spec.body.optional,
+            description: spec.body.optional ? `${spec.body.description}; an empty body means \`{}\`` : spec.body.description,
+            content: {
+              'application/json': {
+                schema: ref(spec.body.schema),
+                ...(spec.body.example !== undefined ? { example: JSON.parse(JSON.stringify(spec.body.example)) } : {}),
+              },
+            },
+          },
+        }
+      : {}),
+    responses: Object.fromEntries(Object.entries(answers).sort(([a], [b]) => a.localeCompare(b))),
+  };
+}
+
+/** `POST /api/workflows/:id/execute` → `postApiWorkflowsIdExecute` */
+function operationId(key: string): string {
+  const words = key
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  return words.map((w, i) => (i === 0 ? w : w[0]!.toUpperCase() + w.slice(1))).join('');
+}
+
+const packageVersion = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+/** Builds the document; `metricsRequireKey` decides whether `GET /metrics` is open. */
+export function buildOpenApiDocument({ metricsRequireKey = false }: { metricsRequireKey?: boolean } = {}): OpenApiDocument {
+  const paths: OpenApiDocument['paths'] = {};
+  for (const [key, spec] of Object.entries(OPERATIONS)) {
+    const [method, expressPath] = key.split(' ') as [string, string];
+    const path = openApiPath(expressPath);
+    paths[path] = { ...paths[path], [method.toLowerCase()]: operation(key, spec, metricsRequireKey) };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Workflow automation API',
+      version: packageVersion,
+      description:
+        'Stores workflow definitions, starts runs of them on Temporal, and reports on runs from the Postgres mirror. ' +
+        'Every route but the probes and this reference needs an API key, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`; ' +
+        'each route names the lowest role it accepts (viewer < operator < admin). Errors are RFC 9457 problems (`application/problem+json`). ' +
+        'Request bodies are JSON, at most 1 MB.',
+    },
+    tags: TAGS,
+    security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API key (`wfa_…`) as a bearer token' },
+        apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'an API key (`wfa_…`)' },
+        webhookSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Signature',
+          description: 'webhook deliveries only: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with the shared secret>`',
+        },
+      },
+      headers: {
+        RequestId: {
+          description: "the caller's `X-Request-Id` when it is 1–128 letters, digits, `_`, `.`, `-`; otherwise a new UUID",
+          schema: { type: 'string' },
+        },
+      },
+      schemas: componentSchemas(),
+    },
+  };
+}
