@@ -74,6 +74,18 @@ describe('approval', () => {
     ]);
   });
 
+  it('lets only an admin key decide in someone else\'s name, and records through which key', async () => {
+    const run = await start({ approvers: ['alice'], timeout: '1h', onTimeout: 'reject' });
+    const path = `/api/executions/${run.executionId}/approvals`;
+    const impersonation = await h.api('POST', path, { step: 'review', decision: 'approve', by: 'alice' }, {}, { key: keys.carol });
+    expect(impersonation.status).toBe(403);
+    expect(impersonation.body.errors[0].path).toBe('$.body.by');
+    const onBehalf = await h.api('POST', path, { step: 'review', decision: 'approve', by: 'alice', comment: 'by phone' }, {}, { key: keys.root });
+    expect(onBehalf.status).toBe(200);
+    await run.handle.result();
+    expect((await decisions(run.executionId)).map((r) => [r.decided_by, r.via_key])).toEqual([['alice', 'root']]);
+  });
+
   it('lets one rejection decide against', async () => {
     const run = await start({ approvers: ['alice', 'bob'], required: 2, timeout: '1h', onTimeout: 'approve' });
     expect((await decide(run.executionId, 'bob', 'reject', 'budget is spent')).status).toBe(200);

@@ -16,7 +16,7 @@ export const decisionBody = z
     step: z.string().min(1).max(300),
     decision: z.enum(['approve', 'reject']),
     comment: z.string().max(2000).optional(),
-    /** The person deciding, when an operator records a decision for them; defaults to the API key's name. */
+    /** The person deciding, when an admin records a decision for them; defaults to the API key's name. */
     by: z.string().min(1).max(200).optional(),
   })
   .strict();
@@ -30,6 +30,13 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     if (isTerminal(row.status)) throw new HttpProblem('execution_closed', `execution ${row.id} has ended (${row.status})`);
     const caller = callerOf(res);
+    // Deciding in someone else's name is an admin's act (recorded with the admin's key as via_key);
+    // an operator key decides as itself, or anyone could approve as a named approver.
+    if (body.by !== undefined && body.by !== caller?.name && caller?.role !== 'admin') {
+      throw new HttpProblem('forbidden', `only an admin key may record a decision for someone else; this key decides as "${caller?.name}"`, [
+        { path: '$.body.by', message: 'must be omitted or equal to the key\'s own name' },
+      ]);
+    }
     const input: DecisionInput = {
       step: body.step,
       decision: body.decision,
