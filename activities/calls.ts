@@ -9,6 +9,7 @@ import { findDefinition, getDefinitionVersion } from '../db/definitions';
 import { insertExecutionOnce } from '../db/executions';
 import type { Database } from '../db/schema';
 import { validateTriggerData } from '../src/executions/input-schema';
+import { mirrorRow } from '../src/executions/start';
 import { parseDefinition } from '../src/shared/definition';
 import type { PreparedCall } from '../src/shared/run';
 import { permanent } from './failures';
@@ -42,21 +43,11 @@ export function createCallActivities(db: Kysely<Database>) {
           `call: input for "${definition.key}" does not match its input schema: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
         );
       }
+      const fresh = mirrorRow(definition, definition.current_version, randomUUID(), input.workflowId, input.triggerType ?? 'call', input.triggerData);
       const { row } = await insertExecutionOnce(db, {
-        id: randomUUID(),
-        definition_id: definition.id,
-        definition_version: definition.current_version,
-        workflow_id: input.workflowId,
-        run_id: input.runId ?? null,
-        status: input.runId ? 'RUNNING' : 'PENDING',
-        trigger_type: input.triggerType ?? 'call',
-        trigger_data: JSON.stringify(input.triggerData),
-        template_key: definition.template_key,
-        category: definition.category,
-        current_step: null,
-        error: null,
-        finished_at: null,
-        duration_ms: null,
+        ...fresh,
+        // A scheduled run prepares itself: it is already running.
+        ...(input.runId ? { run_id: input.runId, status: 'RUNNING' } : {}),
       });
       const pinned = await getDefinitionVersion(db, definition.id, row.definition_version);
       const document = parseDefinition(pinned?.document);

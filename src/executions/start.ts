@@ -262,7 +262,8 @@ async function loadPinnedVersion(
   return { version, document: parsed.definition };
 }
 
-function mirrorRow(
+/** The mirror row of a run not yet started; shared by every way a run begins (API, webhook, call, schedule). */
+export function mirrorRow(
   definition: DefinitionRow,
   version: number,
   executionId: string,
