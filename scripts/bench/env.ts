@@ -35,7 +35,11 @@ const execFileAsync = promisify(execFile);
  * dev` and the tests run); the others add flags after it, a later value for the same key winning.
  */
 export const SERVER_SETUPS = {
-  tuned: { label: '1 partition', description: 'DEV_SERVER_TUNING as is: one task-queue partition', args: [] },
+  tuned: {
+    label: '1 partition, transfer poll 1000/s',
+    description: 'DEV_SERVER_TUNING as is: one task-queue partition, transfer-task polling at 1000 per second',
+    args: [],
+  },
   partitions: {
     label: '4 partitions',
     description: "DEV_SERVER_TUNING with the server's default of four task-queue partitions put back",
@@ -46,12 +50,12 @@ export const SERVER_SETUPS = {
       'matching.numTaskqueueWritePartitions=4',
     ],
   },
-  fastTransfer: {
-    label: '1 partition, transfer poll 1000/s',
+  slowTransfer: {
+    label: '1 partition, transfer poll 20/s (server default)',
     description:
-      'DEV_SERVER_TUNING plus history.transferProcessorMaxPollRPS=1000, the rate at which the history ' +
-      "service's one shard may read new tasks to hand to matching (server default: 20 per second)",
-    args: ['--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000'],
+      "DEV_SERVER_TUNING with the server's default history.transferProcessorMaxPollRPS=20 put back: the rate " +
+      "at which the history service's one shard may read new tasks to hand to matching",
+    args: ['--dynamic-config-value', 'history.transferProcessorMaxPollRPS=20'],
   },
 } as const satisfies Record<string, { label: string; description: string; args: readonly string[] }>;
 

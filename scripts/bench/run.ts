@@ -176,7 +176,7 @@ ${targets.map((t) => `- **${t.met ? 'met' : 'missed'}**: ${t.goal}. Measured: ${
 - Where a run's time went comes from the event times in its history (the server's clock): dispatch
   is a task's scheduled → started, for activities and workflow tasks alike; the notes give it for
   the last one-at-a-time run of each variant.
-- \`interpreter\` and \`mirror\` run on the "1 partition" server (\`DEV_SERVER_TUNING\`, as \`npm run dev\`
+- \`interpreter\` and \`mirror\` run on the tuned server (\`DEV_SERVER_TUNING\`, as \`npm run dev\`
   and the tests run it); \`sequential40\` compares server set-ups.
 
 | benchmark | workload |
