@@ -1,5 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+/** Runs on the real Temporal dev server and Postgres that the global setup brings up. */
+const integration = {
+  globalSetup: ['test/support/global-setup.ts'],
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+  pool: 'forks' as const,
+  // Each fork hosts a Temporal worker with its workflow threads: room beyond Node's default heap.
+  execArgv: ['--max-old-space-size=4096'],
+};
+
+/** Files that load a whole core on their own (a 5,000-item loop): run alone, after the rest. */
+const HEAVY = ['test/integration/foreach.test.ts'];
+
 export default defineConfig({
   test: {
     projects: [
@@ -12,14 +25,21 @@ export default defineConfig({
       },
       {
         test: {
+          ...integration,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          exclude: HEAVY,
           sequence: { groupOrder: 1 },
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-          pool: 'forks',
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          ...integration,
+          name: 'integration-heavy',
+          include: HEAVY,
+          sequence: { groupOrder: 2 },
+          maxWorkers: 1,
         },
       },
     ],
