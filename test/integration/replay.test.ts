@@ -36,7 +36,7 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
           then: [{ id: 'big', type: 'slack', channel: '#ops', text: 'big order {{ vars.total }}' }],
           else: [{ id: 'small', type: 'set', values: { small: true } }],
         },
-        { id: 'mail', type: 'email', to: '{{ input.email }}', subject: 'Total', text: '{{ vars.total }}' },
+        { id: 'mail', type: 'email', to: '{{ input.email }}', subject: 'Total', text: 'Total: {{ vars.total }}' },
         { id: 'pause', type: 'delay', duration: '100ms' },
         { id: 'guarded', type: 'slack', channel: '#ops', text: 'never', if: 'false' },
       ],
