@@ -21,6 +21,8 @@ export interface WorkflowDefinitionTable {
   created_by: string | null;
   created_at: Generated<Date>;
   updated_at: Timestamp;
+  /** Set when the definition was deleted: hidden from the API, kept for its runs' history. */
+  deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface WorkflowDefinitionVersionTable {
@@ -48,6 +50,8 @@ export interface WorkflowExecutionTable {
   finished_at: Date | null;
   duration_ms: number | null;
   updated_at: Timestamp;
+  /** The execution this one replays (same definition version and trigger data), if any. */
+  replay_of: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface WorkflowExecutionLogTable {
@@ -108,6 +112,30 @@ export interface ApprovalDecisionTable {
   decided_at: Timestamp;
 }
 
+export interface ChannelPacingTable {
+  channel: string;
+  next_slot: Timestamp;
+}
+
+export interface PacingReservationTable {
+  delivery_key: string;
+  channel: string;
+  slot: Timestamp;
+  created_at: Generated<Date>;
+}
+
+/** A message a notification step recorded instead of sending, its channel having no credentials (DEV_OUTBOX). */
+export interface DevOutboxTable {
+  id: Generated<string>;
+  delivery_key: string;
+  channel: string;
+  workflow_id: string;
+  step_path: string;
+  recipient: string | null;
+  message: Json;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
@@ -116,6 +144,9 @@ export interface Database {
   api_keys: ApiKeyTable;
   deliveries: DeliveryTable;
   approval_decisions: ApprovalDecisionTable;
+  dev_outbox: DevOutboxTable;
+  channel_pacing: ChannelPacingTable;
+  pacing_reservations: PacingReservationTable;
 }
 
 export type DefinitionRow = Selectable<WorkflowDefinitionTable>;
@@ -130,3 +161,4 @@ export type NewExecutionLogRow = Insertable<WorkflowExecutionLogTable>;
 export type DeliveryRow = Selectable<DeliveryTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type ApprovalDecisionRow = Selectable<ApprovalDecisionTable>;
+export type DevOutboxRow = Selectable<DevOutboxTable>;

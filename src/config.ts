@@ -2,6 +2,7 @@
  * The one place that reads `process.env`. Everything else receives the frozen
  * {@link Config} object this module returns.
  */
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const bool = (fallback: boolean) =>
@@ -26,6 +27,13 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
 
+/** A switch whose default depends on other settings: undefined when not set. */
+const optionalBool = optionalString
+  .refine((v) => v === undefined || ['true', 'false', '1', '0', 'yes', 'no'].includes(v), {
+    message: 'must be one of true, false, 1, 0, yes, no',
+  })
+  .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1' || v === 'yes'));
+
 const optionalUrl = (protocols: string[]) =>
   optionalString.refine(
     (v) => {
@@ -49,6 +57,14 @@ const envSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: int(3000, 0, 65535),
   PUBLIC_URL: optionalUrl(['http:', 'https:']),
+  TRUST_PROXY: optionalString.transform((v, ctx) => {
+    const parsed = parseTrustProxy(v);
+    if (parsed instanceof Error) {
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
 
   DATABASE_URL: z
     .string({ error: 'is required (postgres://user:password@host:5432/database)' })
@@ -60,6 +76,7 @@ const envSchema = z.object({
   }),
   REDIS_URL: optionalUrl(['redis:', 'rediss:']),
   REDIS_PASSWORD: optionalString,
+  RATE_LIMIT_REDIS_PREFIX: z.string().min(1, 'must not be empty').max(100).default('wfa:ratelimit:'),
 
   TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -85,17 +102,27 @@ const envSchema = z.object({
   SLACK_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
   SLACK_API_URL: optionalUrl(['http:', 'https:']),
   TEAMS_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
+  DEV_OUTBOX: optionalBool,
+  EXPRESSION_ENV: optionalString,
+  PACING_EMAIL_PER_MINUTE: int(0, 0, 100_000),
+  PACING_SMS_PER_MINUTE: int(0, 0, 100_000),
+  PACING_SLACK_PER_MINUTE: int(0, 0, 100_000),
+  PACING_TEAMS_PER_MINUTE: int(0, 0, 100_000),
 
   WORKFLOW_MAX_CONCURRENT_EXECUTIONS: int(20, 1, 10_000),
   WORKFLOW_DEFAULT_TIMEOUT: int(300, 1, 86_400),
   WORKFLOW_QUEUE_CONCURRENCY: int(10, 1, 10_000),
   WORKFLOW_ENABLE_CACHING: bool(true),
   WORKFLOW_CACHE_TTL: int(3600, 0),
+  WORKFLOW_CONTINUE_AS_NEW_EVENTS: int(10_000, 50, 50_000),
   MIRROR_RECONCILE_INTERVAL_MS: int(5000, 100, 3_600_000),
 
   SENTRY_DSN: optionalUrl(['http:', 'https:']),
   LOG_LEVEL: logLevel.default('info'),
   METRICS_REQUIRE_KEY: bool(false),
+  WORKER_METRICS_ADDRESS: optionalString.refine((v) => v === undefined || isBindAddress(v), {
+    message: 'must be host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464 ([::1]:9464 for IPv6)',
+  }),
 
   RATE_LIMIT_PER_MINUTE: int(120, 1, 1_000_000),
   ENABLE_RATE_LIMITING: bool(true),
@@ -123,9 +150,23 @@ export const SECRET_VARIABLES = [
 
 export interface Config {
   readonly env: Parsed['NODE_ENV'];
-  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly publicUrl: string | undefined;
+    /**
+     * Express's `trust proxy`: which hops' `X-Forwarded-For` to believe for the
+     * client address (rate limits per address, logs). @default false
+     */
+    readonly trustProxy: TrustProxy;
+  };
   readonly database: { readonly url: string; readonly poolMax: number };
-  readonly redis: { readonly url: string | undefined; readonly password: string | undefined };
+  readonly redis: {
+    readonly url: string | undefined;
+    readonly password: string | undefined;
+    /** Prefix of the rate limiter's keys in Redis. @default 'wfa:ratelimit:' */
+    readonly rateLimitPrefix: string;
+  };
   readonly temporal: {
     readonly address: string;
     readonly namespace: string;
@@ -158,6 +199,18 @@ export interface Config {
     readonly apiUrl: string | undefined;
   };
   readonly teams: { readonly webhookUrl: string | undefined };
+  /**
+   * A notification step (email, sms, slack, teams) whose channel has no
+   * credentials records its message in the `dev_outbox` table, not delivered,
+   * instead of failing. Off in test runs so they state what they rely on, and
+   * off in production, where a missing variable must fail the run.
+   * @default true when NODE_ENV is development, false otherwise
+   */
+  readonly devOutbox: boolean;
+  /** Variables exposed to expressions as `env.<NAME>` (EXPRESSION_ENV): captured when a run starts, so not secrets. */
+  readonly expressionEnv: Readonly<Record<string, string>>;
+  /** Sends per minute allowed on each channel, across all runs; 0 leaves a channel unpaced. */
+  readonly pacing: { readonly email: number; readonly sms: number; readonly slack: number; readonly teams: number };
   /** Where `db_insert` and `db_update` steps write, and the only tables they may touch. */
   readonly data: {
     /** @default DATABASE_URL */
@@ -176,6 +229,8 @@ export interface Config {
     readonly enableCaching: boolean;
     /** Seconds a definition version stays in the gateway's cache. @default 3600 */
     readonly cacheTtlSeconds: number;
+    /** History length past which a run continues as new between top-level steps. @default 10000 */
+    readonly continueAsNewAfterEvents: number;
   };
   readonly mirror: { readonly reconcileIntervalMs: number };
   readonly sentryDsn: string | undefined;
@@ -184,6 +239,11 @@ export interface Config {
   readonly logLevel: Parsed['LOG_LEVEL'];
   /** `GET /metrics`: open, or only with an API key (any role). @default open */
   readonly metrics: { readonly requireKey: boolean };
+  /**
+   * Where the worker serves the Temporal SDK's metrics for Prometheus
+   * (`host:port`, scraped at `/metrics`). @default off
+   */
+  readonly workerMetricsAddress: string | undefined;
   readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
   readonly webhookSignatureSecret: string | undefined;
   readonly corsOrigins: readonly string[];
@@ -220,11 +280,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(problems);
   }
   const e = result.data;
+  const expressionEnv = exposedVariables(list(e.EXPRESSION_ENV), env);
+  if (expressionEnv.problems.length > 0) throw new ConfigError(expressionEnv.problems);
   return deepFreeze({
     env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL },
+    http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL, trustProxy: e.TRUST_PROXY ?? false },
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
-    redis: { url: e.REDIS_URL, password: e.REDIS_PASSWORD },
+    redis: { url: e.REDIS_URL, password: e.REDIS_PASSWORD, rateLimitPrefix: e.RATE_LIMIT_REDIS_PREFIX },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
@@ -250,6 +312,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     slack: { botToken: e.SLACK_BOT_TOKEN, webhookUrl: e.SLACK_WEBHOOK_URL, apiUrl: e.SLACK_API_URL },
     teams: { webhookUrl: e.TEAMS_WEBHOOK_URL },
+    devOutbox: e.DEV_OUTBOX ?? e.NODE_ENV === 'development',
+    expressionEnv: expressionEnv.values,
+    pacing: {
+      email: e.PACING_EMAIL_PER_MINUTE,
+      sms: e.PACING_SMS_PER_MINUTE,
+      slack: e.PACING_SLACK_PER_MINUTE,
+      teams: e.PACING_TEAMS_PER_MINUTE,
+    },
     data: { url: e.DATA_DATABASE_URL ?? e.DATABASE_URL, tables: list(e.DATA_TABLES) },
     workflow: {
       maxConcurrentExecutions: e.WORKFLOW_MAX_CONCURRENT_EXECUTIONS,
@@ -257,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       queueConcurrency: e.WORKFLOW_QUEUE_CONCURRENCY,
       enableCaching: e.WORKFLOW_ENABLE_CACHING,
       cacheTtlSeconds: e.WORKFLOW_CACHE_TTL,
+      continueAsNewAfterEvents: e.WORKFLOW_CONTINUE_AS_NEW_EVENTS,
     },
     mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS },
     sentryDsn: e.SENTRY_DSN,
@@ -268,6 +339,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ].filter((value): value is string => value !== undefined && value.trim() !== ''),
     logLevel: e.LOG_LEVEL,
     metrics: { requireKey: e.METRICS_REQUIRE_KEY },
+    workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
     webhookSignatureSecret: e.WEBHOOK_SIGNATURE_SECRET,
     corsOrigins: list(e.CORS_ORIGINS),
@@ -280,6 +352,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ),
     },
   });
+}
+
+/** Names that look like credentials: never exposed to expressions, whose values land in run history. */
+const SECRET_LOOKING = /PASS|SECRET|TOKEN|AUTH|CREDENTIAL|PRIVATE|DSN|(^|_)KEY($|_)/;
+
+/** Longest value an exposed variable may have. */
+const MAX_EXPOSED_VALUE = 4_096;
+
+/** The variables EXPRESSION_ENV lists, checked: set, plain names, and not secrets. */
+function exposedVariables(names: string[], env: Record<string, string | undefined>): { values: Record<string, string>; problems: string[] } {
+  const values: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const name of names) {
+    const value = env[name];
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) problems.push(`EXPRESSION_ENV lists "${name}", which is not a variable name (A-Z, 0-9, _)`);
+    else if ((SECRET_VARIABLES as readonly string[]).includes(name) || name.startsWith('HTTP_SECRET_') || name === 'REDIS_URL' || SECRET_LOOKING.test(name)) {
+      problems.push(`EXPRESSION_ENV lists ${name}, which is or looks like a secret: values exposed to expressions are stored in run history`);
+    } else if (value === undefined) problems.push(`EXPRESSION_ENV lists ${name}, which is not set`);
+    else if (value.length > MAX_EXPOSED_VALUE) problems.push(`EXPRESSION_ENV lists ${name}, whose value is longer than ${MAX_EXPOSED_VALUE} characters`);
+    else values[name] = value;
+  }
+  return { values, problems };
 }
 
 /**
@@ -307,6 +401,49 @@ export function redactUrl(url: string): string {
   } catch {
     return '<unparseable url>';
   }
+}
+
+/**
+ * What Express's `trust proxy` accepts, as `TRUST_PROXY` spells it: `false`
+ * (the default: the peer is the client), `true` (the left-most
+ * `X-Forwarded-For` address, which anyone can forge), a number of proxy hops,
+ * or addresses, CIDR networks and Express's names `loopback`, `linklocal`,
+ * `uniquelocal` of the proxies to trust.
+ */
+export type TrustProxy = boolean | number | readonly string[];
+
+const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** Parses `TRUST_PROXY`; an Error says what is wrong with it. */
+export function parseTrustProxy(value: string | undefined): TrustProxy | Error {
+  const text = value?.trim().toLowerCase();
+  if (text === undefined || text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    return hops <= 100 ? hops : new Error('must be at most 100 proxy hops');
+  }
+  const entries = list(text);
+  const bad = entries.filter((entry) => !TRUST_PROXY_NAMES.includes(entry) && !isAddressOrNetwork(entry));
+  if (bad.length > 0) {
+    return new Error(
+      `has ${bad.map((b) => JSON.stringify(b)).join(', ')}, which is not an IP address, a CIDR network or one of ${TRUST_PROXY_NAMES.join(', ')}: ` +
+        'use true, false, a number of proxy hops, or a comma-separated list of those',
+    );
+  }
+  return entries;
+}
+
+function isAddressOrNetwork(entry: string): boolean {
+  return ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry);
+}
+
+/** `host:port` or `[v6 address]:port`, with a port from 1 to 65535. */
+function isBindAddress(value: string): boolean {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (!match) return false;
+  const port = Number(match[2]);
+  return port >= 1 && port <= 65535;
 }
 
 function list(value: string | undefined): string[] {

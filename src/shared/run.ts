@@ -22,8 +22,32 @@ export interface RunInput {
   triggerType: TriggerType;
   triggerData: Record<string, unknown>;
   settings?: RunSettings | undefined;
+  /** Configuration values expressions read as `env.<NAME>` (EXPRESSION_ENV), captured when the run started. */
+  env?: Record<string, string> | undefined;
   /** Set when this run is a chunk of a large `foreach`, started by the run that owns it. */
   chunk?: ForeachChunk | undefined;
+  /** Set when this run continues an earlier one (continue-as-new): where it left off. */
+  resume?: ResumeState | undefined;
+}
+
+/**
+ * What a run hands to its continuation when its history grows long: the
+ * next top-level step and everything later steps may read.
+ */
+export interface ResumeState {
+  /** Index of the next top-level step to run. */
+  next: number;
+  vars: Record<string, unknown>;
+  /** Top-level step outputs, by step id. */
+  outputs: Record<string, { output: unknown; status: string }>;
+  /** States of the top-level steps run so far (loop iterations' are in the mirror). */
+  steps: StepState[];
+  /** Events delivered but not yet taken, by signal name. */
+  events: [string, (RunEvent & { receivedAt: string })[]][];
+  /** The CurrentStep search attribute's value. */
+  currentStep?: string | undefined;
+  /** How many times the run has continued as new. */
+  generation: number;
 }
 
 /**
@@ -56,6 +80,8 @@ export interface ScheduledRunInput {
 export interface RunSettings {
   /** Default start-to-close timeout of a step's activity. */
   defaultStepTimeoutSeconds: number;
+  /** History length past which the run continues as new between top-level steps. @default 10000 */
+  continueAsNewAfterEvents?: number | undefined;
 }
 
 export type StepStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'SKIPPED';
@@ -72,6 +98,9 @@ export interface StepState {
   error?: string | undefined;
   /** A bounded summary of the step's output. */
   output?: unknown;
+  /** While the step waits on a timer before doing its work: until when, and why (e.g. quiet hours, channel pacing). */
+  waitingUntil?: string | undefined;
+  waitingReason?: string | undefined;
 }
 
 /** What the `state` query returns: the run as the workflow sees it right now. */
@@ -92,6 +121,8 @@ export interface RunState {
   steps: StepState[];
   vars: Record<string, unknown>;
   error?: string | undefined;
+  /** Workflow ids of the chunks of a large `foreach` running now; their steps are in their own state. */
+  chunks?: string[] | undefined;
 }
 
 export interface RunResult {
@@ -155,6 +186,8 @@ export interface MirrorUpdate {
   currentStep?: string | null | undefined;
   finishedAt?: string | undefined;
   error?: string | undefined;
+  /** The run now carrying the execution, after it continued as new. */
+  runId?: string | undefined;
 }
 
 /** Error `type`s a step's failure can carry; retry policies and reports key on them. */
@@ -177,6 +210,10 @@ export const ERROR_TYPES = {
   DeliveryOutcomeUnknown: 'DeliveryOutcomeUnknown',
   /** An expression in the step failed to evaluate: never retried. */
   ExpressionFailed: 'ExpressionFailed',
+  /** The step's time zone (quiet hours) is not one the runtime knows: never retried. */
+  InvalidTimeZone: 'InvalidTimeZone',
+  /** The channel's pacer kept answering "not yet" (clocks far apart): never retried. */
+  PacingStalled: 'PacingStalled',
   /** The definition asked the run to fail. */
   StepFailed: 'StepFailed',
 } as const;
@@ -211,4 +248,42 @@ export interface PreparedCall {
   definition: DefinitionSnapshot;
   templateKey: string | null;
   category: string;
+  /** What a scheduled run takes from configuration (a called run inherits its caller's). */
+  settings?: RunSettings | undefined;
+  env?: Record<string, string> | undefined;
+}
+
+/**
+ * A notification step's output when its channel had no credentials and
+ * DEV_OUTBOX recorded the message in the `dev_outbox` table instead of sending.
+ */
+export interface OutboxResult {
+  delivered: false;
+  outbox: true;
+  /** The `dev_outbox` row holding the message. */
+  outboxId: string;
+  channel: string;
+  /** The variables that would have let it be sent. */
+  missing: string[];
+  /** Set when an earlier attempt of the same delivery recorded it. */
+  deduplicated?: true;
+}
+
+export function isOutboxResult(value: unknown): value is OutboxResult {
+  return typeof value === 'object' && value !== null && (value as { outbox?: unknown }).outbox === true;
+}
+
+/**
+ * What a notification activity answers instead of sending when its channel's
+ * pace (PACING_<CHANNEL>_PER_MINUTE) gives this delivery a later slot: the
+ * workflow waits on a timer until `notBefore` and calls again.
+ */
+export interface PacedSend {
+  paced: true;
+  channel: string;
+  notBefore: string;
+}
+
+export function isPacedSend(value: unknown): value is PacedSend {
+  return typeof value === 'object' && value !== null && (value as { paced?: unknown }).paced === true;
 }

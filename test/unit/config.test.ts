@@ -24,9 +24,20 @@ describe('loadConfig', () => {
       queueConcurrency: 10,
       enableCaching: true,
       cacheTtlSeconds: 3600,
+      continueAsNewAfterEvents: 10_000,
     });
     expect(config.rateLimit).toEqual({ enabled: true, perMinute: 120 });
     expect(config.smtp.host).toBeUndefined();
+  });
+
+  it('turns the dev outbox on in development only, unless DEV_OUTBOX says otherwise', () => {
+    expect(loadConfig(base).devOutbox).toBe(true);
+    expect(loadConfig({ ...base, NODE_ENV: 'test' }).devOutbox).toBe(false);
+    expect(loadConfig({ ...base, NODE_ENV: 'production' }).devOutbox).toBe(false);
+    expect(loadConfig({ ...base, NODE_ENV: 'production', DEV_OUTBOX: 'true' }).devOutbox).toBe(true);
+    expect(loadConfig({ ...base, DEV_OUTBOX: 'false' }).devOutbox).toBe(false);
+    expect(loadConfig({ ...base, NODE_ENV: 'test', DEV_OUTBOX: '' }).devOutbox).toBe(false);
+    expect(problemsOf({ ...base, DEV_OUTBOX: 'maybe' })).toEqual(['DEV_OUTBOX must be one of true, false, 1, 0, yes, no']);
   });
 
   it('is frozen all the way down', () => {
@@ -78,6 +89,63 @@ describe('loadConfig', () => {
     const problems = problemsOf({ ...base, DATA_TABLES: 'orders, users; drop table x', DATA_DATABASE_URL: 'mysql://root:hunter3@x/y' });
     expect(problems.map((p) => p.split(' ')[0]).sort()).toEqual(['DATA_DATABASE_URL', 'DATA_TABLES']);
     expect(problems.join('\n')).not.toContain('hunter3');
+  });
+
+  it('trusts no proxy by default, and takes a hop count, true, or addresses, networks and names for TRUST_PROXY', () => {
+    expect(loadConfig(base).http.trustProxy).toBe(false);
+    expect(loadConfig({ ...base, TRUST_PROXY: '' }).http.trustProxy).toBe(false);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'false' }).http.trustProxy).toBe(false);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);
+    expect(loadConfig({ ...base, TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'loopback, 10.0.0.0/8, 192.168.1.7, fd00::/8' }).http.trustProxy).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      '192.168.1.7',
+      'fd00::/8',
+    ]);
+    const problems = problemsOf({ ...base, TRUST_PROXY: 'loopback, proxy.internal, 10.0.0.0/99' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^TRUST_PROXY has "proxy\.internal", "10\.0\.0\.0\/99", which is not an IP address, a CIDR network/);
+    expect(problemsOf({ ...base, TRUST_PROXY: '1000' })).toEqual(['TRUST_PROXY must be at most 100 proxy hops']);
+  });
+
+  it('serves no worker SDK metrics by default, and checks WORKER_METRICS_ADDRESS is host:port', () => {
+    expect(loadConfig(base).workerMetricsAddress).toBeUndefined();
+    expect(loadConfig({ ...base, WORKER_METRICS_ADDRESS: '0.0.0.0:9464' }).workerMetricsAddress).toBe('0.0.0.0:9464');
+    expect(loadConfig({ ...base, WORKER_METRICS_ADDRESS: '[::1]:9464' }).workerMetricsAddress).toBe('[::1]:9464');
+    for (const bad of ['9464', 'localhost', 'http://127.0.0.1:9464', '127.0.0.1:99999', '127.0.0.1:0']) {
+      expect(problemsOf({ ...base, WORKER_METRICS_ADDRESS: bad }), bad).toEqual([expect.stringMatching(/^WORKER_METRICS_ADDRESS must be host:port/)]);
+    }
+  });
+
+  it('keeps rate-limit counters under a prefix in Redis', () => {
+    expect(loadConfig(base).redis).toEqual({ url: undefined, password: undefined, rateLimitPrefix: 'wfa:ratelimit:' });
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_REDIS_PREFIX: 'eu1:rl:' }).redis).toMatchObject({
+      url: 'redis://127.0.0.1:6379',
+      rateLimitPrefix: 'eu1:rl:',
+    });
+  });
+
+  it('exposes the variables EXPRESSION_ENV lists, and refuses secrets, unset names and bad names', () => {
+    expect(loadConfig(base).expressionEnv).toEqual({});
+    const config = loadConfig({ ...base, EXPRESSION_ENV: 'APP_NAME, SUPPORT_EMAIL', APP_NAME: 'Acme', SUPPORT_EMAIL: 'help@acme.test' });
+    expect(config.expressionEnv).toEqual({ APP_NAME: 'Acme', SUPPORT_EMAIL: 'help@acme.test' });
+    const problems = problemsOf({
+      ...base,
+      EXPRESSION_ENV: 'SMTP_PASS,HTTP_SECRET_CRM,BILLING_API_KEY,REDIS_URL,NOT_SET,lower-case',
+      SMTP_PASS: 'hunter2',
+      HTTP_SECRET_CRM: 'crm-secret',
+      BILLING_API_KEY: 'k-123',
+    });
+    expect(problems).toEqual([
+      'EXPRESSION_ENV lists SMTP_PASS, which is or looks like a secret: values exposed to expressions are stored in run history',
+      'EXPRESSION_ENV lists HTTP_SECRET_CRM, which is or looks like a secret: values exposed to expressions are stored in run history',
+      'EXPRESSION_ENV lists BILLING_API_KEY, which is or looks like a secret: values exposed to expressions are stored in run history',
+      'EXPRESSION_ENV lists REDIS_URL, which is or looks like a secret: values exposed to expressions are stored in run history',
+      'EXPRESSION_ENV lists NOT_SET, which is not set',
+      'EXPRESSION_ENV lists "lower-case", which is not a variable name (A-Z, 0-9, _)',
+    ]);
+    expect(problems.join('\n')).not.toMatch(/hunter2|crm-secret|k-123/);
   });
 
   it('redacts the password of a URL for printing', () => {
