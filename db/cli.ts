@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       await migrateToLatest(db);
       const result = await seedTemplates(db, await loadTemplates());
       console.log(
-        `templates: ${result.created.length} created, ${result.updated.length} updated, ${result.unchanged.length} unchanged, ${result.kept.length} kept (edited by an admin)`,
+        `templates: ${result.created.length} created, ${result.updated.length} updated, ${result.unchanged.length} unchanged, ${result.kept.length} kept (edited or deleted by an admin)`,
       );
       break;
     }

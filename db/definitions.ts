@@ -58,6 +58,7 @@ export async function updateDefinition(
       .selectFrom('workflow_definitions')
       .selectAll()
       .where('id', '=', id)
+      .where('deleted_at', 'is', null)
       .forUpdate()
       .executeTakeFirst();
     if (!current) return undefined;
@@ -84,12 +85,35 @@ export async function updateDefinition(
   });
 }
 
-/** Looks a definition up by its id or its key. */
-export async function findDefinition(db: Kysely<Database>, idOrKey: string): Promise<DefinitionRow | undefined> {
-  return db
+/**
+ * Looks a definition up by its id or its key. Deleted definitions are not
+ * found unless `includeDeleted` (reports on their runs, a key check).
+ */
+export async function findDefinition(
+  db: Kysely<Database>,
+  idOrKey: string,
+  { includeDeleted = false }: { includeDeleted?: boolean } = {},
+): Promise<DefinitionRow | undefined> {
+  let query = db
     .selectFrom('workflow_definitions')
     .selectAll()
-    .where(UUID.test(idOrKey) ? 'id' : 'key', '=', idOrKey)
+    .where(UUID.test(idOrKey) ? 'id' : 'key', '=', idOrKey);
+  if (!includeDeleted) query = query.where('deleted_at', 'is', null);
+  return query.executeTakeFirst();
+}
+
+/**
+ * Marks a definition deleted (and disabled, so nothing that still holds its
+ * row starts it). Its versions and its runs stay. Answers the row as deleted,
+ * or undefined when it was already deleted or never existed.
+ */
+export async function markDefinitionDeleted(db: Kysely<Database>, id: string): Promise<DefinitionRow | undefined> {
+  return db
+    .updateTable('workflow_definitions')
+    .set({ deleted_at: sql<Date>`now()`, enabled: false, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
     .executeTakeFirst();
 }
 
@@ -122,7 +146,7 @@ export async function listDefinitions(
   db: Kysely<Database>,
   filter: DefinitionFilter,
 ): Promise<{ items: DefinitionRow[]; total: number }> {
-  let query = db.selectFrom('workflow_definitions');
+  let query = db.selectFrom('workflow_definitions').where('deleted_at', 'is', null);
   if (filter.category !== undefined) query = query.where('category', '=', filter.category);
   if (filter.enabled !== undefined) query = query.where('enabled', '=', filter.enabled);
   if (filter.text !== undefined) {

@@ -12,7 +12,7 @@ export interface SeedResult {
   created: string[];
   updated: string[];
   unchanged: string[];
-  /** Definitions an admin changed since seeding: left as they are. */
+  /** Definitions an admin changed (or deleted) since seeding: left as they are. */
   kept: string[];
 }
 
@@ -24,7 +24,12 @@ export interface SeedResult {
 export async function seedTemplates(db: Kysely<Database>, templates: Template[]): Promise<SeedResult> {
   const result: SeedResult = { created: [], updated: [], unchanged: [], kept: [] };
   for (const template of templates) {
-    const existing = await findDefinition(db, template.definition.key);
+    const existing = await findDefinition(db, template.definition.key, { includeDeleted: true });
+    if (existing?.deleted_at) {
+      // An admin deleted it: seeding does not bring it back.
+      result.kept.push(template.key);
+      continue;
+    }
     if (!existing) {
       await createDefinition(db, template.definition, SEED_AUTHOR);
       result.created.push(template.key);

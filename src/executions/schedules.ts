@@ -38,6 +38,17 @@ export function checkSchedule(definition: Definition): DefinitionProblem[] {
   return problems;
 }
 
+/** Deletes the definition's Temporal Schedule; answers whether there was one. */
+export async function deleteSchedule(client: Client, definitionKey: string): Promise<boolean> {
+  try {
+    await client.schedule.getHandle(scheduleIdFor(definitionKey)).delete();
+    return true;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return false;
+    throw err;
+  }
+}
+
 /**
  * Makes the Temporal Schedule match the definition: created or updated while
  * it is enabled with a schedule trigger, deleted otherwise. Idempotent.

@@ -1,5 +1,6 @@
 /** The Express gateway: routes, JSON parsing, and one error shape for everything. */
 import { randomUUID } from 'node:crypto';
+import compression from 'compression';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import { reportError } from '../observability/sentry';
@@ -8,6 +9,7 @@ import type { GatewayDeps, RouteDeps } from './context';
 import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { HttpProblem, sendProblem } from './problem';
+import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
@@ -20,12 +22,17 @@ import { workflowRoutes } from './routes/workflows';
 /** Largest JSON body accepted. */
 export const BODY_LIMIT = '1mb';
 
+/** Answers smaller than this go uncompressed: compressing them saves little and costs time. */
+export const COMPRESSION_THRESHOLD_BYTES = 1024;
+
 export function createApp(deps: GatewayDeps): Express {
   const app = express();
   // Each app counts its own traffic in its own registry.
   const routeDeps: RouteDeps = { ...deps, metrics: createGatewayMetrics() };
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // Which X-Forwarded-For hops `req.ip` believes: none unless TRUST_PROXY says so.
+  app.set('trust proxy', deps.config.http.trustProxy);
 
   app.use((req, res, next) => {
     const incoming = req.get('x-request-id');
@@ -35,6 +42,8 @@ export function createApp(deps: GatewayDeps): Express {
     next();
   });
   app.use(httpMetrics(routeDeps.metrics));
+  // gzip, deflate or br as Accept-Encoding allows, for answers of 1 KiB or more.
+  app.use(compression({ threshold: COMPRESSION_THRESHOLD_BYTES }));
   app.use(requestLogger(deps.logger));
   app.use(helmet());
   const cors = corsPolicy(deps.config.corsOrigins);
@@ -49,7 +58,10 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(authenticate(deps));
   // Open unless METRICS_REQUIRE_KEY; scrapes are not rate limited.
   app.use(metricsRoutes(routeDeps));
-  if (deps.config.rateLimit.enabled) app.use(rateLimiter(deps.config.rateLimit));
+  if (deps.config.rateLimit.enabled) {
+    const store = deps.redis ? redisRateLimitStore(deps.redis, deps.config.redis.rateLimitPrefix) : undefined;
+    app.use(rateLimiter(deps.config.rateLimit, { logger: deps.logger, store }));
+  }
   app.use(
     express.json({
       limit: BODY_LIMIT,

@@ -1,4 +1,5 @@
 import type { Client, Connection } from '@temporalio/client';
+import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
@@ -11,6 +12,11 @@ export interface GatewayDeps {
   db: Kysely<Database>;
   temporal: { connection: Connection; client: Client };
   logger: Logger;
+  /**
+   * A Redis client for rate-limit counters shared with other gateways (see
+   * rate-limit-store.ts); without one, each gateway counts on its own.
+   */
+  redis?: Redis | undefined;
 }
 
 /** What routes receive: the app's dependencies and the metrics of the app they belong to. */

@@ -5,6 +5,7 @@ import { createLogger } from '../logger';
 import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
 import { connectTemporal } from '../temporal/client';
 import { createApp } from './app';
+import { createRateLimitRedis } from './rate-limit-store';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'gateway');
@@ -13,7 +14,10 @@ if (initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentr
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
   const temporal = await connectTemporal(config);
-  const app = createApp({ config, db, temporal, logger });
+  // Shared rate-limit counters; an unreachable Redis is retried in the background, never fatal.
+  const redis = config.redis.url ? createRateLimitRedis(config.redis, logger) : undefined;
+  await redis?.connect().catch(() => undefined);
+  const app = createApp({ config, db, temporal, logger, redis });
   const server = app.listen(config.http.port, config.http.host, () => {
     logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
   });
@@ -28,6 +32,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
     server.close(async () => {
+      redis?.disconnect();
       await Promise.allSettled([db.destroy(), temporal.connection.close(), flushErrorReports()]);
       logger.info('gateway stopped');
       process.exit(0);

@@ -19,7 +19,7 @@ import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { decisionBody } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, signalBody, terminateBody } from './routes/executions';
 import { createBody as createKeyBody } from './routes/keys';
-import { executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
+import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
 import { SIGNATURE_TOLERANCE_SECONDS } from './webhook-signature';
 
@@ -183,6 +183,11 @@ const COMPONENTS: Record<string, z.ZodType> = {
     versions: z.array(z.object({ version: z.int(), createdAt: time, createdBy: z.string().nullable() })),
   }),
   DefinitionVersion: z.object({ id: uuid, key: z.string(), version: z.int(), createdAt: time, definition: storedDocument }),
+  DefinitionDeleted: definitionSummarySchema.extend({
+    deletedAt: time,
+    scheduleDeleted: z.boolean().meta({ description: "whether the definition's Temporal Schedule was deleted with it" }),
+    cancelledExecutions: z.array(uuid).meta({ description: 'open runs asked to cancel (with `force=true`)' }),
+  }),
   ValidationResult: z.object({ valid: z.literal(true), definition: storedDocument }),
   RunStarted: runStartedSchema,
   Execution: executionSchema,
@@ -463,6 +468,45 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     body: { schema: 'DefinitionUpdate', description: 'the complete new document', example: { ...EXAMPLE_DEFINITION, key: undefined } },
     answers: { 200: { description: 'saved', schema: 'DefinitionWithDocument' } },
     problems: ['invalid_definition', 'not_found'],
+  },
+  'DELETE /api/workflows/:id': {
+    tag: 'Definitions',
+    summary: 'Delete a definition',
+    description:
+      'A soft delete: the definition disappears from every route (list, read, execute, webhooks, `call` steps) and its Temporal Schedule is deleted, ' +
+      'while its versions and its runs stay for reports (`GET /api/executions?definition=<id>` still finds them). Its key is not reused. ' +
+      'Refused with 409 while runs are open (PENDING or RUNNING) unless `force=true`, which asks each open run to cancel first: ' +
+      'the step in progress is cancelled and the run records itself `CANCELLED`.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    query: {
+      schema: deleteQuery,
+      docs: { force: { description: '`true` cancels open runs and deletes; without it, open runs refuse the deletion' } },
+    },
+    answers: { 200: { description: 'deleted', schema: 'DefinitionDeleted' } },
+    problems: ['validation_failed', 'not_found', 'definition_has_open_runs', 'temporal_unavailable'],
+  },
+  'POST /api/workflows/:id/enable': {
+    tag: 'Definitions',
+    summary: 'Enable a definition',
+    description:
+      'Saves a new version with `enabled: true` (as `PUT` would) and creates its Temporal Schedule if its trigger is a schedule. ' +
+      'Idempotent: an enabled definition is answered as it is. No body.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    answers: { 200: { description: 'the definition, enabled', schema: 'DefinitionWithDocument' } },
+    problems: ['not_found', 'definition_invalid'],
+  },
+  'POST /api/workflows/:id/disable': {
+    tag: 'Definitions',
+    summary: 'Disable a definition',
+    description:
+      'Saves a new version with `enabled: false` (as `PUT` would): no new runs start, by any trigger, and its Temporal Schedule is removed. ' +
+      'Runs already started go on. Idempotent: a disabled definition is answered as it is. No body.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    answers: { 200: { description: 'the definition, disabled', schema: 'DefinitionWithDocument' } },
+    problems: ['not_found', 'definition_invalid'],
   },
   'POST /api/workflows/:id/execute': {
     tag: 'Runs',
@@ -806,7 +850,7 @@ export function buildOpenApiDocument({ metricsRequireKey = false }: { metricsReq
         'Stores workflow definitions, starts runs of them on Temporal, and reports on runs from the Postgres mirror. ' +
         'Every route but the probes and this reference needs an API key, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`; ' +
         'each route names the lowest role it accepts (viewer < operator < admin). Errors are RFC 9457 problems (`application/problem+json`). ' +
-        'Request bodies are JSON, at most 1 MB.',
+        'Request bodies are JSON, at most 1 MB. Answers of 1 KiB or more are compressed (gzip, deflate or br) when `Accept-Encoding` allows.',
     },
     tags: TAGS,
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],

@@ -15,6 +15,7 @@ export const PROBLEM_CODES = {
   route_not_found: 404,
   definition_key_taken: 409,
   definition_disabled: 409,
+  definition_has_open_runs: 409,
   execution_closed: 409,
   not_waiting: 409,
   decision_refused: 409,

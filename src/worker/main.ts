@@ -12,7 +12,8 @@ import { installRuntime } from './runtime';
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'worker');
 if (initErrorReporting(config, 'worker')) logger.info('error reporting to Sentry is on');
-installRuntime(logger);
+installRuntime(logger, { metricsAddress: config.workerMetricsAddress });
+if (config.workerMetricsAddress) logger.info({ address: config.workerMetricsAddress }, 'Temporal SDK metrics served for Prometheus at /metrics');
 
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });

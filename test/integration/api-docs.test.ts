@@ -153,6 +153,17 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/workflows/{id}': { path: () => '/api/workflows/docs-def', accepted: [200] },
   'GET /api/workflows/{id}/versions/{version}': { path: () => '/api/workflows/docs-def/versions/1', accepted: [200] },
   'PUT /api/workflows/{id}': { path: () => '/api/workflows/docs-def', accepted: [200] },
+  'DELETE /api/workflows/{id}': {
+    path: async () => {
+      const key = `docs-doomed-${++serial}`;
+      const created = await h.api('POST', '/api/workflows', { key, name: 'Doomed', steps: [{ id: 'only', type: 'set', values: { x: 1 } }] });
+      expect(created.status).toBe(201);
+      return `/api/workflows/${key}`;
+    },
+    accepted: [200],
+  },
+  'POST /api/workflows/{id}/enable': { path: () => '/api/workflows/docs-def/enable', accepted: [200] },
+  'POST /api/workflows/{id}/disable': { path: () => '/api/workflows/docs-def/disable', accepted: [200] },
   'POST /api/workflows/{id}/execute': { path: () => '/api/workflows/docs-run/execute', accepted: [202] },
   'POST /api/hooks/{key}': { path: () => '/api/hooks/docs-hook', accepted: [202], headers: signed },
   'GET /api/executions': { path: () => '/api/executions', accepted: [200] },
@@ -305,7 +316,7 @@ describe('parameters', () => {
   }
 
   it('covers the list routes', () => {
-    expect(queried.map((o) => o.name).sort()).toEqual(['GET /api/executions', 'GET /api/workflows']);
+    expect(queried.map((o) => o.name).sort()).toEqual(['DELETE /api/workflows/{id}', 'GET /api/executions', 'GET /api/workflows']);
   });
 
   it.each(queried.map((o) => [o.name, o] as const))('%s: each query parameter as the schema allows it is accepted, as it refuses it is refused', async (name, { op }) => {

@@ -61,6 +61,8 @@ beforeAll(async () => {
 
   expect((await h.api('POST', '/api/workflows', minimal)).status).toBe(201);
   expect((await h.api('POST', '/api/workflows', { ...minimal, key: 'auth-matrix-hook', trigger: { type: 'webhook' } })).status).toBe(201);
+  // Switched on and off by the matrix, apart from the definition the matrix starts.
+  expect((await h.api('POST', '/api/workflows', { ...minimal, key: 'auth-matrix-switch' })).status).toBe(201);
   const started = await h.api('POST', '/api/workflows/auth-matrix/execute', { triggerData: {} });
   expect(started.status).toBe(202);
   executionId = started.body.executionId;
@@ -174,6 +176,17 @@ ROUTES.push(
     () => ({ method: 'PUT', path: '/api/workflows/auth-matrix', body: { ...minimal, name: `Auth matrix ${++serial}` } }),
     needs('admin', 200),
   ],
+  [
+    'DELETE /api/workflows/:id',
+    async () => {
+      const key = `auth-matrix-doomed-${++serial}`;
+      expect((await h.api('POST', '/api/workflows', { ...minimal, key })).status).toBe(201);
+      return { method: 'DELETE', path: `/api/workflows/${key}` };
+    },
+    needs('admin', 200),
+  ],
+  ['POST /api/workflows/:id/enable', () => ({ method: 'POST', path: '/api/workflows/auth-matrix-switch/enable' }), needs('admin', 200)],
+  ['POST /api/workflows/:id/disable', () => ({ method: 'POST', path: '/api/workflows/auth-matrix-switch/disable' }), needs('admin', 200)],
   ['POST /api/keys', () => ({ method: 'POST', path: '/api/keys', body: { name: `made ${++serial}`, role: 'viewer' } }), needs('admin', 201)],
   ['GET /api/keys', () => ({ method: 'GET', path: '/api/keys' }), needs('admin', 200)],
   [

@@ -55,9 +55,11 @@ afterAll(async () => {
 });
 
 describe('worker and gateway processes', () => {
-  it('start from their entry points, run a workflow end to end, and exit 0 on SIGTERM', async () => {
+  it('start from their entry points, run a workflow end to end, serve the worker SDK metrics, and exit 0 on SIGTERM', async () => {
     const port = await freePort();
+    const metricsAddress = `127.0.0.1:${await freePort()}`;
     const env = {
+      WORKER_METRICS_ADDRESS: metricsAddress,
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: inject('temporalAddress'),
       TEMPORAL_TASK_QUEUE: `proc-${randomUUID().slice(0, 8)}`,
@@ -98,6 +100,15 @@ describe('worker and gateway processes', () => {
     }, 30_000, 'the run to succeed');
     expect(finished.logs.map((l: { event: string }) => l.event)).toEqual(['STARTED', 'COMPLETED']);
     expect(smtp.messages.map((m) => m.to)).toEqual([['ops@example.test']]);
+
+    // The worker's own Prometheus endpoint: the Temporal SDK's metrics, this run among them.
+    const taskQueue = `task_queue="${env.TEMPORAL_TASK_QUEUE}"`;
+    const scraped = await eventually(async () => {
+      const text = await fetch(`http://${metricsAddress}/metrics`).then((r) => (r.ok ? r.text() : undefined));
+      return text?.split('\n').some((line) => line.startsWith('temporal_workflow_completed{') && line.includes(taskQueue)) ? text : undefined;
+    }, 30_000, `temporal_workflow_completed at ${metricsAddress}/metrics`);
+    expect(scraped).toMatch(/^# TYPE temporal_\w+ (counter|gauge|histogram)$/m);
+    expect(scraped).toMatch(/^temporal_workflow_task_schedule_to_start_latency_bucket\{/m);
 
     gateway.kill('SIGTERM');
     worker.kill('SIGTERM');

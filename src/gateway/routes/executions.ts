@@ -194,7 +194,8 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     const query = parseRequest(listQuery, req.query, 'query');
     let definitionId: string | undefined;
     if (query.definition !== undefined) {
-      const definition = await findDefinition(db, query.definition);
+      // Runs of a deleted definition stay reportable.
+      const definition = await findDefinition(db, query.definition, { includeDeleted: true });
       if (!definition) {
         res.json({ items: [], nextCursor: null });
         return;

@@ -1,5 +1,5 @@
 /** Definitions (`/api/workflows`) and starting runs of them. */
-import { Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import {
   createDefinition,
@@ -11,6 +11,7 @@ import {
 } from '../../../db/definitions';
 import type { DefinitionRow } from '../../../db/schema';
 import { checkCalls } from '../../executions/calls';
+import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-definition';
 import { checkSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
 import { type Definition, parseDefinition } from '../../shared/definition';
@@ -31,6 +32,11 @@ export const listQuery = z.object({
 });
 
 export const executeBody = z.object({ triggerData: triggerDataSchema.default({}) }).strict();
+
+/** `DELETE /api/workflows/:id?force=true` cancels the open runs first. */
+export const deleteQuery = z
+  .object({ force: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true').default(false) })
+  .strict();
 
 /** A version number in a path, as `GET /api/workflows/:id/versions/:version` reads it. */
 export const versionParam = z.coerce.number().int().min(1);
@@ -113,10 +119,13 @@ export function workflowRoutes(deps: RouteDeps): Router {
 
   router.post('/api/workflows', requireRole('admin'), async (req, res) => {
     const definition = await parseDefinitionOr400(db, req.body);
-    if (await findDefinition(db, definition.key)) {
-      throw new HttpProblem('definition_key_taken', `a definition with key "${definition.key}" already exists`, [
-        { path: '$.key', message: 'is already taken' },
-      ]);
+    const holder = await findDefinition(db, definition.key, { includeDeleted: true });
+    if (holder) {
+      // Keys of deleted definitions stay taken: old runs' workflow ids and idempotency keys are made from them.
+      const message = holder.deleted_at
+        ? `a deleted definition used key "${definition.key}"; keys are not reused, choose another`
+        : `a definition with key "${definition.key}" already exists`;
+      throw new HttpProblem('definition_key_taken', message, [{ path: '$.key', message: 'is already taken' }]);
     }
     const row = await createDefinition(db, definition);
     const schedule = await scheduleOf(row, definition);
@@ -152,6 +161,55 @@ export function workflowRoutes(deps: RouteDeps): Router {
     const schedule = await scheduleOf(updated, definition);
     res.json({ ...publicDefinition(updated), definition, ...schedule });
   });
+
+  /**
+   * Deletes the definition (see executions/delete-definition.ts): refused with
+   * 409 while runs are open, unless `?force=true` cancels them first.
+   */
+  router.delete('/api/workflows/:id', requireRole('admin'), async (req, res) => {
+    const { force } = parseRequest(deleteQuery, req.query, 'query');
+    const row = await loadDefinition(req.params.id);
+    try {
+      const deleted = await deleteDefinition({ db, client: deps.temporal.client }, row, { force });
+      res.json({
+        ...publicDefinition(deleted.row),
+        deletedAt: deleted.row.deleted_at,
+        scheduleDeleted: deleted.scheduleDeleted,
+        cancelledExecutions: deleted.cancelledExecutionIds,
+      });
+    } catch (err) {
+      if (err instanceof DeleteRefusedError) {
+        const fields = err.code === 'definition_has_open_runs' ? [{ path: '$.query.force', message: 'is needed to delete a definition with open runs' }] : [];
+        throw new HttpProblem(err.code, err.message, fields);
+      }
+      throw err;
+    }
+  });
+
+  /**
+   * Enables or disables the definition: a new version with `enabled` changed,
+   * as `PUT` with `enabled` would save, and the schedule brought in line
+   * (removed while disabled). Asking for the state it is in changes nothing.
+   */
+  const setEnabled = (enabled: boolean) => async (req: Request<{ id: string }>, res: Response) => {
+    const row = await loadDefinition(req.params.id);
+    const stored = await getDefinitionVersion(db, row.id, row.current_version);
+    const parsed = parseDefinition(stored?.document);
+    if (!parsed.ok) {
+      throw new HttpProblem('definition_invalid', `stored definition "${row.key}" v${row.current_version} no longer validates; save a new version with PUT`);
+    }
+    let current = row;
+    if (row.enabled !== enabled) {
+      const updated = await updateDefinition(db, row.id, { ...parsed.definition, enabled });
+      if (!updated) throw new HttpProblem('not_found', `no workflow definition has id "${row.id}"`);
+      current = updated;
+    }
+    const definition = { ...parsed.definition, enabled: current.enabled };
+    const schedule = await scheduleOf(current, definition);
+    res.json({ ...publicDefinition(current), definition, ...schedule });
+  };
+  router.post('/api/workflows/:id/enable', requireRole('admin'), setEnabled(true));
+  router.post('/api/workflows/:id/disable', requireRole('admin'), setEnabled(false));
 
   /**
    * Starts a run of the definition's current version. With an `Idempotency-Key`
