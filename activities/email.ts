@@ -7,11 +7,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../src/config';
-import { EMAIL_MAX_ATTACHMENTS } from '../src/shared/definition';
+import { EMAIL_MAX_ATTACHMENTS, HEADER_NAME, SECRET_NAME } from '../src/shared/definition';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
 import { parseInput, permanent, transient } from './failures';
 import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from './http';
+import { joinNames, type Outbox, type OutboxResult } from './outbox';
 
 const address = z.string().trim().min(3).max(320);
 const addresses = z.union([address, z.array(address).min(1).max(100)]);
@@ -44,9 +45,15 @@ export const emailAttachmentInput = z
     /** Text (any other JSON value is attached as JSON text), or base64. */
     content: z.unknown().optional(),
     encoding: z.enum(['text', 'base64']).default('text'),
+    /** Header name → name of a configured secret (HTTP_SECRET_<NAME>) sent when fetching `url`. */
+    secretHeaders: z.record(z.string().regex(HEADER_NAME, 'must be an HTTP header name'), z.string().regex(SECRET_NAME)).default({}),
   })
   .refine((a) => (a.url === undefined) !== (a.content === undefined), {
     message: 'needs either url or content (a template may have given no value)',
+  })
+  .refine((a) => a.url !== undefined || Object.keys(a.secretHeaders).length === 0, {
+    message: 'secretHeaders apply to an attachment fetched from url only',
+    path: ['secretHeaders'],
   });
 
 type EmailAttachmentInput = z.output<typeof emailAttachmentInput>;
@@ -69,7 +76,7 @@ interface ResolvedAttachment {
 /** SMTP errors that mean the connection, not the message, failed. */
 const NETWORK_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EGREETING']);
 
-export function createEmailActivities(config: Config, ledger: Ledger) {
+export function createEmailActivities(config: Config, ledger: Ledger, outbox: Outbox) {
   const { smtp } = config;
   const guard = createAddressGuard(config.outbound.allowedHosts);
   // Built on first use, so a worker without SMTP settings still starts.
@@ -91,11 +98,8 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
   };
 
   return {
-    async sendEmail(raw: SendEmailInput): Promise<SendEmailResult> {
+    async sendEmail(raw: SendEmailInput): Promise<SendEmailResult | OutboxResult> {
       const input = parseInput(sendEmailInput, raw, 'email', 'InvalidRecipient');
-      if (!smtp.host || !smtp.from) {
-        throw permanent('ChannelNotConfigured', 'email is not configured: set SMTP_HOST and SMTP_FROM');
-      }
       const { attachments: specs } = parseInput(
         z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
         { attachments: input.attachments },
@@ -105,6 +109,26 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
       // Inline attachments are checked before anything is claimed or sent; fetched ones when the message goes out.
       const limits = new AttachmentBudget(smtp.maxAttachmentBytes, smtp.maxTotalAttachmentBytes);
       const inline = specs.map((spec) => (spec.url === undefined ? limits.take(spec.filename, decodeContent(spec)) : undefined));
+      const missing = [...(smtp.host ? [] : ['SMTP_HOST']), ...(smtp.from ? [] : ['SMTP_FROM'])];
+      if (missing.length > 0) {
+        const { to, cc, bcc, replyTo, subject, text, html } = input;
+        // What would be attached, not the bytes: files named by URL are not fetched.
+        const attachments = specs.map((spec, i) => ({
+          filename: spec.filename,
+          contentType: spec.contentType,
+          ...(spec.url !== undefined ? { url: spec.url } : { bytes: inline[i]?.bytes.length }),
+        }));
+        return outbox.hold({
+          deliveryKey: input.deliveryKey,
+          channel: 'email',
+          recipient: [to].flat().join(', '),
+          message: { to, cc, bcc, replyTo, subject, text, html, attachments },
+          missing,
+          reason: `email is not configured: set ${joinNames(missing)}`,
+        });
+      }
+      // Secret values are looked up here and live only in this call: never in the input, result or errors.
+      const fetchHeaders = specs.map((spec) => secretHeaderValues(spec, config.outbound.secrets));
       return ledger.deliver({
         key: input.deliveryKey,
         channel: 'email',
@@ -113,7 +137,7 @@ export function createEmailActivities(config: Config, ledger: Ledger) {
         send: async () => {
           const attachments: ResolvedAttachment[] = [];
           for (const [i, spec] of specs.entries()) {
-            const content = inline[i] ?? (await fetchAttachment(spec, limits, guard, input.fetchTimeoutMs));
+            const content = inline[i] ?? (await fetchAttachment(spec, fetchHeaders[i] ?? {}, limits, guard, input.fetchTimeoutMs));
             attachments.push({ filename: spec.filename, content: content.bytes, contentType: spec.contentType ?? content.contentType });
           }
           try {
@@ -193,13 +217,20 @@ function decodeContent(spec: EmailAttachmentInput): Buffer {
  * Downloads an attachment through the address guard, within what the budget
  * allows. Any failure means the message was not sent.
  */
-async function fetchAttachment(spec: EmailAttachmentInput, limits: AttachmentBudget, guard: AddressGuard, timeoutMs: number) {
+async function fetchAttachment(
+  spec: EmailAttachmentInput,
+  secretHeaders: Record<string, string>,
+  limits: AttachmentBudget,
+  guard: AddressGuard,
+  timeoutMs: number,
+) {
   const { maxBytes, failure } = limits.limitFor(spec.filename);
   const about = `attachment "${spec.filename}": `;
   try {
     const res = await fetchGuarded(new URL(spec.url ?? ''), {
       method: 'GET',
-      headers: { 'user-agent': 'workflow-automation', accept: '*/*' },
+      headers: { 'user-agent': 'workflow-automation', accept: '*/*', ...secretHeaders },
+      credentialHeaders: Object.keys(secretHeaders),
       timeoutMs,
       maxBytes,
       tooLarge: failure,
@@ -215,6 +246,23 @@ async function fetchAttachment(spec: EmailAttachmentInput, limits: AttachmentBud
     const named = cause.message.startsWith(about) || cause.message.startsWith('attachment "') ? cause : renamed(cause, `${about}${cause.message}`);
     throw new SendFailure(named, false);
   }
+}
+
+/**
+ * The headers an attachment names by secret, with their values from
+ * configuration. A secret that is not configured fails the step at once,
+ * before anything is claimed or sent.
+ */
+function secretHeaderValues(spec: EmailAttachmentInput, secrets: Readonly<Record<string, string>>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [header, name] of Object.entries(spec.secretHeaders)) {
+    const value = secrets[name];
+    if (value === undefined) {
+      throw permanent('ChannelNotConfigured', `attachment "${spec.filename}" names secret "${name}", which is not configured (HTTP_SECRET_${name})`);
+    }
+    headers[header.toLowerCase()] = value;
+  }
+  return headers;
 }
 
 function renamed(failure: ApplicationFailure, message: string): ApplicationFailure {

@@ -21,6 +21,15 @@ import { parseInput, permanent, transient } from './failures';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
 
+/** A form field's rendered value: templates may give any scalar, or null for no value. */
+const formValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** Fields sent as `application/x-www-form-urlencoded`; a list repeats its field, null leaves it out. */
+const formFields = z.record(
+  z.string(),
+  z.union([formValue, z.array(formValue)], { error: 'must be text, a number, true/false, null or a list of them' }),
+);
+
 export const httpRequestInput = z.object({
   deliveryKey: z.string().min(1),
   method: z.enum(HTTP_METHODS).default('GET'),
@@ -29,6 +38,8 @@ export const httpRequestInput = z.object({
   /** Header name → name of a secret in configuration (HTTP_SECRET_<NAME>). */
   secretHeaders: z.record(z.string(), z.string()).default({}),
   body: z.unknown().optional(),
+  /** Instead of `body`. */
+  form: formFields.optional(),
   timeoutMs: z.number().int().min(100).max(300_000).default(30_000),
 });
 
@@ -53,6 +64,8 @@ export function createHttpActivities(config: Config) {
   return {
     async httpRequest(raw: HttpRequestInput): Promise<HttpResult> {
       const input = parseInput(httpRequestInput, raw, 'http', 'ProviderRejected');
+      // The definition schema refuses both at save time; a step rendered elsewhere still gets a clear answer.
+      if (input.body !== undefined && input.form !== undefined) throw permanent('ProviderRejected', 'http step input is invalid: takes body or form, not both');
       const headers: Record<string, string> = { 'user-agent': 'workflow-automation', ...lowerKeys(input.headers) };
       for (const [header, secretName] of Object.entries(input.secretHeaders)) {
         const value = config.outbound.secrets[secretName];
@@ -62,15 +75,21 @@ export function createHttpActivities(config: Config) {
         headers[header.toLowerCase()] = value;
       }
       let payload: string | undefined;
-      if (input.body !== undefined && input.method !== 'GET' && input.method !== 'HEAD') {
-        payload = typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
-        headers['content-type'] ??= typeof input.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
+      if (input.method !== 'GET' && input.method !== 'HEAD') {
+        if (input.form !== undefined) {
+          payload = formEncode(input.form);
+          headers['content-type'] ??= 'application/x-www-form-urlencoded';
+        } else if (input.body !== undefined) {
+          payload = typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
+          headers['content-type'] ??= typeof input.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
+        }
       }
 
       const res = await fetchGuarded(new URL(input.url), {
         method: input.method,
         headers,
         payload,
+        credentialHeaders: Object.keys(input.secretHeaders).map((h) => h.toLowerCase()),
         timeoutMs: input.timeoutMs,
         maxBytes: MAX_RESPONSE_BYTES,
         tooLarge: (url) => permanent('ProviderRejected', `the response from ${url.host} is larger than ${MAX_RESPONSE_BYTES} bytes`),
@@ -103,6 +122,8 @@ export interface GuardedRequest {
   method: string;
   headers: Record<string, string>;
   payload?: string | undefined;
+  /** Headers holding credentials for the first address: left off when a redirect leads to another origin. */
+  credentialHeaders?: readonly string[] | undefined;
   timeoutMs: number;
   /** Largest body read; a longer one fails with {@link tooLarge}. */
   maxBytes: number;
@@ -129,15 +150,22 @@ export async function fetchGuarded(start: URL, request: GuardedRequest): Promise
   let url = start;
   let method = request.method;
   let payload = request.payload;
+  let headers = request.headers;
   for (let hop = 0; ; hop += 1) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw permanent('ProviderRejected', `refused to follow a redirect to a ${url.protocol} address`);
     }
-    const res = await send(url, method, payload, request);
+    const res = await send(url, method, payload, headers, request);
     const location = res.headers.location;
     if (res.status >= 300 && res.status < 400 && location) {
       if (hop >= MAX_REDIRECTS) throw permanent('ProviderRejected', `more than ${MAX_REDIRECTS} redirects`);
-      url = new URL(location, url);
+      const next = new URL(location, url);
+      // Credentials meant for one origin do not follow a redirect to another, as browsers drop Authorization.
+      if (next.origin !== url.origin && request.credentialHeaders?.length) {
+        const dropped = new Set(request.credentialHeaders.map((h) => h.toLowerCase()));
+        headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !dropped.has(name.toLowerCase())));
+      }
+      url = next;
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
         method = 'GET';
         payload = undefined;
@@ -166,8 +194,14 @@ export function statusFailure(res: Pick<GuardedResponse, 'url' | 'status' | 'hea
   return undefined;
 }
 
-function send(url: URL, method: string, payload: string | undefined, request: GuardedRequest): Promise<Omit<GuardedResponse, 'url'>> {
-  const { headers, timeoutMs, maxBytes, guard } = request;
+function send(
+  url: URL,
+  method: string,
+  payload: string | undefined,
+  headers: Record<string, string>,
+  request: GuardedRequest,
+): Promise<Omit<GuardedResponse, 'url'>> {
+  const { timeoutMs, maxBytes, guard } = request;
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolvePromise, reject) => {
     try {
@@ -258,6 +292,15 @@ export function createAddressGuard(allowedHosts: readonly string[]): AddressGuar
       if (ipaddr.isValid(bare) && !allowed(bare, bare)) throw refusal(hostname, bare);
     },
   });
+}
+
+/** `a=1&b=x+y`, a list as its field repeated, null fields left out. */
+export function formEncode(fields: z.output<typeof formFields>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(fields)) {
+    for (const item of [value].flat()) if (item !== null) params.append(name, String(item));
+  }
+  return params.toString();
 }
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {

@@ -12,6 +12,8 @@ import { createLedger } from './delivery';
 import { createEmailActivities } from './email';
 import { createHttpActivities } from './http';
 import { createMirrorActivities } from './mirror';
+import { createOutbox } from './outbox';
+import { createPacer, paced } from './pacing';
 import { createSlackActivities } from './slack';
 import { createSmsActivities } from './sms';
 import { createTeamsActivities } from './teams';
@@ -23,14 +25,25 @@ export interface ActivityDeps {
 
 export function createActivities({ config, db }: ActivityDeps) {
   const ledger = createLedger(db);
+  const pacer = createPacer(config, db);
+  const outbox = createOutbox(config, db);
+  const email = createEmailActivities(config, ledger, outbox);
+  const slack = createSlackActivities(config, ledger, outbox);
+  const sms = createSmsActivities(config, ledger, outbox);
+  const teams = createTeamsActivities(config, ledger, outbox);
   return {
-    ...createEmailActivities(config, ledger),
-    ...createSlackActivities(config, ledger),
-    ...createSmsActivities(config, ledger),
-    ...createTeamsActivities(config, ledger),
+    ...email,
+    ...slack,
+    ...sms,
+    ...teams,
+    // Notification sends take their channel's next slot first (PACING_*_PER_MINUTE).
+    sendEmail: paced(pacer, 'email', email.sendEmail),
+    sendSlack: paced(pacer, 'slack', slack.sendSlack),
+    sendSms: paced(pacer, 'sms', sms.sendSms),
+    sendTeams: paced(pacer, 'teams', teams.sendTeams),
     ...createHttpActivities(config),
     ...createDatabaseActivities(config, ledger),
     ...createMirrorActivities(db),
-    ...createCallActivities(db),
+    ...createCallActivities(db, config),
   };
 }

@@ -8,6 +8,7 @@ import type { Config } from '../src/config';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
 import { parseInput, permanent, transient } from './failures';
+import type { Outbox, OutboxResult } from './outbox';
 import { postJson } from './webhook';
 
 export const sendSlackInput = z.object({
@@ -48,7 +49,7 @@ const PERMANENT_PLATFORM_ERRORS: Record<string, 'InvalidRecipient' | 'ProviderAu
   invalid_blocks: 'ProviderRejected',
 };
 
-export function createSlackActivities(config: Config, ledger: Ledger) {
+export function createSlackActivities(config: Config, ledger: Ledger, outbox: Outbox) {
   const { slack } = config;
   let client: WebClient | undefined;
   const getClient = () => {
@@ -64,7 +65,7 @@ export function createSlackActivities(config: Config, ledger: Ledger) {
   };
 
   return {
-    async sendSlack(raw: SendSlackInput): Promise<SendSlackResult> {
+    async sendSlack(raw: SendSlackInput): Promise<SendSlackResult | OutboxResult> {
       const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
       const send = input.channel && slack.botToken
         ? () => postWithApi(getClient(), input.channel ?? '', input)
@@ -83,12 +84,16 @@ export function createSlackActivities(config: Config, ledger: Ledger) {
           },
         });
       }
-      throw permanent(
-        'ChannelNotConfigured',
-        input.channel
+      return outbox.hold({
+        deliveryKey: input.deliveryKey,
+        channel: 'slack',
+        recipient: input.channel ?? 'webhook',
+        message: { channel: input.channel, text: input.text, blocks: input.blocks, threadTs: input.threadTs },
+        missing: [input.channel ? 'SLACK_BOT_TOKEN' : 'SLACK_WEBHOOK_URL'],
+        reason: input.channel
           ? 'Slack is not configured: set SLACK_BOT_TOKEN to post to a channel'
           : 'Slack is not configured: set SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN and a channel on the step',
-      );
+      });
     },
   };
 }

@@ -6,6 +6,7 @@ import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import { parseInput, permanent, transient } from './failures';
+import { joinNames, type Outbox, type OutboxResult } from './outbox';
 
 /** E.164: a plus, a country code, at most fifteen digits in all. */
 export const E164 = /^\+[1-9]\d{6,14}$/;
@@ -43,7 +44,7 @@ class RedirectingRequestClient extends twilio.RequestClient {
   }
 }
 
-export function createSmsActivities(config: Config, ledger: Ledger) {
+export function createSmsActivities(config: Config, ledger: Ledger, outbox: Outbox) {
   const { twilio: settings } = config;
   let client: twilio.Twilio | undefined;
   const getClient = () => {
@@ -57,13 +58,23 @@ export function createSmsActivities(config: Config, ledger: Ledger) {
   };
 
   return {
-    async sendSms(raw: SendSmsInput): Promise<SendSmsResult> {
+    async sendSms(raw: SendSmsInput): Promise<SendSmsResult | OutboxResult> {
       const input = parseInput(sendSmsInput, raw, 'sms', 'InvalidRecipient');
-      if (!settings.accountSid || !settings.authToken || !(settings.phoneNumber || settings.messagingServiceSid)) {
-        throw permanent(
-          'ChannelNotConfigured',
-          'SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER (or TWILIO_MESSAGING_SERVICE_SID)',
-        );
+      const missing = [
+        ...(settings.accountSid ? [] : ['TWILIO_ACCOUNT_SID']),
+        ...(settings.authToken ? [] : ['TWILIO_AUTH_TOKEN']),
+        ...(settings.phoneNumber || settings.messagingServiceSid ? [] : ['TWILIO_PHONE_NUMBER']),
+      ];
+      if (missing.length > 0) {
+        const sender = missing.includes('TWILIO_PHONE_NUMBER') ? ' (or TWILIO_MESSAGING_SERVICE_SID instead of the phone number)' : '';
+        return outbox.hold({
+          deliveryKey: input.deliveryKey,
+          channel: 'sms',
+          recipient: input.to,
+          message: { to: input.to, body: input.body },
+          missing,
+          reason: `SMS is not configured: set ${joinNames(missing)}${sender}`,
+        });
       }
       return ledger.deliver({
         key: input.deliveryKey,

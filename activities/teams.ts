@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger } from './delivery';
-import { parseInput, permanent } from './failures';
+import { parseInput } from './failures';
+import type { Outbox, OutboxResult } from './outbox';
 import { postJson } from './webhook';
 
 export const sendTeamsInput = z.object({
@@ -45,13 +46,22 @@ export function adaptiveCardMessage(input: { title?: string | undefined; text: s
   };
 }
 
-export function createTeamsActivities(config: Config, ledger: Ledger) {
+export function createTeamsActivities(config: Config, ledger: Ledger, outbox: Outbox) {
   const { teams } = config;
   return {
-    async sendTeams(raw: SendTeamsInput): Promise<SendTeamsResult> {
+    async sendTeams(raw: SendTeamsInput): Promise<SendTeamsResult | OutboxResult> {
       const input = parseInput(sendTeamsInput, raw, 'teams', 'ProviderRejected');
       const url = teams.webhookUrl;
-      if (!url) throw permanent('ChannelNotConfigured', 'Teams is not configured: set TEAMS_WEBHOOK_URL');
+      if (!url) {
+        return outbox.hold({
+          deliveryKey: input.deliveryKey,
+          channel: 'teams',
+          recipient: 'webhook',
+          message: { title: input.title, text: input.text, card: input.card },
+          missing: ['TEAMS_WEBHOOK_URL'],
+          reason: 'Teams is not configured: set TEAMS_WEBHOOK_URL',
+        });
+      }
       return ledger.deliver({
         key: input.deliveryKey,
         channel: 'teams',

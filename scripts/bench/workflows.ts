@@ -9,6 +9,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
+import { isOutboxResult, isPacedSend } from '../../src/shared/run';
 import type { Activities } from '../../workflows/context';
 
 export { deliverEventUpdate, interpreterWorkflow, stateQuery } from '../../workflows/index';
@@ -65,7 +66,7 @@ export async function handWrittenOrderShipped(input: OrderShippedInput): Promise
     });
 
   vars.notified = true;
-  vars.messageId = mail.messageId;
+  vars.messageId = isPacedSend(mail) || isOutboxResult(mail) ? null : mail.messageId;
   return { status: 'SUCCESS', steps: 6, vars, output: null };
 }
 

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration';
+import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
 
 export const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -78,7 +79,43 @@ const notificationStepBase = {
   delivery: z.enum(DELIVERY_POLICIES).optional(),
 };
 
+/**
+ * A daily window in the recipient's time zone during which the message waits
+ * (on a durable timer) instead of going out. `timeZone` may be a template,
+ * e.g. `{{ input.customer.timeZone }}`; a literal zone is checked at save time.
+ */
+export const quietHoursSchema = z
+  .object({
+    start: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 21:00 or 07:30:00'),
+    end: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 08:00 or 07:30:00'),
+    timeZone: z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((v) => v.includes('{{') || isTimeZone(v), { message: 'must be an IANA time zone such as Europe/Berlin or America/New_York' }),
+  })
+  .strict()
+  .refine((q) => q.start !== q.end, { message: 'start and end must differ', path: ['end'] });
+
+/** Fields of steps that send a message to a person or a channel. */
+const messageStepBase = {
+  ...notificationStepBase,
+  quietHours: quietHoursSchema.optional(),
+};
+
 const recipients = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(100)]);
+
+/** An HTTP header name (an RFC 9110 token). */
+export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/;
+/** The `<NAME>` of a configured HTTP_SECRET_<NAME>. */
+export const SECRET_NAME = /^[A-Z0-9_]+$/;
+
+/** Header name → name of a configured secret (HTTP_SECRET_<NAME>); the value never enters the run. */
+const secretHeadersSchema = z.record(
+  z.string().regex(HEADER_NAME),
+  z.string().regex(SECRET_NAME, 'must be a secret name like API_TOKEN'),
+  { error: (issue) => (issue.code === 'invalid_key' ? 'must be an HTTP header name' : 'must be an object of header name → secret name') },
+);
 
 /** Largest number of attachments on one email step. */
 export const EMAIL_MAX_ATTACHMENTS = 20;
@@ -97,6 +134,8 @@ export const emailAttachmentSchema = z
     content: z.string().optional(),
     /** @default 'text' */
     encoding: z.enum(['text', 'base64']).optional(),
+    /** Headers sent when fetching `url`, by the name of a configured secret, as on `http` steps. */
+    secretHeaders: secretHeadersSchema.optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -106,11 +145,14 @@ export const emailAttachmentSchema = z
     if (a.encoding !== undefined && a.content === undefined) {
       ctx.addIssue({ code: 'custom', path: ['encoding'], message: 'encoding applies to content only' });
     }
+    if (a.secretHeaders !== undefined && a.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['secretHeaders'], message: 'secretHeaders apply to an attachment fetched from url only' });
+    }
   });
 
 export const emailStepSchema = z
   .object({
-    ...notificationStepBase,
+    ...messageStepBase,
     type: z.literal('email'),
     to: recipients,
     cc: recipients.optional(),
@@ -129,7 +171,7 @@ export const emailStepSchema = z
 
 export const slackStepSchema = z
   .object({
-    ...notificationStepBase,
+    ...messageStepBase,
     type: z.literal('slack'),
     /** Channel id or name; without it the configured incoming webhook is used. */
     channel: z.string().min(1).optional(),
@@ -144,7 +186,7 @@ export const slackStepSchema = z
 
 export const smsStepSchema = z
   .object({
-    ...notificationStepBase,
+    ...messageStepBase,
     type: z.literal('sms'),
     /** E.164 phone number, e.g. +14155550123 (checked when the step runs, after templating). */
     to: z.string().min(1),
@@ -154,7 +196,7 @@ export const smsStepSchema = z
 
 export const teamsStepSchema = z
   .object({
-    ...notificationStepBase,
+    ...messageStepBase,
     type: z.literal('teams'),
     title: z.string().min(1).max(400).optional(),
     text: z.string().min(1).max(20_000),
@@ -162,6 +204,9 @@ export const teamsStepSchema = z
     card: z.array(z.record(z.string(), z.unknown())).max(100).optional(),
   })
   .strict();
+
+/** One form field's value, as written in a definition. */
+const formValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 export const httpStepSchema = z
   .object({
@@ -171,11 +216,30 @@ export const httpStepSchema = z
     url: z.string().min(1),
     headers: z.record(z.string(), z.string()).optional(),
     /** Header name → name of a configured secret (HTTP_SECRET_<NAME>); the value never enters the run. */
-    secretHeaders: z.record(z.string(), z.string().regex(/^[A-Z0-9_]+$/, 'must be a secret name like API_TOKEN')).optional(),
+    secretHeaders: z.record(z.string(), z.string().regex(SECRET_NAME, 'must be a secret name like API_TOKEN')).optional(),
     /** JSON body (or a string); templates inside are rendered. */
     body: z.unknown().optional(),
+    /**
+     * Or: fields sent form-encoded (`application/x-www-form-urlencoded`). Values
+     * are text, numbers, booleans or lists of them (the field repeated); templates
+     * are rendered, and a field whose value is null is left out.
+     */
+    form: z
+      .record(
+        z.string().min(1).max(256),
+        z.union([formValue, z.array(formValue).max(1000)], { error: 'must be text, a number, true/false, null or a list of them' }),
+        { error: (issue) => (issue.code === 'invalid_key' ? 'must be a field name of 1 to 256 characters' : 'must be an object of field → value') },
+      )
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((step, ctx) => {
+    if (step.form === undefined) return;
+    if (step.body !== undefined) ctx.addIssue({ code: 'custom', path: ['form'], message: 'an http step takes body or form, not both' });
+    if (step.method === 'GET' || step.method === 'HEAD') {
+      ctx.addIssue({ code: 'custom', path: ['form'], message: `a ${step.method} request sends no body: use POST, PUT, PATCH or DELETE with form` });
+    }
+  });
 
 /** A column name in a database step: a plain identifier, never SQL text. */
 const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a column name: letters, digits, _ and $ (at most 63)');
@@ -448,6 +512,7 @@ export const approvalStepSchema: z.ZodType<ApprovalStep> = z
 export type EmailStep = z.infer<typeof emailStepSchema>;
 export type SlackStep = z.infer<typeof slackStepSchema>;
 export type SmsStep = z.infer<typeof smsStepSchema>;
+export type QuietHoursSetting = z.infer<typeof quietHoursSchema>;
 export type TeamsStep = z.infer<typeof teamsStepSchema>;
 export type CallStep = z.infer<typeof callStepSchema>;
 export type HttpStep = z.infer<typeof httpStepSchema>;

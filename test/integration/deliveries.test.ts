@@ -16,6 +16,7 @@ import {
   startSmtpSink,
   twilioMessagesReply,
 } from '../../scripts/lib/sinks';
+import { isOutboxResult, isPacedSend } from '../../src/shared/run';
 import { createHarness, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
 
@@ -77,6 +78,8 @@ describe('channels', () => {
   it('sends an SMS through Twilio with the account credentials and records the message SID', async () => {
     const deliveryKey = key();
     const result = await activities.sendSms({ deliveryKey, to: '+14155550123', body: 'Your code is 4242' });
+    if (isPacedSend(result)) throw new Error('SMS is not paced in this test');
+    if (isOutboxResult(result)) throw new Error('SMS is configured in this test');
     expect(result.sid).toMatch(/^SM/);
     expect(twilio.requests).toHaveLength(1);
     const req = twilio.requests[0]!;

@@ -12,9 +12,12 @@ import { createActivities } from '../../activities';
 import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { loadConfig } from '../../src/config';
 import { createHarness, type Harness } from '../support/harness';
+import { readableHistory } from '../support/history';
 
 const MAX_FILE = 4096;
 const MAX_TOTAL = 6000;
+/** The value of HTTP_SECRET_FILES_TOKEN: the file server's /private/ files need it as their authorization header. */
+const FILES_TOKEN = 'Bearer files-token-9e2c71';
 
 let h: Harness;
 let smtp: SmtpSink;
@@ -30,6 +33,7 @@ beforeAll(async () => {
     env: {
       ...smtpEnv(),
       HTTP_ALLOWED_HOSTS: '127.0.0.1',
+      HTTP_SECRET_FILES_TOKEN: FILES_TOKEN,
       EMAIL_MAX_ATTACHMENT_BYTES: String(MAX_FILE),
       EMAIL_MAX_TOTAL_ATTACHMENT_BYTES: String(MAX_TOTAL),
     },
@@ -41,7 +45,8 @@ beforeEach(() => {
   files.requests.length = 0;
   served.clear();
   files.respond = (req) => {
-    const file = served.get(req.path.replace(/^\/files\//, ''));
+    if (req.path.startsWith('/private/') && req.headers.authorization !== FILES_TOKEN) return { status: 401, body: 'who are you?' };
+    const file = served.get(req.path.replace(/^\/(files|private)\//, ''));
     return file ? { status: 200, body: file.bytes, headers: { 'content-type': file.type } } : { status: 404, body: 'no such file' };
   };
 });
@@ -193,6 +198,98 @@ describe('email attachments in a run', () => {
     const row = await h.api('GET', `/api/executions/${executionId}`);
     expect(row.body.status).toBe('FAILED');
     expect(row.body.error).toContain('big.bin');
+  });
+});
+
+describe('attachments fetched with a secret header', () => {
+  const statement = Buffer.from('%PDF-1.4 statement-marker-51ab');
+
+  it('sends the configured secret to the file server, and keeps it out of history and the mirror', async () => {
+    served.set('statement.pdf', { bytes: statement, type: 'application/pdf' });
+    const { handle, executionId } = await run(
+      {
+        key: 'private-statement',
+        name: 'Private statement',
+        steps: [
+          {
+            id: 'mail',
+            type: 'email',
+            to: '{{ input.email }}',
+            subject: 'Your statement',
+            text: 'Attached.',
+            attachments: [{ filename: 'statement.pdf', url: `${files.url}/private/statement.pdf`, secretHeaders: { authorization: 'FILES_TOKEN' } }],
+          },
+        ],
+      },
+      { email: 'ada@example.test' },
+    );
+    await handle.result();
+
+    expect(files.requests.map((r) => [r.path, r.headers.authorization])).toEqual([['/private/statement.pdf', FILES_TOKEN]]);
+    expect(attachmentsOf(smtp.messages[0]!.raw).get('statement.pdf')).toEqual({ type: 'application/pdf', bytes: statement });
+
+    const history = await readableHistory(handle);
+    expect(history).toContain('FILES_TOKEN');
+    const rows = JSON.stringify(
+      await Promise.all([
+        h.db.selectFrom('workflow_executions').selectAll().where('id', '=', executionId).execute(),
+        h.db.selectFrom('workflow_execution_logs').selectAll().where('execution_id', '=', executionId).execute(),
+        h.db.selectFrom('deliveries').selectAll().execute(),
+      ]),
+    );
+    expect(rows).toContain('statement.pdf');
+    for (const text of [history, rows]) expect(text).not.toContain('files-token-9e2c71');
+  });
+
+  it('fails for good on a refused secret without echoing it, and before fetching on a secret not configured', async () => {
+    const activities = createActivities({ config: h.config, db: h.db });
+    const send = (secretHeaders: Record<string, string>, deliveryKey = `wf-${randomUUID()}/mail`) =>
+      activities
+        .sendEmail({
+          deliveryKey,
+          to: 'ada@example.test',
+          subject: 's',
+          text: 't',
+          attachments: [{ filename: 'statement.pdf', url: `${files.url}/private/statement.pdf`, secretHeaders }],
+        })
+        .catch((e: unknown) => e);
+    served.set('statement.pdf', { bytes: statement, type: 'application/pdf' });
+    files.respond = () => ({ status: 403, body: 'token revoked' });
+    const refused = await send({ authorization: 'FILES_TOKEN' });
+    expect(refused).toMatchObject({ type: 'ProviderAuthFailed', nonRetryable: true, message: expect.stringMatching(/^attachment "statement\.pdf": .* answered HTTP 403$/) });
+    expect(JSON.stringify(refused, Object.getOwnPropertyNames(refused))).not.toContain('files-token-9e2c71');
+
+    files.requests.length = 0;
+    const deliveryKey = `wf-${randomUUID()}/mail`;
+    expect(await send({ authorization: 'NO_SUCH_TOKEN' }, deliveryKey)).toMatchObject({
+      type: 'ChannelNotConfigured',
+      nonRetryable: true,
+      message: 'attachment "statement.pdf" names secret "NO_SUCH_TOKEN", which is not configured (HTTP_SECRET_NO_SUCH_TOKEN)',
+    });
+    expect(files.requests).toHaveLength(0);
+    expect(await h.db.selectFrom('deliveries').selectAll().where('delivery_key', '=', deliveryKey).executeTakeFirst()).toBeUndefined();
+    expect(smtp.messages).toHaveLength(0);
+  });
+
+  it('does not carry the secret along a redirect to another origin', async () => {
+    const elsewhere = await startHttpSink();
+    try {
+      elsewhere.respond = () => ({ status: 200, body: statement, headers: { 'content-type': 'application/pdf' } });
+      files.respond = () => ({ status: 302, headers: { location: `${elsewhere.url}/mirror/statement.pdf` } });
+      const activities = createActivities({ config: h.config, db: h.db });
+      await activities.sendEmail({
+        deliveryKey: `wf-${randomUUID()}/mail`,
+        to: 'ada@example.test',
+        subject: 's',
+        text: 't',
+        attachments: [{ filename: 'statement.pdf', url: `${files.url}/private/statement.pdf`, secretHeaders: { authorization: 'FILES_TOKEN' } }],
+      });
+      expect(files.requests[0]!.headers.authorization).toBe(FILES_TOKEN);
+      expect(elsewhere.requests.map((r) => [r.path, r.headers.authorization])).toEqual([['/mirror/statement.pdf', undefined]]);
+      expect(attachmentsOf(smtp.messages[0]!.raw).get('statement.pdf')?.bytes).toEqual(statement);
+    } finally {
+      await elsewhere.close();
+    }
   });
 });
 

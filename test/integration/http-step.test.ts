@@ -66,6 +66,90 @@ describe('the http step', () => {
     expect(history).not.toContain(API_TOKEN);
   });
 
+  it('sends a form-encoded body: fields rendered, a list as its field repeated, a null field left out', async () => {
+    // The peer insists on a form, as an OAuth token endpoint does.
+    peer.respond = (req) =>
+      req.headers['content-type'] === 'application/x-www-form-urlencoded'
+        ? { status: 200, body: { access_token: 'tok-1', fields: [...new URLSearchParams(req.body)] } }
+        : { status: 415, body: { error: 'expected a form' } };
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'token-request',
+      name: 'Token request',
+      steps: [
+        {
+          id: 'token',
+          type: 'http',
+          method: 'POST',
+          url: `${peer.url}/oauth/token`,
+          secretHeaders: { authorization: 'CRM_TOKEN' },
+          form: { grant_type: 'client_credentials', scope: '{{ input.scope }}', tag: ['a', '{{ input.tag }}'], qty: '{{ input.qty }}', note: '{{ input.note }}' },
+        },
+        { id: 'keep', type: 'set', values: { token: '{{ steps.token.output.body.access_token }}' } },
+      ],
+    });
+    expect(def.status, JSON.stringify(def.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, {
+      triggerData: { scope: 'read write', tag: 'b&c', qty: 2, note: null },
+    });
+    const result = await h.client.workflow.getHandle(started.body.workflowId).result();
+    expect(result.vars).toEqual({ token: 'tok-1' });
+
+    expect(peer.requests).toHaveLength(1);
+    const req = peer.requests[0]!;
+    expect(req.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    // Stored definitions are JSON objects, which keep no field order: compare the fields, in order per field.
+    expect(req.body).toContain('tag=a&tag=b%26c');
+    expect([...new URLSearchParams(req.body)].sort()).toEqual([
+      ['grant_type', 'client_credentials'],
+      ['qty', '2'],
+      ['scope', 'read write'],
+      ['tag', 'a'],
+      ['tag', 'b&c'],
+    ]);
+    expect(req.body).toContain('scope=read+write');
+    expect(req.headers.authorization).toBe(API_TOKEN);
+  });
+
+  it('refuses a form beside a body, or on a GET, when the definition is saved', async () => {
+    const res = await h.api('POST', '/api/workflows/validate', {
+      key: 'bad-forms',
+      name: 'Bad forms',
+      steps: [
+        { id: 'both', type: 'http', method: 'POST', url: `${peer.url}/x`, body: { a: 1 }, form: { a: '1' } },
+        { id: 'get', type: 'http', url: `${peer.url}/x`, form: { a: '1' } },
+        { id: 'nested', type: 'http', method: 'PUT', url: `${peer.url}/x`, form: { a: { b: 1 } } },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(['$.steps[0].form', '$.steps[1].form', '$.steps[2].form.a']);
+  });
+
+  it('fails for good when a form field renders to an object', async () => {
+    const activities = createActivities({ config: h.config, db: h.db });
+    await expect(
+      activities.httpRequest({ deliveryKey: 'k/form', method: 'POST', url: `${peer.url}/x`, form: { customer: { name: 'Ada' } } }),
+    ).rejects.toMatchObject({ type: 'ProviderRejected', nonRetryable: true, message: expect.stringMatching(/^http step input is invalid: form\.customer /) });
+    expect(peer.requests).toHaveLength(0);
+  });
+
+  it('keeps a secret header on a same-origin redirect and drops it on a redirect to another origin', async () => {
+    const elsewhere = await startHttpSink();
+    try {
+      peer.respond = (req) =>
+        req.path === '/old' ? { status: 301, headers: { location: '/new' } } : { status: 302, headers: { location: `${elsewhere.url}/final` } };
+      const activities = createActivities({ config: h.config, db: h.db });
+      const res = await activities.httpRequest({ deliveryKey: 'k/redirect', url: `${peer.url}/old`, secretHeaders: { authorization: 'CRM_TOKEN' } });
+      expect(res.status).toBe(200);
+      expect(peer.requests.map((r) => [r.path, r.headers.authorization])).toEqual([
+        ['/old', API_TOKEN],
+        ['/new', API_TOKEN],
+      ]);
+      expect(elsewhere.requests.map((r) => [r.path, r.headers.authorization])).toEqual([['/final', undefined]]);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('classifies answers: 5xx and 429 are retried, other 4xx fail for good', async () => {
     const activities = createActivities({ config: h.config, db: h.db });
     const call = () => activities.httpRequest({ deliveryKey: `k/${randomUUID()}`, url: `${peer.url}/x` });

@@ -10,3 +10,14 @@ export async function readableHistory(handle: WorkflowHandle): Promise<string> {
     key === 'data' && typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : value,
   );
 }
+
+/** The summaries of a run's timers, in the order they started, as the Temporal UI shows them. */
+export async function timerSummaries(handle: WorkflowHandle): Promise<string[]> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? [])
+    .filter((e) => e.timerStartedEventAttributes)
+    .map((e) => {
+      const data = e.userMetadata?.summary?.data;
+      return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '';
+    });
+}

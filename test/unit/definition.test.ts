@@ -139,4 +139,30 @@ describe('parseDefinition', () => {
     ]);
     expect(problems({ ...base, steps: [{ id: 'w', type: 'delay' }] })).toEqual(['steps.0.duration: a delay needs either duration or until, not both']);
   });
+
+  it('accepts a form-encoded http body of scalars and lists, and refuses one beside body, on a GET, or holding objects', () => {
+    const base = { key: 'f', name: 'F' };
+    const http = (fields: Record<string, unknown>) => problems({ ...base, steps: [{ id: 'post', type: 'http', url: 'https://api.example/x', ...fields }] });
+    expect(http({ method: 'POST', form: { name: '{{ input.name }}', qty: 2, gift: false, tags: ['a', 'b'], note: null } })).toEqual([]);
+    expect(http({ method: 'POST', form: { a: '1' }, body: { a: 1 } })).toEqual(['steps.0.form: an http step takes body or form, not both']);
+    expect(http({ form: { a: '1' } })).toEqual(['steps.0.form: a GET request sends no body: use POST, PUT, PATCH or DELETE with form']);
+    expect(http({ method: 'POST', form: { address: { city: 'Oslo' } } })).toEqual(['steps.0.form.address: must be text, a number, true/false, null or a list of them']);
+    expect(http({ method: 'POST', form: 'a=1' })).toEqual(['steps.0.form: must be an object of field → value']);
+    expect(http({ method: 'POST', form: { a: '{{ input.( }}' } })).toEqual([expect.stringMatching(/^steps\.0\.form\.a: expression does not parse/)]);
+  });
+
+  it('accepts secret headers on an attachment fetched from a URL, and refuses them on inline content', () => {
+    const mail = (attachment: Record<string, unknown>) =>
+      problems({ key: 'm', name: 'M', steps: [{ id: 'mail', type: 'email', to: 'a@example.test', subject: 's', text: 't', attachments: [attachment] }] });
+    expect(mail({ filename: 'a.pdf', url: 'https://files.example/a.pdf', secretHeaders: { authorization: 'FILES_TOKEN' } })).toEqual([]);
+    expect(mail({ filename: 'a.txt', content: 'x', secretHeaders: { authorization: 'FILES_TOKEN' } })).toEqual([
+      'steps.0.attachments.0.secretHeaders: secretHeaders apply to an attachment fetched from url only',
+    ]);
+    expect(mail({ filename: 'a.pdf', url: 'https://files.example/a.pdf', secretHeaders: { authorization: 'the token' } })).toEqual([
+      'steps.0.attachments.0.secretHeaders.authorization: must be a secret name like API_TOKEN',
+    ]);
+    expect(mail({ filename: 'a.pdf', url: 'https://files.example/a.pdf', secretHeaders: { 'bad header': 'FILES_TOKEN' } })).toEqual([
+      'steps.0.attachments.0.secretHeaders.bad header: must be an HTTP header name',
+    ]);
+  });
 });

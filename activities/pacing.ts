@@ -1,0 +1,85 @@
+/**
+ * Channel pacing: at most PACING_<CHANNEL>_PER_MINUTE sends per channel,
+ * across every run and worker, evenly spaced. Each delivery takes the next
+ * free slot of its channel from Postgres (one atomic upsert) and keeps it
+ * under its delivery key. A send whose slot lies ahead does not wait in the
+ * activity: it answers {@link PacedSend}, the workflow sleeps on a durable
+ * timer until the slot and calls again, and the second call finds its slot
+ * reserved and due.
+ */
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../db/schema';
+import type { Config } from '../src/config';
+import type { PacedSend } from '../src/shared/run';
+
+export const PACED_CHANNELS = ['email', 'sms', 'slack', 'teams'] as const;
+export type PacedChannel = (typeof PACED_CHANNELS)[number];
+
+/** A slot this close (or already past) counts as due: not worth a timer. */
+const DUE_WITHIN_MS = 25;
+
+/** Reservations older than this are pruned now and then; a retry after that takes a fresh slot. */
+const KEEP_RESERVATIONS = '7 days';
+
+export interface Pacer {
+  /** When this delivery may go out, or undefined when its channel is not paced or the slot is due. */
+  slotFor(channel: PacedChannel, deliveryKey: string): Promise<Date | undefined>;
+}
+
+export function createPacer(config: Config, db: Kysely<Database>): Pacer {
+  let calls = 0;
+  return {
+    async slotFor(channel, deliveryKey) {
+      const perMinute = config.pacing[channel];
+      if (!perMinute) return undefined;
+      const spacingSeconds = 60 / perMinute;
+      if (++calls % 500 === 0) {
+        await db
+          .deleteFrom('pacing_reservations')
+          .where('slot', '<', sql<Date>`now() - ${KEEP_RESERVATIONS}::interval`)
+          .execute();
+      }
+      const reserved = await db.transaction().execute(async (trx) => {
+        const existing = await trx
+          .selectFrom('pacing_reservations')
+          .select(['slot', sql<number>`extract(epoch from (slot - now())) * 1000`.as('ahead_ms')])
+          .where('delivery_key', '=', deliveryKey)
+          .executeTakeFirst();
+        if (existing) return existing;
+        const taken = await sql<{ slot: Date; ahead_ms: number }>`
+          insert into channel_pacing (channel, next_slot)
+          values (${channel}, now() + make_interval(secs => ${spacingSeconds}))
+          on conflict (channel) do update
+            set next_slot = greatest(channel_pacing.next_slot, now()) + make_interval(secs => ${spacingSeconds})
+          returning next_slot - make_interval(secs => ${spacingSeconds}) as slot,
+                    extract(epoch from (next_slot - make_interval(secs => ${spacingSeconds}) - now())) * 1000 as ahead_ms`.execute(trx);
+        const row = taken.rows[0]!;
+        await trx
+          .insertInto('pacing_reservations')
+          .values({ delivery_key: deliveryKey, channel, slot: row.slot })
+          .onConflict((oc) => oc.column('delivery_key').doNothing())
+          .execute();
+        return row;
+      });
+      return Number(reserved.ahead_ms) > DUE_WITHIN_MS ? reserved.slot : undefined;
+    },
+  };
+}
+
+type Send<I, R> = (input: I) => Promise<R>;
+
+/**
+ * Wraps a channel's send activity so it answers {@link PacedSend} while its
+ * delivery's slot lies ahead. Input without a delivery key goes straight
+ * through, to be refused by the activity's own validation.
+ */
+export function paced<I, R>(pacer: Pacer, channel: PacedChannel, send: Send<I, R>): Send<I, R | PacedSend> {
+  return async (input) => {
+    const key = (input as { deliveryKey?: unknown } | null)?.deliveryKey;
+    if (typeof key === 'string' && key !== '') {
+      const slot = await pacer.slotFor(channel, key);
+      if (slot) return { paced: true, channel, notBefore: slot.toISOString() };
+    }
+    return send(input);
+  };
+}

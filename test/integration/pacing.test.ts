@@ -1,0 +1,231 @@
+/**
+ * Channel pacing and quiet hours: runs wait on durable timers, visible in
+ * their state and history, instead of sending too fast or at night.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type HttpSink, startHttpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
+import { createHarness, eventually, type Harness } from '../support/harness';
+import { timerSummaries } from '../support/history';
+
+/** 30 a minute: one SMS every 2 s across all runs. */
+const SMS_PER_MINUTE = 30;
+
+let h: Harness;
+let twilio: HttpSink;
+let arrivals: { at: number; to: string }[];
+
+beforeAll(async () => {
+  twilio = await startHttpSink();
+  twilio.respond = twilioMessagesReply;
+  twilio.onRequest = (req) => arrivals.push({ at: Date.now(), to: new URLSearchParams(req.body).get('To') ?? '' });
+  h = await createHarness({
+    env: {
+      TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000001',
+      TWILIO_AUTH_TOKEN: 'twilio-token-pacing',
+      TWILIO_PHONE_NUMBER: '+14155550100',
+      TWILIO_API_URL: twilio.url,
+      PACING_SMS_PER_MINUTE: String(SMS_PER_MINUTE),
+    },
+  });
+});
+
+beforeEach(() => {
+  arrivals = [];
+});
+
+afterAll(async () => {
+  await h?.close();
+  await twilio?.close();
+});
+
+async function createDefinition(definition: Record<string, unknown>) {
+  const res = await h.api('POST', '/api/workflows', definition);
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body as { id: string };
+}
+
+async function execute(id: string, triggerData: Record<string, unknown>) {
+  const res = await h.api('POST', `/api/workflows/${id}/execute`, { triggerData });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return res.body as { executionId: string; workflowId: string };
+}
+
+async function liveStep(executionId: string, stepId: string) {
+  const res = await h.api('GET', `/api/executions/${executionId}`);
+  const steps = (res.body?.live?.steps ?? []) as { id: string; status: string; waitingUntil?: string; waitingReason?: string }[];
+  return steps.find((s) => s.id === stepId);
+}
+
+/** The wall-clock time in `timeZone` at `ms`, as HH:MM:SS. */
+function localTime(ms: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(ms);
+}
+
+describe('channel pacing', () => {
+  it('spaces SMS from concurrent runs by the configured rate, each run waiting on a timer shown in its state', async () => {
+    const def = await createDefinition({
+      key: 'paced-sms',
+      name: 'Paced SMS',
+      steps: [{ id: 'text', type: 'sms', to: '{{ input.phone }}', body: 'Your code is {{ input.code }}' }],
+    });
+    const phones = ['+14155550201', '+14155550202', '+14155550203'];
+    const runs = await Promise.all(phones.map((phone, i) => execute(def.id, { phone, code: String(1000 + i) })));
+
+    // Someone waits for a slot, and says so while waiting.
+    const waiting = await eventually(async () => {
+      for (const run of runs) {
+        const step = await liveStep(run.executionId, 'text');
+        if (step?.status === 'WAITING') return step;
+      }
+      return undefined;
+    }, 10_000, 'a run waiting for its SMS slot');
+    expect(waiting.waitingReason).toBe('sms pacing');
+    expect(Date.parse(waiting.waitingUntil!)).toBeGreaterThan(Date.now() - 5_000);
+
+    const results = await Promise.all(runs.map((r) => h.client.workflow.getHandle(r.workflowId).result()));
+    expect(results.map((r) => r.status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS']);
+    expect(arrivals.map((a) => a.to).sort()).toEqual(phones);
+    // Each delivery's slot, from the database's clock: 2 s apart, and no message reached Twilio before its slot.
+    const slots = await h.db
+      .selectFrom('pacing_reservations')
+      .select(['delivery_key', 'slot'])
+      .where('delivery_key', 'in', runs.map((r) => `${r.workflowId}/text`))
+      .orderBy('slot')
+      .execute();
+    expect(slots).toHaveLength(3);
+    for (let i = 1; i < slots.length; i++) {
+      expect(slots[i]!.slot.getTime() - slots[i - 1]!.slot.getTime()).toBeGreaterThanOrEqual(60_000 / SMS_PER_MINUTE);
+    }
+    const arrivalOf = new Map(arrivals.map((a) => [a.to, a.at]));
+    for (const slot of slots) {
+      const phone = phones[runs.findIndex((r) => slot.delivery_key.startsWith(`${r.workflowId}/`))]!;
+      expect(arrivalOf.get(phone)).toBeGreaterThanOrEqual(slot.slot.getTime() - 50);
+    }
+
+    // The wait is a durable timer named for the step and its reason, not a sleeping activity.
+    const timers = (await Promise.all(runs.map((r) => timerSummaries(h.client.workflow.getHandle(r.workflowId))))).flat();
+    expect(timers.length).toBeGreaterThanOrEqual(2);
+    for (const summary of timers) expect(summary).toMatch(/^text: sms pacing until /);
+  });
+
+  it('keeps the slot a delivery was given when the run asks again, so a waited-for send is not pushed back', async () => {
+    const def = await createDefinition({
+      key: 'paced-pair',
+      name: 'Two SMS in one run',
+      steps: [
+        { id: 'first', type: 'sms', to: '+14155550211', body: 'one' },
+        { id: 'second', type: 'sms', to: '+14155550212', body: 'two' },
+      ],
+    });
+    const run = await execute(def.id, {});
+    const result = await h.client.workflow.getHandle(run.workflowId).result();
+    expect(result.status).toBe('SUCCESS');
+    expect(arrivals).toHaveLength(2);
+    const reservations = await h.db
+      .selectFrom('pacing_reservations')
+      .select(['delivery_key', 'slot'])
+      .where('delivery_key', 'like', `${run.workflowId}/%`)
+      .orderBy('slot')
+      .execute();
+    expect(reservations.map((r) => r.delivery_key)).toEqual([`${run.workflowId}/first`, `${run.workflowId}/second`]);
+    const spacing = reservations[1]!.slot.getTime() - reservations[0]!.slot.getTime();
+    expect(spacing).toBeGreaterThanOrEqual(60_000 / SMS_PER_MINUTE);
+  });
+});
+
+describe('quiet hours', () => {
+  it("holds a message until the quiet window ends in the recipient's time zone, then sends it", async () => {
+    const zone = 'Asia/Kolkata';
+    const endsAt = Date.now() + 4_000;
+    const def = await createDefinition({
+      key: 'quiet-sms',
+      name: 'Quiet SMS',
+      steps: [
+        {
+          id: 'remind',
+          type: 'sms',
+          to: '+14155550221',
+          body: 'Reminder',
+          quietHours: { start: localTime(Date.now() - 3_600_000, zone), end: localTime(endsAt, zone), timeZone: '{{ input.zone }}' },
+        },
+      ],
+    });
+    const run = await execute(def.id, { zone });
+    const waiting = await eventually(async () => {
+      const step = await liveStep(run.executionId, 'remind');
+      return step?.status === 'WAITING' ? step : undefined;
+    }, 10_000, 'the step waiting out quiet hours');
+    expect(waiting.waitingReason).toMatch(/^quiet hours \(\d\d:\d\d:\d\d–\d\d:\d\d:\d\d Asia\/Kolkata\)$/);
+    expect(Math.abs(Date.parse(waiting.waitingUntil!) - endsAt)).toBeLessThan(1_000);
+    expect(arrivals).toHaveLength(0);
+
+    const result = await h.client.workflow.getHandle(run.workflowId).result();
+    expect(result.status).toBe('SUCCESS');
+    expect(arrivals).toHaveLength(1);
+    expect(arrivals[0]!.at).toBeGreaterThanOrEqual(endsAt - 1_000);
+    const [summary] = await timerSummaries(h.client.workflow.getHandle(run.workflowId));
+    expect(summary).toMatch(/^remind: quiet hours \(.* Asia\/Kolkata\) until /);
+  });
+
+  it('sends at once outside the window', async () => {
+    const zone = 'America/New_York';
+    const def = await createDefinition({
+      key: 'daytime-sms',
+      name: 'Daytime SMS',
+      steps: [
+        {
+          id: 'remind',
+          type: 'sms',
+          to: '+14155550222',
+          body: 'Reminder',
+          quietHours: { start: localTime(Date.now() + 3_600_000, zone), end: localTime(Date.now() + 7_200_000, zone), timeZone: zone },
+        },
+      ],
+    });
+    const run = await execute(def.id, {});
+    expect((await h.client.workflow.getHandle(run.workflowId).result()).status).toBe('SUCCESS');
+    // Pacing may still hold it for its slot (the channel is paced here); quiet hours do not.
+    const summaries = await timerSummaries(h.client.workflow.getHandle(run.workflowId));
+    expect(summaries.filter((t) => t.includes('quiet hours'))).toEqual([]);
+  });
+
+  it('fails the step, naming the zone, when a templated time zone is unknown', async () => {
+    const def = await createDefinition({
+      key: 'bad-zone-sms',
+      name: 'Bad zone',
+      steps: [
+        {
+          id: 'remind',
+          type: 'sms',
+          to: '+14155550223',
+          body: 'Reminder',
+          quietHours: { start: '00:00', end: '23:59', timeZone: '{{ input.zone }}' },
+        },
+      ],
+    });
+    const run = await execute(def.id, { zone: 'Atlantis/Capital' });
+    const failure = await h.client.workflow
+      .getHandle(run.workflowId)
+      .result()
+      .catch((e: unknown) => e);
+    expect(String((failure as { cause?: { message?: string } }).cause?.message)).toContain(
+      'step "remind": quietHours.timeZone "Atlantis/Capital" is not an IANA time zone',
+    );
+    expect(arrivals).toHaveLength(0);
+  });
+
+  it('refuses at save time a literal zone, a time or a window that cannot work, each with its path', async () => {
+    const res = await h.api('POST', '/api/workflows/validate', {
+      key: 'bad-quiet',
+      name: 'Bad quiet hours',
+      steps: [
+        { id: 'a', type: 'sms', to: '+14155550224', body: 'x', quietHours: { start: '21:00', end: '08:00', timeZone: 'Mars/Base' } },
+        { id: 'b', type: 'email', to: 'x@example.test', subject: 's', text: 't', quietHours: { start: '9pm', end: '08:00', timeZone: 'UTC' } },
+        { id: 'c', type: 'slack', text: 't', quietHours: { start: '08:00', end: '08:00', timeZone: 'UTC' } },
+      ],
+    });
+    expect(res.status).toBe(400);
+    const paths = (res.body.errors as { path: string }[]).map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['$.steps[0].quietHours.timeZone', '$.steps[1].quietHours.start', '$.steps[2].quietHours.end']));
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * What every message step (email, sms, slack, teams) does around its send:
+ * wait out the recipient's quiet hours, then send, waiting for the channel's
+ * pacing slot when the activity answers with one. Both waits are durable
+ * timers, shown in the run's state and named in the Temporal UI.
+ */
+import * as wf from '@temporalio/workflow';
+import type { EmailStep, SlackStep, SmsStep, TeamsStep } from '../../src/shared/definition';
+import { quietHoursEnd } from '../../src/shared/quiet-hours';
+import { ERROR_TYPES, isPacedSend, type PacedSend } from '../../src/shared/run';
+import type { RunContext } from '../context';
+
+type MessageStep = EmailStep | SlackStep | SmsStep | TeamsStep;
+
+/** Rounds of "not yet" from the pacer before the step gives up; each is a timer to a slot the pacer gave. */
+const MAX_PACING_ROUNDS = 20;
+
+export async function deliver<R>(step: MessageStep, path: string, ctx: RunContext, send: () => Promise<R | PacedSend>): Promise<R> {
+  if (step.quietHours) await waitOutQuietHours(step, path, ctx);
+  for (let round = 1; ; round++) {
+    await ctx.flush();
+    const result = await send();
+    if (!isPacedSend(result)) return result;
+    if (round > MAX_PACING_ROUNDS) {
+      throw wf.ApplicationFailure.create({
+        type: ERROR_TYPES.PacingStalled,
+        message: `step "${step.id}": no ${result.channel} send slot after ${MAX_PACING_ROUNDS} waits`,
+        nonRetryable: true,
+      });
+    }
+    // A second "not yet" means the worker's and the database's clocks differ: wait at least a second, not spin.
+    const until = round === 1 ? Date.parse(result.notBefore) : Math.max(Date.parse(result.notBefore), Date.now() + 1000);
+    await ctx.holdUntil(path, step, until, `${result.channel} pacing`);
+  }
+}
+
+async function waitOutQuietHours(step: MessageStep, path: string, ctx: RunContext): Promise<void> {
+  const quiet = step.quietHours!;
+  const timeZone = await ctx.render(quiet.timeZone, step);
+  let end: number | undefined;
+  try {
+    end = quietHoursEnd(Date.now(), { ...quiet, timeZone: String(timeZone) });
+  } catch {
+    throw wf.ApplicationFailure.create({
+      type: ERROR_TYPES.InvalidTimeZone,
+      message: `step "${step.id}": quietHours.timeZone ${JSON.stringify(timeZone)} is not an IANA time zone such as Europe/Berlin`,
+      nonRetryable: true,
+    });
+  }
+  if (end !== undefined) await ctx.holdUntil(path, step, end, `quiet hours (${quiet.start}–${quiet.end} ${String(timeZone)})`);
+}
