@@ -146,6 +146,20 @@ export async function touchExecution(db: Kysely<Database>, id: string): Promise<
   await db.updateTable('workflow_executions').set({ updated_at: sql<Date>`now()` }).where('id', '=', id).execute();
 }
 
+/** The runs of a definition the mirror still thinks are open (PENDING or RUNNING), oldest first. */
+export async function listOpenExecutionsOf(
+  db: Kysely<Database>,
+  definitionId: string,
+): Promise<Pick<ExecutionRow, 'id' | 'workflow_id' | 'run_id' | 'status'>[]> {
+  return db
+    .selectFrom('workflow_executions')
+    .select(['id', 'workflow_id', 'run_id', 'status'])
+    .where('definition_id', '=', definitionId)
+    .where('status', 'not in', [...TERMINAL_STATUSES])
+    .orderBy('started_at')
+    .execute();
+}
+
 export async function findExecutionByWorkflowId(db: Kysely<Database>, workflowId: string): Promise<ExecutionRow | undefined> {
   return db.selectFrom('workflow_executions').selectAll().where('workflow_id', '=', workflowId).executeTakeFirst();
 }
