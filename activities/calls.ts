@@ -8,8 +8,9 @@ import type { Kysely } from 'kysely';
 import { findDefinition, getDefinitionVersion } from '../db/definitions';
 import { insertExecutionOnce } from '../db/executions';
 import type { Database } from '../db/schema';
+import type { Config } from '../src/config';
 import { validateTriggerData } from '../src/executions/input-schema';
-import { mirrorRow } from '../src/executions/start';
+import { mirrorRow, runSettings } from '../src/executions/start';
 import { parseDefinition } from '../src/shared/definition';
 import type { PreparedCall } from '../src/shared/run';
 import { permanent } from './failures';
@@ -25,7 +26,7 @@ export interface PrepareCallInput {
   runId?: string | undefined;
 }
 
-export function createCallActivities(db: Kysely<Database>) {
+export function createCallActivities(db: Kysely<Database>, config: Config) {
   return {
     async prepareCall(input: PrepareCallInput): Promise<PreparedCall> {
       const definition = await findDefinition(db, input.definitionKey);
@@ -57,6 +58,8 @@ export function createCallActivities(db: Kysely<Database>) {
         definition: { id: definition.id, version: row.definition_version, document: document.definition },
         templateKey: row.template_key,
         category: row.category,
+        settings: runSettings(config),
+        ...(Object.keys(config.expressionEnv).length > 0 ? { env: { ...config.expressionEnv } } : {}),
       };
     },
   };

@@ -94,11 +94,17 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
         status: update.status,
         error: update.error,
         finishedAt: update.finishedAt ? new Date(update.finishedAt) : undefined,
+        runId: update.runId,
       });
     } else if (update.status) {
       await trx
         .updateTable('workflow_executions')
-        .set({ status: update.status, current_step: update.currentStep ?? null, updated_at: sql<Date>`now()` })
+        .set({
+          status: update.status,
+          current_step: update.currentStep ?? null,
+          ...(update.runId ? { run_id: update.runId } : {}),
+          updated_at: sql<Date>`now()`,
+        })
         .where('id', '=', update.executionId)
         .where('status', 'not in', [...TERMINAL_STATUSES])
         .execute();

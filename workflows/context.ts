@@ -17,6 +17,7 @@ import {
   ERROR_TYPES,
   type RunEvent,
   type RunInput,
+  type ResumeState,
   type RunState,
   type StepLogEvent,
   type StepState,
@@ -60,6 +61,8 @@ class SharedState {
   readonly approvals = new Map<string, OpenApproval>();
   /** Decisions not yet written to the mirror. */
   pendingDecisions: ApprovalDecision[] = [];
+  /** Workflow ids of the `foreach` chunks running now. */
+  readonly chunks = new Set<string>();
 }
 
 export interface OpenApproval {
@@ -95,6 +98,28 @@ export class RunContext {
       loop: { item, index, ...(this.frame.loop ? { parent: this.frame.loop } : {}) },
       parent: this.frame,
     });
+  }
+
+  /** Takes up where an earlier run of this execution left off (continue-as-new). */
+  restore(resume: ResumeState): void {
+    Object.assign(this.vars, resume.vars);
+    Object.assign(this.frame.outputs, resume.outputs);
+    for (const state of resume.steps) this.steps.set(state.path, state);
+    for (const [signal, queue] of resume.events) this.events.set(signal, queue);
+    this.shared.currentStepAttribute = resume.currentStep;
+  }
+
+  /** What a continuation needs to take up after top-level step `next - 1`. */
+  carryOver(next: number): ResumeState {
+    return {
+      next,
+      vars: this.vars,
+      outputs: this.frame.outputs,
+      steps: [...this.steps.values()].filter((s) => !s.path.includes('[')),
+      events: [...this.events.entries()].filter(([, queue]) => queue.length > 0),
+      currentStep: this.shared.currentStepAttribute,
+      generation: (this.input.resume?.generation ?? 0) + 1,
+    };
   }
 
   /** The path of a step in this frame. */
@@ -163,6 +188,7 @@ export class RunContext {
       input: this.input.triggerData,
       vars: this.vars,
       steps: this.outputs,
+      env: this.input.env ?? {},
       ...(this.frame.loop ? { loop: this.frame.loop } : {}),
       run: {
         executionId: this.input.executionId,
@@ -242,6 +268,15 @@ export class RunContext {
     this.current.add(path);
     this.record(path, step, 'STARTED');
     this.showCurrent();
+  }
+
+  /** Marks a `foreach` chunk (a child workflow) as running, so the gateway can reach its waiting steps. */
+  chunkStarted(workflowId: string): void {
+    this.shared.chunks.add(workflowId);
+  }
+
+  chunkEnded(workflowId: string): void {
+    this.shared.chunks.delete(workflowId);
   }
 
   openApproval(path: string, step: ApprovalStep): OpenApproval {
@@ -326,6 +361,21 @@ export class RunContext {
     if (state) state.status = 'WAITING';
   }
 
+  /**
+   * Holds a step on a durable timer until `until` (epoch ms) before it does
+   * its work: the state shows the step WAITING, until when and why, and the
+   * timer's summary says the same in the Temporal UI.
+   */
+  async holdUntil(path: string, step: Step, until: number, reason: string): Promise<void> {
+    const ms = until - Date.now();
+    if (ms <= 0) return;
+    const untilIso = new Date(until).toISOString();
+    this.update(path, { status: 'WAITING', waitingUntil: untilIso, waitingReason: reason });
+    await this.flush();
+    await wf.sleep(ms, { summary: `${step.id}: ${reason} until ${untilIso}` });
+    this.update(path, { status: 'RUNNING', waitingUntil: undefined, waitingReason: undefined });
+  }
+
   stepFinished(path: string, step: Step, output: unknown): void {
     const summary = summarize(output);
     this.frame.outputs[step.id] = { output, status: 'COMPLETED' };
@@ -368,6 +418,8 @@ export class RunContext {
         currentStep: final ? null : (this.currentList()[0] ?? null),
         finishedAt: final ? now() : undefined,
         error: final?.error,
+        // A continued run tells the mirror which run now carries the execution.
+        ...(this.input.resume ? { runId: wf.workflowInfo().runId } : {}),
       });
     } catch (err) {
       if (wf.isCancellation(err)) throw err;
@@ -393,6 +445,7 @@ export class RunContext {
       steps: [...this.steps.values()],
       vars: this.vars,
       error: this.error,
+      ...(this.shared.chunks.size > 0 ? { chunks: [...this.shared.chunks] } : {}),
     };
   }
 

@@ -20,7 +20,7 @@ import {
   type ScheduledRunInput,
 } from '../src/shared/run';
 import { DefinitionVersion, TemplateKey } from '../src/shared/search-attributes';
-import { type Activities, RunContext } from './context';
+import { type Activities, type Frame, RunContext } from './context';
 import { handlerFor } from './steps';
 import { RunSucceeded } from './steps/control';
 import { runIterations } from './steps/foreach';
@@ -38,6 +38,90 @@ export async function interpreterWorkflow(start: RunInput | ScheduledRunInput): 
   const input = 'scheduled' in start ? await prepareScheduledRun(start) : start;
   if (input.chunk) return runChunk(input);
   const ctx = new RunContext(input);
+  installHandlers(ctx);
+
+  if (input.resume) ctx.restore(input.resume);
+
+  let output: unknown = null;
+  try {
+    await runTopLevel(input, ctx);
+  } catch (err) {
+    // Not an ending: the run goes on in its continuation.
+    if (err instanceof wf.ContinueAsNew) throw err;
+    if (err instanceof RunSucceeded) {
+      output = err.output;
+      ctx.status = 'SUCCESS';
+      await ctx.flush({ status: 'SUCCESS' });
+      return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
+    }
+    const cancelled = wf.isCancellation(err);
+    ctx.status = cancelled ? 'CANCELLED' : 'FAILED';
+    ctx.error = describeFailure(err);
+    await wf.CancellationScope.nonCancellable(() => ctx.flush({ status: ctx.status, error: ctx.error }));
+    if (cancelled || err instanceof wf.ApplicationFailure) throw err;
+    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: ctx.error, nonRetryable: true, cause: asFailure(err) });
+  }
+  ctx.status = 'SUCCESS';
+  await ctx.flush({ status: 'SUCCESS' });
+  return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
+}
+
+/**
+ * A run started by a Temporal Schedule: pins the definition's current version
+ * and writes its mirror row through an activity (so the choice is in
+ * history), then runs like any other.
+ */
+async function prepareScheduledRun({ scheduled }: ScheduledRunInput): Promise<RunInput> {
+  const info = wf.workflowInfo();
+  const triggerData = { scheduledAt: info.startTime.toISOString() };
+  const prepared = await wf
+    .proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 10 }, summary: 'pin the definition version' })
+    .prepareCall({ definitionKey: scheduled.definitionKey, workflowId: info.workflowId, triggerData, triggerType: 'schedule', runId: info.runId });
+  wf.upsertSearchAttributes([
+    { key: DefinitionVersion, value: prepared.definition.version },
+    ...(prepared.templateKey ? [{ key: TemplateKey, value: prepared.templateKey }] : []),
+  ]);
+  return {
+    executionId: prepared.executionId,
+    definition: prepared.definition,
+    triggerType: 'schedule',
+    triggerData,
+    settings: prepared.settings,
+    env: prepared.env,
+  };
+}
+
+/** A slice of a large foreach, started by its run; reports to the same mirror row. */
+async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
+  const chunk = input.chunk!;
+  // Iterations of a nested loop see the enclosing loop as loop.parent (chunks started before this change did not).
+  const loop = chunk.loop !== undefined && wf.patched(PATCH_CHUNK_LOOP_PARENT) ? (chunk.loop as Frame['loop']) : undefined;
+  const ctx = new RunContext(input, undefined, { prefix: '', outputs: chunk.outputs, ...(loop ? { loop } : {}) });
+  Object.assign(ctx.vars, chunk.vars);
+  installHandlers(ctx);
+  const step = findStep(input.definition.document.steps, chunk.stepPath.replace(/.*\]\./, '').replace(/\[\d+\]$/, ''));
+  if (!step || step.type !== 'foreach') {
+    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: `no foreach step at ${chunk.stepPath}`, nonRetryable: true });
+  }
+  try {
+    const results = await runIterations(step, chunk.stepPath, chunk.items, chunk.offset, ctx, runSteps);
+    return { results, vars: ctx.vars };
+  } finally {
+    await wf.CancellationScope.nonCancellable(() => ctx.flush());
+  }
+}
+
+function findStep(steps: Step[], id: string): Step | undefined {
+  for (const step of allSteps(steps)) if (step.id === id) return step;
+  return undefined;
+}
+
+/**
+ * The query and updates every run answers, chunks of a large `foreach`
+ * included (the gateway forwards an event or a decision to the chunk whose
+ * step waits for it).
+ */
+function installHandlers(ctx: RunContext): void {
   wf.setHandler(stateQuery, () => ctx.snapshot());
   wf.setHandler(
     deliverEventUpdate,
@@ -86,68 +170,48 @@ export async function interpreterWorkflow(start: RunInput | ScheduledRunInput): 
       },
     },
   );
-
-  let output: unknown = null;
-  try {
-    await runSteps(input.definition.document.steps, ctx);
-  } catch (err) {
-    if (err instanceof RunSucceeded) {
-      output = err.output;
-      ctx.status = 'SUCCESS';
-      await ctx.flush({ status: 'SUCCESS' });
-      return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
-    }
-    const cancelled = wf.isCancellation(err);
-    ctx.status = cancelled ? 'CANCELLED' : 'FAILED';
-    ctx.error = describeFailure(err);
-    await wf.CancellationScope.nonCancellable(() => ctx.flush({ status: ctx.status, error: ctx.error }));
-    if (cancelled || err instanceof wf.ApplicationFailure) throw err;
-    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: ctx.error, nonRetryable: true, cause: asFailure(err) });
-  }
-  ctx.status = 'SUCCESS';
-  await ctx.flush({ status: 'SUCCESS' });
-  return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
 }
+
+/** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
+const PATCH_CONTINUE_AS_NEW = 'continue-as-new-between-steps';
+const PATCH_CHUNK_LOOP_PARENT = 'foreach-chunk-loop-parent';
+
+/** History length past which a run continues as new, unless its settings say otherwise. */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
+
+/** Largest carried state (JSON) a continuation takes; past it the run goes on in its current history. */
+const MAX_CARRY_BYTES = 1_500_000;
 
 /**
- * A run started by a Temporal Schedule: pins the definition's current version
- * and writes its mirror row through an activity (so the choice is in
- * history), then runs like any other.
+ * Runs the definition's top-level steps. Between two of them, once the
+ * history has grown long (past the run's setting, or when the server
+ * suggests it), the run continues as new: same workflow id, a fresh history,
+ * the variables, outputs and undelivered events carried over. Loops and
+ * branches never continue mid-way; a large `foreach` runs its items in child
+ * workflows instead.
  */
-async function prepareScheduledRun({ scheduled }: ScheduledRunInput): Promise<RunInput> {
+async function runTopLevel(input: RunInput, ctx: RunContext): Promise<void> {
+  const steps = input.definition.document.steps;
+  for (let index = input.resume?.next ?? 0; index < steps.length; index++) {
+    const step = steps[index]!;
+    await runStep(step, ctx.path(step.id), ctx);
+    if (index + 1 < steps.length && historyIsLong(input) && wf.patched(PATCH_CONTINUE_AS_NEW)) {
+      const carry = ctx.carryOver(index + 1);
+      if (JSON.stringify(carry).length > MAX_CARRY_BYTES) {
+        wf.log.warn('history is long but the run state is too large to carry over; going on in this history', { next: step.id });
+        continue;
+      }
+      await ctx.flush();
+      // Approvals and events being handled finish here, not halfway in the next run.
+      await wf.condition(wf.allHandlersFinished);
+      await wf.continueAsNew<typeof interpreterWorkflow>({ ...input, resume: ctx.carryOver(index + 1) });
+    }
+  }
+}
+
+function historyIsLong(input: RunInput): boolean {
   const info = wf.workflowInfo();
-  const triggerData = { scheduledAt: info.startTime.toISOString() };
-  const prepared = await wf
-    .proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 10 }, summary: 'pin the definition version' })
-    .prepareCall({ definitionKey: scheduled.definitionKey, workflowId: info.workflowId, triggerData, triggerType: 'schedule', runId: info.runId });
-  wf.upsertSearchAttributes([
-    { key: DefinitionVersion, value: prepared.definition.version },
-    ...(prepared.templateKey ? [{ key: TemplateKey, value: prepared.templateKey }] : []),
-  ]);
-  return { executionId: prepared.executionId, definition: prepared.definition, triggerType: 'schedule', triggerData };
-}
-
-/** A slice of a large foreach, started by its run; reports to the same mirror row. */
-async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
-  const chunk = input.chunk!;
-  const ctx = new RunContext(input, undefined, { prefix: '', outputs: chunk.outputs });
-  Object.assign(ctx.vars, chunk.vars);
-  wf.setHandler(stateQuery, () => ctx.snapshot());
-  const step = findStep(input.definition.document.steps, chunk.stepPath.replace(/.*\]\./, '').replace(/\[\d+\]$/, ''));
-  if (!step || step.type !== 'foreach') {
-    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: `no foreach step at ${chunk.stepPath}`, nonRetryable: true });
-  }
-  try {
-    const results = await runIterations(step, chunk.stepPath, chunk.items, chunk.offset, ctx, runSteps);
-    return { results, vars: ctx.vars };
-  } finally {
-    await wf.CancellationScope.nonCancellable(() => ctx.flush());
-  }
-}
-
-function findStep(steps: Step[], id: string): Step | undefined {
-  for (const step of allSteps(steps)) if (step.id === id) return step;
-  return undefined;
+  return info.continueAsNewSuggested || info.historyLength >= (input.settings?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS);
 }
 
 async function runSteps(steps: Step[], ctx: RunContext): Promise<void> {

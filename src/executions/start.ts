@@ -23,7 +23,7 @@ import {
 import type { Database, DefinitionRow, ExecutionRow, NewExecutionRow } from '../../db/schema';
 import type { Config } from '../config';
 import { type Definition, parseDefinition } from '../shared/definition';
-import { INTERPRETER_WORKFLOW, type RunInput, type TriggerType } from '../shared/run';
+import { INTERPRETER_WORKFLOW, type RunInput, type RunSettings, type TriggerType } from '../shared/run';
 import {
   Category,
   DefinitionId,
@@ -262,6 +262,14 @@ async function loadPinnedVersion(
   return { version, document: parsed.definition };
 }
 
+/** What every run takes from configuration when it starts. */
+export function runSettings(config: Config): RunSettings {
+  return {
+    defaultStepTimeoutSeconds: config.workflow.defaultTimeoutSeconds,
+    continueAsNewAfterEvents: config.workflow.continueAsNewAfterEvents,
+  };
+}
+
 /** The mirror row of a run not yet started; shared by every way a run begins (API, webhook, call, schedule). */
 export function mirrorRow(
   definition: DefinitionRow,
@@ -307,7 +315,8 @@ async function startOnTemporal(client: Client, config: Config, run: RunToStart, 
     definition: { id: definition.id, version, document },
     triggerType,
     triggerData,
-    settings: { defaultStepTimeoutSeconds: config.workflow.defaultTimeoutSeconds },
+    settings: runSettings(config),
+    ...(Object.keys(config.expressionEnv).length > 0 ? { env: { ...config.expressionEnv } } : {}),
   };
   const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
     taskQueue: config.temporal.taskQueue,

@@ -756,23 +756,53 @@ function expressionsOf(step: Step): { path: (string | number)[]; source: string 
   return found;
 }
 
-/** References to `steps.<id>` where no step has that id. */
+/**
+ * References to `steps.<id>` that cannot hold a value where they are read: no
+ * step has that id, or it has not run yet at that point. A step sees the steps
+ * before it in its own list and in every enclosing list (whether or not a
+ * branch of theirs ran: an untaken branch's steps read as null), not itself,
+ * not later steps, not the other branches of a `parallel` it is in, and not the
+ * steps inside an earlier `foreach`, whose outputs live in their iteration.
+ * A step's `onError.compensate` steps also see the step itself.
+ */
 function unknownStepReferences(steps: Step[]): DefinitionProblem[] {
   const ids = new Set(allSteps(steps).map((s) => s.id));
+  const loopOf = new Map<string, string>();
+  for (const loop of allSteps(steps)) {
+    if (loop.type === 'foreach') for (const inner of allSteps(loop.steps)) if (!loopOf.has(inner.id)) loopOf.set(inner.id, loop.id);
+  }
   const problems: DefinitionProblem[] = [];
-  const visit = (list: Step[], path: (string | number)[]) =>
+  const visit = (list: Step[], path: (string | number)[], visible: ReadonlySet<string>) => {
+    const seen = new Set(visible);
     list.forEach((step, index) => {
       const at = [...path, index];
       for (const { path: field, source } of expressionsOf(step)) {
         for (const match of source.matchAll(STEP_REFERENCE)) {
           const id = match[1] ?? match[2] ?? '';
-          if (!ids.has(id)) problems.push({ path: [...at, ...field], message: `refers to step "${id}", which this definition does not have` });
+          if (seen.has(id)) continue;
+          problems.push({ path: [...at, ...field], message: referenceProblem(id, step.id, ids, loopOf) });
         }
       }
-      for (const child of childStepLists(step)) visit(child.steps, [...at, ...child.path]);
+      for (const child of childStepLists(step)) {
+        const compensation = child.path[0] === 'onError';
+        visit(child.steps, [...at, ...child.path], compensation ? new Set([...seen, step.id]) : seen);
+      }
+      seen.add(step.id);
+      if (step.type !== 'foreach') for (const inner of childStepLists(step).flatMap((c) => allSteps(c.steps))) seen.add(inner.id);
     });
-  visit(steps, ['steps']);
+  };
+  visit(steps, ['steps'], new Set());
   return problems;
+}
+
+function referenceProblem(id: string, from: string, ids: ReadonlySet<string>, loopOf: ReadonlyMap<string, string>): string {
+  if (!ids.has(id)) return `refers to step "${id}", which this definition does not have`;
+  if (id === from) return `refers to its own step "${id}", whose output does not exist until it finishes`;
+  const loop = loopOf.get(id);
+  if (loop !== undefined && loopOf.get(from) !== loop) {
+    return `refers to step "${id}" inside foreach "${loop}": its output exists only within an iteration; read steps.${loop}.output after the loop`;
+  }
+  return `refers to step "${id}", which has not run yet here (it comes later, or runs in a parallel branch)`;
 }
 
 /** Fields that hold a bare expression rather than templated text. */

@@ -24,6 +24,9 @@ beforeAll(async () => {
       SMTP_FROM: 'automation@example.test',
       SLACK_BOT_TOKEN: 'xoxb-test-token',
       SLACK_API_URL: `${slack.url}/api/`,
+      EXPRESSION_ENV: 'APP_NAME,SUPPORT_EMAIL',
+      APP_NAME: 'Acme Automation',
+      SUPPORT_EMAIL: 'help@acme.test',
     },
   });
 });
@@ -48,6 +51,23 @@ async function execute(id: string, triggerData: Record<string, unknown>) {
 }
 
 describe('a run started over HTTP', () => {
+  it('reads the configuration values EXPRESSION_ENV exposes as env, captured in the run input', async () => {
+    const def = await createDefinition({
+      key: 'env-values',
+      name: 'Env values',
+      steps: [
+        { id: 'sign', type: 'set', values: { signature: '{{ env.APP_NAME }} <{{ env.SUPPORT_EMAIL }}>', other: '{{ $exists(env.SMTP_HOST) }}' } },
+      ],
+    });
+    const started = await execute(def.id, {});
+    const handle = h.client.workflow.getHandle(started.workflowId);
+    const result = await handle.result();
+    expect(result.vars).toEqual({ signature: 'Acme Automation <help@acme.test>', other: false });
+    const started0 = (await handle.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+    const input = JSON.parse(Buffer.from(started0!.input!.payloads![0]!.data!).toString('utf8')) as { env?: unknown };
+    expect(input.env).toEqual({ APP_NAME: 'Acme Automation', SUPPORT_EMAIL: 'help@acme.test' });
+  });
+
   it('runs set, condition, email, slack and delay steps to SUCCESS and mirrors every step', async () => {
     const def = await createDefinition({
       key: 'order-shipped',

@@ -131,6 +131,48 @@ describe('parseDefinition', () => {
     ]);
   });
 
+  it('refuses references to steps that have not run yet where they are read', () => {
+    const doc = {
+      key: 'order',
+      name: 'Order',
+      steps: [
+        { id: 'early', type: 'set', values: { a: '{{ steps.late.output }}', self: '{{ steps.early.output }}' } },
+        {
+          id: 'both',
+          type: 'parallel',
+          branches: [
+            [{ id: 'left', type: 'set', values: { a: 1 } }],
+            [{ id: 'right', type: 'set', values: { peer: '{{ steps.left.output }}' } }],
+          ],
+        },
+        {
+          id: 'loop',
+          type: 'foreach',
+          items: 'input.rows',
+          maxItems: 100,
+          steps: [
+            { id: 'inner', type: 'set', values: { n: '{{ loop.index }}' } },
+            { id: 'innerNext', type: 'set', values: { prev: '{{ steps.inner.output }}', before: '{{ steps.left.output }}' } },
+          ],
+        },
+        {
+          id: 'risky',
+          type: 'http',
+          url: 'https://api.example.test/x',
+          onError: { compensate: [{ id: 'undo', type: 'set', values: { what: '{{ steps.risky.status }}' } }] },
+        },
+        { id: 'after', type: 'set', values: { l: '{{ steps.left.output }}', r: '{{ steps.right.output }}', inner: '{{ steps.inner.output }}' } },
+        { id: 'late', type: 'set', values: { b: 2 } },
+      ],
+    };
+    expect(problems(doc)).toEqual([
+      'steps.0.values.a: refers to step "late", which has not run yet here (it comes later, or runs in a parallel branch)',
+      'steps.0.values.self: refers to its own step "early", whose output does not exist until it finishes',
+      'steps.1.branches.1.0.values.peer: refers to step "left", which has not run yet here (it comes later, or runs in a parallel branch)',
+      'steps.4.values.inner: refers to step "inner" inside foreach "loop": its output exists only within an iteration; read steps.loop.output after the loop',
+    ]);
+  });
+
   it('accepts a delay until a computed moment, and refuses one with both or neither', () => {
     const base = { key: 'd', name: 'D' };
     expect(problems({ ...base, steps: [{ id: 'w', type: 'delay', until: 'input.dueDate' }] })).toEqual([]);

@@ -30,6 +30,7 @@ export const runCall: StepHandler<CallStep> = async (step, path, ctx) => {
     triggerType: 'call',
     triggerData,
     settings: ctx.input.settings,
+    env: ctx.input.env,
   };
   const options = {
     workflowId,

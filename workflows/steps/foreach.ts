@@ -45,11 +45,18 @@ export const runForeach: StepHandler<ForeachStep> = async (step, path, ctx, runS
       ...ctx.input,
       chunk: { stepPath: path, offset, items: chunkItems, vars: { ...ctx.vars }, outputs: ctx.outputs, loop: ctx.frame.loop },
     };
-    const done = await wf.executeChild<(input: RunInput) => Promise<ForeachChunkResult>>(INTERPRETER_WORKFLOW, {
-      workflowId: `${wf.workflowInfo().workflowId}:${path}:${offset}`,
-      args: [input],
-      staticSummary: `${step.id}: items ${offset}–${offset + chunkItems.length - 1} of ${items.length}`,
-    });
+    const workflowId = `${wf.workflowInfo().workflowId}:${path}:${offset}`;
+    ctx.chunkStarted(workflowId);
+    let done: ForeachChunkResult;
+    try {
+      done = await wf.executeChild<(input: RunInput) => Promise<ForeachChunkResult>>(INTERPRETER_WORKFLOW, {
+        workflowId,
+        args: [input],
+        staticSummary: `${step.id}: items ${offset}–${offset + chunkItems.length - 1} of ${items.length}`,
+      });
+    } finally {
+      ctx.chunkEnded(workflowId);
+    }
     results.push(...done.results);
     Object.assign(ctx.vars, done.vars);
   }

@@ -8,6 +8,7 @@ import { isTerminal } from '../../shared/status';
 import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
 import { HttpProblem } from '../problem';
+import { updateRun } from '../run-updates';
 import { parseRequest } from '../validate';
 
 export const decisionBody = z
@@ -46,9 +47,7 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
       viaKey: caller?.name,
     };
     try {
-      const receipt = await temporal.client.workflow
-        .getHandle(row.workflow_id)
-        .executeUpdate<DecisionReceipt, [DecisionInput]>(DECIDE_UPDATE, { args: [input] });
+      const receipt = await updateRun<DecisionReceipt, DecisionInput>(temporal.client, row.workflow_id, DECIDE_UPDATE, input);
       res.json({ ...receipt, executionId: row.id, decision: body.decision, by: input.by });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {

@@ -11,6 +11,7 @@ import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
 import { summarizeHistory } from '../history';
 import { HttpProblem } from '../problem';
+import { liveState, updateRun } from '../run-updates';
 import { parseRequest } from '../validate';
 
 const LIVE_QUERY_TIMEOUT_MS = 2_000;
@@ -150,9 +151,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     const row = await openExecution(req.params.id);
     const event: RunEvent = { signal: body.signal, data: body.data, by: body.by ?? callerOf(res)?.name };
     try {
-      const receipt = await temporal.client.workflow
-        .getHandle(row.workflow_id)
-        .executeUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE, { args: [event] });
+      const receipt = await updateRun<RunEventReceipt, RunEvent>(temporal.client, row.workflow_id, DELIVER_EVENT_UPDATE, event);
       res.json({ ...receipt, executionId: row.id, signal: body.signal });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
@@ -256,7 +255,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     let live: RunState | null = null;
     if (!isTerminal(row.status) && row.run_id) {
       live = await Promise.race([
-        temporal.client.workflow.getHandle(row.workflow_id).query<RunState>('state'),
+        liveState(temporal.client, row.workflow_id),
         new Promise<null>((resolve) => setTimeout(() => resolve(null), LIVE_QUERY_TIMEOUT_MS).unref()),
       ]).catch(() => null);
     }
