@@ -208,6 +208,19 @@ export async function reopenUnstartedExecution(db: Kysely<Database>, id: string)
     .executeTakeFirst();
 }
 
+/**
+ * Reopens a closed row whose Temporal run an admin reset: the new run carries
+ * the execution from the reset point and settles the row again when it ends.
+ */
+export async function reopenResetExecution(db: Kysely<Database>, id: string, runId: string): Promise<ExecutionRow | undefined> {
+  return db
+    .updateTable('workflow_executions')
+    .set({ status: 'RUNNING', run_id: runId, error: null, finished_at: null, duration_ms: null, current_step: null, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /** Where a page of {@link listExecutions} resumes: the last row it returned. */
 export interface ExecutionCursor {
   /** The row's `started_at` to the microsecond, in UTC (`2026-11-25T10:00:00.123456Z`). */

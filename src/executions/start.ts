@@ -112,6 +112,34 @@ export async function startExecution(
 }
 
 /**
+ * Runs a closed execution again as a new execution: the same definition
+ * version it pinned (not the current one), the same trigger data and trigger
+ * type, its mirror row pointing back with `replay_of`. Its messages go out
+ * again, since deliveries are deduplicated per execution.
+ */
+export async function replayExecution(
+  { db, client, config }: StartDeps,
+  definition: DefinitionRow,
+  original: ExecutionRow,
+): Promise<StartedExecution> {
+  const { version, document } = await loadPinnedVersion(db, definition, original.definition_version);
+  const triggerData = original.trigger_data as unknown as Record<string, unknown>;
+  const triggerType = original.trigger_type as TriggerType;
+  const executionId = randomUUID();
+  const workflowId = workflowIdFor(definition.key, executionId);
+  await insertExecution(db, { ...mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData), replay_of: original.id });
+  const run: RunToStart = { definition, version, document, executionId, workflowId, triggerType, triggerData };
+  try {
+    const runId = await startOnTemporal(client, config, run, false);
+    await markExecutionStarted(db, executionId, runId);
+    return { executionId, workflowId, runId, definitionVersion: version };
+  } catch (err) {
+    await settleExecution(db, executionId, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
+    throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
+  }
+}
+
+/**
  * Starts the run `idempotencyKey` stands for, or answers the one an earlier
  * request with the same key (for the same definition and trigger type)
  * started, however long ago, whatever became of it.

@@ -17,7 +17,7 @@ import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
 import { ROLES, type Role } from './auth';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { decisionBody } from './routes/approvals';
-import { encodeCursor, listQuery as executionListQuery, signalBody, terminateBody } from './routes/executions';
+import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
@@ -125,6 +125,7 @@ const executionSchema = z.object({
   startedAt: time,
   finishedAt: nullableTime,
   durationMs: z.number().nullable(),
+  replayOf: uuid.nullable().meta({ description: 'the execution this one replays, if it is a replay' }),
 });
 
 const executionLogSchema = z.object({
@@ -172,6 +173,8 @@ const COMPONENTS: Record<string, z.ZodType> = {
   ExecuteRequest: executeBody,
   SignalRequest: signalBody,
   TerminateRequest: terminateBody,
+  ResetRequest: resetBody,
+  ReplayRequest: replayBody,
   DecisionRequest: decisionBody,
   CreateApiKeyRequest: createKeyBody,
   // Answers
@@ -233,6 +236,25 @@ const COMPONENTS: Record<string, z.ZodType> = {
   }),
   CancelAccepted: z.object({ executionId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
   Terminated: z.object({ executionId: uuid, status: z.literal('TERMINATED') }),
+  ReplayStarted: z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string(),
+    definitionVersion: z.int().meta({ description: 'the version the original pinned' }),
+    replayOf: uuid,
+    status: z.literal('RUNNING'),
+    statusUrl: z.string(),
+  }),
+  ResetAccepted: z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string().meta({ description: 'the new run carrying the execution' }),
+    previousRunId: z.string(),
+    resetTo: z.enum(['failed-step', 'start']),
+    redoes: z.string().optional().meta({ description: 'the activity type (or called workflow) of the step redone' }),
+    status: z.literal('RUNNING'),
+    statusUrl: z.string(),
+  }),
   ApiKey: apiKeySchema,
   ApiKeyCreated: apiKeySchema.extend({ key: z.string().meta({ description: 'the key itself, shown this once' }) }),
   ApiKeyList: z.object({ items: z.array(apiKeySchema) }),
@@ -649,6 +671,28 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     body: { schema: 'TerminateRequest', description: 'why', example: { reason: 'sent to the wrong list' } },
     answers: { 200: { description: 'terminated', schema: 'Terminated' } },
     problems: ['validation_failed', 'not_found', 'execution_closed'],
+  },
+  'POST /api/executions/:id/replay': {
+    tag: 'Executions',
+    summary: 'Run a closed execution again',
+    description:
+      'Starts a new execution of the definition version the original pinned (not the current one) with the same trigger data; its `replayOf` names the original. Messages go out again: deliveries are deduplicated per execution. No body, or `{}`.',
+    access: 'admin',
+    params: { id: EXECUTION_ID },
+    body: { schema: 'ReplayRequest', description: 'nothing', example: {} },
+    answers: { 202: { description: 'the new execution is accepted', schema: 'ReplayStarted' } },
+    problems: ['validation_failed', 'not_found', 'execution_open', 'definition_deleted', 'definition_version_missing', 'temporal_unavailable'],
+  },
+  'POST /api/executions/:id/reset': {
+    tag: 'Executions',
+    summary: 'Redo a failed execution from the failed step',
+    description:
+      "Resets the execution's Temporal run: a new run under the same workflow id and execution redoes the step that failed (the last activity or called workflow that failed) and what follows, or the whole run with `\"to\": \"start\"`. Steps before the reset point do not run again. The reason, with the key's name, is recorded in the run's history.",
+    access: 'admin',
+    params: { id: EXECUTION_ID },
+    body: { schema: 'ResetRequest', description: 'why, and where to', example: { reason: 'the CRM is back up', to: 'failed-step' } },
+    answers: { 202: { description: 'the reset run is under way', schema: 'ResetAccepted' } },
+    problems: ['validation_failed', 'not_found', 'execution_open', 'execution_succeeded', 'execution_closed', 'reset_refused'],
   },
   'POST /api/executions/:id/approvals': {
     tag: 'Executions',

@@ -173,6 +173,8 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/executions/{id}/signal': { path: () => `/api/executions/${executionId}/signal`, accepted: [409] },
   'POST /api/executions/{id}/cancel': { path: () => `/api/executions/${executionId}/cancel`, accepted: [409] },
   'POST /api/executions/{id}/terminate': { path: () => `/api/executions/${executionId}/terminate`, accepted: [409] },
+  'POST /api/executions/{id}/replay': { path: () => `/api/executions/${executionId}/replay`, accepted: [202] },
+  'POST /api/executions/{id}/reset': { path: () => `/api/executions/${executionId}/reset`, accepted: [409] },
   'POST /api/executions/{id}/approvals': { path: () => `/api/executions/${executionId}/approvals`, accepted: [409] },
   'POST /api/keys': { path: () => '/api/keys', accepted: [201] },
   'GET /api/keys': { path: () => '/api/keys', accepted: [200] },
@@ -319,19 +321,19 @@ describe('parameters', () => {
     expect(queried.map((o) => o.name).sort()).toEqual(['DELETE /api/workflows/{id}', 'GET /api/executions', 'GET /api/workflows']);
   });
 
-  it.each(queried.map((o) => [o.name, o] as const))('%s: each query parameter as the schema allows it is accepted, as it refuses it is refused', async (name, { op }) => {
+  it.each(queried.map((o) => [o.name, o] as const))('%s: each query parameter as the schema allows it is accepted, as it refuses it is refused', async (name, { method, op }) => {
     const base = await FIXTURES[name]!.path();
     for (const param of op.parameters.filter((p: { in: string }) => p.in === 'query')) {
       const validate = compile(param.schema);
       const good = param.example ?? minimal(param.schema);
       expect(validate(good), `${param.name}=${String(good)}`).toBe(true);
-      const ok = await call('GET', `${base}?${new URLSearchParams({ [param.name]: String(good) })}`);
+      const ok = await call(method, `${base}?${new URLSearchParams({ [param.name]: String(good) })}`);
       expect(ok.status, `${param.name}=${String(good)}: ${JSON.stringify(ok.body)}`).toBe(200);
 
       const bad = refused(param.schema);
       if (bad === undefined) continue;
       expect(validate(bad), `${param.name}=${String(bad)}`).toBe(false);
-      const no = await call('GET', `${base}?${new URLSearchParams({ [param.name]: String(bad) })}`);
+      const no = await call(method, `${base}?${new URLSearchParams({ [param.name]: String(bad) })}`);
       expect(no.status, `${param.name}=${String(bad)}`).toBe(400);
       expect(no.body.errors.map((e: { path: string }) => e.path)).toContain(`$.query.${param.name}`);
     }

@@ -155,6 +155,13 @@ ROUTES.push(
     () => ({ method: 'POST', path: `/api/executions/${executionId}/terminate`, body: { reason: 'matrix' } }),
     needs('admin', 409),
   ],
+  // The matrix run succeeded: an admin may replay it, and may not reset it.
+  ['POST /api/executions/:id/replay', () => ({ method: 'POST', path: `/api/executions/${executionId}/replay` }), needs('admin', 202)],
+  [
+    'POST /api/executions/:id/reset',
+    () => ({ method: 'POST', path: `/api/executions/${executionId}/reset`, body: { reason: 'matrix' } }),
+    needs('admin', 409),
+  ],
   [
     'POST /api/executions/:id/approvals',
     () => ({ method: 'POST', path: `/api/executions/${executionId}/approvals`, body: { step: 'review', decision: 'approve' } }),

@@ -3,12 +3,21 @@ import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, WorkflowUpdate
 import { Router } from 'express';
 import { z } from 'zod';
 import { findDefinition } from '../../../db/definitions';
-import { type ExecutionCursor, findExecution, listExecutionLogs, listExecutions, settleExecution } from '../../../db/executions';
+import {
+  type ExecutionCursor,
+  findExecution,
+  listExecutionLogs,
+  listExecutions,
+  reopenResetExecution,
+  settleExecution,
+} from '../../../db/executions';
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import { DELIVER_EVENT_UPDATE, type RunEvent, type RunEventReceipt, type RunState } from '../../shared/run';
 import { EXECUTION_STATUSES, isExecutionStatus, isTerminal } from '../../shared/status';
 import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { replayExecution, StartError } from '../../executions/start';
+import { RESET_TARGETS, ResetRefused, resetRun } from '../../executions/reset';
 import { summarizeHistory } from '../history';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
@@ -34,6 +43,7 @@ export function publicExecution(row: ExecutionRow) {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     durationMs: row.duration_ms,
+    replayOf: row.replay_of,
   };
 }
 
@@ -59,6 +69,18 @@ export const signalBody = z
     by: z.string().min(1).max(200).optional(),
   })
   .strict();
+
+/** `POST /api/executions/:id/reset`: why, and where to. */
+export const resetBody = z
+  .object({
+    reason: z.string().trim().min(1, 'say why the run is reset').max(500),
+    /** `failed-step` (the default) redoes the step that failed and what follows; `start` redoes the whole run. */
+    to: z.enum(RESET_TARGETS).default('failed-step'),
+  })
+  .strict();
+
+/** `POST /api/executions/:id/replay` takes no options: the same version and trigger data, always. */
+export const replayBody = z.object({}).strict();
 
 export const terminateBody = z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict();
 
@@ -183,6 +205,73 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     }
     await settleExecution(db, row.id, { status: 'TERMINATED', error: `terminated by ${by}: ${body.reason}` });
     res.json({ executionId: row.id, status: 'TERMINATED' });
+  });
+
+  /** A closed execution, for the routes that act on one that has ended. */
+  async function closedExecution(id: string) {
+    const row = await findExecution(db, id);
+    if (!row) throw new HttpProblem('not_found', `no execution has id "${id}"`);
+    if (!isTerminal(row.status)) {
+      throw new HttpProblem('execution_open', `execution ${row.id} is still ${row.status}; cancel or terminate it first`);
+    }
+    return row;
+  }
+
+  /**
+   * Runs a closed execution again as a new one: the version it pinned, the
+   * same trigger data. The new row's `replayOf` names the original.
+   */
+  router.post('/api/executions/:id/replay', requireRole('admin'), async (req, res) => {
+    parseRequest(replayBody, req.body ?? {}, 'body');
+    const original = await closedExecution(req.params.id);
+    const definition = await findDefinition(db, original.definition_id);
+    if (!definition) throw new HttpProblem('definition_deleted', `the definition of execution ${original.id} has been deleted`);
+    try {
+      const started = await replayExecution({ db, client: temporal.client, config }, definition, original);
+      res
+        .status(202)
+        .json({ ...started, replayOf: original.id, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
+    } catch (err) {
+      if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
+      throw err;
+    }
+  });
+
+  /**
+   * Resets the execution's Temporal run to the step that failed (or to its
+   * start): a new run, same workflow id and execution, redoes it and what
+   * follows; steps before it, deliveries included, are not run again.
+   */
+  router.post('/api/executions/:id/reset', requireRole('admin'), async (req, res) => {
+    const body = parseRequest(resetBody, req.body ?? {}, 'body');
+    const row = await closedExecution(req.params.id);
+    if (row.status === 'SUCCESS') throw new HttpProblem('execution_succeeded', `execution ${row.id} succeeded: nothing to reset; replay it to run it again`);
+    if (!row.run_id) throw new HttpProblem('execution_closed', `execution ${row.id} never started on Temporal; replay it instead`);
+    const by = callerOf(res)?.name ?? 'unknown';
+    let reset;
+    try {
+      reset = await resetRun(
+        temporal.client,
+        config.temporal.namespace,
+        { workflowId: row.workflow_id, runId: row.run_id },
+        body.to,
+        `${body.reason} (by ${by})`,
+      );
+    } catch (err) {
+      if (err instanceof ResetRefused) throw new HttpProblem('reset_refused', err.message, [{ path: '$.body.to', message: err.message }]);
+      throw closedProblem(err, row.id) ?? err;
+    }
+    await reopenResetExecution(db, row.id, reset.runId);
+    res.status(202).json({
+      executionId: row.id,
+      workflowId: row.workflow_id,
+      runId: reset.runId,
+      previousRunId: row.run_id,
+      resetTo: body.to,
+      ...(reset.failed ? { redoes: reset.failed } : {}),
+      status: 'RUNNING',
+      statusUrl: `/api/executions/${row.id}`,
+    });
   });
 
   /**
