@@ -4,8 +4,8 @@ import * as apiKeys from './migrations/2026-11-25T12-00-00_api_keys';
 import * as deliveries from './migrations/2026-11-25T13-00-00_deliveries';
 import * as approvalDecisions from './migrations/2026-11-25T14-00-00_approval_decisions';
 import * as channelPacing from './migrations/2026-11-25T16-30-00_channel_pacing';
-import * as definitionDeletedAt from './migrations/2026-11-25T17-10-00_definition_deleted_at';
 import * as devOutbox from './migrations/2026-11-25T17-00-00_dev_outbox';
+import * as definitionDeletedAt from './migrations/2026-11-25T17-10-00_definition_deleted_at';
 import * as executionReplayOf from './migrations/2026-11-25T17-20-00_execution_replay_of';
 
 /**
@@ -18,8 +18,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T13-00-00_deliveries': deliveries,
   '2026-11-25T14-00-00_approval_decisions': approvalDecisions,
   '2026-11-25T16-30-00_channel_pacing': channelPacing,
-  '2026-11-25T17-10-00_definition_deleted_at': definitionDeletedAt,
   '2026-11-25T17-00-00_dev_outbox': devOutbox,
+  '2026-11-25T17-10-00_definition_deleted_at': definitionDeletedAt,
   '2026-11-25T17-20-00_execution_replay_of': executionReplayOf,
 };
 
