@@ -33,6 +33,9 @@ import {
   warmUp,
 } from './measure';
 import { median, type Table } from './stats';
+import { expressions } from './expressions';
+import { gateway } from './gateway';
+import { mirrorScale } from './mirror-scale';
 import type { OrderShippedInput, SequentialHttpInput } from './workflows';
 
 export interface Target {
@@ -46,12 +49,22 @@ export interface Target {
 export interface Outcome {
   table: Table;
   targets: Target[];
+  /** Markdown for the record only, after the notes (e.g. query plans): too long for the terminal. */
+  details?: string | undefined;
+}
+
+/** Options of one `npm run bench` invocation. */
+export interface RunOptions {
+  /** Fraction of the full generated data set, for benchmarks that generate one (`--scale`). @default 1 */
+  scale: number;
 }
 
 export interface Benchmark {
   name: string;
   summary: string;
-  run(env: BenchEnv, say: Say): Promise<Outcome>;
+  /** The workload in a line, for the record's table of workloads. */
+  workload?: (options: RunOptions) => string;
+  run(env: BenchEnv, say: Say, options: RunOptions): Promise<Outcome>;
 }
 
 /** Workload sizes of the default run: enough runs for a stable median, the whole run within minutes on 2 cores. */
@@ -449,4 +462,4 @@ const mirror: Benchmark = {
   },
 };
 
-export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror];
+export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror, gateway, expressions, mirrorScale];

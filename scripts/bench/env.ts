@@ -83,6 +83,8 @@ export interface RunningWorker {
 export interface BenchEnv {
   db: Kysely<Database>;
   postgres: { embedded: boolean; version: string };
+  /** A URL of the same Postgres server for another database, e.g. one a benchmark creates and drops itself. */
+  databaseUrl(database: string): string;
   temporalVersion: string;
   /** The dev server as the product runs it: DEV_SERVER_TUNING (one task-queue partition). */
   tuned: TemporalTarget;
@@ -91,8 +93,8 @@ export interface BenchEnv {
   smtp: SmtpSink;
   slack: HttpSink;
   api: HttpSink;
-  /** Configuration of a worker on `target` polling `taskQueue`. */
-  configFor(target: TemporalTarget, taskQueue: string): Config;
+  /** Configuration of a worker (or gateway) on `target` using `taskQueue`; `extra` adds or overrides variables. */
+  configFor(target: TemporalTarget, taskQueue: string, extra?: Record<string, string>): Config;
   startWorker(options: { target: TemporalTarget; taskQueue: string; activities?: (config: Config) => Activities }): Promise<RunningWorker>;
   /** Forgets what the loopback peers received so far (they keep every message). */
   clearSinks(): void;
@@ -156,7 +158,7 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
         `Postgres ${postgres.embedded ? 'embedded' : 'from DATABASE_URL'}, ready in ${Date.now() - started} ms`,
     );
 
-    const configFor = (target: TemporalTarget, taskQueue: string): Config =>
+    const configFor = (target: TemporalTarget, taskQueue: string, extra: Record<string, string> = {}): Config =>
       loadConfig({
         DATABASE_URL: databaseUrl,
         TEMPORAL_ADDRESS: target.address,
@@ -168,11 +170,13 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
         SLACK_BOT_TOKEN: 'xoxb-benchmark',
         SLACK_API_URL: `${slack.url}/api/`,
         HTTP_ALLOWED_HOSTS: '127.0.0.1',
+        ...extra,
       });
 
     return {
       db,
       postgres: { embedded: postgres.embedded, version: version.split(' on ')[0] ?? version },
+      databaseUrl: (database) => withDatabase(postgres.url, database),
       temporalVersion: await temporalVersion(),
       tuned,
       startServer: (setup) => startTarget(setup, say),

@@ -2,15 +2,18 @@
  * `npm run bench`: the benchmarks, on a Temporal dev server and a Postgres
  * this script starts, printing one table per benchmark.
  *
- *   npm run bench                     every benchmark
- *   npm run bench -- interpreter      one (or several) by name
- *   npm run bench -- --record         every benchmark, then replaces docs/BENCHMARKS.md
+ *   npm run bench                          every benchmark
+ *   npm run bench -- interpreter           one (or several) by name
+ *   npm run bench -- --record              every benchmark, then rewrites docs/BENCHMARKS.md
+ *   npm run bench -- gateway --record      those benchmarks, then replaces their sections of
+ *                                          docs/BENCHMARKS.md, keeping the others' as recorded
+ *   npm run bench -- mirror-scale --scale 0.1   a tenth of the generated data, for a quick run
  */
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { promisify } from 'node:util';
-import { BENCHMARKS, type Benchmark, type Outcome, SIZES } from './benchmarks';
+import { BENCHMARKS, type Benchmark, type Outcome, type RunOptions, SIZES } from './benchmarks';
 import { type BenchEnv, SERVER_SETUPS, startBenchEnv } from './env';
 import { formatMarkdown, formatText } from './stats';
 
@@ -19,6 +22,9 @@ const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 const REPORT_PATH = new URL('../../docs/BENCHMARKS.md', import.meta.url);
 const RECORD_COMMAND = 'npm run bench -- --record';
+
+/** A target line of the record names its benchmark, so a partial record can keep the others' lines. */
+const TARGET_LINE = /^- \*\*(?:met|missed)\*\* \(`([\w-]+)`\)/;
 
 /** The commit measured, and what differed from it (the benchmark's own files aside). */
 async function codeMeasured(): Promise<string> {
@@ -54,14 +60,24 @@ async function uptime(): Promise<string> {
   }
 }
 
-function parseArgs(argv: string[]): { names: string[]; record: boolean } {
+function parseArgs(argv: string[]): { names: string[]; record: boolean; options: RunOptions } {
   const names: string[] = [];
   let record = false;
-  for (const arg of argv) {
+  const options: RunOptions = { scale: 1 };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
     if (arg === '--record') record = true;
-    else if (arg === '--help' || arg === '-h') {
+    else if (arg === '--scale' || arg.startsWith('--scale=')) {
+      const value = arg === '--scale' ? argv[(i += 1)] : arg.slice('--scale='.length);
+      const scale = Number(value);
+      if (!(scale > 0 && scale <= 1)) throw new Error(`--scale takes a fraction in (0, 1], not ${value}`);
+      options.scale = scale;
+    } else if (arg === '--help' || arg === '-h') {
       process.stdout.write(
-        `usage: npm run bench [-- <name>…] [-- --record]\n\nbenchmarks:\n${BENCHMARKS.map((b) => `  ${b.name.padEnd(14)} ${b.summary}`).join('\n')}\n`,
+        `usage: npm run bench [-- <name>…] [--record] [--scale <fraction>]\n\n` +
+          `  --record   write the results to docs/BENCHMARKS.md (with names: replace only their sections)\n` +
+          `  --scale    fraction of the data mirror-scale generates (default 1: a million executions)\n\n` +
+          `benchmarks:\n${BENCHMARKS.map((b) => `  ${b.name.padEnd(14)} ${b.summary}`).join('\n')}\n`,
       );
       process.exit(0);
     } else if (arg.startsWith('-')) throw new Error(`unknown option ${arg} (try --help)`);
@@ -70,12 +86,11 @@ function parseArgs(argv: string[]): { names: string[]; record: boolean } {
   const known = new Set(BENCHMARKS.map((b) => b.name));
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length) throw new Error(`no benchmark named ${unknown.join(', ')}; there are ${[...known].join(', ')}`);
-  if (record && names.length) throw new Error('--record runs every benchmark: give no names with it');
-  return { names, record };
+  return { names, record, options };
 }
 
 async function main(): Promise<void> {
-  const { names, record } = parseArgs(process.argv.slice(2));
+  const { names, record, options } = parseArgs(process.argv.slice(2));
   const selected = names.length ? BENCHMARKS.filter((b) => names.includes(b.name)) : BENCHMARKS;
   const machine: Machine = {
     cpus: availableParallelism(),
@@ -97,17 +112,20 @@ async function main(): Promise<void> {
     void (running.env?.close() ?? Promise.resolve()).finally(() => process.exit(130));
   });
 
-  const outcomes: { bench: Benchmark; outcome: Outcome }[] = [];
+  const outcomes: Recorded[] = [];
   const env = await startBenchEnv(say);
   running.env = env;
   try {
     for (const bench of selected) {
       if (interrupted) return;
       const t0 = Date.now();
-      const outcome = await bench.run(env, say);
-      say(`${bench.name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      outcomes.push({ bench, outcome });
+      const loadBefore = await uptime();
+      const outcome = await bench.run(env, say, options);
+      const seconds = (Date.now() - t0) / 1000;
+      say(`${bench.name} took ${seconds.toFixed(0)} s`);
+      outcomes.push({ bench, outcome, seconds, loadBefore, loadAfter: await uptime() });
       process.stdout.write(`\n${formatText(outcome.table)}\n`);
+      if (outcome.details) process.stdout.write('  (query plans and other details go to the record: --record)\n');
       for (const t of outcome.targets) process.stdout.write(`  target ${t.met ? 'met' : 'MISSED'}: ${t.goal} — ${t.measured}\n`);
     }
   } finally {
@@ -118,24 +136,92 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwhole run: ${seconds.toFixed(0)} s; ${machine.uptimeAfter}\n`);
 
   if (record) {
-    await writeFile(REPORT_PATH, report(machine, env, outcomes, seconds));
-    say('wrote docs/BENCHMARKS.md');
+    const partial = outcomes.length < BENCHMARKS.length;
+    const previous = partial ? await readFile(REPORT_PATH, 'utf8').catch(() => '') : '';
+    await writeFile(REPORT_PATH, report(machine, env, outcomes, seconds, options, { previous, invocation: recordInvocation(names, options) }));
+    say(partial ? `replaced the sections of ${outcomes.map((o) => o.bench.name).join(', ')} in docs/BENCHMARKS.md` : 'wrote docs/BENCHMARKS.md');
   }
 }
 
-function report(machine: Machine, env: BenchEnv, outcomes: { bench: Benchmark; outcome: Outcome }[], seconds: number): string {
-  const targets = outcomes.flatMap((o) => o.outcome.targets);
+interface Recorded {
+  bench: Benchmark;
+  outcome: Outcome;
+  seconds: number;
+  loadBefore: string;
+  loadAfter: string;
+}
+
+function recordInvocation(names: string[], options: RunOptions): string {
+  return ['npm run bench --', ...names, '--record', ...(options.scale === 1 ? [] : ['--scale', String(options.scale)])].join(' ');
+}
+
+/** The sections (`## name` … up to the next `## `) of an earlier record, by benchmark name, and its target lines. */
+function earlierRecord(text: string): { sections: Map<string, string>; targets: { name: string; line: string }[] } {
+  const sections = new Map<string, string>();
+  const known = new Set(BENCHMARKS.map((b) => b.name));
+  for (const part of text.split(/^(?=## )/m)) {
+    const name = /^## (\S+)\s*\n/.exec(part)?.[1];
+    if (name && known.has(name)) sections.set(name, part.trimEnd());
+  }
+  const targetsPart = text.split(/^(?=## )/m).find((p) => p.startsWith('## Targets')) ?? '';
+  const targets = targetsPart
+    .split('\n')
+    .map((line) => ({ name: TARGET_LINE.exec(line)?.[1], line }))
+    .filter((t): t is { name: string; line: string } => t.name !== undefined);
+  return { sections, targets };
+}
+
+function section({ bench, outcome, seconds, loadBefore, loadAfter }: Recorded, machine: Machine, invocation: string): string {
+  return `## ${bench.name}
+
+${capitalize(bench.summary)}. Latency: ${outcome.table.latencyNote}.
+
+Recorded ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`${invocation}\` on ${machine.code}, this benchmark taking ${seconds.toFixed(0)} s.
+Load before: \`${loadBefore}\`; after: \`${loadAfter}\`. ${busy(loadBefore, machine.cpus)}
+
+${formatMarkdown(outcome.table)}
+
+${outcome.table.notes.map((n) => `- ${n}`).join('\n')}
+${outcome.details ? `\n${outcome.details.trimEnd()}\n` : ''}`.trimEnd();
+}
+
+function report(
+  machine: Machine,
+  env: BenchEnv,
+  outcomes: Recorded[],
+  seconds: number,
+  options: RunOptions,
+  { previous, invocation }: { previous: string; invocation: string },
+): string {
+  const earlier = earlierRecord(previous);
+  const ran = new Set(outcomes.map((o) => o.bench.name));
+  const targets = BENCHMARKS.flatMap((b) =>
+    ran.has(b.name)
+      ? outcomes
+          .find((o) => o.bench.name === b.name)!
+          .outcome.targets.map((t) => `- **${t.met ? 'met' : 'missed'}** (\`${b.name}\`): ${t.goal}. Measured: ${t.measured}.`)
+      : earlier.targets.filter((t) => t.name === b.name).map((t) => t.line),
+  );
+  const sections = BENCHMARKS.flatMap((b) => {
+    const fresh = outcomes.find((o) => o.bench.name === b.name);
+    if (fresh) return [section(fresh, machine, invocation)];
+    const kept = earlier.sections.get(b.name);
+    return kept ? [kept] : [];
+  });
   const i = SIZES.interpreter;
   const s = SIZES.sequential40;
   const m = SIZES.mirror;
   const w = env.configFor(env.tuned, 'bench').workflow;
+  const partial = outcomes.length < BENCHMARKS.length;
   return `# Benchmarks
 
-Replaced on each run of record: \`${RECORD_COMMAND}\` runs every benchmark and rewrites this file.
+\`${RECORD_COMMAND}\` runs every benchmark and rewrites this file; \`npm run bench -- <name>… --record\`
+runs those and replaces their sections and targets, keeping the others as they were recorded.
 \`npm run bench\` prints the same tables without writing; \`npm run bench -- <name>\` runs one
-(${BENCHMARKS.map((b) => `\`${b.name}\``).join(', ')}).
+(${BENCHMARKS.map((b) => `\`${b.name}\``).join(', ')}); \`--scale <fraction>\` makes \`mirror-scale\` generate that
+fraction of its data, for a quick run.
 
-Recorded ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine.code}, the whole run taking ${seconds.toFixed(0)} s.
+Last written ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`${invocation}\` (${outcomes.map((o) => `\`${o.bench.name}\``).join(', ')}, ${seconds.toFixed(0)} s in all)${partial ? '; the other sections are from earlier records, each saying when it was made' : ''}.
 
 ## Machine
 
@@ -146,15 +232,16 @@ Recorded ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${mac
 | Node.js | ${machine.node} |
 | Temporal | ${env.temporalVersion.replace(/\n/g, ' ')}, dev server in memory, headless |
 | Postgres | ${env.postgres.version} (${env.postgres.embedded ? 'embedded' : 'from DATABASE_URL'}) |
-| load before (\`uptime\`) | ${machine.uptimeBefore} |
-| load after (\`uptime\`) | ${machine.uptimeAfter ?? ''} |
 
 Everything ran on this one machine: the dev server(s), Postgres, the loopback peers, and one Node.js
-process holding both the worker and the client that starts runs. ${busy(machine)}
+process holding the worker, the client that starts runs and (for \`gateway\`) the HTTP servers; the
+load generator of \`gateway\` is a child process. The machine is shared with other work (test runs,
+builds), so absolute numbers drift from run to run; each section gives the load it ran under, and the
+ratios, measured side by side in one run, are the figures to compare.
 
 ## Targets
 
-${targets.map((t) => `- **${t.met ? 'met' : 'missed'}**: ${t.goal}. Measured: ${t.measured}.`).join('\n')}
+${targets.join('\n')}
 
 ## How it measures
 
@@ -178,36 +265,31 @@ ${targets.map((t) => `- **${t.met ? 'met' : 'missed'}**: ${t.goal}. Measured: ${
   the last one-at-a-time run of each variant.
 - \`interpreter\` and \`mirror\` run on the tuned server (\`DEV_SERVER_TUNING\`, as \`npm run dev\`
   and the tests run it); \`sequential40\` compares server set-ups.
+- \`gateway\`, \`expressions\` and \`mirror-scale\` do not run workflows; how each measures is in the
+  notes under its table.
 
 | benchmark | workload |
 |---|---|
 | \`interpreter\` | ${i.warmUp} warm-up runs each; ${i.oneAtATime} runs each one at a time; ${i.rounds} batches each of ${i.batch} runs with ${i.concurrency} in flight |
 | \`sequential40\` | ${s.warmUp} warm-up run each; ${s.oneAtATime} runs each of ${s.steps} \`http\` GET steps to a loopback server, hand-written and interpreted, on ${s.setups.length} dev servers side by side: ${s.setups.map((k) => `"${SERVER_SETUPS[k].label}" (${SERVER_SETUPS[k].description})`).join('; ')} |
 | \`mirror\` | the \`interpreter\` definition on two workers, one whose \`recordRunEvents\` is a no-op; ${m.warmUp} warm-up runs each; ${m.oneAtATime} runs each one at a time; ${m.rounds} batches each of ${m.batch} runs with ${m.concurrency} in flight |
+${BENCHMARKS.filter((b) => b.workload)
+  .map((b) => `| \`${b.name}\` | ${b.workload!(options)} |`)
+  .join('\n')}
 
-${outcomes
-  .map(
-    ({ bench, outcome }) => `## ${bench.name}
-
-${capitalize(bench.summary)}. Latency: ${outcome.table.latencyNote}.
-
-${formatMarkdown(outcome.table)}
-
-${outcome.table.notes.map((n) => `- ${n}`).join('\n')}
-`,
-  )
-  .join('\n')}`;
+${sections.join('\n\n')}
+`;
 }
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-function busy(machine: Machine): string {
-  const before = loadFrom(machine.uptimeBefore);
+function busy(uptimeBefore: string, cpus: number): string {
+  const before = loadFrom(uptimeBefore);
   if (before === undefined) return '';
-  return before >= machine.cpus / 4
-    ? `Other work was running when it started (load ${before.toFixed(2)} on ${machine.cpus} CPUs before the benchmark's own processes started), ` +
+  return before >= cpus / 4
+    ? `Other work was running (load ${before.toFixed(2)} on ${cpus} CPUs as it started), ` +
         'so absolute numbers are pessimistic; the variants were interleaved so that load reached them alike, and the ratios are the figures to compare.'
     : 'The machine was otherwise idle when it started.';
 }

@@ -31,6 +31,8 @@ export interface Table {
   title: string;
   /** What the latency column measures, e.g. "start → result, one run at a time". */
   latencyNote: string;
+  /** Unit of the latency samples and columns. @default 'ms' */
+  latencyUnit?: 'ms' | 'µs' | undefined;
   /** Unit of the throughput column, e.g. "runs/s at 10 in flight". */
   throughputUnit: string;
   rows: Row[];
@@ -72,7 +74,9 @@ export function summarize(table: Table): Summary[] {
   });
 }
 
-const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
+// Below 1, two significant digits: a sub-millisecond overhead would otherwise print as 0.0.
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2)) : '–');
+const rate = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const ratio = (v: number | undefined) => (v === undefined ? '–' : `×${v.toFixed(2)}`);
 
 function cells(s: Summary): string[] {
@@ -82,7 +86,7 @@ function cells(s: Summary): string[] {
     ms(s.median),
     ms(s.p95),
     ms(s.p99),
-    s.throughput.toFixed(1),
+    rate(s.throughput),
     ratio(s.latencyRatio),
     ratio(s.throughputRatio),
     s.baseline ?? '–',
@@ -91,7 +95,8 @@ function cells(s: Summary): string[] {
 }
 
 function headers(table: Table): string[] {
-  return ['variant', 'n', 'median ms', 'p95 ms', 'p99 ms', table.throughputUnit, 'median vs base', 'throughput vs base', 'base', 'events/run'];
+  const unit = table.latencyUnit ?? 'ms';
+  return ['variant', 'n', `median ${unit}`, `p95 ${unit}`, `p99 ${unit}`, table.throughputUnit, 'median vs base', 'throughput vs base', 'base', 'events/run'];
 }
 
 /** A fixed-width table for the terminal. */
