@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type HttpSink, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
+import { type HttpSink, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
 import { createHarness, type Harness } from '../support/harness';
 
 const HISTORIES = resolve('test', 'histories');
@@ -103,16 +103,56 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { email: 'rejected@example.test' },
   },
+  'long-run': {
+    definition: {
+      key: 'replay-long-run',
+      name: 'Replay: continues as new',
+      steps: [
+        { id: 'start', type: 'set', values: { n: 0 } },
+        ...Array.from({ length: 8 }, (_, i) => [
+          { id: `wait${i}`, type: 'delay', duration: '1ms' },
+          { id: `count${i}`, type: 'set', values: { n: '{{ vars.n + 1 }}' } },
+        ]).flat(),
+        { id: 'end', type: 'set', values: { first: '{{ steps.start.output.n }}' } },
+      ],
+    },
+    triggerData: {},
+  },
+  'quiet-and-paced': {
+    definition: {
+      key: 'replay-quiet-and-paced',
+      name: 'Replay: quiet hours and channel pacing',
+      steps: [
+        {
+          id: 'first',
+          type: 'sms',
+          to: '+14155550301',
+          body: 'one',
+          // A quiet window that ends two seconds after the run starts.
+          quietHours: { start: utcTime(-3_600_000), end: utcTime(2_000), timeZone: '{{ input.zone }}' },
+        },
+        { id: 'second', type: 'sms', to: '+14155550302', body: 'two' },
+      ],
+    },
+    triggerData: { zone: 'UTC' },
+  },
 };
+
+/** The UTC time of day `offsetMs` from now, as HH:MM:SS. */
+function utcTime(offsetMs: number): string {
+  return new Date(Date.now() + offsetMs).toISOString().slice(11, 19);
+}
 
 let h: Harness;
 let smtp: SmtpSink;
 let slack: HttpSink;
+let twilio: HttpSink;
 const fresh = new Map<string, unknown>();
 
 beforeAll(async () => {
-  [smtp, slack] = await Promise.all([startSmtpSink(), startHttpSink()]);
+  [smtp, slack, twilio] = await Promise.all([startSmtpSink(), startHttpSink(), startHttpSink()]);
   slack.respond = slackApiReply;
+  twilio.respond = twilioMessagesReply;
   smtp.rejectRecipients.add('rejected@example.test');
   h = await createHarness({
     env: {
@@ -121,13 +161,25 @@ beforeAll(async () => {
       SMTP_FROM: 'replay@example.test',
       SLACK_BOT_TOKEN: 'xoxb-replay',
       SLACK_API_URL: `${slack.url}/api/`,
+      TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000001',
+      TWILIO_AUTH_TOKEN: 'twilio-replay',
+      TWILIO_PHONE_NUMBER: '+14155550100',
+      TWILIO_API_URL: twilio.url,
+      // One SMS a second: the second message of a run waits for its slot.
+      PACING_SMS_PER_MINUTE: '60',
+      // Low, so a representative run continues as new.
+      WORKFLOW_CONTINUE_AS_NEW_EVENTS: '50',
     },
   });
   for (const [name, { definition, triggerData }] of Object.entries(REPRESENTATIVE)) {
     const created = await h.api('POST', '/api/workflows', definition);
     const started = await h.api('POST', `/api/workflows/${created.body.id}/execute`, { triggerData });
-    const handle = h.client.workflow.getHandle(started.body.workflowId);
-    await handle.result().catch(() => undefined);
+    await h.client.workflow
+      .getHandle(started.body.workflowId)
+      .result()
+      .catch(() => undefined);
+    // The first run's history: for a run that continued as new, the one that did.
+    const handle = h.client.workflow.getHandle(started.body.workflowId, started.body.runId);
     fresh.set(name, JSON.parse(JSON.stringify(await handle.fetchHistory())));
   }
   if (process.env.RECORD_HISTORIES) {
@@ -137,14 +189,16 @@ beforeAll(async () => {
       const base = `${PREFIX}${name}-${new Date().toISOString().slice(0, 10)}`;
       let file = `${base}.json`;
       for (let n = 2; existing.has(file); n += 1) file = `${base}-${n}.json`;
-      await writeFile(join(HISTORIES, file), `${JSON.stringify(history, null, 1)}\n`);
+      // Stack traces in failures name this checkout's paths: keep machine paths out of the repository.
+      const text = JSON.stringify(history, null, 1).replaceAll(process.cwd(), '/app');
+      await writeFile(join(HISTORIES, file), `${text}\n`);
     }
   }
 });
 
 afterAll(async () => {
   await h?.close();
-  await Promise.all([smtp?.close(), slack?.close()]);
+  await Promise.all([smtp?.close(), slack?.close(), twilio?.close()]);
 });
 
 async function replay(histories: { workflowId: string; history: unknown }[]) {
