@@ -4,6 +4,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import type { ApiKeyRole } from '../db/schema';
 
 const bool = (fallback: boolean) =>
   z
@@ -129,6 +130,17 @@ const envSchema = z.object({
   WEBHOOK_SIGNATURE_SECRET: optionalString,
   CORS_ORIGINS: optionalString,
   HTTP_ALLOWED_HOSTS: optionalString,
+
+  OIDC_JWKS_URL: optionalString.refine((v) => v === undefined || isSafeJwksUrl(v), {
+    message: 'must be an https:// URL (http:// only on a loopback address)',
+  }),
+  OIDC_ISSUER: optionalString,
+  OIDC_AUDIENCE: optionalString,
+  OIDC_ROLES_CLAIM: optionalString.refine((v) => v === undefined || isClaimPath(v), {
+    message: 'must be a claim name, or a dotted path to a nested claim such as realm_access.roles',
+  }),
+  OIDC_ROLE_MAP: optionalString,
+  OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -246,6 +258,8 @@ export interface Config {
   readonly workerMetricsAddress: string | undefined;
   readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
   readonly webhookSignatureSecret: string | undefined;
+  /** Bearer tokens from an OpenID Connect provider, accepted beside API keys; off unless OIDC_JWKS_URL is set. */
+  readonly oidc: OidcConfig | undefined;
   readonly corsOrigins: readonly string[];
   /** What `http` steps may reach beyond the public internet, and the secrets their headers may use. */
   readonly outbound: {
@@ -282,6 +296,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = result.data;
   const expressionEnv = exposedVariables(list(e.EXPRESSION_ENV), env);
   if (expressionEnv.problems.length > 0) throw new ConfigError(expressionEnv.problems);
+  const oidc = oidcConfig(e);
+  if (oidc instanceof ConfigError) throw oidc;
   return deepFreeze({
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL, trustProxy: e.TRUST_PROXY ?? false },
@@ -342,6 +358,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
     webhookSignatureSecret: e.WEBHOOK_SIGNATURE_SECRET,
+    oidc,
     corsOrigins: list(e.CORS_ORIGINS),
     outbound: {
       allowedHosts: list(e.HTTP_ALLOWED_HOSTS),
@@ -352,6 +369,110 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ),
     },
   });
+}
+
+/**
+ * How the gateway checks OIDC bearer tokens (JWTs): whose keys sign them, who
+ * issues them, for which audience, and which of their claim values grant
+ * which role.
+ */
+export interface OidcConfig {
+  /** The provider's JSON Web Key Set (OIDC_JWKS_URL), fetched by the gateway and cached. */
+  readonly jwksUrl: string;
+  /** The `iss` every token must carry (OIDC_ISSUER), compared exactly. */
+  readonly issuer: string;
+  /** Accepted `aud` values (OIDC_AUDIENCE, comma-separated): a token must name one of them. */
+  readonly audiences: readonly string[];
+  /**
+   * The claim holding the caller's roles or groups (OIDC_ROLES_CLAIM): a
+   * top-level name, else a dotted path into nested claims. @default 'roles'
+   */
+  readonly rolesClaim: string;
+  /** Our role for each claim value that grants one (OIDC_ROLE_MAP). */
+  readonly roleMap: Readonly<Record<string, ApiKeyRole>>;
+  /**
+   * Least seconds between two fetches of the key set prompted by a token
+   * signed with a key not in it (a rotation). @default 30
+   */
+  readonly jwksCooldownSeconds: number;
+}
+
+/** The roles OIDC_ROLE_MAP may name, as the gateway orders them (see gateway/auth.ts). */
+const OIDC_ROLE_NAMES = ['viewer', 'operator', 'admin'] as const satisfies readonly ApiKeyRole[];
+
+/** The variables that switch OIDC on, all needed together. */
+const OIDC_REQUIRED = ['OIDC_JWKS_URL', 'OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_ROLE_MAP'] as const;
+
+function oidcConfig(e: Parsed): OidcConfig | undefined | ConfigError {
+  const missing = OIDC_REQUIRED.filter((name) => e[name] === undefined);
+  if (missing.length === OIDC_REQUIRED.length) {
+    return e.OIDC_ROLES_CLAIM === undefined ? undefined : new ConfigError([`OIDC_ROLES_CLAIM is set, but OIDC is not: set ${OIDC_REQUIRED.join(', ')} too`]);
+  }
+  if (missing.length > 0) {
+    const set = OIDC_REQUIRED.filter((name) => e[name] !== undefined).join(', ');
+    return new ConfigError(missing.map((name) => `${name} is required when ${set} ${set.includes(',') ? 'are' : 'is'} set: OIDC needs ${OIDC_REQUIRED.join(', ')}`));
+  }
+  const roleMap = parseRoleMap(e.OIDC_ROLE_MAP as string);
+  if (roleMap instanceof Error) return new ConfigError([`OIDC_ROLE_MAP ${roleMap.message}`]);
+  return {
+    jwksUrl: e.OIDC_JWKS_URL as string,
+    issuer: (e.OIDC_ISSUER as string).trim(),
+    audiences: list(e.OIDC_AUDIENCE),
+    rolesClaim: e.OIDC_ROLES_CLAIM?.trim() ?? 'roles',
+    roleMap,
+    jwksCooldownSeconds: e.OIDC_JWKS_COOLDOWN_SECONDS,
+  };
+}
+
+/**
+ * Parses OIDC_ROLE_MAP: comma-separated `<claim value>:<role>` pairs, e.g.
+ * `wf-admins:admin,wf-ops:operator`. The role follows the last colon, so claim
+ * values may contain colons (`urn:group:admins:admin`). An Error says what is
+ * wrong.
+ */
+export function parseRoleMap(value: string): Record<string, ApiKeyRole> | Error {
+  const map: Record<string, ApiKeyRole> = Object.create(null) as Record<string, ApiKeyRole>;
+  const entries = list(value);
+  if (entries.length === 0) return new Error('must list at least one <claim value>:<role> pair');
+  for (const entry of entries) {
+    const colon = entry.lastIndexOf(':');
+    const claimValue = entry.slice(0, Math.max(colon, 0)).trim();
+    const role = entry.slice(colon + 1).trim();
+    if (colon < 0 || claimValue === '') {
+      return new Error(`has "${entry}", which is not <claim value>:<role> (e.g. wf-admins:admin)`);
+    }
+    if (!(OIDC_ROLE_NAMES as readonly string[]).includes(role)) {
+      return new Error(`maps "${claimValue}" to "${role}", which is not a role: use ${OIDC_ROLE_NAMES.join(', ')}`);
+    }
+    if (Object.hasOwn(map, claimValue) && map[claimValue] !== role) {
+      return new Error(`maps "${claimValue}" twice, to ${map[claimValue]} and to ${role}`);
+    }
+    map[claimValue] = role as ApiKeyRole;
+  }
+  return map;
+}
+
+/** A claim name, or dot-separated names with none empty. */
+function isClaimPath(value: string): boolean {
+  return value.trim().split('.').every((part) => part !== '' && !/\s/.test(part));
+}
+
+/**
+ * Keys fetched in clear text could be swapped on the way, and with them every
+ * token accepted: plain http is allowed to the gateway's own host only.
+ */
+function isSafeJwksUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  if (url.protocol !== 'http:') return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost') return true;
+  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
 }
 
 /** Names that look like credentials: never exposed to expressions, whose values land in run history. */

@@ -8,6 +8,7 @@ import { authenticate } from './auth';
 import type { GatewayDeps, RouteDeps } from './context';
 import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
+import { createTokenVerifier } from './oidc';
 import { HttpProblem, sendProblem } from './problem';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
@@ -54,8 +55,9 @@ export function createApp(deps: GatewayDeps): Express {
   // The API reference: open, and static.
   app.use(docsRoutes(deps));
 
-  // Everything below needs an API key; each route names its role (see auth.ts).
-  app.use(authenticate(deps));
+  // Everything below needs an API key (or an OIDC token); each route names its role (see auth.ts).
+  const verifyToken = deps.config.oidc ? createTokenVerifier(deps.config.oidc, deps) : undefined;
+  app.use(authenticate({ ...deps, verifyToken }));
   // Open unless METRICS_REQUIRE_KEY; scrapes are not rate limited.
   app.use(metricsRoutes(routeDeps));
   if (deps.config.rateLimit.enabled) {

@@ -2,10 +2,11 @@
  * Who may call what. Every route but the health check needs an API key, sent
  * as `Authorization: Bearer <key>` or `X-API-Key: <key>`, whose role is high
  * enough: a viewer reads, an operator also starts runs, an admin does
- * everything (definitions, validation, keys).
+ * everything (definitions, validation, keys). When OIDC is configured, a JWT
+ * from the identity provider may stand in for the key (see oidc.ts).
  *
- * `authenticate` resolves the key once per request without rejecting anything;
- * each route then states the role it needs with `requireRole`.
+ * `authenticate` resolves the key or token once per request without rejecting
+ * anything; each route then states the role it needs with `requireRole`.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { NextFunction, RequestHandler, Response } from 'express';
@@ -13,6 +14,7 @@ import type { Kysely } from 'kysely';
 import { API_KEY_PATTERN, type ApiKeyRecord, findActiveKeyByHash, hashApiKey, touchLastUsed } from '../../db/api-keys';
 import type { ApiKeyRole, Database } from '../../db/schema';
 import type { Logger } from '../logger';
+import type { TokenCaller, TokenVerifier } from './oidc';
 import { HttpProblem } from './problem';
 
 export type Role = ApiKeyRole;
@@ -32,15 +34,24 @@ export function roleAllows(have: Role, need: Role): boolean {
 export type Credentials =
   | { kind: 'none' }
   | { kind: 'malformed'; message: string }
-  | { kind: 'key'; key: string };
+  | { kind: 'key'; key: string }
+  | { kind: 'token'; token: string };
+
+/** Three base64url parts separated by dots (the last empty for an unsigned token), as a compact JWT is. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 const REALM = 'Bearer realm="workflow-automation"';
 
 /**
  * Reads the key from the request headers, checking only its shape. Both
- * headers may be sent if they carry the same key.
+ * headers may be sent if they carry the same key. With `acceptTokens`, a
+ * credential shaped like a JWT is a token for OIDC; otherwise it is a
+ * malformed key.
  */
-export function readCredentials(headers: Pick<IncomingHttpHeaders, 'authorization'> & { 'x-api-key'?: string | string[] | undefined }): Credentials {
+export function readCredentials(
+  headers: Pick<IncomingHttpHeaders, 'authorization'> & { 'x-api-key'?: string | string[] | undefined },
+  { acceptTokens = false }: { acceptTokens?: boolean } = {},
+): Credentials {
   const authorization = headers.authorization;
   const apiKeyHeader = headers['x-api-key'];
   if (authorization === undefined && apiKeyHeader === undefined) return { kind: 'none' };
@@ -62,39 +73,65 @@ export function readCredentials(headers: Pick<IncomingHttpHeaders, 'authorizatio
     return { kind: 'malformed', message: 'the Authorization and X-API-Key headers carry different keys; send one' };
   }
   const key = (fromAuthorization ?? fromApiKey) as string;
+  const jwt = JWT_SHAPE.test(key);
+  if (jwt && acceptTokens) return { kind: 'token', token: key };
   if (!API_KEY_PATTERN.test(key)) {
     return {
       kind: 'malformed',
-      message: 'the API key is malformed: keys are "wfa_" followed by 43 characters (letters, digits, "-" and "_")',
+      message:
+        'the API key is malformed: keys are "wfa_" followed by 43 characters (letters, digits, "-" and "_")' +
+        (jwt ? '; this gateway does not accept JWT bearer tokens (OIDC is not configured)' : ''),
     };
   }
   return { kind: 'key', key };
 }
 
-/** The caller's key, or why there is none; set by {@link authenticate}. */
-type AuthState = { caller: ApiKeyRecord } | { problem: HttpProblem };
+/** Who is calling: an API key, or the subject of an OIDC token. */
+export type Caller = KeyCaller | TokenCaller;
+
+export interface KeyCaller {
+  kind: 'key';
+  /** The key's id. */
+  id: string;
+  /** The key's name: who decides, terminates or resets, as far as the records say. */
+  name: string;
+  role: Role;
+}
+
+/** The caller, or why there is none; set by {@link authenticate}. */
+type AuthState = { caller: Caller } | { problem: HttpProblem };
 
 const STATE = 'auth';
 
-/** The key the request was authenticated with, if any. */
-export function callerOf(res: Response): ApiKeyRecord | undefined {
+/** Who the request was authenticated as (an API key or a token), if anyone. */
+export function callerOf(res: Response): Caller | undefined {
   const state = res.locals[STATE] as AuthState | undefined;
   return state && 'caller' in state ? state.caller : undefined;
 }
 
-function unauthenticated(message: string, error?: 'invalid_request' | 'invalid_token'): HttpProblem {
+/** A 401 problem with the `WWW-Authenticate` challenge, naming the RFC 6750 error when there is one. */
+export function unauthenticated(message: string, error?: 'invalid_request' | 'invalid_token'): HttpProblem {
   return new HttpProblem('unauthenticated', message, [], {
     'WWW-Authenticate': error ? `${REALM}, error="${error}"` : REALM,
   });
 }
 
 /**
- * Resolves the request's API key, if it has one, and records its use. Never
- * rejects: routes decide with {@link requireRole}, so open routes stay open.
+ * Resolves the request's API key or token, if it has one, and records a key's
+ * use. Never rejects: routes decide with {@link requireRole}, so open routes
+ * stay open. Tokens are accepted only with `verifyToken` (OIDC configured).
  */
-export function authenticate({ db, logger }: { db: Kysely<Database>; logger: Logger }): RequestHandler {
+export function authenticate({
+  db,
+  logger,
+  verifyToken,
+}: {
+  db: Kysely<Database>;
+  logger: Logger;
+  verifyToken?: TokenVerifier | undefined;
+}): RequestHandler {
   return async (req, res, next) => {
-    const credentials = readCredentials(req.headers);
+    const credentials = readCredentials(req.headers, { acceptTokens: verifyToken !== undefined });
     let state: AuthState;
     if (credentials.kind === 'none') {
       state = {
@@ -102,6 +139,10 @@ export function authenticate({ db, logger }: { db: Kysely<Database>; logger: Log
       };
     } else if (credentials.kind === 'malformed') {
       state = { problem: unauthenticated(credentials.message, 'invalid_request') };
+    } else if (credentials.kind === 'token') {
+      // readCredentials answers 'token' only when told tokens are accepted, i.e. with a verifier.
+      const verified = verifyToken ? await verifyToken(credentials.token) : unauthenticated('OIDC is not configured', 'invalid_token');
+      state = verified instanceof HttpProblem ? { problem: verified } : { caller: verified };
     } else {
       const caller = await findActiveKeyByHash(db, hashApiKey(credentials.key));
       if (caller) {
@@ -131,7 +172,9 @@ export function requireRole(need: Role): (req: IncomingMessage, res: Response, n
     if (!roleAllows(caller.role, need)) {
       throw new HttpProblem(
         'forbidden',
-        `this request needs the ${need} role or higher; the API key "${caller.name}" has the ${caller.role} role`,
+        caller.kind === 'key'
+          ? `this request needs the ${need} role or higher; the API key "${caller.name}" has the ${caller.role} role`
+          : `this request needs the ${need} role or higher; the token of "${caller.name}" grants the ${caller.role} role`,
       );
     }
     next();

@@ -22,6 +22,7 @@ export function requestLogger(logger: Logger): RequestHandler {
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     customProps: (req, res) => {
       const caller = callerOf(res);
+      if (caller?.kind === 'token') return { clientIp: req.ip, tokenSubject: caller.subject, tokenName: caller.name };
       return { clientIp: req.ip, ...(caller ? { apiKeyId: caller.id, apiKeyName: caller.name } : {}) };
     },
   });
@@ -47,8 +48,8 @@ export function corsPolicy(origins: readonly string[]): RequestHandler | undefin
 const STORE_WARNING_INTERVAL_MS = 60_000;
 
 /**
- * At most `perMinute` requests a minute per API key; requests without a valid
- * key count against their address (`req.ip`, see `TRUST_PROXY`) instead, so
+ * At most `perMinute` requests a minute per API key (or OIDC token subject);
+ * requests without a valid key count against their address (`req.ip`, see `TRUST_PROXY`) instead, so
  * guessing keys is limited too. Counters live in this process's memory, or in
  * `store` (Redis, shared by gateways). Should the store fail, requests go
  * through unlimited and a warning is logged, at most once a minute.
@@ -72,11 +73,13 @@ export function rateLimiter({ perMinute }: Config['rateLimit'], { logger, store 
     },
     keyGenerator: (req, res) => {
       const caller = callerOf(res);
+      // Token callers' ids start with "oidc:", so they never share a count with a key.
       return caller ? `key:${caller.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
     },
     handler: (_req, res) => {
       const retryAfter = res.getHeader('Retry-After');
-      const by = callerOf(res) ? 'API key' : 'client address';
+      const caller = callerOf(res);
+      const by = !caller ? 'client address' : caller.kind === 'key' ? 'API key' : 'token subject';
       sendProblem(
         res,
         new HttpProblem(

@@ -751,16 +751,23 @@ export function openApiPath(expressPath: string): string {
 // --- the document -------------------------------------------------------------------------------
 
 const PROBLEM_HEADERS: Partial<Record<number, Record<string, Json>>> = {
-  401: { 'WWW-Authenticate': { description: '`Bearer realm="workflow-automation"`, with `error=…` for a malformed or unknown key', schema: { type: 'string' } } },
+  401: {
+    'WWW-Authenticate': {
+      description: '`Bearer realm="workflow-automation"`, with `error=…` for a malformed or unknown key or an invalid token',
+      schema: { type: 'string' },
+    },
+  },
   429: { 'Retry-After': { description: 'seconds until the window resets', schema: { type: 'integer' } } },
 };
 
 /** The problems an operation may answer with: its own, and those of how it is reached. */
-function problemsOf(spec: OperationSpec, metricsRequireKey: boolean): ProblemCode[] {
+function problemsOf(spec: OperationSpec, metricsRequireKey: boolean, oidc: boolean): ProblemCode[] {
   const codes = new Set<ProblemCode>(spec.problems ?? []);
   const keyed = (ROLES as readonly string[]).includes(spec.access) || (spec.access === 'metrics' && metricsRequireKey);
   if (keyed) codes.add('unauthenticated');
-  if (keyed && spec.access !== 'metrics' && spec.access !== 'viewer') codes.add('forbidden');
+  // With OIDC, a valid token that maps to no role is refused even where any key may read.
+  if (keyed && ((spec.access !== 'metrics' && spec.access !== 'viewer') || oidc)) codes.add('forbidden');
+  if (keyed && oidc) codes.add('identity_provider_unavailable');
   if ((ROLES as readonly string[]).includes(spec.access) || spec.access === 'signed') codes.add('rate_limited');
   if (spec.access === 'signed') codes.add('invalid_signature');
   if (spec.body) {
@@ -807,7 +814,7 @@ function queryParameters(query: NonNullable<OperationSpec['query']>): Json[] {
   }));
 }
 
-function operation(key: string, spec: OperationSpec, metricsRequireKey: boolean): Json {
+function operation(key: string, spec: OperationSpec, metricsRequireKey: boolean, oidc: boolean): Json {
   const parameters: Json[] = [
     ...Object.entries(spec.params ?? {}).map(([name, p]) => ({
       name,
@@ -837,7 +844,7 @@ function operation(key: string, spec: OperationSpec, metricsRequireKey: boolean)
   const keyRole = (ROLES as readonly string[]).includes(spec.access) ? spec.access : spec.access === 'metrics' && metricsRequireKey ? 'viewer' : null;
 
   const answers: Record<string, Json> = {
-    ...problemAnswers(problemsOf(spec, metricsRequireKey)),
+    ...problemAnswers(problemsOf(spec, metricsRequireKey, oidc)),
     ...Object.fromEntries(Object.entries(spec.answers).map(([status, a]) => [status, answer(a)])),
   };
   return {
@@ -877,13 +884,17 @@ function operationId(key: string): string {
 
 const packageVersion = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
-/** Builds the document; `metricsRequireKey` decides whether `GET /metrics` is open. */
-export function buildOpenApiDocument({ metricsRequireKey = false }: { metricsRequireKey?: boolean } = {}): OpenApiDocument {
+/**
+ * Builds the document; `metricsRequireKey` decides whether `GET /metrics` is
+ * open, `oidc` whether bearer tokens from an identity provider are accepted
+ * beside API keys (OIDC_JWKS_URL set).
+ */
+export function buildOpenApiDocument({ metricsRequireKey = false, oidc = false }: { metricsRequireKey?: boolean; oidc?: boolean } = {}): OpenApiDocument {
   const paths: OpenApiDocument['paths'] = {};
   for (const [key, spec] of Object.entries(OPERATIONS)) {
     const [method, expressPath] = key.split(' ') as [string, string];
     const path = openApiPath(expressPath);
-    paths[path] = { ...paths[path], [method.toLowerCase()]: operation(key, spec, metricsRequireKey) };
+    paths[path] = { ...paths[path], [method.toLowerCase()]: operation(key, spec, metricsRequireKey, oidc) };
   }
   return {
     openapi: '3.1.0',
@@ -894,14 +905,24 @@ export function buildOpenApiDocument({ metricsRequireKey = false }: { metricsReq
         'Stores workflow definitions, starts runs of them on Temporal, and reports on runs from the Postgres mirror. ' +
         'Every route but the probes and this reference needs an API key, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`; ' +
         'each route names the lowest role it accepts (viewer < operator < admin). Errors are RFC 9457 problems (`application/problem+json`). ' +
-        'Request bodies are JSON, at most 1 MB. Answers of 1 KiB or more are compressed (gzip, deflate or br) when `Accept-Encoding` allows.',
+        'Request bodies are JSON, at most 1 MB. Answers of 1 KiB or more are compressed (gzip, deflate or br) when `Accept-Encoding` allows.' +
+        (oidc
+          ? ' This gateway also accepts OIDC access tokens (JWTs from its identity provider) as `Authorization: Bearer <token>`; ' +
+            'a token\'s role comes from its roles claim through the configured role map.'
+          : ''),
     },
     tags: TAGS,
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', description: 'an API key (`wfa_…`) as a bearer token' },
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: oidc
+            ? 'an API key (`wfa_…`), or an OIDC access token (a JWT signed by the configured identity provider), as a bearer token'
+            : 'an API key (`wfa_…`) as a bearer token',
+        },
         apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'an API key (`wfa_…`)' },
         webhookSignature: {
           type: 'apiKey',

@@ -72,14 +72,16 @@ export const DOCS_CSP_DIRECTIVES = {
   objectSrc: ["'none'"],
 };
 
-/** The document as served, built once per setting of METRICS_REQUIRE_KEY. */
-const documents = new Map<boolean, string>();
+/** The document as served, built once per setting of METRICS_REQUIRE_KEY and of OIDC. */
+const documents = new Map<string, string>();
 
 export function docsRoutes({ config }: GatewayDeps): Router {
   const router = Router();
   const metricsRequireKey = config.metrics.requireKey;
-  const document = documents.get(metricsRequireKey) ?? JSON.stringify(buildOpenApiDocument({ metricsRequireKey }));
-  documents.set(metricsRequireKey, document);
+  const oidc = config.oidc !== undefined;
+  const variant = `${metricsRequireKey}/${oidc}`;
+  const document = documents.get(variant) ?? JSON.stringify(buildOpenApiDocument({ metricsRequireKey, oidc }));
+  documents.set(variant, document);
   const csp: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: DOCS_CSP_DIRECTIVES });
 
   // Paths written out (not OPENAPI_PATH, DOCS_PATH): the tests find the declared routes by reading them.
