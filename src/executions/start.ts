@@ -276,17 +276,35 @@ async function pinCurrentVersion(
   return pinned;
 }
 
+/**
+ * Parsed definition versions by `<definition id>:<version>`. Versions never
+ * change once saved, so a start reads and parses each one once per process
+ * instead of on every request.
+ */
+const pinnedVersions = new Map<string, Definition>();
+const PINNED_VERSIONS_KEPT = 500;
+
 async function loadPinnedVersion(
   db: Kysely<Database>,
   definition: DefinitionRow,
   version: number,
 ): Promise<{ version: number; document: Definition }> {
+  const cacheKey = `${definition.id}:${version}`;
+  const cached = pinnedVersions.get(cacheKey);
+  if (cached) {
+    // Most recently used last, so the oldest entry is the first to go.
+    pinnedVersions.delete(cacheKey);
+    pinnedVersions.set(cacheKey, cached);
+    return { version, document: cached };
+  }
   const stored = await getDefinitionVersion(db, definition.id, version);
   if (!stored) throw new StartError('definition_version_missing', `definition "${definition.key}" has no version ${version}`);
   const parsed = parseDefinition(stored.document);
   if (!parsed.ok) {
     throw new StartError('definition_invalid', `stored definition "${definition.key}" v${version} no longer validates`);
   }
+  pinnedVersions.set(cacheKey, parsed.definition);
+  if (pinnedVersions.size > PINNED_VERSIONS_KEPT) pinnedVersions.delete(pinnedVersions.keys().next().value!);
   return { version, document: parsed.definition };
 }
 
