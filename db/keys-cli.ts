@@ -3,7 +3,7 @@
  *
  *   create --role <viewer|operator|admin> --name <name>   prints the new key, once
  *   list                                                   every key, without secrets
- *   revoke <id>                                            the key stops working within 5 s on every gateway
+ *   revoke <id>                                            the key stops working at once
  *
  * `create` writes only the key to stdout (everything else to stderr), so
  * `KEY=$(npm run -s keys -- create --role admin --name ops)` captures it.

@@ -253,11 +253,14 @@ export const gateway: Benchmark = {
           `throughput: median of ${size.rounds} rounds; each lane (one per request in flight) sends its requests one after another on its own keep-alive connection`,
           'the load generator is a child process (scripts/bench/load-generator.ts); the gateway and the bare endpoint share the bench process and one Temporal client, and are never loaded at the same time',
           "the gateway's work per start: API key lookup, rate limiter (on, limit 1,000,000/min), JSON and trigger-data validation against the definition's input schema, " +
-            'definition and pinned version read and parsed, mirror row inserted, workflow started, row marked started; request logging at error level',
+            'definition read (its pinned version read and parsed once per process), mirror row inserted, workflow started, row marked started; request logging at error level',
           `${started} runs started on a task queue no worker polls; ${terminated} left open were terminated afterwards`,
-          'where the added time goes: before it answers, the gateway makes five database round trips (key lookup, definition, pinned version, ' +
-            'mirror row inserted, row marked started), two of them commits that wait for the WAL flush (Postgres defaults), and parses the stored ' +
-            'definition; the bare endpoint makes none. Under concurrency those round trips also queue for the pool and the two shared CPUs',
+          'where the added time goes: before it answers, the gateway makes four database round trips (key lookup, definition, mirror row inserted, ' +
+            'row marked started), two of them commits that wait for the WAL flush (Postgres defaults); the bare endpoint makes none. ' +
+            'Under concurrency those round trips also queue for the pool and the two shared CPUs',
+          'tried: caching the pinned version (one query and a parse less) and API keys for 5 s (one more query less) left the added p50 where it was ' +
+            '(+22.9 ms at concurrency 1 with both, against +21.9 ms before, commit 6586b3d): the database is not where the time goes at low load. ' +
+            'The key cache was taken out again (it delayed revocations for nothing); the version cache stays',
           ...(under.raw.mean >= 500
             ? [
                 `at concurrency ${under.concurrency} the bare endpoint misses the 500 ms bar too (mean ${under.raw.mean.toFixed(0)} ms): starts on the dev server ` +

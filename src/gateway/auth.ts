@@ -144,7 +144,7 @@ export function authenticate({
       const verified = verifyToken ? await verifyToken(credentials.token) : unauthenticated('OIDC is not configured', 'invalid_token');
       state = verified instanceof HttpProblem ? { problem: verified } : { caller: verified };
     } else {
-      const record = await findKey(db, hashApiKey(credentials.key));
+      const record = await findActiveKeyByHash(db, hashApiKey(credentials.key));
       if (record) {
         const caller = keyCaller(record);
         state = { caller };
@@ -158,39 +158,6 @@ export function authenticate({
     res.locals[STATE] = state;
     next();
   };
-}
-
-/**
- * How long a gateway trusts a key it has looked up before asking the database
- * again. A key revoked through this gateway is forgotten at once; one revoked
- * elsewhere (another gateway, `npm run keys`) stops working here within this time.
- */
-export const KEY_CACHE_MS = 5_000;
-const KEY_CACHE_ENTRIES = 1_000;
-
-/** Keys looked up recently, per database: hash → the key and until when it may be reused. */
-const keyCaches = new WeakMap<Kysely<Database>, Map<string, { record: ApiKeyRecord; until: number }>>();
-
-async function findKey(db: Kysely<Database>, keyHash: string): Promise<ApiKeyRecord | undefined> {
-  let cache = keyCaches.get(db);
-  if (!cache) keyCaches.set(db, (cache = new Map()));
-  const hit = cache.get(keyHash);
-  if (hit && hit.until > Date.now()) return hit.record;
-  const record = await findActiveKeyByHash(db, keyHash);
-  cache.delete(keyHash);
-  // Only keys that exist are kept: an unknown key is asked about every time, so a new one works at once.
-  if (record) {
-    cache.set(keyHash, { record, until: Date.now() + KEY_CACHE_MS });
-    if (cache.size > KEY_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-  }
-  return record;
-}
-
-/** Forgets a key this gateway may have cached, so its revocation takes effect here at once. */
-export function forgetApiKey(db: Kysely<Database>, id: string): void {
-  const cache = keyCaches.get(db);
-  if (!cache) return;
-  for (const [hash, entry] of cache) if (entry.record.id === id) cache.delete(hash);
 }
 
 function keyCaller({ id, name, role }: ApiKeyRecord): KeyCaller {

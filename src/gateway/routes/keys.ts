@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from '../../../db/api-keys';
-import { forgetApiKey, requireRole, ROLES } from '../auth';
+import { requireRole, ROLES } from '../auth';
 import type { GatewayDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
@@ -44,7 +44,6 @@ export function keyRoutes({ db }: GatewayDeps): Router {
   router.delete('/api/keys/:id', requireRole('admin'), async (req, res) => {
     const revoked = await revokeApiKey(db, req.params.id);
     if (!revoked) throw new HttpProblem('not_found', `no API key has id "${req.params.id}"`);
-    forgetApiKey(db, revoked.id);
     res.status(204).end();
   });
 
