@@ -36,6 +36,7 @@ import { median, type Table } from './stats';
 import { expressions } from './expressions';
 import { gateway } from './gateway';
 import { mirrorScale } from './mirror-scale';
+import { scale } from './scale';
 import type { OrderShippedInput, SequentialHttpInput } from './workflows';
 
 export interface Target {
@@ -462,4 +463,4 @@ const mirror: Benchmark = {
   },
 };
 
-export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror, gateway, expressions, mirrorScale];
+export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror, gateway, expressions, mirrorScale, scale];
