@@ -263,7 +263,7 @@ ${targets.join('\n')}
 - Where a run's time went comes from the event times in its history (the server's clock): dispatch
   is a task's scheduled → started, for activities and workflow tasks alike; the notes give it for
   the last one-at-a-time run of each variant.
-- \`interpreter\` and \`mirror\` run on the tuned server (\`DEV_SERVER_TUNING\`, as \`npm run dev\`
+- \`interpreter\`, \`mirror\` and \`scale\` run on the tuned server (\`DEV_SERVER_TUNING\`, as \`npm run dev\`
   and the tests run it); \`sequential40\` compares server set-ups.
 - \`gateway\`, \`expressions\` and \`mirror-scale\` do not run workflows; how each measures is in the
   notes under its table.
