@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { timerSummaries } from '../support/history';
 
 let h: Harness;
 
@@ -86,5 +87,31 @@ describe('a waiting step inside a foreach of more than 500 items', () => {
     expect(result.vars).toMatchObject({ outerIndex: 570 });
     const decisions = await h.db.selectFrom('approval_decisions').selectAll().where('execution_id', '=', executionId).execute();
     expect(decisions).toEqual([expect.objectContaining({ step_path: 'each[560].sign', decision: 'approve', comment: 'fine' })]);
+  });
+
+  it('pauses a loop of steps that never wait every 100 iterations, so no workflow task runs long', async () => {
+    const created = await h.api('POST', '/api/workflows', {
+      key: 'pure-loop',
+      name: 'Pure loop',
+      steps: [
+        { id: 'zero', type: 'set', values: { total: 0 } },
+        {
+          id: 'sum',
+          type: 'foreach',
+          items: '[1..250]',
+          maxItems: 250,
+          steps: [{ id: 'add', type: 'set', values: { total: '{{ vars.total + loop.item }}' } }],
+        },
+      ],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${created.body.id}/execute`, { triggerData: {} });
+    const handle = h.client.workflow.getHandle(started.body.workflowId);
+    const result = await handle.result();
+    expect(result.vars).toEqual({ total: 31_375 });
+    expect(await timerSummaries(handle)).toEqual([
+      'sum: pause after 100 iterations in one task',
+      'sum: pause after 100 iterations in one task',
+    ]);
   });
 });

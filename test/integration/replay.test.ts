@@ -118,6 +118,24 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: {},
   },
+  'pure-loop': {
+    definition: {
+      key: 'replay-pure-loop',
+      name: 'Replay: a loop that never waits, paused every 100 iterations',
+      steps: [
+        { id: 'zero', type: 'set', values: { total: 0 } },
+        {
+          id: 'sum',
+          type: 'foreach',
+          items: '[1..120]',
+          maxItems: 120,
+          concurrency: 2,
+          steps: [{ id: 'add', type: 'set', values: { total: '{{ vars.total + loop.item }}' } }],
+        },
+      ],
+    },
+    triggerData: {},
+  },
   'quiet-and-paced': {
     definition: {
       key: 'replay-quiet-and-paced',

@@ -63,6 +63,41 @@ export const runForeach: StepHandler<ForeachStep> = async (step, path, ctx, runS
   return { count: items.length, results };
 };
 
+/** Iterations that may run in one workflow task before the loop pauses. */
+export const ITERATIONS_PER_TASK = 100;
+
+const PATCH_LOOP_PAUSES = 'foreach-pause-long-tasks';
+
+/**
+ * Keeps loops of steps that never wait (set, condition, switch…) from running
+ * hundreds of iterations in one workflow task, which could pass the SDK's
+ * deadline for a task and fail it: after {@link ITERATIONS_PER_TASK}
+ * iterations in the same task, the loop waits on a 1 ms timer, ending the
+ * task. A loop whose iterations wait anyway (an activity, a timer) never
+ * pauses: each wait starts a new task. `historyLength` is the history's
+ * length when the current task started, so it tells tasks apart, the same on replay.
+ */
+class TaskPacer {
+  private taskStart = -1;
+  private inTask = 0;
+
+  constructor(private readonly step: ForeachStep) {}
+
+  async afterIteration(): Promise<void> {
+    const length = wf.workflowInfo().historyLength;
+    if (length !== this.taskStart) {
+      this.taskStart = length;
+      this.inTask = 0;
+    }
+    this.inTask += 1;
+    // Runs started before the pauses existed replay without them.
+    if (this.inTask >= ITERATIONS_PER_TASK && wf.patched(PATCH_LOOP_PAUSES)) {
+      this.inTask = 0;
+      await wf.sleep(1, { summary: `${this.step.id}: pause after ${ITERATIONS_PER_TASK} iterations in one task` });
+    }
+  }
+}
+
 /** Runs iterations `offset …` of a foreach in this workflow, `concurrency` at a time. */
 export async function runIterations(
   step: ForeachStep,
@@ -74,6 +109,7 @@ export async function runIterations(
 ): Promise<Record<string, unknown>[]> {
   const results: Record<string, unknown>[] = new Array(items.length);
   let next = 0;
+  const pacer = new TaskPacer(step);
   const lane = async () => {
     while (next < items.length) {
       const i = next++;
@@ -81,6 +117,7 @@ export async function runIterations(
       const iteration = ctx.iteration(`${path}[${index}].`, items[i], index);
       await runSteps(step.steps as Step[], iteration);
       results[i] = Object.fromEntries(Object.entries(iteration.frame.outputs).map(([id, o]) => [id, o.output]));
+      await pacer.afterIteration();
     }
   };
   await Promise.all(Array.from({ length: Math.min(step.concurrency ?? 1, items.length) }, lane));
