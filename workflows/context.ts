@@ -289,6 +289,11 @@ export class RunContext {
     this.shared.approvals.delete(path);
   }
 
+  /** Whether step events wait to be written to the mirror. */
+  hasPendingEvents(): boolean {
+    return this.pending.length > 0;
+  }
+
   hasPendingDecisions(): boolean {
     return this.shared.pendingDecisions.length > 0;
   }

@@ -63,37 +63,39 @@ export const runForeach: StepHandler<ForeachStep> = async (step, path, ctx, runS
   return { count: items.length, results };
 };
 
-/** Iterations that may run in one workflow task before the loop pauses. */
+/** Iterations that may run in one workflow activation before the loop pauses. */
 export const ITERATIONS_PER_TASK = 100;
 
 const PATCH_LOOP_PAUSES = 'foreach-pause-long-tasks';
 
 /**
  * Keeps loops of steps that never wait (set, condition, switch…) from running
- * hundreds of iterations in one workflow task, which could pass the SDK's
- * deadline for a task and fail it: after {@link ITERATIONS_PER_TASK}
- * iterations in the same task, the loop waits on a 1 ms timer, ending the
- * task. A loop whose iterations wait anyway (an activity, a timer) never
+ * hundreds of iterations in one workflow activation, which could pass the
+ * SDK's deadline for one (5 s) and fail it: after {@link ITERATIONS_PER_TASK}
+ * iterations without a wait, the loop writes its events to the mirror, a
+ * local activity, which ends the activation (and shows the loop's progress
+ * in Postgres). A timer would do it too, but costs about a second on the dev
+ * server. A loop whose iterations wait anyway (an activity, a timer) never
  * pauses: each wait starts a new task. `historyLength` is the history's
  * length when the current task started, so it tells tasks apart, the same on replay.
  */
 class TaskPacer {
   private taskStart = -1;
-  private inTask = 0;
+  private sincePause = 0;
 
-  constructor(private readonly step: ForeachStep) {}
+  constructor(private readonly ctx: RunContext) {}
 
   async afterIteration(): Promise<void> {
     const length = wf.workflowInfo().historyLength;
     if (length !== this.taskStart) {
       this.taskStart = length;
-      this.inTask = 0;
+      this.sincePause = 0;
     }
-    this.inTask += 1;
+    this.sincePause += 1;
     // Runs started before the pauses existed replay without them.
-    if (this.inTask >= ITERATIONS_PER_TASK && wf.patched(PATCH_LOOP_PAUSES)) {
-      this.inTask = 0;
-      await wf.sleep(1, { summary: `${this.step.id}: pause after ${ITERATIONS_PER_TASK} iterations in one task` });
+    if (this.sincePause >= ITERATIONS_PER_TASK && this.ctx.hasPendingEvents() && wf.patched(PATCH_LOOP_PAUSES)) {
+      this.sincePause = 0;
+      await this.ctx.flush();
     }
   }
 }
@@ -109,7 +111,7 @@ export async function runIterations(
 ): Promise<Record<string, unknown>[]> {
   const results: Record<string, unknown>[] = new Array(items.length);
   let next = 0;
-  const pacer = new TaskPacer(step);
+  const pacer = new TaskPacer(ctx);
   const lane = async () => {
     while (next < items.length) {
       const i = next++;
