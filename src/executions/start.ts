@@ -96,19 +96,7 @@ export async function startExecution(
   triggerType: TriggerType = 'manual',
 ): Promise<StartedExecution> {
   const { version, document } = await pinCurrentVersion(db, definition, triggerData);
-  const executionId = randomUUID();
-  const workflowId = workflowIdFor(definition.key, executionId);
-  await insertExecution(db, mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData));
-
-  const run: RunToStart = { definition, version, document, executionId, workflowId, triggerType, triggerData };
-  try {
-    const runId = await startOnTemporal(client, config, run, false);
-    await markExecutionStarted(db, executionId, runId);
-    return { executionId, workflowId, runId, definitionVersion: version };
-  } catch (err) {
-    await settleExecution(db, executionId, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
-    throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
-  }
+  return startNewExecution({ db, client, config }, { definition, version, document, triggerType, triggerData });
 }
 
 /**
@@ -123,14 +111,30 @@ export async function replayExecution(
   original: ExecutionRow,
 ): Promise<StartedExecution> {
   const { version, document } = await loadPinnedVersion(db, definition, original.definition_version);
-  const triggerData = original.trigger_data as unknown as Record<string, unknown>;
-  const triggerType = original.trigger_type as TriggerType;
+  return startNewExecution(
+    { db, client, config },
+    {
+      definition,
+      version,
+      document,
+      triggerType: original.trigger_type as TriggerType,
+      triggerData: original.trigger_data as unknown as Record<string, unknown>,
+      replayOf: original.id,
+    },
+  );
+}
+
+/** Writes a new execution's mirror row, starts its run and marks the row started (or FAILED when Temporal refuses). */
+async function startNewExecution(
+  { db, client, config }: StartDeps,
+  start: Omit<RunToStart, 'executionId' | 'workflowId'> & { replayOf?: string },
+): Promise<StartedExecution> {
+  const { definition, version, triggerType, triggerData, replayOf } = start;
   const executionId = randomUUID();
   const workflowId = workflowIdFor(definition.key, executionId);
-  await insertExecution(db, { ...mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData), replay_of: original.id });
-  const run: RunToStart = { definition, version, document, executionId, workflowId, triggerType, triggerData };
+  await insertExecution(db, { ...mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData), replay_of: replayOf ?? null });
   try {
-    const runId = await startOnTemporal(client, config, run, false);
+    const runId = await startOnTemporal(client, config, { ...start, executionId, workflowId }, false);
     await markExecutionStarted(db, executionId, runId);
     return { executionId, workflowId, runId, definitionVersion: version };
   } catch (err) {
