@@ -49,9 +49,15 @@ export interface Delivery<T> {
 
 export type Delivered<T> = T & { deduplicated?: true };
 
+/** The workflow id and step path a delivery key is made of (`<workflow id>/<step path>`). */
+export function splitDeliveryKey(key: string): { workflowId: string; stepPath: string } {
+  const split = key.indexOf('/');
+  return split > 0 ? { workflowId: key.slice(0, split), stepPath: key.slice(split + 1) } : { workflowId: key, stepPath: '' };
+}
+
 export function createLedger(db: Kysely<Database>) {
   async function claim(d: Delivery<unknown>): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
-    const split = d.key.indexOf('/');
+    const { workflowId, stepPath } = splitDeliveryKey(d.key);
     const inserted = await db
       .insertInto('deliveries')
       .values({
@@ -59,8 +65,8 @@ export function createLedger(db: Kysely<Database>) {
         channel: d.channel,
         status: 'SENDING',
         attempts: 1,
-        workflow_id: split > 0 ? d.key.slice(0, split) : d.key,
-        step_path: split > 0 ? d.key.slice(split + 1) : '',
+        workflow_id: workflowId,
+        step_path: stepPath,
         recipient: d.recipient ?? null,
       })
       .onConflict((oc) => oc.column('delivery_key').doNothing())

@@ -14,6 +14,7 @@ import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
 import type { OutboxResult } from '../src/shared/run';
 import { permanent } from './failures';
+import { splitDeliveryKey } from './delivery';
 
 export type { OutboxResult };
 
@@ -44,14 +45,14 @@ export function createOutbox(config: Config, db: Kysely<Database>) {
         const hint = config.env === 'production' ? '' : ' (or set DEV_OUTBOX=true to record such messages in the dev outbox)';
         throw permanent('ChannelNotConfigured', `${u.reason}${hint}`);
       }
-      const split = u.deliveryKey.indexOf('/');
+      const { workflowId, stepPath } = splitDeliveryKey(u.deliveryKey);
       const inserted = await db
         .insertInto('dev_outbox')
         .values({
           delivery_key: u.deliveryKey,
           channel: u.channel,
-          workflow_id: split > 0 ? u.deliveryKey.slice(0, split) : u.deliveryKey,
-          step_path: split > 0 ? u.deliveryKey.slice(split + 1) : '',
+          workflow_id: workflowId,
+          step_path: stepPath,
           recipient: u.recipient,
           message: JSON.stringify(u.message),
         })

@@ -196,13 +196,13 @@ async function runTopLevel(input: RunInput, ctx: RunContext): Promise<void> {
     const step = steps[index]!;
     await runStep(step, ctx.path(step.id), ctx);
     if (index + 1 < steps.length && historyIsLong(input) && wf.patched(PATCH_CONTINUE_AS_NEW)) {
-      const carry = ctx.carryOver(index + 1);
-      if (JSON.stringify(carry).length > MAX_CARRY_BYTES) {
+      // Too large a state is not carried (it would exceed Temporal's payload limit): the run goes on here.
+      if (JSON.stringify(ctx.carryOver(index + 1)).length > MAX_CARRY_BYTES) {
         wf.log.warn('history is long but the run state is too large to carry over; going on in this history', { next: step.id });
         continue;
       }
       await ctx.flush();
-      // Approvals and events being handled finish here, not halfway in the next run.
+      // Approvals and events being handled finish here, not halfway in the next run; the carry is taken after them.
       await wf.condition(wf.allHandlersFinished);
       await wf.continueAsNew<typeof interpreterWorkflow>({ ...input, resume: ctx.carryOver(index + 1) });
     }

@@ -9,14 +9,8 @@ import { createDefinition } from '../../db/definitions';
 import { findExecution, insertExecution } from '../../db/executions';
 import type { Database, DefinitionRow } from '../../db/schema';
 import { type Definition, type DefinitionInput, parseDefinition } from '../../src/shared/definition';
-import { INTERPRETER_WORKFLOW, type RunInput } from '../../src/shared/run';
-import {
-  Category,
-  DefinitionId,
-  DefinitionKey,
-  DefinitionVersion,
-  TriggerType as TriggerTypeAttribute,
-} from '../../src/shared/search-attributes';
+import { INTERPRETER_WORKFLOW } from '../../src/shared/run';
+import { interpreterStartOptions, mirrorRow } from '../../src/executions/start';
 import { workflowIdFor } from '../../src/temporal/client';
 import type { Say } from '../lib/temporal';
 import { type BenchEnv, type RunningWorker, SERVER_SETUPS, type ServerSetup } from './env';
@@ -133,47 +127,9 @@ function interpreterVariant(name: string, worker: RunningWorker, db: Kysely<Data
       const executionId = randomUUID();
       const workflowId = workflowIdFor(row.key, executionId);
       const triggerData = trigger();
-      await insertExecution(db, {
-        id: executionId,
-        definition_id: row.id,
-        definition_version: row.current_version,
-        workflow_id: workflowId,
-        run_id: null,
-        status: 'PENDING',
-        trigger_type: 'manual',
-        trigger_data: JSON.stringify(triggerData),
-        template_key: null,
-        category: row.category,
-        current_step: null,
-        error: null,
-        finished_at: null,
-        duration_ms: null,
-      });
-      const input: RunInput = {
-        executionId,
-        definition: { id: row.id, version: row.current_version, document },
-        triggerType: 'manual',
-        triggerData,
-        settings: { defaultStepTimeoutSeconds: worker.config.workflow.defaultTimeoutSeconds },
-      };
-      return () =>
-        timed(workflowId, () =>
-          worker.target.client.workflow.start(INTERPRETER_WORKFLOW, {
-            taskQueue: worker.taskQueue,
-            workflowId,
-            args: [input],
-            typedSearchAttributes: [
-              { key: DefinitionId, value: row.id },
-              { key: DefinitionKey, value: row.key },
-              { key: DefinitionVersion, value: row.current_version },
-              { key: Category, value: row.category },
-              { key: TriggerTypeAttribute, value: 'manual' },
-            ],
-            memo: { definitionName: document.name, definitionKey: row.key, definitionVersion: row.current_version, executionId },
-            staticSummary: `${document.name} (v${row.current_version})`,
-            staticDetails: `Definition \`${row.key}\` version ${row.current_version}, ${document.steps.length} top-level steps, triggered manual. Execution ${executionId}.`,
-          }),
-        );
+      await insertExecution(db, mirrorRow(row, row.current_version, executionId, workflowId, 'manual', triggerData));
+      const run = { definition: row, version: row.current_version, document, executionId, workflowId, triggerType: 'manual' as const, triggerData };
+      return () => timed(workflowId, () => worker.target.client.workflow.start(INTERPRETER_WORKFLOW, interpreterStartOptions(worker.config, run)));
     },
   };
 }

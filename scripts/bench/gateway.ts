@@ -15,18 +15,13 @@ import type { Express } from 'express';
 import { createApiKey } from '../../db/api-keys';
 import { createDb } from '../../db/client';
 import { createDefinition } from '../../db/definitions';
+import type { DefinitionRow } from '../../db/schema';
 import type { Config } from '../../src/config';
+import { interpreterStartOptions } from '../../src/executions/start';
 import { createApp } from '../../src/gateway/app';
 import { createLogger } from '../../src/logger';
 import { type Definition, type DefinitionInput, parseDefinition } from '../../src/shared/definition';
-import { INTERPRETER_WORKFLOW, type RunInput } from '../../src/shared/run';
-import {
-  Category,
-  DefinitionId,
-  DefinitionKey,
-  DefinitionVersion,
-  TriggerType as TriggerTypeAttribute,
-} from '../../src/shared/search-attributes';
+import { INTERPRETER_WORKFLOW } from '../../src/shared/run';
 import { workflowIdFor } from '../../src/temporal/client';
 import type { Benchmark } from './benchmarks';
 import { rotate } from './measure';
@@ -91,38 +86,18 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 /**
  * The baseline: parse the body and call `client.workflow.start` with what
- * src/executions/start.ts passes (input, search attributes, memo, summary),
+ * src/executions/start.ts passes (interpreterStartOptions: input, search attributes, memo, summary),
  * the definition document read once beforehand. No key, no checks, no mirror.
  */
-function rawStartHandler(client: Client, config: Config, def: { id: string; key: string; version: number; category: string; document: Definition }) {
+function rawStartHandler(client: Client, config: Config, definition: DefinitionRow, document: Definition) {
   return (req: IncomingMessage, res: import('node:http').ServerResponse) => {
     void (async () => {
       try {
         const { triggerData } = JSON.parse(await readBody(req)) as { triggerData: Record<string, unknown> };
         const executionId = randomUUID();
-        const workflowId = workflowIdFor(def.key, executionId);
-        const input: RunInput = {
-          executionId,
-          definition: { id: def.id, version: def.version, document: def.document },
-          triggerType: 'manual',
-          triggerData,
-          settings: { defaultStepTimeoutSeconds: config.workflow.defaultTimeoutSeconds },
-        };
-        const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
-          taskQueue: UNPOLLED_QUEUE,
-          workflowId,
-          args: [input],
-          typedSearchAttributes: [
-            { key: DefinitionId, value: def.id },
-            { key: DefinitionKey, value: def.key },
-            { key: DefinitionVersion, value: def.version },
-            { key: Category, value: def.category },
-            { key: TriggerTypeAttribute, value: 'manual' },
-          ],
-          memo: { definitionName: def.document.name, definitionKey: def.key, definitionVersion: def.version, executionId },
-          staticSummary: `${def.document.name} (v${def.version})`,
-          staticDetails: `Definition \`${def.key}\` version ${def.version}, ${def.document.steps.length} top-level steps, triggered manual. Execution ${executionId}.`,
-        });
+        const workflowId = workflowIdFor(definition.key, executionId);
+        const run = { definition, version: definition.current_version, document, executionId, workflowId, triggerType: 'manual' as const, triggerData };
+        const handle = await client.workflow.start(INTERPRETER_WORKFLOW, interpreterStartOptions(config, run));
         const answer = JSON.stringify({ executionId, workflowId, runId: handle.firstExecutionRunId, status: 'RUNNING' });
         res.writeHead(202, { 'content-type': 'application/json' }).end(answer);
       } catch (err) {
@@ -183,7 +158,7 @@ export const gateway: Benchmark = {
       const viaGateway = await listen(app);
       servers.push(viaGateway.server);
       const raw = await listen(
-        rawStartHandler(client, config, { id: row.id, key: row.key, version: row.current_version, category: row.category, document: parsed.definition }),
+        rawStartHandler(client, config, row, parsed.definition),
       );
       servers.push(raw.server);
       load = startLoadGenerator();

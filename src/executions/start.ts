@@ -347,7 +347,8 @@ export function mirrorRow(
   };
 }
 
-interface RunToStart {
+/** A run about to start: its definition version, ids and trigger. */
+export interface RunToStart {
   definition: DefinitionRow;
   version: number;
   document: Definition;
@@ -357,8 +358,12 @@ interface RunToStart {
   triggerData: Record<string, unknown>;
 }
 
-/** Starts the interpreter workflow; answers the run id (an existing run's, for an idempotent start). */
-async function startOnTemporal(client: Client, config: Config, run: RunToStart, idempotent: boolean): Promise<string> {
+/**
+ * The options every start of the interpreter workflow takes: the run input
+ * (definition snapshot, trigger data, settings and env from configuration),
+ * search attributes, memo and the summaries the Temporal UI shows.
+ */
+export function interpreterStartOptions(config: Config, run: RunToStart) {
   const { definition, version, document, executionId, workflowId, triggerType, triggerData } = run;
   const input: RunInput = {
     executionId,
@@ -368,18 +373,10 @@ async function startOnTemporal(client: Client, config: Config, run: RunToStart, 
     settings: runSettings(config),
     ...(Object.keys(config.expressionEnv).length > 0 ? { env: { ...config.expressionEnv } } : {}),
   };
-  const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
+  return {
     taskQueue: config.temporal.taskQueue,
     workflowId,
-    ...(idempotent
-      ? {
-          // A running run with this id is the one the key stands for: hand it back, start nothing.
-          workflowIdConflictPolicy: 'USE_EXISTING' as const,
-          // A closed one too: never a second run under the same key.
-          workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
-        }
-      : {}),
-    args: [input],
+    args: [input] as [RunInput],
     typedSearchAttributes: [
       { key: DefinitionId, value: definition.id },
       { key: DefinitionKey, value: definition.key },
@@ -391,6 +388,21 @@ async function startOnTemporal(client: Client, config: Config, run: RunToStart, 
     memo: { definitionName: document.name, definitionKey: definition.key, definitionVersion: version, executionId },
     staticSummary: `${document.name} (v${version})`,
     staticDetails: `Definition \`${definition.key}\` version ${version}, ${document.steps.length} top-level steps, triggered ${triggerType}. Execution ${executionId}.`,
+  };
+}
+
+/** Starts the interpreter workflow; answers the run id (an existing run's, for an idempotent start). */
+async function startOnTemporal(client: Client, config: Config, run: RunToStart, idempotent: boolean): Promise<string> {
+  const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
+    ...interpreterStartOptions(config, run),
+    ...(idempotent
+      ? {
+          // A running run with this id is the one the key stands for: hand it back, start nothing.
+          workflowIdConflictPolicy: 'USE_EXISTING' as const,
+          // A closed one too: never a second run under the same key.
+          workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+        }
+      : {}),
   });
   return handle.firstExecutionRunId;
 }
