@@ -7,6 +7,7 @@ import * as channelPacing from './migrations/2026-11-25T16-30-00_channel_pacing'
 import * as devOutbox from './migrations/2026-11-25T17-00-00_dev_outbox';
 import * as definitionDeletedAt from './migrations/2026-11-25T17-10-00_definition_deleted_at';
 import * as executionReplayOf from './migrations/2026-11-25T17-20-00_execution_replay_of';
+import * as changeNotifications from './migrations/2026-11-26T04-00-00_change_notifications';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T17-00-00_dev_outbox': devOutbox,
   '2026-11-25T17-10-00_definition_deleted_at': definitionDeletedAt,
   '2026-11-25T17-20-00_execution_replay_of': executionReplayOf,
+  '2026-11-26T04-00-00_change_notifications': changeNotifications,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { Express } from 'express';
 import { createApiKey } from '../../db/api-keys';
+import { listenForChanges } from '../../db/change-feed';
 import { createDb } from '../../db/client';
 import { createDefinition } from '../../db/definitions';
 import type { DefinitionRow } from '../../db/schema';
@@ -151,7 +152,11 @@ export const gateway: Benchmark = {
     const { key } = await createApiKey(env.db, { name: 'benchmark', role: 'operator' });
     // The gateway's own pool, of the configured size, as src/gateway/main.ts makes it.
     const gatewayDb = createDb({ url: config.database.url, poolMax: config.database.poolMax });
-    const app = createApp({ config, db: gatewayDb, temporal: { connection: env.tuned.connection, client }, logger: createLogger(config, 'gateway') });
+    const logger = createLogger(config, 'gateway');
+    // Keys and definitions kept in memory while Postgres reports their changes, as src/gateway/main.ts runs it.
+    const changes = listenForChanges({ url: config.database.url, logger });
+    await changes.ready();
+    const app = createApp({ config, db: gatewayDb, temporal: { connection: env.tuned.connection, client }, logger, changes });
     const servers: Server[] = [];
     let load: LoadGenerator | undefined;
     try {
@@ -281,6 +286,7 @@ export const gateway: Benchmark = {
             }),
         ),
       );
+      await changes.close();
       await gatewayDb.destroy();
     }
   },

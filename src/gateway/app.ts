@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import { reportError } from '../observability/sentry';
 import { authenticate } from './auth';
 import type { GatewayDeps, RouteDeps } from './context';
+import { createLookups } from './lookups';
 import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { createTokenVerifier } from './oidc';
@@ -29,7 +30,7 @@ export const COMPRESSION_THRESHOLD_BYTES = 1024;
 export function createApp(deps: GatewayDeps): Express {
   const app = express();
   // Each app counts its own traffic in its own registry.
-  const routeDeps: RouteDeps = { ...deps, metrics: createGatewayMetrics() };
+  const routeDeps: RouteDeps = { ...deps, metrics: createGatewayMetrics(), lookups: createLookups(deps.db, deps.changes) };
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   // Which X-Forwarded-For hops `req.ip` believes: none unless TRUST_PROXY says so.
@@ -57,7 +58,7 @@ export function createApp(deps: GatewayDeps): Express {
 
   // Everything below needs an API key (or an OIDC token); each route names its role (see auth.ts).
   const verifyToken = deps.config.oidc ? createTokenVerifier(deps.config.oidc, deps) : undefined;
-  app.use(authenticate({ ...deps, verifyToken }));
+  app.use(authenticate({ ...routeDeps, verifyToken }));
   // Open unless METRICS_REQUIRE_KEY; scrapes are not rate limited.
   app.use(metricsRoutes(routeDeps));
   if (deps.config.rateLimit.enabled) {
@@ -81,7 +82,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(workflowRoutes(routeDeps));
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
-  app.use(keyRoutes(deps));
+  app.use(keyRoutes(routeDeps));
 
   app.use((req, res) => {
     sendProblem(res, new HttpProblem('route_not_found', `no route for ${req.method} ${req.path}`), res.locals.requestId);

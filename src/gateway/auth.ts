@@ -11,9 +11,10 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { NextFunction, RequestHandler, Response } from 'express';
 import type { Kysely } from 'kysely';
-import { API_KEY_PATTERN, type ApiKeyRecord, findActiveKeyByHash, hashApiKey, touchLastUsed } from '../../db/api-keys';
+import { API_KEY_PATTERN, type ApiKeyRecord, hashApiKey, touchLastUsed } from '../../db/api-keys';
 import type { ApiKeyRole, Database } from '../../db/schema';
 import type { Logger } from '../logger';
+import type { Lookups } from './lookups';
 import type { TokenCaller, TokenVerifier } from './oidc';
 import { HttpProblem } from './problem';
 
@@ -123,10 +124,12 @@ export function unauthenticated(message: string, error?: 'invalid_request' | 'in
  */
 export function authenticate({
   db,
+  lookups,
   logger,
   verifyToken,
 }: {
   db: Kysely<Database>;
+  lookups: Lookups;
   logger: Logger;
   verifyToken?: TokenVerifier | undefined;
 }): RequestHandler {
@@ -144,7 +147,7 @@ export function authenticate({
       const verified = verifyToken ? await verifyToken(credentials.token) : unauthenticated('OIDC is not configured', 'invalid_token');
       state = verified instanceof HttpProblem ? { problem: verified } : { caller: verified };
     } else {
-      const record = await findActiveKeyByHash(db, hashApiKey(credentials.key));
+      const record = await lookups.activeKey(hashApiKey(credentials.key));
       if (record) {
         const caller = keyCaller(record);
         state = { caller };

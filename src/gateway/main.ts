@@ -1,4 +1,5 @@
 /** Gateway process: serves the HTTP API until SIGINT/SIGTERM, then drains and exits. */
+import { listenForChanges } from '../../db/change-feed';
 import { createDb } from '../../db/client';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
@@ -17,7 +18,9 @@ async function main(): Promise<void> {
   // Shared rate-limit counters; an unreachable Redis is retried in the background, never fatal.
   const redis = config.redis.url ? createRateLimitRedis(config.redis, logger) : undefined;
   await redis?.connect().catch(() => undefined);
-  const app = createApp({ config, db, temporal, logger, redis });
+  // Keys and definitions are kept in memory while Postgres reports their changes (see lookups.ts).
+  const changes = listenForChanges({ url: config.database.url, logger });
+  const app = createApp({ config, db, temporal, logger, redis, changes });
   const server = app.listen(config.http.port, config.http.host, () => {
     logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
   });
@@ -33,7 +36,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
     server.close(async () => {
       redis?.disconnect();
-      await Promise.allSettled([db.destroy(), temporal.connection.close(), flushErrorReports()]);
+      await Promise.allSettled([changes.close(), db.destroy(), temporal.connection.close(), flushErrorReports()]);
       logger.info('gateway stopped');
       process.exit(0);
     });

@@ -10,6 +10,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { inject } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
+import { listenForChanges } from '../../db/change-feed';
 import { createDb } from '../../db/client';
 import { migrateToLatest } from '../../db/migrator';
 import type { Database } from '../../db/schema';
@@ -79,7 +80,10 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
   const logger = gatewayLogger ?? createLogger(config, 'test');
   installRuntime(createLogger({ logLevel: 'error' }, 'sdk'));
 
-  const app = createApp({ config, db, temporal: { connection, client }, logger });
+  // As the gateway runs: keys and definitions kept in memory, dropped on Postgres's notices.
+  const changes = listenForChanges({ url: databaseUrl, logger });
+  await changes.ready();
+  const app = createApp({ config, db, temporal: { connection, client }, logger, changes });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -138,6 +142,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
         server.close(() => resolve());
       });
       await nativeConnection?.close();
+      await changes.close();
       await connection.close();
       await db.destroy();
       await dropDatabase(databaseUrl).catch(() => undefined);

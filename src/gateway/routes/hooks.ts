@@ -6,7 +6,6 @@
  * `X-Delivery-Id` makes redelivery safe: the same id starts no second run.
  */
 import { Router } from 'express';
-import { findDefinition } from '../../../db/definitions';
 import type { RouteDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
@@ -36,7 +35,7 @@ export function hookRoutes(deps: RouteDeps): Router {
     if (!verdict.ok) throw new HttpProblem('invalid_signature', verdict.message);
 
     const deliveryId = idempotencyHeader(req, 'X-Delivery-Id');
-    const definition = await findDefinition(db, req.params.key);
+    const definition = await deps.lookups.definition(req.params.key);
     // One answer for "no such key" and "not a webhook": the hook must not reveal other definitions.
     if (!definition || definition.key !== req.params.key || definition.trigger_type !== 'webhook') {
       throw new HttpProblem('not_found', `no webhook is registered under "${req.params.key}"`);

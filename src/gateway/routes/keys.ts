@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from '../../../db/api-keys';
 import { requireRole, ROLES } from '../auth';
-import type { GatewayDeps } from '../context';
+import type { RouteDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
 
@@ -26,7 +26,7 @@ export function publicApiKey(record: ApiKeyRecord) {
   };
 }
 
-export function keyRoutes({ db }: GatewayDeps): Router {
+export function keyRoutes({ db, lookups }: RouteDeps): Router {
   const router = Router();
 
   router.post('/api/keys', requireRole('admin'), async (req, res) => {
@@ -43,6 +43,7 @@ export function keyRoutes({ db }: GatewayDeps): Router {
 
   router.delete('/api/keys/:id', requireRole('admin'), async (req, res) => {
     const revoked = await revokeApiKey(db, req.params.id);
+    lookups.forget('api_keys');
     if (!revoked) throw new HttpProblem('not_found', `no API key has id "${req.params.id}"`);
     res.status(204).end();
   });

@@ -94,8 +94,12 @@ export function workflowRoutes(deps: RouteDeps): Router {
     }
   }
 
-  async function loadDefinition(idOrKey: string): Promise<DefinitionRow> {
-    const row = await findDefinition(db, idOrKey);
+  /**
+   * The definition, as kept by the app's lookups for reads and starts; `fresh`
+   * reads the database, for a change made from what it holds.
+   */
+  async function loadDefinition(idOrKey: string, { fresh = false } = {}): Promise<DefinitionRow> {
+    const row = fresh ? await findDefinition(db, idOrKey) : await deps.lookups.definition(idOrKey);
     if (!row) throw new HttpProblem('not_found', `no workflow definition has id or key "${idOrKey}"`);
     return row;
   }
@@ -128,6 +132,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
       throw new HttpProblem('definition_key_taken', message, [{ path: '$.key', message: 'is already taken' }]);
     }
     const row = await createDefinition(db, definition);
+    deps.lookups.forget('workflow_definitions');
     const schedule = await scheduleOf(row, definition);
     res.status(201).location(`/api/workflows/${row.id}`).json({ ...publicDefinition(row), definition, ...schedule });
   });
@@ -154,9 +159,10 @@ export function workflowRoutes(deps: RouteDeps): Router {
   });
 
   router.put('/api/workflows/:id', requireRole('admin'), async (req, res) => {
-    const row = await loadDefinition(req.params.id);
+    const row = await loadDefinition(req.params.id, { fresh: true });
     const definition = await parseDefinitionOr400(db, { ...req.body, key: row.key });
     const updated = await updateDefinition(db, row.id, definition);
+    deps.lookups.forget('workflow_definitions');
     if (!updated) throw new HttpProblem('not_found', `no workflow definition has id "${row.id}"`);
     const schedule = await scheduleOf(updated, definition);
     res.json({ ...publicDefinition(updated), definition, ...schedule });
@@ -168,9 +174,10 @@ export function workflowRoutes(deps: RouteDeps): Router {
    */
   router.delete('/api/workflows/:id', requireRole('admin'), async (req, res) => {
     const { force } = parseRequest(deleteQuery, req.query, 'query');
-    const row = await loadDefinition(req.params.id);
+    const row = await loadDefinition(req.params.id, { fresh: true });
     try {
       const deleted = await deleteDefinition({ db, client: deps.temporal.client }, row, { force });
+      deps.lookups.forget('workflow_definitions');
       res.json({
         ...publicDefinition(deleted.row),
         deletedAt: deleted.row.deleted_at,
@@ -192,7 +199,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
    * (removed while disabled). Asking for the state it is in changes nothing.
    */
   const setEnabled = (enabled: boolean) => async (req: Request<{ id: string }>, res: Response) => {
-    const row = await loadDefinition(req.params.id);
+    const row = await loadDefinition(req.params.id, { fresh: true });
     const stored = await getDefinitionVersion(db, row.id, row.current_version);
     const parsed = parseDefinition(stored?.document);
     if (!parsed.ok) {
@@ -201,6 +208,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
     let current = row;
     if (row.enabled !== enabled) {
       const updated = await updateDefinition(db, row.id, { ...parsed.definition, enabled });
+      deps.lookups.forget('workflow_definitions');
       if (!updated) throw new HttpProblem('not_found', `no workflow definition has id "${row.id}"`);
       current = updated;
     }
