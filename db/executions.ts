@@ -8,6 +8,24 @@ export async function insertExecution(db: Kysely<Database>, row: NewExecutionRow
   return db.insertInto('workflow_executions').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
+/** Inserts the rows of runs about to start, in one statement. */
+export async function insertExecutions(db: Kysely<Database>, rows: NewExecutionRow[]): Promise<void> {
+  await db.insertInto('workflow_executions').values(rows).execute();
+}
+
+/** {@link markExecutionStarted} for many rows, in one statement. */
+export async function markExecutionsStarted(db: Kysely<Database>, started: { id: string; runId: string }[]): Promise<void> {
+  if (started.length === 1) return markExecutionStarted(db, started[0]!.id, started[0]!.runId);
+  const values = sql.join(started.map((s) => sql`(${s.id}::uuid, ${s.runId})`));
+  await sql`
+    update workflow_executions as e
+    set run_id = v.run_id,
+        status = case when e.status = 'PENDING' then 'RUNNING' else e.status end,
+        updated_at = now()
+    from (values ${values}) as v(id, run_id)
+    where e.id = v.id`.execute(db);
+}
+
 /** Records the run id once Temporal accepted the start; never moves a row backwards. */
 export async function markExecutionStarted(db: Kysely<Database>, id: string, runId: string): Promise<void> {
   await db

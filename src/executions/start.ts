@@ -14,12 +14,14 @@ import type { Kysely } from 'kysely';
 import { getDefinitionVersion } from '../../db/definitions';
 import {
   findExecutionByWorkflowId,
-  insertExecution,
   insertExecutionOnce,
+  insertExecutions,
   markExecutionStarted,
+  markExecutionsStarted,
   reopenUnstartedExecution,
   settleExecution,
 } from '../../db/executions';
+import { GroupWriter } from '../../db/group-writer';
 import type { Database, DefinitionRow, ExecutionRow, NewExecutionRow } from '../../db/schema';
 import type { Config } from '../config';
 import { type Definition, parseDefinition } from '../shared/definition';
@@ -132,15 +134,36 @@ async function startNewExecution(
   const { definition, version, triggerType, triggerData, replayOf } = start;
   const executionId = randomUUID();
   const workflowId = workflowIdFor(definition.key, executionId);
-  await insertExecution(db, { ...mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData), replay_of: replayOf ?? null });
+  const writes = groupWritesFor(db);
+  await writes.rows.add({ ...mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData), replay_of: replayOf ?? null });
+  let runId: string;
   try {
-    const runId = await startOnTemporal(client, config, { ...start, executionId, workflowId }, false);
-    await markExecutionStarted(db, executionId, runId);
-    return { executionId, workflowId, runId, definitionVersion: version };
+    runId = await startOnTemporal(client, config, { ...start, executionId, workflowId }, false);
   } catch (err) {
     await settleExecution(db, executionId, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
     throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
   }
+  // Outside the try: the run is going whatever becomes of this write (the run's own mirror writes follow).
+  await writes.started.add({ id: executionId, runId });
+  return { executionId, workflowId, runId, definitionVersion: version };
+}
+
+/**
+ * The mirror writes of plain starts, grouped per database handle: concurrent
+ * starts share one insert and one update (see db/group-writer.ts).
+ */
+const groupWrites = new WeakMap<Kysely<Database>, { rows: GroupWriter<NewExecutionRow>; started: GroupWriter<{ id: string; runId: string }> }>();
+
+function groupWritesFor(db: Kysely<Database>) {
+  let writes = groupWrites.get(db);
+  if (!writes) {
+    writes = {
+      rows: new GroupWriter((rows) => insertExecutions(db, rows)),
+      started: new GroupWriter((started) => markExecutionsStarted(db, started)),
+    };
+    groupWrites.set(db, writes);
+  }
+  return writes;
 }
 
 /**
