@@ -7,7 +7,7 @@ import * as wf from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { parseDuration } from '../src/shared/duration';
-import { type ExpressionScope, evaluateExpression, ExpressionError, renderDeep } from '../src/shared/expressions';
+import { type EvaluationOptions, type ExpressionScope, evaluateExpression, ExpressionError, renderDeep } from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
@@ -27,6 +27,7 @@ export type Activities = ReturnType<typeof createActivities>;
 
 /** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
 const PATCH_CURRENT_STEP_ON_CHANGE = 'current-step-upsert-on-change';
+const PATCH_EXPRESSION_FAST_PATHS = 'expression-fast-paths';
 
 /** Largest step output summary kept in query state and mirror rows. */
 const OUTPUT_SUMMARY_BYTES = 4_096;
@@ -206,10 +207,19 @@ export class RunContext {
     };
   }
 
+  /**
+   * Plain paths skip JSONata (same results, fewer microtask turns, so
+   * concurrent branches may issue commands in another order) only where the
+   * run's history says so: runs recorded before must replay as they ran.
+   */
+  private evaluationOptions(): EvaluationOptions {
+    return { fastPaths: wf.patched(PATCH_EXPRESSION_FAST_PATHS) };
+  }
+
   /** Evaluates an expression; a failure fails the step for good (retrying cannot fix it). */
   async evaluate(source: string, step: Step): Promise<unknown> {
     try {
-      return await evaluateExpression(source, this.scope());
+      return await evaluateExpression(source, this.scope(), this.evaluationOptions());
     } catch (err) {
       throw expressionFailure(err, step);
     }
@@ -217,7 +227,7 @@ export class RunContext {
 
   async render(value: unknown, step: Step): Promise<unknown> {
     try {
-      return await renderDeep(value, this.scope());
+      return await renderDeep(value, this.scope(), this.evaluationOptions());
     } catch (err) {
       throw expressionFailure(err, step);
     }

@@ -154,6 +154,26 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { zone: 'UTC' },
   },
+  // Two lanes, one rendering a plain path: which lane schedules its delivery first depends on how
+  // many turns that evaluation takes, so its history (recorded before plain paths skipped JSONata)
+  // fails to replay if the `expression-fast-paths` patch is taken away.
+  'parallel-paths': {
+    definition: {
+      key: 'replay-parallel-paths',
+      name: 'Replay: parallel lanes and plain paths',
+      steps: [
+        {
+          id: 'lanes',
+          type: 'parallel',
+          branches: [
+            [{ id: 'chat', type: 'slack', channel: '#ops', text: '{{ input.contact.primary.address.name }}' }],
+            [{ id: 'mail', type: 'email', to: 'lanes@example.test', subject: 'lane two', text: 'lane two' }],
+          ],
+        },
+      ],
+    },
+    triggerData: { contact: { primary: { address: { name: 'lanes' } } } },
+  },
 };
 
 /** The UTC time of day `offsetMs` from now, as HH:MM:SS. */
