@@ -18,7 +18,7 @@ export interface RawBodyCarrier {
 }
 
 export function hookRoutes(deps: RouteDeps): Router {
-  const { config, db } = deps;
+  const { config } = deps;
   const router = Router();
 
   router.post('/api/hooks/:key', async (req, res) => {
