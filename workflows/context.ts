@@ -433,8 +433,9 @@ export class RunContext {
         currentStep: final ? null : (this.currentList()[0] ?? null),
         finishedAt: final ? now() : undefined,
         error: final?.error,
-        // A continued run tells the mirror which run now carries the execution.
-        ...(this.input.resume ? { runId: wf.workflowInfo().runId } : {}),
+        // The run carrying the execution (the gateway marks it too, but after answering; and a
+        // continued run has a new one). A foreach chunk is a run of its own, not the execution's.
+        ...(this.input.chunk ? {} : { runId: wf.workflowInfo().runId }),
       });
     } catch (err) {
       if (wf.isCancellation(err)) throw err;

@@ -24,6 +24,7 @@ import {
 import { GroupWriter } from '../../db/group-writer';
 import type { Database, DefinitionRow, ExecutionRow, NewExecutionRow } from '../../db/schema';
 import type { Config } from '../config';
+import type { Logger } from '../logger';
 import { type Definition, parseDefinition } from '../shared/definition';
 import { INTERPRETER_WORKFLOW, type RunInput, type RunSettings, type TriggerType } from '../shared/run';
 import {
@@ -89,16 +90,18 @@ export interface StartDeps {
   db: Kysely<Database>;
   client: Client;
   config: Config;
+  /** Told when a write after the answer fails. */
+  logger?: Pick<Logger, 'warn'> | undefined;
 }
 
 export async function startExecution(
-  { db, client, config }: StartDeps,
+  { db, client, config, logger }: StartDeps,
   definition: DefinitionRow,
   triggerData: Record<string, unknown>,
   triggerType: TriggerType = 'manual',
 ): Promise<StartedExecution> {
   const { version, document } = await pinCurrentVersion(db, definition, triggerData);
-  return startNewExecution({ db, client, config }, { definition, version, document, triggerType, triggerData });
+  return startNewExecution({ db, client, config, logger }, { definition, version, document, triggerType, triggerData });
 }
 
 /**
@@ -126,9 +129,15 @@ export async function replayExecution(
   );
 }
 
-/** Writes a new execution's mirror row, starts its run and marks the row started (or FAILED when Temporal refuses). */
+/**
+ * Writes a new execution's mirror row, starts its run, and answers as soon as
+ * Temporal has accepted it; the row is marked started (run id, RUNNING) right
+ * after, grouped with other starts' marks, not before the answer. Should that
+ * write fail, the run's own first mirror write marks it, or the reconciler.
+ * When Temporal refuses, the row is settled FAILED before the error is thrown.
+ */
 async function startNewExecution(
-  { db, client, config }: StartDeps,
+  { db, client, config, logger }: StartDeps,
   start: Omit<RunToStart, 'executionId' | 'workflowId'> & { replayOf?: string },
 ): Promise<StartedExecution> {
   const { definition, version, triggerType, triggerData, replayOf } = start;
@@ -143,8 +152,9 @@ async function startNewExecution(
     await settleExecution(db, executionId, { status: 'FAILED', error: `could not start on Temporal: ${String(err)}` });
     throw new StartError('temporal_unavailable', `Temporal did not accept the run: ${(err as Error).message}`);
   }
-  // Outside the try: the run is going whatever becomes of this write (the run's own mirror writes follow).
-  await writes.started.add({ id: executionId, runId });
+  writes.started.add({ id: executionId, runId }).catch((err: unknown) => {
+    logger?.warn({ err, executionId }, 'could not mark the execution started; its run will');
+  });
   return { executionId, workflowId, runId, definitionVersion: version };
 }
 

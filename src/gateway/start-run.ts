@@ -46,12 +46,12 @@ export function idempotencyHeader(req: Request, name: 'Idempotency-Key' | 'X-Del
  * for the paths of its problems.
  */
 export async function startAndAnswer(
-  { db, temporal, config, metrics }: RouteDeps,
+  { db, temporal, config, metrics, logger }: RouteDeps,
   res: Response,
   definition: DefinitionRow,
   start: { triggerData: Record<string, unknown>; triggerType: TriggerType; idempotencyKey: string | undefined; dataPath: string },
 ): Promise<void> {
-  const deps = { db, client: temporal.client, config };
+  const deps = { db, client: temporal.client, config, logger };
   try {
     if (start.idempotencyKey === undefined) {
       const started = await startExecution(deps, definition, start.triggerData, start.triggerType);

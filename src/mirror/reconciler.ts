@@ -7,7 +7,7 @@
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import { applyMirrorUpdate, listUnsettledExecutions, settleExecution, touchExecution } from '../../db/executions';
+import { applyMirrorUpdate, listUnsettledExecutions, markExecutionStarted, settleExecution, touchExecution } from '../../db/executions';
 import type { Database } from '../../db/schema';
 import type { Logger } from '../logger';
 import type { RunState, StepLogEvent } from '../shared/run';
@@ -43,7 +43,7 @@ export function createReconciler({ db, client, logger, intervalMs = 5_000, grace
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
 
-  async function reconcileOne(row: { id: string; workflow_id: string; status: string; started_at: Date }): Promise<boolean> {
+  async function reconcileOne(row: { id: string; workflow_id: string; run_id: string | null; status: string; started_at: Date }): Promise<boolean> {
     const handle = client.workflow.getHandle(row.workflow_id);
     let description;
     try {
@@ -58,7 +58,10 @@ export function createReconciler({ db, client, logger, intervalMs = 5_000, grace
     }
     const status = TEMPORAL_TO_MIRROR[description.status.name];
     if (!status) {
-      await touchExecution(db, row.id);
+      // Still running: a row whose start was never marked (the gateway's write after its answer
+      // failed, and no worker has run the workflow yet) learns its run id now.
+      if (!row.run_id) await markExecutionStarted(db, row.id, description.runId);
+      else await touchExecution(db, row.id);
       return false;
     }
     let events: StepLogEvent[] = [];

@@ -111,6 +111,34 @@ describe('the mirror', () => {
     expect(row?.error).toMatch(/never started/);
   });
 
+  it('marks a run started when the gateway could not and no worker has run it yet', async () => {
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'unmarked-start',
+      name: 'Unmarked start',
+      steps: [{ id: 'x', type: 'set', values: { a: 1 } }],
+    });
+    await h.stopWorker();
+    try {
+      const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+      expect(started.status).toBe(202);
+      // The gateway marks the row after answering.
+      await eventually(async () => ((await findExecution(h.db, started.body.executionId))?.run_id ? true : undefined), 5_000, 'the mark');
+      // As if that write had failed: the row still PENDING, with no run id.
+      await h.db
+        .updateTable('workflow_executions')
+        .set({ run_id: null, status: 'PENDING', updated_at: new Date(Date.now() - 60_000) })
+        .where('id', '=', started.body.executionId)
+        .execute();
+      await reconciler().reconcileOnce();
+      const row = await findExecution(h.db, started.body.executionId);
+      expect(row?.status).toBe('RUNNING');
+      expect(row?.run_id).toBe(started.body.runId);
+      await h.client.workflow.getHandle(started.body.workflowId).terminate('test cleanup');
+    } finally {
+      await h.startWorker();
+    }
+  });
+
   it('keeps a run on the version it started with after a new version is saved', async () => {
     const def = await h.api('POST', '/api/workflows', {
       key: 'pinned-version',
