@@ -3,7 +3,8 @@
  * control flow here and runs every side effect as an activity.
  */
 import * as wf from '@temporalio/workflow';
-import { allSteps, type Step } from '../src/shared/definition';
+import type { Step } from '../src/shared/definition';
+import { allSteps } from '../src/shared/step-tree';
 import { isTruthy } from '../src/shared/expressions';
 import {
   DECIDE_UPDATE,

@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { parseDuration } from './duration';
 import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
+import { allSteps, childStepLists } from './step-tree';
+
+export { allSteps, childStepLists };
 
 export const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 export const DEFINITION_KEY = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -810,40 +813,3 @@ const EXPRESSION_FIELDS = new Set(['if', 'condition', 'value', 'items', 'until']
 
 /** Fields that hold nested step lists rather than values. */
 const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError', 'steps', 'escalation']);
-
-/** The step lists nested in a step, with their path relative to it. */
-export function childStepLists(step: Step): { path: (string | number)[]; steps: Step[] }[] {
-  const lists: { path: (string | number)[]; steps: Step[] }[] = [];
-  switch (step.type) {
-    case 'condition':
-      lists.push({ path: ['then'], steps: step.then });
-      if (step.else) lists.push({ path: ['else'], steps: step.else });
-      break;
-    case 'switch':
-      step.cases.forEach((c, i) => lists.push({ path: ['cases', i, 'steps'], steps: c.steps }));
-      if (step.default) lists.push({ path: ['default'], steps: step.default });
-      break;
-    case 'parallel':
-      step.branches.forEach((b, i) => lists.push({ path: ['branches', i], steps: b }));
-      break;
-    case 'wait_for_signal':
-      if (step.onTimeout) lists.push({ path: ['onTimeout'], steps: step.onTimeout });
-      break;
-    case 'foreach':
-      lists.push({ path: ['steps'], steps: step.steps });
-      break;
-    case 'approval':
-      (step.escalation ?? []).forEach((rung, i) => lists.push({ path: ['escalation', i, 'steps'], steps: rung.steps }));
-      break;
-    default:
-      break;
-  }
-  const onError: OnError | undefined = step.onError;
-  if (onError && typeof onError !== 'string') lists.push({ path: ['onError', 'compensate'], steps: onError.compensate });
-  return lists;
-}
-
-/** Every step of a definition, nested ones included, in document order. */
-export function allSteps(steps: Step[]): Step[] {
-  return steps.flatMap((s) => [s, ...childStepLists(s).flatMap((child) => allSteps(child.steps))]);
-}
