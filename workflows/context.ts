@@ -27,7 +27,17 @@ export type Activities = ReturnType<typeof createActivities>;
 
 /** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
 const PATCH_CURRENT_STEP_ON_CHANGE = 'current-step-upsert-on-change';
-const PATCH_EXPRESSION_FAST_PATHS = 'expression-fast-paths';
+/**
+ * Changes released together, under one patch so a run records one marker for
+ * them: plain paths in expressions skip JSONata; the mirror is written before
+ * an activity only when it is {@link MIRROR_MAX_LAG_MS} behind (always before
+ * a wait and at the end); the CurrentStep search attribute moves when the
+ * mirror is written, not at every top-level step.
+ */
+const PATCH_LEAN_RUNS = 'lean-runs-2026-11';
+
+/** How far (in workflow time) the mirror may lag a run that is busy with activities. */
+export const MIRROR_MAX_LAG_MS = 1_000;
 
 /** Largest step output summary kept in query state and mirror rows. */
 const OUTPUT_SUMMARY_BYTES = 4_096;
@@ -64,6 +74,8 @@ class SharedState {
   pendingDecisions: ApprovalDecision[] = [];
   /** Workflow ids of the `foreach` chunks running now. */
   readonly chunks = new Set<string>();
+  /** When the mirror was last written (workflow time): the run's start until then. */
+  lastFlushAt = Date.now();
 }
 
 export interface OpenApproval {
@@ -213,7 +225,7 @@ export class RunContext {
    * run's history says so: runs recorded before must replay as they ran.
    */
   private evaluationOptions(): EvaluationOptions {
-    return { fastPaths: wf.patched(PATCH_EXPRESSION_FAST_PATHS) };
+    return { fastPaths: wf.patched(PATCH_LEAN_RUNS) };
   }
 
   /** Evaluates an expression; a failure fails the step for good (retrying cannot fix it). */
@@ -413,13 +425,28 @@ export class RunContext {
   }
 
   /**
+   * Before an activity: writes the mirror only if it has not been written for
+   * {@link MIRROR_MAX_LAG_MS}. A run busy with quick steps thus writes it at
+   * its waits and its end, not before each delivery (each write is a local
+   * activity the delivery would wait for); runs recorded before the
+   * `lean-runs` patch write it every time, as they did.
+   */
+  async flushIfBehind(): Promise<void> {
+    if (wf.patched(PATCH_LEAN_RUNS) && Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS) return;
+    await this.flush();
+  }
+
+  /**
    * Writes buffered events to the mirror. Called where the run is about to
    * wait anyway (before an activity or a timer) and at the end, so mirroring
    * adds one local-activity marker per wait, not one per event. A failed write
    * keeps the events for the next flush; the reconciler covers the rest.
    */
   async flush(final?: { status: ExecutionStatus; error?: string | undefined }): Promise<void> {
+    // At the end there is no step to find the run at.
+    if (!final && wf.patched(PATCH_LEAN_RUNS)) this.upsertCurrentStep();
     if (this.pending.length === 0 && this.shared.pendingDecisions.length === 0 && !final) return;
+    this.shared.lastFlushAt = Date.now();
     const events = this.pending;
     const decisions = this.shared.pendingDecisions;
     this.pending = [];
@@ -472,19 +499,27 @@ export class RunContext {
   private showCurrent(): void {
     const current = this.currentList();
     wf.setCurrentDetails(current.length ? `On step ${current.map((c) => `\`${c}\``).join(', ')}` : '');
+    // Moved to where the mirror is written (see flush); asked first, so new runs record no marker for the older patch.
+    if (wf.patched(PATCH_LEAN_RUNS)) return;
     // Runs started before this patch upserted on every step start; they must replay as they ran.
     if (!wf.patched(PATCH_CURRENT_STEP_ON_CHANGE)) {
       wf.upsertSearchAttributes([{ key: CurrentStep, value: current[0] ?? null }]);
       return;
     }
-    // Each upsert is a history event: only top-level steps move the search
-    // attribute, and only when it changes, so a loop's iterations do not grow the history.
-    if (this.frame.prefix === '' && !this.input.chunk) {
-      const top = current.find((c) => !c.includes('['));
-      if (top !== undefined && top !== this.shared.currentStepAttribute) {
-        this.shared.currentStepAttribute = top;
-        wf.upsertSearchAttributes([{ key: CurrentStep, value: top }]);
-      }
+    if (this.frame.prefix === '') this.upsertCurrentStep();
+  }
+
+  /**
+   * Each upsert is a history event: only top-level steps move the search
+   * attribute, and only when it changes, so a loop's iterations do not grow
+   * the history. A `foreach` chunk leaves it to its parent.
+   */
+  private upsertCurrentStep(): void {
+    if (this.input.chunk) return;
+    const top = this.currentList().find((c) => !c.includes('['));
+    if (top !== undefined && top !== this.shared.currentStepAttribute) {
+      this.shared.currentStepAttribute = top;
+      wf.upsertSearchAttributes([{ key: CurrentStep, value: top }]);
     }
   }
 

@@ -5,7 +5,7 @@ import type { StepHandler } from './types';
 
 export const runDbInsert: StepHandler<DbInsertStep> = async (step, path, ctx) => {
   const { values } = await ctx.renderFields({ values: step.values }, step);
-  await ctx.flush();
+  await ctx.flushIfBehind();
   return ctx.activities(ctx.activityOptions(step, `insert into ${step.table}`)).dbInsert({
     deliveryKey: ctx.deliveryKey(path),
     table: step.table,
@@ -28,7 +28,7 @@ export const runDbUpdate: StepHandler<DbUpdateStep> = async (step, path, ctx) =>
       nonRetryable: true,
     });
   }
-  await ctx.flush();
+  await ctx.flushIfBehind();
   return ctx.activities(ctx.activityOptions(step, `update ${step.table}`)).dbUpdate({
     deliveryKey: ctx.deliveryKey(path),
     table: step.table,
