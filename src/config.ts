@@ -71,6 +71,7 @@ const envSchema = z.object({
     .string({ error: 'is required (postgres://user:password@host:5432/database)' })
     .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
   DATABASE_POOL_MAX: int(10, 1, 500),
+  DATABASE_LISTEN_URL: optionalString.refine((v) => v === undefined || v === 'off' || /^postgres(ql)?:\/\//.test(v), 'must be off, or start with postgres:// or postgresql://'),
   DATA_DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
   DATA_TABLES: optionalString.refine((v) => list(v).every((name) => TABLE_NAME.test(name)), {
     message: 'must be a comma-separated list of table or schema.table names (letters, digits, _ and $)',
@@ -149,6 +150,7 @@ type Parsed = z.output<typeof envSchema>;
 /** Variables whose values are secrets: never logged, never echoed in errors. */
 export const SECRET_VARIABLES = [
   'DATABASE_URL',
+  'DATABASE_LISTEN_URL',
   'DATA_DATABASE_URL',
   'REDIS_PASSWORD',
   'SMTP_PASS',
@@ -172,7 +174,16 @@ export interface Config {
      */
     readonly trustProxy: TrustProxy;
   };
-  readonly database: { readonly url: string; readonly poolMax: number };
+  readonly database: {
+    readonly url: string;
+    readonly poolMax: number;
+    /**
+     * Where the gateway listens for changed keys and definitions (a direct
+     * connection: LISTEN does not pass a pooler in transaction mode); undefined
+     * when `off`, which makes every lookup read the database. @default DATABASE_URL
+     */
+    readonly listenUrl: string | undefined;
+  };
   readonly redis: {
     readonly url: string | undefined;
     readonly password: string | undefined;
@@ -301,7 +312,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return deepFreeze({
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL, trustProxy: e.TRUST_PROXY ?? false },
-    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      listenUrl: e.DATABASE_LISTEN_URL === 'off' ? undefined : (e.DATABASE_LISTEN_URL ?? e.DATABASE_URL),
+    },
     redis: { url: e.REDIS_URL, password: e.REDIS_PASSWORD, rateLimitPrefix: e.RATE_LIMIT_REDIS_PREFIX },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

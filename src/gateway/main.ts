@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const redis = config.redis.url ? createRateLimitRedis(config.redis, logger) : undefined;
   await redis?.connect().catch(() => undefined);
   // Keys and definitions are kept in memory while Postgres reports their changes (see lookups.ts).
-  const changes = listenForChanges({ url: config.database.url, logger });
+  const changes = config.database.listenUrl ? listenForChanges({ url: config.database.listenUrl, logger }) : undefined;
   const app = createApp({ config, db, temporal, logger, redis, changes });
   const server = app.listen(config.http.port, config.http.host, () => {
     logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
     server.close(async () => {
       redis?.disconnect();
-      await Promise.allSettled([changes.close(), db.destroy(), temporal.connection.close(), flushErrorReports()]);
+      await Promise.allSettled([changes?.close(), db.destroy(), temporal.connection.close(), flushErrorReports()]);
       logger.info('gateway stopped');
       process.exit(0);
     });

@@ -85,6 +85,15 @@ describe('loadConfig', () => {
     expect(own.data).toEqual({ url: 'postgres://writer:pw@data.example/crm', tables: ['orders', 'crm.contacts'] });
   });
 
+  it('listens for changed keys and definitions on DATABASE_URL unless DATABASE_LISTEN_URL names another connection or is off', () => {
+    expect(loadConfig(base).database.listenUrl).toBe(base.DATABASE_URL);
+    expect(loadConfig({ ...base, DATABASE_LISTEN_URL: 'postgres://direct.example/automation' }).database.listenUrl).toBe('postgres://direct.example/automation');
+    expect(loadConfig({ ...base, DATABASE_LISTEN_URL: 'off' }).database.listenUrl).toBeUndefined();
+    const problems = problemsOf({ ...base, DATABASE_LISTEN_URL: 'mysql://root:hunter4@x/y' });
+    expect(problems).toEqual([expect.stringMatching(/^DATABASE_LISTEN_URL /)]);
+    expect(problems.join('\n')).not.toContain('hunter4');
+  });
+
   it('refuses table names that are not plain identifiers, and a data URL that is not Postgres, without echoing it', () => {
     const problems = problemsOf({ ...base, DATA_TABLES: 'orders, users; drop table x', DATA_DATABASE_URL: 'mysql://root:hunter3@x/y' });
     expect(problems.map((p) => p.split(' ')[0]).sort()).toEqual(['DATA_DATABASE_URL', 'DATA_TABLES']);
