@@ -156,7 +156,7 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
   },
   // Two lanes, one rendering a plain path: which lane schedules its delivery first depends on how
   // many turns that evaluation takes, so its history (recorded before plain paths skipped JSONata)
-  // fails to replay if the `expression-fast-paths` patch is taken away.
+  // fails to replay if the `lean-runs-2026-11` patch is taken away.
   'parallel-paths': {
     definition: {
       key: 'replay-parallel-paths',
