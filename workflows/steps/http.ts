@@ -4,7 +4,7 @@ import type { StepHandler } from './types';
 
 export const runHttp: StepHandler<HttpStep> = async (step, path, ctx) => {
   const rendered = await ctx.renderFields({ url: step.url, headers: step.headers, body: step.body, form: step.form }, step);
-  await ctx.flush();
+  await ctx.flushIfBehind();
   return ctx.activities(ctx.activityOptions(step, `${step.method ?? 'GET'} request`)).httpRequest({
     deliveryKey: ctx.deliveryKey(path),
     ...rendered,
