@@ -107,6 +107,12 @@ function operations(): Op[] {
       run: () => renderDeep(EMAIL_FIELDS, scope()),
     },
     {
+      name: 'email fields: renderDeep, plain paths',
+      baseline: 'email fields: renderDeep, cached',
+      // As runs under the lean-runs patch evaluate them: every placeholder here is a plain path.
+      run: () => renderDeep(EMAIL_FIELDS, scope(), { fastPaths: true }),
+    },
+    {
       name: 'email fields: renderDeep, compiled each time',
       baseline: 'email fields: renderDeep, cached',
       run: () =>
@@ -149,7 +155,7 @@ async function calibrate(op: Op, ms: number): Promise<number> {
 
 export const expressions: Benchmark = {
   name: 'expressions',
-  summary: 'a condition and an email step\'s {{ }} templates through src/shared/expressions.ts vs plain JavaScript, and the compiled-expression cache vs compiling each time',
+  summary: 'a condition and an email step\'s {{ }} templates through src/shared/expressions.ts vs plain JavaScript, plain paths read without JSONata, and the compiled-expression cache vs compiling each time',
   workload: () => {
     const s = EXPRESSION_SIZES;
     return `each operation calibrated to batches of about ${s.batchMs} ms after ${s.warmUpMs} ms of warm-up; ${s.rounds} batches each, the operations taking turns batch by batch; in the bench process, no I/O`;
@@ -189,6 +195,7 @@ export const expressions: Benchmark = {
         `condition \`${CONDITION}\`; email fields ${Object.values(EMAIL_FIELDS).map((t) => `\`${t}\``).join(', ')} (5 placeholders) rendered by renderDeep; ` +
           'scope as at the email step of the 5-step definition (trigger data, 3 variables, 3 earlier steps, run metadata), built anew for each evaluation as the interpreter does',
         'plain JS reads the same properties and builds the same strings synchronously; every other row awaits its evaluation, as the interpreter does',
+        '"plain paths" is how runs started under the `lean-runs-2026-11` patch render them: each placeholder is a dotted path, read from the scope without JSONata and without copying the scope',
         '"JSONata evaluate alone" calls the compiled expression on a scope copied once: no per-evaluation prototype-free copy, no result-size check',
         '"compiled each time" adds a distinct comment to each expression, so every evaluation misses the cache and parses (the cache holds 2,000 expressions, keyed by text)',
         `a step with one condition and these fields spends about ${perStep.toFixed(0)} µs on expressions with the cache: ` +
