@@ -109,7 +109,7 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
     if (found) return withinResultLimit(found.value, source);
   }
   const compiled = compileExpression(source);
-  const data = toPlainData(scope);
+  const data = toPlainData(options.fastPaths ? reachableScope(compiled, scope) : scope);
   let result: unknown;
   try {
     result = await compiled.evaluate(data);
@@ -125,6 +125,63 @@ function withinResultLimit(plain: unknown, source: string): unknown {
     throw new ExpressionError(`expression result is larger than ${MAX_RESULT_BYTES} bytes`, source);
   }
   return plain;
+}
+
+/** Scope names each compiled expression can reach ('all' when it may read the root as a whole). */
+const reachable = new WeakMap<jsonata.Expression, ReadonlySet<string> | 'all'>();
+
+/**
+ * The part of the scope an expression can reach: the names its paths start
+ * with. An expression over `loop.item` need not copy `input`, which in a loop
+ * over the trigger data's list is that whole list for every item. Anything
+ * that may read the root as a whole — `$`, `$$`, `*`, `**`, `%`, a function
+ * called with no arguments (it takes the context) — gets all of it. Names that
+ * only look like heads (inside filters, say) are kept too: a larger scope than
+ * needed changes nothing.
+ */
+function reachableScope(compiled: jsonata.Expression, scope: ExpressionScope): ExpressionScope | Record<string, unknown> {
+  let names = reachable.get(compiled);
+  if (names === undefined) {
+    names = scopeNamesReached(compiled.ast());
+    reachable.set(compiled, names);
+  }
+  if (names === 'all') return scope;
+  const part: Record<string, unknown> = {};
+  for (const name of names) if (Object.prototype.hasOwnProperty.call(scope, name)) part[name] = scope[name as keyof ExpressionScope];
+  return part;
+}
+
+interface AstNode {
+  type?: string;
+  value?: unknown;
+  steps?: AstNode[];
+  arguments?: AstNode[];
+}
+
+/** The first names of every path in a JSONata syntax tree, or 'all' when it may read the root as a whole. */
+export function scopeNamesReached(root: unknown): ReadonlySet<string> | 'all' {
+  const names = new Set<string>();
+  const readsRoot = (node: AstNode) =>
+    (node.type === 'variable' && (node.value === '' || node.value === '$')) ||
+    node.type === 'wildcard' ||
+    node.type === 'descendant' ||
+    node.type === 'parent' ||
+    (node.type === 'function' && (node.arguments?.length ?? 0) === 0);
+  const visit = (value: unknown, stepOfPath = false): boolean => {
+    if (Array.isArray(value)) return value.every((v) => visit(v));
+    if (!value || typeof value !== 'object') return true;
+    const node = value as AstNode;
+    if (readsRoot(node)) return false;
+    if (node.type === 'name' && !stepOfPath) names.add(String(node.value));
+    for (const [key, child] of Object.entries(node)) {
+      if (key === 'steps' && node.type === 'path') {
+        // Only the first step starts from the root; later names are fields of what came before.
+        if (!node.steps!.every((step, i) => visit(step, i > 0))) return false;
+      } else if (!visit(child)) return false;
+    }
+    return true;
+  };
+  return visit(root) ? names : 'all';
 }
 
 /** A dotted path of names, the most common expression in definitions (`input.customer.name`). */

@@ -5,12 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  compileExpression,
   evaluateExpression,
   type ExpressionScope,
   lookupPlainPath,
   MAX_RESULT_BYTES,
   renderDeep,
   renderTemplate,
+  scopeNamesReached,
 } from '../../src/shared/expressions';
 
 class Instance {
@@ -299,5 +301,67 @@ describe('plain paths without JSONata', () => {
     expect(await renderDeep({ to: ['{{ input.name }}'], text: 'Hi {{ vars.who }}' }, scope, fast)).toEqual({ to: ['Ada'], text: 'Hi Bo' });
     await expect(renderTemplate('{{ input.name }}', scope)).rejects.toThrow(/read the whole scope/);
     await expect(renderDeep({ text: '{{ input.name }}' }, scope)).rejects.toThrow(/read the whole scope/);
+  });
+});
+
+describe('expressions through JSONata, on the part of the scope they reach', () => {
+  /** Expressions of every shape, with the scope names they start paths from (or 'all'). */
+  const CASES: [string, string[] | 'all'][] = [
+    ['vars.count > 2', ['vars']],
+    ['loop.item.email & " / " & vars.who', ['loop', 'vars']],
+    ['$sum(steps.fetch.output.body.rows.id)', ['steps']],
+    ['steps.fetch.output.body.rows[id > vars.count].id', ['steps', 'id', 'vars']],
+    ['$count(input.items[price > 2])', ['input', 'price']],
+    ['{ "who": vars.who, "n": $count(vars.list) }', ['vars']],
+    ['($v := input.customer; $v.name & run.executionId)', ['input', 'run']],
+    ['input.items.(price * 2)', ['input', 'price']],
+    ['vars.list ~> $map(function($x) { $x * 2 })', ['vars']],
+    ['env.APP_NAME ? env.APP_NAME : "none"', ['env']],
+    ['loop.parent.parent.item', ['loop']],
+    ['vars.who in ["Ada", "Bo"] and true', ['vars']],
+    ['$', 'all'],
+    ['$$.vars.who', 'all'],
+    ['$keys($)', 'all'],
+    ['*', 'all'],
+    ['**.email', 'all'],
+    ['input.customer.%.total', 'all'],
+    ['$string()', 'all'],
+    ['vars.list[$ > 1]', 'all'],
+  ];
+
+  it('finds the names each expression starts its paths from', () => {
+    for (const [source, expected] of CASES) {
+      const found = scopeNamesReached(compileExpression(source).ast());
+      expect(found === 'all' ? 'all' : [...found].sort(), source).toEqual(expected === 'all' ? 'all' : [...expected].sort());
+    }
+  });
+
+  it('gives what it gives on the whole scope, for every expression and scope', async () => {
+    const extra = ['$count(input.items)', 'input.items.sku.id', 'vars.nested.deeper.deepest', 'steps.listed.output[0].id', '$keys(vars)', 'loop.index + 1'];
+    for (const [name, scope] of Object.entries(scopes)) {
+      for (const source of [...CASES.map(([s]) => s), ...extra]) {
+        const outcome = async (fastPaths: boolean) => {
+          try {
+            return { value: await evaluateExpression(source, scope, { fastPaths }) };
+          } catch (err) {
+            return { error: String(err) };
+          }
+        };
+        expect(await outcome(true), `${source} over ${name}`).toStrictEqual(await outcome(false));
+      }
+    }
+  });
+
+  it('copies only the names reached', async () => {
+    const scope: ExpressionScope = { input: { total: 3 }, vars: { factor: 2 }, steps: {}, run: {}, loop: { item: 5, index: 0 } };
+    Object.defineProperty(scope.input as object, 'unreadable', {
+      enumerable: true,
+      get() {
+        throw new Error('copied the input');
+      },
+    });
+    expect(await evaluateExpression('loop.item * vars.factor', scope, { fastPaths: true })).toBe(10);
+    await expect(evaluateExpression('loop.item * vars.factor', scope)).rejects.toThrow(/copied the input/);
+    await expect(evaluateExpression('$count($keys($)) + loop.item', scope, { fastPaths: true })).rejects.toThrow(/copied the input/);
   });
 });
