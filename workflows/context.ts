@@ -7,7 +7,7 @@ import * as wf from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { parseDuration } from '../src/shared/duration';
-import { type EvaluationOptions, type ExpressionScope, evaluateExpression, ExpressionError, renderDeep } from '../src/shared/expressions';
+import { type EvaluationOptions, type ExpressionScope, evaluateExpression, ExpressionError, renderDeep, renderPlain } from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
@@ -239,7 +239,12 @@ export class RunContext {
 
   async render(value: unknown, step: Step): Promise<unknown> {
     try {
-      return await renderDeep(value, this.scope(), this.evaluationOptions());
+      const options = this.evaluationOptions();
+      if (options.fastPaths) {
+        const plain = renderPlain(value, this.scope());
+        if (plain) return plain.value;
+      }
+      return await renderDeep(value, this.scope(), options);
     } catch (err) {
       throw expressionFailure(err, step);
     }
@@ -247,6 +252,15 @@ export class RunContext {
 
   /** Renders each field's templates; the activity validates the rendered values. */
   async renderFields<K extends string>(fields: Record<K, unknown>, step: Step): Promise<Record<K, unknown>> {
+    if (this.evaluationOptions().fastPaths) {
+      // All fields at once when every placeholder is a plain path: one promise for the step, not several per field.
+      try {
+        const plain = renderPlain(fields, this.scope());
+        if (plain) return plain.value as Record<K, unknown>;
+      } catch (err) {
+        throw expressionFailure(err, step);
+      }
+    }
     const out: Partial<Record<K, unknown>> = {};
     for (const key of Object.keys(fields) as K[]) out[key] = await this.render(fields[key], step);
     return out as Record<K, unknown>;

@@ -249,6 +249,53 @@ export async function renderTemplate(text: string, scope: ExpressionScope, optio
   return out + text.slice(last);
 }
 
+/**
+ * {@link renderDeep} at once, without a promise, when every placeholder in
+ * the value is a plain path ({@link lookupPlainPath}); undefined when one
+ * needs JSONata. Each awaited evaluation costs workflow code a few promises,
+ * and the SDK captures a stack trace for every promise made in a workflow.
+ */
+export function renderPlain(value: unknown, scope: ExpressionScope): { value: unknown } | undefined {
+  if (typeof value === 'string') {
+    if (!value.includes('{{')) return { value };
+    const whole = /^\{\{([\s\S]+?)\}\}$/.exec(value.trim());
+    if (whole && templateExpressions(value).length === 1) {
+      const source = (whole[1] ?? '').trim();
+      const found = lookupPlainPath(source, scope);
+      return found && { value: withinResultLimit(found.value, source) };
+    }
+    let out = '';
+    let last = 0;
+    for (const match of value.matchAll(TEMPLATE)) {
+      const source = (match[1] ?? '').trim();
+      const found = lookupPlainPath(source, scope);
+      if (!found) return undefined;
+      out += value.slice(last, match.index) + stringify(withinResultLimit(found.value, source));
+      last = (match.index ?? 0) + match[0].length;
+    }
+    return { value: out + value.slice(last) };
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const item of value) {
+      const rendered = renderPlain(item, scope);
+      if (!rendered) return undefined;
+      out.push(rendered.value);
+    }
+    return { value: out };
+  }
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const rendered = renderPlain(v, scope);
+      if (!rendered) return undefined;
+      out[k] = rendered.value;
+    }
+    return { value: out };
+  }
+  return { value };
+}
+
 /** Renders every string inside a value (objects and arrays walked recursively). */
 export async function renderDeep(value: unknown, scope: ExpressionScope, options: EvaluationOptions = {}): Promise<unknown> {
   if (typeof value === 'string') return value.includes('{{') ? renderTemplate(value, scope, options) : value;

@@ -11,6 +11,7 @@ import {
   lookupPlainPath,
   MAX_RESULT_BYTES,
   renderDeep,
+  renderPlain,
   renderTemplate,
   scopeNamesReached,
 } from '../../src/shared/expressions';
@@ -363,5 +364,36 @@ describe('expressions through JSONata, on the part of the scope they reach', () 
     expect(await evaluateExpression('loop.item * vars.factor', scope, { fastPaths: true })).toBe(10);
     await expect(evaluateExpression('loop.item * vars.factor', scope)).rejects.toThrow(/copied the input/);
     await expect(evaluateExpression('$count($keys($)) + loop.item', scope, { fastPaths: true })).rejects.toThrow(/copied the input/);
+  });
+});
+
+describe('rendering without promises', () => {
+  const scope = scopes.full!;
+  const VALUES: unknown[] = [
+    'no placeholders',
+    '{{ vars.who }}',
+    '{{vars.count}}',
+    '  {{ vars.nested }}  ',
+    'Hi {{ vars.who }}, {{ vars.count }} left; {{ vars.none }}{{ vars.missing }} {{ vars.off }} {{ vars.nested }}',
+    { to: ['{{ loop.item.email }}', 'fixed'], subject: 'Run {{ run.executionId }}', nested: { n: '{{ vars.zero }}', keep: 3, none: null, absent: undefined } },
+    ['{{ steps.fetch.output.body.id }}', { a: '{{ env.APP_NAME }}' }],
+    42,
+    null,
+    undefined,
+  ];
+
+  it('gives what renderDeep gives, for values whose placeholders are all plain paths', async () => {
+    for (const value of VALUES) {
+      const plain = renderPlain(value, scope);
+      expect(plain, JSON.stringify(value)).toBeDefined();
+      expect(plain!.value).toStrictEqual(await renderDeep(value, scope, { fastPaths: true }));
+      expect(plain!.value).toStrictEqual(await renderDeep(value, scope));
+    }
+  });
+
+  it('declines a value with any placeholder JSONata must evaluate', () => {
+    for (const value of ['{{ vars.count + 1 }}', 'a {{ vars.who }} b {{ $uppercase(vars.who) }}', { a: ['{{ vars.who }}', '{{ vars.list }}'] }, ['{{ input.items.price }}']]) {
+      expect(renderPlain(value, scope), JSON.stringify(value)).toBeUndefined();
+    }
   });
 });
