@@ -250,17 +250,23 @@ export class RunContext {
     }
   }
 
+  /**
+   * All fields at once, without a promise, when every placeholder is a plain
+   * path and the run takes plain paths (the lean-runs patch); undefined otherwise.
+   */
+  renderPlainFields<K extends string>(fields: Record<K, unknown>, step: Step): Record<K, unknown> | undefined {
+    if (!this.evaluationOptions().fastPaths) return undefined;
+    try {
+      return renderPlain(fields, this.scope())?.value as Record<K, unknown> | undefined;
+    } catch (err) {
+      throw expressionFailure(err, step);
+    }
+  }
+
   /** Renders each field's templates; the activity validates the rendered values. */
   async renderFields<K extends string>(fields: Record<K, unknown>, step: Step): Promise<Record<K, unknown>> {
-    if (this.evaluationOptions().fastPaths) {
-      // All fields at once when every placeholder is a plain path: one promise for the step, not several per field.
-      try {
-        const plain = renderPlain(fields, this.scope());
-        if (plain) return plain.value as Record<K, unknown>;
-      } catch (err) {
-        throw expressionFailure(err, step);
-      }
-    }
+    const plain = this.renderPlainFields(fields, step);
+    if (plain) return plain;
     const out: Partial<Record<K, unknown>> = {};
     for (const key of Object.keys(fields) as K[]) out[key] = await this.render(fields[key], step);
     return out as Record<K, unknown>;
