@@ -247,6 +247,8 @@ export const gateway: Benchmark = {
           'before (commit 557095b, measured on this machine idle at 03:46 UTC the same day, same command): four round trips before the answer ' +
             '(key, definition, row inserted, row marked started) and pino-http: +4.12 ms at p50 at concurrency 1, throughput ×0.56, ×0.67, ×0.73 at 1, 10, 50. ' +
             'Since: keys and definitions kept in memory (LISTEN/NOTIFY), concurrent mirror writes grouped, the started-mark after the answer, request logging that builds nothing at a level that is off',
+          'tried and left: taking out compression, helmet, the rate limiter or the metrics middleware, one at a time (two rounds each at concurrency 10, in a probe on commit a17eef0): ' +
+            'no difference beyond run-to-run noise (279–319 requests/s across all of them and the gateway as it is)',
           ...(under.raw.mean >= 500
             ? [
                 `at concurrency ${under.concurrency} the bare endpoint misses the 500 ms bar too (mean ${under.raw.mean.toFixed(0)} ms): starts on the dev server ` +
