@@ -13,9 +13,13 @@ export async function insertExecutions(db: Kysely<Database>, rows: NewExecutionR
   await db.insertInto('workflow_executions').values(rows).execute();
 }
 
+/** Records the run id once Temporal accepted the start; never moves a row backwards. */
+export async function markExecutionStarted(db: Kysely<Database>, id: string, runId: string): Promise<void> {
+  await markExecutionsStarted(db, [{ id, runId }]);
+}
+
 /** {@link markExecutionStarted} for many rows, in one statement. */
 export async function markExecutionsStarted(db: Kysely<Database>, started: { id: string; runId: string }[]): Promise<void> {
-  if (started.length === 1) return markExecutionStarted(db, started[0]!.id, started[0]!.runId);
   const values = sql.join(started.map((s) => sql`(${s.id}::uuid, ${s.runId})`));
   await sql`
     update workflow_executions as e
@@ -24,19 +28,6 @@ export async function markExecutionsStarted(db: Kysely<Database>, started: { id:
         updated_at = now()
     from (values ${values}) as v(id, run_id)
     where e.id = v.id`.execute(db);
-}
-
-/** Records the run id once Temporal accepted the start; never moves a row backwards. */
-export async function markExecutionStarted(db: Kysely<Database>, id: string, runId: string): Promise<void> {
-  await db
-    .updateTable('workflow_executions')
-    .set({
-      run_id: runId,
-      status: sql<string>`case when status = 'PENDING' then 'RUNNING' else status end`,
-      updated_at: sql<Date>`now()`,
-    })
-    .where('id', '=', id)
-    .execute();
 }
 
 /** Settles a run that ended, or never started, outside the workflow's own reporting. */

@@ -240,11 +240,9 @@ export class RunContext {
   async render(value: unknown, step: Step): Promise<unknown> {
     try {
       const options = this.evaluationOptions();
-      if (options.fastPaths) {
-        const plain = renderPlain(value, this.scope());
-        if (plain) return plain.value;
-      }
-      return await renderDeep(value, this.scope(), options);
+      const scope = this.scope();
+      const plain = options.fastPaths ? renderPlain(value, scope) : undefined;
+      return plain ? plain.value : await renderDeep(value, scope, options);
     } catch (err) {
       throw expressionFailure(err, step);
     }

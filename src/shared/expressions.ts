@@ -234,19 +234,29 @@ export function templateExpressions(text: string): string[] {
  * values are joined into the text (objects as JSON, nothing for undefined).
  */
 export async function renderTemplate(text: string, scope: ExpressionScope, options: EvaluationOptions = {}): Promise<unknown> {
-  const whole = /^\{\{([\s\S]+?)\}\}$/.exec(text.trim());
-  if (whole && templateExpressions(text).length === 1) {
-    return evaluateExpression((whole[1] ?? '').trim(), scope, options);
-  }
+  const template = parseTemplate(text);
+  if ('whole' in template) return evaluateExpression(template.whole, scope, options);
   let out = '';
+  for (const part of template.parts) {
+    out += typeof part === 'string' ? part : stringify(await evaluateExpression(part.source, scope, options));
+  }
+  return out;
+}
+
+/** A template: one placeholder and nothing else (its value is the result), or text with placeholders in it. */
+type ParsedTemplate = { whole: string } | { parts: (string | { source: string })[] };
+
+function parseTemplate(text: string): ParsedTemplate {
+  const whole = /^\{\{([\s\S]+?)\}\}$/.exec(text.trim());
+  if (whole && templateExpressions(text).length === 1) return { whole: (whole[1] ?? '').trim() };
+  const parts: (string | { source: string })[] = [];
   let last = 0;
   for (const match of text.matchAll(TEMPLATE)) {
-    out += text.slice(last, match.index);
-    const value = await evaluateExpression((match[1] ?? '').trim(), scope, options);
-    out += stringify(value);
+    parts.push(text.slice(last, match.index), { source: (match[1] ?? '').trim() });
     last = (match.index ?? 0) + match[0].length;
   }
-  return out + text.slice(last);
+  parts.push(text.slice(last));
+  return { parts };
 }
 
 /**
@@ -258,22 +268,22 @@ export async function renderTemplate(text: string, scope: ExpressionScope, optio
 export function renderPlain(value: unknown, scope: ExpressionScope): { value: unknown } | undefined {
   if (typeof value === 'string') {
     if (!value.includes('{{')) return { value };
-    const whole = /^\{\{([\s\S]+?)\}\}$/.exec(value.trim());
-    if (whole && templateExpressions(value).length === 1) {
-      const source = (whole[1] ?? '').trim();
-      const found = lookupPlainPath(source, scope);
-      return found && { value: withinResultLimit(found.value, source) };
+    const template = parseTemplate(value);
+    if ('whole' in template) {
+      const found = lookupPlainPath(template.whole, scope);
+      return found && { value: withinResultLimit(found.value, template.whole) };
     }
     let out = '';
-    let last = 0;
-    for (const match of value.matchAll(TEMPLATE)) {
-      const source = (match[1] ?? '').trim();
-      const found = lookupPlainPath(source, scope);
+    for (const part of template.parts) {
+      if (typeof part === 'string') {
+        out += part;
+        continue;
+      }
+      const found = lookupPlainPath(part.source, scope);
       if (!found) return undefined;
-      out += value.slice(last, match.index) + stringify(withinResultLimit(found.value, source));
-      last = (match.index ?? 0) + match[0].length;
+      out += stringify(withinResultLimit(found.value, part.source));
     }
-    return { value: out + value.slice(last) };
+    return { value: out };
   }
   if (Array.isArray(value)) {
     const out: unknown[] = [];
