@@ -18,6 +18,7 @@ import { type BenchEnv, type RunningWorker, SERVER_SETUPS, type ServerSetup } fr
 import {
   batches,
   countHistory,
+  describeCpu,
   describeHistory,
   describePhases,
   oneAtATime,
@@ -251,6 +252,7 @@ const interpreter: Benchmark = {
             `interpreter ${median(batched.get(interp.name)!.runs.map((r) => r.ms)).toFixed(0)} ms; ` +
             `batch rates hand-written ${batched.get(hand.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; ` +
             `interpreter ${batched.get(interp.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
+          describeCpu(batched, [hand.name, interp.name, labelled.name]),
           `history, hand-written: ${describeHistory(handHistory)}`,
           `history, interpreter: ${describeHistory(interpHistory)}`,
           `last one-at-a-time run, hand-written: ${describePhases(handPhases)}`,
@@ -455,6 +457,7 @@ const mirror: Benchmark = {
         notes: [
           `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ` +
             `batch rates off ${batched.get(without.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; on ${batched.get(withMirror.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
+          describeCpu(batched, [without.name, withMirror.name]),
           'both workers run the same interpreter; "off" replaces only the recordRunEvents activity with a no-op (same markers in the history)',
           `mirror lag, the ${lags.length} runs of the "on" batches: the row's final write (its updated_at, Postgres's clock) minus the run's close time ` +
             `(Temporal's clock; one machine, one clock): median ${median(lags).toFixed(1)} ms, p99 ${lagP99.toFixed(1)} ms, ` +

@@ -4,9 +4,11 @@
  * drift of the machine (other load, caches, the server's own state) reaches
  * every variant alike.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { median } from './stats';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
 const { temporal } = proto;
@@ -60,6 +62,36 @@ export interface BatchResult {
   rates: number[];
   /** Latency of every run in the batches, measured under that concurrency. */
   runs: Timed[];
+  /**
+   * CPU time per run of each batch, in ms: of the whole machine (every
+   * process: worker, Temporal, Postgres, peers; undefined where /proc/stat is
+   * not to be read) and of the bench process (worker and client).
+   */
+  cpu: { machineMs: number | undefined; processMs: number }[];
+}
+
+/** CPU time the machine has spent busy, in ms, from /proc/stat; undefined off Linux. */
+export function machineBusyMs(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.
+    const busy = fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!;
+    return (busy * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: the unit of /proc/stat on every Linux architecture Node.js runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Median CPU per run of a variant's batches: machine and bench process, in ms. */
+export function cpuPerRun(result: BatchResult): { machineMs: number | undefined; processMs: number } {
+  const machine = result.cpu.map((c) => c.machineMs).filter((ms): ms is number => ms !== undefined);
+  return {
+    machineMs: machine.length ? median(machine) : undefined,
+    processMs: median(result.cpu.map((c) => c.processMs)),
+  };
 }
 
 /**
@@ -71,17 +103,25 @@ export async function batches(
   variants: readonly Variant[],
   { rounds, batch, concurrency }: { rounds: number; batch: number; concurrency: number },
 ): Promise<Map<string, BatchResult>> {
-  const out = new Map<string, BatchResult>(variants.map((v) => [v.name, { rates: [], runs: [] }]));
+  const out = new Map<string, BatchResult>(variants.map((v) => [v.name, { rates: [], runs: [], cpu: [] }]));
   for (let round = 0; round < rounds; round += 1) {
     for (const v of rotate(variants, round)) {
       const starts: (() => Promise<Timed>)[] = [];
       for (let i = 0; i < batch; i += 1) starts.push(await v.prepare());
+      const machine0 = machineBusyMs();
+      const process0 = process.cpuUsage();
       const t0 = performance.now();
       const runs = await pool(starts, concurrency);
       const seconds = (performance.now() - t0) / 1000;
+      const used = process.cpuUsage(process0);
+      const machine1 = machineBusyMs();
       const result = out.get(v.name)!;
       result.rates.push(batch / seconds);
       result.runs.push(...runs);
+      result.cpu.push({
+        machineMs: machine0 !== undefined && machine1 !== undefined ? (machine1 - machine0) / batch : undefined,
+        processMs: (used.user + used.system) / 1000 / batch,
+      });
     }
   }
   return out;
@@ -99,6 +139,28 @@ async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, lane));
   return results;
+}
+
+/**
+ * A note line: CPU per run in the batches, by variant, with each one's ratio
+ * to the first; a steadier measure of cost than batch rates on a shared machine.
+ */
+export function describeCpu(batched: Map<string, BatchResult>, names: readonly string[]): string {
+  const cpu = names.map((name) => ({ name, ...cpuPerRun(batched.get(name)!) }));
+  const base = cpu[0]!;
+  const part = (pick: (c: (typeof cpu)[number]) => number | undefined) =>
+    cpu
+      .map((c, i) => {
+        const ms = pick(c);
+        const baseMs = pick(base);
+        if (ms === undefined) return `${c.name} –`;
+        return `${c.name} ${ms.toFixed(1)} ms${i > 0 && baseMs ? ` (×${(ms / baseMs).toFixed(2)})` : ''}`;
+      })
+      .join(', ');
+  return (
+    `CPU per run in the batches (median of the batches): whole machine (worker, Temporal, Postgres, peers) ${part((c) => c.machineMs)}; ` +
+    `bench process (worker and client) ${part((c) => c.processMs)}`
+  );
 }
 
 export interface HistoryCount {
