@@ -10,11 +10,14 @@ import { parseDuration } from '../src/shared/duration';
 import { type EvaluationOptions, type ExpressionScope, evaluateExpression, ExpressionError, renderDeep, renderPlain } from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
+import { changeApplies, isFirstType } from './generations';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
 import {
   type ApprovalDecision,
   type DecisionInput,
   ERROR_TYPES,
+  type MirrorSinks,
+  type MirrorUpdate,
   type RunEvent,
   type RunInput,
   type ResumeState,
@@ -54,6 +57,9 @@ const mirror = wf.proxyLocalActivities<Activities>({
   retry: { maximumAttempts: 3, initialInterval: '200ms', backoffCoefficient: 2 },
   summary: 'mirror run state to Postgres',
 });
+
+/** The final mirror write of a V2 run: made by the worker as the run completes, outside its history. */
+const { mirror: mirrorSink } = wf.proxySinks<MirrorSinks>();
 
 /** State every part of a run shares, whatever loop iteration it is in. */
 class SharedState {
@@ -225,7 +231,7 @@ export class RunContext {
    * run's history says so: runs recorded before must replay as they ran.
    */
   private evaluationOptions(): EvaluationOptions {
-    return { fastPaths: wf.patched(PATCH_LEAN_RUNS) };
+    return { fastPaths: changeApplies(PATCH_LEAN_RUNS) };
   }
 
   /** Evaluates an expression; a failure fails the step for good (retrying cannot fix it). */
@@ -450,7 +456,7 @@ export class RunContext {
    * `lean-runs` patch write it every time, as they did.
    */
   async flushIfBehind(): Promise<void> {
-    if (wf.patched(PATCH_LEAN_RUNS) && Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS) return;
+    if (changeApplies(PATCH_LEAN_RUNS) && Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS) return;
     await this.flush();
   }
 
@@ -459,29 +465,40 @@ export class RunContext {
    * wait anyway (before an activity or a timer) and at the end, so mirroring
    * adds one local-activity marker per wait, not one per event. A failed write
    * keeps the events for the next flush; the reconciler covers the rest.
+   *
+   * The final write of a V2 run goes to the worker through a sink instead: it
+   * has no next flush to keep events for, and the worker makes it (with the
+   * local activity's retries) before it reports the run's completion to
+   * Temporal, so it costs the run no marker and no extra activation. A worker
+   * that dies first leaves the task to be retried, and the write with it.
    */
   async flush(final?: { status: ExecutionStatus; error?: string | undefined }): Promise<void> {
     // At the end there is no step to find the run at.
-    if (!final && wf.patched(PATCH_LEAN_RUNS)) this.upsertCurrentStep();
+    if (!final && changeApplies(PATCH_LEAN_RUNS)) this.upsertCurrentStep();
     if (this.pending.length === 0 && this.shared.pendingDecisions.length === 0 && !final) return;
     this.shared.lastFlushAt = Date.now();
     const events = this.pending;
     const decisions = this.shared.pendingDecisions;
     this.pending = [];
     this.shared.pendingDecisions = [];
+    const update: MirrorUpdate = {
+      executionId: this.input.executionId,
+      events,
+      ...(decisions.length ? { decisions } : {}),
+      status: final?.status ?? 'RUNNING',
+      currentStep: final ? null : (this.currentList()[0] ?? null),
+      finishedAt: final ? now() : undefined,
+      error: final?.error,
+      // The run carrying the execution (the gateway marks it too, but after answering; and a
+      // continued run has a new one). A foreach chunk is a run of its own, not the execution's.
+      ...(this.input.chunk ? {} : { runId: wf.workflowInfo().runId }),
+    };
+    if (final && !isFirstType()) {
+      mirrorSink.recordFinal(update);
+      return;
+    }
     try {
-      await mirror.recordRunEvents({
-        executionId: this.input.executionId,
-        events,
-        ...(decisions.length ? { decisions } : {}),
-        status: final?.status ?? 'RUNNING',
-        currentStep: final ? null : (this.currentList()[0] ?? null),
-        finishedAt: final ? now() : undefined,
-        error: final?.error,
-        // The run carrying the execution (the gateway marks it too, but after answering; and a
-        // continued run has a new one). A foreach chunk is a run of its own, not the execution's.
-        ...(this.input.chunk ? {} : { runId: wf.workflowInfo().runId }),
-      });
+      await mirror.recordRunEvents(update);
     } catch (err) {
       if (wf.isCancellation(err)) throw err;
       this.pending = [...events, ...this.pending];
@@ -518,9 +535,9 @@ export class RunContext {
     const current = this.currentList();
     wf.setCurrentDetails(current.length ? `On step ${current.map((c) => `\`${c}\``).join(', ')}` : '');
     // Moved to where the mirror is written (see flush); asked first, so new runs record no marker for the older patch.
-    if (wf.patched(PATCH_LEAN_RUNS)) return;
+    if (changeApplies(PATCH_LEAN_RUNS)) return;
     // Runs started before this patch upserted on every step start; they must replay as they ran.
-    if (!wf.patched(PATCH_CURRENT_STEP_ON_CHANGE)) {
+    if (!changeApplies(PATCH_CURRENT_STEP_ON_CHANGE)) {
       wf.upsertSearchAttributes([{ key: CurrentStep, value: current[0] ?? null }]);
       return;
     }

@@ -1,2 +1,5 @@
-/** The workflows the worker registers: exactly one, the generic interpreter. */
-export { decideUpdate, deliverEventUpdate, interpreterWorkflow, stateQuery } from './interpreter';
+/**
+ * The workflows the worker registers: the generic interpreter, under each of
+ * its workflow types (src/shared/run.ts, INTERPRETER_WORKFLOW_TYPES).
+ */
+export { decideUpdate, deliverEventUpdate, interpreterWorkflow, interpreterWorkflowV2, stateQuery } from './interpreter';

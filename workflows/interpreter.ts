@@ -22,6 +22,7 @@ import {
 } from '../src/shared/run';
 import { DefinitionVersion, TemplateKey } from '../src/shared/search-attributes';
 import { type Activities, type Frame, RunContext } from './context';
+import { changeApplies } from './generations';
 import { handlerFor } from './steps';
 import { RunSucceeded } from './steps/control';
 import { runIterations } from './steps/foreach';
@@ -35,7 +36,25 @@ export const decideUpdate = wf.defineUpdate<DecisionReceipt, [DecisionInput]>(DE
 /** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
 export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
 
-export async function interpreterWorkflow(start: RunInput | ScheduledRunInput): Promise<RunResult | ForeachChunkResult> {
+/**
+ * The workflow type every run starts as now (INTERPRETER_WORKFLOW): every
+ * change made to the interpreter before it applies without a patch.
+ */
+export function interpreterWorkflowV2(start: RunInput | ScheduledRunInput): Promise<RunResult | ForeachChunkResult> {
+  return runInterpreter(start);
+}
+
+/**
+ * The first workflow type, served for runs started as it: the changes made
+ * since apply where its history has their patches (workflows/generations.ts).
+ * Not async, like V2: a wrapper would add microtask turns to the runs'
+ * replay.
+ */
+export function interpreterWorkflow(start: RunInput | ScheduledRunInput): Promise<RunResult | ForeachChunkResult> {
+  return runInterpreter(start);
+}
+
+async function runInterpreter(start: RunInput | ScheduledRunInput): Promise<RunResult | ForeachChunkResult> {
   const input = 'scheduled' in start ? await prepareScheduledRun(start) : start;
   if (input.chunk) return runChunk(input);
   const ctx = new RunContext(input);
@@ -96,7 +115,7 @@ async function prepareScheduledRun({ scheduled }: ScheduledRunInput): Promise<Ru
 async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
   const chunk = input.chunk!;
   // Iterations of a nested loop see the enclosing loop as loop.parent (chunks started before this change did not).
-  const loop = chunk.loop !== undefined && wf.patched(PATCH_CHUNK_LOOP_PARENT) ? (chunk.loop as Frame['loop']) : undefined;
+  const loop = chunk.loop !== undefined && changeApplies(PATCH_CHUNK_LOOP_PARENT) ? (chunk.loop as Frame['loop']) : undefined;
   const ctx = new RunContext(input, undefined, { prefix: '', outputs: chunk.outputs, ...(loop ? { loop } : {}) });
   Object.assign(ctx.vars, chunk.vars);
   installHandlers(ctx);
@@ -196,7 +215,7 @@ async function runTopLevel(input: RunInput, ctx: RunContext): Promise<void> {
   for (let index = input.resume?.next ?? 0; index < steps.length; index++) {
     const step = steps[index]!;
     await runStep(step, ctx.path(step.id), ctx);
-    if (index + 1 < steps.length && historyIsLong(input) && wf.patched(PATCH_CONTINUE_AS_NEW)) {
+    if (index + 1 < steps.length && historyIsLong(input) && changeApplies(PATCH_CONTINUE_AS_NEW)) {
       // Too large a state is not carried (it would exceed Temporal's payload limit): the run goes on here.
       if (JSON.stringify(ctx.carryOver(index + 1)).length > MAX_CARRY_BYTES) {
         wf.log.warn('history is long but the run state is too large to carry over; going on in this history', { next: step.id });

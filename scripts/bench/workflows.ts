@@ -12,7 +12,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import { isOutboxResult, isPacedSend } from '../../src/shared/run';
 import type { Activities } from '../../workflows/context';
 
-export { deliverEventUpdate, interpreterWorkflow, stateQuery } from '../../workflows/index';
+export { deliverEventUpdate, interpreterWorkflow, interpreterWorkflowV2, stateQuery } from '../../workflows/index';
 
 /** The interpreter's defaults: a step's timeout and retry policy when the step names none. */
 function stepOptions(defaultStepTimeoutSeconds: number, summary: string): ActivityOptions {

@@ -2,10 +2,26 @@
  * What the gateway hands the interpreter workflow, and what the workflow
  * reports back (query result, mirror events). Workflow-safe.
  */
+import type { Sinks } from '@temporalio/workflow';
 import type { Definition } from './definition';
 import type { ExecutionStatus, StepEvent } from './status';
 
-export const INTERPRETER_WORKFLOW = 'interpreterWorkflow';
+/**
+ * The workflow type new runs start as. Its code is the interpreter with every
+ * change made before it in force: it checks no patch of those changes, so its
+ * runs record no patch markers (see workflows/generations.ts).
+ */
+export const INTERPRETER_WORKFLOW = 'interpreterWorkflowV2';
+
+/**
+ * The interpreter's first workflow type, still served for runs started as it
+ * (and schedules made before V2): its later changes apply where the run's
+ * history has their patches.
+ */
+export const INTERPRETER_WORKFLOW_V1 = 'interpreterWorkflow';
+
+/** Every workflow type the worker runs the interpreter as, oldest first. */
+export const INTERPRETER_WORKFLOW_TYPES = [INTERPRETER_WORKFLOW_V1, INTERPRETER_WORKFLOW] as const;
 
 export type TriggerType = 'manual' | 'webhook' | 'schedule' | 'call';
 
@@ -188,6 +204,15 @@ export interface MirrorUpdate {
   error?: string | undefined;
   /** The run now carrying the execution, after it continued as new. */
   runId?: string | undefined;
+}
+
+/**
+ * What the workflow hands the worker outside its history: a run's final
+ * mirror write, which the worker makes before it reports the run's completion
+ * to Temporal (src/worker/mirror-sink.ts).
+ */
+export interface MirrorSinks extends Sinks {
+  mirror: { recordFinal(update: MirrorUpdate): void };
 }
 
 /** Error `type`s a step's failure can carry; retry policies and reports key on them. */

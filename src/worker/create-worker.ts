@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { createActivities } from '../../activities';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
+import { mirrorSinks } from './mirror-sink';
 import { reportUnexpectedActivityFailures } from './report-failures';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -20,12 +21,14 @@ export interface CreateWorkerOptions {
 }
 
 export async function createWorker({ config, db, connection, workflowBundle, activities }: CreateWorkerOptions): Promise<Worker> {
+  const registered = activities ?? createActivities({ config, db });
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: activities ?? createActivities({ config, db }),
+    activities: registered,
+    sinks: mirrorSinks(registered.recordRunEvents),
     interceptors: { activity: [reportUnexpectedActivityFailures] },
     maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,
     maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,

@@ -109,9 +109,10 @@ describe('a waiting step inside a foreach of more than 500 items', () => {
     const handle = h.client.workflow.getHandle(started.body.workflowId);
     const result = await handle.result();
     expect(result.vars).toEqual({ total: 31_375 });
-    // No timers: the loop pauses by writing its progress to the mirror (a local activity) at 100 and 200, then at the end.
+    // No timers: the loop pauses by writing its progress to the mirror (a local activity) at 100 and 200;
+    // the final write, at the end, goes through the worker outside the history.
     expect(await timerSummaries(handle)).toEqual([]);
     const markers = ((await handle.fetchHistory()).events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
-    expect(markers).toHaveLength(3);
+    expect(markers).toHaveLength(2);
   });
 });

@@ -16,6 +16,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type HttpSink, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
+import { mirrorSinks } from '../../src/worker/mirror-sink';
 import { createHarness, type Harness } from '../support/harness';
 
 const HISTORIES = resolve('test', 'histories');
@@ -242,7 +243,8 @@ afterAll(async () => {
 async function replay(histories: { workflowId: string; history: unknown }[]) {
   const results = [];
   for await (const result of Worker.runReplayHistories(
-    { workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'determinism-guard' },
+    // The sinks the worker registers (a replay never calls them).
+    { workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'determinism-guard', sinks: mirrorSinks(async () => undefined) },
     histories.map(({ workflowId, history }) => ({
       workflowId,
       // Saved as protobuf JSON (what `JSON.stringify` of a fetched history gives); read back the same way.

@@ -5,7 +5,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { CallStep } from '../../src/shared/definition';
-import { INTERPRETER_WORKFLOW, type RunInput, type RunResult } from '../../src/shared/run';
+import type { RunInput, RunResult } from '../../src/shared/run';
 import {
   Category,
   DefinitionId,
@@ -14,6 +14,7 @@ import {
   TemplateKey,
   TriggerType,
 } from '../../src/shared/search-attributes';
+import { childWorkflowType } from '../generations';
 import type { StepHandler } from './types';
 
 export const runCall: StepHandler<CallStep> = async (step, path, ctx) => {
@@ -47,12 +48,12 @@ export const runCall: StepHandler<CallStep> = async (step, path, ctx) => {
     staticSummary: `${document.name} (v${prepared.definition.version}), called by step ${step.id}`,
   };
   if (step.wait === false) {
-    const child = await wf.startChild<(input: RunInput) => Promise<RunResult>>(INTERPRETER_WORKFLOW, {
+    const child = await wf.startChild<(input: RunInput) => Promise<RunResult>>(childWorkflowType(), {
       ...options,
       parentClosePolicy: 'ABANDON',
     });
     return { executionId: prepared.executionId, workflowId: child.workflowId, waited: false };
   }
-  const result = await wf.executeChild<(input: RunInput) => Promise<RunResult>>(INTERPRETER_WORKFLOW, options);
+  const result = await wf.executeChild<(input: RunInput) => Promise<RunResult>>(childWorkflowType(), options);
   return { executionId: prepared.executionId, workflowId, waited: true, vars: result.vars, output: result.output };
 };

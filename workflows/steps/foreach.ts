@@ -9,8 +9,9 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { ForeachStep, Step } from '../../src/shared/definition';
-import { ERROR_TYPES, type ForeachChunkResult, INTERPRETER_WORKFLOW, type RunInput } from '../../src/shared/run';
+import { ERROR_TYPES, type ForeachChunkResult, type RunInput } from '../../src/shared/run';
 import type { RunContext } from '../context';
+import { changeApplies, childWorkflowType } from '../generations';
 import type { RunSteps, StepHandler } from './types';
 
 /** Items run in the workflow itself; longer lists go to child workflows of this many items each. */
@@ -49,7 +50,7 @@ export const runForeach: StepHandler<ForeachStep> = async (step, path, ctx, runS
     ctx.chunkStarted(workflowId);
     let done: ForeachChunkResult;
     try {
-      done = await wf.executeChild<(input: RunInput) => Promise<ForeachChunkResult>>(INTERPRETER_WORKFLOW, {
+      done = await wf.executeChild<(input: RunInput) => Promise<ForeachChunkResult>>(childWorkflowType(), {
         workflowId,
         args: [input],
         staticSummary: `${step.id}: items ${offset}–${offset + chunkItems.length - 1} of ${items.length}`,
@@ -93,7 +94,7 @@ class TaskPacer {
     }
     this.sincePause += 1;
     // Runs started before the pauses existed replay without them.
-    if (this.sincePause >= ITERATIONS_PER_TASK && this.ctx.hasPendingEvents() && wf.patched(PATCH_LOOP_PAUSES)) {
+    if (this.sincePause >= ITERATIONS_PER_TASK && this.ctx.hasPendingEvents() && changeApplies(PATCH_LOOP_PAUSES)) {
       this.sincePause = 0;
       await this.ctx.flush();
     }
