@@ -231,7 +231,8 @@ export class RunContext {
    * run's history says so: runs recorded before must replay as they ran.
    */
   private evaluationOptions(): EvaluationOptions {
-    return { fastPaths: changeApplies(PATCH_LEAN_RUNS) };
+    // Comparisons of a plain path with a literal: V2 runs only (no V1 history has them).
+    return { fastPaths: changeApplies(PATCH_LEAN_RUNS), fastComparisons: !isFirstType() };
   }
 
   /** Evaluates an expression; a failure fails the step for good (retrying cannot fix it). */
@@ -268,7 +269,15 @@ export class RunContext {
   }
 
   /** Renders each field's templates; the activity validates the rendered values. */
-  async renderFields<K extends string>(fields: Record<K, unknown>, step: Step): Promise<Record<K, unknown>> {
+  /**
+   * In a V2 run, the fields themselves when every placeholder is a plain path
+   * (no promise to wait for); otherwise a promise of them.
+   */
+  renderFields<K extends string>(fields: Record<K, unknown>, step: Step): Record<K, unknown> | Promise<Record<K, unknown>> {
+    return isFirstType() ? this.renderFieldsInTurn(fields, step) : (this.renderPlainFields(fields, step) ?? this.renderFieldsInTurn(fields, step));
+  }
+
+  private async renderFieldsInTurn<K extends string>(fields: Record<K, unknown>, step: Step): Promise<Record<K, unknown>> {
     const plain = this.renderPlainFields(fields, step);
     if (plain) return plain;
     const out: Partial<Record<K, unknown>> = {};
@@ -455,7 +464,13 @@ export class RunContext {
    * activity the delivery would wait for); runs recorded before the
    * `lean-runs` patch write it every time, as they did.
    */
-  async flushIfBehind(): Promise<void> {
+  flushIfBehind(): Promise<void> | undefined {
+    if (isFirstType()) return this.flushIfBehindInTurn();
+    return Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS ? undefined : this.flush();
+  }
+
+  /** As V1 runs were recorded: always a promise. */
+  private async flushIfBehindInTurn(): Promise<void> {
     if (changeApplies(PATCH_LEAN_RUNS) && Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS) return;
     await this.flush();
   }

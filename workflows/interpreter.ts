@@ -22,7 +22,7 @@ import {
 } from '../src/shared/run';
 import { DefinitionVersion, TemplateKey } from '../src/shared/search-attributes';
 import { type Activities, type Frame, RunContext } from './context';
-import { changeApplies } from './generations';
+import { changeApplies, isFirstType } from './generations';
 import { handlerFor } from './steps';
 import { RunSucceeded } from './steps/control';
 import { runIterations } from './steps/foreach';
@@ -214,7 +214,8 @@ async function runTopLevel(input: RunInput, ctx: RunContext): Promise<void> {
   const steps = input.definition.document.steps;
   for (let index = input.resume?.next ?? 0; index < steps.length; index++) {
     const step = steps[index]!;
-    await runStep(step, ctx.path(step.id), ctx);
+    const running = runStep(step, ctx.path(step.id), ctx);
+    if (running) await running;
     if (index + 1 < steps.length && historyIsLong(input) && changeApplies(PATCH_CONTINUE_AS_NEW)) {
       // Too large a state is not carried (it would exceed Temporal's payload limit): the run goes on here.
       if (JSON.stringify(ctx.carryOver(index + 1)).length > MAX_CARRY_BYTES) {
@@ -235,10 +236,66 @@ function historyIsLong(input: RunInput): boolean {
 }
 
 async function runSteps(steps: Step[], ctx: RunContext): Promise<void> {
-  for (const step of steps) await runStep(step, ctx.path(step.id), ctx);
+  for (const step of steps) {
+    const running = runStep(step, ctx.path(step.id), ctx);
+    if (running) await running;
+  }
 }
 
-async function runStep(step: Step, path: string, ctx: RunContext): Promise<void> {
+/**
+ * Runs one step; undefined when it has finished at once. In a V2 run, a step
+ * without a guard whose handler answers at once (a `set` of plain paths)
+ * finishes without a promise: the SDK records a stack trace for every promise
+ * workflow code makes, so each costs. A V1 run's steps all run through
+ * {@link runStepAsync}, taking the microtask turns its history was recorded with.
+ */
+function runStep(step: Step, path: string, ctx: RunContext): Promise<void> | undefined {
+  if (isFirstType() || step.if !== undefined) return runStepAsync(step, path, ctx);
+  ctx.stepStarted(path, step);
+  let output: unknown;
+  try {
+    output = handlerFor(step)(step, path, ctx, runSteps);
+  } catch (err) {
+    return afterFailure(step, path, ctx, err);
+  }
+  if (output instanceof Promise) {
+    return output.then(
+      (value: unknown) => ctx.stepFinished(path, step, value),
+      (err: unknown) => afterFailure(step, path, ctx, err),
+    );
+  }
+  ctx.stepFinished(path, step, output);
+  return undefined;
+}
+
+/** A V2 step's failure: thrown at once, or after its compensating steps; undefined to go on. */
+function afterFailure(step: Step, path: string, ctx: RunContext, err: unknown): Promise<void> | undefined {
+  const compensate = failStep(step, path, ctx, err);
+  if (!compensate) return undefined;
+  return runSteps(compensate, ctx).then(() => {
+    throw stepFailure(step, err);
+  });
+}
+
+/**
+ * Records a step's failure and throws what ends the step at once (a `succeed`
+ * step's ending, a cancellation, the failure itself under `onError: fail`);
+ * answers the steps that compensate for it, or undefined under `onError: continue`.
+ */
+function failStep(step: Step, path: string, ctx: RunContext, err: unknown): Step[] | undefined {
+  if (err instanceof RunSucceeded) {
+    ctx.stepFinished(path, step, err.output);
+    throw err;
+  }
+  if (wf.isCancellation(err)) throw err;
+  if (!ctx.steps.get(path)?.error) ctx.stepFailed(path, step, describeFailure(err));
+  const onError = step.onError ?? 'fail';
+  if (onError === 'continue') return undefined;
+  if (onError === 'fail') throw stepFailure(step, err);
+  return onError.compensate;
+}
+
+async function runStepAsync(step: Step, path: string, ctx: RunContext): Promise<void> {
   if (step.if !== undefined && !isTruthy(await ctx.evaluate(step.if, step))) {
     ctx.stepSkipped(path, step);
     return;
@@ -248,15 +305,9 @@ async function runStep(step: Step, path: string, ctx: RunContext): Promise<void>
   try {
     output = await handlerFor(step)(step, path, ctx, runSteps);
   } catch (err) {
-    if (err instanceof RunSucceeded) {
-      ctx.stepFinished(path, step, err.output);
-      throw err;
-    }
-    if (wf.isCancellation(err)) throw err;
-    if (!ctx.steps.get(path)?.error) ctx.stepFailed(path, step, describeFailure(err));
-    const onError = step.onError ?? 'fail';
-    if (onError === 'continue') return;
-    if (onError !== 'fail') await runSteps(onError.compensate, ctx);
+    const compensate = failStep(step, path, ctx, err);
+    if (!compensate) return;
+    await runSteps(compensate, ctx);
     throw stepFailure(step, err);
   }
   ctx.stepFinished(path, step, output);

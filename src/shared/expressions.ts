@@ -100,12 +100,18 @@ export interface EvaluationOptions {
    * started with it. @default false
    */
   fastPaths?: boolean | undefined;
+  /**
+   * Also answers a plain path compared with a literal ({@link compareWithLiteral})
+   * without JSONata; same results, fewer turns again, so likewise only for
+   * runs that started with it. Needs `fastPaths`. @default false
+   */
+  fastComparisons?: boolean | undefined;
 }
 
 /** Evaluates one expression against a prototype-free copy of the scope. */
 export async function evaluateExpression(source: string, scope: ExpressionScope, options: EvaluationOptions = {}): Promise<unknown> {
   if (options.fastPaths) {
-    const found = lookupPlainPath(source, scope);
+    const found = lookupPlainPath(source, scope) ?? (options.fastComparisons ? compareWithLiteral(source, scope) : undefined);
     if (found) return withinResultLimit(found.value, source);
   }
   const compiled = compileExpression(source);
@@ -219,6 +225,39 @@ export function lookupPlainPath(source: string, scope: ExpressionScope): { value
   }
   if (Array.isArray(value) || (typeof value === 'number' && !Number.isFinite(value))) return undefined;
   return { value: toPlainData(value, names.length) };
+}
+
+/** A plain path, a comparison operator and a literal: a number, a string without escapes, true, false or null. */
+const COMPARISON = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|!=|=|<|>)\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?|'[^'\\]*'|"[^"\\]*"|true|false|null)\s*$/;
+
+/**
+ * A plain path compared with a literal (`vars.total > 100`, `input.kind =
+ * 'a'`, `vars.sent != true`), the most common condition in definitions,
+ * answered without JSONata where the answer is certain to be JSONata's: `=`
+ * and `!=` are false when the path finds nothing and compare a found number,
+ * string, boolean or null by value; `<`, `<=`, `>`, `>=` compare two numbers
+ * or two strings. Undefined (left to JSONata, which may answer or fail) for
+ * anything else: a list or an object found, an ordering across types.
+ */
+export function compareWithLiteral(source: string, scope: ExpressionScope): { value: boolean } | undefined {
+  if (source.length > MAX_EXPRESSION_LENGTH) return undefined;
+  const match = COMPARISON.exec(source);
+  if (!match) return undefined;
+  const [, path, op, literal] = match as unknown as [string, string, string, string];
+  const found = lookupPlainPath(path, scope);
+  if (!found) return undefined;
+  const left = found.value;
+  const right: unknown =
+    literal === 'true' ? true : literal === 'false' ? false : literal === 'null' ? null : /^['"]/.test(literal) ? literal.slice(1, -1) : Number(literal);
+  if (op === '=' || op === '!=') {
+    if (left === undefined) return { value: false };
+    if (left !== null && typeof left === 'object') return undefined;
+    return { value: op === '=' ? left === right : left !== right };
+  }
+  const comparable = (typeof left === 'number' && typeof right === 'number') || (typeof left === 'string' && typeof right === 'string');
+  if (!comparable) return undefined;
+  const [l, r] = [left as number | string, right as number | string];
+  return { value: op === '<' ? l < r : op === '<=' ? l <= r : op === '>' ? l > r : l >= r };
 }
 
 const TEMPLATE = /\{\{([\s\S]+?)\}\}/g;

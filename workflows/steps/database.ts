@@ -4,8 +4,10 @@ import { ERROR_TYPES } from '../../src/shared/run';
 import type { StepHandler } from './types';
 
 export const runDbInsert: StepHandler<DbInsertStep> = async (step, path, ctx) => {
-  const { values } = await ctx.renderFields({ values: step.values }, step);
-  await ctx.flushIfBehind();
+  const rendering = ctx.renderFields({ values: step.values }, step);
+  const { values } = rendering instanceof Promise ? await rendering : rendering;
+  const flushing = ctx.flushIfBehind();
+  if (flushing) await flushing;
   return ctx.activities(ctx.activityOptions(step, `insert into ${step.table}`)).dbInsert({
     deliveryKey: ctx.deliveryKey(path),
     table: step.table,
@@ -16,7 +18,8 @@ export const runDbInsert: StepHandler<DbInsertStep> = async (step, path, ctx) =>
 };
 
 export const runDbUpdate: StepHandler<DbUpdateStep> = async (step, path, ctx) => {
-  const { values, where } = await ctx.renderFields({ values: step.values, where: step.where }, step);
+  const rendering = ctx.renderFields({ values: step.values, where: step.where }, step);
+  const { values, where } = rendering instanceof Promise ? await rendering : rendering;
   // A condition whose template gave nothing would vanish on the way to the
   // activity and widen the update: refuse it here instead.
   const record = where as Record<string, unknown>;
@@ -28,7 +31,8 @@ export const runDbUpdate: StepHandler<DbUpdateStep> = async (step, path, ctx) =>
       nonRetryable: true,
     });
   }
-  await ctx.flushIfBehind();
+  const flushing = ctx.flushIfBehind();
+  if (flushing) await flushing;
   return ctx.activities(ctx.activityOptions(step, `update ${step.table}`)).dbUpdate({
     deliveryKey: ctx.deliveryKey(path),
     table: step.table,

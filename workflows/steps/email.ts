@@ -5,7 +5,8 @@ import type { StepHandler } from './types';
 
 export const runEmail: StepHandler<EmailStep> = async (step, path, ctx) => {
   const { to, cc, bcc, replyTo, subject, text, html, attachments } = step;
-  const rendered = await ctx.renderFields({ to, cc, bcc, replyTo, subject, text, html, attachments }, step);
+  const rendering = ctx.renderFields({ to, cc, bcc, replyTo, subject, text, html, attachments }, step);
+  const rendered = rendering instanceof Promise ? await rendering : rendering;
   return deliver(step, path, ctx, () =>
     ctx.activities(ctx.activityOptions(step, 'send email')).sendEmail({
       deliveryKey: ctx.deliveryKey(path),

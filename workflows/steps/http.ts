@@ -3,8 +3,10 @@ import type { HttpStep } from '../../src/shared/definition';
 import type { StepHandler } from './types';
 
 export const runHttp: StepHandler<HttpStep> = async (step, path, ctx) => {
-  const rendered = await ctx.renderFields({ url: step.url, headers: step.headers, body: step.body, form: step.form }, step);
-  await ctx.flushIfBehind();
+  const rendering = ctx.renderFields({ url: step.url, headers: step.headers, body: step.body, form: step.form }, step);
+  const rendered = rendering instanceof Promise ? await rendering : rendering;
+  const flushing = ctx.flushIfBehind();
+  if (flushing) await flushing;
   return ctx.activities(ctx.activityOptions(step, `${step.method ?? 'GET'} request`)).httpRequest({
     deliveryKey: ctx.deliveryKey(path),
     ...rendered,

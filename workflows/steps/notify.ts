@@ -18,7 +18,8 @@ const MAX_PACING_ROUNDS = 20;
 export async function deliver<R>(step: MessageStep, path: string, ctx: RunContext, send: () => Promise<R | PacedSend>): Promise<R> {
   if (step.quietHours) await waitOutQuietHours(step, path, ctx);
   for (let round = 1; ; round++) {
-    await ctx.flushIfBehind();
+    const flushing = ctx.flushIfBehind();
+    if (flushing) await flushing;
     const result = await send();
     if (!isPacedSend(result)) return result;
     if (round > MAX_PACING_ROUNDS) {

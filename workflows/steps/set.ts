@@ -1,7 +1,18 @@
 import type { SetStep } from '../../src/shared/definition';
+import type { RunContext } from '../context';
+import { isFirstType } from '../generations';
 import type { StepHandler } from './types';
 
-export const runSet: StepHandler<SetStep> = async (step, _path, ctx) => {
+/** Sets variables: at once in a V2 run when every placeholder is a plain path, else rendering each value in turn. */
+export const runSet: StepHandler<SetStep> = (step, _path, ctx) => (isFirstType() ? setValues(step, ctx) : (setPlainValues(step, ctx) ?? setValues(step, ctx)));
+
+function setPlainValues(step: SetStep, ctx: RunContext): Record<string, unknown> | undefined {
+  const values = ctx.renderPlainFields(step.values, step);
+  if (values) Object.assign(ctx.vars, values);
+  return values;
+}
+
+async function setValues(step: SetStep, ctx: RunContext): Promise<Record<string, unknown>> {
   let values = ctx.renderPlainFields(step.values, step);
   if (!values) {
     values = {};
@@ -11,4 +22,4 @@ export const runSet: StepHandler<SetStep> = async (step, _path, ctx) => {
   }
   Object.assign(ctx.vars, values);
   return values;
-};
+}

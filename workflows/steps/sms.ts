@@ -3,7 +3,8 @@ import { deliver } from './notify';
 import type { StepHandler } from './types';
 
 export const runSms: StepHandler<SmsStep> = async (step, path, ctx) => {
-  const rendered = await ctx.renderFields({ to: step.to, body: step.body }, step);
+  const rendering = ctx.renderFields({ to: step.to, body: step.body }, step);
+  const rendered = rendering instanceof Promise ? await rendering : rendering;
   return deliver(step, path, ctx, () =>
     ctx.activities(ctx.activityOptions(step, 'send SMS')).sendSms({
       deliveryKey: ctx.deliveryKey(path),

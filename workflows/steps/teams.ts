@@ -3,7 +3,8 @@ import { deliver } from './notify';
 import type { StepHandler } from './types';
 
 export const runTeams: StepHandler<TeamsStep> = async (step, path, ctx) => {
-  const rendered = await ctx.renderFields({ title: step.title, text: step.text, card: step.card }, step);
+  const rendering = ctx.renderFields({ title: step.title, text: step.text, card: step.card }, step);
+  const rendered = rendering instanceof Promise ? await rendering : rendering;
   return deliver(step, path, ctx, () =>
     ctx.activities(ctx.activityOptions(step, 'post to Teams')).sendTeams({
       deliveryKey: ctx.deliveryKey(path),
