@@ -458,7 +458,7 @@ const mirror: Benchmark = {
           `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ` +
             `batch rates off ${batched.get(without.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; on ${batched.get(withMirror.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
           describeCpu(batched, [without.name, withMirror.name]),
-          'both workers run the same interpreter; "off" replaces only the recordRunEvents activity with a no-op (same markers in the history)',
+          `both workers run the same interpreter; "off" replaces only the recordRunEvents activity with a no-op, which the worker's final write (the mirror sink) calls too, so the histories are the same`,
           `mirror lag, the ${lags.length} runs of the "on" batches: the row's final write (its updated_at, Postgres's clock) minus the run's close time ` +
             `(Temporal's clock; one machine, one clock): median ${median(lags).toFixed(1)} ms, p99 ${lagP99.toFixed(1)} ms, ` +
             `${lags.filter((l) => l <= 0).length} of ${lags.length} final before Temporal closed the run (the workflow writes its final status, ` +
