@@ -195,7 +195,7 @@ export const expressions: Benchmark = {
         `condition \`${CONDITION}\`; email fields ${Object.values(EMAIL_FIELDS).map((t) => `\`${t}\``).join(', ')} (5 placeholders) rendered by renderDeep; ` +
           'scope as at the email step of the 5-step definition (trigger data, 3 variables, 3 earlier steps, run metadata), built anew for each evaluation as the interpreter does',
         'plain JS reads the same properties and builds the same strings synchronously; every other row awaits its evaluation, as the interpreter does',
-        '"plain paths" is how runs started under the `lean-runs-2026-11` patch render them: each placeholder is a dotted path, read from the scope without JSONata and without copying the scope',
+        '"plain paths" is how V2 runs (and V1 runs under the `lean-runs-2026-11` patch) render them: each placeholder is a dotted path, read from the scope without JSONata and without copying the scope',
         '"JSONata evaluate alone" calls the compiled expression on a scope copied once: no per-evaluation prototype-free copy, no result-size check',
         '"compiled each time" adds a distinct comment to each expression, so every evaluation misses the cache and parses (the cache holds 2,000 expressions, keyed by text)',
         `a step with one condition and these fields spends about ${perStep.toFixed(0)} µs on expressions with the cache: ` +

@@ -449,7 +449,7 @@ export const scale: Benchmark = {
           await loopLine(rangeLoop),
           await loopLine(inputLoop),
           `the loop over trigger data took ×${loopRatio.toFixed(2)} the time of the loop over a range (one run each, so the ratio moves with the machine's load). ` +
-            'An expression copies only the scope names it reaches (src/shared/expressions.ts, under the lean-runs patch): the body reads `loop` and `vars`, ' +
+            'An expression copies only the scope names it reaches (src/shared/expressions.ts; every V2 run, and V1 runs under the lean-runs patch): the body reads `loop` and `vars`, ' +
             `so the ${n(size.items)}-item input is not copied for each item, as it was before (×1.51 then, 41.0 s against 27.2 s, commit 27f0739); ` +
             'every chunk\'s start still carries the whole run input besides its own 500 items',
           'each loop ran on a fresh worker: in two earlier runs of this benchmark, a second or third 10,000-item loop on one worker aborted the whole process ' +
