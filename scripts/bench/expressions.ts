@@ -90,6 +90,12 @@ function operations(): Op[] {
       run: async () => isTruthy(await evaluateExpression(CONDITION, scope())),
     },
     {
+      name: 'condition: evaluateExpression, compared without JSONata',
+      baseline: 'condition: evaluateExpression, cached',
+      // As V2 runs evaluate it: a plain path compared with a literal (compareWithLiteral).
+      run: async () => isTruthy(await evaluateExpression(CONDITION, scope(), { fastPaths: true, fastComparisons: true })),
+    },
+    {
       name: 'condition: JSONata evaluate alone',
       baseline: 'condition: plain JS',
       // The compiled expression on a scope copied once: what the guards and the per-evaluation copy cost is the gap to the row above.
@@ -109,7 +115,7 @@ function operations(): Op[] {
     {
       name: 'email fields: renderDeep, plain paths',
       baseline: 'email fields: renderDeep, cached',
-      // As runs under the lean-runs patch evaluate them: every placeholder here is a plain path.
+      // As V2 runs (and V1 runs under the lean-runs patch) evaluate them: every placeholder here is a plain path.
       run: () => renderDeep(EMAIL_FIELDS, scope(), { fastPaths: true }),
     },
     {
