@@ -10,7 +10,6 @@ import { parseDuration } from '../src/shared/duration';
 import { type EvaluationOptions, type ExpressionScope, evaluateExpression, ExpressionError, renderDeep, renderPlain } from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
-import { changeApplies, isFirstType } from './generations';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
 import {
   type ApprovalDecision,
@@ -25,6 +24,7 @@ import {
   type StepLogEvent,
   type StepState,
 } from '../src/shared/run';
+import { changeApplies, isFirstType } from './generations';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -268,17 +268,19 @@ export class RunContext {
     }
   }
 
-  /** Renders each field's templates; the activity validates the rendered values. */
   /**
-   * In a V2 run, the fields themselves when every placeholder is a plain path
-   * (no promise to wait for); otherwise a promise of them.
+   * Renders each field's templates; the activity validates the rendered
+   * values. In a V2 run, the fields themselves when every placeholder is a
+   * plain path (no promise to wait for); otherwise a promise of them.
    */
   renderFields<K extends string>(fields: Record<K, unknown>, step: Step): Record<K, unknown> | Promise<Record<K, unknown>> {
-    return isFirstType() ? this.renderFieldsInTurn(fields, step) : (this.renderPlainFields(fields, step) ?? this.renderFieldsInTurn(fields, step));
+    if (isFirstType()) return this.renderFieldsInTurn(fields, step);
+    return this.renderPlainFields(fields, step) ?? this.renderFieldsInTurn(fields, step, false);
   }
 
-  private async renderFieldsInTurn<K extends string>(fields: Record<K, unknown>, step: Step): Promise<Record<K, unknown>> {
-    const plain = this.renderPlainFields(fields, step);
+  /** One field after another; first all at once if `tryPlain` (V1 runs, as they were recorded). */
+  private async renderFieldsInTurn<K extends string>(fields: Record<K, unknown>, step: Step, tryPlain = true): Promise<Record<K, unknown>> {
+    const plain = tryPlain ? this.renderPlainFields(fields, step) : undefined;
     if (plain) return plain;
     const out: Partial<Record<K, unknown>> = {};
     for (const key of Object.keys(fields) as K[]) out[key] = await this.render(fields[key], step);
@@ -466,13 +468,17 @@ export class RunContext {
    */
   flushIfBehind(): Promise<void> | undefined {
     if (isFirstType()) return this.flushIfBehindInTurn();
-    return Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS ? undefined : this.flush();
+    return this.mirrorIsCurrent() ? undefined : this.flush();
   }
 
   /** As V1 runs were recorded: always a promise. */
   private async flushIfBehindInTurn(): Promise<void> {
-    if (changeApplies(PATCH_LEAN_RUNS) && Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS) return;
+    if (changeApplies(PATCH_LEAN_RUNS) && this.mirrorIsCurrent()) return;
     await this.flush();
+  }
+
+  private mirrorIsCurrent(): boolean {
+    return Date.now() - this.shared.lastFlushAt < MIRROR_MAX_LAG_MS;
   }
 
   /**

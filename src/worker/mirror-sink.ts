@@ -8,8 +8,7 @@
  * workflow task to be retried, the write with it. The write is idempotent
  * (events and decisions insert once; a terminal status is not overwritten).
  */
-import type { InjectedSinks } from '@temporalio/worker';
-import { Runtime } from '@temporalio/worker';
+import { type InjectedSinks, Runtime } from '@temporalio/worker';
 import type { MirrorSinks, MirrorUpdate } from '../shared/run';
 
 export interface RetryOptions {

@@ -4,7 +4,7 @@ import { isFirstType } from '../generations';
 import type { StepHandler } from './types';
 
 /** Sets variables: at once in a V2 run when every placeholder is a plain path, else rendering each value in turn. */
-export const runSet: StepHandler<SetStep> = (step, _path, ctx) => (isFirstType() ? setValues(step, ctx) : (setPlainValues(step, ctx) ?? setValues(step, ctx)));
+export const runSet: StepHandler<SetStep> = (step, _path, ctx) => (isFirstType() ? setValues(step, ctx) : (setPlainValues(step, ctx) ?? setValues(step, ctx, false)));
 
 function setPlainValues(step: SetStep, ctx: RunContext): Record<string, unknown> | undefined {
   const values = ctx.renderPlainFields(step.values, step);
@@ -12,8 +12,9 @@ function setPlainValues(step: SetStep, ctx: RunContext): Record<string, unknown>
   return values;
 }
 
-async function setValues(step: SetStep, ctx: RunContext): Promise<Record<string, unknown>> {
-  let values = ctx.renderPlainFields(step.values, step);
+/** One value after another; first all at once if `tryPlain` (V1 runs, as they were recorded). */
+async function setValues(step: SetStep, ctx: RunContext, tryPlain = true): Promise<Record<string, unknown>> {
+  let values = tryPlain ? ctx.renderPlainFields(step.values, step) : undefined;
   if (!values) {
     values = {};
     for (const [name, value] of Object.entries(step.values)) {
