@@ -13,20 +13,37 @@ export async function insertExecutions(db: Kysely<Database>, rows: NewExecutionR
   await db.insertInto('workflow_executions').values(rows).execute();
 }
 
-/** Records the run id once Temporal accepted the start; never moves a row backwards. */
+/**
+ * Records the run id once Temporal accepted the start; never moves a row
+ * backwards, nor replaces a run id the run itself wrote (a later run's, after
+ * continue-as-new).
+ */
 export async function markExecutionStarted(db: Kysely<Database>, id: string, runId: string): Promise<void> {
   await markExecutionsStarted(db, [{ id, runId }]);
 }
 
-/** {@link markExecutionStarted} for many rows, in one statement. */
-export async function markExecutionsStarted(db: Kysely<Database>, started: { id: string; runId: string }[]): Promise<void> {
+/**
+ * {@link markExecutionStarted} for many rows, in one statement.
+ *
+ * With `durable: false` the statement commits without waiting for its WAL to
+ * reach disk (`synchronous_commit` off for its own transaction only): for a
+ * mark whose loss is harmless, since the run's first mirror write, or the
+ * reconciler, marks the row again.
+ */
+export async function markExecutionsStarted(
+  db: Kysely<Database>,
+  started: { id: string; runId: string }[],
+  { durable = true }: { durable?: boolean } = {},
+): Promise<void> {
   const values = sql.join(started.map((s) => sql`(${s.id}::uuid, ${s.runId})`));
+  // set_config(..., true) lasts until this statement's own transaction commits, and is read by that commit.
+  const commit = durable ? sql`` : sql`, (select set_config('synchronous_commit', 'off', true)) as commit_setting`;
   await sql`
     update workflow_executions as e
-    set run_id = v.run_id,
+    set run_id = coalesce(e.run_id, v.run_id),
         status = case when e.status = 'PENDING' then 'RUNNING' else e.status end,
         updated_at = now()
-    from (values ${values}) as v(id, run_id)
+    from (values ${values}) as v(id, run_id)${commit}
     where e.id = v.id`.execute(db);
 }
 

@@ -159,8 +159,17 @@ async function startNewExecution(
 }
 
 /**
+ * How long a start's run-id mark waits for other starts' marks: one update
+ * for every start in that time, where each would otherwise cost its own
+ * round trip and commit. A row read meanwhile says PENDING.
+ */
+export const STARTED_MARK_LINGER_MS = 50;
+
+/**
  * The mirror writes of plain starts, grouped per database handle: concurrent
- * starts share one insert and one update (see db/group-writer.ts).
+ * starts share one insert and one update (see db/group-writer.ts). The insert
+ * is durable before the start; the marks, whose loss the run's own first
+ * mirror write makes good, linger and commit without waiting for the disk.
  */
 const groupWrites = new WeakMap<Kysely<Database>, { rows: GroupWriter<NewExecutionRow>; started: GroupWriter<{ id: string; runId: string }> }>();
 
@@ -169,7 +178,7 @@ function groupWritesFor(db: Kysely<Database>) {
   if (!writes) {
     writes = {
       rows: new GroupWriter((rows) => insertExecutions(db, rows)),
-      started: new GroupWriter((started) => markExecutionsStarted(db, started)),
+      started: new GroupWriter((started) => markExecutionsStarted(db, started, { durable: false }), 100, STARTED_MARK_LINGER_MS),
     };
     groupWrites.set(db, writes);
   }

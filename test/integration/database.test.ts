@@ -1,9 +1,14 @@
 /** Migrations and seeding against a real Postgres: both safe to run again. */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findDefinition, updateDefinition } from '../../db/definitions';
+import { randomUUID } from 'node:crypto';
+import { createDb } from '../../db/client';
+import { createDefinition, findDefinition, updateDefinition } from '../../db/definitions';
+import { findExecution, insertExecutions, markExecutionsStarted } from '../../db/executions';
 import { createMigrator, migrateToLatest } from '../../db/migrator';
 import { seedTemplates } from '../../db/seed';
+import { mirrorRow } from '../../src/executions/start';
+import { parseDefinition } from '../../src/shared/definition';
 import { loadTemplates } from '../../src/templates';
 import { createHarness, type Harness } from '../support/harness';
 
@@ -63,5 +68,53 @@ describe('seeding', () => {
     const third = await seedTemplates(h.db, changed);
     expect(third.kept).toEqual(['welcome-email']);
     expect((await findDefinition(h.db, 'welcome-email'))?.name).toBe('Our own welcome');
+  });
+});
+
+describe('marking rows started', () => {
+  /** Mirror rows of runs about to start, as the gateway inserts them (PENDING, no run id). */
+  async function pendingRows(count: number): Promise<string[]> {
+    const parsed = parseDefinition({ key: `mark-${randomUUID().slice(0, 8)}`, name: 'Mark', steps: [{ id: 'x', type: 'set', values: { a: 1 } }] });
+    if (!parsed.ok) throw new Error('test definition is invalid');
+    const definition = await createDefinition(h.db, parsed.definition);
+    const ids = Array.from({ length: count }, () => randomUUID());
+    await insertExecutions(
+      h.db,
+      ids.map((id) => mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'manual', {})),
+    );
+    return ids;
+  }
+
+  it('marks rows RUNNING with their run ids, the commit alone not waiting for the disk', async () => {
+    const ids = await pendingRows(3);
+    // One connection, so the check after the mark reads the setting of the connection the mark used.
+    const single = createDb({ url: h.databaseUrl, poolMax: 1 });
+    try {
+      const during = await single.transaction().execute(async (trx) => {
+        await markExecutionsStarted(trx, ids.map((id, i) => ({ id, runId: `run-${i}` })), { durable: false });
+        return (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx)).rows[0]?.s;
+      });
+      expect(during).toBe('off');
+      const after = (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(single)).rows[0]?.s;
+      expect(after).toBe('on');
+    } finally {
+      await single.destroy();
+    }
+    for (const [i, id] of ids.entries()) {
+      expect(await findExecution(h.db, id)).toMatchObject({ status: 'RUNNING', run_id: `run-${i}` });
+    }
+  });
+
+  it('keeps a run id the run wrote and a status it settled', async () => {
+    const [continued, finished] = await pendingRows(2);
+    // The run wrote first: a later run's id after continue-as-new, and a final status.
+    await h.db.updateTable('workflow_executions').set({ run_id: 'later-run', status: 'RUNNING' }).where('id', '=', continued!).execute();
+    await h.db.updateTable('workflow_executions').set({ run_id: 'first-run', status: 'SUCCESS' }).where('id', '=', finished!).execute();
+    await markExecutionsStarted(h.db, [
+      { id: continued!, runId: 'first-run' },
+      { id: finished!, runId: 'first-run' },
+    ]);
+    expect(await findExecution(h.db, continued!)).toMatchObject({ status: 'RUNNING', run_id: 'later-run' });
+    expect(await findExecution(h.db, finished!)).toMatchObject({ status: 'SUCCESS', run_id: 'first-run' });
   });
 });

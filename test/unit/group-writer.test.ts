@@ -51,4 +51,21 @@ describe('GroupWriter', () => {
     await writer.add(2);
     expect(groups).toEqual([[1], [2]]);
   });
+
+  it('holds a lone write back for its linger, and sends what arrived meanwhile with it', async () => {
+    const { groups, write } = recorder();
+    const writer = new GroupWriter(write, 100, 30);
+    const first = writer.add(1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(groups).toEqual([]);
+    await Promise.all([first, writer.add(2), writer.add(3)]);
+    expect(groups).toEqual([[1, 2, 3]]);
+  });
+
+  it('lingers only before a group, not between groups while writes keep coming', async () => {
+    const { groups, write } = recorder();
+    const writer = new GroupWriter(write, 2, 20);
+    await Promise.all([1, 2, 3, 4, 5].map((n) => writer.add(n)));
+    expect(groups).toEqual([[1, 2], [3, 4], [5]]);
+  });
 });
