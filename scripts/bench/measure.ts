@@ -4,7 +4,7 @@
  * drift of the machine (other load, caches, the server's own state) reaches
  * every variant alike.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -84,6 +84,42 @@ export function machineBusyMs(): number | undefined {
 
 /** USER_HZ: the unit of /proc/stat on every Linux architecture Node.js runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The processes whose CPU a benchmark tells apart, by the name the kernel knows them by. */
+export const PROCESS_GROUPS = { temporal: /^temporal/, postgres: /^postgres/ } as const;
+
+export type ProcessGroup = keyof typeof PROCESS_GROUPS;
+
+/**
+ * CPU time used so far by every running process of each group (Temporal dev
+ * server, Postgres with its backends), in ms, from /proc/<pid>/stat; empty
+ * where /proc is not there. A process that exits between two readings drops
+ * out of the second, so compare readings taken while the servers stay up.
+ */
+export function processGroupCpuMs(): Partial<Record<ProcessGroup, number>> {
+  const used: Partial<Record<ProcessGroup, number>> = {};
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return used;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const group = (Object.keys(PROCESS_GROUPS) as ProcessGroup[]).find((g) => PROCESS_GROUPS[g].test(name));
+    if (!group) continue;
+    // After the name: state is field 3, utime 14 and stime 15 of the whole line.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    used[group] = (used[group] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  }
+  return used;
+}
 
 /** Median CPU per run of a variant's batches: machine and bench process, in ms. */
 export function cpuPerRun(result: BatchResult): { machineMs: number | undefined; processMs: number } {
