@@ -257,7 +257,8 @@ export const gateway: Benchmark = {
           'the load generator is a child process (scripts/bench/load-generator.ts); the gateway and the bare endpoint share the bench process and one Temporal client, and are never loaded at the same time',
           "the gateway's work per start: API key and definition (kept in memory while Postgres reports their changes; the pinned version parsed once per process), " +
             "rate limiter (on, limit 1,000,000/min), JSON and trigger-data validation against the definition's input schema, mirror row inserted (a commit; " +
-            'concurrent starts share one), workflow started, answer; then the row marked started (grouped likewise); request logging at error level, as the bare endpoint has none',
+            'concurrent starts share one), workflow started, answer; then the row marked started (the marks of 50 ms in one statement, not waiting for the disk); ' +
+            'request logging at error level, as the bare endpoint has none',
           `${started} runs started on a task queue no worker polls; ${terminated} left open were terminated afterwards`,
           'where the added time goes at concurrency 1 (probes on commit f37047c, the variants in one process, 6 rounds): the gateway with its mirror insert left out answered ' +
             '1.1-1.5 ms after the bare endpoint (Express and its middleware, key, rate limiter, body parsing, zod and ajv validation, a larger answer); the insert, ' +
