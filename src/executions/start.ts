@@ -163,7 +163,7 @@ async function startNewExecution(
  * for every start in that time, where each would otherwise cost its own
  * round trip and commit. A row read meanwhile says PENDING.
  */
-export const STARTED_MARK_LINGER_MS = 50;
+const STARTED_MARK_LINGER_MS = 50;
 
 /**
  * The mirror writes of plain starts, grouped per database handle: concurrent
