@@ -219,23 +219,21 @@ export const gateway: Benchmark = {
         const of = (name: string) => {
           const rounds = results.get(`${name} @${concurrency}`)!;
           const samples = rounds.flatMap((r) => r.samples);
-          return {
-            samples,
+          const level: Level = {
+            p50: median(samples),
+            mean: mean(samples),
             rate: median(rounds.map((r) => r.samples.length / r.seconds)),
             cpu: median(rounds.map((r) => r.cpuMsPerRequest)),
             temporal: median(rounds.map((r) => r.temporalMsPerRequest)),
             postgres: median(rounds.map((r) => r.postgresMsPerRequest)),
           };
+          return { samples, level };
         };
         const r = of('raw client');
         const g = of('gateway');
-        rows.push({ variant: `raw client @${concurrency}`, samples: r.samples, throughput: r.rate });
-        rows.push({ variant: `gateway @${concurrency}`, samples: g.samples, throughput: g.rate, baseline: `raw client @${concurrency}` });
-        perLevel.push({
-          concurrency,
-          raw: { p50: median(r.samples), mean: mean(r.samples), rate: r.rate, cpu: r.cpu, temporal: r.temporal, postgres: r.postgres },
-          gw: { p50: median(g.samples), mean: mean(g.samples), rate: g.rate, cpu: g.cpu, temporal: g.temporal, postgres: g.postgres },
-        });
+        rows.push({ variant: `raw client @${concurrency}`, samples: r.samples, throughput: r.level.rate });
+        rows.push({ variant: `gateway @${concurrency}`, samples: g.samples, throughput: g.level.rate, baseline: `raw client @${concurrency}` });
+        perLevel.push({ concurrency, raw: r.level, gw: g.level });
       }
       const under = perLevel.at(-1)!;
       const table: Table = {

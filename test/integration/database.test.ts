@@ -1,7 +1,7 @@
 /** Migrations and seeding against a real Postgres: both safe to run again. */
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
 import { createDb } from '../../db/client';
 import { createDefinition, findDefinition, updateDefinition } from '../../db/definitions';
 import { findExecution, insertExecutions, markExecutionsStarted } from '../../db/executions';
