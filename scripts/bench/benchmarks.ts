@@ -28,7 +28,7 @@ import {
   type Variant,
   warmUp,
 } from './measure';
-import { median, quantile, type Table } from './stats';
+import { fromRounds, median, PAIRED_NOTE, pairedRatio, quantile, type Row, type Table, throughputRatio } from './stats';
 import { expressions } from './expressions';
 import { gateway } from './gateway';
 import { mirrorScale } from './mirror-scale';
@@ -227,18 +227,18 @@ const interpreter: Benchmark = {
         latencyNote: 'start → result, one run at a time (the variants alternating)',
         throughputUnit: `runs/s @${size.concurrency}`,
         rows: [
-          { variant: 'hand-written', samples: single.get(hand.name)!.map((r) => r.ms), throughput: median(batched.get(hand.name)!.rates), events: handHistory.total },
+          { variant: 'hand-written', samples: single.get(hand.name)!.map((r) => r.ms), ...fromRounds(batched.get(hand.name)!), events: handHistory.total },
           {
             variant: 'interpreter',
             samples: single.get(interp.name)!.map((r) => r.ms),
-            throughput: median(batched.get(interp.name)!.rates),
+            ...fromRounds(batched.get(interp.name)!),
             events: interpHistory.total,
             baseline: 'hand-written',
           },
           {
             variant: 'hand-written, labelled',
             samples: single.get(labelled.name)!.map((r) => r.ms),
-            throughput: median(batched.get(labelled.name)!.rates),
+            ...fromRounds(batched.get(labelled.name)!),
             events: handHistory.total,
             baseline: 'hand-written',
           },
@@ -246,8 +246,8 @@ const interpreter: Benchmark = {
         notes: [
           '"hand-written, labelled" is the hand-written workflow started with the search attributes, memo and summaries the product puts on every run ' +
             `(interpreterStartOptions): against it the interpreter's median is ×${(median(single.get(interp.name)!.map((r) => r.ms)) / median(single.get(labelled.name)!.map((r) => r.ms))).toFixed(2)}, ` +
-            `its throughput ×${(median(batched.get(interp.name)!.rates) / median(batched.get(labelled.name)!.rates)).toFixed(2)}; the target is taken against the plain hand-written workflow`,
-          `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ` +
+            `its throughput ×${pairedRatio(batched.get(interp.name)!.rates, batched.get(labelled.name)!.rates).toFixed(2)}; the target is taken against the plain hand-written workflow`,
+          `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ${PAIRED_NOTE}; ` +
             `run latency inside the batches (median): hand-written ${median(batched.get(hand.name)!.runs.map((r) => r.ms)).toFixed(0)} ms, ` +
             `interpreter ${median(batched.get(interp.name)!.runs.map((r) => r.ms)).toFixed(0)} ms; ` +
             `batch rates hand-written ${batched.get(hand.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; ` +
@@ -260,16 +260,16 @@ const interpreter: Benchmark = {
         ],
       };
       const latencyRatio = median(table.rows[1]!.samples) / median(table.rows[0]!.samples);
-      const throughputRatio = table.rows[1]!.throughput / table.rows[0]!.throughput;
+      const ratio = throughputRatio(table.rows[1]!, table.rows[0]!);
       return {
         table,
         targets: [
           {
             goal: 'interpreter within 10% of hand-written',
-            met: latencyRatio <= 1.1 && throughputRatio >= 1 / 1.1,
+            met: latencyRatio <= 1.1 && ratio >= 1 / 1.1,
             measured:
               `median latency ×${latencyRatio.toFixed(2)} (${median(table.rows[1]!.samples).toFixed(0)} ms vs ${median(table.rows[0]!.samples).toFixed(0)} ms), ` +
-              `throughput ×${throughputRatio.toFixed(2)} (${table.rows[1]!.throughput.toFixed(1)} vs ${table.rows[0]!.throughput.toFixed(1)} runs/s)`,
+              `throughput ×${ratio.toFixed(2)} (${table.rows[1]!.throughput.toFixed(1)} vs ${table.rows[0]!.throughput.toFixed(1)} runs/s)`,
           },
         ],
       };
@@ -438,24 +438,22 @@ const mirror: Benchmark = {
       ]);
       const lags = await mirrorLags(env.db, on.target.client, batched.get(withMirror.name)!.runs.map((r) => r.workflowId));
       const lagP99 = quantile(lags, 0.99);
-      const onRate = median(batched.get(withMirror.name)!.rates);
-      const offRate = median(batched.get(without.name)!.rates);
       const table: Table = {
         title: `mirror — ${mirror.summary}`,
         latencyNote: 'start → result, one run at a time (the variants alternating)',
         throughputUnit: `runs/s @${size.concurrency}`,
         rows: [
-          { variant: 'mirror off', samples: single.get(without.name)!.map((r) => r.ms), throughput: median(batched.get(without.name)!.rates), events: offHistory.total },
+          { variant: 'mirror off', samples: single.get(without.name)!.map((r) => r.ms), ...fromRounds(batched.get(without.name)!), events: offHistory.total },
           {
             variant: 'mirror on',
             samples: single.get(withMirror.name)!.map((r) => r.ms),
-            throughput: median(batched.get(withMirror.name)!.rates),
+            ...fromRounds(batched.get(withMirror.name)!),
             events: onHistory.total,
             baseline: 'mirror off',
           },
         ],
         notes: [
-          `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ` +
+          `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ${PAIRED_NOTE}; ` +
             `batch rates off ${batched.get(without.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; on ${batched.get(withMirror.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
           describeCpu(batched, [without.name, withMirror.name]),
           `both workers run the same interpreter; "off" replaces only the recordRunEvents activity with a no-op, which the worker's final write (the mirror sink) calls too, so the histories are the same`,
@@ -465,13 +463,15 @@ const mirror: Benchmark = {
             'then completes; a run closed from outside waits for the reconciler instead)',
         ],
       };
+      const [offThroughput, onThroughput] = table.rows as [Row, Row];
+      const ratio = throughputRatio(onThroughput, offThroughput);
       return {
         table,
         targets: [
           {
             goal: 'mirror on: throughput at least 90% of mirror off (10 in flight)',
-            met: onRate / offRate >= 0.9,
-            measured: `×${(onRate / offRate).toFixed(2)} (${onRate.toFixed(1)} vs ${offRate.toFixed(1)} runs/s)`,
+            met: ratio >= 0.9,
+            measured: `×${ratio.toFixed(2)} (${onThroughput.throughput.toFixed(1)} vs ${offThroughput.throughput.toFixed(1)} runs/s)`,
           },
           { goal: 'mirror lag p99 under 250 ms under that load', met: lagP99 < 250, measured: `p99 ${lagP99.toFixed(1)} ms over ${lags.length} runs` },
         ],

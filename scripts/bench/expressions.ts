@@ -16,7 +16,7 @@ import {
 } from '../../src/shared/expressions';
 import type { Benchmark } from './benchmarks';
 import { rotate } from './measure';
-import { median, type Row, type Table } from './stats';
+import { fromRounds, median, PAIRED_NOTE, type Row, type Table } from './stats';
 
 /** Workload of the default run. */
 export const EXPRESSION_SIZES = { warmUpMs: 300, rounds: 40, batchMs: 25 } as const;
@@ -188,7 +188,7 @@ export const expressions: Benchmark = {
     }
     if (sink === 0) throw new Error('no evaluation produced a value');
 
-    const rows: Row[] = ops.map((op) => ({ variant: op.name, samples: perOp.get(op.name)!, throughput: median(rates.get(op.name)!), baseline: op.baseline }));
+    const rows: Row[] = ops.map((op) => ({ variant: op.name, samples: perOp.get(op.name)!, ...fromRounds({ rates: rates.get(op.name)! }), baseline: op.baseline }));
     const us = (name: string) => median(perOp.get(name)!);
     const perStep = us('condition: evaluateExpression, cached') + us('email fields: renderDeep, cached');
     const table: Table = {
@@ -201,6 +201,7 @@ export const expressions: Benchmark = {
         `condition \`${CONDITION}\`; email fields ${Object.values(EMAIL_FIELDS).map((t) => `\`${t}\``).join(', ')} (5 placeholders) rendered by renderDeep; ` +
           'scope as at the email step of the 5-step definition (trigger data, 3 variables, 3 earlier steps, run metadata), built anew for each evaluation as the interpreter does',
         'plain JS reads the same properties and builds the same strings synchronously; every other row awaits its evaluation, as the interpreter does',
+        PAIRED_NOTE,
         '"plain paths" is how V2 runs (and V1 runs under the `lean-runs-2026-11` patch) render them: each placeholder is a dotted path, read from the scope without JSONata and without copying the scope',
         '"JSONata evaluate alone" calls the compiled expression on a scope copied once: no per-evaluation prototype-free copy, no result-size check',
         '"compiled each time" adds a distinct comment to each expression, so every evaluation misses the cache and parses (the cache holds 2,000 expressions, keyed by text)',

@@ -253,8 +253,10 @@ ${targets.join('\n')}
   starts. The hand-written workflows are started plainly. Latency is from the start call to the result.
 - Variants are measured side by side: after a warm-up, one run at a time in alternating (rotating)
   order for the latency columns; then batches at a fixed concurrency, the variants taking turns batch
-  by batch, for throughput (median of the batches). p95 and p99 are nearest-rank, so with few samples
-  they are the slowest runs.
+  by batch, for throughput (median of the batches). A throughput ratio is the median of the batches'
+  own ratios, each variant's batch against its baseline's in the same round, so that load drifting
+  over the minutes of a run reaches both sides of each ratio alike. p95 and p99 are nearest-rank, so
+  with few samples they are the slowest runs.
 - Notification steps deliver for real to loopback peers: an SMTP server (a new connection per
   message, as the product sends) and a Slack Web API stand-in; each run has its own delivery keys
   (\`<workflowId>/<step>\`) in the Postgres delivery ledger. The SMTP peer (\`smtp-server\`) waits a

@@ -15,12 +15,39 @@ export function median(samples: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/**
+ * The throughput of `rates` against `baseRates`, measured in rounds where the
+ * two took turns: the median of each round's ratio. Load on a shared machine
+ * drifts from round to round and reaches both variants of a round alike, so
+ * pairing them cancels it; the ratio of the two medians would compare rounds
+ * measured minutes apart.
+ */
+export function pairedRatio(rates: readonly number[], baseRates: readonly number[]): number {
+  if (rates.length === 0 || rates.length !== baseRates.length) {
+    throw new Error(`paired rounds must be as many on both sides and at least one (${rates.length} against ${baseRates.length})`);
+  }
+  return median(rates.map((r, i) => r / (baseRates[i] as number)));
+}
+
+/** A row's throughput from its rounds' rates: their median, and the rounds for pairing. */
+export function fromRounds({ rates }: { rates: number[] }): Pick<Row, 'throughput' | 'rounds'> {
+  return { throughput: median(rates), rounds: rates };
+}
+
+/** Says how a throughput ratio from rounds was taken, for a table's notes. */
+export const PAIRED_NOTE = "throughput vs base: the median of the rounds' own ratios, the variants taking turns in each round";
+
 export interface Row {
   variant: string;
   /** Latency samples in milliseconds. */
   samples: number[];
   /** Units of work per second (runs/s, steps/s), median of the rounds measured. */
   throughput: number;
+  /**
+   * The throughput of each round, in the order the variants took turns. When
+   * the baseline has as many, the throughput ratio is {@link pairedRatio}.
+   */
+  rounds?: number[] | undefined;
   /** History events of one run, when counted. */
   events?: number | undefined;
   /** The row the ratios are taken against; none for a baseline. */
@@ -54,6 +81,14 @@ export interface Summary {
   baseline: string | undefined;
 }
 
+/** A row's throughput over its baseline's: paired round by round when both have their rounds. */
+export function throughputRatio(row: Row, baseline: Row): number {
+  if (row.rounds && baseline.rounds && row.rounds.length === baseline.rounds.length && row.rounds.length > 0) {
+    return pairedRatio(row.rounds, baseline.rounds);
+  }
+  return row.throughput / baseline.throughput;
+}
+
 export function summarize(table: Table): Summary[] {
   const base = new Map(table.rows.map((r) => [r.variant, r]));
   return table.rows.map((row) => {
@@ -68,7 +103,7 @@ export function summarize(table: Table): Summary[] {
       throughput: row.throughput,
       events: row.events,
       latencyRatio: b ? med / median(b.samples) : undefined,
-      throughputRatio: b ? row.throughput / b.throughput : undefined,
+      throughputRatio: b ? throughputRatio(row, b) : undefined,
       baseline: row.baseline,
     };
   });
