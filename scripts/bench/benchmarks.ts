@@ -66,9 +66,9 @@ export interface Benchmark {
 
 /** Workload sizes of the default run: enough runs for a stable median, the whole run within minutes on 2 cores. */
 export const SIZES = {
-  interpreter: { warmUp: 5, oneAtATime: 40, rounds: 3, batch: 40, concurrency: 10 },
+  interpreter: { warmUp: 5, oneAtATime: 40, rounds: 6, batch: 40, concurrency: 10 },
   sequential40: { steps: 40, warmUp: 1, oneAtATime: 6, setups: ['tuned', 'partitions', 'slowTransfer'] as ServerSetup[] },
-  mirror: { warmUp: 5, oneAtATime: 20, rounds: 4, batch: 40, concurrency: 10 },
+  mirror: { warmUp: 5, oneAtATime: 20, rounds: 6, batch: 40, concurrency: 10 },
 } as const;
 
 // --- the five-step definition --------------------------------------------------------------
@@ -253,6 +253,11 @@ const interpreter: Benchmark = {
             `batch rates hand-written ${batched.get(hand.name)!.rates.map((r) => r.toFixed(1)).join(', ')}; ` +
             `interpreter ${batched.get(interp.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`,
           describeCpu(batched, [hand.name, interp.name, labelled.name]),
+          'where the extra CPU of the interpreter goes (a V8 CPU profile of the bench process, `node --cpu-prof`, on commit 5d0a9df, the batches told apart by ' +
+            'which workflow ran in them): in the workflow thread about 40% is the SDK recording a stack trace for every promise workflow code makes (its promise ' +
+            'hook, behind the stack-trace query; it cannot be turned off), and the interpreter makes more promises than the hand-written function; the rest is the ' +
+            "interpreter's own work (scopes, templates, step records) and, on the main thread, the mirror writes (Kysely and pg: the row before the start, the " +
+            'step events, the final write) that the hand-written workflow does not make. The search attributes and memo cost nothing measurable ("labelled")',
           `history, hand-written: ${describeHistory(handHistory)}`,
           `history, interpreter: ${describeHistory(interpHistory)}`,
           `last one-at-a-time run, hand-written: ${describePhases(handPhases)}`,

@@ -272,6 +272,11 @@ export const gateway: Benchmark = {
             'Since: keys and definitions kept in memory (LISTEN/NOTIFY), concurrent mirror writes grouped, the started-mark after the answer, request logging that builds nothing at a level that is off',
           'the run-id marks after the answer: until commit f37047c one statement per start when alone; since, the marks of 50 ms share one statement, which commits without ' +
             'waiting for the disk (its loss is made good by the run): statements per start 2 → 1.14 at concurrency 1 and 1.0-1.25 → 0.5-0.8 at 10, counted in a probe',
+          'a V8 CPU profile of the bench process under this benchmark (`node --cpu-prof`, commit c216128; the rounds told apart by their frames) shows no hot ' +
+            "spot in the gateway's added work: Kysely building the insert, Express and its router, body parsing, zod and ajv, compression, helmet, the rate " +
+            'limiter, the metrics and pg each take a few percent of it, and garbage collection the largest share; the bare endpoint and the gateway send ' +
+            "identical starts, yet the dev server's CPU per start differs between their rounds by up to 1 ms either way, which is most of the spread of the " +
+            'throughput ratios from round to round',
           'tried and left: taking out compression, helmet, the rate limiter or the metrics middleware, one at a time (two rounds each at concurrency 10, in a probe on commit a17eef0): ' +
             'no difference beyond run-to-run noise (279–319 requests/s across all of them and the gateway as it is); all six of metrics, compression, request logger, helmet, ' +
             'rate limiter and ETag at once (a probe on commit f37047c): 0.2 ms less at p50 at concurrency 1, serving CPU 1.40 against 1.83 ms per request at 10, ' +
