@@ -305,12 +305,12 @@ export const gateway: Benchmark = {
           {
             goal: `gateway throughput at least 90% of the raw client's (concurrency ${at10.concurrency})`,
             met: at10.ratio >= 0.9,
-            measured: `×${at10.ratio.toFixed(2)} (${at10.gw.rate.toFixed(0)} vs ${at10.raw.rate.toFixed(0)} requests/s)`,
+            measured: `×${at10.ratio.toFixed(3)} (${at10.gw.rate.toFixed(0)} vs ${at10.raw.rate.toFixed(0)} requests/s)`,
           },
           {
             goal: `gateway throughput at least 90% of the raw client's (concurrency ${under.concurrency})`,
             met: under.ratio >= 0.9,
-            measured: `×${under.ratio.toFixed(2)} (${under.gw.rate.toFixed(0)} vs ${under.raw.rate.toFixed(0)} requests/s)`,
+            measured: `×${under.ratio.toFixed(3)} (${under.gw.rate.toFixed(0)} vs ${under.raw.rate.toFixed(0)} requests/s)`,
           },
           {
             goal: `average response under 500 ms under load (gateway, concurrency ${under.concurrency})`,

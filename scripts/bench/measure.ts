@@ -91,10 +91,12 @@ export const PROCESS_GROUPS = { temporal: /^temporal/, postgres: /^postgres/ } a
 export type ProcessGroup = keyof typeof PROCESS_GROUPS;
 
 /**
- * CPU time used so far by every running process of each group (Temporal dev
- * server, Postgres with its backends), in ms, from /proc/<pid>/stat; empty
- * where /proc is not there. A process that exits between two readings drops
- * out of the second, so compare readings taken while the servers stay up.
+ * CPU time used so far by each group (Temporal dev server, Postgres with its
+ * backends), in ms, from /proc/<pid>/stat; empty where /proc is not there.
+ * Each process counts its own time and that of its children that have
+ * exited, so a Postgres backend that ends between two readings (a pooled
+ * connection closed when idle) stays counted, in the postmaster's figure,
+ * rather than taking its whole past out of the difference.
  */
 export function processGroupCpuMs(): Partial<Record<ProcessGroup, number>> {
   const used: Partial<Record<ProcessGroup, number>> = {};
@@ -114,9 +116,10 @@ export function processGroupCpuMs(): Partial<Record<ProcessGroup, number>> {
     const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const group = (Object.keys(PROCESS_GROUPS) as ProcessGroup[]).find((g) => PROCESS_GROUPS[g].test(name));
     if (!group) continue;
-    // After the name: state is field 3, utime 14 and stime 15 of the whole line.
+    // After the name: state is field 3; utime, stime, cutime and cstime are fields 14 to 17 of the whole line.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    used[group] = (used[group] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    used[group] = (used[group] ?? 0) + (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
   }
   return used;
 }
