@@ -4,11 +4,12 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../db/client';
 import { createDefinition, findDefinition, updateDefinition } from '../../db/definitions';
-import { findExecution, insertExecutions, markExecutionsStarted } from '../../db/executions';
+import { applyMirrorUpdate, findExecution, insertExecutions, listExecutionLogs, markExecutionsStarted } from '../../db/executions';
 import { createMigrator, migrateToLatest } from '../../db/migrator';
 import { seedTemplates } from '../../db/seed';
 import { mirrorRow } from '../../src/executions/start';
 import { parseDefinition } from '../../src/shared/definition';
+import type { StepLogEvent } from '../../src/shared/run';
 import { loadTemplates } from '../../src/templates';
 import { createHarness, type Harness } from '../support/harness';
 
@@ -71,20 +72,20 @@ describe('seeding', () => {
   });
 });
 
-describe('marking rows started', () => {
-  /** Mirror rows of runs about to start, as the gateway inserts them (PENDING, no run id). */
-  async function pendingRows(count: number): Promise<string[]> {
-    const parsed = parseDefinition({ key: `mark-${randomUUID().slice(0, 8)}`, name: 'Mark', steps: [{ id: 'x', type: 'set', values: { a: 1 } }] });
-    if (!parsed.ok) throw new Error('test definition is invalid');
-    const definition = await createDefinition(h.db, parsed.definition);
-    const ids = Array.from({ length: count }, () => randomUUID());
-    await insertExecutions(
-      h.db,
-      ids.map((id) => mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'manual', {})),
-    );
-    return ids;
-  }
+/** Mirror rows of runs about to start, as the gateway inserts them (PENDING, no run id). */
+async function pendingRows(count: number): Promise<string[]> {
+  const parsed = parseDefinition({ key: `mark-${randomUUID().slice(0, 8)}`, name: 'Mark', steps: [{ id: 'x', type: 'set', values: { a: 1 } }] });
+  if (!parsed.ok) throw new Error('test definition is invalid');
+  const definition = await createDefinition(h.db, parsed.definition);
+  const ids = Array.from({ length: count }, () => randomUUID());
+  await insertExecutions(
+    h.db,
+    ids.map((id) => mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'manual', {})),
+  );
+  return ids;
+}
 
+describe('marking rows started', () => {
   it('marks rows RUNNING with their run ids, the commit alone not waiting for the disk', async () => {
     const ids = await pendingRows(3);
     // One connection, so the check after the mark reads the setting of the connection the mark used.
@@ -116,5 +117,68 @@ describe('marking rows started', () => {
     ]);
     expect(await findExecution(h.db, continued!)).toMatchObject({ status: 'RUNNING', run_id: 'later-run' });
     expect(await findExecution(h.db, finished!)).toMatchObject({ status: 'SUCCESS', run_id: 'first-run' });
+  });
+});
+
+describe("the workflow's mirror writes", () => {
+  const event = (stepId: string, kind: StepLogEvent['event'], output?: unknown): StepLogEvent => ({
+    stepPath: stepId,
+    stepId,
+    stepType: 'set',
+    event: kind,
+    at: new Date().toISOString(),
+    attempt: 1,
+    ...(output === undefined ? {} : { output }),
+  });
+
+  it('write events, decisions and status together, and a retried batch writes nothing twice', async () => {
+    const [id] = await pendingRows(1);
+    const update = {
+      executionId: id!,
+      events: [event('a', 'started'), event('a', 'completed', { n: 1 })],
+      decisions: [{ stepPath: 'a', sequence: 1, decidedBy: 'ada', decision: 'approve' as const, automatic: false, at: new Date().toISOString() }],
+      status: 'RUNNING' as const,
+      currentStep: 'a',
+      runId: 'run-1',
+    };
+    await applyMirrorUpdate(h.db, update);
+    await applyMirrorUpdate(h.db, update);
+    expect(await findExecution(h.db, id!)).toMatchObject({ status: 'RUNNING', current_step: 'a', run_id: 'run-1' });
+    const logs = await listExecutionLogs(h.db, id!);
+    expect(logs.map((l) => [l.step_id, l.event, l.output])).toEqual([
+      ['a', 'started', null],
+      ['a', 'completed', { n: 1 }],
+    ]);
+    const decisions = await h.db.selectFrom('approval_decisions').selectAll().where('execution_id', '=', id!).execute();
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]).toMatchObject({ decided_by: 'ada', decision: 'approve' });
+  });
+
+  it('write events alone, and settle a run once: a later write does not move it back', async () => {
+    const [id] = await pendingRows(1);
+    await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'started')] });
+    expect(await listExecutionLogs(h.db, id!)).toHaveLength(1);
+    expect(await findExecution(h.db, id!)).toMatchObject({ status: 'PENDING' });
+
+    const finishedAt = new Date(Date.now() + 1_000);
+    await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'completed')], status: 'SUCCESS', finishedAt: finishedAt.toISOString() });
+    const settled = await findExecution(h.db, id!);
+    expect(settled).toMatchObject({ status: 'SUCCESS', current_step: null, error: null });
+    expect(settled?.finished_at?.getTime()).toBe(finishedAt.getTime());
+    expect(settled?.duration_ms).toBeGreaterThanOrEqual(1_000);
+
+    await applyMirrorUpdate(h.db, { executionId: id!, events: [], status: 'RUNNING', currentStep: 'b' });
+    expect(await findExecution(h.db, id!)).toMatchObject({ status: 'SUCCESS', current_step: null });
+  });
+
+  it('write all of a batch or none of it', async () => {
+    const [id] = await pendingRows(1);
+    // The second event breaks a constraint (no step type): the first, and the status, must not land either.
+    const broken = { ...event('b', 'started'), stepType: null as unknown as string };
+    await expect(applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'started'), broken], status: 'RUNNING', currentStep: 'a' })).rejects.toThrow(
+      /step_type/,
+    );
+    expect(await listExecutionLogs(h.db, id!)).toEqual([]);
+    expect(await findExecution(h.db, id!)).toMatchObject({ status: 'PENDING', current_step: null });
   });
 });
