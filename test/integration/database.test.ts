@@ -135,7 +135,7 @@ describe("the workflow's mirror writes", () => {
     const [id] = await pendingRows(1);
     const update = {
       executionId: id!,
-      events: [event('a', 'started'), event('a', 'completed', { n: 1 })],
+      events: [event('a', 'STARTED'), event('a', 'COMPLETED', { n: 1 })],
       decisions: [{ stepPath: 'a', sequence: 1, decidedBy: 'ada', decision: 'approve' as const, automatic: false, at: new Date().toISOString() }],
       status: 'RUNNING' as const,
       currentStep: 'a',
@@ -146,8 +146,8 @@ describe("the workflow's mirror writes", () => {
     expect(await findExecution(h.db, id!)).toMatchObject({ status: 'RUNNING', current_step: 'a', run_id: 'run-1' });
     const logs = await listExecutionLogs(h.db, id!);
     expect(logs.map((l) => [l.step_id, l.event, l.output])).toEqual([
-      ['a', 'started', null],
-      ['a', 'completed', { n: 1 }],
+      ['a', 'STARTED', null],
+      ['a', 'COMPLETED', { n: 1 }],
     ]);
     const decisions = await h.db.selectFrom('approval_decisions').selectAll().where('execution_id', '=', id!).execute();
     expect(decisions).toHaveLength(1);
@@ -156,12 +156,12 @@ describe("the workflow's mirror writes", () => {
 
   it('write events alone, and settle a run once: a later write does not move it back', async () => {
     const [id] = await pendingRows(1);
-    await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'started')] });
+    await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'STARTED')] });
     expect(await listExecutionLogs(h.db, id!)).toHaveLength(1);
     expect(await findExecution(h.db, id!)).toMatchObject({ status: 'PENDING' });
 
     const finishedAt = new Date(Date.now() + 1_000);
-    await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'completed')], status: 'SUCCESS', finishedAt: finishedAt.toISOString() });
+    await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'COMPLETED')], status: 'SUCCESS', finishedAt: finishedAt.toISOString() });
     const settled = await findExecution(h.db, id!);
     expect(settled).toMatchObject({ status: 'SUCCESS', current_step: null, error: null });
     expect(settled?.finished_at?.getTime()).toBe(finishedAt.getTime());
@@ -174,8 +174,8 @@ describe("the workflow's mirror writes", () => {
   it('write all of a batch or none of it', async () => {
     const [id] = await pendingRows(1);
     // The second event breaks a constraint (no step type): the first, and the status, must not land either.
-    const broken = { ...event('b', 'started'), stepType: null as unknown as string };
-    await expect(applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'started'), broken], status: 'RUNNING', currentStep: 'a' })).rejects.toThrow(
+    const broken = { ...event('b', 'STARTED'), stepType: null as unknown as string };
+    await expect(applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'STARTED'), broken], status: 'RUNNING', currentStep: 'a' })).rejects.toThrow(
       /step_type/,
     );
     expect(await listExecutionLogs(h.db, id!)).toEqual([]);
