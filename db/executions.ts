@@ -89,9 +89,8 @@ export async function settleExecution(db: Kysely<Database>, id: string, settleme
 export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpdate): Promise<void> {
   // Each `with` returns a creator over more tables; the statement below only touches these three.
   let q: QueryCreator<Database> = db;
-  let writes = false;
+  const decisions = update.decisions ?? [];
   if (update.events.length > 0) {
-    writes = true;
     q = q.with('logged', (c) =>
       c
         .insertInto('workflow_execution_logs')
@@ -112,9 +111,7 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
         .onConflict((oc) => oc.columns(['execution_id', 'step_path', 'event', 'attempt']).doNothing()),
     ) as unknown as QueryCreator<Database>;
   }
-  if (update.decisions && update.decisions.length > 0) {
-    writes = true;
-    const decisions = update.decisions;
+  if (decisions.length > 0) {
     q = q.with('decided', (c) =>
       c
         .insertInto('approval_decisions')
@@ -154,7 +151,7 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
       .where('id', '=', update.executionId)
       .where('status', 'not in', [...TERMINAL_STATUSES])
       .execute();
-  } else if (writes) {
+  } else if (update.events.length > 0 || decisions.length > 0) {
     // A data-modifying `with` runs whether or not the statement reads it.
     await q.selectNoFrom(sql<number>`1`.as('written')).execute();
   }

@@ -256,8 +256,8 @@ const interpreter: Benchmark = {
           'where the extra CPU of the interpreter goes (a V8 CPU profile of the bench process, `node --cpu-prof`, on commit 5d0a9df, the batches told apart by ' +
             'which workflow ran in them): in the workflow thread about 40% is the SDK recording a stack trace for every promise workflow code makes (its promise ' +
             'hook, behind the stack-trace query; it cannot be turned off), and the interpreter makes more promises than the hand-written function; the rest is the ' +
-            "interpreter's own work (scopes, templates, step records) and, on the main thread, the mirror writes (Kysely and pg: the row before the start, the " +
-            'step events, the final write) that the hand-written workflow does not make. The search attributes and memo cost nothing measurable ("labelled")',
+            "interpreter's own work (scopes, templates, step records) and, on the main thread, the run's final mirror write (Kysely and pg), which the " +
+            'hand-written workflow does not make; the mirror row is written before the clock starts. What the search attributes and memo cost is the "labelled" row',
           `history, hand-written: ${describeHistory(handHistory)}`,
           `history, interpreter: ${describeHistory(interpHistory)}`,
           `last one-at-a-time run, hand-written: ${describePhases(handPhases)}`,

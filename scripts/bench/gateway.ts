@@ -27,7 +27,7 @@ import { workflowIdFor } from '../../src/temporal/client';
 import type { Benchmark } from './benchmarks';
 import { type ProcessGroup, processGroupCpuMs, rotate } from './measure';
 import { type LoadGenerator, startLoadGenerator } from './load-generator';
-import { median, PAIRED_NOTE, pairedRatio, type Row, type Table } from './stats';
+import { median, PAIRED_NOTE, type Row, type Table, throughputRatio } from './stats';
 
 /** Workload of the default run. */
 export const GATEWAY_SIZES = {
@@ -233,9 +233,10 @@ export const gateway: Benchmark = {
         };
         const r = of('raw client');
         const g = of('gateway');
-        rows.push({ variant: `raw client @${concurrency}`, samples: r.samples, throughput: r.level.rate, rounds: r.level.rounds });
-        rows.push({ variant: `gateway @${concurrency}`, samples: g.samples, throughput: g.level.rate, rounds: g.level.rounds, baseline: `raw client @${concurrency}` });
-        perLevel.push({ concurrency, raw: r.level, gw: g.level, ratio: pairedRatio(g.level.rounds, r.level.rounds) });
+        const rawRow: Row = { variant: `raw client @${concurrency}`, samples: r.samples, throughput: r.level.rate, rounds: r.level.rounds };
+        const gwRow: Row = { variant: `gateway @${concurrency}`, samples: g.samples, throughput: g.level.rate, rounds: g.level.rounds, baseline: rawRow.variant };
+        rows.push(rawRow, gwRow);
+        perLevel.push({ concurrency, raw: r.level, gw: g.level, ratio: throughputRatio(gwRow, rawRow) });
       }
       const under = perLevel.at(-1)!;
       const table: Table = {
