@@ -250,7 +250,12 @@ ${targets.join('\n')}
   bundle: \`scripts/bench/workflows.ts\` exports the interpreter and the hand-written baselines.
 - The interpreter is started as the product starts it (\`src/executions/start.ts\`): search attributes,
   memo and summary on the start, the mirror row written before; the row is prepared before the clock
-  starts. The hand-written workflows are started plainly. Latency is from the start call to the result.
+  starts. The hand-written workflows are started plainly, and in \`interpreter\` also with the
+  interpreter's labels. Latency is from the start call to the result.
+- Each comparison isolates one cost. \`interpreter\` judges the interpreter itself: run with the
+  mirror's write a no-op, against the hand-written workflow started with the same labels; the
+  mirror's cost is \`mirror\`'s target, and a product run against the plain hand-written workflow,
+  all costs together, is a row of its own.
 - Variants are measured side by side: after a warm-up, one run at a time in alternating (rotating)
   order for the latency columns; then batches at a fixed concurrency, the variants taking turns batch
   by batch, for throughput (median of the batches). A throughput ratio is the median of the batches'
