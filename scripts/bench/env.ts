@@ -21,7 +21,7 @@ import type { Database } from '../../db/schema';
 import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { ensureSearchAttributes } from '../../src/temporal/client';
-import { createWorker } from '../../src/worker/create-worker';
+import { createWorker, WORKFLOW_BUNDLER_OPTIONS } from '../../src/worker/create-worker';
 import { installRuntime } from '../../src/worker/runtime';
 import { dropDatabase, ensureDatabase, obtainPostgres, type RunningPostgres } from '../lib/postgres';
 import { freePort } from '../lib/ports';
@@ -127,7 +127,7 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
         ),
         (pg: RunningPostgres) => pg.stop(),
       ),
-      bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./workflows.ts', import.meta.url)), logger: silentLogger }),
+      bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./workflows.ts', import.meta.url)), logger: silentLogger, ...WORKFLOW_BUNDLER_OPTIONS }),
       up(startSmtpSink(), (sink) => sink.close()),
       up(startHttpSink(), (sink) => sink.close()),
       up(startHttpSink(), (sink) => sink.close()),

@@ -1,6 +1,6 @@
 /** Builds the Temporal worker that runs the interpreter and its activities. */
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type BundleOptions, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../../activities';
 import type { Database } from '../../db/schema';
@@ -9,6 +9,30 @@ import { mirrorSinks } from './mirror-sink';
 import { reportUnexpectedActivityFailures } from './report-failures';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+type WebpackConfig = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
+
+/**
+ * How every bundle of the workflow code is made (the worker's, the tests',
+ * the benchmarks'): as the SDK makes it, but compiled for the Node.js the
+ * worker runs on (ES2022) rather than ES2017. Object spread, class fields and
+ * optional chaining then stay native instead of becoming helper calls, which
+ * every run paid for: about 5% of the worker's CPU per run in the
+ * `interpreter` benchmark. Native and helper forms behave alike, and async
+ * functions are native under both targets, so runs replay as they ran.
+ */
+export const WORKFLOW_BUNDLER_OPTIONS = {
+  webpackConfigHook(config: WebpackConfig): WebpackConfig {
+    const typescript = config.module?.rules?.find(
+      (rule): rule is { use: { loader: string; options: { jsc: { target: string } } } } =>
+        typeof rule === 'object' && rule !== null && typeof rule.use === 'object' && /swc-loader/.test(String((rule.use as { loader?: unknown }).loader)),
+    );
+    // A bundler that no longer compiles TypeScript with SWC: fail the build rather than guess.
+    if (!typescript?.use.options.jsc) throw new Error('the Temporal bundler has no SWC rule for TypeScript to set the target of');
+    typescript.use.options.jsc.target = 'es2022';
+    return config;
+  },
+} satisfies Pick<BundleOptions, 'webpackConfigHook'>;
 
 export interface CreateWorkerOptions {
   config: Config;
@@ -26,7 +50,7 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: WORKFLOW_BUNDLER_OPTIONS }),
     activities: registered,
     sinks: mirrorSinks(registered.recordRunEvents),
     interceptors: { activity: [reportUnexpectedActivityFailures] },

@@ -13,7 +13,7 @@ import type { TestProject } from 'vitest/node';
 import { obtainPostgres } from '../../scripts/lib/postgres';
 import { freePort } from '../../scripts/lib/ports';
 import { startTemporal } from '../../scripts/lib/temporal';
-import { WORKFLOWS_PATH } from '../../src/worker/create-worker';
+import { WORKFLOW_BUNDLER_OPTIONS, WORKFLOWS_PATH } from '../../src/worker/create-worker';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 
 declare module 'vitest' {
@@ -40,7 +40,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     })(),
     testPostgres(scratch),
     (async () => {
-      const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
+      const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger, ...WORKFLOW_BUNDLER_OPTIONS });
       const path = join(scratch, 'workflow-bundle.js');
       await writeFile(path, code);
       return path;
