@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { DEV_SERVER_TUNING } from '../../scripts/lib/temporal';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const composePath = path.join(root, 'docker-compose.yml');
@@ -24,6 +25,8 @@ interface Service {
   image?: string;
   privileged?: boolean | string;
   depends_on?: string[] | Record<string, { condition?: string }>;
+  environment?: Record<string, string>;
+  volumes?: string[];
 }
 const compose = parse(composeText) as { services: Record<string, Service> };
 const services = compose.services;
@@ -123,6 +126,31 @@ describe('docker-compose.yml', () => {
   it('gives every interpolated variable a default, so it works without a .env', () => {
     const bare = [...composeText.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]);
     expect(bare).toEqual([]);
+  });
+});
+
+describe("the compose file's Temporal server", () => {
+  const temporal = services.temporal!;
+  // The image reads DYNAMIC_CONFIG_FILE_PATH relative to its /etc/temporal.
+  const mount = temporal.volumes?.find((v) => v.split(':')[1] === '/etc/temporal/config/dynamicconfig');
+  const file = temporal.environment?.DYNAMIC_CONFIG_FILE_PATH;
+
+  it('reads its dynamic configuration from a file of this folder', () => {
+    expect(mount, 'a volume at /etc/temporal/config/dynamicconfig').toBeDefined();
+    expect(file).toMatch(/^config\/dynamicconfig\/[^/]+\.yaml$/);
+  });
+
+  it('hands each step to a worker as quickly as the development server does', () => {
+    const hostDir = path.join(root, mount!.split(':')[0]!);
+    const config = parse(readFileSync(path.join(hostDir, path.basename(file!)), 'utf8')) as Record<string, unknown>;
+    // Temporal's format: every key a list of values, each with optional constraints.
+    for (const [key, values] of Object.entries(config)) {
+      expect(Array.isArray(values) && values.every((v) => typeof v === 'object' && v !== null && 'value' in v), key).toBe(true);
+    }
+    const key = 'history.transferProcessorMaxPollRPS';
+    const tuned = DEV_SERVER_TUNING.find((arg) => arg.startsWith(`${key}=`));
+    expect(tuned).toBeDefined();
+    expect(config[key]).toEqual([{ value: Number(tuned!.split('=')[1]), constraints: {} }]);
   });
 });
 
