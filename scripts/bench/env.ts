@@ -33,22 +33,27 @@ const execFileAsync = promisify(execFile);
 /**
  * Dev server set-ups the benchmarks compare. Every one starts from DEV_SERVER_TUNING (what `npm run
  * dev` and the tests run); the others add flags after it, a later value for the same key winning.
+ * `judged`: the product runs a server set up so, and targets apply to it; the others are comparisons.
  */
 export const SERVER_SETUPS = {
   tuned: {
     label: '1 partition, transfer poll 1000/s',
-    description: 'DEV_SERVER_TUNING as is: one task-queue partition, transfer-task polling at 1000 per second',
+    description: 'DEV_SERVER_TUNING as is: one task-queue partition, transfer-task polling at 1000 per second (the dev server and the tests)',
     args: [],
+    judged: true,
   },
   partitions: {
     label: '4 partitions',
-    description: "DEV_SERVER_TUNING with the server's default of four task-queue partitions put back",
+    description:
+      "DEV_SERVER_TUNING with the server's default of four task-queue partitions put back (as docker-compose.yml's server runs: " +
+      'its defaults and transfer-task polling at 1000 per second)',
     args: [
       '--dynamic-config-value',
       'matching.numTaskqueueReadPartitions=4',
       '--dynamic-config-value',
       'matching.numTaskqueueWritePartitions=4',
     ],
+    judged: true,
   },
   slowTransfer: {
     label: '1 partition, transfer poll 20/s (server default)',
@@ -56,8 +61,9 @@ export const SERVER_SETUPS = {
       "DEV_SERVER_TUNING with the server's default history.transferProcessorMaxPollRPS=20 put back: the rate " +
       "at which the history service's one shard may read new tasks to hand to matching",
     args: ['--dynamic-config-value', 'history.transferProcessorMaxPollRPS=20'],
+    judged: false,
   },
-} as const satisfies Record<string, { label: string; description: string; args: readonly string[] }>;
+} as const satisfies Record<string, { label: string; description: string; args: readonly string[]; judged: boolean }>;
 
 export type ServerSetup = keyof typeof SERVER_SETUPS;
 
