@@ -179,6 +179,21 @@ function handWrittenLabelledVariant(name: string, worker: RunningWorker, workflo
   };
 }
 
+/**
+ * The product's worker on `taskQueue`, and the same worker on `<taskQueue>-unmirrored` with the
+ * mirror's write (the recordRunEvents activity, which the worker's final write calls too) a no-op.
+ */
+function startWorkerPair(env: BenchEnv, taskQueue: string): Promise<[RunningWorker, RunningWorker]> {
+  return Promise.all([
+    env.startWorker({ target: env.tuned, taskQueue }),
+    env.startWorker({
+      target: env.tuned,
+      taskQueue: `${taskQueue}-unmirrored`,
+      activities: (config) => ({ ...createActivities({ config, db: env.db }), recordRunEvents: async () => undefined }),
+    }),
+  ]);
+}
+
 function orderShippedArgs(worker: RunningWorker): () => OrderShippedInput {
   return () => ({ ...orderTrigger(), defaultStepTimeoutSeconds: worker.config.workflow.defaultTimeoutSeconds });
 }
@@ -197,15 +212,7 @@ const interpreter: Benchmark = {
   async run(env, say) {
     const size = SIZES.interpreter;
     const def = await install(env.db, ORDER_SHIPPED, 'bench-order-shipped');
-    // The product's worker, and the same worker with the mirror's write a no-op (as in the `mirror` benchmark).
-    const [worker, unmirrored] = await Promise.all([
-      env.startWorker({ target: env.tuned, taskQueue: 'bench-interpreter' }),
-      env.startWorker({
-        target: env.tuned,
-        taskQueue: 'bench-interpreter-unmirrored',
-        activities: (config) => ({ ...createActivities({ config, db: env.db }), recordRunEvents: async () => undefined }),
-      }),
-    ]);
+    const [worker, unmirrored] = await startWorkerPair(env, 'bench-interpreter');
     try {
       const hand = handWrittenVariant('hand-written', worker, 'handWrittenOrderShipped', orderShippedArgs(worker));
       const interp = interpreterVariant('interpreter', worker, env.db, def, orderTrigger);
@@ -431,14 +438,7 @@ const mirror: Benchmark = {
   async run(env, say) {
     const size = SIZES.mirror;
     const def = await install(env.db, ORDER_SHIPPED, 'bench-mirror');
-    const [on, off] = await Promise.all([
-      env.startWorker({ target: env.tuned, taskQueue: 'bench-mirror-on' }),
-      env.startWorker({
-        target: env.tuned,
-        taskQueue: 'bench-mirror-off',
-        activities: (config) => ({ ...createActivities({ config, db: env.db }), recordRunEvents: async () => undefined }),
-      }),
-    ]);
+    const [on, off] = await startWorkerPair(env, 'bench-mirror');
     try {
       const withMirror = interpreterVariant('mirror on', on, env.db, def, orderTrigger);
       const without = interpreterVariant('mirror off', off, env.db, def, orderTrigger);
