@@ -8,9 +8,24 @@ export async function insertExecution(db: Kysely<Database>, row: NewExecutionRow
   return db.insertInto('workflow_executions').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
-/** Inserts the rows of runs about to start, in one statement. */
-export async function insertExecutions(db: Kysely<Database>, rows: NewExecutionRow[]): Promise<void> {
-  await db.insertInto('workflow_executions').values(rows).execute();
+/**
+ * Inserts the rows of runs about to start, in one statement.
+ *
+ * With `durable: false` the statement commits without waiting for its WAL to
+ * reach disk (see {@link markExecutionsStarted}); the rows are visible to
+ * every reader at once all the same. For rows whose runs carry them (see
+ * `MirrorUpdate.row`): should the database crash before the WAL is written,
+ * each run's first mirror write makes its row again.
+ */
+export async function insertExecutions(
+  db: Kysely<Database>,
+  rows: NewExecutionRow[],
+  { durable = true }: { durable?: boolean } = {},
+): Promise<void> {
+  const insert = db.insertInto('workflow_executions').values(rows);
+  if (durable) await insert.execute();
+  // Computed before the statement's own transaction commits, so that commit reads it.
+  else await insert.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('commit_setting')).execute();
 }
 
 /**
@@ -85,10 +100,52 @@ export async function settleExecution(db: Kysely<Database>, id: string, settleme
  * run's status. One statement, the inserts as data-modifying `with` clauses:
  * it commits all or nothing like the transaction it replaces, in one round
  * trip instead of four (begin, inserts, update, commit).
+ *
+ * With the run's `row`, a missing execution row is made first, already
+ * carrying this batch's status (the statement's update cannot see a row its
+ * own `with` inserted); an existing row is left to the update.
  */
 export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpdate): Promise<void> {
-  // Each `with` returns a creator over more tables; the statement below only touches these three.
+  // Each `with` returns a creator over more tables; the statement below only touches these four.
   let q: QueryCreator<Database> = db;
+  const seed = update.row;
+  if (seed) {
+    const status = update.status ?? 'RUNNING';
+    const finishedAt = isTerminal(status) ? (update.finishedAt ?? new Date().toISOString()) : null;
+    q = q.with('seeded', (c) =>
+      c
+        .insertInto('workflow_executions')
+        .columns([
+          'id', 'definition_id', 'definition_version', 'workflow_id', 'run_id', 'status', 'trigger_type', 'trigger_data',
+          'template_key', 'category', 'current_step', 'error', 'started_at', 'finished_at', 'duration_ms',
+        ])
+        .expression((eb) =>
+          eb
+            .selectFrom('workflow_definitions as d')
+            .where('d.id', '=', seed.definitionId)
+            .select([
+              sql<string>`${update.executionId}::uuid`.as('id'),
+              'd.id as definition_id',
+              sql<number>`${seed.definitionVersion}::int`.as('definition_version'),
+              sql<string>`${seed.workflowId}::text`.as('workflow_id'),
+              sql<string | null>`${update.runId ?? null}::text`.as('run_id'),
+              sql<string>`${status}::text`.as('status'),
+              sql<string>`${seed.triggerType}::text`.as('trigger_type'),
+              sql<string>`${JSON.stringify(seed.triggerData)}::jsonb`.as('trigger_data'),
+              'd.template_key',
+              'd.category',
+              sql<string | null>`${finishedAt ? null : (update.currentStep ?? null)}::text`.as('current_step'),
+              sql<string | null>`${finishedAt ? (update.error ?? null) : null}::text`.as('error'),
+              sql<Date>`${seed.startedAt}::timestamptz`.as('started_at'),
+              sql<Date | null>`${finishedAt}::timestamptz`.as('finished_at'),
+              sql<number | null>`greatest(0, floor(extract(epoch from (${finishedAt}::timestamptz - ${seed.startedAt}::timestamptz)) * 1000))`.as(
+                'duration_ms',
+              ),
+            ]),
+        )
+        .onConflict((oc) => oc.doNothing()),
+    ) as unknown as QueryCreator<Database>;
+  }
   const decisions = update.decisions ?? [];
   if (update.events.length > 0) {
     q = q.with('logged', (c) =>
@@ -151,7 +208,7 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
       .where('id', '=', update.executionId)
       .where('status', 'not in', [...TERMINAL_STATUSES])
       .execute();
-  } else if (update.events.length > 0 || decisions.length > 0) {
+  } else if (update.events.length > 0 || decisions.length > 0 || seed) {
     // A data-modifying `with` runs whether or not the statement reads it.
     await q.selectNoFrom(sql<number>`1`.as('written')).execute();
   }

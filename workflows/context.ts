@@ -15,6 +15,7 @@ import {
   type ApprovalDecision,
   type DecisionInput,
   ERROR_TYPES,
+  type MirrorRowSeed,
   type MirrorSinks,
   type MirrorUpdate,
   type RunEvent,
@@ -82,6 +83,8 @@ class SharedState {
   readonly chunks = new Set<string>();
   /** When the mirror was last written (workflow time): the run's start until then. */
   lastFlushAt = Date.now();
+  /** The mirror has taken one of this run's writes, so the execution's row is on disk. */
+  rowConfirmed = false;
 }
 
 export interface OpenApproval {
@@ -513,6 +516,7 @@ export class RunContext {
       // The run carrying the execution (the gateway marks it too, but after answering; and a
       // continued run has a new one). A foreach chunk is a run of its own, not the execution's.
       ...(this.input.chunk ? {} : { runId: wf.workflowInfo().runId }),
+      ...(this.input.chunk || this.shared.rowConfirmed ? {} : { row: this.rowSeed() }),
     };
     if (final && !isFirstType()) {
       mirrorSink.recordFinal(update);
@@ -520,12 +524,30 @@ export class RunContext {
     }
     try {
       await mirror.recordRunEvents(update);
+      this.shared.rowConfirmed = true;
     } catch (err) {
       if (wf.isCancellation(err)) throw err;
       this.pending = [...events, ...this.pending];
       this.shared.pendingDecisions = [...decisions, ...this.shared.pendingDecisions];
       wf.log.warn('mirror write failed; events kept for the next write', { error: String(err) });
     }
+  }
+
+  /**
+   * The execution's row, for a write that finds it missing. A write that
+   * succeeds commits durably, and with it every earlier commit, the gateway's
+   * insert of the row included: after one, the row needs no seed.
+   */
+  private rowSeed(): MirrorRowSeed {
+    const info = wf.workflowInfo();
+    return {
+      workflowId: info.workflowId,
+      definitionId: this.input.definition.id,
+      definitionVersion: this.input.definition.version,
+      triggerType: this.input.triggerType,
+      triggerData: this.input.triggerData,
+      startedAt: info.startTime.toISOString(),
+    };
   }
 
   snapshot(): RunState {

@@ -135,6 +135,12 @@ export async function replayExecution(
  * after, grouped with other starts' marks, not before the answer. Should that
  * write fail, the run's own first mirror write marks it, or the reconciler.
  * When Temporal refuses, the row is settled FAILED before the error is thrown.
+ *
+ * The row is committed before the start, so no run exists without it and a
+ * read right after the answer finds it, but the start does not wait for the
+ * commit to reach disk: the run carries its row and its first mirror write
+ * makes it again should a database crash lose it. A replay's row waits for
+ * the disk, as its link to the execution it replays is not the run's to know.
  */
 async function startNewExecution(
   { db, client, config, logger }: StartDeps,
@@ -144,7 +150,9 @@ async function startNewExecution(
   const executionId = randomUUID();
   const workflowId = workflowIdFor(definition.key, executionId);
   const writes = groupWritesFor(db);
-  await writes.rows.add({ ...mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData), replay_of: replayOf ?? null });
+  const row = mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData);
+  if (replayOf) await insertExecutions(db, [{ ...row, replay_of: replayOf }]);
+  else await writes.rows.add(row);
   let runId: string;
   try {
     runId = await startOnTemporal(client, config, { ...start, executionId, workflowId }, false);
@@ -167,9 +175,9 @@ const STARTED_MARK_LINGER_MS = 50;
 
 /**
  * The mirror writes of plain starts, grouped per database handle: concurrent
- * starts share one insert and one update (see db/group-writer.ts). The insert
- * is durable before the start; the marks, whose loss the run's own first
- * mirror write makes good, linger and commit without waiting for the disk.
+ * starts share one insert and one update (see db/group-writer.ts). Neither
+ * waits for the disk, as the run's own first mirror write makes good the loss
+ * of either; the insert goes out at once, the marks linger for company.
  */
 const groupWrites = new WeakMap<Kysely<Database>, { rows: GroupWriter<NewExecutionRow>; started: GroupWriter<{ id: string; runId: string }> }>();
 
@@ -177,7 +185,7 @@ function groupWritesFor(db: Kysely<Database>) {
   let writes = groupWrites.get(db);
   if (!writes) {
     writes = {
-      rows: new GroupWriter((rows) => insertExecutions(db, rows)),
+      rows: new GroupWriter((rows) => insertExecutions(db, rows, { durable: false })),
       started: new GroupWriter((started) => markExecutionsStarted(db, started, { durable: false }), 100, STARTED_MARK_LINGER_MS),
     };
     groupWrites.set(db, writes);

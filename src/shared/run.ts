@@ -204,6 +204,25 @@ export interface MirrorUpdate {
   error?: string | undefined;
   /** The run now carrying the execution, after it continued as new. */
   runId?: string | undefined;
+  /**
+   * The execution's row as the run knows it, sent until the mirror has taken
+   * one of the run's writes: a write that finds no row makes it from this.
+   * The gateway's insert of the row is visible at once but reaches disk a
+   * moment after the start is answered; a database crash in that moment
+   * loses it, and this brings it back.
+   */
+  row?: MirrorRowSeed | undefined;
+}
+
+/** What the mirror's row of an execution holds from its start. */
+export interface MirrorRowSeed {
+  workflowId: string;
+  definitionId: string;
+  definitionVersion: number;
+  triggerType: TriggerType;
+  triggerData: Record<string, unknown>;
+  /** When the execution started (its first run, before any continue-as-new), ISO 8601. */
+  startedAt: string;
 }
 
 /**

@@ -73,10 +73,14 @@ describe('seeding', () => {
 });
 
 /** Mirror rows of runs about to start, as the gateway inserts them (PENDING, no run id). */
-async function pendingRows(count: number): Promise<string[]> {
+async function markDefinition() {
   const parsed = parseDefinition({ key: `mark-${randomUUID().slice(0, 8)}`, name: 'Mark', steps: [{ id: 'x', type: 'set', values: { a: 1 } }] });
   if (!parsed.ok) throw new Error('test definition is invalid');
-  const definition = await createDefinition(h.db, parsed.definition);
+  return createDefinition(h.db, parsed.definition);
+}
+
+async function pendingRows(count: number): Promise<string[]> {
+  const definition = await markDefinition();
   const ids = Array.from({ length: count }, () => randomUUID());
   await insertExecutions(
     h.db,
@@ -85,22 +89,46 @@ async function pendingRows(count: number): Promise<string[]> {
   return ids;
 }
 
+/** `current_setting('synchronous_commit')` inside a transaction after `write`, and on the same connection after it. */
+async function commitSettingOf(write: (db: typeof h.db) => Promise<unknown>): Promise<{ during: string | undefined; after: string | undefined }> {
+  // One connection, so the check after the write reads the setting of the connection the write used.
+  const single = createDb({ url: h.databaseUrl, poolMax: 1 });
+  const setting = async (db: typeof h.db) => (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(db)).rows[0]?.s;
+  try {
+    const during = await single.transaction().execute(async (trx) => {
+      await write(trx);
+      return setting(trx);
+    });
+    return { during, after: await setting(single) };
+  } finally {
+    await single.destroy();
+  }
+}
+
+describe('inserting the rows of runs about to start', () => {
+  it('can commit without waiting for the disk, the rows readable at once', async () => {
+    const definition = await markDefinition();
+    const ids = [randomUUID(), randomUUID()];
+    const rows = ids.map((id) => mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'webhook', { order: id }));
+    expect(await commitSettingOf((db) => insertExecutions(db, rows, { durable: false }))).toEqual({ during: 'off', after: 'on' });
+    for (const id of ids) {
+      expect(await findExecution(h.db, id)).toMatchObject({ status: 'PENDING', trigger_type: 'webhook', trigger_data: { order: id } });
+    }
+  });
+
+  it('waits for the disk unless told otherwise', async () => {
+    const definition = await markDefinition();
+    const id = randomUUID();
+    const row = mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'manual', {});
+    expect(await commitSettingOf((db) => insertExecutions(db, [row]))).toEqual({ during: 'on', after: 'on' });
+  });
+});
+
 describe('marking rows started', () => {
   it('marks rows RUNNING with their run ids, the commit alone not waiting for the disk', async () => {
     const ids = await pendingRows(3);
-    // One connection, so the check after the mark reads the setting of the connection the mark used.
-    const single = createDb({ url: h.databaseUrl, poolMax: 1 });
-    try {
-      const during = await single.transaction().execute(async (trx) => {
-        await markExecutionsStarted(trx, ids.map((id, i) => ({ id, runId: `run-${i}` })), { durable: false });
-        return (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(trx)).rows[0]?.s;
-      });
-      expect(during).toBe('off');
-      const after = (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(single)).rows[0]?.s;
-      expect(after).toBe('on');
-    } finally {
-      await single.destroy();
-    }
+    const marked = await commitSettingOf((db) => markExecutionsStarted(db, ids.map((id, i) => ({ id, runId: `run-${i}` })), { durable: false }));
+    expect(marked).toEqual({ during: 'off', after: 'on' });
     for (const [i, id] of ids.entries()) {
       expect(await findExecution(h.db, id)).toMatchObject({ status: 'RUNNING', run_id: `run-${i}` });
     }
@@ -169,6 +197,70 @@ describe("the workflow's mirror writes", () => {
 
     await applyMirrorUpdate(h.db, { executionId: id!, events: [], status: 'RUNNING', currentStep: 'b' });
     expect(await findExecution(h.db, id!)).toMatchObject({ status: 'SUCCESS', current_step: null });
+  });
+
+  describe("with the run's row", () => {
+    async function seedFor(triggerData: Record<string, unknown>) {
+      const definition = await markDefinition();
+      await h.db.updateTable('workflow_definitions').set({ template_key: 'order-shipped' }).where('id', '=', definition.id).execute();
+      const id = randomUUID();
+      const startedAt = new Date(Date.now() - 5_000);
+      const row = {
+        workflowId: `${definition.key}-${id}`,
+        definitionId: definition.id,
+        definitionVersion: 1,
+        triggerType: 'webhook' as const,
+        triggerData,
+        startedAt: startedAt.toISOString(),
+      };
+      return { id, definition, row, startedAt };
+    }
+
+    it("make a row the database lost, with the batch's status, events and decisions", async () => {
+      const { id, definition, row, startedAt } = await seedFor({ order: 42, to: 'ada@example.test' });
+      await applyMirrorUpdate(h.db, {
+        executionId: id,
+        events: [event('a', 'STARTED')],
+        decisions: [{ stepPath: 'a', sequence: 1, decidedBy: 'ada', decision: 'approve', automatic: false, at: new Date().toISOString() }],
+        status: 'RUNNING',
+        currentStep: 'a',
+        runId: 'run-1',
+        row,
+      });
+      expect(await findExecution(h.db, id)).toMatchObject({
+        definition_id: definition.id,
+        definition_version: 1,
+        workflow_id: row.workflowId,
+        run_id: 'run-1',
+        status: 'RUNNING',
+        trigger_type: 'webhook',
+        trigger_data: { order: 42, to: 'ada@example.test' },
+        template_key: 'order-shipped',
+        category: definition.category,
+        current_step: 'a',
+        started_at: startedAt,
+        finished_at: null,
+      });
+      expect((await listExecutionLogs(h.db, id)).map((l) => [l.step_id, l.event])).toEqual([['a', 'STARTED']]);
+      expect(await h.db.selectFrom('approval_decisions').select('decided_by').where('execution_id', '=', id).execute()).toEqual([{ decided_by: 'ada' }]);
+    });
+
+    it("make a settled row when the lost run's first write is its last", async () => {
+      const { id, row, startedAt } = await seedFor({});
+      const finishedAt = new Date(startedAt.getTime() + 2_500);
+      await applyMirrorUpdate(h.db, { executionId: id, events: [event('a', 'FAILED')], status: 'FAILED', error: 'step a failed', finishedAt: finishedAt.toISOString(), row });
+      expect(await findExecution(h.db, id)).toMatchObject({ status: 'FAILED', error: 'step a failed', current_step: null, finished_at: finishedAt, duration_ms: 2_500 });
+    });
+
+    it('leave a row that is there to the update', async () => {
+      const [id] = await pendingRows(1);
+      const before = await findExecution(h.db, id!);
+      const { row } = await seedFor({ other: true });
+      await applyMirrorUpdate(h.db, { executionId: id!, events: [event('a', 'STARTED')], status: 'RUNNING', currentStep: 'a', runId: 'run-1', row });
+      const after = await findExecution(h.db, id!);
+      expect(after).toMatchObject({ status: 'RUNNING', current_step: 'a', run_id: 'run-1', trigger_data: {}, workflow_id: before?.workflow_id, started_at: before?.started_at });
+      expect(await listExecutionLogs(h.db, id!)).toHaveLength(1);
+    });
   });
 
   it('write all of a batch or none of it', async () => {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findExecution, insertExecution } from '../../db/executions';
+import { findExecution, insertExecution, listExecutionLogs } from '../../db/executions';
 import { createLogger } from '../../src/logger';
 import { createReconciler } from '../../src/mirror/reconciler';
 import { eventually, createHarness, type Harness } from '../support/harness';
@@ -137,6 +137,66 @@ describe('the mirror', () => {
     } finally {
       await h.startWorker();
     }
+  });
+
+  describe('makes a row the database lost again, from its run', () => {
+    /** Starts a run with no worker polling, then deletes its row: a database crash before the row reached disk. */
+    async function startAndLoseRow(key: string, steps: unknown[]) {
+      const def = await h.api('POST', '/api/workflows', { key, name: `Lost ${key}`, category: 'orders', steps });
+      expect(def.status).toBe(201);
+      await h.stopWorker();
+      try {
+        const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: { order: 7 } });
+        expect(started.status).toBe(202);
+        const before = await eventually(async () => {
+          const row = await findExecution(h.db, started.body.executionId);
+          return row?.run_id ? row : undefined;
+        }, 5_000, 'the mark');
+        await h.db.deleteFrom('workflow_executions').where('id', '=', started.body.executionId).execute();
+        return { definitionId: def.body.id as string, started: started.body as { executionId: string; workflowId: string; runId: string }, before };
+      } finally {
+        await h.startWorker();
+      }
+    }
+
+    it('when its first write is its last', async () => {
+      const { definitionId, started, before } = await startAndLoseRow('lost-row-quick', [{ id: 'x', type: 'set', values: { a: 1 } }]);
+      const row = await eventually(async () => {
+        const r = await findExecution(h.db, started.executionId);
+        return r?.status === 'SUCCESS' ? r : undefined;
+      }, 15_000, 'the row made again');
+      expect(row).toMatchObject({
+        definition_id: definitionId,
+        definition_version: 1,
+        workflow_id: started.workflowId,
+        run_id: started.runId,
+        trigger_type: 'manual',
+        trigger_data: { order: 7 },
+        category: 'orders',
+        current_step: null,
+      });
+      // The start time is Temporal's, not the insert's: the two differ by the start's own latency.
+      expect(Math.abs(row.started_at.getTime() - before.started_at.getTime())).toBeLessThan(2_000);
+      expect(row.duration_ms).toBeGreaterThanOrEqual(0);
+      const events = (await listExecutionLogs(h.db, started.executionId)).map((l) => `${l.step_id}:${l.event}`);
+      expect(events).toEqual(['x:STARTED', 'x:COMPLETED']);
+    });
+
+    it('when it writes before it waits', async () => {
+      const { started } = await startAndLoseRow('lost-row-waiting', [
+        { id: 'before', type: 'set', values: { ready: true } },
+        { id: 'wait', type: 'delay', duration: '1h' },
+      ]);
+      const row = await eventually(async () => {
+        const r = await findExecution(h.db, started.executionId);
+        return r?.current_step === 'wait' ? r : undefined;
+      }, 15_000, 'the row made again at the wait');
+      expect(row).toMatchObject({ status: 'RUNNING', run_id: started.runId, trigger_data: { order: 7 } });
+      const res = await h.api('GET', `/api/executions/${started.executionId}`);
+      expect(res.status).toBe(200);
+      expect(res.body.live.currentSteps).toEqual(['wait']);
+      await h.client.workflow.getHandle(started.workflowId).terminate('test cleanup');
+    });
   });
 
   it('keeps a run on the version it started with after a new version is saved', async () => {
