@@ -268,6 +268,11 @@ export const gateway: Benchmark = {
             'waking an idle Postgres backend and flushing the WAL on this VM. Alone, each request also runs on cold caches: the serving CPU per request at ' +
             'concurrency 1 is about twice that at 10, for both endpoints. Under load, the serving and Postgres CPU per request above, on the same two CPUs as ' +
             'the dev server, is what lowers the throughput',
+          'where the added time goes at concurrency 1 now (a probe on commit 561c493: timestamps taken inside the serving process, 900 requests to each ' +
+            'endpoint taking turns): request in → insert begun 0.92 ms (bare endpoint: request in → start begun 0.17 ms), the insert 1.47 ms, the start ' +
+            '6.82 ms (bare 6.39 ms), start answered → response sent 0.64 ms (bare 0.24 ms); in all 10.34 against 6.97 ms. The insert is the largest part, and ' +
+            "it stays before the start: run alongside it, a start would succeed while Postgres is down, leaving a run without its row until the run's own " +
+            'first write, or for good should that write fail too',
           'the mirror insert not waiting for the disk (since commit 1649b9f), against the same gateway with the insert waiting for it, both and the bare ' +
             'endpoint taking turns in one process (a probe on that commit, 6 rounds at concurrency 1 and 10): added p50 at concurrency 1 +2.93 against ' +
             '+4.35 ms; throughput at 10 ×0.938 against ×0.868 (rounds ×0.85–0.98 against ×0.75–0.97); Postgres CPU per request at 10 0.73 against 0.92 ms',
