@@ -199,6 +199,24 @@ describe('the mirror', () => {
     });
   });
 
+  it('sends a run\'s row only until the mirror has taken one of its writes', async () => {
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'row-sent-once',
+      name: 'Row sent once',
+      steps: [
+        { id: 'wait', type: 'delay', duration: '1500ms' },
+        { id: 'after', type: 'set', values: { done: true } },
+      ],
+    });
+    const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+    await eventually(async () => ((await findExecution(h.db, started.body.executionId))?.current_step === 'wait' ? true : undefined), 15_000, 'the write at the wait');
+    // Written once, the row is on disk: the run's later writes (here the final one) no longer carry it.
+    await h.db.deleteFrom('workflow_executions').where('id', '=', started.body.executionId).execute();
+    const result = await h.client.workflow.getHandle(started.body.workflowId).result();
+    expect(result.vars).toEqual({ done: true });
+    expect(await findExecution(h.db, started.body.executionId)).toBeUndefined();
+  });
+
   it('keeps a run on the version it started with after a new version is saved', async () => {
     const def = await h.api('POST', '/api/workflows', {
       key: 'pinned-version',
