@@ -1,5 +1,5 @@
 /** The execution mirror: one row per run, one log row per step event. */
-import { type Kysely, type QueryCreator, sql } from 'kysely';
+import { type Kysely, type QueryCreator, type RawBuilder, sql } from 'kysely';
 import type { MirrorUpdate } from '../src/shared/run';
 import { isTerminal, TERMINAL_STATUSES } from '../src/shared/status';
 import type { Database, ExecutionLogRow, ExecutionRow, NewExecutionRow } from './schema';
@@ -70,6 +70,11 @@ export interface Settlement {
   runId?: string | undefined;
 }
 
+/** Whole milliseconds from `startedAt` to `finishedAt`, never negative. */
+function durationMs(finishedAt: Date | string | null, startedAt: RawBuilder<unknown>) {
+  return sql<number>`greatest(0, floor(extract(epoch from (${finishedAt}::timestamptz - ${startedAt})) * 1000))`;
+}
+
 /** The columns a settlement writes. */
 function settledColumns(settlement: Settlement) {
   const finishedAt = settlement.finishedAt ?? new Date();
@@ -77,7 +82,7 @@ function settledColumns(settlement: Settlement) {
     status: settlement.status,
     error: settlement.error ?? null,
     finished_at: finishedAt,
-    duration_ms: sql<number>`greatest(0, floor(extract(epoch from (${finishedAt}::timestamptz - started_at)) * 1000))`,
+    duration_ms: durationMs(finishedAt, sql.ref('started_at')),
     current_step: null,
     updated_at: sql<Date>`now()`,
     ...(settlement.runId ? { run_id: settlement.runId } : {}),
@@ -111,7 +116,9 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
   const seed = update.row;
   if (seed) {
     const status = update.status ?? 'RUNNING';
-    const finishedAt = isTerminal(status) ? (update.finishedAt ?? new Date().toISOString()) : null;
+    const terminal = isTerminal(status);
+    const finishedAt = terminal ? (update.finishedAt ?? new Date().toISOString()) : null;
+    const startedAt = sql`${seed.startedAt}::timestamptz`;
     q = q.with('seeded', (c) =>
       c
         .insertInto('workflow_executions')
@@ -134,13 +141,11 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
               sql<string>`${JSON.stringify(seed.triggerData)}::jsonb`.as('trigger_data'),
               'd.template_key',
               'd.category',
-              sql<string | null>`${finishedAt ? null : (update.currentStep ?? null)}::text`.as('current_step'),
-              sql<string | null>`${finishedAt ? (update.error ?? null) : null}::text`.as('error'),
-              sql<Date>`${seed.startedAt}::timestamptz`.as('started_at'),
+              sql<string | null>`${terminal ? null : (update.currentStep ?? null)}::text`.as('current_step'),
+              sql<string | null>`${terminal ? (update.error ?? null) : null}::text`.as('error'),
+              startedAt.as('started_at'),
               sql<Date | null>`${finishedAt}::timestamptz`.as('finished_at'),
-              sql<number | null>`greatest(0, floor(extract(epoch from (${finishedAt}::timestamptz - ${seed.startedAt}::timestamptz)) * 1000))`.as(
-                'duration_ms',
-              ),
+              durationMs(finishedAt, startedAt).as('duration_ms'),
             ]),
         )
         .onConflict((oc) => oc.doNothing()),

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecution, insertExecution, listExecutionLogs } from '../../db/executions';
+import type { ExecutionRow } from '../../db/schema';
 import { createLogger } from '../../src/logger';
 import { createReconciler } from '../../src/mirror/reconciler';
 import { eventually, createHarness, type Harness } from '../support/harness';
@@ -18,6 +19,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
+
+/** The execution's row once `check` holds for it. */
+function rowWhen(executionId: string, check: (row: ExecutionRow) => boolean, timeoutMs: number, what: string): Promise<ExecutionRow> {
+  return eventually(async () => {
+    const row = await findExecution(h.db, executionId);
+    return row && check(row) ? row : undefined;
+  }, timeoutMs, what);
+}
 
 function reconciler() {
   return createReconciler({ db: h.db, client: h.client, logger: createLogger({ logLevel: 'silent' }, 'test'), graceMs: 0 });
@@ -37,10 +46,7 @@ async function startWaitingRun(key: string) {
   const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
   expect(started.status).toBe(202);
   // The workflow mirrors the step it waits on before it starts waiting.
-  await eventually(async () => {
-    const row = await findExecution(h.db, started.body.executionId);
-    return row?.current_step === 'wait' ? row : undefined;
-  }, 15_000, 'the run to reach its delay');
+  await rowWhen(started.body.executionId, (row) => row.current_step === 'wait', 15_000, 'the run to reach its delay');
   return started.body as { executionId: string; workflowId: string };
 }
 
@@ -59,10 +65,7 @@ describe('the mirror', () => {
   it('records a cancelled run as CANCELLED, from the workflow itself', async () => {
     const run = await startWaitingRun('cancelled-run');
     await h.client.workflow.getHandle(run.workflowId).cancel();
-    const row = await eventually(async () => {
-      const r = await findExecution(h.db, run.executionId);
-      return r?.status === 'CANCELLED' ? r : undefined;
-    }, 15_000, 'the CANCELLED row');
+    const row = await rowWhen(run.executionId, (r) => r.status === 'CANCELLED', 15_000, 'the CANCELLED row');
     expect(row.finished_at).toBeInstanceOf(Date);
   });
 
@@ -122,7 +125,7 @@ describe('the mirror', () => {
       const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
       expect(started.status).toBe(202);
       // The gateway marks the row after answering.
-      await eventually(async () => ((await findExecution(h.db, started.body.executionId))?.run_id ? true : undefined), 5_000, 'the mark');
+      await rowWhen(started.body.executionId, (row) => row.run_id !== null, 5_000, 'the mark');
       // As if that write had failed: the row still PENDING, with no run id.
       await h.db
         .updateTable('workflow_executions')
@@ -148,10 +151,7 @@ describe('the mirror', () => {
       try {
         const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: { order: 7 } });
         expect(started.status).toBe(202);
-        const before = await eventually(async () => {
-          const row = await findExecution(h.db, started.body.executionId);
-          return row?.run_id ? row : undefined;
-        }, 5_000, 'the mark');
+        const before = await rowWhen(started.body.executionId, (row) => row.run_id !== null, 5_000, 'the mark');
         await h.db.deleteFrom('workflow_executions').where('id', '=', started.body.executionId).execute();
         return { definitionId: def.body.id as string, started: started.body as { executionId: string; workflowId: string; runId: string }, before };
       } finally {
@@ -161,10 +161,7 @@ describe('the mirror', () => {
 
     it('when its first write is its last', async () => {
       const { definitionId, started, before } = await startAndLoseRow('lost-row-quick', [{ id: 'x', type: 'set', values: { a: 1 } }]);
-      const row = await eventually(async () => {
-        const r = await findExecution(h.db, started.executionId);
-        return r?.status === 'SUCCESS' ? r : undefined;
-      }, 15_000, 'the row made again');
+      const row = await rowWhen(started.executionId, (r) => r.status === 'SUCCESS', 15_000, 'the row made again');
       expect(row).toMatchObject({
         definition_id: definitionId,
         definition_version: 1,
@@ -187,10 +184,7 @@ describe('the mirror', () => {
         { id: 'before', type: 'set', values: { ready: true } },
         { id: 'wait', type: 'delay', duration: '1h' },
       ]);
-      const row = await eventually(async () => {
-        const r = await findExecution(h.db, started.executionId);
-        return r?.current_step === 'wait' ? r : undefined;
-      }, 15_000, 'the row made again at the wait');
+      const row = await rowWhen(started.executionId, (r) => r.current_step === 'wait', 15_000, 'the row made again at the wait');
       expect(row).toMatchObject({ status: 'RUNNING', run_id: started.runId, trigger_data: { order: 7 } });
       const res = await h.api('GET', `/api/executions/${started.executionId}`);
       expect(res.status).toBe(200);
@@ -209,7 +203,7 @@ describe('the mirror', () => {
       ],
     });
     const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
-    await eventually(async () => ((await findExecution(h.db, started.body.executionId))?.current_step === 'wait' ? true : undefined), 15_000, 'the write at the wait');
+    await rowWhen(started.body.executionId, (row) => row.current_step === 'wait', 15_000, 'the write at the wait');
     // Written once, the row is on disk: the run's later writes (here the final one) no longer carry it.
     await h.db.deleteFrom('workflow_executions').where('id', '=', started.body.executionId).execute();
     const result = await h.client.workflow.getHandle(started.body.workflowId).result();
