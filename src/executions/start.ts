@@ -18,11 +18,12 @@ import {
   insertExecutions,
   markExecutionStarted,
   markExecutionsStarted,
+  type PendingExecutionRow,
   reopenUnstartedExecution,
   settleExecution,
 } from '../../db/executions';
 import { GroupWriter } from '../../db/group-writer';
-import type { Database, DefinitionRow, ExecutionRow, NewExecutionRow } from '../../db/schema';
+import type { Database, DefinitionRow, ExecutionRow } from '../../db/schema';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { type Definition, parseDefinition } from '../shared/definition';
@@ -179,7 +180,7 @@ const STARTED_MARK_LINGER_MS = 50;
  * waits for the disk, as the run's own first mirror write makes good the loss
  * of either; the insert goes out at once, the marks linger for company.
  */
-const groupWrites = new WeakMap<Kysely<Database>, { rows: GroupWriter<NewExecutionRow>; started: GroupWriter<{ id: string; runId: string }> }>();
+const groupWrites = new WeakMap<Kysely<Database>, { rows: GroupWriter<PendingExecutionRow>; started: GroupWriter<{ id: string; runId: string }> }>();
 
 function groupWritesFor(db: Kysely<Database>) {
   let writes = groupWrites.get(db);
@@ -378,22 +379,17 @@ export function mirrorRow(
   workflowId: string,
   triggerType: TriggerType,
   triggerData: Record<string, unknown>,
-): NewExecutionRow {
+): PendingExecutionRow {
   return {
     id: executionId,
     definition_id: definition.id,
     definition_version: version,
     workflow_id: workflowId,
-    run_id: null,
     status: 'PENDING',
     trigger_type: triggerType,
     trigger_data: JSON.stringify(triggerData),
     template_key: definition.template_key,
     category: definition.category,
-    current_step: null,
-    error: null,
-    finished_at: null,
-    duration_ms: null,
   };
 }
 

@@ -122,6 +122,35 @@ describe('inserting the rows of runs about to start', () => {
     const row = mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'manual', {});
     expect(await commitSettingOf((db) => insertExecutions(db, [row]))).toEqual({ during: 'on', after: 'on' });
   });
+
+  it('is one statement for any number of rows, prepared once per connection, as are the marks', async () => {
+    const definition = await markDefinition();
+    const ids = Array.from({ length: 4 }, () => randomUUID());
+    const rows = ids.map((id) => mirrorRow(definition, 1, id, `${definition.key}-${id}`, 'manual', { n: id }));
+    const replayed = { ...mirrorRow(definition, 1, randomUUID(), `${definition.key}-replay`, 'manual', {}), replay_of: ids[0]! };
+    // One connection, so the prepared statements listed are those the writes made.
+    const single = createDb({ url: h.databaseUrl, poolMax: 1 });
+    try {
+      await insertExecutions(single, rows.slice(0, 1), { durable: false });
+      await insertExecutions(single, rows.slice(1), { durable: false });
+      await insertExecutions(single, [replayed]);
+      await markExecutionsStarted(single, [{ id: ids[0]!, runId: 'run-0' }], { durable: false });
+      await markExecutionsStarted(single, ids.slice(1).map((id, i) => ({ id, runId: `run-${i + 1}` })), { durable: false });
+      const prepared = await sql<{ name: string; runs: number }>`
+        select name, generic_plans + custom_plans as runs from pg_prepared_statements order by name`.execute(single);
+      expect(prepared.rows).toEqual([
+        { name: 'insert_pending_executions', runs: 1 },
+        { name: 'insert_pending_executions_not_durable', runs: 2 },
+        { name: 'mark_executions_started_not_durable', runs: 2 },
+      ]);
+    } finally {
+      await single.destroy();
+    }
+    for (const [i, id] of ids.entries()) {
+      expect(await findExecution(h.db, id)).toMatchObject({ status: 'RUNNING', run_id: `run-${i}`, trigger_data: { n: id }, replay_of: null });
+    }
+    expect(await findExecution(h.db, replayed.id)).toMatchObject({ status: 'PENDING', run_id: null, replay_of: ids[0] });
+  });
 });
 
 describe('marking rows started', () => {
