@@ -32,7 +32,8 @@ import { median, PAIRED_NOTE, type Row, type Table, throughputRatio } from './st
 /** Workload of the default run. */
 export const GATEWAY_SIZES = {
   warmUp: 100,
-  rounds: 6,
+  /** Paired rounds: one round's ratio can fall 0.2 below the rest (seen on a quiet machine), so the median needs enough of them. */
+  rounds: 10,
   /** Requests per round at each concurrency: enough that every lane sends 12 or more. */
   levels: [
     { concurrency: 1, requests: 150 },
@@ -258,29 +259,34 @@ export const gateway: Benchmark = {
           `throughput: median of ${size.rounds} rounds; ${PAIRED_NOTE}; each lane (one per request in flight) sends its requests one after another on its own keep-alive connection`,
           'the load generator is a child process (scripts/bench/load-generator.ts); the gateway and the bare endpoint share the bench process and one Temporal client, and are never loaded at the same time',
           "the gateway's work per start: API key and definition (kept in memory while Postgres reports their changes; the pinned version parsed once per process), " +
-            "rate limiter (on, limit 1,000,000/min), JSON and trigger-data validation against the definition's input schema, mirror row inserted (a commit " +
-            'that does not wait for the disk, the run making the row again should a crash lose it; concurrent starts share one), workflow started, answer; then the row marked started (the marks of 50 ms in one statement, not waiting for the disk); ' +
+            "rate limiter (on, limit 1,000,000/min), JSON and trigger-data validation against the definition's input schema, mirror row inserted (a prepared statement whose commit " +
+            'does not wait for the disk, the run making the row again should a crash lose it; concurrent starts share one), workflow started, answer; then the row marked started (the marks of 50 ms in one prepared statement, not waiting for the disk); ' +
             'request logging at error level, as the bare endpoint has none',
           `${started} runs started on a task queue no worker polls; ${terminated} left open were terminated afterwards`,
-          'where the added time goes at concurrency 1 (probes on commit f37047c, the variants in one process, 6 rounds): the gateway with its mirror insert left out answered ' +
+          'where the added time goes at concurrency 1 (probes on commit f37047c on the 2 × AMD EPYC machine of the earlier records, the variants in one process, 6 rounds): the gateway with its mirror insert left out answered ' +
             '1.1-1.5 ms after the bare endpoint (Express and its middleware, key, rate limiter, body parsing, zod and ajv validation, a larger answer); the insert, ' +
             'committed before the start so that no run exists without its row, another 1.1-1.5 ms. The same insert takes 0.4-0.5 ms in a tight loop here; the rest is ' +
-            'waking an idle Postgres backend and flushing the WAL on this VM. Alone, each request also runs on cold caches: the serving CPU per request at ' +
+            'waking an idle Postgres backend and flushing the WAL on that VM. Alone, each request also runs on cold caches: the serving CPU per request at ' +
             'concurrency 1 is about twice that at 10, for both endpoints. Under load, the serving and Postgres CPU per request above, on the same two CPUs as ' +
             'the dev server, is what lowers the throughput',
-          'where the added time goes at concurrency 1 now (a probe on commit 561c493: timestamps taken inside the serving process, 900 requests to each ' +
+          'where the added time goes at concurrency 1 with the insert not waiting for the disk (a probe on commit 561c493, AMD machine: timestamps taken inside the serving process, 900 requests to each ' +
             'endpoint taking turns): request in → insert begun 0.92 ms (bare endpoint: request in → start begun 0.17 ms), the insert 1.47 ms, the start ' +
             '6.82 ms (bare 6.39 ms), start answered → response sent 0.64 ms (bare 0.24 ms); in all 10.34 against 6.97 ms. The insert is the largest part, and ' +
             "it stays before the start: run alongside it, a start would succeed while Postgres is down, leaving a run without its row until the run's own " +
             'first write, or for good should that write fail too',
           'the mirror insert not waiting for the disk (since commit 1649b9f), against the same gateway with the insert waiting for it, both and the bare ' +
-            'endpoint taking turns in one process (a probe on that commit, 6 rounds at concurrency 1 and 10): added p50 at concurrency 1 +2.93 against ' +
+            'endpoint taking turns in one process (a probe on that commit, AMD machine, 6 rounds at concurrency 1 and 10): added p50 at concurrency 1 +2.93 against ' +
             '+4.35 ms; throughput at 10 ×0.938 against ×0.868 (rounds ×0.85–0.98 against ×0.75–0.97); Postgres CPU per request at 10 0.73 against 0.92 ms',
-          'before (commit 557095b, measured on this machine idle at 03:46 UTC the same day, same command): four round trips before the answer ' +
+          'before (commit 557095b, measured on the AMD machine idle at 03:46 UTC on 2026-11-26, same command): four round trips before the answer ' +
             '(key, definition, row inserted, row marked started) and pino-http: +4.12 ms at p50 at concurrency 1, throughput ×0.56, ×0.67, ×0.73 at 1, 10, 50. ' +
             'Since: keys and definitions kept in memory (LISTEN/NOTIFY), concurrent mirror writes grouped, the started-mark after the answer, request logging that builds nothing at a level that is off',
           'the run-id marks after the answer: until commit f37047c one statement per start when alone; since, the marks of 50 ms share one statement, which commits without ' +
             'waiting for the disk (its loss is made good by the run): statements per start 2 → 1.14 at concurrency 1 and 1.0-1.25 → 0.5-0.8 at 10, counted in a probe',
+          'the mirror insert and the run-id mark as named prepared statements, each one text for any number of rows (unnest over one array per column; since commit ' +
+            '93b0d35), against the same statements built by Kysely, in a tight loop on this machine (6 rounds of 2,000 starts each): per start 0.19 against ' +
+            '0.25 ms of Node CPU, 0.36 against 0.42 ms of Postgres CPU, 0.59 against 0.70 ms of wall time; per row in groups of 5, 0.05 against 0.08 ms and ' +
+            '0.13 against 0.16 ms. A V8 CPU profile of this benchmark on this machine (commit 0fd8a23) had shown Kysely building them as the largest share of ' +
+            "the gateway's own work, ahead of Express's router",
           'a V8 CPU profile of the bench process under this benchmark (`node --cpu-prof`, commit c216128; the rounds told apart by their frames) shows no hot ' +
             "spot in the gateway's added work: Kysely building the insert, Express and its router, body parsing, zod and ajv, compression, helmet, the rate " +
             'limiter, the metrics and pg each take a few percent of it, and garbage collection the largest share; the bare endpoint and the gateway send ' +
@@ -291,7 +297,6 @@ export const gateway: Benchmark = {
             'rate limiter and ETag at once (a probe on commit f37047c): 0.2 ms less at p50 at concurrency 1, serving CPU 1.40 against 1.83 ms per request at 10, ' +
             'none of the six alone more than run-to-run noise (about 0.15 ms); kept, as each is a feature. The same stack in isolation (a trivial handler, ' +
             'no Temporal or Postgres, 10 in flight, 8 rounds): 0.05 ms CPU per request for a bare HTTP handler, 0.18 for Express with JSON parsing, 0.33 with the six; ' +
-            'the mirror insert as a named prepared statement through pg rather than Kysely: about 0.1 ms less per insert in a tight loop; ' +
             'Postgres over its Unix socket rather than loopback TCP: no difference',
           ...(under.raw.mean >= 500
             ? [
