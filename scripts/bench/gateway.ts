@@ -277,7 +277,7 @@ export const gateway: Benchmark = {
           'the mirror insert not waiting for the disk (since commit 1649b9f), against the same gateway with the insert waiting for it, both and the bare ' +
             'endpoint taking turns in one process (a probe on that commit, AMD machine, 6 rounds at concurrency 1 and 10): added p50 at concurrency 1 +2.93 against ' +
             '+4.35 ms; throughput at 10 ×0.938 against ×0.868 (rounds ×0.85–0.98 against ×0.75–0.97); Postgres CPU per request at 10 0.73 against 0.92 ms',
-          'before (commit 557095b, measured on the AMD machine idle at 03:46 UTC on 2026-11-26, same command): four round trips before the answer ' +
+          'before (commit 557095b, measured on an Intel Xeon machine like this one, idle, at 03:46 UTC on 2026-11-26, same command): four round trips before the answer ' +
             '(key, definition, row inserted, row marked started) and pino-http: +4.12 ms at p50 at concurrency 1, throughput ×0.56, ×0.67, ×0.73 at 1, 10, 50. ' +
             'Since: keys and definitions kept in memory (LISTEN/NOTIFY), concurrent mirror writes grouped, the started-mark after the answer, request logging that builds nothing at a level that is off',
           'the run-id marks after the answer: until commit f37047c one statement per start when alone; since, the marks of 50 ms share one statement, which commits without ' +
