@@ -13,9 +13,17 @@ export interface InputProblem {
 
 const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
 const compiled = new Map<string, ValidateFunction>();
+/**
+ * The same, by the schema object itself: a start's schema is the one object
+ * of its pinned definition version (kept parsed per process), so most starts
+ * find it here without serializing it. Schemas are never changed in place.
+ */
+const compiledObjects = new WeakMap<Record<string, unknown>, ValidateFunction>();
 
 /** Compiles (and caches by content) a schema; throws with the reason when it is not a valid schema. */
 export function compileInputSchema(schema: Record<string, unknown>): ValidateFunction {
+  const known = compiledObjects.get(schema);
+  if (known) return known;
   const cacheKey = JSON.stringify(schema);
   let validate = compiled.get(cacheKey);
   if (!validate) {
@@ -23,6 +31,7 @@ export function compileInputSchema(schema: Record<string, unknown>): ValidateFun
     if (compiled.size > 1_000) compiled.clear();
     compiled.set(cacheKey, validate);
   }
+  compiledObjects.set(schema, validate);
   return validate;
 }
 
