@@ -287,6 +287,10 @@ export const gateway: Benchmark = {
             '0.25 ms of Node CPU, 0.36 against 0.42 ms of Postgres CPU, 0.59 against 0.70 ms of wall time; per row in groups of 5, 0.05 against 0.08 ms and ' +
             '0.13 against 0.16 ms. A V8 CPU profile of this benchmark on this machine (commit 0fd8a23) had shown Kysely building them as the largest share of ' +
             "the gateway's own work, ahead of Express's router",
+          'this benchmark run again on this machine the same day: before the prepared statements (commit 0fd8a23, 6 rounds) +1.78 ms at concurrency 1, ' +
+            'throughput ×0.899 at 10 and ×0.866 at 50; after them (commits 93b0d35 to 7db58f0, four runs besides this record) +1.64 to +1.82 ms (+2.06 in a ' +
+            'run that shared the machine with a type check), ×0.869 to ×0.925 at 10, ×0.897 to ×0.947 at 50; the medians of the five runs +1.71 ms, ×0.903 and ×0.937. The throughput targets hold in the median ' +
+            'of runs, not in every run: a run of ten rounds still moves by ±0.03',
           'a V8 CPU profile of the bench process under this benchmark (`node --cpu-prof`, commit c216128; the rounds told apart by their frames) shows no hot ' +
             "spot in the gateway's added work: Kysely building the insert, Express and its router, body parsing, zod and ajv, compression, helmet, the rate " +
             'limiter, the metrics and pg each take a few percent of it, and garbage collection the largest share; the bare endpoint and the gateway send ' +
