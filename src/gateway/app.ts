@@ -15,7 +15,7 @@ import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
-import { healthRoutes } from './routes/health';
+import { healthRoutes, PROBE_PATHS } from './routes/health';
 import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
 import { keyRoutes } from './routes/keys';
 import { metricsRoutes } from './routes/metrics';
@@ -46,7 +46,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(httpMetrics(routeDeps.metrics));
   // gzip, deflate or br as Accept-Encoding allows, for answers of 1 KiB or more.
   app.use(compression({ threshold: COMPRESSION_THRESHOLD_BYTES }));
-  app.use(requestLogger(deps.logger));
+  app.use(requestLogger(deps.logger, { quietPaths: PROBE_PATHS }));
   app.use(helmet());
   const cors = corsPolicy(deps.config.corsOrigins);
   if (cors) app.use(cors);

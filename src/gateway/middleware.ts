@@ -15,17 +15,21 @@ import { HttpProblem, sendProblem } from './problem';
  * that went away before its answer, `error` for 5xx. Credentials in headers are blanked by the logger's redaction paths.
  * `clientIp` is Express's `req.ip`: the peer's address, or the address from
  * `X-Forwarded-For` that `TRUST_PROXY` allows. Nothing is built for a line the
- * log level leaves out.
+ * log level leaves out. Requests to `quietPaths` (the probes) are logged at
+ * `debug` whatever their answer.
  */
-export function requestLogger(logger: Logger): RequestHandler {
+export function requestLogger(logger: Logger, { quietPaths = [] }: { quietPaths?: readonly string[] } = {}): RequestHandler {
+  const quiet = new Set(quietPaths);
   return (req, res, next) => {
     const started = performance.now();
+    // Probes come every few seconds, and a failing one is not the gateway's error: they log their own changes.
+    const probe = quiet.has(req.path);
     let logged = false;
     const log = () => {
       if (logged) return;
       logged = true;
       const completed = res.writableFinished;
-      const level = res.statusCode >= 500 ? 'error' : !completed || res.statusCode >= 400 ? 'warn' : 'info';
+      const level = probe ? 'debug' : res.statusCode >= 500 ? 'error' : !completed || res.statusCode >= 400 ? 'warn' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const caller = callerOf(res);
       const who =

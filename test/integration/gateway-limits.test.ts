@@ -8,10 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, generateApiKey } from '../../db/api-keys';
 import { freePort } from '../../scripts/lib/ports';
@@ -20,6 +18,7 @@ import { createApp } from '../../src/gateway/app';
 import type { GatewayDeps } from '../../src/gateway/context';
 import { createRateLimitRedis } from '../../src/gateway/rate-limit-store';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { memoryLogger } from '../support/logs';
 
 let h: Harness;
 
@@ -30,21 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-/** A logger keeping every line it writes, parsed. */
-function memoryLogger() {
-  const lines: Record<string, any>[] = [];
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()));
-        done();
-      },
-    }),
-  );
-  return { logger, lines };
-}
 
 /** This harness's configuration with other variables set, parsed as the gateway would. */
 function configWith(env: Record<string, string>): Config {

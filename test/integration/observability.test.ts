@@ -14,6 +14,7 @@ import { createApp } from '../../src/gateway/app';
 import type { GatewayDeps } from '../../src/gateway/context';
 import { createLogger } from '../../src/logger';
 import { createHarness, type Harness } from '../support/harness';
+import { memoryLogger } from '../support/logs';
 
 let h: Harness;
 
@@ -96,6 +97,38 @@ describe('probes', () => {
     } finally {
       await connection.close().catch(() => undefined);
     }
+  });
+});
+
+describe('probe logs', () => {
+  it('warn once when a probe starts failing, naming what is down, and keep probe answers out of the request log', async () => {
+    const { logger, lines } = memoryLogger();
+    await withApp({ logger }, async (base) => {
+      // No worker polls: the full report fails, every time; readiness passes.
+      expect((await get(`${base}/api/health/workflows`)).status).toBe(503);
+      expect((await get(`${base}/api/health/workflows`)).status).toBe(503);
+      expect((await get(`${base}/readyz`)).status).toBe(200);
+      expect((await get(`${base}/livez`)).status).toBe(200);
+      expect((await get(`${base}/api/no/such/route`)).status).toBe(404);
+    });
+    expect(lines.map((l) => [l.level, l.msg, l.req?.url])).toEqual([
+      [40, `/api/health/workflows fails: worker: no worker is polling task queue "${h.config.temporal.taskQueue}"`, undefined],
+      // Other requests are logged as before: a 4xx as a warning.
+      [40, 'request completed', '/api/no/such/route'],
+    ]);
+    expect(lines[0]).toMatchObject({ probe: '/api/health/workflows', checks: { postgres: { status: 'up' }, worker: { status: 'down' } } });
+  });
+
+  it('log each probe answer at debug', async () => {
+    const { logger, lines } = memoryLogger('debug');
+    await withApp({ logger }, async (base) => {
+      await get(`${base}/readyz`);
+      await get(`${base}/livez`);
+    });
+    expect(lines.filter((l) => l.msg === 'request completed').map((l) => [l.level, l.req.url, l.res.statusCode])).toEqual([
+      [20, '/readyz', 200],
+      [20, '/livez', 200],
+    ]);
   });
 });
 

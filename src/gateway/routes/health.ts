@@ -7,10 +7,14 @@
 import { Router } from 'express';
 import { sql } from 'kysely';
 import proto from '@temporalio/proto';
+import type { Logger } from '../../logger';
 import type { GatewayDeps } from '../context';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
 const { temporal } = proto;
+
+/** The probes' paths: the request log writes their answers at `debug`, as they come every few seconds. */
+export const PROBE_PATHS: readonly string[] = ['/livez', '/readyz', '/api/health/workflows'];
 
 /** A worker's long poll lasts up to a minute; a poller seen within this window is alive. */
 const POLLER_FRESH_MS = 90_000;
@@ -35,8 +39,32 @@ async function timed(fn: () => Promise<string | undefined>): Promise<Check> {
   }
 }
 
-export function healthRoutes({ config, db, temporal: t }: GatewayDeps): Router {
+/**
+ * Logs a probe's answer when it changes, not on every call: a warning naming
+ * what is down when the probe starts failing (its first answer included), a
+ * line when it passes again.
+ */
+export function probeChanges(logger: Logger, probe: string): (passing: boolean, checks: Record<string, Check>) => void {
+  let last: boolean | undefined;
+  return (passing, checks) => {
+    const changed = last === undefined ? !passing : passing !== last;
+    last = passing;
+    if (!changed) return;
+    if (passing) {
+      logger.info({ probe, checks }, `${probe} passes again`);
+      return;
+    }
+    const down = Object.entries(checks)
+      .filter(([, check]) => check.status === 'down')
+      .map(([name, check]) => `${name}: ${check.detail ?? 'down'}`);
+    logger.warn({ probe, checks }, `${probe} fails: ${down.join('; ')}`);
+  };
+}
+
+export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): Router {
   const router = Router();
+  const readiness = probeChanges(logger, '/readyz');
+  const health = probeChanges(logger, '/api/health/workflows');
   const checkPostgres = () =>
     timed(async () => {
       await sql`select 1`.execute(db);
@@ -59,6 +87,7 @@ export function healthRoutes({ config, db, temporal: t }: GatewayDeps): Router {
     const [postgres, temporalCheck] = await Promise.all([checkPostgres(), checkTemporal()]);
     const checks = { postgres, temporal: temporalCheck };
     const ready = Object.values(checks).every((c) => c.status === 'up');
+    readiness(ready, checks);
     res
       .status(ready ? 200 : 503)
       .set('Cache-Control', 'no-store')
@@ -88,6 +117,7 @@ export function healthRoutes({ config, db, temporal: t }: GatewayDeps): Router {
     ]);
     const checks = { postgres, temporal: temporalCheck, worker };
     const healthy = Object.values(checks).every((c) => c.status === 'up');
+    health(healthy, checks);
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'healthy' : 'unhealthy', checks, time: new Date().toISOString() });
   });
   return router;

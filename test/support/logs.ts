@@ -1,0 +1,18 @@
+/** A logger that keeps what it writes, for tests that check log lines. */
+import { Writable } from 'node:stream';
+import { type Level, pino } from 'pino';
+
+/** A pino logger keeping every line it writes, parsed, at `level` and above. */
+export function memoryLogger(level: Level = 'info') {
+  const lines: Record<string, any>[] = [];
+  const logger = pino(
+    { level },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()));
+        done();
+      },
+    }),
+  );
+  return { logger, lines };
+}
