@@ -24,6 +24,9 @@ import { workflowRoutes } from './routes/workflows';
 /** Largest JSON body accepted. */
 export const BODY_LIMIT = '1mb';
 
+/** The content types read as JSON bodies. */
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
 /** Answers smaller than this go uncompressed: compressing them saves little and costs time. */
 export const COMPRESSION_THRESHOLD_BYTES = 1024;
 
@@ -69,7 +72,7 @@ export function createApp(deps: GatewayDeps): Express {
     express.json({
       limit: BODY_LIMIT,
       strict: true,
-      type: ['application/json', 'application/*+json'],
+      type: [...JSON_TYPES],
       // Webhook signatures are over the bytes as sent, which parsing loses.
       verify: (req, _res, buf) => {
         (req as RawBodyCarrier).rawBody = buf;
@@ -79,6 +82,16 @@ export function createApp(deps: GatewayDeps): Express {
 
   // Signed, not keyed: see routes/hooks.ts.
   app.use(hookRoutes(routeDeps));
+  // A body the JSON parser skipped (text, a form, no content type) would read as no body at all: refuse it instead.
+  app.use((req, _res, next) => {
+    // `Content-Length: 0` (a POST without a body, as fetch sends it) is no body, whatever the type.
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && req.method !== 'GET' && req.method !== 'HEAD' && req.is(JSON_TYPES) === false) {
+      const sent = req.get('content-type')?.split(';')[0]?.trim().slice(0, 100) || 'no Content-Type';
+      throw new HttpProblem('unsupported_media_type', `send the body as JSON with Content-Type: application/json (this request sent ${sent})`);
+    }
+    next();
+  });
   app.use(workflowRoutes(routeDeps));
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));

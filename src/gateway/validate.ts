@@ -1,14 +1,27 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { HttpProblem, jsonPath } from './problem';
+
+/**
+ * A whole number in a query string or a path (`limit`, `offset`, a version):
+ * anything else, `abc`, `1.5` or out of range, is refused with one message
+ * that says what is wanted.
+ */
+export function wholeNumber(min: number, max?: number) {
+  const error = `must be a whole number ${max === undefined ? `of ${min} or more` : `from ${min} to ${max}`}`;
+  const atLeast = z.coerce.number({ error }).int({ error }).min(min, { error });
+  return max === undefined ? atLeast : atLeast.max(max, { error });
+}
 
 /** Parses request input with a zod schema, or throws a 400 naming every bad field. */
 export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, root: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const fields = result.error.issues.map((issue) => ({
-    path: jsonPath([root, ...issue.path]),
-    message: issue.message,
-  }));
+  const fields: { path: string; message: string }[] = [];
+  for (const issue of result.error.issues) {
+    const field = { path: jsonPath([root, ...issue.path]), message: issue.message };
+    // Several checks of one field can fail with one message (`-1.5` is neither whole nor in range): say it once.
+    if (!fields.some((f) => f.path === field.path && f.message === field.message)) fields.push(field);
+  }
   throw new HttpProblem(
     'validation_failed',
     `the request is invalid: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`,

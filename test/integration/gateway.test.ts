@@ -98,6 +98,38 @@ describe('bad requests are 4xx problems, never 500', () => {
     expect(res.body.requestId).toBeTruthy();
   });
 
+  it('refuses a body that is not JSON with 415 naming what was sent, and starts nothing', async () => {
+    await h.api('POST', '/api/workflows', { ...minimal, key: 'not-json' });
+    for (const [type, body] of [
+      ['text/plain', '{"triggerData":{}}'],
+      ['application/x-www-form-urlencoded', 'triggerData=1'],
+    ] as const) {
+      const res = await h.api('POST', '/api/workflows/not-json/execute', body, { 'content-type': `${type}; charset=utf-8` });
+      expect(res.status).toBe(415);
+      expect(res.body).toMatchObject({
+        code: 'unsupported_media_type',
+        detail: `send the body as JSON with Content-Type: application/json (this request sent ${type})`,
+      });
+    }
+    const rows = await h.db.selectFrom('workflow_executions').select('id').where('workflow_id', 'like', 'not-json-%').execute();
+    expect(rows).toEqual([]);
+    // No body at all needs no content type.
+    expect((await h.api('POST', '/api/workflows/not-json/disable')).status).toBe(200);
+  });
+
+  it('says what a number in a query or path must be, once per field', async () => {
+    const limit = 'must be a whole number from 1 to 200';
+    for (const value of ['abc', '0', '201', '1.5', '-1.5']) {
+      const res = await h.api('GET', `/api/executions?limit=${value}`);
+      expect(res.status).toBe(400);
+      expect(res.body.errors).toEqual([{ path: '$.query.limit', message: limit }]);
+    }
+    expect((await h.api('GET', '/api/workflows?offset=x')).body.errors).toEqual([{ path: '$.query.offset', message: 'must be a whole number of 0 or more' }]);
+    expect((await h.api('GET', '/api/workflows/gateway-minimal/versions/0')).body.errors).toEqual([
+      { path: '$.version', message: 'must be a whole number of 1 or more' },
+    ]);
+  });
+
   it('answers an oversized body with 413', async () => {
     const res = await h.api('POST', '/api/workflows', { ...minimal, description: 'x'.repeat(2 * 1024 * 1024) });
     expect(res.status).toBe(413);

@@ -21,7 +21,7 @@ import { RESET_TARGETS, ResetRefused, resetRun } from '../../executions/reset';
 import { summarizeHistory } from '../history';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
-import { parseRequest } from '../validate';
+import { parseRequest, wholeNumber } from '../validate';
 
 const LIVE_QUERY_TIMEOUT_MS = 2_000;
 /** gRPC's NOT_FOUND: the history call hands back the raw gRPC error. */
@@ -141,7 +141,7 @@ export const listQuery = z
         return cursor;
       })
       .optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
+    limit: wholeNumber(1, 200).default(50),
   })
   .strict()
   .superRefine((query, ctx) => {

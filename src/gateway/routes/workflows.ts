@@ -19,7 +19,7 @@ import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
 import { HttpProblem, jsonPath } from '../problem';
 import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
-import { parseRequest } from '../validate';
+import { parseRequest, wholeNumber } from '../validate';
 
 export { MAX_TRIGGER_DEPTH } from '../start-run';
 
@@ -27,8 +27,8 @@ export const listQuery = z.object({
   category: z.string().min(1).optional(),
   enabled: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   q: z.string().min(1).max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: wholeNumber(1, 200).default(50),
+  offset: wholeNumber(0).default(0),
 });
 
 export const executeBody = z.object({ triggerData: triggerDataSchema.default({}) }).strict();
@@ -39,7 +39,7 @@ export const deleteQuery = z
   .strict();
 
 /** A version number in a path, as `GET /api/workflows/:id/versions/:version` reads it. */
-export const versionParam = z.coerce.number().int().min(1);
+export const versionParam = wholeNumber(1);
 
 export function publicDefinition(row: DefinitionRow) {
   return {
