@@ -1,6 +1,7 @@
 /** Builds the failures activities throw, from the shared vocabulary of error types. */
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
+import { issueMessage } from '../src/shared/issue-messages';
 import { ERROR_TYPES, type ErrorType } from '../src/shared/run';
 
 /** A failure retrying cannot fix: the step fails at once. */
@@ -24,7 +25,7 @@ export function transient(type: ErrorType, message: string, retryAfterMs?: numbe
  * retrying would render the same value again.
  */
 export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, stepType: string, type: ErrorType = 'ProviderRejected'): z.output<S> {
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(raw, { error: issueMessage });
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'} ${issue.message}`).join('; ');
   throw permanent(type, `${stepType} step input is invalid: ${problems}`);

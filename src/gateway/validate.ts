@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { issueMessage } from '../shared/issue-messages';
 import { HttpProblem, jsonPath } from './problem';
 
 /**
@@ -14,7 +15,7 @@ export function wholeNumber(min: number, max?: number) {
 
 /** Parses request input with a zod schema, or throws a 400 naming every bad field. */
 export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, root: string): z.output<S> {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { error: issueMessage });
   if (result.success) return result.data;
   const fields: { path: string; message: string }[] = [];
   for (const issue of result.error.issues) {

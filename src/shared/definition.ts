@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration';
+import { issueMessage } from './issue-messages';
 import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
 import { allSteps, childStepLists } from './step-tree';
@@ -47,7 +48,7 @@ const onErrorSchema: z.ZodType<OnError, unknown> = z.unknown().transform((value,
     typeof value === 'string'
       ? z.enum(['fail', 'continue'], { error: 'must be "fail", "continue" or { "compensate": [steps] }' })
       : z.object({ compensate: z.array(stepSchema).min(1) }, { error: 'must be "fail", "continue" or { "compensate": [steps] }' }).strict();
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { error: issueMessage });
   if (!result.success) {
     for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
     return z.NEVER;
@@ -599,7 +600,7 @@ export const stepSchema: z.ZodType<Step, unknown> = z.unknown().transform((value
     });
     return z.NEVER;
   }
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { error: issueMessage });
   if (!result.success) {
     for (const issue of result.error.issues) ctx.addIssue({ ...issue, code: 'custom', path: issue.path });
     return z.NEVER;
@@ -730,7 +731,7 @@ function checkTemplates(value: unknown, path: (string | number)[]): DefinitionPr
 export function parseDefinition(
   input: unknown,
 ): { ok: true; definition: Definition } | { ok: false; problems: DefinitionProblem[] } {
-  const result = definitionSchema.safeParse(input);
+  const result = definitionSchema.safeParse(input, { error: issueMessage });
   const duplicates = duplicateIds(input);
   const references = result.success ? unknownStepReferences(result.data.steps) : [];
   if (result.success && duplicates.length === 0 && references.length === 0) return { ok: true, definition: result.data };

@@ -130,6 +130,27 @@ describe('bad requests are 4xx problems, never 500', () => {
     ]);
   });
 
+  it('names missing, mistyped and unknown fields in plain words', async () => {
+    const key = await h.api('POST', '/api/keys', { role: 'viewer', label: 'x' });
+    expect(key.status).toBe(400);
+    expect(key.body.errors).toEqual([
+      { path: '$.body.name', message: 'is required' },
+      { path: '$.body', message: 'does not take "label"' },
+    ]);
+    const definition = await h.api('POST', '/api/workflows', {
+      key: 'plain-words',
+      name: 'Plain words',
+      steps: [{ id: 'mail', type: 'email', subject: 5, body: 'hi' }],
+    });
+    expect(definition.status).toBe(400);
+    expect(definition.body.errors).toEqual(
+      expect.arrayContaining([
+        { path: '$.steps[0].to', message: 'is required' },
+        { path: '$.steps[0].subject', message: 'must be a string, not a number' },
+      ]),
+    );
+  });
+
   it('answers an oversized body with 413', async () => {
     const res = await h.api('POST', '/api/workflows', { ...minimal, description: 'x'.repeat(2 * 1024 * 1024) });
     expect(res.status).toBe(413);
