@@ -11,6 +11,7 @@ import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metric
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { createTokenVerifier } from './oidc';
 import { HttpProblem, sendProblem } from './problem';
+import { JSON_TYPES } from './validate';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
 import { docsRoutes } from './routes/docs';
@@ -23,9 +24,6 @@ import { workflowRoutes } from './routes/workflows';
 
 /** Largest JSON body accepted. */
 export const BODY_LIMIT = '1mb';
-
-/** The content types read as JSON bodies. */
-const JSON_TYPES = ['application/json', 'application/*+json'];
 
 /** Answers smaller than this go uncompressed: compressing them saves little and costs time. */
 export const COMPRESSION_THRESHOLD_BYTES = 1024;
@@ -72,7 +70,7 @@ export function createApp(deps: GatewayDeps): Express {
     express.json({
       limit: BODY_LIMIT,
       strict: true,
-      type: [...JSON_TYPES],
+      type: JSON_TYPES,
       // Webhook signatures are over the bytes as sent, which parsing loses.
       verify: (req, _res, buf) => {
         (req as RawBodyCarrier).rawBody = buf;

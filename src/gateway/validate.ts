@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { issueMessage } from '../shared/issue-messages';
 import { HttpProblem, jsonPath } from './problem';
 
+/** The content types read as JSON bodies; a body of another type is refused with 415. */
+export const JSON_TYPES = ['application/json', 'application/*+json'];
+
 /**
  * A whole number in a query string or a path (`limit`, `offset`, a version):
  * anything else, `abc`, `1.5` or out of range, is refused with one message

@@ -13,7 +13,10 @@ import type { GatewayDeps } from '../context';
 // A CommonJS package whose named exports Node's ESM loader cannot see.
 const { temporal } = proto;
 
-/** The probes' paths: the request log writes their answers at `debug`, as they come every few seconds. */
+/**
+ * The probes' paths: the request log writes their answers at `debug`, as they come every few seconds.
+ * The routes below spell them out, as the route-coverage tests read routes from the source.
+ */
 export const PROBE_PATHS: readonly string[] = ['/livez', '/readyz', '/api/health/workflows'];
 
 /** A worker's long poll lasts up to a minute; a poller seen within this window is alive. */

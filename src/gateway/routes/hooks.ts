@@ -9,7 +9,7 @@ import { Router } from 'express';
 import type { RouteDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
-import { parseRequest } from '../validate';
+import { JSON_TYPES, parseRequest } from '../validate';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../webhook-signature';
 
 /** The body exactly as received, kept by the JSON parser (see app.ts) for signature checks. */
@@ -27,7 +27,7 @@ export function hookRoutes(deps: RouteDeps): Router {
       throw new HttpProblem('webhooks_not_configured', 'webhooks are not configured on this gateway: WEBHOOK_SIGNATURE_SECRET is not set');
     }
     // A body the JSON parser skipped has no raw bytes to check, and no trigger data.
-    if (req.is(['application/json', 'application/*+json']) === false) {
+    if (req.is(JSON_TYPES) === false) {
       throw new HttpProblem('unsupported_media_type', 'send the trigger data as a JSON object with Content-Type: application/json');
     }
     const raw = (req as RawBodyCarrier).rawBody ?? Buffer.alloc(0);
