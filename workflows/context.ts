@@ -7,7 +7,15 @@ import * as wf from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { parseDuration } from '../src/shared/duration';
-import { type EvaluationOptions, type ExpressionScope, evaluateExpression, ExpressionError, renderDeep, renderPlain } from '../src/shared/expressions';
+import {
+  type EvaluationOptions,
+  type ExpressionScope,
+  evaluateExpression,
+  ExpressionError,
+  renderDeep,
+  renderPlain,
+  type TaskBudget,
+} from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
 import { CurrentStep } from '../src/shared/search-attributes';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
@@ -39,6 +47,13 @@ const PATCH_CURRENT_STEP_ON_CHANGE = 'current-step-upsert-on-change';
  * mirror is written, not at every top-level step.
  */
 const PATCH_LEAN_RUNS = 'lean-runs-2026-11';
+/**
+ * Expressions evaluated with bounded guards: steps counted on exit against
+ * the expression's and the workflow task's budgets, strings and lists
+ * bounded, regular expressions run in linear time (src/shared/expressions.ts).
+ * Checked when a run first needs JSONata, so runs of plain paths record no marker.
+ */
+const PATCH_BOUNDED_EXPRESSIONS = 'bounded-expressions-2026-12';
 
 /** How far (in workflow time) the mirror may lag a run that is busy with activities. */
 export const MIRROR_MAX_LAG_MS = 1_000;
@@ -85,6 +100,10 @@ class SharedState {
   lastFlushAt = Date.now();
   /** The mirror has taken one of this run's writes, so the execution's row is on disk. */
   rowConfirmed = false;
+  /** Evaluation steps the run's expressions took in the current workflow task, and the task (its history length). */
+  readonly taskBudget: TaskBudget & { task: number } = { used: 0, task: -1 };
+  /** Whether this run evaluates JSONata with the guards of runs recorded before the bounded ones (decided once). */
+  legacyGuards: boolean | undefined;
 }
 
 export interface OpenApproval {
@@ -234,8 +253,17 @@ export class RunContext {
    * run's history says so: runs recorded before must replay as they ran.
    */
   private evaluationOptions(): EvaluationOptions {
-    // Comparisons of a plain path with a literal: V2 runs only (no V1 history has them).
-    return { fastPaths: changeApplies(PATCH_LEAN_RUNS), fastComparisons: !isFirstType() };
+    const shared = this.shared;
+    // A new workflow task (its history length moved on): a fresh budget. Replay sees the same lengths.
+    const task = wf.workflowInfo().historyLength;
+    if (shared.taskBudget.task !== task) Object.assign(shared.taskBudget, { task, used: 0 });
+    return {
+      fastPaths: changeApplies(PATCH_LEAN_RUNS),
+      // Comparisons of a plain path with a literal: V2 runs only (no V1 history has them).
+      fastComparisons: !isFirstType(),
+      legacyGuards: () => (shared.legacyGuards ??= !wf.patched(PATCH_BOUNDED_EXPRESSIONS)),
+      task: shared.taskBudget,
+    };
   }
 
   /** Evaluates an expression; a failure fails the step for good (retrying cannot fix it). */

@@ -3,19 +3,38 @@
  * workflow (deterministically) and in the gateway (validation at save time).
  *
  * Hardening: expressions see prototype-free copies of the data, `$eval` is
- * switched off, and every evaluation has a budget of evaluation steps and
- * nesting depth — a count, not a clock, so replay reaches the same verdict.
+ * switched off, regular expressions run in linear time, and every evaluation
+ * has budgets of evaluation steps (its own and its workflow task's), nesting
+ * depth, string and list sizes — counts, not a clock, so replay reaches the
+ * same verdict. docs/USER_GUIDE.md ("Limits") lists them.
  */
 import jsonata from 'jsonata';
+import { LinearRegExp, linearRegExpProblem } from './linear-regexp';
 
 /** Longest expression accepted at save time. @default 2000 characters */
 export const MAX_EXPRESSION_LENGTH = 2_000;
-/** Evaluation steps one expression may take before it is stopped. */
-export const MAX_EVALUATION_STEPS = 100_000;
-/** Deepest nesting of evaluation an expression may reach. */
+/**
+ * Evaluation steps one expression may take before it is stopped. Inside a
+ * workflow a step costs about 0.13 ms on a 2-core machine (the SDK records a
+ * stack trace for every promise, and JSONata makes a few per step), so this
+ * bounds one expression to about 2.5 s there; outside, to about 50 ms.
+ */
+export const MAX_EVALUATION_STEPS = 20_000;
+/**
+ * Evaluation steps all the expressions of one workflow task may take
+ * together (about 4 s on that machine): a `foreach` or `parallel` of
+ * expressions that are each within {@link MAX_EVALUATION_STEPS} still cannot
+ * hold a task near Temporal's 10 s workflow task timeout.
+ */
+export const MAX_TASK_STEPS = 30_000;
+/** Deepest nesting of evaluation an expression may reach (recursion included). */
 export const MAX_EVALUATION_DEPTH = 200;
 /** Largest result (as JSON) an expression may produce. @default 1 MiB */
 export const MAX_RESULT_BYTES = 1_048_576;
+/** Longest string an expression may build on its way to a result. @default 1 Mi characters */
+export const MAX_STRING_LENGTH = 1_048_576;
+/** Longest sequence (list) an expression may build. */
+export const MAX_SEQUENCE_LENGTH = 100_000;
 
 /** Raised for an expression that does not parse or does not evaluate. */
 export class ExpressionError extends Error {
@@ -39,34 +58,102 @@ export interface ExpressionScope {
   loop?: { item: unknown; index: number; parent?: unknown };
 }
 
+/**
+ * Evaluation steps left to the expressions of one workflow task; the workflow
+ * makes one per task (workflows/task-budget.ts). Outside a workflow there is
+ * no task, and only the per-expression limit applies.
+ */
+export interface TaskBudget {
+  used: number;
+}
+
 const DISABLED_FUNCTIONS = ['eval'] as const;
 
+/** Compiled expressions by source, guarded as runs before the bounded guards were (see {@link EvaluationOptions.legacyGuards}). */
+const legacyCache = new Map<string, jsonata.Expression>();
 const cache = new Map<string, jsonata.Expression>();
 const CACHE_LIMIT = 2_000;
 
-/** Longest sequence an expression may build. */
-export const MAX_SEQUENCE_LENGTH = 100_000;
-
 const ENTRY_HOOK = Symbol.for('jsonata.__evaluate_entry');
+const EXIT_HOOK = Symbol.for('jsonata.__evaluate_exit');
+/** The binding that carries an evaluation's counters: a name with a space, which no expression can spell. */
+const COUNTERS = 'wfa counters';
 
-/** Per-evaluation counters live on JSONata's execution frame (`environment.base`). */
+/** Per-evaluation counters of the legacy guard live on JSONata's execution frame (`environment.base`). */
 interface Frame {
-  base: { wfaSteps?: number };
+  base: { wfaSteps?: number; wfaCounters?: Counters };
+  lookup(name: string): unknown;
 }
 
-/** Compiles (and caches) an expression; throws {@link ExpressionError} when it does not parse. */
+/** What one evaluation has used, and the task it belongs to. */
+interface Counters {
+  steps: number;
+  task: TaskBudget | undefined;
+}
+
+/**
+ * Compiles (and caches) an expression as new runs and the gateway evaluate
+ * it: every evaluation step counted against the expression's and the task's
+ * budgets, every string and list it builds bounded, regular expressions run
+ * by a linear-time engine. Throws {@link ExpressionError} when it does not
+ * parse, or when it is bound to exceed a limit whatever the data (a literal
+ * range or padding too large, a regular expression the engine refuses).
+ */
 export function compileExpression(source: string): jsonata.Expression {
   const cached = cache.get(source);
   if (cached) return cached;
+  const compiled = parse(source, { RegexEngine: LinearRegExp });
+  checkStatically(compiled.ast(), source);
+  for (const [name, guarded] of Object.entries(GUARDED_FUNCTIONS)) compiled.assign(name, guarded);
+  // JSONata looks hooks up by symbol; its typings only know strings.
+  compiled.assign(EXIT_HOOK as unknown as string, (node: { type: string }, _input: unknown, frame: Frame, result: unknown) => {
+    const counters = (frame.base.wfaCounters ??= frame.lookup(COUNTERS) as Counters);
+    counters.steps += 1;
+    if (counters.steps > MAX_EVALUATION_STEPS) {
+      throw new ExpressionError(`expression took more than ${MAX_EVALUATION_STEPS} evaluation steps (the limit of one expression)`, source);
+    }
+    if (counters.task && ++counters.task.used > MAX_TASK_STEPS) {
+      throw new ExpressionError(
+        `expressions took more than ${MAX_TASK_STEPS} evaluation steps in one workflow task (the limit of one task; split the work over steps that wait, or a foreach)`,
+        source,
+      );
+    }
+    if (!READS.has(node.type)) checkBuilt(result, source);
+  });
+  return remember(cache, source, compiled);
+}
+
+/**
+ * Compiles an expression guarded as it was for runs recorded before the
+ * bounded guards: a step budget counted on entry, V8's regular expressions.
+ * Those runs replay with it exactly as they ran.
+ */
+function compileLegacyExpression(source: string): jsonata.Expression {
+  const cached = legacyCache.get(source);
+  if (cached) return cached;
+  const compiled = parse(source);
+  const limit = LEGACY_EVALUATION_STEPS;
+  compiled.assign(ENTRY_HOOK as unknown as string, (_node: unknown, _input: unknown, frame: Frame) => {
+    const steps = (frame.base.wfaSteps ?? 0) + 1;
+    frame.base.wfaSteps = steps;
+    if (steps > limit) throw new ExpressionError(`expression took more than ${limit} evaluation steps`, source);
+  });
+  return remember(legacyCache, source, compiled);
+}
+
+/** The step budget of runs recorded before the bounded guards. */
+const LEGACY_EVALUATION_STEPS = 100_000;
+
+function parse(source: string, options: { RegexEngine?: typeof LinearRegExp } = {}): jsonata.Expression {
   if (source.length > MAX_EXPRESSION_LENGTH) {
     throw new ExpressionError(`expression is longer than ${MAX_EXPRESSION_LENGTH} characters`, source);
   }
   let compiled: jsonata.Expression;
   try {
-    // `stack` bounds nesting, `sequence` bounds the size of what is built. JSONata's
-    // own `timeout` reads the clock, which stands still inside a workflow
-    // activation, so the step budget below bounds time instead.
-    compiled = jsonata(source, { stack: MAX_EVALUATION_DEPTH, sequence: MAX_SEQUENCE_LENGTH });
+    // `stack` bounds nesting, `sequence` the ranges and appends JSONata checks
+    // itself. JSONata's own `timeout` reads the clock, which stands still
+    // inside a workflow activation, so step budgets bound time instead.
+    compiled = jsonata(source, { stack: MAX_EVALUATION_DEPTH, sequence: MAX_SEQUENCE_LENGTH, ...options } as unknown as Parameters<typeof jsonata>[1]);
   } catch (err) {
     throw new ExpressionError(`expression does not parse: ${describeJsonataError(err)}`, source);
   }
@@ -75,19 +162,129 @@ export function compileExpression(source: string): jsonata.Expression {
       throw new ExpressionError(`$${name} is not available in expressions`, source);
     });
   }
-  // Counted on every evaluation step, tail calls included, so even a loop that
-  // never grows the stack stops. JSONata looks hooks up by symbol; its typings only know strings.
-  const hookName = ENTRY_HOOK as unknown as string;
-  compiled.assign(hookName, (_node: unknown, _input: unknown, frame: Frame) => {
-    const steps = (frame.base.wfaSteps ?? 0) + 1;
-    frame.base.wfaSteps = steps;
-    if (steps > MAX_EVALUATION_STEPS) {
-      throw new ExpressionError(`expression took more than ${MAX_EVALUATION_STEPS} evaluation steps`, source);
-    }
-  });
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(source, compiled);
   return compiled;
+}
+
+function remember(into: Map<string, jsonata.Expression>, source: string, compiled: jsonata.Expression): jsonata.Expression {
+  if (into.size >= CACHE_LIMIT) into.clear();
+  into.set(source, compiled);
+  return compiled;
+}
+
+/** Syntax nodes that give back what the data holds, not something they built: a large trigger field is no blow-up. */
+const READS = new Set(['name', 'variable', 'path', 'string']);
+
+/** Stops an evaluation at a string or a list over the limits, as soon as one is built. */
+function checkBuilt(result: unknown, source: string): void {
+  if (typeof result === 'string' && result.length > MAX_STRING_LENGTH) {
+    throw new ExpressionError(`expression built a string longer than ${MAX_STRING_LENGTH} characters`, source);
+  }
+  if (Array.isArray(result) && result.length > MAX_SEQUENCE_LENGTH) {
+    throw new ExpressionError(`expression built a list longer than ${MAX_SEQUENCE_LENGTH} items`, source);
+  }
+}
+
+/** A JSONata function value, as JSONata binds its built-ins. */
+interface JsonataFunction {
+  _jsonata_function: true;
+  implementation: (this: unknown, ...args: unknown[]) => unknown;
+  signature: unknown;
+}
+
+/**
+ * JSONata's own implementation of a built-in function. An evaluation of
+ * `$name` reaches its exit hook before its first `await`, so the value is
+ * there synchronously; the evaluation's promise is left to settle (at module
+ * load, outside any workflow task).
+ */
+function builtin(name: string): JsonataFunction {
+  let found: unknown;
+  const probe = jsonata(`$${name}`);
+  probe.assign(EXIT_HOOK as unknown as string, (_node: unknown, _input: unknown, _frame: unknown, result: unknown) => {
+    found ??= result;
+  });
+  void probe.evaluate({}).catch(() => undefined);
+  if (!found || typeof found !== 'object' || !('_jsonata_function' in found)) {
+    throw new Error(`JSONata's built-in $${name} could not be found: this version of jsonata evaluates differently`);
+  }
+  return found as JsonataFunction;
+}
+
+/**
+ * Built-ins that can build a huge string from small arguments, checked before
+ * JSONata builds it: `$pad("", 1e9)` would allocate a gigabyte first.
+ */
+const GUARDED_FUNCTIONS: Record<string, JsonataFunction> = (() => {
+  const pad = builtin('pad');
+  const join = builtin('join');
+  const tooLong = (what: string) => new ExpressionError(`${what} would build a string longer than ${MAX_STRING_LENGTH} characters`, '');
+  return {
+    pad: {
+      ...pad,
+      implementation(this: unknown, ...args: unknown[]) {
+        const width = args[1];
+        if (typeof width === 'number' && Math.abs(width) > MAX_STRING_LENGTH) throw tooLong('$pad');
+        return pad.implementation.apply(this, args);
+      },
+    },
+    join: {
+      ...join,
+      implementation(this: unknown, ...args: unknown[]) {
+        const [strings, separator] = args;
+        if (Array.isArray(strings)) {
+          const gap = typeof separator === 'string' ? separator.length : 0;
+          let length = 0;
+          for (const s of strings) {
+            length += (typeof s === 'string' ? s.length : 0) + gap;
+            if (length > MAX_STRING_LENGTH + gap) throw tooLong('$join');
+          }
+        }
+        return join.implementation.apply(this, args);
+      },
+    },
+  };
+})();
+
+interface SyntaxNode {
+  type?: string;
+  value?: unknown;
+  lhs?: SyntaxNode;
+  rhs?: SyntaxNode;
+  procedure?: SyntaxNode;
+  arguments?: SyntaxNode[];
+}
+
+/**
+ * Refuses, before any run, what is bound to exceed a limit whatever the data:
+ * a regular expression the linear-time engine cannot run, a literal range
+ * longer than the list limit, a literal `$pad` width past the string limit.
+ */
+function checkStatically(root: unknown, source: string): void {
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!value || typeof value !== 'object') return;
+    const node = value as SyntaxNode;
+    if (node.type === 'regex' && node.value instanceof RegExp) {
+      const problem = linearRegExpProblem(node.value);
+      if (problem) throw new ExpressionError(`regular expression /${node.value.source}/ cannot be used: ${problem} (backreferences and lookaround are not supported)`, source);
+    }
+    if (node.type === 'binary' && node.value === '..' && node.lhs?.type === 'number' && node.rhs?.type === 'number') {
+      const size = Number(node.rhs.value) - Number(node.lhs.value) + 1;
+      if (size > MAX_SEQUENCE_LENGTH) throw new ExpressionError(`range [${String(node.lhs.value)}..${String(node.rhs.value)}] is longer than ${MAX_SEQUENCE_LENGTH} items`, source);
+    }
+    if (node.type === 'function' && node.procedure?.type === 'variable' && node.procedure.value === 'pad') {
+      const width = node.arguments?.[1];
+      if (width?.type === 'number' && Math.abs(Number(width.value)) > MAX_STRING_LENGTH) {
+        throw new ExpressionError(`$pad width ${String(width.value)} is more than ${MAX_STRING_LENGTH} characters`, source);
+      }
+      if (width?.type === 'unary' && width.value === '-' && (width as { expression?: SyntaxNode }).expression?.type === 'number') {
+        const n = Number((width as { expression?: SyntaxNode }).expression!.value);
+        if (n > MAX_STRING_LENGTH) throw new ExpressionError(`$pad width -${n} is more than ${MAX_STRING_LENGTH} characters`, source);
+      }
+    }
+    for (const child of Object.values(node)) if (child && typeof child === 'object') visit(child);
+  };
+  visit(root);
 }
 
 /** How expressions are evaluated. */
@@ -106,6 +303,15 @@ export interface EvaluationOptions {
    * runs that started with it. Needs `fastPaths`. @default false
    */
   fastComparisons?: boolean | undefined;
+  /**
+   * Whether JSONata evaluates with the guards of runs recorded before the
+   * bounded ones ({@link compileLegacyExpression}); asked only when an
+   * expression needs JSONata, so a workflow can decide it by a patch then.
+   * @default () => false
+   */
+  legacyGuards?: (() => boolean) | undefined;
+  /** The workflow task's budget the evaluation counts against. @default none (only the per-expression limit) */
+  task?: TaskBudget | undefined;
 }
 
 /** Evaluates one expression against a prototype-free copy of the scope. */
@@ -114,13 +320,15 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
     const found = lookupPlainPath(source, scope) ?? (options.fastComparisons ? compareWithLiteral(source, scope) : undefined);
     if (found) return withinResultLimit(found.value, source);
   }
-  const compiled = compileExpression(source);
+  const legacy = options.legacyGuards?.() ?? false;
+  const compiled = legacy ? compileLegacyExpression(source) : compileExpression(source);
   const data = toPlainData(options.fastPaths ? reachableScope(compiled, scope) : scope);
   let result: unknown;
   try {
-    result = await compiled.evaluate(data);
+    if (legacy) result = await compiled.evaluate(data);
+    else result = await compiled.evaluate(data, { [COUNTERS]: { steps: 0, task: options.task } satisfies Counters });
   } catch (err) {
-    if (err instanceof ExpressionError) throw err;
+    if (err instanceof ExpressionError) throw err.expression ? err : new ExpressionError(err.message, source);
     throw new ExpressionError(`expression failed: ${describeJsonataError(err)}`, source);
   }
   return withinResultLimit(toPlainData(result), source);
@@ -393,7 +601,17 @@ export function toPlainData(value: unknown, depth = 0): unknown {
   return undefined;
 }
 
+/** JSONata's codes for the limits it enforces itself, said in terms of ours. */
+const LIMIT_MESSAGES: Record<string, string> = {
+  D1011: `it nests deeper than ${MAX_EVALUATION_DEPTH} levels of evaluation (a recursion that does not end?)`,
+  D2014: `it builds a list longer than ${MAX_SEQUENCE_LENGTH} items`,
+  D2015: `it builds a list longer than ${MAX_SEQUENCE_LENGTH} items`,
+};
+
 function describeJsonataError(err: unknown): string {
+  if (err instanceof RangeError) return `it ran out of room (${err.message})`;
+  const code = err && typeof err === 'object' && 'code' in err ? String((err as { code: unknown }).code) : '';
+  if (LIMIT_MESSAGES[code]) return LIMIT_MESSAGES[code];
   if (err && typeof err === 'object' && 'message' in err) {
     const e = err as { message: unknown; position?: unknown; token?: unknown };
     const at = typeof e.position === 'number' ? ` (at character ${e.position})` : '';

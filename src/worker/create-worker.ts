@@ -34,6 +34,19 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
   },
 } satisfies Pick<BundleOptions, 'webpackConfigHook'>;
 
+/**
+ * How long the SDK lets one call into workflow code run before it stops it:
+ * in effect never. Workflow code runs in microtasks, and on Node.js a `vm`
+ * timeout that fires while microtasks run corrupts the async-hook stack and
+ * aborts the whole process (nodejs/node#38503): one slow task, at the SDK's
+ * default of 5 s, took every run of the worker down with it, and again after
+ * each restart. Work in a task is bounded where it can grow instead: the
+ * expressions' step budgets (src/shared/expressions.ts) and the foreach
+ * chunks. A task that still overran would fail by Temporal's workflow task
+ * timeout, for its run alone, and be tried again.
+ */
+export const WORKFLOW_CODE_DEADLINE = '24h';
+
 export interface CreateWorkerOptions {
   config: Config;
   db: Kysely<Database>;
@@ -46,7 +59,7 @@ export interface CreateWorkerOptions {
 
 export async function createWorker({ config, db, connection, workflowBundle, activities }: CreateWorkerOptions): Promise<Worker> {
   const registered = activities ?? createActivities({ config, db });
-  return Worker.create({
+  const options: WorkerOptions = {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
@@ -58,5 +71,7 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,
     maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,
     shutdownGraceTime: '10s',
-  });
+  };
+  // Not in the SDK's typings (it is an option of its compiled form), but read from them all the same.
+  return Worker.create(Object.assign(options, { isolateExecutionTimeout: WORKFLOW_CODE_DEADLINE }));
 }
