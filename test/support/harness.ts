@@ -33,6 +33,8 @@ export interface Harness {
   /** Starts a worker on this harness's task queue (already running unless `worker: false`). */
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
+  /** The worker's state (`RUNNING` while it polls), or undefined when none was started. */
+  workerState(): string | undefined;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>, options?: ApiOptions): Promise<ApiResponse>;
   close(): Promise<void>;
 }
@@ -115,6 +117,9 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
       if (worker && worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       worker = undefined;
+    },
+    workerState() {
+      return worker?.getState();
     },
     async api(method, path, body, headers = {}, { key = adminKey }: ApiOptions = {}) {
       const res = await fetch(`${baseUrl}${path}`, {

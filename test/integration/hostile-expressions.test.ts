@@ -1,0 +1,142 @@
+/**
+ * No definition can take the worker down: every expression of the hostile
+ * corpus runs in a real run on the dev server (or is refused at save), and
+ * after each an ordinary run completes on the same worker within seconds.
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findExecution } from '../../db/executions';
+import { createHarness, eventually, type Harness } from '../support/harness';
+import { HOSTILE, type HostileExpression, matchesResult } from '../support/hostile-expressions';
+
+let h: Harness;
+let serial = 0;
+const ORDINARY = 'ordinary-run';
+const RECURSION = '($f := function($x){ $f($x) }; $f(1))';
+
+beforeAll(async () => {
+  h = await createHarness();
+  const created = await h.api('POST', '/api/workflows', {
+    key: ORDINARY,
+    name: 'Ordinary',
+    steps: [
+      { id: 'greet', type: 'set', values: { greeting: 'Hello {{ input.name }}', total: '{{ $sum(input.items) }}' } },
+      { id: 'check', type: 'condition', condition: 'vars.total > 2', then: [{ id: 'big', type: 'set', values: { big: true } }] },
+    ],
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+/** Saves a definition whose one step evaluates `expression`. */
+async function saveHostile(expression: string) {
+  const key = `hostile-${++serial}`;
+  const created = await h.api('POST', '/api/workflows', { key, name: key, steps: [{ id: 'hostile', type: 'set', values: { x: `{{ ${expression} }}` } }] });
+  return { key, created };
+}
+
+async function start(key: string, triggerData: Record<string, unknown> = {}) {
+  const started = await h.api('POST', `/api/workflows/${key}/execute`, { triggerData });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  return { executionId: started.body.executionId as string, handle: h.client.workflow.getHandle(started.body.workflowId) };
+}
+
+/** An ordinary run, which must end SUCCESS within `withinMs` of its start. */
+async function ordinaryRun(withinMs = 15_000) {
+  const { handle } = await start(ORDINARY, { name: 'Ada', items: [1, 2, 3] });
+  const result = await Promise.race([
+    handle.result(),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`the ordinary run did not end within ${withinMs} ms`)), withinMs)),
+  ]);
+  expect(result).toMatchObject({ status: 'SUCCESS', vars: { greeting: 'Hello Ada', total: 6, big: true } });
+}
+
+/** The ApplicationFailure at the root of a failed run. */
+async function rootFailure(handle: Awaited<ReturnType<typeof start>>['handle']): Promise<ApplicationFailure> {
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  let cause: unknown = (err as WorkflowFailedError).cause;
+  while (cause instanceof ApplicationFailure && cause.cause instanceof ApplicationFailure) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+async function settledRow(executionId: string) {
+  return eventually(async () => {
+    const row = await findExecution(h.db, executionId);
+    return row && row.status !== 'RUNNING' && row.status !== 'PENDING' ? row : undefined;
+  }, 20_000, `the mirror row of ${executionId} to settle`);
+}
+
+async function runEntry(entry: HostileExpression) {
+  const { key, created } = await saveHostile(entry.expression);
+  if (entry.outcome === 'refused') {
+    expect(created.status, JSON.stringify(created.body)).toBe(400);
+    expect(created.body.code).toBe('invalid_definition');
+    expect(created.body.errors.map((e: { message: string }) => e.message).join('\n')).toMatch(new RegExp(entry.error!));
+    return;
+  }
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const { executionId, handle } = await start(key);
+  if (entry.outcome === 'fails') {
+    const failure = await rootFailure(handle);
+    expect(failure.type).toBe('ExpressionFailed');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(/step "hostile"/);
+    expect(failure.message).toMatch(new RegExp(entry.error!));
+    const row = await settledRow(executionId);
+    expect(row.status).toBe('FAILED');
+    expect(row.error).toMatch(new RegExp(entry.error!));
+  } else {
+    const result = (await handle.result()) as { status: string; vars: Record<string, unknown> };
+    expect(result.status).toBe('SUCCESS');
+    expect(matchesResult(result.vars.x, entry.result), `${entry.expression} gave ${JSON.stringify(result.vars.x)?.slice(0, 200)}`).toBe(true);
+  }
+}
+
+describe('the hostile corpus on a real worker', () => {
+  it.each(HOSTILE.map((e) => [e.name, e] as const))('%s, then an ordinary run', async (_name, entry) => {
+    await runEntry(entry);
+    await ordinaryRun();
+  });
+
+  it('left no prototype polluted and the worker running', () => {
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(h.workerState()).toBe('RUNNING');
+  });
+});
+
+describe('a poison-pill run fails alone', () => {
+  it('fails the recursion with its limit named while 20 ordinary runs beside it succeed', async () => {
+    const { key } = await saveHostile(RECURSION);
+    const hostile = await start(key);
+    const ordinary = await Promise.all(Array.from({ length: 20 }, () => start(ORDINARY, { name: 'Ada', items: [1, 2, 3] })));
+    const results = await Promise.all(ordinary.map(({ handle }) => handle.result()));
+    expect(results.map((r) => (r as { status: string }).status)).toEqual(Array(20).fill('SUCCESS'));
+    const failure = await rootFailure(hostile.handle);
+    expect(failure.message).toMatch(/more than 10000 evaluation steps/);
+    expect((await settledRow(hostile.executionId)).error).toMatch(/more than 10000 evaluation steps/);
+    expect(h.workerState()).toBe('RUNNING');
+  });
+
+  it('a worker that starts with hostile runs open stays up and serves the rest', async () => {
+    await h.stopWorker();
+    const keys = await Promise.all(
+      ['($f := function($x){ 1 + $f($x) }; $f(1))', RECURSION, '$reduce([1..40], function($acc, $v){ $acc & $acc }, "ab")'].map(async (e) => (await saveHostile(e)).key),
+    );
+    const hostile = await Promise.all(keys.map((key) => start(key)));
+    const ordinary = await Promise.all(Array.from({ length: 5 }, () => start(ORDINARY, { name: 'Ada', items: [1, 2, 3] })));
+    await h.startWorker();
+    const results = await Promise.all(ordinary.map(({ handle }) => handle.result()));
+    expect(results.map((r) => (r as { status: string }).status)).toEqual(Array(5).fill('SUCCESS'));
+    for (const { executionId } of hostile) expect((await settledRow(executionId)).status).toBe('FAILED');
+    expect(h.workerState()).toBe('RUNNING');
+  });
+});
