@@ -6,12 +6,17 @@
  * the call the outcome. A retried attempt, or the same step after a reset,
  * finds the row and does not deliver again.
  *
+ * A row left SENDING by a worker that died is taken over at once by the next
+ * attempt of the same activity (`claimed_by`); one claimed by anything else
+ * holds for {@link SENDING_LEASE_MS}.
+ *
  * What it cannot close: the process dying after the provider accepted the
  * message and before the ledger says SENT. The next attempt then finds the
  * row still SENDING (or UNKNOWN, when the call ended ambiguously) and the
  * step's delivery policy decides: `at-least-once` sends again (a possible
  * duplicate), `at-most-once` fails the step (a possible loss), explicitly.
  */
+import { Context } from '@temporalio/activity';
 import type { ApplicationFailure } from '@temporalio/common';
 import { type Kysely, sql } from 'kysely';
 import type { Database, DeliveryRow } from '../db/schema';
@@ -49,6 +54,31 @@ export interface Delivery<T> {
 
 export type Delivered<T> = T & { deduplicated?: true };
 
+/** The activity attempt running now (`<workflow id>/<run id>/<activity id>#<attempt>`), or null outside an activity. */
+function currentAttempt(): string | null {
+  let info;
+  try {
+    info = Context.current().info;
+  } catch {
+    return null;
+  }
+  const run = info.workflowExecution;
+  return run ? `${run.workflowId}/${run.runId}/${info.activityId}#${info.attempt}` : null;
+}
+
+/**
+ * Whether a row's claim was made by an earlier attempt of the activity now
+ * running: that attempt is over (Temporal starts the next only once it failed
+ * or timed out, and the worker heartbeats while one runs, so a timeout means
+ * its worker died or froze), so the row need not wait out its lease.
+ */
+export function claimedByEarlierAttempt(claimedBy: string | null, now: string | null): boolean {
+  if (!claimedBy || !now) return false;
+  const [heldBy, heldAttempt] = claimedBy.split('#');
+  const [running, runningAttempt] = now.split('#');
+  return heldBy === running && Number(heldAttempt) < Number(runningAttempt);
+}
+
 /** The workflow id and step path a delivery key is made of (`<workflow id>/<step path>`). */
 export function splitDeliveryKey(key: string): { workflowId: string; stepPath: string } {
   const split = key.indexOf('/');
@@ -56,7 +86,7 @@ export function splitDeliveryKey(key: string): { workflowId: string; stepPath: s
 }
 
 export function createLedger(db: Kysely<Database>) {
-  async function claim(d: Delivery<unknown>): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
+  async function claim(d: Delivery<unknown>, attempt: string | null): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
     const { workflowId, stepPath } = splitDeliveryKey(d.key);
     const inserted = await db
       .insertInto('deliveries')
@@ -68,6 +98,7 @@ export function createLedger(db: Kysely<Database>) {
         workflow_id: workflowId,
         step_path: stepPath,
         recipient: d.recipient ?? null,
+        claimed_by: attempt,
       })
       .onConflict((oc) => oc.column('delivery_key').doNothing())
       .returning('delivery_key')
@@ -77,10 +108,10 @@ export function createLedger(db: Kysely<Database>) {
     return { fresh: false, row };
   }
 
-  async function reclaim(key: string, from: string): Promise<boolean> {
+  async function reclaim(key: string, from: string, attempt: string | null): Promise<boolean> {
     const res = await db
       .updateTable('deliveries')
-      .set({ status: 'SENDING', attempts: sql<number>`attempts + 1`, updated_at: sql<Date>`now()` })
+      .set({ status: 'SENDING', attempts: sql<number>`attempts + 1`, claimed_by: attempt, updated_at: sql<Date>`now()` })
       .where('delivery_key', '=', key)
       .where('status', '=', from)
       .executeTakeFirst();
@@ -104,11 +135,15 @@ export function createLedger(db: Kysely<Database>) {
   return {
     /** Sends unless the ledger shows the delivery already happened; see the module comment. */
     async deliver<T>(d: Delivery<T>): Promise<Delivered<T>> {
-      const claimed = await claim(d);
+      const attempt = currentAttempt();
+      const claimed = await claim(d, attempt);
       if (!claimed.fresh) {
         const { row } = claimed;
         if (row.status === 'SENT') return { ...(row.result as T), deduplicated: true };
-        const stale = row.status === 'UNKNOWN' || Date.now() - new Date(row.updated_at).getTime() > SENDING_LEASE_MS;
+        const stale =
+          row.status === 'UNKNOWN' ||
+          claimedByEarlierAttempt(row.claimed_by, attempt) ||
+          Date.now() - new Date(row.updated_at).getTime() > SENDING_LEASE_MS;
         if (row.status === 'SENDING' && !stale) {
           throw transient('DeliveryInProgress', `another attempt is delivering ${d.channel} ${d.key}; retrying after it settles`);
         }
@@ -119,7 +154,7 @@ export function createLedger(db: Kysely<Database>) {
               'the step is at-most-once, so it is not sent again',
           );
         }
-        if (!(await reclaim(d.key, row.status))) {
+        if (!(await reclaim(d.key, row.status, attempt))) {
           throw transient('DeliveryInProgress', `another attempt claimed ${d.channel} ${d.key}`);
         }
       }

@@ -8,6 +8,7 @@ import * as devOutbox from './migrations/2026-11-25T17-00-00_dev_outbox';
 import * as definitionDeletedAt from './migrations/2026-11-25T17-10-00_definition_deleted_at';
 import * as executionReplayOf from './migrations/2026-11-25T17-20-00_execution_replay_of';
 import * as changeNotifications from './migrations/2026-11-26T04-00-00_change_notifications';
+import * as deliveryClaimedBy from './migrations/2026-12-03T07-00-00_delivery_claimed_by';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T17-10-00_definition_deleted_at': definitionDeletedAt,
   '2026-11-25T17-20-00_execution_replay_of': executionReplayOf,
   '2026-11-26T04-00-00_change_notifications': changeNotifications,
+  '2026-12-03T07-00-00_delivery_claimed_by': deliveryClaimedBy,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -79,6 +79,8 @@ export interface DeliveryTable {
   provider_message_id: string | null;
   result: Json | null;
   last_error: string | null;
+  /** The activity attempt holding a SENDING row (`<workflow id>/<run id>/<activity id>#<attempt>`). */
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }

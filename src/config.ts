@@ -113,6 +113,7 @@ const envSchema = z.object({
 
   WORKFLOW_MAX_CONCURRENT_EXECUTIONS: int(20, 1, 10_000),
   WORKFLOW_DEFAULT_TIMEOUT: int(300, 1, 86_400),
+  WORKFLOW_HEARTBEAT_TIMEOUT: int(10, 2, 3_600),
   WORKFLOW_QUEUE_CONCURRENCY: int(10, 1, 10_000),
   WORKFLOW_ENABLE_CACHING: bool(true),
   WORKFLOW_CACHE_TTL: int(3600, 0),
@@ -246,6 +247,8 @@ export interface Config {
     readonly maxConcurrentExecutions: number;
     /** Default start-to-close timeout of a step's activity, in seconds. @default 300 */
     readonly defaultTimeoutSeconds: number;
+    /** Seconds a step's activity may go without a heartbeat before it is retried elsewhere (a dead worker). @default 10 */
+    readonly heartbeatTimeoutSeconds: number;
     /** Concurrent activities (deliveries, data updates) per worker. @default 10 */
     readonly queueConcurrency: number;
     /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
@@ -355,6 +358,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workflow: {
       maxConcurrentExecutions: e.WORKFLOW_MAX_CONCURRENT_EXECUTIONS,
       defaultTimeoutSeconds: e.WORKFLOW_DEFAULT_TIMEOUT,
+      heartbeatTimeoutSeconds: e.WORKFLOW_HEARTBEAT_TIMEOUT,
       queueConcurrency: e.WORKFLOW_QUEUE_CONCURRENCY,
       enableCaching: e.WORKFLOW_ENABLE_CACHING,
       cacheTtlSeconds: e.WORKFLOW_CACHE_TTL,

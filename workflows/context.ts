@@ -321,8 +321,12 @@ export class RunContext {
   /** Activity options for a step: its own retry policy and timeout over the defaults. */
   activityOptions(step: Step & { retry?: RetryPolicy; timeout?: string }, purpose: string): ActivityOptions {
     const retry = { ...DEFAULT_RETRY, ...step.retry };
+    const startToClose = step.timeout ? (parseDuration(step.timeout) ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
+    const heartbeat = (this.input.settings?.stepHeartbeatTimeoutSeconds ?? 0) * 1000;
     return {
-      startToCloseTimeout: step.timeout ? (parseDuration(step.timeout) ?? this.defaultTimeoutMs) : this.defaultTimeoutMs,
+      startToCloseTimeout: startToClose,
+      // A dead worker's attempt is retried after this, not after the whole start-to-close timeout.
+      ...(heartbeat > 0 && heartbeat < startToClose ? { heartbeatTimeout: heartbeat } : {}),
       retry: {
         maximumAttempts: retry.maximumAttempts,
         initialInterval: retry.initialInterval ? parseDuration(retry.initialInterval) : undefined,

@@ -20,6 +20,8 @@ export interface SmtpSink {
   /** Recipients the server refuses with 550, as a real server refuses an unknown mailbox. */
   rejectRecipients: Set<string>;
   onMessage?: (mail: ReceivedMail) => void;
+  /** Called for each recipient before the server answers it; the answer waits for what it returns (a test holds a send in flight so). */
+  onRecipient?: (address: string) => void | Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,7 +43,9 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
         callback(err);
         return;
       }
-      callback();
+      const hold = sink.onRecipient?.(address.address);
+      if (hold) void hold.then(() => callback());
+      else callback();
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];

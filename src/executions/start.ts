@@ -367,6 +367,7 @@ async function loadPinnedVersion(
 export function runSettings(config: Config): RunSettings {
   return {
     defaultStepTimeoutSeconds: config.workflow.defaultTimeoutSeconds,
+    stepHeartbeatTimeoutSeconds: config.workflow.heartbeatTimeoutSeconds,
     continueAsNewAfterEvents: config.workflow.continueAsNewAfterEvents,
   };
 }

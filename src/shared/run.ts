@@ -96,6 +96,12 @@ export interface ScheduledRunInput {
 export interface RunSettings {
   /** Default start-to-close timeout of a step's activity. */
   defaultStepTimeoutSeconds: number;
+  /**
+   * How long a step's activity may go without a heartbeat (the worker beats
+   * for it while it runs) before Temporal retries it on another worker.
+   * @default none, for runs started before it was set
+   */
+  stepHeartbeatTimeoutSeconds?: number | undefined;
   /** History length past which the run continues as new between top-level steps. @default 10000 */
   continueAsNewAfterEvents?: number | undefined;
 }

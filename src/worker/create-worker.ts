@@ -6,6 +6,7 @@ import { createActivities } from '../../activities';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
 import { mirrorSinks } from './mirror-sink';
+import { heartbeatWhileRunning } from './heartbeat';
 import { reportUnexpectedActivityFailures } from './report-failures';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -66,7 +67,7 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: WORKFLOW_BUNDLER_OPTIONS }),
     activities: registered,
     sinks: mirrorSinks(registered.recordRunEvents),
-    interceptors: { activity: [reportUnexpectedActivityFailures] },
+    interceptors: { activity: [heartbeatWhileRunning, reportUnexpectedActivityFailures] },
     maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,
     maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,
     maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,

@@ -107,6 +107,10 @@ describe('the hostile corpus on a real worker', () => {
     await ordinaryRun();
   });
 
+  it('runs workflow code with no SDK deadline, whose firing mid-microtask would abort the process', () => {
+    expect(h.worker()?.options.isolateExecutionTimeoutMs).toBe(24 * 3600 * 1000);
+  });
+
   it('left no prototype polluted and the worker running', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(h.workerState()).toBe('RUNNING');

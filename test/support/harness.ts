@@ -35,6 +35,8 @@ export interface Harness {
   stopWorker(): Promise<void>;
   /** The worker's state (`RUNNING` while it polls), or undefined when none was started. */
   workerState(): string | undefined;
+  /** The running worker, if any. */
+  worker(): Worker | undefined;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>, options?: ApiOptions): Promise<ApiResponse>;
   close(): Promise<void>;
 }
@@ -120,6 +122,9 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
     },
     workerState() {
       return worker?.getState();
+    },
+    worker() {
+      return worker;
     },
     async api(method, path, body, headers = {}, { key = adminKey }: ApiOptions = {}) {
       const res = await fetch(`${baseUrl}${path}`, {
