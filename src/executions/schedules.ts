@@ -9,6 +9,7 @@ import { CronExpressionParser } from 'cron-parser';
 import type { DefinitionRow } from '../../db/schema';
 import type { Config } from '../config';
 import type { Definition, DefinitionProblem } from '../shared/definition';
+import { parseDuration } from '../shared/duration';
 import { INTERPRETER_WORKFLOW } from '../shared/run';
 import { Category, DefinitionId, DefinitionKey, TriggerType } from '../shared/search-attributes';
 
@@ -80,6 +81,7 @@ export async function syncSchedule(client: Client, config: Config, row: Definiti
     ],
     memo: { definitionName: definition.name, definitionKey: row.key },
     staticSummary: `${definition.name} (scheduled: ${trigger.cron} ${trigger.timezone})`,
+    ...(definition.timeout !== undefined ? { workflowExecutionTimeout: parseDuration(definition.timeout) } : {}),
   };
   const spec = { cronExpressions: [trigger.cron], timezone: trigger.timezone };
   try {

@@ -27,6 +27,7 @@ import type { Database, DefinitionRow, ExecutionRow } from '../../db/schema';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { type Definition, parseDefinition } from '../shared/definition';
+import { parseDuration } from '../shared/duration';
 import { INTERPRETER_WORKFLOW, type RunInput, type RunSettings, type TriggerType } from '../shared/run';
 import {
   Category,
@@ -95,14 +96,46 @@ export interface StartDeps {
   logger?: Pick<Logger, 'warn'> | undefined;
 }
 
+/** What a start request may ask of its run beyond its trigger data. */
+export interface StartOptions {
+  /** A deadline shorter than the definition's `timeout`, in milliseconds. @default the definition's */
+  timeoutMs?: number | undefined;
+}
+
 export async function startExecution(
   { db, client, config, logger }: StartDeps,
   definition: DefinitionRow,
   triggerData: Record<string, unknown>,
   triggerType: TriggerType = 'manual',
+  { timeoutMs }: StartOptions = {},
 ): Promise<StartedExecution> {
   const { version, document } = await pinCurrentVersion(db, definition, triggerData);
-  return startNewExecution({ db, client, config, logger }, { definition, version, document, triggerType, triggerData });
+  checkDeadline(document, timeoutMs);
+  return startNewExecution({ db, client, config, logger }, { definition, version, document, triggerType, triggerData, timeoutMs });
+}
+
+/** A start option the pinned definition refuses: the gateway answers 400 naming `option`. */
+export class StartOptionError extends Error {
+  constructor(
+    readonly option: keyof StartOptions,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StartOptionError';
+  }
+}
+
+/** Refuses a start's deadline that would lengthen the definition's. */
+function checkDeadline(document: Definition, timeoutMs: number | undefined): void {
+  const own = document.timeout === undefined ? undefined : parseDuration(document.timeout);
+  if (timeoutMs !== undefined && own !== undefined && timeoutMs > own) {
+    throw new StartOptionError('timeoutMs', `may only shorten the definition's timeout of ${document.timeout}`);
+  }
+}
+
+/** A run's deadline in milliseconds: the start's, else the definition's; undefined for none. */
+export function runDeadlineMs(document: Definition, timeoutMs: number | undefined): number | undefined {
+  return timeoutMs ?? (document.timeout === undefined ? undefined : parseDuration(document.timeout));
 }
 
 /**
@@ -212,6 +245,7 @@ export async function startExecutionIdempotently(
   triggerData: Record<string, unknown>,
   triggerType: TriggerType,
   idempotencyKey: string,
+  { timeoutMs }: StartOptions = {},
 ): Promise<IdempotentStart> {
   const workflowId = idempotentWorkflowId(definition.key, triggerType, idempotencyKey);
   let row = await findExecutionByWorkflowId(db, workflowId);
@@ -226,6 +260,7 @@ export async function startExecutionIdempotently(
   let pinned: { version: number; document: Definition } | undefined;
   if (!row) {
     pinned = await pinCurrentVersion(db, definition, triggerData);
+    checkDeadline(pinned.document, timeoutMs);
     const claimed = await insertExecutionOnce(
       db,
       mirrorRow(definition, pinned.version, randomUUID(), workflowId, triggerType, triggerData),
@@ -269,6 +304,7 @@ export async function startExecutionIdempotently(
     workflowId,
     triggerType,
     triggerData: inserted ? triggerData : (row.trigger_data as Record<string, unknown>),
+    timeoutMs,
   };
   let runId: string;
   try {
@@ -403,6 +439,8 @@ export interface RunToStart {
   workflowId: string;
   triggerType: TriggerType;
   triggerData: Record<string, unknown>;
+  /** The start's own deadline ({@link StartOptions.timeoutMs}). */
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -412,6 +450,7 @@ export interface RunToStart {
  */
 export function interpreterStartOptions(config: Config, run: RunToStart) {
   const { definition, version, document, executionId, workflowId, triggerType, triggerData } = run;
+  const deadline = runDeadlineMs(document, run.timeoutMs);
   const input: RunInput = {
     executionId,
     definition: { id: definition.id, version, document },
@@ -435,6 +474,8 @@ export function interpreterStartOptions(config: Config, run: RunToStart) {
     memo: { definitionName: document.name, definitionKey: definition.key, definitionVersion: version, executionId },
     staticSummary: `${document.name} (v${version})`,
     staticDetails: `Definition \`${definition.key}\` version ${version}, ${document.steps.length} top-level steps, triggered ${triggerType}. Execution ${executionId}.`,
+    // The run's deadline: it ends TIMED_OUT, and the reconciler settles its mirror row.
+    ...(deadline !== undefined ? { workflowExecutionTimeout: deadline } : {}),
   };
 }
 

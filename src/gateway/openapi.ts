@@ -547,7 +547,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     ],
     body: {
       schema: 'ExecuteRequest',
-      description: "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any",
+      description:
+        "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any. `timeout` gives this run a deadline (it ends TIMED_OUT), no longer than the definition's `timeout`",
       optional: true,
       example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
     },

@@ -7,6 +7,7 @@ import {
   startExecution,
   startExecutionIdempotently,
   StartError,
+  StartOptionError,
   TriggerDataError,
 } from '../executions/start';
 import type { TriggerType } from '../shared/run';
@@ -49,12 +50,20 @@ export async function startAndAnswer(
   { db, temporal, config, metrics, logger }: RouteDeps,
   res: Response,
   definition: DefinitionRow,
-  start: { triggerData: Record<string, unknown>; triggerType: TriggerType; idempotencyKey: string | undefined; dataPath: string },
+  start: {
+    triggerData: Record<string, unknown>;
+    triggerType: TriggerType;
+    idempotencyKey: string | undefined;
+    dataPath: string;
+    /** The start's own deadline (`timeout` in the body), in milliseconds. */
+    timeoutMs?: number | undefined;
+  },
 ): Promise<void> {
   const deps = { db, client: temporal.client, config, logger };
+  const options = { timeoutMs: start.timeoutMs };
   try {
     if (start.idempotencyKey === undefined) {
-      const started = await startExecution(deps, definition, start.triggerData, start.triggerType);
+      const started = await startExecution(deps, definition, start.triggerData, start.triggerType, options);
       metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
       res
         .status(202)
@@ -62,13 +71,16 @@ export async function startAndAnswer(
         .json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
       return;
     }
-    const started = await startExecutionIdempotently(deps, definition, start.triggerData, start.triggerType, start.idempotencyKey);
+    const started = await startExecutionIdempotently(deps, definition, start.triggerData, start.triggerType, start.idempotencyKey, options);
     if (!started.idempotentReplay) metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
     res
       .status(started.idempotentReplay ? 200 : 202)
       .location(`/api/executions/${started.executionId}`)
       .json({ ...started, statusUrl: `/api/executions/${started.executionId}` });
   } catch (err) {
+    if (err instanceof StartOptionError) {
+      throw new HttpProblem('validation_failed', `timeout ${err.message}`, [{ path: '$.body.timeout', message: err.message }]);
+    }
     if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
     if (err instanceof TriggerDataError) {
       throw new HttpProblem(

@@ -24,6 +24,9 @@ const duration = z.string().refine((v) => parseDuration(v) !== undefined, {
   message: 'must be a duration such as 500ms, 30s, 5m, 2h, 3d or 1h30m',
 });
 
+/** A run's deadline: a duration of at least a second (Temporal's workflow execution timeout). */
+export const runTimeoutSchema = duration.refine((v) => (parseDuration(v) ?? 0) >= 1000, { message: 'must be at least 1s' });
+
 export const retryPolicySchema = z
   .object({
     maximumAttempts: z.number().int().min(1).max(100).optional(),
@@ -640,6 +643,12 @@ export const definitionSchema = z
     trigger: triggerSchema.default({ type: 'manual' }),
     /** JSON Schema that trigger data must satisfy. */
     inputSchema: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * A run's deadline: a run not finished by then ends TIMED_OUT (Temporal's
+     * workflow execution timeout, continue-as-new included). A start may ask
+     * for a shorter one. @default none
+     */
+    timeout: runTimeoutSchema.optional(),
     steps: z.array(stepSchema).min(1, 'a definition needs at least one step').max(1000),
   })
   .strict();

@@ -140,7 +140,6 @@ describe('a worker killed mid-step', () => {
     expect(timeouts.length).toBeGreaterThan(0);
     expect(new Set(timeouts)).toEqual(new Set(['4'])); // TIMEOUT_TYPE_HEARTBEAT
     const durations = rows.map((r) => r.duration_ms ?? Number.POSITIVE_INFINITY);
-    console.log("durations", durations.sort((a, b) => a - b).join(" "));
     expect(Math.max(...durations)).toBeLessThan(150_000);
   }, 300_000);
 });

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
     expect(config.workflow).toEqual({
       maxConcurrentExecutions: 20,
       defaultTimeoutSeconds: 300,
+      heartbeatTimeoutSeconds: 10,
       queueConcurrency: 10,
       enableCaching: true,
       cacheTtlSeconds: 3600,

@@ -14,7 +14,8 @@ import { checkCalls } from '../../executions/calls';
 import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-definition';
 import { checkSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
-import { type Definition, parseDefinition } from '../../shared/definition';
+import { type Definition, parseDefinition, runTimeoutSchema } from '../../shared/definition';
+import { parseDuration } from '../../shared/duration';
 import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
 import { HttpProblem, jsonPath } from '../problem';
@@ -31,7 +32,13 @@ export const listQuery = z.object({
   offset: wholeNumber(0).default(0),
 });
 
-export const executeBody = z.object({ triggerData: triggerDataSchema.default({}) }).strict();
+export const executeBody = z
+  .object({
+    triggerData: triggerDataSchema.default({}),
+    /** A deadline for this run, shorter than the definition's `timeout` if it has one. */
+    timeout: runTimeoutSchema.optional(),
+  })
+  .strict();
 
 /** `DELETE /api/workflows/:id?force=true` cancels the open runs first. */
 export const deleteQuery = z
@@ -233,6 +240,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
       triggerType: 'manual',
       idempotencyKey,
       dataPath: '$.body.triggerData',
+      timeoutMs: body.timeout === undefined ? undefined : parseDuration(body.timeout),
     });
   });
 
