@@ -16,7 +16,7 @@ export const SIGNATURE_HEADER = 'x-signature';
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
 export type SignatureVerdict =
-  | { ok: true; timestamp: number }
+  | { ok: true; timestamp: number; /** The matching signature (hex): one per timestamp and body. */ signature: string }
   | { ok: false; reason: 'missing' | 'malformed' | 'expired' | 'mismatch'; message: string };
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
@@ -81,7 +81,7 @@ export function verifyWebhookSignature(
   if (!matched) {
     return { ok: false, reason: 'mismatch', message: 'the signature does not match the body: sign "<t>.<raw body>" with the shared secret' };
   }
-  return { ok: true, timestamp };
+  return { ok: true, timestamp, signature: expected.toString('hex') };
 }
 
 function malformed(): SignatureVerdict {

@@ -132,6 +132,26 @@ describe('POST /api/hooks/:key', () => {
     expect(manual.body.executionId).not.toBe(first.body.executionId);
   });
 
+  it('starts nothing twice for one signed request without a delivery id: a replay within the tolerance answers the first run', async () => {
+    const body = JSON.stringify({ orderId: 'D-4' });
+    const signature = signWebhook(SECRET, body);
+    const first = await deliver('order-hook', body, {}, signature);
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    const replays = await Promise.all([1, 2].map(() => deliver('order-hook', body, {}, signature)));
+    for (const res of replays) {
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ idempotentReplay: true, executionId: first.body.executionId });
+    }
+    const rows = await h.db.selectFrom('workflow_executions').select('id').where('trigger_data', '@>', JSON.stringify({ orderId: 'D-4' }) as never).execute();
+    expect(rows).toHaveLength(1);
+
+    // The same body signed at another second is another delivery.
+    const signedAt = Number(/t=(\d+)/.exec(signature)![1]);
+    const later = await deliver('order-hook', body, {}, signWebhook(SECRET, body, signedAt - 1));
+    expect(later.status).toBe(202);
+    expect(later.body.executionId).not.toBe(first.body.executionId);
+  });
+
   it('refuses a malformed delivery id with 400 naming the header', async () => {
     const res = await deliver('order-hook', '{}', { 'x-delivery-id': 'evt 1' });
     expect(res.status).toBe(400);

@@ -4,6 +4,10 @@
  * signature (see webhook-signature.ts) is the credential, checked before
  * anything is looked up, so unsigned callers learn nothing about definitions.
  * `X-Delivery-Id` makes redelivery safe: the same id starts no second run.
+ * A delivery without one is known by its signature (timestamp and HMAC, so
+ * its timestamp and body): the same signed request sent again, by the sender
+ * retrying or by anyone who captured it within the signature's tolerance,
+ * answers the first run and starts no second.
  */
 import { Router } from 'express';
 import type { RouteDeps } from '../context';
@@ -34,7 +38,7 @@ export function hookRoutes(deps: RouteDeps): Router {
     const verdict = verifyWebhookSignature(secret, req.get(SIGNATURE_HEADER), raw);
     if (!verdict.ok) throw new HttpProblem('invalid_signature', verdict.message);
 
-    const deliveryId = idempotencyHeader(req, 'X-Delivery-Id');
+    const deliveryId = idempotencyHeader(req, 'X-Delivery-Id') ?? signedDeliveryKey(verdict.timestamp, verdict.signature);
     const definition = await deps.lookups.definition(req.params.key);
     // One answer for "no such key" and "not a webhook": the hook must not reveal other definitions.
     if (!definition || definition.key !== req.params.key || definition.trigger_type !== 'webhook') {
@@ -50,4 +54,9 @@ export function hookRoutes(deps: RouteDeps): Router {
   });
 
   return router;
+}
+
+/** The idempotency key of a delivery that names no `X-Delivery-Id`: its signature's timestamp and HMAC. */
+export function signedDeliveryKey(timestamp: number, signature: string): string {
+  return `signed:${timestamp}:${signature}`;
 }
