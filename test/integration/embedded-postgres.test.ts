@@ -1,4 +1,5 @@
 /** The embedded Postgres that `npm run dev` starts: when it cannot start, the error says why. */
+import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,13 @@ afterEach(async () => {
 });
 
 describe('the embedded Postgres', () => {
+  it('leaves the exit code of the process that loads it alone', () => {
+    // Its exit hook ended every process with process.exit(0): failing test runs exited 0.
+    const script = "const m = await import('./scripts/lib/postgres.ts'); await m.loadEmbeddedPostgres(); process.exitCode = 3;";
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(3);
+  });
+
   it("names its data folder and Postgres's own reason when the server exits while starting", async () => {
     scratch = await mkdtemp(join(tmpdir(), 'wfa-embedded-'));
     // A data folder from a Postgres far older than the embedded one: the server refuses it and exits.

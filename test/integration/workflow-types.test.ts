@@ -127,8 +127,8 @@ describe('interpreter workflow types', () => {
 
     const history = await historyOf(run.workflowId);
     expect(history.workflowType).toBe(INTERPRETER_WORKFLOW_V1);
-    // The lean-runs patch marker and the final mirror write (a local activity marker).
-    expect(history.types.filter((t) => t === 'MARKER_RECORDED')).toHaveLength(2);
+    // The lean-runs and bounded-expressions patch markers, and the final mirror write (a local activity marker).
+    expect(history.types.filter((t) => t === 'MARKER_RECORDED')).toHaveLength(3);
     // The SDK's TemporalChangeVersion upsert for the patch.
     expect(history.types).toContain('UPSERT_WORKFLOW_SEARCH_ATTRIBUTES');
     const row = (await findExecution(h.db, run.executionId))!;

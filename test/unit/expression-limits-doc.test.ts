@@ -1,0 +1,34 @@
+/** The user guide's table of expression limits says what the code enforces. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  MAX_EVALUATION_DEPTH,
+  MAX_EVALUATION_STEPS,
+  MAX_EXPRESSION_LENGTH,
+  MAX_SEQUENCE_LENGTH,
+  MAX_STRING_LENGTH,
+  MAX_TASK_STEPS,
+} from '../../src/shared/expressions';
+
+const guide = readFileSync(new URL('../../docs/USER_GUIDE.md', import.meta.url), 'utf8');
+const table = guide.slice(guide.indexOf('### Limits'), guide.indexOf('### References to other steps'));
+
+/** The number in the table row that starts with `label`, spaces between digit groups removed. */
+function documented(label: string): number {
+  const row = table.split('\n').find((line) => line.startsWith(`| ${label}`));
+  expect(row, `a row "${label}" in the user guide's limits`).toBeDefined();
+  return Number(row!.split('|')[2]!.replace(/[^\d]/g, ''));
+}
+
+describe("the user guide's expression limits", () => {
+  it.each([
+    ['length of one expression', MAX_EXPRESSION_LENGTH],
+    ['evaluation steps of one expression', MAX_EVALUATION_STEPS],
+    ['evaluation steps of all expressions in one workflow task', MAX_TASK_STEPS],
+    ['nesting depth of evaluation', MAX_EVALUATION_DEPTH],
+    ['length of a list an expression builds', MAX_SEQUENCE_LENGTH],
+    ['length of a string an expression builds', MAX_STRING_LENGTH],
+  ])('%s is %d', (label, value) => {
+    expect(documented(label)).toBe(value);
+  });
+});
