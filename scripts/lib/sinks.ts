@@ -66,6 +66,9 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
+  // A client that vanishes mid-session (a worker killed while it sends) resets its connection:
+  // the server reports that as an error, which is none of the sink's.
+  server.on('error', () => undefined);
   const address = server.server.address() as AddressInfo;
   return Object.assign(sink, {
     port: address.port,
