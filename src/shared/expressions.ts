@@ -17,18 +17,18 @@ export const MAX_EXPRESSION_LENGTH = 2_000;
  * Evaluation steps one expression may take before it is stopped. Inside a
  * workflow a step costs 0.13 to 0.28 ms on a 2-core machine (the SDK records
  * a stack trace for every promise, and JSONata makes a few per step; calls of
- * functions cost most), so this bounds one expression to 2.6–5.6 s there;
- * outside a workflow, to about 60 ms. It lets an expression sum a field
- * over a 5,000-item list (about 15,000 steps).
+ * functions cost most; up to 0.32 ms with the machine busy), so this bounds
+ * one expression to about 2–5 s there; outside a workflow, to about 50 ms. It
+ * lets an expression sum a field over a 5,000-item list (about 10,000 steps).
  */
-export const MAX_EVALUATION_STEPS = 20_000;
+export const MAX_EVALUATION_STEPS = 15_000;
 /**
  * Evaluation steps all the expressions of one workflow task may take
- * together (at most about 8.4 s on that machine): a `foreach` or `parallel` of
+ * together (at most about 6.5 s on that machine, busy): a `foreach` or `parallel` of
  * expressions that are each within {@link MAX_EVALUATION_STEPS} still cannot
  * hold a task near Temporal's 10 s workflow task timeout.
  */
-export const MAX_TASK_STEPS = 30_000;
+export const MAX_TASK_STEPS = 20_000;
 /** Deepest nesting of evaluation an expression may reach (recursion included). */
 export const MAX_EVALUATION_DEPTH = 200;
 /** Largest result (as JSON) an expression may produce. @default 1 MiB */
@@ -61,9 +61,10 @@ export interface ExpressionScope {
 }
 
 /**
- * Evaluation steps left to the expressions of one workflow task; the workflow
- * makes one per task (workflows/task-budget.ts). Outside a workflow there is
- * no task, and only the per-expression limit applies.
+ * Evaluation steps the expressions of one workflow task have taken; a run
+ * keeps one and starts it afresh at each new task (workflows/context.ts,
+ * `evaluationOptions`). Outside a workflow there is no task, and only the
+ * per-expression limit applies.
  */
 export interface TaskBudget {
   used: number;
@@ -134,7 +135,7 @@ function compileLegacyExpression(source: string): jsonata.Expression {
   const cached = legacyCache.get(source);
   if (cached) return cached;
   const compiled = parse(source);
-  const limit = LEGACY_EVALUATION_STEPS;
+  const limit = 100_000;
   compiled.assign(ENTRY_HOOK as unknown as string, (_node: unknown, _input: unknown, frame: Frame) => {
     const steps = (frame.base.wfaSteps ?? 0) + 1;
     frame.base.wfaSteps = steps;
@@ -142,9 +143,6 @@ function compileLegacyExpression(source: string): jsonata.Expression {
   });
   return remember(legacyCache, source, compiled);
 }
-
-/** The step budget of runs recorded before the bounded guards. */
-const LEGACY_EVALUATION_STEPS = 100_000;
 
 function parse(source: string, options: { RegexEngine?: typeof LinearRegExp } = {}): jsonata.Expression {
   if (source.length > MAX_EXPRESSION_LENGTH) {
