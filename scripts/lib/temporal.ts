@@ -26,20 +26,20 @@ async function run(cmd: string, args: string[]): Promise<string | undefined> {
   }
 }
 
-async function goBinDir(): Promise<string | undefined> {
+export async function goBinDir(): Promise<string | undefined> {
   const gopath = (await run('go', ['env', 'GOPATH']))?.trim();
   if (gopath) return join(gopath.split(':')[0] ?? gopath, 'bin');
   const home = process.env.HOME;
   return home ? join(home, 'go', 'bin') : undefined;
 }
 
-/** The module version a Go-built binary was built from, when `go` can tell. */
-async function builtVersion(binary: string): Promise<string | undefined> {
+/** The version of `module` a Go-built binary was built from, when `go` can tell. */
+export async function builtVersion(binary: string, module = 'github.com/temporalio/cli'): Promise<string | undefined> {
   const info = await run('go', ['version', '-m', binary]);
-  return info?.match(/^\s*mod\s+github\.com\/temporalio\/cli\s+(\S+)/m)?.[1];
+  return info?.match(new RegExp(`^\\s*mod\\s+${module.replace(/[./]/g, '\\$&')}\\s+(\\S+)`, 'm'))?.[1];
 }
 
-async function onPath(name: string): Promise<string | undefined> {
+export async function onPath(name: string): Promise<string | undefined> {
   const found = (await run('sh', ['-c', `command -v ${name}`]))?.trim();
   return found || undefined;
 }
@@ -72,21 +72,18 @@ export async function findOrBuildTemporalCli(say: Say): Promise<string | undefin
   }
 
   if (await onPath('go')) {
-    await goInstall(say);
+    await goInstall(`${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`, `the Temporal CLI ${TEMPORAL_CLI_VERSION}`, 'about 3 minutes on 2 cores', say);
     if (goBuilt && existsSync(goBuilt)) return goBuilt;
   }
   return undefined;
 }
 
-/** `go install` of the pinned CLI, with a progress line as packages compile. */
-async function goInstall(say: Say): Promise<void> {
-  say(
-    `building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install — the first build compiles for several minutes ` +
-      '(about 3 minutes on 2 cores); later runs reuse it from GOPATH/bin',
-  );
+/** `go install` of `target` (module path@version), with a progress line as packages compile. */
+export async function goInstall(target: string, what: string, firstBuild: string, say: Say): Promise<void> {
+  say(`building ${what} with go install — the first build compiles for several minutes (${firstBuild}); later runs reuse it from GOPATH/bin`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('go', ['install', '-v', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
+    const child = spawn('go', ['install', '-v', target], {
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     let packages = 0;
@@ -107,7 +104,7 @@ async function goInstall(say: Say): Promise<void> {
       else reject(new Error(`go install failed (exit ${code}):\n${tail}`));
     });
   });
-  say(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)} s`);
+  say(`built ${what} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 export interface DevServerOptions {

@@ -11,8 +11,9 @@ import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { obtainPostgres } from '../../scripts/lib/postgres';
-import { freePort } from '../../scripts/lib/ports';
+import { freePort, isPortTaken } from '../../scripts/lib/ports';
 import { startTemporal } from '../../scripts/lib/temporal';
+import { ensureNamespace, findOrBuildTemporalServer, setupTemporalDatabases, startTemporalServer } from '../../scripts/lib/temporal-server';
 import { WORKFLOW_BUNDLER_OPTIONS, WORKFLOWS_PATH } from '../../src/worker/create-worker';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 
@@ -26,19 +27,30 @@ declare module 'vitest' {
 
 const say = (line: string) => process.stdout.write(`[test setup] ${line}\n`);
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+/** The Temporal the suite runs on: the CLI's dev server, or the real server on Postgres (`TEST_TEMPORAL=server`). */
+export type TestTemporal = 'dev' | 'server';
+
+export default function setup(project: TestProject): Promise<() => Promise<void>> {
+  return setupWith(project, process.env.TEST_TEMPORAL === 'server' ? 'server' : 'dev');
+}
+
+export async function setupWith(project: TestProject, kind: TestTemporal): Promise<() => Promise<void>> {
   const scratch = await mkdtemp(join(tmpdir(), 'wfa-test-'));
   const started = Date.now();
 
+  const postgresReady = testPostgres(scratch);
   const [temporal, postgres, bundlePath] = await Promise.all([
     (async () => {
-      const server = await startTemporal({ port: await freePort(), headless: true }, say);
+      const server =
+        kind === 'server'
+          ? await temporalServer(scratch, (await postgresReady).url)
+          : await startTemporal({ port: await freePort(), headless: true }, say);
       const connection = await Connection.connect({ address: server.address });
       await ensureSearchAttributes(connection, 'default');
       await connection.close();
       return server;
     })(),
-    testPostgres(scratch),
+    postgresReady,
     (async () => {
       const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger, ...WORKFLOW_BUNDLER_OPTIONS });
       const path = join(scratch, 'workflow-bundle.js');
@@ -56,6 +68,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await Promise.allSettled([temporal.stop(), postgres.stop()]);
     await rm(scratch, { recursive: true, force: true });
   };
+}
+
+/**
+ * The real Temporal server on the test Postgres
+ * (databases of its own), as production runs it, instead of the dev server.
+ */
+async function temporalServer(scratch: string, postgresUrl: string) {
+  const binaries = await findOrBuildTemporalServer(say);
+  const databases = { postgresUrl, main: 'wfa_test_temporal', visibility: 'wfa_test_temporal_visibility' };
+  await setupTemporalDatabases(binaries, databases, say);
+  // The frontend's port and the ones after it (see deploy/temporal/config/cluster.yaml), apart from any other server's.
+  const port = (await isPortTaken(17233)) ? await freePort() : 17233;
+  const server = await startTemporalServer(binaries, { ...databases, port, dataDir: join(scratch, 'temporal') }, say);
+  await ensureNamespace(server.address, 'default', 1, say);
+  return server;
 }
 
 /**

@@ -1,0 +1,194 @@
+/**
+ * A real Temporal server (not the CLI's dev server), as production runs it:
+ * persistence and advanced visibility on Postgres, its schemas applied with
+ * `temporal-sql-tool`, its configuration the checked-in
+ * deploy/temporal/config/cluster.yaml. Both binaries are built from the Go
+ * module proxy and cached in GOPATH/bin, like the CLI.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import pg from 'pg';
+import { RecentLines } from './postgres';
+import { builtVersion, goBinDir, goInstall, onPath, type Say } from './temporal';
+
+const execFileAsync = promisify(execFile);
+
+export const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+const CONFIG_TEMPLATE = resolve('deploy/temporal/config/cluster.yaml');
+const DYNAMIC_CONFIG = resolve('deploy/temporal/dynamic-config.yaml');
+
+export interface ServerBinaries {
+  server: string;
+  sqlTool: string;
+  /** The server module's Postgres schemas (`temporal/versioned`, `visibility/versioned`). */
+  schemaDir: string;
+}
+
+/**
+ * Finds or builds `server` and `temporal-sql-tool` (installed by `go install`
+ * as `sql`) at the pinned version, and the schema files of the same module
+ * in the Go module cache.
+ */
+export async function findOrBuildTemporalServer(say: Say): Promise<ServerBinaries> {
+  if (!(await onPath('go'))) {
+    throw new Error(
+      `the Temporal server is built with Go, which is not installed: install Go 1.24 or newer (https://go.dev/dl), then run this again`,
+    );
+  }
+  const binDir = await goBinDir();
+  if (!binDir) throw new Error('cannot tell where go install puts binaries: set GOPATH');
+  const binaries: [string, string, string][] = [
+    ['server', `${TEMPORAL_SERVER_MODULE}/cmd/server`, 'about 2 minutes on 2 cores'],
+    ['sql', `${TEMPORAL_SERVER_MODULE}/cmd/tools/sql`, 'seconds once the server is built'],
+  ];
+  for (const [name, path, firstBuild] of binaries) {
+    const binary = join(binDir, name);
+    if (existsSync(binary) && (await builtVersion(binary, TEMPORAL_SERVER_MODULE)) === TEMPORAL_SERVER_VERSION) continue;
+    await goInstall(`${path}@${TEMPORAL_SERVER_VERSION}`, `the Temporal ${name === 'sql' ? 'SQL tool' : 'server'} ${TEMPORAL_SERVER_VERSION}`, firstBuild, say);
+  }
+  const { stdout } = await execFileAsync('go', ['env', 'GOMODCACHE']);
+  const schemaDir = join(stdout.trim(), `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`, 'schema', 'postgresql', 'v12');
+  if (!existsSync(schemaDir)) throw new Error(`the server's Postgres schemas are missing from the Go module cache (${schemaDir}): run go clean -modcache, then this again`);
+  return { server: join(binDir, 'server'), sqlTool: join(binDir, 'sql'), schemaDir };
+}
+
+export interface ServerDatabases {
+  /** A Postgres URL of the server to hold both databases; its path is ignored. */
+  postgresUrl: string;
+  /** @default 'temporal' */
+  main?: string;
+  /** @default 'temporal_visibility' */
+  visibility?: string;
+}
+
+function connectionOf(url: string) {
+  const u = new URL(url);
+  return { host: u.hostname, port: u.port || '5432', user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password) };
+}
+
+/**
+ * Creates the two databases and applies their schemas, idempotently: a
+ * database that exists is kept, a schema already set up is only updated to
+ * the newest version the tool knows.
+ */
+export async function setupTemporalDatabases(binaries: ServerBinaries, databases: ServerDatabases, say: Say): Promise<void> {
+  const { host, port, user, password } = connectionOf(databases.postgresUrl);
+  const names = { temporal: databases.main ?? 'temporal', visibility: databases.visibility ?? 'temporal_visibility' };
+  for (const [schema, database] of Object.entries(names)) {
+    const tool = (...args: string[]) =>
+      execFileAsync(binaries.sqlTool, ['--plugin', 'postgres12', '--ep', host, '-p', port, '-u', user, '--pw', password, '--db', database, ...args], {
+        timeout: 120_000,
+      }).catch((err: { stderr?: string; message: string }) => {
+        throw new Error(`temporal-sql-tool ${args[0]} on ${database} failed: ${err.stderr?.trim().split('\n').at(-1) ?? err.message}`);
+      });
+    await tool('create-database');
+    if (!(await hasSchemaVersion(databases.postgresUrl, database))) await tool('setup-schema', '-v', '0.0');
+    await tool('update-schema', '-d', join(binaries.schemaDir, schema, 'versioned'));
+    say(`Temporal database ${database}: schema ${schema} up to date`);
+  }
+}
+
+async function hasSchemaVersion(postgresUrl: string, database: string): Promise<boolean> {
+  const url = new URL(postgresUrl);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ found: boolean }>(`select to_regclass('public.schema_version') is not null as found`);
+    return rows[0]?.found ?? false;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TemporalServerOptions extends ServerDatabases {
+  /** Frontend gRPC port; the other services take ports after it (see the config file). @default 7233 */
+  port?: number;
+  /** Where the rendered configuration is kept. */
+  dataDir: string;
+  /** Where the server's log goes. @default 'ignore' */
+  logTo?: 'inherit' | 'ignore';
+}
+
+export interface TemporalServer {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the server on the databases set up by {@link setupTemporalDatabases} and waits until its frontend answers. */
+export async function startTemporalServer(binaries: ServerBinaries, options: TemporalServerOptions, say: Say): Promise<TemporalServer> {
+  const port = options.port ?? 7233;
+  const { host, port: pgPort, user, password } = connectionOf(options.postgresUrl);
+  const configDir = join(options.dataDir, 'config');
+  await mkdir(configDir, { recursive: true });
+  await copyFile(CONFIG_TEMPLATE, join(configDir, 'cluster.yaml'));
+  const env = {
+    ...process.env,
+    TEMPORAL_PORT: String(port),
+    TEMPORAL_DB: options.main ?? 'temporal',
+    TEMPORAL_VISIBILITY_DB: options.visibility ?? 'temporal_visibility',
+    TEMPORAL_PG_HOST: host,
+    TEMPORAL_PG_PORT: pgPort,
+    TEMPORAL_PG_USER: user,
+    TEMPORAL_PG_PASSWORD: password,
+    TEMPORAL_DYNAMIC_CONFIG: DYNAMIC_CONFIG,
+  };
+  const child: ChildProcess = spawn(binaries.server, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', '--allow-no-auth', 'start'], {
+    env,
+    stdio: ['ignore', options.logTo === 'inherit' ? 'inherit' : 'pipe', options.logTo === 'inherit' ? 'inherit' : 'pipe'],
+  });
+  const recent = new RecentLines(20);
+  child.stdout?.on('data', (c: Buffer) => recent.add(c.toString()));
+  child.stderr?.on('data', (c: Buffer) => recent.add(c.toString()));
+  const address = `127.0.0.1:${port}`;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await Connection.connect({ address, connectTimeout: 1_000 })
+      .then(async (connection) => {
+        await connection.workflowService.getSystemInfo({});
+        await connection.close();
+        return true;
+      })
+      .catch(() => false);
+    if (ready) break;
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the Temporal server did not start on ${address}; its last lines:\n${recent.text()}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  say(`Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (Postgres persistence and visibility)`);
+  return {
+    address,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Registers a namespace with a retention for closed runs, unless it exists. */
+export async function ensureNamespace(address: string, namespace: string, retentionDays: number, say: Say): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    await connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs(retentionDays * 86_400_000),
+    });
+    say(`namespace ${namespace} registered, closed runs kept ${retentionDays} days`);
+  } catch (err) {
+    if (!/already (exists|registered)/i.test(String((err as Error).message))) throw err;
+  } finally {
+    await connection.close();
+  }
+}
