@@ -1,0 +1,169 @@
+/**
+ * What `npm run dev` and `npm run cluster` share: the product's processes
+ * as children with prefixed output, local catchers standing in for providers
+ * not configured, the database prepared, and one Ctrl-C that stops it all.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys';
+import { createDb } from '../../db/client';
+import { migrateToLatest } from '../../db/migrator';
+import { seedTemplates } from '../../db/seed';
+import { loadTemplates } from '../../src/templates';
+import { isPortTaken } from './ports';
+import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from './sinks';
+
+export interface Stack {
+  say(line: string): void;
+  /** Registers something to stop at shutdown, after the children, in reverse order. */
+  onStop(name: string, stop: () => Promise<unknown>): void;
+  /** Starts `entry` (a TypeScript file) with `env`; its exit stops the whole stack. */
+  startChild(name: string, entry: string, env: Record<string, string | undefined>): ChildProcess;
+  waitForHealthy(apiUrl: string, timeoutMs?: number): Promise<void>;
+  shutdown(code: number): Promise<void>;
+  /** Runs `main`, stopping everything on Ctrl-C, on SIGTERM, or when it fails. */
+  run(main: () => Promise<void>): void;
+}
+
+export function createStack(tag: string): Stack {
+  const say = (line: string) => process.stdout.write(`[${tag}] ${line}\n`);
+  const stops: { name: string; stop: () => Promise<unknown> }[] = [];
+  const children: ChildProcess[] = [];
+  let shuttingDown = false;
+
+  const stack: Stack = {
+    say,
+    onStop(name, stop) {
+      stops.push({ name, stop });
+    },
+    startChild(name, entry, env) {
+      const tsx = resolve('node_modules', '.bin', 'tsx');
+      const defined = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+      const child = spawn(tsx, [entry], { env: defined, stdio: ['ignore', 'pipe', 'pipe'] });
+      const prefix = (chunk: Buffer) =>
+        chunk
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => `[${name}] ${line}\n`)
+          .join('');
+      child.stdout?.on('data', (c: Buffer) => process.stdout.write(prefix(c)));
+      child.stderr?.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
+      child.on('exit', (code, signal) => {
+        if (!shuttingDown) {
+          say(`${name} exited (${signal ?? `code ${code}`}); stopping the rest`);
+          void stack.shutdown(1);
+        }
+      });
+      children.push(child);
+      return child;
+    },
+    async waitForHealthy(apiUrl, timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = '';
+      while (Date.now() < deadline) {
+        if (shuttingDown) return;
+        try {
+          const res = await fetch(`${apiUrl}/api/health/workflows`);
+          if (res.ok) return;
+          last = JSON.stringify(await res.json());
+        } catch (err) {
+          last = String(err);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error(`the gateway at ${apiUrl} did not report healthy within ${timeoutMs / 1000} s: ${last}`);
+    },
+    async shutdown(code) {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      say('stopping…');
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null || child.signalCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+              setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+            }),
+        ),
+      );
+      for (const { name, stop } of stops.reverse()) {
+        await stop().catch((err: unknown) => say(`could not stop ${name}: ${String(err)}`));
+      }
+      say('stopped');
+      process.exit(code);
+    },
+    run(main) {
+      process.on('SIGINT', () => void stack.shutdown(0));
+      process.on('SIGTERM', () => void stack.shutdown(0));
+      main().catch(async (err: unknown) => {
+        process.stderr.write(`[${tag}] ${err instanceof Error ? err.message : String(err)}\n`);
+        await stack.shutdown(1);
+      });
+    },
+  };
+  return stack;
+}
+
+/**
+ * Without `SMTP_HOST` or Slack credentials in `env`, local catchers that
+ * print what would have been sent; sets `env` to use them.
+ */
+export async function catchUnconfiguredProviders(stack: Stack, env: Record<string, string | undefined>): Promise<void> {
+  if (!env.SMTP_HOST) {
+    const smtp: SmtpSink = await startSmtpSink((await isPortTaken(2525)) ? 0 : 2525);
+    smtp.onMessage = (mail) => stack.say(`✉  email to ${mail.to.join(', ')}: ${subjectOf(mail.raw)}`);
+    stack.onStop('SMTP catcher', () => smtp.close());
+    Object.assign(env, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_SECURE: 'false' });
+    env.SMTP_FROM ??= 'automation@localhost';
+    stack.say(`no SMTP_HOST set: emails go to a local catcher on port ${smtp.port} and are printed here`);
+  }
+  if (!env.SLACK_BOT_TOKEN && !env.SLACK_WEBHOOK_URL) {
+    const slack: HttpSink = await startHttpSink();
+    slack.onRequest = (req) => stack.say(`#  Slack: ${(req.json as { text?: string } | undefined)?.text ?? req.body}`);
+    stack.onStop('Slack catcher', () => slack.close());
+    env.SLACK_WEBHOOK_URL = `${slack.url}/slack-webhook`;
+    stack.say('no Slack credentials set: Slack messages go to a local catcher and are printed here');
+  }
+}
+
+function subjectOf(raw: string): string {
+  return raw.match(/^Subject: (.*)$/m)?.[1] ?? '(no subject)';
+}
+
+/**
+ * Applies the migrations, seeds the templates, and makes an admin key named
+ * `keyName` for this machine. Its plaintext cannot be read back, so each
+ * start revokes the previous key of that name and makes a new one.
+ */
+export async function prepareDatabase(stack: Stack, databaseUrl: string, keyName: string): Promise<string> {
+  stack.say('applying migrations and seeding templates');
+  const db = createDb({ url: databaseUrl, poolMax: 2 });
+  try {
+    await migrateToLatest(db);
+    for (const old of await listApiKeys(db)) {
+      if (old.name === keyName && !old.revoked_at) await revokeApiKey(db, old.id);
+    }
+    const { key } = await createApiKey(db, { name: keyName, role: 'admin' });
+    const seeded = await seedTemplates(db, await loadTemplates());
+    stack.say(
+      `templates: ${seeded.created.length} created, ${seeded.updated.length} updated, ${seeded.unchanged.length} unchanged, ${seeded.kept.length} kept (edited by an admin)`,
+    );
+    return key;
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** A `curl` that starts the sample run at `apiUrl`, and the lines that go with it. */
+export async function sampleRunLines(apiUrl: string, apiKey: string): Promise<string[]> {
+  const sample = (await loadTemplates()).find((t) => t.key === 'welcome-email');
+  const triggerData = JSON.stringify({ triggerData: sample?.exampleTriggerData ?? {} });
+  return [
+    `    curl -s -X POST ${apiUrl}/api/workflows/welcome-email/execute \\`,
+    `      -H 'authorization: Bearer ${apiKey}' \\`,
+    `      -H 'content-type: application/json' -d '${triggerData.replace(/'/g, "'\\''")}'`,
+  ];
+}
