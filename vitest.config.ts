@@ -14,6 +14,9 @@ const integration = {
 /** Files that load a whole core on their own (a 5,000-item loop): run alone, after the rest. */
 const HEAVY = ['test/integration/foreach.test.ts'];
 
+/** Files that need the production topology's server (two workers and gateways against one Temporal on Postgres). */
+const SERVER_ONLY = ['test/integration/cluster-failover.test.ts'];
+
 /**
  * The core of the suite, run again on the real Temporal server on Postgres
  * (test/support/global-setup-server.ts): starts, approvals and signals, reset
@@ -32,6 +35,7 @@ const ON_SERVER = [
   'test/integration/calls.test.ts',
   'test/integration/replay.test.ts',
   'test/integration/hostile-expressions.test.ts',
+  ...SERVER_ONLY,
 ];
 
 /**
@@ -68,7 +72,7 @@ export default defineConfig({
           ...integration,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: HEAVY,
+          exclude: [...HEAVY, ...SERVER_ONLY],
           sequence: { groupOrder: 1 },
           maxWorkers: 2,
         },
