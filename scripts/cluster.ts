@@ -1,7 +1,8 @@
 /**
  * `npm run cluster`: the production topology on one machine. A real Temporal
  * server (built from the Go module proxy) with persistence and visibility on
- * Postgres, two workers and two gateways sharing one Redis-backed rate limit.
+ * Postgres and its Web UI, two workers and two gateways sharing one
+ * Redis-backed rate limit.
  * Prints where everything is; Ctrl-C stops everything it started.
  */
 import { existsSync } from 'node:fs';
@@ -13,7 +14,14 @@ import { ensureSearchAttributes } from '../src/temporal/client';
 import { obtainPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, sampleRunLines } from './lib/stack';
-import { ensureNamespace, findOrBuildTemporalServer, setupTemporalDatabases, startTemporalServer } from './lib/temporal-server';
+import {
+  ensureNamespace,
+  findOrBuildTemporalServer,
+  findOrBuildTemporalUi,
+  setupTemporalDatabases,
+  startTemporalServer,
+  startTemporalUi,
+} from './lib/temporal-server';
 
 const DATA_DIR = resolve('data', 'cluster');
 const TEMPORAL_PORT = 7233;
@@ -49,7 +57,14 @@ async function main(): Promise<void> {
   stack.onStop('Temporal server', () => temporal.stop());
   await ensureNamespace(temporal.address, 'default', RETENTION_DAYS, say);
   env.TEMPORAL_ADDRESS = temporal.address;
-  say(`Temporal ready in ${Math.round((Date.now() - started) / 1000)} s`);
+  const ui = await startTemporalUi(await findOrBuildTemporalUi(say), {
+    temporalAddress: temporal.address,
+    port: (await isPortTaken(8080)) ? await freePort() : 8080,
+    dataDir: resolve(DATA_DIR, 'ui'),
+  });
+  stack.onStop('Temporal UI', () => ui.stop());
+  env.TEMPORAL_UI_URL ??= ui.url;
+  say(`Temporal ready in ${Math.round((Date.now() - started) / 1000)} s, its Web UI at ${ui.url}`);
 
   if (!env.REDIS_URL && (await answers('127.0.0.1', 6379))) env.REDIS_URL = 'redis://127.0.0.1:6379';
   const limitNote = env.REDIS_URL
@@ -87,8 +102,8 @@ async function main(): Promise<void> {
       '',
       ...gateways.map((url, i) => `  Gateway ${i + 1}      ${url}  (health: ${url}/api/health/workflows)`),
       `  Workers        ${WORKERS}, task queue ${config.temporal.taskQueue}`,
+      `  Temporal UI    ${ui.url}`,
       `  Temporal       ${temporal.address}  namespace ${config.temporal.namespace} (closed runs kept ${RETENTION_DAYS} days), Postgres persistence and visibility`,
-      `                 no Web UI here: temporal workflow list --address ${temporal.address}; temporal workflow describe --address ${temporal.address} -w <workflow id>`,
       `  Postgres       ${redactUrl(config.database.url)}`,
       `  Rate limit     ${limitNote}`,
       '',

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -191,4 +191,59 @@ export async function ensureNamespace(address: string, namespace: string, retent
   } finally {
     await connection.close();
   }
+}
+
+export const TEMPORAL_UI_MODULE = 'github.com/temporalio/ui-server/v2';
+/**
+ * The newest Temporal UI server whose go.mod this machine's Go accepts (1.24)
+ * and has no replace directive; its built pages are embedded in the module.
+ */
+export const TEMPORAL_UI_VERSION = 'v2.45.3';
+
+/**
+ * Finds or builds the Temporal UI server. It installs as `server`, like the
+ * Temporal server, so it gets a folder of its own in GOPATH/bin.
+ */
+export async function findOrBuildTemporalUi(say: Say): Promise<string> {
+  const binDir = await goBinDir();
+  if (!binDir) throw new Error('cannot tell where go install puts binaries: set GOPATH');
+  const dir = join(binDir, `temporal-ui-${TEMPORAL_UI_VERSION}`);
+  const binary = join(dir, 'server');
+  if (!existsSync(binary)) {
+    await mkdir(dir, { recursive: true });
+    await goInstall(`${TEMPORAL_UI_MODULE}/cmd/server@${TEMPORAL_UI_VERSION}`, `the Temporal UI ${TEMPORAL_UI_VERSION}`, 'about a minute and a half on 2 cores', say, dir);
+  }
+  return binary;
+}
+
+/** Starts the Temporal UI for the server at `temporalAddress` on `port`; answers its URL once it serves. */
+export async function startTemporalUi(binary: string, options: { temporalAddress: string; port: number; dataDir: string }): Promise<{ url: string; stop(): Promise<void> }> {
+  const configDir = join(options.dataDir, 'config');
+  await mkdir(configDir, { recursive: true });
+  await writeFile(
+    join(configDir, 'cluster.yaml'),
+    [`temporalGrpcAddress: ${options.temporalAddress}`, 'host: 127.0.0.1', `port: ${options.port}`, 'enableUi: true', 'defaultNamespace: default', ''].join('\n'),
+  );
+  const child = spawn(binary, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const recent = new RecentLines(20);
+  child.stdout?.on('data', (c: Buffer) => recent.add(c.toString()));
+  child.stderr?.on('data', (c: Buffer) => recent.add(c.toString()));
+  const url = `http://127.0.0.1:${options.port}`;
+  const deadline = Date.now() + 30_000;
+  while (!(await fetch(url).then((r) => r.ok).catch(() => false))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the Temporal UI did not start on ${url}; its last lines:\n${recent.text()}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const exited = new Promise((r) => child.once('exit', r));
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

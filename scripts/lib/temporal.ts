@@ -78,12 +78,13 @@ export async function findOrBuildTemporalCli(say: Say): Promise<string | undefin
   return undefined;
 }
 
-/** `go install` of `target` (module path@version), with a progress line as packages compile. */
-export async function goInstall(target: string, what: string, firstBuild: string, say: Say): Promise<void> {
+/** `go install` of `target` (module path@version), with a progress line as packages compile; `gobin` installs elsewhere than GOPATH/bin. */
+export async function goInstall(target: string, what: string, firstBuild: string, say: Say, gobin?: string): Promise<void> {
   say(`building ${what} with go install — the first build compiles for several minutes (${firstBuild}); later runs reuse it from GOPATH/bin`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn('go', ['install', '-v', target], {
+      env: gobin ? { ...process.env, GOBIN: gobin } : process.env,
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     let packages = 0;
