@@ -21,7 +21,7 @@ const SERVER_ONLY = ['test/integration/cluster-failover.test.ts'];
  * The core of the suite, run again on the real Temporal server on Postgres
  * (test/support/global-setup-server.ts): starts, approvals and signals, reset
  * and replay, continue-as-new, schedules, search attributes, idempotency,
- * child runs, replay histories, hostile expressions.
+ * child runs, replay histories; and the topology's failover.
  */
 const ON_SERVER = [
   'test/integration/runs.test.ts',
@@ -34,7 +34,6 @@ const ON_SERVER = [
   'test/integration/idempotency.test.ts',
   'test/integration/calls.test.ts',
   'test/integration/replay.test.ts',
-  'test/integration/hostile-expressions.test.ts',
   ...SERVER_ONLY,
 ];
 

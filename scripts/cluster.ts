@@ -5,7 +5,6 @@
  * Redis-backed rate limit.
  * Prints where everything is; Ctrl-C stops everything it started.
  */
-import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -32,11 +31,7 @@ const stack = createStack('cluster');
 const { say } = stack;
 
 async function main(): Promise<void> {
-  if (existsSync('.env')) {
-    process.loadEnvFile('.env');
-    say('loaded .env');
-  }
-  const env: Record<string, string | undefined> = { ...process.env };
+  const env = stack.environment();
   if (await isPortTaken(TEMPORAL_PORT)) {
     throw new Error(`port ${TEMPORAL_PORT} is taken (another Temporal server, or npm run dev?): stop it, then run npm run cluster again`);
   }

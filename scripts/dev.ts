@@ -4,7 +4,6 @@
  * the worker and the gateway, and prints where everything is. Ctrl-C stops
  * everything it started.
  */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, redactUrl } from '../src/config';
@@ -19,11 +18,7 @@ const stack = createStack('dev');
 const { say } = stack;
 
 async function main(): Promise<void> {
-  if (existsSync('.env')) {
-    process.loadEnvFile('.env');
-    say('loaded .env');
-  }
-  const env: Record<string, string | undefined> = { ...process.env };
+  const env = stack.environment();
 
   // Temporal: the configured server, one already on :7233, or a dev server we start.
   if (!env.TEMPORAL_ADDRESS) {

@@ -4,6 +4,7 @@
  * not configured, the database prepared, and one Ctrl-C that stops it all.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys';
 import { createDb } from '../../db/client';
@@ -15,6 +16,8 @@ import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from './si
 
 export interface Stack {
   say(line: string): void;
+  /** The environment the stack's processes get: this one's, with `.env` loaded first if there is one. */
+  environment(): Record<string, string | undefined>;
   /** Registers something to stop at shutdown, after the children, in reverse order. */
   onStop(name: string, stop: () => Promise<unknown>): void;
   /** Starts `entry` (a TypeScript file) with `env`; its exit stops the whole stack. */
@@ -33,6 +36,13 @@ export function createStack(tag: string): Stack {
 
   const stack: Stack = {
     say,
+    environment() {
+      if (existsSync('.env')) {
+        process.loadEnvFile('.env');
+        say('loaded .env');
+      }
+      return { ...process.env };
+    },
     onStop(name, stop) {
       stops.push({ name, stop });
     },

@@ -7,7 +7,7 @@
  * live gateway never answers 500; and the rate limit holds across both
  * gateways through Redis.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { sql } from 'kysely';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/lib/ports';
 import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { harnessEnvironment, productProcesses } from '../support/processes';
 
 const RUNS = 500;
 const IN_FLIGHT = 16;
@@ -35,8 +36,8 @@ const withRedis = process.env.CI === 'true' || (await redisAnswers());
 let h: Harness;
 let smtp: SmtpSink;
 let slack: HttpSink;
-const processes: ChildProcess[] = [];
-const output: string[] = [];
+const processes = productProcesses();
+let workers: ChildProcess[] = [];
 
 beforeAll(async () => {
   [smtp, slack] = await Promise.all([startSmtpSink(), startHttpSink()]);
@@ -44,70 +45,33 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of processes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  processes.killAll();
   await h?.close();
   await Promise.all([smtp?.close(), slack?.close()]);
 });
 
 function productEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    DATABASE_URL: h.databaseUrl,
-    TEMPORAL_ADDRESS: h.config.temporal.address,
-    TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+  return harnessEnvironment(h, {
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(smtp.port),
     SMTP_FROM: 'automation@example.test',
     SLACK_WEBHOOK_URL: `${slack.url}/slack-webhook`,
     REDIS_URL,
     RATE_LIMIT_PER_MINUTE: '1000000',
-    LOG_LEVEL: 'info',
-    NODE_ENV: 'test',
     ...extra,
-  };
-}
-
-/** Starts an entry point as its own process (node with tsx's loader, so a SIGKILL reaches it) and waits for `ready`. */
-async function startProcess(entry: string, env: NodeJS.ProcessEnv, ready: () => Promise<boolean>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let polling = false;
-  child.stdout?.on('data', (c: Buffer) => {
-    const text = c.toString();
-    output.push(text);
-    if (text.includes('worker polling')) polling = true;
   });
-  child.stderr?.on('data', (c: Buffer) => output.push(c.toString()));
-  processes.push(child);
-  const check = entry.includes('worker') ? async () => polling : ready;
-  await eventually(
-    async () => ((await check()) ? true : child.exitCode !== null ? Promise.reject(new Error(`${entry} exited`)) : undefined),
-    90_000,
-    `${entry} to be ready (output: ${output.join('').slice(-1500)})`,
-  );
-  return child;
 }
 
-async function startGateway(port: number, extra: Record<string, string> = {}): Promise<ChildProcess> {
-  return startProcess('src/gateway/main.ts', productEnv({ PORT: String(port), ...extra }), async () =>
-    fetch(`http://127.0.0.1:${port}/livez`)
-      .then((r) => r.ok)
-      .catch(() => false),
-  );
-}
-
-const startWorker = () => startProcess('src/worker/main.ts', productEnv(), async () => false);
-
-async function killed(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-}
+const startGateway = (port: number, extra: Record<string, string> = {}) =>
+  processes.start('src/gateway/main.ts', productEnv({ PORT: String(port), ...extra }));
+const startWorker = () => processes.start('src/worker/main.ts', productEnv());
 
 type Outcome = { kind: 'accepted'; executionId: string; gateway: number } | { kind: 'refused'; status: number; gateway: number } | { kind: 'unreachable'; gateway: number };
 
 describe('the cluster topology under failover', () => {
   it('runs 500 starts through two gateways to SUCCESS, once each, with a worker and a gateway killed mid-load', async () => {
     const ports = [await freePort(), await freePort()];
-    await Promise.all([startWorker(), startWorker()]);
+    workers = await Promise.all([startWorker(), startWorker()]);
     let gateways = await Promise.all(ports.map((port) => startGateway(port)));
 
     const created = await h.api('POST', '/api/workflows', {
@@ -150,7 +114,7 @@ describe('the cluster topology under failover', () => {
       await eventually(async () => (accepted.size >= RUNS / 4 ? true : undefined), 120_000, 'a quarter of the starts');
       killedAt = accepted.size;
       // The first worker and the second gateway die; the others carry on.
-      await Promise.all([killed(processes[0]!), killed(gateways[1]!)]);
+      await Promise.all([processes.kill(workers[0]!), processes.kill(gateways[1]!)]);
       const [restartedGateway] = await Promise.all([startGateway(ports[1]!), startWorker()]);
       gateways = [gateways[0]!, restartedGateway];
     };

@@ -4,20 +4,20 @@
  * ledger still sends each mail once. The worker runs as its own process, so
  * it can be SIGKILLed while an email step waits on the SMTP server.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecution } from '../../db/executions';
 import { startSmtpSink, type SmtpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { harnessEnvironment, productProcesses } from '../support/processes';
 
 const RUNS = 10;
 const STEPS = 5;
 
 let h: Harness;
 let smtp: SmtpSink;
-const workers: ChildProcess[] = [];
-const output: string[] = [];
+const processes = productProcesses();
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
@@ -25,37 +25,17 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  processes.killAll();
   await h?.close();
   await smtp?.close();
 });
 
 /** Starts `src/worker/main.ts` on the harness's task queue and waits until it polls. */
-async function startWorkerProcess(): Promise<ChildProcess> {
-  // Node itself with tsx's loader, not the tsx wrapper: a SIGKILL must reach the process that runs the worker.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: h.databaseUrl,
-      TEMPORAL_ADDRESS: h.config.temporal.address,
-      TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(smtp.port),
-      SMTP_FROM: 'automation@example.test',
-      LOG_LEVEL: 'info',
-      NODE_ENV: 'test',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let polling = false;
-  child.stdout?.on('data', (c: Buffer) => {
-    output.push(c.toString());
-    if (c.toString().includes('worker polling')) polling = true;
-  });
-  child.stderr?.on('data', (c: Buffer) => output.push(c.toString()));
-  workers.push(child);
-  await eventually(async () => (polling ? true : child.exitCode !== null ? Promise.reject(new Error('the worker exited')) : undefined), 90_000, `a polling worker (output: ${output.join('').slice(-2000)})`);
-  return child;
+function startWorkerProcess(): Promise<ChildProcess> {
+  return processes.start(
+    'src/worker/main.ts',
+    harnessEnvironment(h, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' }),
+  );
 }
 
 describe('a worker killed mid-step', () => {
@@ -99,7 +79,7 @@ describe('a worker killed mid-step', () => {
     await Promise.race([
       frozen,
       new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`no step-3 mail within 60 s; ${smtp.messages.length} mails; worker output: ${output.join('').slice(-3000)}`)), 60_000),
+        setTimeout(() => reject(new Error(`no step-3 mail within 60 s; ${smtp.messages.length} mails; worker output: ${processes.output().slice(-3000)}`)), 60_000),
       ),
     ]);
     // Every accepted mail's row says SENT before the kill: the ledger's one blind spot stays shut.
@@ -107,8 +87,7 @@ describe('a worker killed mid-step', () => {
       const { rows } = await sql<{ n: number }>`select count(*)::int as n from deliveries where status = 'SENT'`.execute(h.db);
       return rows[0]!.n === smtp.messages.length ? true : undefined;
     }, 10_000, 'the ledger to record every accepted mail');
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
+    await processes.kill(first);
     phase = 'after';
     await startWorkerProcess();
 

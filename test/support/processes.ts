@@ -1,0 +1,69 @@
+/**
+ * The product's entry points as processes of their own, for tests that kill
+ * them: Node itself with tsx's loader, not the tsx wrapper, so a SIGKILL
+ * reaches the process that runs the worker or gateway.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { eventually, type Harness } from './harness';
+
+/** The environment of a product process in a harness's world (its database, Temporal and task queue), with `extra`. */
+export function harnessEnvironment(h: Harness, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    DATABASE_URL: h.databaseUrl,
+    TEMPORAL_ADDRESS: h.config.temporal.address,
+    TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'test',
+    ...extra,
+  };
+}
+
+export interface ProductProcesses {
+  /** Starts `entry` with `env` and waits until it is ready: a worker polls, a gateway answers `/livez` at `PORT`. */
+  start(entry: 'src/worker/main.ts' | 'src/gateway/main.ts', env: NodeJS.ProcessEnv): Promise<ChildProcess>;
+  /** SIGKILLs one and waits for its exit. */
+  kill(child: ChildProcess): Promise<void>;
+  /** SIGKILLs every one still running. */
+  killAll(): void;
+  /** What they printed, for failure messages. */
+  output(): string;
+}
+
+export function productProcesses(): ProductProcesses {
+  const children: ChildProcess[] = [];
+  const printed: string[] = [];
+  return {
+    async start(entry, env) {
+      const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let polling = false;
+      child.stdout?.on('data', (c: Buffer) => {
+        printed.push(c.toString());
+        if (c.toString().includes('worker polling')) polling = true;
+      });
+      child.stderr?.on('data', (c: Buffer) => printed.push(c.toString()));
+      children.push(child);
+      const ready =
+        entry === 'src/worker/main.ts'
+          ? async () => polling
+          : () =>
+              fetch(`http://127.0.0.1:${env.PORT}/livez`)
+                .then((r) => r.ok)
+                .catch(() => false);
+      await eventually(
+        async () => ((await ready()) ? true : child.exitCode !== null ? Promise.reject(new Error(`${entry} exited`)) : undefined),
+        90_000,
+        `${entry} to be ready (output: ${printed.join('').slice(-2000)})`,
+      );
+      return child;
+    },
+    async kill(child) {
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+    },
+    killAll() {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+    output: () => printed.join(''),
+  };
+}
