@@ -125,9 +125,14 @@ export class StartOptionError extends Error {
   }
 }
 
+/** The definition's own deadline (`timeout`) in milliseconds, or undefined for none. */
+function definitionDeadlineMs(document: Definition): number | undefined {
+  return document.timeout === undefined ? undefined : parseDuration(document.timeout);
+}
+
 /** Refuses a start's deadline that would lengthen the definition's. */
 function checkDeadline(document: Definition, timeoutMs: number | undefined): void {
-  const own = document.timeout === undefined ? undefined : parseDuration(document.timeout);
+  const own = definitionDeadlineMs(document);
   if (timeoutMs !== undefined && own !== undefined && timeoutMs > own) {
     throw new StartOptionError('timeoutMs', `may only shorten the definition's timeout of ${document.timeout}`);
   }
@@ -135,7 +140,7 @@ function checkDeadline(document: Definition, timeoutMs: number | undefined): voi
 
 /** A run's deadline in milliseconds: the start's, else the definition's; undefined for none. */
 export function runDeadlineMs(document: Definition, timeoutMs: number | undefined): number | undefined {
-  return timeoutMs ?? (document.timeout === undefined ? undefined : parseDuration(document.timeout));
+  return timeoutMs ?? definitionDeadlineMs(document);
 }
 
 /**
