@@ -7,12 +7,10 @@
  */
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
-import { ConfigError, loadConfig, redactUrl } from '../src/config';
-import { ensureSearchAttributes } from '../src/temporal/client';
+import { redactUrl } from '../src/config';
 import { obtainPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
-import { catchUnconfiguredProviders, createStack, prepareDatabase, sampleRunLines } from './lib/stack';
+import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
 import {
   ensureNamespace,
   findOrBuildTemporalServer,
@@ -68,18 +66,9 @@ async function main(): Promise<void> {
   say(`rate limit ${limitNote}`);
 
   await catchUnconfiguredProviders(stack, env);
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new Error(`${err.message}\nFix .env (see .env.example) and run npm run cluster again.`);
-    throw err;
-  }
+  const config = stackConfig(env, 'npm run cluster');
   const apiKey = await prepareDatabase(stack, config.database.url, 'npm run cluster');
-  const connection = await Connection.connect({ address: temporal.address });
-  const added = await ensureSearchAttributes(connection, config.temporal.namespace);
-  if (added.length) say(`registered search attributes: ${added.join(', ')}`);
-  await connection.close();
+  await registerSearchAttributes(stack, config);
 
   for (let i = 1; i <= WORKERS; i++) stack.startChild(`worker-${i}`, 'src/worker/main.ts', env);
   const gateways: string[] = [];

@@ -6,11 +6,10 @@
  */
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { ConfigError, loadConfig, redactUrl } from '../src/config';
-import { ensureSearchAttributes } from '../src/temporal/client';
+import { redactUrl } from '../src/config';
 import { obtainPostgres, type RunningPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
-import { catchUnconfiguredProviders, createStack, prepareDatabase, sampleRunLines } from './lib/stack';
+import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
 import { type DevServer, startTemporal } from './lib/temporal';
 
 const DATA_DIR = resolve('data');
@@ -53,22 +52,13 @@ async function main(): Promise<void> {
   // Providers: with none configured, loopback sinks print what would be sent.
   await catchUnconfiguredProviders(stack, env);
 
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new Error(`${err.message}\nFix .env (see .env.example) and run npm run dev again.`);
-    throw err;
-  }
+  const config = stackConfig(env, 'npm run dev');
   if (await isPortTaken(config.http.port)) {
     throw new Error(`port ${config.http.port} is taken; stop what uses it or set PORT in .env`);
   }
 
   const apiKey = await prepareDatabase(stack, config.database.url, 'npm run dev');
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const added = await ensureSearchAttributes(connection, config.temporal.namespace);
-  if (added.length) say(`registered search attributes: ${added.join(', ')}`);
-  await connection.close();
+  await registerSearchAttributes(stack, config);
 
   stack.startChild('worker', 'src/worker/main.ts', env);
   stack.startChild('gateway', 'src/gateway/main.ts', env);

@@ -6,10 +6,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Connection } from '@temporalio/client';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys';
 import { createDb } from '../../db/client';
 import { migrateToLatest } from '../../db/migrator';
 import { seedTemplates } from '../../db/seed';
+import { type Config, ConfigError, loadConfig } from '../../src/config';
+import { ensureSearchAttributes } from '../../src/temporal/client';
 import { loadTemplates } from '../../src/templates';
 import { isPortTaken } from './ports';
 import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from './sinks';
@@ -176,4 +179,25 @@ export async function sampleRunLines(apiUrl: string, apiKey: string): Promise<st
     `      -H 'authorization: Bearer ${apiKey}' \\`,
     `      -H 'content-type: application/json' -d '${triggerData.replace(/'/g, "'\\''")}'`,
   ];
+}
+
+/** The configuration of `env`, or an error that says which command to run again once `.env` is fixed. */
+export function stackConfig(env: Record<string, string | undefined>, command: string): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`${err.message}\nFix .env (see .env.example) and run ${command} again.`);
+    throw err;
+  }
+}
+
+/** Registers the product's search attributes on the stack's Temporal, saying which were missing. */
+export async function registerSearchAttributes(stack: Stack, config: Config): Promise<void> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const added = await ensureSearchAttributes(connection, config.temporal.namespace);
+    if (added.length) stack.say(`registered search attributes: ${added.join(', ')}`);
+  } finally {
+    await connection.close();
+  }
 }
