@@ -3,6 +3,7 @@
  * attachments given inline or fetched (through the `http` step's address
  * guard) when the message is actually sent.
  */
+import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
@@ -151,6 +152,9 @@ export function createEmailActivities(config: Config, ledger: Ledger, outbox: Ou
               text: input.text,
               html: input.html,
               attachments: attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: a.contentType })),
+              // The same Message-ID on every send of one delivery: a copy sent again after a crash
+              // in the ledger's blind spot is one message to the mail stores that merge by it.
+              messageId: deliveryMessageId(input.deliveryKey, smtp.from),
               headers: { 'X-Delivery-Key': input.deliveryKey },
               // Nothing in a message may make nodemailer read a file or a URL itself.
               disableFileAccess: true,
@@ -166,6 +170,12 @@ export function createEmailActivities(config: Config, ledger: Ledger, outbox: Ou
       });
     },
   };
+}
+
+/** A Message-ID made of the delivery key: `<hash.wfa@domain of the sender>`. */
+export function deliveryMessageId(deliveryKey: string, from: string | undefined): string {
+  const domain = /@([^\s@>]+)>?\s*$/.exec(from ?? '')?.[1] ?? 'localhost';
+  return `<${createHash('sha256').update(deliveryKey).digest('hex').slice(0, 32)}.wfa@${domain}>`;
 }
 
 /** Keeps attachments within the size allowed for one file and for the message. */

@@ -99,6 +99,11 @@ export interface HttpSink {
   /** Decides each answer; the default is 200 with `{"ok": true}`. */
   respond: (req: RecordedRequest) => HttpReply;
   onRequest?: (req: RecordedRequest) => void;
+  /**
+   * Called for each request before it is recorded and answered; the request waits for what it
+   * returns. One whose client left meanwhile is dropped unrecorded: the provider never took it.
+   */
+  onArrival?: (req: RecordedRequest) => void | Promise<void>;
   close(): Promise<void>;
 }
 
@@ -117,6 +122,11 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
         json = undefined;
       }
       const recorded: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body, json };
+      const hold = sink.onArrival?.(recorded);
+      if (hold) void hold.then(() => (req.socket.destroyed ? undefined : answer(recorded)));
+      else answer(recorded);
+    });
+    const answer = (recorded: RecordedRequest) => {
       requests.push(recorded);
       sink.onRequest?.(recorded);
       const reply = (sink.respond as HttpSink['respond'])(recorded);
@@ -127,7 +137,7 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
       const payload = reply.body;
       res.end(payload === undefined ? '' : typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload));
-    });
+    };
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -153,6 +153,19 @@ describe('the delivery ledger', () => {
     expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'SENT', attempts: 2 });
   });
 
+  it('sends an email again after a lost outcome under the same Message-ID, so mail stores keep one copy', async () => {
+    const deliveryKey = key();
+    const first = await activities.sendEmail({ deliveryKey, to: 'a@example.test', subject: 's', text: 't' });
+    // The worker died after the server took the message and before the ledger said so.
+    await h.db.updateTable('deliveries').set({ status: 'UNKNOWN' }).where('delivery_key', '=', deliveryKey).execute();
+    const second = await activities.sendEmail({ deliveryKey, to: 'a@example.test', subject: 's', text: 't' });
+    expect(smtp.messages).toHaveLength(2);
+    const ids = smtp.messages.map((m) => /^Message-ID: (.*)$/im.exec(m.raw)?.[1]?.trim());
+    expect(ids[0]).toMatch(/^<[0-9a-f]{32}\.wfa@example\.test>$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect([first, second].map((r) => (r as { messageId: string }).messageId)).toEqual([ids[0], ids[0]]);
+  });
+
   it('after an ambiguous outcome, at-most-once refuses to send again and at-least-once sends again', async () => {
     teams.respond = () => ({ status: 202, hangUp: true });
     const once = key();
