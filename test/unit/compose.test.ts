@@ -8,13 +8,14 @@
  * validated, never skipped.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEV_SERVER_TUNING } from '../../scripts/lib/temporal';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/lib/temporal-server';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const composePath = path.join(root, 'docker-compose.yml');
@@ -25,6 +26,7 @@ interface Service {
   image?: string;
   privileged?: boolean | string;
   depends_on?: string[] | Record<string, { condition?: string }>;
+  entrypoint?: string | string[];
   environment?: Record<string, string>;
   volumes?: string[];
 }
@@ -95,7 +97,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('defines the whole product', () => {
-    for (const name of ['postgres', 'temporal', 'temporal-ui', 'mailpit', 'migrate', 'worker', 'gateway']) {
+    for (const name of ['postgres', 'temporal-schema', 'temporal', 'temporal-namespace', 'temporal-ui', 'mailpit', 'migrate', 'worker', 'gateway']) {
       expect(services, `service ${name}`).toHaveProperty([name]);
     }
   });
@@ -108,13 +110,14 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('starts the app only after the migrations completed and Temporal started', () => {
+  it('starts the app only after the migrations completed and Temporal has its namespace', () => {
     for (const name of ['worker', 'gateway']) {
       expect(services[name]?.depends_on, name).toMatchObject({
         migrate: { condition: 'service_completed_successfully' },
-        temporal: { condition: 'service_started' },
+        'temporal-namespace': { condition: 'service_completed_successfully' },
       });
     }
+    expect(services.temporal?.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
   });
 
   it('runs no service privileged', () => {
@@ -131,13 +134,21 @@ describe('docker-compose.yml', () => {
 
 describe("the compose file's Temporal server", () => {
   const temporal = services.temporal!;
-  const file = temporal.environment?.DYNAMIC_CONFIG_FILE_PATH ?? '';
-  // The folder of this repository mounted where the image reads the file from.
-  const mount = temporal.volumes?.map((v) => v.split(':')).find(([, inside]) => inside === path.posix.dirname(file));
+  const command = [temporal.entrypoint ?? []].flat().join(' ');
+  const rootInside = /--root (\S+)/.exec(command)?.[1] ?? '';
+  // The folder of this repository mounted where the server takes its configuration from.
+  const mount = temporal.volumes?.map((v) => v.split(':')).find(([, inside]) => inside === rootInside);
+  const file = temporal.environment?.TEMPORAL_DYNAMIC_CONFIG ?? '';
 
-  it('reads its dynamic configuration from a file of this folder', () => {
-    expect(file).toMatch(/^\/etc\/temporal\/.+\.yaml$/);
-    expect(mount, `a volume mounted at ${path.posix.dirname(file)}`).toBeDefined();
+  it("is the server of npm run cluster: the same version, on the same checked-in configuration", () => {
+    expect(temporal.image).toBe(`temporalio/server:${TEMPORAL_SERVER_VERSION.slice(1)}`);
+    expect(services['temporal-schema']?.image).toBe(`temporalio/admin-tools:${TEMPORAL_SERVER_VERSION.slice(1)}`);
+    expect(services['temporal-ui']?.image).toBe(`temporalio/ui:${TEMPORAL_UI_VERSION.slice(1)}`);
+    expect(command).toMatch(/--config config --env cluster\b/);
+    expect(mount?.[0], `a volume mounted at ${rootInside}`).toBe('./deploy/temporal');
+    // The server reads <root>/config/<env>.yaml: the file npm run cluster copies for its server.
+    expect(existsSync(path.join(root, 'deploy/temporal/config/cluster.yaml'))).toBe(true);
+    expect(path.posix.dirname(file)).toBe(rootInside);
   });
 
   it('hands each step to a worker as quickly as the development server does', () => {
