@@ -14,6 +14,7 @@ import { createHttpActivities } from './http';
 import { createMirrorActivities } from './mirror';
 import { createOutbox } from './outbox';
 import { createPacer, paced } from './pacing';
+import { createRecoveryActivities } from './recovery';
 import { createSlackActivities } from './slack';
 import { createSmsActivities } from './sms';
 import { createTeamsActivities } from './teams';
@@ -45,5 +46,6 @@ export function createActivities({ config, db }: ActivityDeps) {
     ...createDatabaseActivities(config, ledger),
     ...createMirrorActivities(db),
     ...createCallActivities(db, config),
+    ...createRecoveryActivities(config, db),
   };
 }

@@ -220,6 +220,7 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
             message: e.message ?? null,
             output: e.output === undefined ? null : JSON.stringify(e.output),
             error: e.error ?? null,
+            error_type: e.errorType ?? null,
             timestamp: e.at,
           })),
         )
@@ -369,16 +370,32 @@ export async function reopenUnstartedExecution(db: Kysely<Database>, id: string)
 }
 
 /**
- * Reopens a closed row whose Temporal run an admin reset: the new run carries
- * the execution from the reset point and settles the row again when it ends.
+ * Reopens a closed row before its Temporal run is reset, so the new run's
+ * mirror writes (which never touch a closed row) land however soon it ends;
+ * {@link attachResetRun} then points the row at the new run.
  */
-export async function reopenResetExecution(db: Kysely<Database>, id: string, runId: string): Promise<ExecutionRow | undefined> {
-  return db
+export async function reopenForReset(db: Kysely<Database>, id: string): Promise<void> {
+  await db
     .updateTable('workflow_executions')
-    .set({ status: 'RUNNING', run_id: runId, error: null, finished_at: null, duration_ms: null, current_step: null, updated_at: sql<Date>`now()` })
+    .set({ status: 'RUNNING', error: null, finished_at: null, duration_ms: null, current_step: null, updated_at: sql<Date>`now()` })
     .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
+    .execute();
+}
+
+/** Points a reset row at its new run, unless the run's own mirror write already did. */
+export async function attachResetRun(db: Kysely<Database>, id: string, previousRunId: string, runId: string): Promise<void> {
+  await db.updateTable('workflow_executions').set({ run_id: runId, updated_at: sql<Date>`now()` }).where('id', '=', id).where('run_id', '=', previousRunId).execute();
+}
+
+/** Puts back a row reopened for a reset that Temporal refused: as it was, while nothing else changed it. */
+export async function restoreAfterRefusedReset(db: Kysely<Database>, row: ExecutionRow): Promise<void> {
+  await db
+    .updateTable('workflow_executions')
+    .set({ status: row.status, error: row.error, finished_at: row.finished_at, duration_ms: row.duration_ms, updated_at: sql<Date>`now()` })
+    .where('id', '=', row.id)
+    .where('run_id', '=', row.run_id)
+    .where('status', '=', 'RUNNING')
+    .execute();
 }
 
 /** Where a page of {@link listExecutions} resumes: the last row it returned. */

@@ -9,6 +9,7 @@ import * as definitionDeletedAt from './migrations/2026-11-25T17-10-00_definitio
 import * as executionReplayOf from './migrations/2026-11-25T17-20-00_execution_replay_of';
 import * as changeNotifications from './migrations/2026-11-26T04-00-00_change_notifications';
 import * as deliveryClaimedBy from './migrations/2026-12-03T07-00-00_delivery_claimed_by';
+import * as recoveryBatches from './migrations/2026-12-03T14-00-00_recovery_batches';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T17-20-00_execution_replay_of': executionReplayOf,
   '2026-11-26T04-00-00_change_notifications': changeNotifications,
   '2026-12-03T07-00-00_delivery_claimed_by': deliveryClaimedBy,
+  '2026-12-03T14-00-00_recovery_batches': recoveryBatches,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -65,6 +65,8 @@ export interface WorkflowExecutionLogTable {
   message: string | null;
   output: Json | null;
   error: string | null;
+  /** A FAILED event's failure type (e.g. ProviderUnavailable, Timeout); null on other events and on rows written before it was kept. */
+  error_type: ColumnType<string | null, string | null | undefined, string | null>;
   timestamp: Timestamp;
 }
 
@@ -138,6 +140,62 @@ export interface DevOutboxTable {
   created_at: Generated<Date>;
 }
 
+export type RecoveryAction = 'reset' | 'replay';
+export type BatchStatus = 'RUNNING' | 'COMPLETED' | 'CANCELLED';
+export type BatchItemOutcome = 'PENDING' | 'WORKING' | 'DONE' | 'FAILED' | 'SKIPPED';
+
+/** A bulk reset or replay: its filter, why and by whom, and the Temporal workflow that works through its items. */
+export interface RecoveryBatchTable {
+  id: string;
+  action: RecoveryAction;
+  reset_to: 'failed-step' | 'start' | null;
+  filter: Json;
+  reason: string;
+  requested_by: string;
+  via_key: string | null;
+  concurrency: number;
+  total: number;
+  status: ColumnType<BatchStatus, BatchStatus | undefined, BatchStatus>;
+  workflow_id: string;
+  created_at: Generated<Date>;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+/** One run of a batch: the run it acts on, its place in line, and how it ended. */
+export interface RecoveryBatchItemTable {
+  batch_id: string;
+  execution_id: string;
+  run_id: string;
+  position: number;
+  outcome: ColumnType<BatchItemOutcome, BatchItemOutcome | undefined, BatchItemOutcome>;
+  /** The activity (`<workflow id>/<run id>/<activity id>`) working on it, so a retry of that activity takes it up again. */
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  detail: ColumnType<string | null, string | null | undefined, string | null>;
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+  updated_at: Timestamp;
+}
+
+/** Which batch acted on a failed run: the first to claim it; any other skips it. */
+export interface RecoveryClaimTable {
+  execution_id: string;
+  run_id: string;
+  batch_id: string;
+  claimed_at: Generated<Date>;
+}
+
+/** Every reset, replay and batch: who, when, why, on what, and how it ended. */
+export interface AuditLogTable {
+  id: Generated<string>;
+  at: Generated<Date>;
+  actor: string;
+  via_key: string | null;
+  action: string;
+  target: string;
+  reason: string | null;
+  filter: ColumnType<unknown, string | null | undefined, string | null>;
+  outcome: Json;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
@@ -149,6 +207,10 @@ export interface Database {
   dev_outbox: DevOutboxTable;
   channel_pacing: ChannelPacingTable;
   pacing_reservations: PacingReservationTable;
+  recovery_batches: RecoveryBatchTable;
+  recovery_batch_items: RecoveryBatchItemTable;
+  recovery_claims: RecoveryClaimTable;
+  audit_log: AuditLogTable;
 }
 
 export type DefinitionRow = Selectable<WorkflowDefinitionTable>;
@@ -164,3 +226,6 @@ export type DeliveryRow = Selectable<DeliveryTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type ApprovalDecisionRow = Selectable<ApprovalDecisionTable>;
 export type DevOutboxRow = Selectable<DevOutboxTable>;
+export type RecoveryBatchRow = Selectable<RecoveryBatchTable>;
+export type RecoveryBatchItemRow = Selectable<RecoveryBatchItemTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;

@@ -487,11 +487,11 @@ export class RunContext {
     this.record(path, step, 'SKIPPED', { message: 'guard was false' });
   }
 
-  stepFailed(path: string, step: Step, error: string): void {
+  stepFailed(path: string, step: Step, error: string, errorType?: string): void {
     this.frame.outputs[step.id] = { output: null, status: 'FAILED' };
     this.update(path, { status: 'FAILED', finishedAt: now(), error });
     this.current.delete(path);
-    this.record(path, step, 'FAILED', { error });
+    this.record(path, step, 'FAILED', { error, ...(errorType ? { errorType } : {}) });
   }
 
   /**
@@ -642,7 +642,7 @@ export class RunContext {
     path: string,
     step: Step,
     event: StepEvent,
-    extra: { output?: unknown; error?: string; message?: string } = {},
+    extra: { output?: unknown; error?: string; errorType?: string; message?: string } = {},
   ): void {
     this.pending.push({
       stepPath: path,

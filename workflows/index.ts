@@ -1,5 +1,7 @@
 /**
  * The workflows the worker registers: the generic interpreter, under each of
- * its workflow types (src/shared/run.ts, INTERPRETER_WORKFLOW_TYPES).
+ * its workflow types (src/shared/run.ts, INTERPRETER_WORKFLOW_TYPES), and the
+ * bulk recovery batch.
  */
 export { decideUpdate, deliverEventUpdate, interpreterWorkflow, interpreterWorkflowV2, stateQuery } from './interpreter';
+export { bulkRecoveryWorkflow } from './bulk-recovery';

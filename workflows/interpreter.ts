@@ -288,7 +288,7 @@ function failStep(step: Step, path: string, ctx: RunContext, err: unknown): Step
     throw err;
   }
   if (wf.isCancellation(err)) throw err;
-  if (!ctx.steps.get(path)?.error) ctx.stepFailed(path, step, describeFailure(err));
+  if (!ctx.steps.get(path)?.error) ctx.stepFailed(path, step, describeFailure(err), failureType(err));
   const onError = step.onError ?? 'fail';
   if (onError === 'continue') return undefined;
   if (onError === 'fail') throw stepFailure(step, err);
@@ -337,6 +337,23 @@ function describeFailure(err: unknown): string {
     current = current.cause;
   }
   return message;
+}
+
+/**
+ * The type of the innermost failure that has one: an ApplicationFailure's
+ * `type` (e.g. ProviderUnavailable), `Timeout` for a timeout; undefined when
+ * nothing in the chain is typed.
+ */
+function failureType(err: unknown): string | undefined {
+  let current: unknown = err;
+  let type: string | undefined;
+  while (current instanceof wf.TemporalFailure) {
+    if (current instanceof wf.ApplicationFailure && current.type && current.type !== ERROR_TYPES.StepFailed) type = current.type;
+    else if (current instanceof wf.TimeoutFailure) type = 'Timeout';
+    current = current.cause;
+  }
+  if (type === undefined && err instanceof Error && !(err instanceof wf.TemporalFailure)) type = err.name;
+  return type;
 }
 
 function asFailure(err: unknown): wf.TemporalFailure | undefined {

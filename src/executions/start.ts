@@ -153,6 +153,8 @@ export async function replayExecution(
   { db, client, config }: StartDeps,
   definition: DefinitionRow,
   original: ExecutionRow,
+  /** The new execution's id, when the caller must be able to tell it started it (a batch's retried step); a new one by default. */
+  executionId?: string,
 ): Promise<StartedExecution> {
   const { version, document } = await loadPinnedVersion(db, definition, original.definition_version);
   return startNewExecution(
@@ -164,6 +166,7 @@ export async function replayExecution(
       triggerType: original.trigger_type as TriggerType,
       triggerData: original.trigger_data as unknown as Record<string, unknown>,
       replayOf: original.id,
+      ...(executionId ? { executionId } : {}),
     },
   );
 }
@@ -183,10 +186,10 @@ export async function replayExecution(
  */
 async function startNewExecution(
   { db, client, config, logger }: StartDeps,
-  start: Omit<RunToStart, 'executionId' | 'workflowId'> & { replayOf?: string },
+  start: Omit<RunToStart, 'executionId' | 'workflowId'> & { replayOf?: string; executionId?: string },
 ): Promise<StartedExecution> {
   const { definition, version, triggerType, triggerData, replayOf } = start;
-  const executionId = randomUUID();
+  const executionId = start.executionId ?? randomUUID();
   const workflowId = workflowIdFor(definition.key, executionId);
   const writes = groupWritesFor(db);
   const row = mirrorRow(definition, version, executionId, workflowId, triggerType, triggerData);

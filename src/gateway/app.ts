@@ -16,6 +16,7 @@ import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
+import { recoveryRoutes } from './routes/recovery';
 import { healthRoutes, PROBE_PATHS } from './routes/health';
 import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
 import { keyRoutes } from './routes/keys';
@@ -91,6 +92,7 @@ export function createApp(deps: GatewayDeps): Express {
     next();
   });
   app.use(workflowRoutes(routeDeps));
+  app.use(recoveryRoutes(deps));
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));

@@ -18,6 +18,8 @@ import { ROLES, type Role } from './auth';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { decisionBody } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
+import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
+import { bulkRequest } from '../executions/recovery';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
@@ -158,6 +160,21 @@ const checkSchema = z.object({
 
 const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
 
+const batchSchema = z.object({
+  id: uuid,
+  action: z.enum(['reset', 'replay']),
+  resetTo: z.enum(['failed-step', 'start']).nullable(),
+  status: z.enum(['RUNNING', 'COMPLETED', 'CANCELLED']),
+  reason: z.string(),
+  requestedBy: z.string(),
+  filter: z.record(z.string(), z.unknown()),
+  concurrency: z.int(),
+  total: z.int(),
+  createdAt: time,
+  finishedAt: time.nullable(),
+  workflowId: z.string().meta({ description: "the batch's own Temporal workflow" }),
+});
+
 /** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
 const COMPONENTS: Record<string, z.ZodType> = {
   Problem: problemSchema,
@@ -175,6 +192,8 @@ const COMPONENTS: Record<string, z.ZodType> = {
   TerminateRequest: terminateBody,
   ResetRequest: resetBody,
   ReplayRequest: replayBody,
+  BulkRecoveryRequest: bulkRequest,
+  CancelBatchRequest: cancelBatchBody,
   DecisionRequest: decisionBody,
   CreateApiKeyRequest: createKeyBody,
   // Answers
@@ -254,6 +273,63 @@ const COMPONENTS: Record<string, z.ZodType> = {
     redoes: z.string().optional().meta({ description: 'the activity type (or called workflow) of the step redone' }),
     status: z.literal('RUNNING'),
     statusUrl: z.string(),
+  }),
+  BulkPreview: z.object({
+    dryRun: z.literal(true),
+    action: z.enum(['reset', 'replay']),
+    matched: z.int().meta({ description: 'runs the filter matches' }),
+    groups: z.array(
+      z.object({ definitionKey: z.string(), definitionVersion: z.int(), failedStep: z.string().nullable(), errorType: z.string().nullable(), count: z.int() }),
+    ),
+    runs: z.array(
+      z.object({
+        executionId: uuid,
+        workflowId: z.string(),
+        runId: z.string().nullable(),
+        definitionKey: z.string(),
+        definitionVersion: z.int(),
+        status: z.string(),
+        error: z.string().nullable(),
+        failedStep: z.string().nullable(),
+        errorType: z.string().nullable(),
+        startedAt: time,
+        action: z.string().meta({ description: 'what the batch would do to the run' }),
+        refused: z.string().optional().meta({ description: 'why it would skip the run' }),
+        delivered: z
+          .array(z.object({ stepPath: z.string(), channel: z.string(), recipient: z.string().nullable() }))
+          .meta({ description: 'deliveries the ledger shows made: a reset does not send them again; a replay does' }),
+      }),
+    ),
+  }),
+  BatchAccepted: z.object({ batchId: uuid, total: z.int(), status: z.literal('RUNNING'), statusUrl: z.string() }),
+  Batch: batchSchema,
+  BatchList: z.object({ items: z.array(batchSchema) }),
+  BatchProgress: batchSchema.extend({
+    pending: z.int(),
+    working: z.int(),
+    done: z.int(),
+    failed: z.int(),
+    skipped: z.int(),
+    problems: z
+      .array(z.object({ executionId: uuid, outcome: z.enum(['FAILED', 'SKIPPED']), detail: z.string().nullable() }))
+      .meta({ description: 'each run failed or skipped, with the reason (the first 500)' }),
+  }),
+  BatchCancelling: z.object({ batchId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
+  AuditList: z.object({
+    items: z.array(
+      z.object({
+        id: z.int(),
+        at: time,
+        actor: z.string(),
+        viaKey: z.string().nullable(),
+        action: z.string().meta({ description: 'execution.reset, execution.replay, batch.reset, batch.replay or batch.cancel' }),
+        target: z.string().meta({ description: 'the execution or batch acted on' }),
+        reason: z.string().nullable(),
+        filter: z.record(z.string(), z.unknown()).nullable(),
+        outcome: z.record(z.string(), z.unknown()),
+      }),
+    ),
+    nextBefore: z.int().nullable().meta({ description: 'pass it back as `before` for older entries; null on the last page' }),
   }),
   ApiKey: apiKeySchema,
   ApiKeyCreated: apiKeySchema.extend({ key: z.string().meta({ description: 'the key itself, shown this once' }) }),
@@ -677,10 +753,10 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     tag: 'Executions',
     summary: 'Run a closed execution again',
     description:
-      'Starts a new execution of the definition version the original pinned (not the current one) with the same trigger data; its `replayOf` names the original. Messages go out again: deliveries are deduplicated per execution. No body, or `{}`.',
+      'Starts a new execution of the definition version the original pinned (not the current one) with the same trigger data; its `replayOf` names the original. Messages go out again: deliveries are deduplicated per execution. The reason goes to the audit log.',
     access: 'admin',
     params: { id: EXECUTION_ID },
-    body: { schema: 'ReplayRequest', description: 'nothing', example: {} },
+    body: { schema: 'ReplayRequest', description: 'why', example: { reason: 'the template is fixed' } },
     answers: { 202: { description: 'the new execution is accepted', schema: 'ReplayStarted' } },
     problems: ['validation_failed', 'not_found', 'execution_open', 'definition_deleted', 'definition_version_missing', 'temporal_unavailable'],
   },
@@ -693,7 +769,87 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     params: { id: EXECUTION_ID },
     body: { schema: 'ResetRequest', description: 'why, and where to', example: { reason: 'the CRM is back up', to: 'failed-step' } },
     answers: { 202: { description: 'the reset run is under way', schema: 'ResetAccepted' } },
+    // The reason goes to the run's history and the audit log.
     problems: ['validation_failed', 'not_found', 'execution_open', 'execution_succeeded', 'execution_closed', 'reset_refused'],
+  },
+  'POST /api/executions/bulk/reset': {
+    tag: 'Recovery',
+    summary: 'Reset every failed run a filter matches, or see what that would do',
+    description:
+      'The filter takes closed runs by definition, version, failed step, error type, error text, status and start time (a definition or `from` is required). ' +
+      'With `"dryRun": true` nothing changes: the answer counts the matching runs, groups them by version × failed step × error type, and describes a page of them (where each goes on, which deliveries the ledger shows made and so will not be sent again). ' +
+      'Otherwise a batch is created of the runs matching now and worked through by a Temporal workflow of its own, `concurrency` at a time; follow it at `statusUrl`. ' +
+      'A run another batch acted on is skipped; a run that cannot be reset is recorded as failed and the batch goes on. Recorded in the audit log.',
+    access: 'admin',
+    body: {
+      schema: 'BulkRecoveryRequest',
+      description: 'which runs, why, and whether to act',
+      example: { filter: { definition: 'order-followup', failedStep: 'notify', errorType: 'ProviderUnavailable' }, reason: 'SMTP relay back up', dryRun: true },
+    },
+    answers: {
+      200: { description: 'the dry run: what would happen', schema: 'BulkPreview' },
+      202: { description: 'the batch is under way', schema: 'BatchAccepted' },
+    },
+    problems: ['validation_failed', 'nothing_matched', 'temporal_unavailable'],
+  },
+  'POST /api/executions/bulk/replay': {
+    tag: 'Recovery',
+    summary: 'Replay every closed run a filter matches, or see what that would do',
+    description:
+      'As the bulk reset, but each run is replayed: a new execution of the version it pinned with its trigger data, every step (and message) again. A run replayed by another batch is skipped. Recorded in the audit log.',
+    access: 'admin',
+    body: {
+      schema: 'BulkRecoveryRequest',
+      description: 'which runs, why, and whether to act',
+      example: { filter: { definition: 'order-followup', status: ['FAILED', 'TIMED_OUT'], from: '2026-11-25T00:00:00Z' }, reason: 'bad version 3 fixed in 4', dryRun: true },
+    },
+    answers: {
+      200: { description: 'the dry run: what would happen', schema: 'BulkPreview' },
+      202: { description: 'the batch is under way', schema: 'BatchAccepted' },
+    },
+    problems: ['validation_failed', 'nothing_matched', 'temporal_unavailable'],
+  },
+  'GET /api/batches': {
+    tag: 'Recovery',
+    summary: 'List recovery batches, newest first',
+    access: 'viewer',
+    query: { schema: batchesQuery, docs: { limit: { description: 'how many' } } },
+    answers: { 200: { description: 'the batches', schema: 'BatchList' } },
+    problems: ['validation_failed'],
+  },
+  'GET /api/batches/:id': {
+    tag: 'Recovery',
+    summary: "A batch's progress",
+    description: 'Counts by outcome (pending, working, done, failed, skipped) and every failed or skipped run with the reason.',
+    access: 'viewer',
+    params: { id: { description: "the batch's id (UUID)" } },
+    answers: { 200: { description: 'the batch', schema: 'BatchProgress' } },
+    problems: ['not_found'],
+  },
+  'POST /api/batches/:id/cancel': {
+    tag: 'Recovery',
+    summary: 'Stop a batch',
+    description: 'Runs not begun are skipped; those in hand finish. The batch ends `CANCELLED`. Recorded in the audit log.',
+    access: 'admin',
+    params: { id: { description: "the batch's id (UUID)" } },
+    body: { schema: 'CancelBatchRequest', description: 'why', example: { reason: 'wrong filter' } },
+    answers: { 202: { description: 'cancellation requested', schema: 'BatchCancelling' } },
+    problems: ['validation_failed', 'not_found', 'batch_finished'],
+  },
+  'GET /api/audit': {
+    tag: 'Recovery',
+    summary: 'The audit log: every reset, replay and batch, newest first',
+    access: 'admin',
+    query: {
+      schema: auditQuery,
+      docs: {
+        target: { description: 'entries about one execution or batch (its id)' },
+        before: { description: '`nextBefore` of the previous page' },
+        limit: { description: 'page size' },
+      },
+    },
+    answers: { 200: { description: 'a page of entries', schema: 'AuditList' } },
+    problems: ['validation_failed'],
   },
   'POST /api/executions/:id/approvals': {
     tag: 'Executions',
@@ -739,6 +895,7 @@ const TAGS = [
   { name: 'Definitions', description: 'Workflow definitions and their versions.' },
   { name: 'Runs', description: 'Starting runs, with an API key or a signed webhook.' },
   { name: 'Executions', description: 'Runs as the Postgres mirror records them, and acting on them.' },
+  { name: 'Recovery', description: 'Resetting and replaying failed runs in bulk, with a dry run first; batches and the audit log.' },
   { name: 'API keys', description: 'Keys and their roles (admin only).' },
   { name: 'Probes', description: 'Health, readiness and metrics: open, never rate limited.' },
   { name: 'Reference', description: 'This document.' },

@@ -166,6 +166,8 @@ export interface StepLogEvent {
   message?: string | undefined;
   output?: unknown;
   error?: string | undefined;
+  /** A FAILED step's failure type, e.g. `ProviderUnavailable` or `Timeout` (bulk recovery filters and groups by it). */
+  errorType?: string | undefined;
 }
 
 /** One approval decision, as recorded in the mirror's `approval_decisions`. */

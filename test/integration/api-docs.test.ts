@@ -7,6 +7,7 @@
  * one of them; query and path parameters the schema refuses, the route
  * refuses too.
  */
+import { randomUUID } from 'node:crypto';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
@@ -176,6 +177,13 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/executions/{id}/replay': { path: () => `/api/executions/${executionId}/replay`, accepted: [202] },
   'POST /api/executions/{id}/reset': { path: () => `/api/executions/${executionId}/reset`, accepted: [409] },
   'POST /api/executions/{id}/approvals': { path: () => `/api/executions/${executionId}/approvals`, accepted: [409] },
+  // Nothing the minimal bodies name matches: 422 is past validation; the examples ask for dry runs.
+  'POST /api/executions/bulk/reset': { path: () => '/api/executions/bulk/reset', accepted: [200, 422] },
+  'POST /api/executions/bulk/replay': { path: () => '/api/executions/bulk/replay', accepted: [200, 422] },
+  'GET /api/batches': { path: () => '/api/batches', accepted: [200] },
+  'GET /api/batches/{id}': { path: () => `/api/batches/${randomUUID()}`, accepted: [404] },
+  'POST /api/batches/{id}/cancel': { path: () => `/api/batches/${randomUUID()}/cancel`, accepted: [404] },
+  'GET /api/audit': { path: () => '/api/audit', accepted: [200] },
   'POST /api/keys': { path: () => '/api/keys', accepted: [201] },
   'GET /api/keys': { path: () => '/api/keys', accepted: [200] },
   'DELETE /api/keys/{id}': {
@@ -318,7 +326,7 @@ describe('parameters', () => {
   }
 
   it('covers the list routes', () => {
-    expect(queried.map((o) => o.name).sort()).toEqual(['DELETE /api/workflows/{id}', 'GET /api/executions', 'GET /api/workflows']);
+    expect(queried.map((o) => o.name).sort()).toEqual(['DELETE /api/workflows/{id}', 'GET /api/audit', 'GET /api/batches', 'GET /api/executions', 'GET /api/workflows']);
   });
 
   it.each(queried.map((o) => [o.name, o] as const))('%s: each query parameter as the schema allows it is accepted, as it refuses it is refused', async (name, { method, op }) => {

@@ -2,6 +2,7 @@
  * API keys and roles on every route, the rate limit, CORS, and that keys
  * reach neither the database nor the logs in plaintext.
  */
+import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -156,7 +157,30 @@ ROUTES.push(
     needs('admin', 409),
   ],
   // The matrix run succeeded: an admin may replay it, and may not reset it.
-  ['POST /api/executions/:id/replay', () => ({ method: 'POST', path: `/api/executions/${executionId}/replay` }), needs('admin', 202)],
+  [
+    'POST /api/executions/:id/replay',
+    () => ({ method: 'POST', path: `/api/executions/${executionId}/replay`, body: { reason: 'matrix' } }),
+    needs('admin', 202),
+  ],
+  [
+    'POST /api/executions/bulk/reset',
+    () => ({ method: 'POST', path: '/api/executions/bulk/reset', body: { filter: { definition: 'auth-matrix' }, reason: 'matrix', dryRun: true } }),
+    needs('admin', 200),
+  ],
+  [
+    'POST /api/executions/bulk/replay',
+    () => ({ method: 'POST', path: '/api/executions/bulk/replay', body: { filter: { definition: 'auth-matrix' }, reason: 'matrix', dryRun: true } }),
+    needs('admin', 200),
+  ],
+  ['GET /api/batches', () => ({ method: 'GET', path: '/api/batches' }), needs('viewer', 200)],
+  // No such batch: callers allowed through get its 404.
+  ['GET /api/batches/:id', () => ({ method: 'GET', path: `/api/batches/${randomUUID()}` }), needs('viewer', 404)],
+  [
+    'POST /api/batches/:id/cancel',
+    () => ({ method: 'POST', path: `/api/batches/${randomUUID()}/cancel`, body: { reason: 'matrix' } }),
+    needs('admin', 404),
+  ],
+  ['GET /api/audit', () => ({ method: 'GET', path: '/api/audit' }), needs('admin', 200)],
   [
     'POST /api/executions/:id/reset',
     () => ({ method: 'POST', path: `/api/executions/${executionId}/reset`, body: { reason: 'matrix' } }),

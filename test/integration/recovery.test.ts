@@ -115,7 +115,7 @@ describe('replaying a failed execution', () => {
     expect(updated.status, JSON.stringify(updated.body)).toBe(200);
     flakyFails = false;
 
-    const replay = await h.api('POST', `/api/executions/${run.executionId}/replay`);
+    const replay = await h.api('POST', `/api/executions/${run.executionId}/replay`, { reason: 'the API is back' });
     expect(replay.status, JSON.stringify(replay.body)).toBe(202);
     expect(replay.body).toMatchObject({ replayOf: run.executionId, definitionVersion: 1 });
     expect(replay.body.executionId).not.toBe(run.executionId);
@@ -134,9 +134,19 @@ describe('replaying a failed execution', () => {
       steps: [{ id: 'wait', type: 'wait_for_signal', signal: 'go', timeout: '1m' }],
     });
     const open = await h.api('POST', `/api/workflows/${created.body.id}/execute`, { triggerData: {} });
-    const refused = await h.api('POST', `/api/executions/${open.body.executionId}/replay`);
+    const refused = await h.api('POST', `/api/executions/${open.body.executionId}/replay`, { reason: 'again' });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('execution_open');
-    expect((await h.api('POST', `/api/executions/${run.executionId}/replay`, { triggerData: {} })).status).toBe(400);
+    expect((await h.api('POST', `/api/executions/${run.executionId}/replay`, { reason: 'x', triggerData: {} })).status).toBe(400);
+    const unexplained = await h.api('POST', `/api/executions/${run.executionId}/replay`, {});
+    expect(unexplained.status).toBe(400);
+    expect(unexplained.body.errors).toEqual([{ path: '$.body.reason', message: expect.any(String) }]);
+
+    // Both actions are on record: who, why, on what, and what came of it.
+    const audit = await h.api('GET', `/api/audit?target=${run.executionId}`);
+    expect(audit.status).toBe(200);
+    expect(audit.body.items).toEqual([
+      expect.objectContaining({ action: 'execution.replay', actor: 'test harness', reason: 'the API is back', outcome: { executionId: replay.body.executionId } }),
+    ]);
   });
 });

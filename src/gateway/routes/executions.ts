@@ -8,7 +8,6 @@ import {
   findExecution,
   listExecutionLogs,
   listExecutions,
-  reopenResetExecution,
   settleExecution,
 } from '../../../db/executions';
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
@@ -16,8 +15,9 @@ import { DELIVER_EVENT_UPDATE, type RunEvent, type RunEventReceipt, type RunStat
 import { EXECUTION_STATUSES, isExecutionStatus, isTerminal } from '../../shared/status';
 import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
-import { replayExecution, StartError } from '../../executions/start';
-import { RESET_TARGETS, ResetRefused, resetRun } from '../../executions/reset';
+import { RESET_TARGETS } from '../../executions/reset';
+import { recordAudit, replayClosedExecution, resetExecution } from '../../executions/recovery';
+import { actorOf, refusal } from './recovery';
 import { summarizeHistory } from '../history';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
@@ -79,8 +79,8 @@ export const resetBody = z
   })
   .strict();
 
-/** `POST /api/executions/:id/replay` takes no options: the same version and trigger data, always. */
-export const replayBody = z.object({}).strict();
+/** `POST /api/executions/:id/replay`: why; the run is always the same version with the same trigger data. */
+export const replayBody = z.object({ reason: z.string().trim().min(1, 'say why the run is replayed').max(500) }).strict();
 
 export const terminateBody = z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict();
 
@@ -152,6 +152,7 @@ export const listQuery = z
 
 export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
   const router = Router();
+  const recovery = { db, client: temporal.client, config };
 
   async function openExecution(id: string) {
     const row = await findExecution(db, id);
@@ -222,19 +223,17 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
    * same trigger data. The new row's `replayOf` names the original.
    */
   router.post('/api/executions/:id/replay', requireRole('admin'), async (req, res) => {
-    parseRequest(replayBody, req.body ?? {}, 'body');
+    const body = parseRequest(replayBody, req.body ?? {}, 'body');
     const original = await closedExecution(req.params.id);
-    const definition = await findDefinition(db, original.definition_id);
-    if (!definition) throw new HttpProblem('definition_deleted', `the definition of execution ${original.id} has been deleted`);
+    const actor = actorOf(res);
+    let started;
     try {
-      const started = await replayExecution({ db, client: temporal.client, config }, definition, original);
-      res
-        .status(202)
-        .json({ ...started, replayOf: original.id, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
+      started = await replayClosedExecution(recovery, original);
     } catch (err) {
-      if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
-      throw err;
+      throw refusal(err) ?? err;
     }
+    await recordAudit(db, { actor, action: 'execution.replay', target: original.id, reason: body.reason, outcome: { executionId: started.executionId } });
+    res.status(202).json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
   });
 
   /**
@@ -245,33 +244,17 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
   router.post('/api/executions/:id/reset', requireRole('admin'), async (req, res) => {
     const body = parseRequest(resetBody, req.body ?? {}, 'body');
     const row = await closedExecution(req.params.id);
-    if (row.status === 'SUCCESS') throw new HttpProblem('execution_succeeded', `execution ${row.id} succeeded: nothing to reset; replay it to run it again`);
-    if (!row.run_id) throw new HttpProblem('execution_closed', `execution ${row.id} never started on Temporal; replay it instead`);
-    const by = callerOf(res)?.name ?? 'unknown';
+    const actor = actorOf(res);
     let reset;
     try {
-      reset = await resetRun(
-        temporal.client,
-        config.temporal.namespace,
-        { workflowId: row.workflow_id, runId: row.run_id },
-        body.to,
-        `${body.reason} (by ${by})`,
-      );
+      reset = await resetExecution(recovery, row, body.to, body.reason, actor);
     } catch (err) {
-      if (err instanceof ResetRefused) throw new HttpProblem('reset_refused', err.message, [{ path: '$.body.to', message: err.message }]);
-      throw closedProblem(err, row.id) ?? err;
+      const refused = refusal(err);
+      if (refused?.code === 'reset_refused') throw new HttpProblem('reset_refused', refused.message, [{ path: '$.body.to', message: refused.message }]);
+      throw refused ?? closedProblem(err, row.id) ?? err;
     }
-    await reopenResetExecution(db, row.id, reset.runId);
-    res.status(202).json({
-      executionId: row.id,
-      workflowId: row.workflow_id,
-      runId: reset.runId,
-      previousRunId: row.run_id,
-      resetTo: body.to,
-      ...(reset.failed ? { redoes: reset.failed } : {}),
-      status: 'RUNNING',
-      statusUrl: `/api/executions/${row.id}`,
-    });
+    await recordAudit(db, { actor, action: 'execution.reset', target: row.id, reason: body.reason, outcome: { runId: reset.runId, resetTo: body.to } });
+    res.status(202).json({ ...reset, status: 'RUNNING', statusUrl: `/api/executions/${row.id}` });
   });
 
   /**
