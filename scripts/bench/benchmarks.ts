@@ -32,6 +32,7 @@ import { fromRounds, median, PAIRED_NOTE, quantile, type Row, type Table, throug
 import { expressions } from './expressions';
 import { gateway } from './gateway';
 import { mirrorScale } from './mirror-scale';
+import { cluster } from './cluster';
 import { scale } from './scale';
 import type { OrderShippedInput, SequentialHttpInput } from './workflows';
 
@@ -104,12 +105,12 @@ function orderTrigger() {
   return { orderId: `A-${orderCounter}`, customer: { name: 'Ada', email: 'ada@example.test' }, total: 180, channel: '#orders' };
 }
 
-interface Installed {
+export interface Installed {
   row: DefinitionRow;
   document: Definition;
 }
 
-async function install(db: Kysely<Database>, input: DefinitionInput, key: string): Promise<Installed> {
+export async function install(db: Kysely<Database>, input: DefinitionInput, key: string): Promise<Installed> {
   const parsed = parseDefinition({ ...input, key });
   if (!parsed.ok) throw new Error(`benchmark definition ${key} is invalid: ${JSON.stringify(parsed.problems)}`);
   const row = await createDefinition(db, parsed.definition);
@@ -121,7 +122,13 @@ async function install(db: Kysely<Database>, input: DefinitionInput, key: string
  * mirror row first (prepared, not timed), then the start with the same search
  * attributes and memo, timed from the start call to the result.
  */
-function interpreterVariant(name: string, worker: RunningWorker, db: Kysely<Database>, def: Installed, trigger: () => Record<string, unknown>): Variant {
+export function interpreterVariant(
+  name: string,
+  worker: Pick<RunningWorker, 'config'> & { target: Pick<RunningWorker['target'], 'client'> },
+  db: Kysely<Database>,
+  def: Installed,
+  trigger: () => Record<string, unknown>,
+): Variant {
   const { row, document } = def;
   return {
     name,
@@ -530,4 +537,4 @@ async function mirrorLags(db: Kysely<Database>, client: Client, workflowIds: str
   return lags;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror, gateway, expressions, mirrorScale, scale];
+export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror, gateway, expressions, mirrorScale, scale, cluster];

@@ -100,7 +100,9 @@ export interface BenchEnv {
   slack: HttpSink;
   api: HttpSink;
   /** Configuration of a worker (or gateway) on `target` using `taskQueue`; `extra` adds or overrides variables. */
-  configFor(target: TemporalTarget, taskQueue: string, extra?: Record<string, string>): Config;
+  configFor(target: Pick<TemporalTarget, 'address'>, taskQueue: string, extra?: Record<string, string>): Config;
+  /** The variables that configuration is loaded from, for a worker or gateway run as a process of its own. */
+  environmentFor(target: Pick<TemporalTarget, 'address'>, taskQueue: string): Record<string, string>;
   startWorker(options: { target: TemporalTarget; taskQueue: string; activities?: (config: Config) => Activities }): Promise<RunningWorker>;
   /** Forgets what the loopback peers received so far (they keep every message). */
   clearSinks(): void;
@@ -164,20 +166,20 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
         `Postgres ${postgres.embedded ? 'embedded' : 'from DATABASE_URL'}, ready in ${Date.now() - started} ms`,
     );
 
-    const configFor = (target: TemporalTarget, taskQueue: string, extra: Record<string, string> = {}): Config =>
-      loadConfig({
-        DATABASE_URL: databaseUrl,
-        TEMPORAL_ADDRESS: target.address,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        LOG_LEVEL: 'error',
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(smtp.port),
-        SMTP_FROM: 'automation@example.test',
-        SLACK_BOT_TOKEN: 'xoxb-benchmark',
-        SLACK_API_URL: `${slack.url}/api/`,
-        HTTP_ALLOWED_HOSTS: '127.0.0.1',
-        ...extra,
-      });
+    const environmentFor = (target: Pick<TemporalTarget, 'address'>, taskQueue: string): Record<string, string> => ({
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: target.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      LOG_LEVEL: 'error',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_FROM: 'automation@example.test',
+      SLACK_BOT_TOKEN: 'xoxb-benchmark',
+      SLACK_API_URL: `${slack.url}/api/`,
+      HTTP_ALLOWED_HOSTS: '127.0.0.1',
+    });
+    const configFor = (target: Pick<TemporalTarget, 'address'>, taskQueue: string, extra: Record<string, string> = {}): Config =>
+      loadConfig({ ...environmentFor(target, taskQueue), ...extra });
 
     return {
       db,
@@ -190,6 +192,7 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
       slack,
       api,
       configFor,
+      environmentFor,
       async startWorker({ target, taskQueue, activities }) {
         const config = configFor(target, taskQueue);
         const worker = await createWorker({

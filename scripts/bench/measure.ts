@@ -107,21 +107,31 @@ export function processGroupCpuMs(): Partial<Record<ProcessGroup, number>> {
     return used;
   }
   for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const group = (Object.keys(PROCESS_GROUPS) as ProcessGroup[]).find((g) => PROCESS_GROUPS[g].test(name));
-    if (!group) continue;
-    // After the name: state is field 3; utime, stime, cutime and cstime are fields 14 to 17 of the whole line.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    used[group] = (used[group] ?? 0) + (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+    const stat = readStat(Number(pid));
+    if (!stat) continue; // exited meanwhile
+    const group = (Object.keys(PROCESS_GROUPS) as ProcessGroup[]).find((g) => PROCESS_GROUPS[g].test(stat.name));
+    if (group) used[group] = (used[group] ?? 0) + stat.cpuMs;
   }
   return used;
+}
+
+/** CPU time used so far by one process (and its children that have exited), in ms; undefined once it is gone or off Linux. */
+export function processCpuMs(pid: number): number | undefined {
+  return readStat(pid)?.cpuMs;
+}
+
+function readStat(pid: number): { name: string; cpuMs: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  // After the name: state is field 3; utime, stime, cutime and cstime are fields 14 to 17 of the whole line.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  return { name, cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SECOND };
 }
 
 /** Median CPU per run of a variant's batches: machine and bench process, in ms. */
@@ -166,7 +176,8 @@ export async function batches(
   return out;
 }
 
-async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number): Promise<T[]> {
+/** Runs `tasks` with at most `concurrency` at once; the results in the tasks' order. */
+export async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number): Promise<T[]> {
   const results: T[] = new Array(tasks.length);
   let next = 0;
   const lane = async () => {

@@ -118,6 +118,7 @@ export interface TemporalServerOptions extends ServerDatabases {
 
 export interface TemporalServer {
   address: string;
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -167,6 +168,7 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
   say(`Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (Postgres persistence and visibility)`);
   return {
     address,
+    pid: child.pid,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -131,6 +131,8 @@ export interface DevServerOptions {
 export interface DevServer {
   address: string;
   uiUrl: string | undefined;
+  /** The server's process, where this script started one (not the SDK's download). */
+  pid?: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -182,6 +184,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   return {
     address,
     uiUrl: options.headless ? undefined : `http://localhost:${uiPort}`,
+    pid: child.pid,
     stop: () => stopChild(child, exited),
   };
 }
