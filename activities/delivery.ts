@@ -10,8 +10,10 @@
  * attempt of the same activity (`claimed_by`); one claimed by anything else
  * holds for {@link SENDING_LEASE_MS}.
  *
- * What it cannot close: the process dying after the provider accepted the
- * message and before the ledger says SENT. The next attempt then finds the
+ * Recording SENT is retried for a few seconds ({@link SENT_WRITE_ATTEMPTS}),
+ * so a brief database outage right after a send does not make the step send
+ * again. What it cannot close: the process dying after the provider accepted
+ * the message and before the ledger says SENT. The next attempt then finds the
  * row still SENDING (or UNKNOWN, when the call ended ambiguously) and the
  * step's delivery policy decides: `at-least-once` sends again (a possible
  * duplicate), `at-most-once` fails the step (a possible loss), explicitly.
@@ -83,6 +85,24 @@ export function claimedByEarlierAttempt(claimedBy: string | null, now: string | 
 export function splitDeliveryKey(key: string): { workflowId: string; stepPath: string } {
   const split = key.indexOf('/');
   return split > 0 ? { workflowId: key.slice(0, split), stepPath: key.slice(split + 1) } : { workflowId: key, stepPath: '' };
+}
+
+/** Attempts at recording a message sent, and the wait before the second (doubling after): about 6 s in all. */
+export const SENT_WRITE_ATTEMPTS = 5;
+const SENT_WRITE_FIRST_DELAY_MS = 200;
+
+async function settleSent(write: () => Promise<void>): Promise<void> {
+  let delay = SENT_WRITE_FIRST_DELAY_MS;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await write();
+      return;
+    } catch (err) {
+      if (attempt >= SENT_WRITE_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay *= 2;
+    }
+  }
 }
 
 export function createLedger(db: Kysely<Database>) {
@@ -169,7 +189,9 @@ export function createLedger(db: Kysely<Database>) {
         await settle(d.key, 'UNKNOWN', { error: String(err) });
         throw err;
       }
-      await settle(d.key, 'SENT', { providerMessageId: sent.providerMessageId, result: sent.result });
+      // The message is out: a failed write now would make the step's retry send it again, so the
+      // write is retried first (Postgres out of connections, a failover), for a few seconds.
+      await settleSent(() => settle(d.key, 'SENT', { providerMessageId: sent.providerMessageId, result: sent.result }));
       return sent.result as Delivered<T>;
     },
   };

@@ -80,6 +80,9 @@ export async function loadEmbeddedPostgres() {
  * As root, Postgres refuses to run, so the server runs as the `postgres` user
  * (created if missing) and the folder is handed to that user.
  */
+/** Connections the embedded Postgres takes; see docs/DEPLOYMENT.md, "Sizing". */
+export const EMBEDDED_MAX_CONNECTIONS = 300;
+
 export async function startEmbeddedPostgres({ dataDir, port, database }: EmbeddedOptions, say: Say): Promise<RunningPostgres> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const isRoot = userInfo().uid === 0;
@@ -95,6 +98,10 @@ export async function startEmbeddedPostgres({ dataDir, port, database }: Embedde
     password,
     persistent: true,
     createPostgresUser: isRoot,
+    // The cluster topology on one machine holds many pools at once: the Temporal server's 30
+    // connections, and DATABASE_POOL_MAX (10) per worker and gateway. Postgres's default of 100
+    // runs out with a few of each; out of connections, writes fail and steps retry.
+    postgresFlags: ['-c', `max_connections=${EMBEDDED_MAX_CONNECTIONS}`],
     onLog: (message) => output.add(String(message)),
     onError: (err) => output.add(err instanceof Error ? err.message : String(err)),
   });
