@@ -153,16 +153,20 @@ describe('the cluster topology under failover', () => {
     // Every accepted start has a run, and every run ends SUCCESS in the mirror.
     const ids = [...new Set(accepted.values())];
     expect(ids).toHaveLength(RUNS);
+    const statuses = async () =>
+      (await sql<{ status: string; n: number }>`
+        select status, count(*)::int as n from workflow_executions where id = any(${ids}::uuid[]) group by status`.execute(h.db)).rows;
     await eventually(
-      async () => {
-        const { rows } = await sql<{ status: string; n: number }>`
-          select status, count(*)::int as n from workflow_executions where id = any(${ids}::uuid[]) group by status`.execute(h.db);
-        const success = rows.find((r) => r.status === 'SUCCESS')?.n ?? 0;
-        return success === ids.length ? true : undefined;
-      },
+      async () => ((await statuses()).find((r) => r.status === 'SUCCESS')?.n === ids.length ? true : undefined),
       300_000,
       'every accepted run to succeed',
-    );
+    ).catch(async (err: unknown) => {
+      const { rows: ledger } = await sql`select status, channel, count(*)::int as n from deliveries group by status, channel`.execute(h.db);
+      throw new Error(
+        `${String(err)}: runs ${JSON.stringify(await statuses())}, ledger ${JSON.stringify(ledger)}, ` +
+          `peers ${smtp.messages.length} mails, ${slack.requests.length} posts; output: ${processes.output().slice(-3000)}`,
+      );
+    });
 
     // One run per start, however often its request was sent; each notification once.
     const { rows: started } = await sql<{ n: number }>`
