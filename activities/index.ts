@@ -15,6 +15,7 @@ import { createMirrorActivities } from './mirror';
 import { createOutbox } from './outbox';
 import { createPacer, paced } from './pacing';
 import { createRecoveryActivities } from './recovery';
+import { createRetentionActivities } from './retention';
 import { createSlackActivities } from './slack';
 import { createSmsActivities } from './sms';
 import { createTeamsActivities } from './teams';
@@ -47,5 +48,6 @@ export function createActivities({ config, db }: ActivityDeps) {
     ...createMirrorActivities(db),
     ...createCallActivities(db, config),
     ...createRecoveryActivities(config, db),
+    ...createRetentionActivities(config, db),
   };
 }

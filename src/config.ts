@@ -119,6 +119,8 @@ const envSchema = z.object({
   WORKFLOW_CACHE_TTL: int(3600, 0),
   WORKFLOW_CONTINUE_AS_NEW_EVENTS: int(10_000, 50, 50_000),
   MIRROR_RECONCILE_INTERVAL_MS: int(5000, 100, 3_600_000),
+  RETENTION_DAYS: int(90, 1, 36_500),
+  RETENTION_AUDIT_DAYS: int(365, 1, 36_500),
 
   SENTRY_DSN: optionalUrl(['http:', 'https:']),
   LOG_LEVEL: logLevel.default('info'),
@@ -259,6 +261,8 @@ export interface Config {
     readonly continueAsNewAfterEvents: number;
   };
   readonly mirror: { readonly reconcileIntervalMs: number };
+  /** What `npm run clean-logs` keeps: finished runs' rows for `days`, audit entries and finished batches for `auditDays`. */
+  readonly retention: { readonly days: number; readonly auditDays: number };
   readonly sentryDsn: string | undefined;
   /** The values of the {@link SECRET_VARIABLES} and `HTTP_SECRET_*` variables that are set: never to leave the process (e.g. in error reports). */
   readonly secretValues: readonly string[];
@@ -365,6 +369,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       continueAsNewAfterEvents: e.WORKFLOW_CONTINUE_AS_NEW_EVENTS,
     },
     mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS },
+    retention: { days: e.RETENTION_DAYS, auditDays: e.RETENTION_AUDIT_DAYS },
     sentryDsn: e.SENTRY_DSN,
     secretValues: [
       ...SECRET_VARIABLES.map((name) => env[name]),

@@ -1,7 +1,8 @@
 /**
  * The workflows the worker registers: the generic interpreter, under each of
  * its workflow types (src/shared/run.ts, INTERPRETER_WORKFLOW_TYPES), and the
- * bulk recovery batch.
+ * bulk recovery batch and the retention job.
  */
 export { decideUpdate, deliverEventUpdate, interpreterWorkflow, interpreterWorkflowV2, stateQuery } from './interpreter';
 export { bulkRecoveryWorkflow } from './bulk-recovery';
+export { retentionWorkflow } from './retention';
