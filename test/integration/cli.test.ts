@@ -1,0 +1,152 @@
+/**
+ * The admin CLI end to end (`npm run cli`, src/cli/main.ts), as its own
+ * process against a real gateway, worker and Temporal dev server: definitions
+ * from a file, a run started and followed, a failed run's bulk reset from dry
+ * run to a finished batch, keys, the audit log, and its exit codes.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
+import { createHarness, eventually, type Harness } from '../support/harness';
+
+let h: Harness;
+let peer: HttpSink;
+let peerDown = true;
+let dir: string;
+
+beforeAll(async () => {
+  peer = await startHttpSink();
+  peer.respond = () => (peerDown ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } });
+  h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1' } });
+  dir = await mkdtemp(join(tmpdir(), 'wfa-cli-'));
+});
+
+afterAll(async () => {
+  await h?.close();
+  await peer?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI against the harness's gateway (not blocking it: it serves in this process). */
+function wfa(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--poll', '200', ...args], {
+      env: { ...process.env, WFA_URL: h.baseUrl, WFA_API_KEY: h.adminKey, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('the admin CLI', () => {
+  it('applies a definition from a file, starts a run and follows it to its end', async () => {
+    const file = join(dir, 'greet.json');
+    const definition = { key: 'cli-greet', name: 'Greet', steps: [{ id: 'hello', type: 'set', values: { greeting: '{{ "hi " & input.name }}' } }] };
+    await writeFile(file, JSON.stringify(definition));
+    expect(await wfa(['definitions', 'validate', file])).toMatchObject({ code: 0, stdout: `${file}: valid\n` });
+    expect(await wfa(['definitions', 'apply', file])).toMatchObject({ code: 0, stdout: 'cli-greet: created (version 1)\n' });
+    await writeFile(file, JSON.stringify({ ...definition, name: 'Greet, again' }));
+    expect(await wfa(['definitions', 'apply', file])).toMatchObject({ code: 0, stdout: 'cli-greet: updated to version 2\n' });
+
+    const listed = await wfa(['--json', 'definitions', 'list']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).items).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'cli-greet', version: 2, name: 'Greet, again' })]));
+    const shown = await wfa(['definitions', 'show', 'cli-greet']);
+    expect(shown.stdout).toMatch(/^hello\s+set$/m);
+    expect(shown.stdout).toContain('versions: 2, 1');
+
+    const followed = await wfa(['runs', 'start', 'cli-greet', '--data', '{"name":"Ada"}', '--follow']);
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout).toMatch(/hello\s+STARTED/);
+    expect(followed.stdout).toMatch(/hello\s+COMPLETED/);
+    expect(followed.stdout).toMatch(/^run [0-9a-f-]{36} SUCCESS$/m);
+    const list = await wfa(['runs', 'list', '--definition', 'cli-greet']);
+    expect(list.stdout.split('\n')[0]).toMatch(/^id\s+status\s+version/);
+    expect(list.stdout).toMatch(/SUCCESS\s+2/);
+  });
+
+  it('resets failed runs in bulk: a dry run, then a batch followed to its end; the audit log says so', async () => {
+    const file = join(dir, 'sync.json');
+    await writeFile(
+      file,
+      JSON.stringify({ key: 'cli-sync', name: 'Sync', steps: [{ id: 'push', type: 'http', url: `${peer.url}/push`, retry: { maximumAttempts: 1 } }] }),
+    );
+    expect((await wfa(['definitions', 'apply', file])).code).toBe(0);
+    const failed = await Promise.all([1, 2, 3].map(() => wfa(['runs', 'start', 'cli-sync', '--follow'])));
+    for (const run of failed) {
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/^run [0-9a-f-]{36} FAILED: /m);
+    }
+
+    const dry = await wfa(['runs', 'bulk-reset', '--definition', 'cli-sync', '--failed-step', 'push', '--reason', 'peer fixed', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('3 runs match; a reset would:');
+    expect(dry.stdout).toMatch(/cli-sync\s+1\s+push\s+\S+\s+3/);
+
+    peerDown = false;
+    const bulk = await wfa(['runs', 'bulk-reset', '--definition', 'cli-sync', '--reason', 'peer fixed']);
+    expect(bulk.code, bulk.stderr).toBe(0);
+    expect(bulk.stdout).toMatch(/^batch [0-9a-f-]{36} COMPLETED: 3 done, 0 failed, 0 skipped of 3$/m);
+    // Not a terminal: progress comes as lines on stderr, the last one full.
+    expect(bulk.stderr.trim().split('\n').at(-1)).toBe(`[${'#'.repeat(30)}] 3/3 done 3, failed 0, skipped 0`);
+    await eventually(async () => {
+      const runs = JSON.parse((await wfa(['--json', 'runs', 'list', '--definition', 'cli-sync'])).stdout).items;
+      return runs.every((r: { status: string }) => r.status === 'SUCCESS') ? true : undefined;
+    }, 30_000, 'the reset runs to succeed');
+
+    const audit = await wfa(['audit']);
+    expect(audit.stdout).toMatch(/test harness\s+batch\.reset\s+[0-9a-f-]{36}\s+peer fixed/);
+    const batches = await wfa(['--json', 'batches', 'list']);
+    expect(JSON.parse(batches.stdout).items[0]).toMatchObject({ action: 'reset', status: 'COMPLETED', total: 3, reason: 'peer fixed' });
+  });
+
+  it('creates, lists and revokes keys, and acts with the role of the key it is given', async () => {
+    const created = await wfa(['--json', 'keys', 'create', '--name', 'cli reporting', '--role', 'viewer']);
+    expect(created.code, created.stderr).toBe(0);
+    const key = JSON.parse(created.stdout) as { id: string; key: string };
+    expect(key.key).toMatch(/^wfa_/);
+    expect((await wfa(['keys', 'list'])).stdout).toMatch(/cli reporting\s+viewer/);
+
+    // A viewer may read, and is refused what needs an admin, with the API's words.
+    expect((await wfa(['runs', 'list'], { WFA_API_KEY: key.key })).code).toBe(0);
+    const refused = await wfa(['keys', 'list'], { WFA_API_KEY: key.key });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^wfa: 403 forbidden: /);
+
+    expect(await wfa(['keys', 'revoke', key.id])).toMatchObject({ code: 0, stdout: `key ${key.id} revoked\n` });
+    const revoked = await wfa(['runs', 'list'], { WFA_API_KEY: key.key });
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toMatch(/^wfa: 401 unauthenticated: /);
+  });
+
+  it('says what is wrong, with an exit code for each kind of failure', async () => {
+    const bad = await wfa(['runs', 'reset', 'no-such-run', '--reason', 'x']);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^wfa: 404 not_found: no execution has id "no-such-run"/) });
+    const invalid = join(dir, 'invalid.json');
+    await writeFile(invalid, JSON.stringify({ key: 'cli-bad', name: 'Bad', steps: [{ id: 'x', type: 'email' }] }));
+    const rejected = await wfa(['definitions', 'validate', invalid]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toMatch(/\$\.steps\[0\]\.to: /);
+    expect((await wfa(['definitions', 'apply', join(dir, 'missing.json')])).stderr).toContain('cannot read');
+    expect((await wfa(['runs', 'reset', 'x'])).code).toBe(2); // --reason is required
+    expect((await wfa(['runs', 'list', '--limit', 'lots'])).code).toBe(2);
+    expect((await wfa(['no-such-command'])).code).toBe(2);
+    const away = await wfa(['runs', 'list'], { WFA_URL: 'http://127.0.0.1:9' });
+    expect(away.code).toBe(3);
+    expect(away.stderr).toMatch(/^wfa: cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);
+    expect((await wfa(['--help'])).code).toBe(0);
+  });
+});
