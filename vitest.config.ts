@@ -11,8 +11,8 @@ const integration = {
   execArgv: ['--max-old-space-size=4096'],
 };
 
-/** Files that load a whole core on their own (a 5,000-item loop): run alone, after the rest. */
-const HEAVY = ['test/integration/foreach.test.ts'];
+/** Files that load a whole core on their own (a 5,000-item loop, 200 runs recovered through a worker kill): run alone, after the rest. */
+const HEAVY = ['test/integration/foreach.test.ts', 'test/integration/bulk-recovery.test.ts'];
 
 /** Files that need the production topology's server (two workers and gateways against one Temporal on Postgres). */
 const SERVER_ONLY = ['test/integration/cluster-failover.test.ts'];

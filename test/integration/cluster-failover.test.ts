@@ -15,6 +15,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/lib/ports';
 import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
+import { holdDeliveries } from '../support/deliveries';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
 
@@ -114,27 +115,10 @@ describe('the cluster topology under failover', () => {
     const chaos = async () => {
       await eventually(async () => (accepted.size >= RUNS / 4 ? true : undefined), 120_000, 'a quarter of the starts');
       killedAt = accepted.size;
-      // The ledger's one blind spot (a provider took the message, its worker died before the
-      // ledger said SENT) is held shut, as in worker-failover.test.ts: new sends wait at the
-      // peers, and the kill comes once every message the peers took is SENT in the ledger.
-      // What is tested is everything else: a retried, reclaimed or reset step never sends again.
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      smtp.onRecipient = () => released;
-      slack.onArrival = () => released;
-      await new Promise((r) => setTimeout(r, 1_000));
-      await eventually(
-        async () => {
-          const { rows } = await sql<{ n: number }>`select count(*)::int as n from deliveries where status = 'SENT'`.execute(h.db);
-          return rows[0]!.n === smtp.messages.length + slack.requests.length ? true : undefined;
-        },
-        30_000,
-        'the ledger to record every message the peers took',
-      );
+      // The ledger's one blind spot is held shut while they die (test/support/deliveries.ts).
+      const release = await holdDeliveries(h.db, smtp, [slack]);
       // The first worker and the second gateway die; the others carry on.
       await Promise.all([processes.kill(workers[0]!), processes.kill(gateways[1]!)]);
-      smtp.onRecipient = undefined;
-      slack.onArrival = undefined;
       release();
       const [restartedGateway] = await Promise.all([startGateway(ports[1]!), startWorker()]);
       gateways = [gateways[0]!, restartedGateway];
