@@ -123,8 +123,15 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
       }
       const recorded: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body, json };
       const hold = sink.onArrival?.(recorded);
-      if (hold) void hold.then(() => (req.socket.destroyed ? undefined : answer(recorded)));
-      else answer(recorded);
+      if (!hold) {
+        answer(recorded);
+        return;
+      }
+      // A client that died while held (its worker killed) has closed the connection; the close is
+      // seen on a later turn of the event loop than the release, so look after one.
+      let gone = false;
+      req.socket.once('close', () => (gone = true));
+      void hold.then(() => setTimeout(() => (gone || req.socket.destroyed ? undefined : answer(recorded)), 100));
     });
     const answer = (recorded: RecordedRequest) => {
       requests.push(recorded);
