@@ -313,18 +313,11 @@ export async function previewBulk(deps: RecoveryDeps, action: RecoveryAction, re
       .execute(),
     selectRuns(base).orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(request.limit).execute(),
   ]);
-  const claimed = await claimsOf(db, page);
+  const [claimed, delivered] = await Promise.all([claimsOf(db, page), deliveredOf(db, page)]);
   const runs: PreviewedRun[] = [];
   for (const run of page) {
-    const delivered = await db
-      .selectFrom('deliveries')
-      .select(['step_path as stepPath', 'channel', 'recipient'])
-      .where('workflow_id', '=', run.workflowId)
-      .where('status', '=', 'SENT')
-      .orderBy('created_at')
-      .execute();
     const claim = run.runId ? claimed.get(`${run.executionId}/${run.runId}`) : undefined;
-    runs.push({ ...run, delivered, ...(await previewOne(deps, action, request.to, run, claim)) });
+    runs.push({ ...run, delivered: delivered.get(run.workflowId) ?? [], ...(await previewOne(deps, action, request.to, run, claim)) });
   }
   return { dryRun: true, action, matched: Number(counted?.matched ?? 0), groups: groups.map((g) => ({ ...g, count: Number(g.count) })), runs };
 }
@@ -337,6 +330,21 @@ async function claimsOf(db: Kysely<Database>, runs: MatchedRun[]): Promise<Map<s
     .where('execution_id', 'in', runs.map((r) => r.executionId))
     .execute();
   return new Map(rows.map((r) => [`${r.execution_id}/${r.run_id}`, r.batch_id]));
+}
+
+/** The deliveries the ledger shows made for each run of the page, by workflow id, in the order they were made. */
+async function deliveredOf(db: Kysely<Database>, runs: MatchedRun[]): Promise<Map<string, PreviewedRun['delivered']>> {
+  const byRun = new Map<string, PreviewedRun['delivered']>();
+  if (runs.length === 0) return byRun;
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['workflow_id', 'step_path as stepPath', 'channel', 'recipient'])
+    .where('workflow_id', 'in', runs.map((r) => r.workflowId))
+    .where('status', '=', 'SENT')
+    .orderBy('created_at')
+    .execute();
+  for (const { workflow_id, ...delivery } of rows) byRun.set(workflow_id, [...(byRun.get(workflow_id) ?? []), delivery]);
+  return byRun;
 }
 
 async function previewOne(
@@ -370,6 +378,8 @@ async function previewOne(
 
 export const BULK_RECOVERY_WORKFLOW = 'bulkRecoveryWorkflow';
 
+const NOTHING_MATCHED = 'no closed run matches the filter: nothing to do (a dry run shows what matches)';
+
 export interface BulkRecoveryInput {
   batchId: string;
   concurrency: number;
@@ -390,43 +400,41 @@ export async function createBatch(deps: RecoveryDeps, action: RecoveryAction, re
   const definition = await filterDefinition(db, request.filter);
   const batchId = randomUUID();
   const workflowId = `recovery-batch-${batchId}`;
-  const total = definition === null
-    ? 0
-    : await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('recovery_batches')
-          .values({
-            id: batchId,
-            action,
-            reset_to: action === 'reset' ? request.to : null,
-            filter: JSON.stringify(request.filter),
-            reason: request.reason,
-            requested_by: actor.name,
-            via_key: actor.keyId ?? null,
-            concurrency: request.concurrency,
-            total: 0,
-            workflow_id: workflowId,
-          })
-          .execute();
-        const runs = matching(trx, request.filter, definition?.id)
-          .where('e.run_id', 'is not', null)
-          .select([
-            sql<string>`${batchId}::uuid`.as('batch_id'),
-            'e.id as execution_id',
-            sql<string>`e.run_id`.as('run_id'),
-            sql<number>`row_number() over (order by e.started_at, e.id)`.as('position'),
-          ]) as unknown as SelectQueryBuilder<Database, 'workflow_executions', { batch_id: string; execution_id: string; run_id: string; position: number }>;
-        const inserted = await trx
-          .insertInto('recovery_batch_items')
-          .columns(['batch_id', 'execution_id', 'run_id', 'position'])
-          .expression(runs)
-          .executeTakeFirst();
-        const count = Number(inserted.numInsertedOrUpdatedRows ?? 0);
-        if (count === 0) throw new RecoveryRefused('nothing_matched', 'no closed run matches the filter: nothing to do (a dry run shows what matches)');
-        await trx.updateTable('recovery_batches').set({ total: count }).where('id', '=', batchId).execute();
-        return count;
-      });
-  if (total === 0) throw new RecoveryRefused('nothing_matched', 'no closed run matches the filter: nothing to do (a dry run shows what matches)');
+  if (definition === null) throw new RecoveryRefused('nothing_matched', NOTHING_MATCHED);
+  const total = await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('recovery_batches')
+      .values({
+        id: batchId,
+        action,
+        reset_to: action === 'reset' ? request.to : null,
+        filter: JSON.stringify(request.filter),
+        reason: request.reason,
+        requested_by: actor.name,
+        via_key: actor.keyId ?? null,
+        concurrency: request.concurrency,
+        total: 0,
+        workflow_id: workflowId,
+      })
+      .execute();
+    const runs = matching(trx, request.filter, definition?.id)
+      .where('e.run_id', 'is not', null)
+      .select([
+        sql<string>`${batchId}::uuid`.as('batch_id'),
+        'e.id as execution_id',
+        sql<string>`e.run_id`.as('run_id'),
+        sql<number>`row_number() over (order by e.started_at, e.id)`.as('position'),
+      ]) as unknown as SelectQueryBuilder<Database, 'workflow_executions', { batch_id: string; execution_id: string; run_id: string; position: number }>;
+    const inserted = await trx
+      .insertInto('recovery_batch_items')
+      .columns(['batch_id', 'execution_id', 'run_id', 'position'])
+      .expression(runs)
+      .executeTakeFirst();
+    const count = Number(inserted.numInsertedOrUpdatedRows ?? 0);
+    if (count === 0) throw new RecoveryRefused('nothing_matched', NOTHING_MATCHED);
+    await trx.updateTable('recovery_batches').set({ total: count }).where('id', '=', batchId).execute();
+    return count;
+  });
   const input: BulkRecoveryInput = { batchId, concurrency: request.concurrency };
   await client.workflow.start(BULK_RECOVERY_WORKFLOW, {
     taskQueue: config.temporal.taskQueue,

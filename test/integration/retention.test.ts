@@ -87,6 +87,14 @@ async function counts() {
   };
 }
 
+/** `npm run clean-logs` with `args`, on the harness's database and Temporal. */
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'db/clean-logs-cli.ts', ...args], {
+    env: harnessEnvironment(h, { RETENTION_DAYS: '90' }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+
 describe('retention', () => {
   it('deletes finished runs past the cutoff with what they left, in batches, keeping open and recent runs, while inserts go on', async () => {
     const old: string[] = [];
@@ -144,12 +152,6 @@ describe('retention', () => {
   });
 
   it('runs as npm run clean-logs, with a dry run, and refuses a bad option', () => {
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'db/clean-logs-cli.ts', ...args], {
-        env: { ...process.env, DATABASE_URL: h.databaseUrl, RETENTION_DAYS: '90' },
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
     const dry = cli('--dry-run');
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('keeping finished runs 90 days, audit entries 365 days (dry run: nothing is deleted)');
@@ -161,12 +163,6 @@ describe('retention', () => {
   });
 
   it('runs on a Temporal Schedule the workers carry out, made and removed by npm run clean-logs', async () => {
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'db/clean-logs-cli.ts', ...args], {
-        env: harnessEnvironment(h),
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
     const made = cli('--schedule', '0 3 * * *', '--timezone', 'Europe/Berlin');
     expect(made.status, made.stderr).toBe(0);
     expect(made.stdout).toContain(`schedule ${RETENTION_SCHEDULE_ID} created: '0 3 * * *' (Europe/Berlin)`);
