@@ -248,19 +248,23 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
     ) as unknown as QueryCreator<Database>;
   }
   if (update.status) {
-    const columns = isTerminal(update.status)
-      ? settledColumns({
-          status: update.status,
-          error: update.error,
-          finishedAt: update.finishedAt ? new Date(update.finishedAt) : undefined,
-          runId: update.runId,
-        })
-      : {
-          status: update.status,
-          current_step: update.currentStep ?? null,
-          ...(update.runId ? { run_id: update.runId } : {}),
-          updated_at: sql<Date>`now()`,
-        };
+    const columns = {
+      ...(isTerminal(update.status)
+        ? settledColumns({
+            status: update.status,
+            error: update.error,
+            finishedAt: update.finishedAt ? new Date(update.finishedAt) : undefined,
+            runId: update.runId,
+          })
+        : {
+            status: update.status,
+            current_step: update.currentStep ?? null,
+            ...(update.runId ? { run_id: update.runId } : {}),
+            updated_at: sql<Date>`now()`,
+          }),
+      // The run moved onto another definition version: the row follows.
+      ...(update.definitionVersion !== undefined ? { definition_version: update.definitionVersion } : {}),
+    };
     await q
       .updateTable('workflow_executions')
       .set(columns)

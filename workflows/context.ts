@@ -34,6 +34,7 @@ import {
   type StepState,
 } from '../src/shared/run';
 import { changeApplies, isFirstType } from './generations';
+import { continuationIn, type MigrateInput, type MigrateReceipt, type MigrationCarry } from '../src/shared/migration';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -104,12 +105,26 @@ class SharedState {
   readonly taskBudget: TaskBudget & { task: number } = { used: 0, task: -1 };
   /** Whether this run evaluates JSONata with the guards of runs recorded before the bounded ones (decided once). */
   legacyGuards: boolean | undefined;
+  /** The top-level waiting step running now that the run could move away from, with the scope that ends it. */
+  movable: { path: string; step: Step; scope: wf.CancellationScope } | undefined;
+  /** Why the top-level step running now cannot move (it began waiting before runs could), if so. */
+  immovable: string | undefined;
+  /** A move onto another definition version, asked for and accepted: where the run goes on. */
+  migration: { input: MigrateInput; index: number; carry: MigrationCarry } | undefined;
+  /** The wait this run took over from the version it moved from, until the step it maps to takes it up. */
+  resumedWait: MigrationCarry | undefined;
+  /** When each waiting step began to wait (workflow time, epoch ms), by path. */
+  readonly waitingSince = new Map<string, number>();
+  /** The definition version to tell the mirror, until it has taken it (after a move). */
+  versionToMirror: number | undefined;
 }
 
 export interface OpenApproval {
   path: string;
   step: ApprovalStep;
   decisions: ApprovalDecision[];
+  /** How many of the escalation ladder's rungs have run. */
+  escalated: number;
 }
 
 const ROLE_ORDER = ['viewer', 'operator', 'admin'];
@@ -148,6 +163,10 @@ export class RunContext {
     for (const state of resume.steps) this.steps.set(state.path, state);
     for (const [signal, queue] of resume.events) this.events.set(signal, queue);
     this.shared.currentStepAttribute = resume.currentStep;
+    if (resume.migration) {
+      this.shared.resumedWait = resume.migration;
+      this.shared.versionToMirror = this.input.definition.version;
+    }
   }
 
   /** What a continuation needs to take up after top-level step `next - 1`. */
@@ -161,6 +180,99 @@ export class RunContext {
       currentStep: this.shared.currentStepAttribute,
       generation: (this.input.resume?.generation ?? 0) + 1,
     };
+  }
+
+  // --- moving onto another definition version (src/shared/migration.ts) ---------------
+
+  /**
+   * The wait a top-level step takes over from the version the run moved
+   * from, once: set when this step is the one the waiting step maps to.
+   */
+  resumedWait(path: string, step: Step): MigrationCarry | undefined {
+    const carried = this.shared.resumedWait;
+    if (!carried || this.frame.prefix !== '' || path !== step.id || carried.toStep !== step.id) return undefined;
+    this.shared.resumedWait = undefined;
+    return carried;
+  }
+
+  /** A waiting step began to wait at `since` (epoch ms); a move carries it to the new version. */
+  waitBegan(path: string, since: number): void {
+    this.shared.waitingSince.set(path, since);
+  }
+
+  /** A top-level waiting step the run could move away from is running in `scope`. */
+  enterMovable(path: string, step: Step, scope: wf.CancellationScope | undefined, immovable?: string): void {
+    this.shared.movable = scope ? { path, step, scope } : undefined;
+    this.shared.immovable = scope ? undefined : immovable;
+  }
+
+  leaveMovable(): void {
+    this.shared.movable = undefined;
+    this.shared.immovable = undefined;
+  }
+
+  /** The move asked for and accepted, if any. */
+  get migration(): { input: MigrateInput; index: number; carry: MigrationCarry } | undefined {
+    return this.shared.migration;
+  }
+
+  /** Why the run cannot move as `input` asks, or undefined when it can. */
+  refuseMigration(input: MigrateInput): string | undefined {
+    if (!input || typeof input !== 'object' || !input.definition?.document || !Array.isArray(input.definition.document.steps)) {
+      return 'a move needs the definition version to move to';
+    }
+    if (typeof input.by !== 'string' || !input.by.trim() || typeof input.reason !== 'string' || !input.reason.trim()) {
+      return 'a move needs "by" and "reason"';
+    }
+    if (this.input.chunk) return 'a slice of a foreach does not move on its own; move the run that owns it';
+    const current = this.input.definition;
+    if (input.definition.id !== current.id) return `the run executes definition ${current.id}, not ${input.definition.id}`;
+    if (input.definition.version === current.version) return `the run is already on version ${current.version}`;
+    if (this.shared.migration) return `the run is already moving to version ${this.shared.migration.input.definition.version}`;
+    if (this.status !== 'RUNNING') return `the run is ${this.status}`;
+    const movable = this.shared.movable;
+    if (!movable) {
+      if (this.shared.immovable) return this.shared.immovable;
+      const at = this.currentList();
+      return `the run is not waiting at a top-level approval, delay or wait_for_signal step${at.length ? ` (it is at ${at.join(', ')})` : ''}`;
+    }
+    const busy = this.currentList().filter((p) => p !== movable.path);
+    if (busy.length > 0 || this.steps.get(movable.path)?.status !== 'WAITING') {
+      return `step "${movable.path}" is busy (${busy.join(', ') || 'not waiting yet'}); ask again once it waits`;
+    }
+    const target = continuationIn(input.definition.document, movable.step.id, input.stepMap);
+    return 'refused' in target ? target.refused : undefined;
+  }
+
+  /** Accepts a move (refuseMigration said yes) and ends the waiting step's wait, so the run can continue on the new version. */
+  requestMigration(input: MigrateInput): MigrateReceipt {
+    const movable = this.shared.movable!;
+    const target = continuationIn(input.definition.document, movable.step.id, input.stepMap);
+    if ('refused' in target) throw new Error(target.refused);
+    const approval = this.shared.approvals.get(movable.path);
+    const since = this.shared.waitingSince.get(movable.path) ?? Date.parse(this.steps.get(movable.path)?.startedAt ?? now());
+    const carry: MigrationCarry = {
+      fromVersion: this.input.definition.version,
+      fromStep: movable.step.id,
+      toStep: target.step.id,
+      waitingSince: new Date(since).toISOString(),
+      ...(approval && target.step.type === 'approval' ? { decisions: [...approval.decisions], escalated: approval.escalated } : {}),
+      by: input.by,
+      reason: input.reason,
+    };
+    this.shared.migration = { input, index: target.index, carry };
+    movable.scope.cancel();
+    return { accepted: true, fromVersion: carry.fromVersion, toVersion: input.definition.version, fromStep: carry.fromStep, toStep: carry.toStep };
+  }
+
+  /** The waiting step the run moves away from: logged MIGRATED, and not carried (the new version's step takes its place). */
+  stepMoved(path: string, step: Step, carry: MigrationCarry, toVersion: number): void {
+    this.current.delete(path);
+    this.record(path, step, 'MIGRATED', {
+      message: `moved to version ${toVersion} at step "${carry.toStep}" by ${carry.by}: ${carry.reason}`,
+    });
+    this.steps.delete(path);
+    this.shared.waitingSince.delete(path);
   }
 
   /** The path of a step in this frame. */
@@ -371,8 +483,8 @@ export class RunContext {
     this.shared.chunks.delete(workflowId);
   }
 
-  openApproval(path: string, step: ApprovalStep): OpenApproval {
-    const open: OpenApproval = { path, step, decisions: [] };
+  openApproval(path: string, step: ApprovalStep, carried?: MigrationCarry): OpenApproval {
+    const open: OpenApproval = { path, step, decisions: carried?.decisions ?? [], escalated: carried?.escalated ?? 0 };
     this.shared.approvals.set(path, open);
     return open;
   }
@@ -549,6 +661,7 @@ export class RunContext {
       // continued run has a new one). A foreach chunk is a run of its own, not the execution's.
       ...(this.input.chunk ? {} : { runId: wf.workflowInfo().runId }),
       ...(this.input.chunk || this.shared.rowConfirmed ? {} : { row: this.rowSeed() }),
+      ...(this.shared.versionToMirror !== undefined ? { definitionVersion: this.shared.versionToMirror } : {}),
     };
     if (final && !isFirstType()) {
       mirrorSink.recordFinal(update);
@@ -557,10 +670,12 @@ export class RunContext {
     try {
       await mirror.recordRunEvents(update);
       this.shared.rowConfirmed = true;
+      this.shared.versionToMirror = undefined;
     } catch (err) {
-      if (wf.isCancellation(err)) throw err;
+      // Kept for the next write, a cancelled one's too (a run moving onto another version cancels its wait's writes).
       this.pending = [...events, ...this.pending];
       this.shared.pendingDecisions = [...decisions, ...this.shared.pendingDecisions];
+      if (wf.isCancellation(err)) throw err;
       wf.log.warn('mirror write failed; events kept for the next write', { error: String(err) });
     }
   }
@@ -599,6 +714,7 @@ export class RunContext {
       vars: this.vars,
       error: this.error,
       ...(this.shared.chunks.size > 0 ? { chunks: [...this.shared.chunks] } : {}),
+      ...(this.shared.movable && this.steps.get(this.shared.movable.path)?.status === 'WAITING' ? { movableAt: this.shared.movable.path } : {}),
     };
   }
 

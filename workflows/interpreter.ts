@@ -21,6 +21,7 @@ import {
   type ScheduledRunInput,
 } from '../src/shared/run';
 import { DefinitionVersion, TemplateKey } from '../src/shared/search-attributes';
+import { isMigratableStep, MIGRATE_UPDATE, type MigrateInput, type MigrateReceipt } from '../src/shared/migration';
 import { type Activities, type Frame, RunContext } from './context';
 import { changeApplies, isFirstType } from './generations';
 import { handlerFor } from './steps';
@@ -32,6 +33,9 @@ export const stateQuery = wf.defineQuery<RunState>('state');
 
 /** Records one person's decision at a waiting `approval` step. */
 export const decideUpdate = wf.defineUpdate<DecisionReceipt, [DecisionInput]>(DECIDE_UPDATE);
+
+/** Moves a run waiting at a top-level step onto another version of its definition (src/shared/migration.ts). */
+export const migrateUpdate = wf.defineUpdate<MigrateReceipt, [MigrateInput]>(MIGRATE_UPDATE);
 
 /** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
 export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
@@ -61,6 +65,8 @@ async function runInterpreter(start: RunInput | ScheduledRunInput): Promise<RunR
   installHandlers(ctx);
 
   if (input.resume) ctx.restore(input.resume);
+  // Moved onto another version: the run's search attribute follows (the mirror's row follows at its next write).
+  if (input.resume?.migration) wf.upsertSearchAttributes([{ key: DefinitionVersion, value: input.definition.version }]);
 
   let output: unknown = null;
   try {
@@ -166,6 +172,13 @@ function installHandlers(ctx: RunContext): void {
     },
   );
 
+  wf.setHandler(migrateUpdate, (input) => ctx.requestMigration(input), {
+    validator: (input) => {
+      const refusal = ctx.refuseMigration(input);
+      if (refusal) throw new Error(refusal);
+    },
+  });
+
   wf.setHandler(
     decideUpdate,
     (input) => {
@@ -195,6 +208,13 @@ function installHandlers(ctx: RunContext): void {
 /** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
 const PATCH_CONTINUE_AS_NEW = 'continue-as-new-between-steps';
 const PATCH_CHUNK_LOOP_PARENT = 'foreach-chunk-loop-parent';
+/**
+ * Top-level waits run in a scope of their own, so a run can move onto
+ * another definition version while it waits. Asked at a run's first such
+ * wait, so runs without one record no marker; a run that began waiting
+ * before it replays as it ran, and cannot move until its next wait.
+ */
+const PATCH_MOVABLE_WAITS = 'movable-waits-2026-12';
 
 /** History length past which a run continues as new, unless its settings say otherwise. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
@@ -214,7 +234,7 @@ async function runTopLevel(input: RunInput, ctx: RunContext): Promise<void> {
   const steps = input.definition.document.steps;
   for (let index = input.resume?.next ?? 0; index < steps.length; index++) {
     const step = steps[index]!;
-    const running = runStep(step, ctx.path(step.id), ctx);
+    const running = isMigratableStep(step) && !input.chunk ? runMovable(step, input, ctx) : runStep(step, ctx.path(step.id), ctx);
     if (running) await running;
     if (index + 1 < steps.length && historyIsLong(input) && changeApplies(PATCH_CONTINUE_AS_NEW)) {
       // Too large a state is not carried (it would exceed Temporal's payload limit): the run goes on here.
@@ -228,6 +248,49 @@ async function runTopLevel(input: RunInput, ctx: RunContext): Promise<void> {
       await wf.continueAsNew<typeof interpreterWorkflow>({ ...input, resume: ctx.carryOver(index + 1) });
     }
   }
+}
+
+/**
+ * A top-level waiting step, in a scope the `migrate` update can end: the run
+ * then logs the step MIGRATED, writes the mirror and continues as new on the
+ * other version at the step it maps to, the wait carried over. A run being
+ * cancelled is cancelled, whatever was asked.
+ */
+async function runMovable(step: Step, input: RunInput, ctx: RunContext): Promise<void> {
+  const path = ctx.path(step.id);
+  if (!movableWaits()) {
+    ctx.enterMovable(path, step, undefined, `this run began waiting at "${path}" before runs could move; it can move at its next wait`);
+    try {
+      await runStep(step, path, ctx);
+    } finally {
+      ctx.leaveMovable();
+    }
+    return;
+  }
+  const scope = new wf.CancellationScope();
+  ctx.enterMovable(path, step, scope);
+  try {
+    await scope.run(() => runStep(step, path, ctx) ?? Promise.resolve());
+  } catch (err) {
+    const migration = ctx.migration;
+    if (!migration || !wf.isCancellation(err) || wf.CancellationScope.current().consideredCancelled) throw err;
+    ctx.leaveMovable();
+    ctx.stepMoved(path, step, migration.carry, migration.input.definition.version);
+    await wf.CancellationScope.nonCancellable(() => ctx.flush());
+    await wf.condition(wf.allHandlersFinished);
+    await wf.continueAsNew<typeof interpreterWorkflow>({
+      ...input,
+      definition: migration.input.definition,
+      resume: { ...ctx.carryOver(migration.index), migration: migration.carry },
+    });
+  } finally {
+    ctx.leaveMovable();
+  }
+}
+
+/** Whether this wait can be moved from: the patch, whose marker the SDK records once per run. */
+function movableWaits(): boolean {
+  return wf.patched(PATCH_MOVABLE_WAITS);
 }
 
 function historyIsLong(input: RunInput): boolean {

@@ -57,7 +57,7 @@ export class RecoveryRefused extends Error {
 
 export interface AuditEntry {
   actor: Actor;
-  action: 'execution.reset' | 'execution.replay' | 'batch.reset' | 'batch.replay' | 'batch.cancel';
+  action: 'execution.reset' | 'execution.replay' | 'batch.reset' | 'batch.replay' | 'batch.cancel' | 'definition.migrate';
   target: string;
   reason?: string | undefined;
   filter?: unknown;

@@ -20,6 +20,7 @@ import { decisionBody } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
 import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
 import { bulkRequest } from '../executions/recovery';
+import { migrateRequest } from '../executions/migration';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
@@ -193,6 +194,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
   ResetRequest: resetBody,
   ReplayRequest: replayBody,
   BulkRecoveryRequest: bulkRequest,
+  MigrateRequest: migrateRequest,
   CancelBatchRequest: cancelBatchBody,
   DecisionRequest: decisionBody,
   CreateApiKeyRequest: createKeyBody,
@@ -301,6 +303,32 @@ const COMPONENTS: Record<string, z.ZodType> = {
       }),
     ),
   }),
+  MigrationResult: z.object({
+    definitionId: uuid,
+    fromVersion: z.int(),
+    toVersion: z.int(),
+    dryRun: z.boolean(),
+    total: z.int().meta({ description: 'open runs of the old version looked at (at most `limit`, oldest first)' }),
+    more: z.boolean().meta({ description: 'more open runs of the old version are past the limit' }),
+    movable: z.int(),
+    moved: z.int(),
+    refused: z.int(),
+    runs: z.array(
+      z.object({
+        executionId: uuid,
+        workflowId: z.string(),
+        waitingAt: z.string().nullable().meta({ description: 'the top-level step it waits at now' }),
+        waitingType: z.string().nullable(),
+        continuesAt: z.string().optional().meta({ description: 'the step of the new version it goes on at' }),
+        continuesType: z.string().optional(),
+        notRun: z.array(z.string()).meta({ description: 'steps of the new version before that one which the run never ran: they will not run' }),
+        passedRemoved: z.array(z.string()).meta({ description: 'steps the run passed that the new version no longer has' }),
+        stepChanged: z.boolean().meta({ description: 'the step it goes on at differs in the new version' }),
+        refused: z.string().optional().meta({ description: 'why it cannot (or did not) move' }),
+        outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
+      }),
+    ),
+  }),
   BatchAccepted: z.object({ batchId: uuid, total: z.int(), status: z.literal('RUNNING'), statusUrl: z.string() }),
   Batch: batchSchema,
   BatchList: z.object({ items: z.array(batchSchema) }),
@@ -322,7 +350,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
         at: time,
         actor: z.string(),
         viaKey: z.string().nullable(),
-        action: z.string().meta({ description: 'execution.reset, execution.replay, batch.reset, batch.replay or batch.cancel' }),
+        action: z.string().meta({ description: 'execution.reset, execution.replay, batch.reset, batch.replay, batch.cancel or definition.migrate' }),
         target: z.string().meta({ description: 'the execution or batch acted on' }),
         reason: z.string().nullable(),
         filter: z.record(z.string(), z.unknown()).nullable(),
@@ -771,6 +799,23 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     answers: { 202: { description: 'the reset run is under way', schema: 'ResetAccepted' } },
     // The reason goes to the run's history and the audit log.
     problems: ['validation_failed', 'not_found', 'execution_open', 'execution_succeeded', 'execution_closed', 'reset_refused'],
+  },
+  'POST /api/workflows/:id/migrate': {
+    tag: 'Recovery',
+    summary: 'Move waiting runs onto another version of the definition',
+    description:
+      'Takes the open runs of `fromVersion` (oldest first, up to `limit`) that wait at a top-level `approval`, `delay` or `wait_for_signal` step, and moves each onto `toVersion` at the step it waits on: the same id, or the one `stepMap` names. ' +
+      'The run continues as new on the new version with its variables, the outputs of the steps it passed and its undelivered events; steps before that one in the new version do not run; the wait goes on from when it began (a delay ends when it would on the new duration, an approval keeps its decisions). ' +
+      'A run whose waiting step has no counterpart, that is busy, or that does not wait is refused, with the reason, and the others move. `"dryRun": true` answers the plan per run and changes nothing. The mirror row\'s version follows; the move is recorded in the audit log and in each run\'s step log (`MIGRATED`).',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    body: {
+      schema: 'MigrateRequest',
+      description: 'from which version to which, and why',
+      example: { fromVersion: 3, toVersion: 4, stepMap: { approve: 'manager-approval' }, reason: 'approvals now go to the manager', dryRun: true },
+    },
+    answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: 'MigrationResult' } },
+    problems: ['validation_failed', 'not_found', 'temporal_unavailable'],
   },
   'POST /api/executions/bulk/reset': {
     tag: 'Recovery',

@@ -4,6 +4,7 @@
  */
 import type { Sinks } from '@temporalio/workflow';
 import type { Definition } from './definition';
+import type { MigrationCarry } from './migration';
 import type { ExecutionStatus, StepEvent } from './status';
 
 /**
@@ -64,6 +65,8 @@ export interface ResumeState {
   currentStep?: string | undefined;
   /** How many times the run has continued as new. */
   generation: number;
+  /** Set when the run continued as new to move onto another definition version (src/shared/migration.ts). */
+  migration?: MigrationCarry | undefined;
 }
 
 /**
@@ -145,6 +148,8 @@ export interface RunState {
   error?: string | undefined;
   /** Workflow ids of the chunks of a large `foreach` running now; their steps are in their own state. */
   chunks?: string[] | undefined;
+  /** The top-level waiting step the run can be moved onto another definition version from, right now. */
+  movableAt?: string | undefined;
 }
 
 export interface RunResult {
@@ -212,6 +217,8 @@ export interface MirrorUpdate {
   error?: string | undefined;
   /** The run now carrying the execution, after it continued as new. */
   runId?: string | undefined;
+  /** The definition version the run now executes, after it moved onto another one. */
+  definitionVersion?: number | undefined;
   /**
    * The execution's row as the run knows it, sent until the mirror has taken
    * one of the run's writes: a write that finds no row makes it from this.

@@ -25,7 +25,7 @@ export function isExecutionStatus(value: string): value is ExecutionStatus {
   return (EXECUTION_STATUSES as readonly string[]).includes(value);
 }
 
-/** What happened to a step; one mirror log row per event. */
-export const STEP_EVENTS = ['STARTED', 'COMPLETED', 'FAILED', 'SKIPPED'] as const;
+/** What happened to a step; one mirror log row per event. MIGRATED: the run moved onto another definition version while it waited here. */
+export const STEP_EVENTS = ['STARTED', 'COMPLETED', 'FAILED', 'SKIPPED', 'MIGRATED'] as const;
 
 export type StepEvent = (typeof STEP_EVENTS)[number];

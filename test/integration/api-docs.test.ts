@@ -166,6 +166,8 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/workflows/{id}/enable': { path: () => '/api/workflows/docs-def/enable', accepted: [200] },
   'POST /api/workflows/{id}/disable': { path: () => '/api/workflows/docs-def/disable', accepted: [200] },
   'POST /api/workflows/{id}/execute': { path: () => '/api/workflows/docs-run/execute', accepted: [202] },
+  // The example names versions the definition does not have.
+  'POST /api/workflows/{id}/migrate': { path: () => '/api/workflows/docs-def/migrate', accepted: [200, 404] },
   'POST /api/hooks/{key}': { path: () => '/api/hooks/docs-hook', accepted: [202], headers: signed },
   'GET /api/executions': { path: () => '/api/executions', accepted: [200] },
   'GET /api/executions/{id}': { path: () => `/api/executions/${executionId}`, accepted: [200] },

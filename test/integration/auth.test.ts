@@ -162,6 +162,12 @@ ROUTES.push(
     () => ({ method: 'POST', path: `/api/executions/${executionId}/replay`, body: { reason: 'matrix' } }),
     needs('admin', 202),
   ],
+  // The matrix definition has one version: callers allowed through get the 404 of the missing one.
+  [
+    'POST /api/workflows/:id/migrate',
+    () => ({ method: 'POST', path: '/api/workflows/auth-matrix/migrate', body: { fromVersion: 1, toVersion: 99, dryRun: true } }),
+    needs('admin', 404),
+  ],
   [
     'POST /api/executions/bulk/reset',
     () => ({ method: 'POST', path: '/api/executions/bulk/reset', body: { filter: { definition: 'auth-matrix' }, reason: 'matrix', dryRun: true } }),

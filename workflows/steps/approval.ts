@@ -13,10 +13,13 @@ import { ERROR_TYPES } from '../../src/shared/run';
 import type { StepHandler } from './types';
 
 export const runApproval: StepHandler<ApprovalStep> = async (step, path, ctx, runSteps) => {
+  // A run moved here while it waited keeps its decisions, its timeline and the rungs already climbed.
+  const resumed = ctx.resumedWait(path, step);
   ctx.stepWaiting(path);
-  const wait = ctx.openApproval(path, step);
+  const wait = ctx.openApproval(path, step, resumed);
   await ctx.flush();
-  const startedAt = Date.now();
+  const startedAt = resumed ? Date.parse(resumed.waitingSince) : Date.now();
+  ctx.waitBegan(path, startedAt);
   const required = step.required ?? 1;
   const rejected = () => wait.decisions.some((d) => d.decision === 'reject');
   const decided = () => rejected() || wait.decisions.filter((d) => d.decision === 'approve').length >= required;
@@ -31,9 +34,11 @@ export const runApproval: StepHandler<ApprovalStep> = async (step, path, ctx, ru
   };
 
   try {
-    for (const rung of step.escalation ?? []) {
+    for (const [index, rung] of (step.escalation ?? []).entries()) {
+      if (index < wait.escalated) continue;
       if (await decidedBefore(parseDuration(rung.after) ?? 0)) break;
       await runSteps(rung.steps, ctx);
+      wait.escalated = index + 1;
     }
     if (!decided() && !(await decidedBefore(parseDuration(step.timeout) ?? 0))) {
       if (step.onTimeout === 'fail') {

@@ -6,6 +6,8 @@ import type { StepHandler } from './types';
 
 /** Waits a duration, or until a moment computed from the run's data (workflow time, so replay agrees). */
 export const runDelay: StepHandler<DelayStep> = async (step, path, ctx) => {
+  // A run moved here while it waited goes on counting from when it began to wait.
+  const resumed = ctx.resumedWait(path, step);
   let ms: number;
   let label: string;
   if (step.until !== undefined) {
@@ -24,10 +26,12 @@ export const runDelay: StepHandler<DelayStep> = async (step, path, ctx) => {
     // The schema guarantees the duration parses.
     ms = parseDuration(step.duration ?? '0ms') ?? 0;
     label = `wait ${step.duration}`;
+    if (resumed) ms = Math.max(0, Date.parse(resumed.waitingSince) + ms - Date.now());
   }
+  ctx.waitBegan(path, resumed ? Date.parse(resumed.waitingSince) : Date.now());
   ctx.stepWaiting(path);
   await ctx.flush();
   // A moment already past needs no timer; a duration always had one, and keeps it for replay's sake.
-  if (step.until === undefined || ms > 0) await wf.sleep(ms, { summary: `${step.id}: ${step.name ?? label}` });
+  if ((step.until === undefined && !resumed) || ms > 0) await wf.sleep(ms, { summary: `${step.id}: ${step.name ?? label}` });
   return { waitedMs: ms };
 };

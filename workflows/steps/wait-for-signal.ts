@@ -9,10 +9,15 @@ import type { StepHandler } from './types';
  * step's output; after a timeout, `onTimeout` runs and the output says so.
  */
 export const runWaitForSignal: StepHandler<WaitForSignalStep> = async (step, path, ctx, runSteps) => {
+  // A run moved here while it waited keeps its deadline: the timeout counts from when it began to wait.
+  const resumed = ctx.resumedWait(path, step);
+  const since = resumed ? Date.parse(resumed.waitingSince) : Date.now();
+  ctx.waitBegan(path, since);
   ctx.stepWaiting(path);
   ctx.awaitEvent(step.signal, path);
   await ctx.flush();
-  const timeoutMs = parseDuration(step.timeout) ?? 0;
+  const timeout = parseDuration(step.timeout) ?? 0;
+  const timeoutMs = resumed ? Math.max(1, since + timeout - Date.now()) : timeout;
   const arrived = await wf.condition(() => ctx.hasEvent(step.signal), timeoutMs);
   ctx.stopAwaiting(step.signal);
   if (arrived) {

@@ -14,6 +14,7 @@ import { checkCalls } from '../../executions/calls';
 import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-definition';
 import { checkSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
+import { migrateRequest, migrateWaitingRuns } from '../../executions/migration';
 import { type Definition, parseDefinition, runTimeoutSchema } from '../../shared/definition';
 import { parseDuration } from '../../shared/duration';
 import { requireRole } from '../auth';
@@ -21,6 +22,7 @@ import type { RouteDeps } from '../context';
 import { HttpProblem, jsonPath } from '../problem';
 import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
 import { parseRequest, wholeNumber } from '../validate';
+import { actorOf, refusal } from './recovery';
 
 export { MAX_TRIGGER_DEPTH } from '../start-run';
 
@@ -242,6 +244,21 @@ export function workflowRoutes(deps: RouteDeps): Router {
       dataPath: '$.body.triggerData',
       timeoutMs: body.timeout === undefined ? undefined : parseDuration(body.timeout),
     });
+  });
+
+  /**
+   * Moves the definition's runs waiting at a top-level approval, delay or
+   * wait_for_signal step from one version to another, at the step they wait
+   * on (src/executions/migration.ts). A dry run answers the plan per run.
+   */
+  router.post('/api/workflows/:id/migrate', requireRole('admin'), async (req, res) => {
+    const body = parseRequest(migrateRequest, req.body ?? {}, 'body');
+    const row = await loadDefinition(req.params.id, { fresh: true });
+    try {
+      res.json(await migrateWaitingRuns({ db, client: deps.temporal.client }, row, body, actorOf(res)));
+    } catch (err) {
+      throw refusal(err) ?? err;
+    }
   });
 
   return router;
