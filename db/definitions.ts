@@ -1,6 +1,7 @@
 /** Definitions and their immutable version history. */
 import { type Kysely, sql } from 'kysely';
 import type { Definition } from '../src/shared/definition';
+import { parseDuration } from '../src/shared/duration';
 import type { Database, DefinitionRow, DefinitionVersionRow } from './schema';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -11,6 +12,11 @@ export interface DefinitionFilter {
   text?: string | undefined;
   limit: number;
   offset: number;
+}
+
+/** A version's declared SLA in milliseconds, kept beside its document for the reports to join on. */
+function slaMs(document: Definition): number | null {
+  return document.sla === undefined ? null : (parseDuration(document.sla) ?? null);
 }
 
 /** Creates a definition at version 1. */
@@ -37,7 +43,7 @@ export async function createDefinition(
       .executeTakeFirstOrThrow();
     await trx
       .insertInto('workflow_definition_versions')
-      .values({ definition_id: row.id, version: 1, document: JSON.stringify(document), created_by: createdBy })
+      .values({ definition_id: row.id, version: 1, document: JSON.stringify(document), sla_ms: slaMs(document), created_by: createdBy })
       .execute();
     return row;
   });
@@ -65,7 +71,7 @@ export async function updateDefinition(
     const version = current.current_version + 1;
     await trx
       .insertInto('workflow_definition_versions')
-      .values({ definition_id: id, version, document: JSON.stringify({ ...document, key: current.key }), created_by: createdBy })
+      .values({ definition_id: id, version, document: JSON.stringify({ ...document, key: current.key }), sla_ms: slaMs(document), created_by: createdBy })
       .execute();
     return trx
       .updateTable('workflow_definitions')

@@ -138,6 +138,7 @@ function settledColumns(settlement: Settlement) {
     duration_ms: durationMs(finishedAt, sql.ref('started_at')),
     current_step: null,
     updated_at: sql<Date>`now()`,
+    outcome_at: sql<Date>`now()`,
     ...(settlement.runId ? { run_id: settlement.runId } : {}),
   };
 }
@@ -177,7 +178,7 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
         .insertInto('workflow_executions')
         .columns([
           'id', 'definition_id', 'definition_version', 'workflow_id', 'run_id', 'status', 'trigger_type', 'trigger_data',
-          'template_key', 'category', 'current_step', 'error', 'started_at', 'finished_at', 'duration_ms',
+          'template_key', 'category', 'current_step', 'error', 'started_at', 'finished_at', 'duration_ms', 'outcome_at',
         ])
         .expression((eb) =>
           eb
@@ -199,6 +200,7 @@ export async function applyMirrorUpdate(db: Kysely<Database>, update: MirrorUpda
               startedAt.as('started_at'),
               sql<Date | null>`${finishedAt}::timestamptz`.as('finished_at'),
               durationMs(finishedAt, startedAt).as('duration_ms'),
+              sql<Date | null>`${terminal ? sql`now()` : null}::timestamptz`.as('outcome_at'),
             ]),
         )
         .onConflict((oc) => oc.doNothing()),
@@ -381,7 +383,7 @@ export async function reopenUnstartedExecution(db: Kysely<Database>, id: string)
 export async function reopenForReset(db: Kysely<Database>, id: string): Promise<void> {
   await db
     .updateTable('workflow_executions')
-    .set({ status: 'RUNNING', error: null, finished_at: null, duration_ms: null, current_step: null, updated_at: sql<Date>`now()` })
+    .set({ status: 'RUNNING', error: null, finished_at: null, duration_ms: null, current_step: null, updated_at: sql<Date>`now()`, outcome_at: sql<Date>`now()` })
     .where('id', '=', id)
     .execute();
 }
@@ -395,7 +397,7 @@ export async function attachResetRun(db: Kysely<Database>, id: string, previousR
 export async function restoreAfterRefusedReset(db: Kysely<Database>, row: ExecutionRow): Promise<void> {
   await db
     .updateTable('workflow_executions')
-    .set({ status: row.status, error: row.error, finished_at: row.finished_at, duration_ms: row.duration_ms, updated_at: sql<Date>`now()` })
+    .set({ status: row.status, error: row.error, finished_at: row.finished_at, duration_ms: row.duration_ms, updated_at: sql<Date>`now()`, outcome_at: sql<Date>`now()` })
     .where('id', '=', row.id)
     .where('run_id', '=', row.run_id)
     .where('status', '=', 'RUNNING')

@@ -10,6 +10,7 @@ import * as executionReplayOf from './migrations/2026-11-25T17-20-00_execution_r
 import * as changeNotifications from './migrations/2026-11-26T04-00-00_change_notifications';
 import * as deliveryClaimedBy from './migrations/2026-12-03T07-00-00_delivery_claimed_by';
 import * as recoveryBatches from './migrations/2026-12-03T14-00-00_recovery_batches';
+import * as reports from './migrations/2026-12-04T00-00-00_reports';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-11-26T04-00-00_change_notifications': changeNotifications,
   '2026-12-03T07-00-00_delivery_claimed_by': deliveryClaimedBy,
   '2026-12-03T14-00-00_recovery_batches': recoveryBatches,
+  '2026-12-04T00-00-00_reports': reports,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

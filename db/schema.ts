@@ -29,6 +29,8 @@ export interface WorkflowDefinitionVersionTable {
   definition_id: string;
   version: number;
   document: Json;
+  /** The version's `sla` in milliseconds, or null when it declares none. */
+  sla_ms: ColumnType<number | null, number | null | undefined, number | null>;
   created_by: string | null;
   created_at: Generated<Date>;
 }
@@ -52,6 +54,12 @@ export interface WorkflowExecutionTable {
   updated_at: Timestamp;
   /** The execution this one replays (same definition version and trigger data), if any. */
   replay_of: ColumnType<string | null, string | null | undefined, string | null>;
+  /**
+   * When the run's outcome last changed, by the database's clock: as it
+   * ended, was reopened for a reset, or put back. The reports' rollup redoes
+   * the days of runs whose outcome changed since its last pass.
+   */
+  outcome_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface WorkflowExecutionLogTable {
@@ -196,6 +204,15 @@ export interface AuditLogTable {
   outcome: Json;
 }
 
+/** How far each report rollup's last pass got (db/reports.ts). */
+export interface ReportRollupStateTable {
+  name: string;
+  watermark: Date | null;
+  mark: string | null;
+  previous_mark: string | null;
+  refreshed_at: Date;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
@@ -211,6 +228,7 @@ export interface Database {
   recovery_batch_items: RecoveryBatchItemTable;
   recovery_claims: RecoveryClaimTable;
   audit_log: AuditLogTable;
+  report_rollup_state: ReportRollupStateTable;
 }
 
 export type DefinitionRow = Selectable<WorkflowDefinitionTable>;

@@ -119,6 +119,7 @@ const envSchema = z.object({
   WORKFLOW_CACHE_TTL: int(3600, 0),
   WORKFLOW_CONTINUE_AS_NEW_EVENTS: int(10_000, 50, 50_000),
   MIRROR_RECONCILE_INTERVAL_MS: int(5000, 100, 3_600_000),
+  REPORTS_REFRESH_INTERVAL_MS: int(60_000, 1000, 86_400_000),
   RETENTION_DAYS: int(90, 1, 36_500),
   RETENTION_AUDIT_DAYS: int(365, 1, 36_500),
 
@@ -260,7 +261,8 @@ export interface Config {
     /** History length past which a run continues as new between top-level steps. @default 10000 */
     readonly continueAsNewAfterEvents: number;
   };
-  readonly mirror: { readonly reconcileIntervalMs: number };
+  /** How often a worker reconciles the mirror with Temporal, and brings the report rollups up to date (db/reports.ts). */
+  readonly mirror: { readonly reconcileIntervalMs: number; readonly reportsRefreshIntervalMs: number };
   /** What `npm run clean-logs` keeps: finished runs' rows for `days`, audit entries and finished batches for `auditDays`. */
   readonly retention: { readonly days: number; readonly auditDays: number };
   readonly sentryDsn: string | undefined;
@@ -368,7 +370,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       cacheTtlSeconds: e.WORKFLOW_CACHE_TTL,
       continueAsNewAfterEvents: e.WORKFLOW_CONTINUE_AS_NEW_EVENTS,
     },
-    mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS },
+    mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS, reportsRefreshIntervalMs: e.REPORTS_REFRESH_INTERVAL_MS },
     retention: { days: e.RETENTION_DAYS, auditDays: e.RETENTION_AUDIT_DAYS },
     sentryDsn: e.SENTRY_DSN,
     secretValues: [

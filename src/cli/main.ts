@@ -142,6 +142,50 @@ definitions
     out(body, (c) => `${c.key}: created (version ${c.version})`);
   });
 
+definitions
+  .command('migrate <id>')
+  .description('move runs waiting at a top-level approval, delay or wait_for_signal step from one version to another')
+  .requiredOption('--from <version>', 'the version the runs are on', (v) => positive(v, '--from'))
+  .requiredOption('--to <version>', 'the version to move them to', (v) => positive(v, '--to'))
+  .option('--map <old=new...>', 'a waiting step renamed in the new version (repeatable)', collectMapping, {})
+  .option('--reason <text>', 'why the runs move (required unless --dry-run)')
+  .option('--limit <n>', 'the most runs to take, oldest first', (v) => positive(v, '--limit'))
+  .option('--dry-run', 'show where each run would go on, and change nothing')
+  .action(async (id: string, o: { from: number; to: number; map: Record<string, string>; reason?: string; limit?: number; dryRun?: boolean }) => {
+    const { body } = await api().post(`/api/workflows/${encodeURIComponent(id)}/migrate`, {
+      fromVersion: o.from,
+      toVersion: o.to,
+      ...(Object.keys(o.map).length ? { stepMap: o.map } : {}),
+      ...(o.reason !== undefined ? { reason: o.reason } : {}),
+      ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      dryRun: o.dryRun ?? false,
+    });
+    out(body, (r) =>
+      [
+        table(
+          ['execution', 'waiting at', 'goes on at', 'not run', r.dryRun ? 'refused' : 'outcome'],
+          r.runs.map((run: any) => [
+            run.executionId,
+            run.waitingAt,
+            run.continuesAt,
+            run.notRun.join(', ') || null,
+            r.dryRun ? run.refused : `${run.outcome ?? 'REFUSED'}${run.refused ? `: ${run.refused}` : ''}`,
+          ]),
+        ),
+        '',
+        r.dryRun
+          ? `dry run: ${r.movable} of ${r.total} runs would move from version ${r.fromVersion} to ${r.toVersion}${r.more ? ' (more past --limit)' : ''}`
+          : `${r.moved} of ${r.total} runs moved from version ${r.fromVersion} to ${r.toVersion}, ${r.refused} refused${r.more ? ' (more past --limit)' : ''}`,
+      ].join('\n'),
+    );
+  });
+
+function collectMapping(value: string, previous: Record<string, string>): Record<string, string> {
+  const match = /^([^=]+)=([^=]+)$/.exec(value);
+  if (!match) throw new CommanderError(EXIT.usage, 'wfa.invalidArgument', `--map takes old=new step ids, not ${value}`);
+  return { ...previous, [match[1]!]: match[2]! };
+}
+
 // --- runs ---------------------------------------------------------------------------------------
 
 const runs = program.command('runs').description('runs (executions)');

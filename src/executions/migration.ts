@@ -27,16 +27,19 @@ export const migrateRequest = z
     /** Old step id → new step id, for waiting steps renamed in the new version. */
     stepMap: z.record(stepId, stepId).optional(),
     dryRun: z.boolean().default(false),
-    /** Why the runs move; required unless it is a dry run (it goes to the audit log and each run's step log). */
-    reason: z.string().trim().min(1).max(500).optional(),
+    reason: z
+      .string()
+      .trim()
+      .min(1)
+      .max(500)
+      .optional()
+      .meta({ description: "why the runs move, for the audit log and each run's step log: required unless it is a dry run" }),
     /** The most runs to take, oldest first. */
     limit: z.number().int().min(1).max(2000).default(500),
     /** Runs moved at once. */
     concurrency: z.number().int().min(1).max(32).default(8),
   })
-  .strict()
-  .refine((r) => r.fromVersion !== r.toVersion, { path: ['toVersion'], message: 'must differ from fromVersion' })
-  .refine((r) => r.dryRun || r.reason !== undefined, { path: ['reason'], message: 'say why the runs move (it is kept in the audit log)' });
+  .strict();
 
 export type MigrateRequest = z.infer<typeof migrateRequest>;
 
@@ -136,6 +139,12 @@ export async function migrateWaitingRuns(
   actor: Actor,
 ): Promise<MigrationResult> {
   const { db, client } = deps;
+  if (request.fromVersion === request.toVersion) {
+    throw new RecoveryRefused('nothing_matched', `fromVersion and toVersion are both ${request.fromVersion}: there is nothing to move`);
+  }
+  if (!request.dryRun && request.reason === undefined) {
+    throw new RecoveryRefused('validation_failed', 'say why the runs move (it is kept in the audit log), or ask for a dry run');
+  }
   const [fromRow, toRow] = await Promise.all([
     getDefinitionVersion(db, definition.id, request.fromVersion),
     getDefinitionVersion(db, definition.id, request.toVersion),

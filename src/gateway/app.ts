@@ -17,6 +17,7 @@ import { approvalRoutes } from './routes/approvals';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
 import { recoveryRoutes } from './routes/recovery';
+import { reportRoutes } from './routes/reports';
 import { healthRoutes, PROBE_PATHS } from './routes/health';
 import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
 import { keyRoutes } from './routes/keys';
@@ -93,6 +94,7 @@ export function createApp(deps: GatewayDeps): Express {
   });
   app.use(workflowRoutes(routeDeps));
   app.use(recoveryRoutes(deps));
+  app.use(reportRoutes(deps));
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));

@@ -649,6 +649,12 @@ export const definitionSchema = z
      * for a shorter one. @default none
      */
     timeout: runTimeoutSchema.optional(),
+    /**
+     * How long a run may take to succeed (a duration, e.g. `4h`): a run that
+     * succeeds later, or is still open past it, breaches it. Reports count
+     * breaches (`report_sla_breaches`); nothing else changes. @default none
+     */
+    sla: runTimeoutSchema.optional(),
     steps: z.array(stepSchema).min(1, 'a definition needs at least one step').max(1000),
   })
   .strict();

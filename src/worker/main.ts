@@ -1,6 +1,7 @@
 /** Worker process: runs workflows and activities, and reconciles the mirror. */
 import { NativeConnection } from '@temporalio/worker';
 import { createDb } from '../../db/client';
+import { startReportRefresher } from '../../db/reports';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { createReconciler } from '../mirror/reconciler';
@@ -23,10 +24,11 @@ async function main(): Promise<void> {
   const worker = await createWorker({ config, db, connection: nativeConnection });
   const reconciler = createReconciler({ db, client, logger, intervalMs: config.mirror.reconcileIntervalMs });
   reconciler.start();
+  const reports = startReportRefresher(db, logger, config.mirror.reportsRefreshIntervalMs);
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker polling');
   // The SDK stops the worker on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.
   await worker.run();
-  await reconciler.stop();
+  await Promise.all([reconciler.stop(), reports.stop()]);
   await Promise.all([nativeConnection.close(), connection.close(), db.destroy()]);
   logger.info('worker stopped');
 }

@@ -166,8 +166,8 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/workflows/{id}/enable': { path: () => '/api/workflows/docs-def/enable', accepted: [200] },
   'POST /api/workflows/{id}/disable': { path: () => '/api/workflows/docs-def/disable', accepted: [200] },
   'POST /api/workflows/{id}/execute': { path: () => '/api/workflows/docs-run/execute', accepted: [202] },
-  // The example names versions the definition does not have.
-  'POST /api/workflows/{id}/migrate': { path: () => '/api/workflows/docs-def/migrate', accepted: [200, 404] },
+  // The minimal body moves version 1 to itself (422, past validation); the example names versions the definition lacks.
+  'POST /api/workflows/{id}/migrate': { path: () => '/api/workflows/docs-def/migrate', accepted: [404, 422] },
   'POST /api/hooks/{key}': { path: () => '/api/hooks/docs-hook', accepted: [202], headers: signed },
   'GET /api/executions': { path: () => '/api/executions', accepted: [200] },
   'GET /api/executions/{id}': { path: () => `/api/executions/${executionId}`, accepted: [200] },
@@ -182,6 +182,10 @@ const FIXTURES: Record<string, Fixture> = {
   // Nothing the minimal bodies name matches: 422 is past validation; the examples ask for dry runs.
   'POST /api/executions/bulk/reset': { path: () => '/api/executions/bulk/reset', accepted: [200, 422] },
   'POST /api/executions/bulk/replay': { path: () => '/api/executions/bulk/replay', accepted: [200, 422] },
+  'GET /api/reports/summary': { path: () => '/api/reports/summary', accepted: [200] },
+  'GET /api/reports/daily': { path: () => '/api/reports/daily', accepted: [200] },
+  'GET /api/reports/steps': { path: () => '/api/reports/steps', accepted: [200] },
+  'GET /api/reports/deliveries': { path: () => '/api/reports/deliveries', accepted: [200] },
   'GET /api/batches': { path: () => '/api/batches', accepted: [200] },
   'GET /api/batches/{id}': { path: () => `/api/batches/${randomUUID()}`, accepted: [404] },
   'POST /api/batches/{id}/cancel': { path: () => `/api/batches/${randomUUID()}/cancel`, accepted: [404] },
@@ -328,7 +332,17 @@ describe('parameters', () => {
   }
 
   it('covers the list routes', () => {
-    expect(queried.map((o) => o.name).sort()).toEqual(['DELETE /api/workflows/{id}', 'GET /api/audit', 'GET /api/batches', 'GET /api/executions', 'GET /api/workflows']);
+    expect(queried.map((o) => o.name).sort()).toEqual([
+      'DELETE /api/workflows/{id}',
+      'GET /api/audit',
+      'GET /api/batches',
+      'GET /api/executions',
+      'GET /api/reports/daily',
+      'GET /api/reports/deliveries',
+      'GET /api/reports/steps',
+      'GET /api/reports/summary',
+      'GET /api/workflows',
+    ]);
   });
 
   it.each(queried.map((o) => [o.name, o] as const))('%s: each query parameter as the schema allows it is accepted, as it refuses it is refused', async (name, { method, op }) => {

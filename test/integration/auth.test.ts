@@ -178,6 +178,10 @@ ROUTES.push(
     () => ({ method: 'POST', path: '/api/executions/bulk/replay', body: { filter: { definition: 'auth-matrix' }, reason: 'matrix', dryRun: true } }),
     needs('admin', 200),
   ],
+  ['GET /api/reports/summary', () => ({ method: 'GET', path: '/api/reports/summary' }), needs('viewer', 200)],
+  ['GET /api/reports/daily', () => ({ method: 'GET', path: '/api/reports/daily?definition=auth-matrix' }), needs('viewer', 200)],
+  ['GET /api/reports/steps', () => ({ method: 'GET', path: '/api/reports/steps' }), needs('viewer', 200)],
+  ['GET /api/reports/deliveries', () => ({ method: 'GET', path: '/api/reports/deliveries' }), needs('viewer', 200)],
   ['GET /api/batches', () => ({ method: 'GET', path: '/api/batches' }), needs('viewer', 200)],
   // No such batch: callers allowed through get its 404.
   ['GET /api/batches/:id', () => ({ method: 'GET', path: `/api/batches/${randomUUID()}` }), needs('viewer', 404)],

@@ -87,7 +87,7 @@ describe('moving waiting runs to a new version', () => {
 
     const noReason = await migrate(key, { fromVersion: 1, toVersion: 2 });
     expect(noReason.status).toBe(400);
-    expect(JSON.stringify(noReason.body)).toMatch(/say why the runs move/);
+    expect(noReason.body.detail).toMatch(/say why the runs move/);
 
     const moved = await migrate(key, { fromVersion: 1, toVersion: 2, reason: 'approvals get a longer timeout' });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
@@ -170,7 +170,8 @@ describe('moving waiting runs to a new version', () => {
     expect(badMap.status).toBe(400);
     expect(badMap.body.detail).toMatch(/stepMap: "nowhere" \(for "review"\) is not a top-level step of the new version/);
     const sameVersion = await migrate(key, { fromVersion: 1, toVersion: 1, dryRun: true });
-    expect(sameVersion.status).toBe(400);
+    expect(sameVersion.status).toBe(422);
+    expect(sameVersion.body.detail).toMatch(/both 1: there is nothing to move/);
     const missing = await migrate(key, { fromVersion: 1, toVersion: 7, dryRun: true });
     expect(missing.status).toBe(404);
 

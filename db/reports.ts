@@ -1,0 +1,401 @@
+/**
+ * Reports on the mirror: daily rollups kept fresh by {@link refreshReports},
+ * and the queries `/api/reports/*` answer from them.
+ *
+ * A report over a month of a busy mirror would otherwise aggregate millions
+ * of executions and tens of millions of step logs per request. The rollups
+ * hold one row per day × definition × version (× step, channel…), and each
+ * pass redoes only the days that changed since the last one:
+ *
+ * - runs: the start days of runs whose outcome changed (`outcome_at`, set by
+ *   the database as a run ends, is reopened for a reset, or is put back);
+ * - steps and step errors: the days of log rows added since the pass before
+ *   last (by id, one pass of overlap for rows committed late);
+ * - deliveries: the first-try days of ledger rows updated since.
+ *
+ * Days are UTC. A pass looks back {@link OVERLAP_MS} past its watermark so a
+ * row committed by a statement that began before the last pass is not
+ * missed. Rollups outlive the rows they count: `clean-logs` leaves them, so
+ * reports reach further back than the mirror keeps runs.
+ */
+import { type Kysely, sql } from 'kysely';
+import type { Logger } from '../src/logger';
+import type { Database } from './schema';
+
+const OVERLAP_MS = 60_000;
+
+/** The rollups, each redone by its own statements in its own transaction. */
+const ROLLUPS = ['runs', 'steps', 'deliveries'] as const;
+type Rollup = (typeof ROLLUPS)[number];
+
+/** Open statuses: runs not yet in a rollup, counted live. */
+const OPEN = ['PENDING', 'RUNNING'] as const;
+
+/** Histogram buckets: bucket b holds durations in [1.1^b, 1.1^(b+1)) ms. */
+const BUCKET_BASE = 1.1;
+
+export interface RefreshResult {
+  /** Days redone per rollup. */
+  days: Record<Rollup, number>;
+  ms: number;
+}
+
+/** Brings every rollup up to date; safe to call from several processes at once (they take turns). */
+export async function refreshReports(db: Kysely<Database>): Promise<RefreshResult> {
+  const began = performance.now();
+  const days = { runs: 0, steps: 0, deliveries: 0 };
+  for (const name of ROLLUPS) days[name] = await refreshRollup(db, name);
+  return { days, ms: Math.round(performance.now() - began) };
+}
+
+/** A worker's loop of {@link refreshReports}: one pass every `intervalMs`, the next timed from the end of the last. */
+export function startReportRefresher(db: Kysely<Database>, logger: Logger, intervalMs: number): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  let stopped = false;
+  const pass = () => {
+    running = refreshReports(db)
+      .then((r) => logger.debug(r, 'report rollups refreshed'))
+      .catch((err: unknown) => logger.warn({ err }, 'report rollups could not be refreshed; trying again at the next pass'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(pass, intervalMs);
+      });
+  };
+  timer = setTimeout(pass, Math.min(intervalMs, 5_000));
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+async function refreshRollup(db: Kysely<Database>, name: Rollup): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`wfa-report-${name}`}))`.execute(trx);
+    const state = await trx.selectFrom('report_rollup_state').selectAll().where('name', '=', name).executeTakeFirst();
+    const { rows: [clock] } = await sql<{ now: Date; since: Date | null }>`
+      select now(), ${state?.watermark ?? null}::timestamptz - ${`${OVERLAP_MS} milliseconds`}::interval as since`.execute(trx);
+    const since = clock!.since;
+    let days: string[];
+    let mark: string | null = null;
+    if (name === 'runs') {
+      days = await dirtyDays(trx, sql`
+        select distinct (started_at at time zone 'UTC')::date as day from workflow_executions
+        where outcome_at is not null ${since ? sql`and outcome_at >= ${since}` : sql``}`);
+      await redoRuns(trx, days);
+    } else if (name === 'steps') {
+      const { rows: [top] } = await sql<{ mark: string | null }>`select max(id)::text as mark from workflow_execution_logs`.execute(trx);
+      mark = top!.mark;
+      const after = state?.previous_mark ?? null;
+      days = await dirtyDays(trx, sql`
+        select distinct (timestamp at time zone 'UTC')::date as day from workflow_execution_logs
+        ${after !== null ? sql`where id > ${after}::bigint` : sql``}`);
+      await redoSteps(trx, days);
+    } else {
+      days = await dirtyDays(trx, sql`
+        select distinct (created_at at time zone 'UTC')::date as day from deliveries
+        ${since ? sql`where status in ('SENDING', 'SENT', 'FAILED', 'UNKNOWN') and updated_at >= ${since}` : sql``}`);
+      await redoDeliveries(trx, days);
+    }
+    await sql`
+      insert into report_rollup_state (name, watermark, mark, previous_mark, refreshed_at)
+      values (${name}, ${clock!.now}, ${mark}::bigint, ${state?.mark ?? null}::bigint, ${clock!.now})
+      on conflict (name) do update set watermark = excluded.watermark, mark = excluded.mark,
+        previous_mark = excluded.previous_mark, refreshed_at = excluded.refreshed_at`.execute(trx);
+    return days.length;
+  });
+}
+
+async function dirtyDays(db: Kysely<Database>, query: ReturnType<typeof sql>): Promise<string[]> {
+  const { rows } = await sql<{ day: string }>`select day::text from (${query}) d`.execute(db);
+  return rows.map((r) => r.day);
+}
+
+/** Each day of `days` as a UTC range, for the statements below to join on (an index range scan per day). */
+function dayRanges(days: string[]) {
+  return sql`(select d::date as day, (d::date)::timestamp at time zone 'UTC' as day_start, (d::date + 1)::timestamp at time zone 'UTC' as day_end
+    from unnest(${days}::text[]) d)`;
+}
+
+async function redoRuns(db: Kysely<Database>, days: string[]): Promise<void> {
+  if (days.length === 0) return;
+  await sql`delete from report_runs_daily where day = any(${days}::date[])`.execute(db);
+  await sql`delete from report_durations_daily where day = any(${days}::date[])`.execute(db);
+  await sql`
+    insert into report_runs_daily
+    select d.day, e.definition_id, e.definition_version, count(*),
+           count(*) filter (where e.status = 'SUCCESS'), count(*) filter (where e.status = 'FAILED'),
+           count(*) filter (where e.status = 'CANCELLED'), count(*) filter (where e.status = 'TIMED_OUT'),
+           count(*) filter (where e.status = 'TERMINATED'),
+           count(*) filter (where e.status = 'SUCCESS' and v.sla_ms is not null and e.duration_ms > v.sla_ms),
+           coalesce(sum(e.duration_ms), 0)
+    from ${dayRanges(days)} d
+    join workflow_executions e on e.started_at >= d.day_start and e.started_at < d.day_end
+    left join workflow_definition_versions v on v.definition_id = e.definition_id and v.version = e.definition_version
+    where e.finished_at is not null and e.status not in ('PENDING', 'RUNNING')
+    group by d.day, e.definition_id, e.definition_version`.execute(db);
+  await sql`
+    insert into report_durations_daily
+    select d.day, e.definition_id, e.definition_version, floor(ln(greatest(e.duration_ms, 1)) / ln(${BUCKET_BASE}))::smallint, count(*)
+    from ${dayRanges(days)} d
+    join workflow_executions e on e.started_at >= d.day_start and e.started_at < d.day_end
+    where e.status = 'SUCCESS' and e.duration_ms is not null
+    group by 1, 2, 3, 4`.execute(db);
+}
+
+async function redoSteps(db: Kysely<Database>, days: string[]): Promise<void> {
+  if (days.length === 0) return;
+  await sql`delete from report_steps_daily where day = any(${days}::date[])`.execute(db);
+  await sql`delete from report_step_errors_daily where day = any(${days}::date[])`.execute(db);
+  await sql`
+    insert into report_steps_daily
+    select d.day, e.definition_id, e.definition_version, l.step_id, max(l.step_type),
+           count(*) filter (where l.event = 'STARTED'), count(*) filter (where l.event = 'COMPLETED'),
+           count(*) filter (where l.event = 'FAILED'), count(*) filter (where l.event = 'SKIPPED')
+    from ${dayRanges(days)} d
+    join workflow_execution_logs l on l.timestamp >= d.day_start and l.timestamp < d.day_end
+    join workflow_executions e on e.id = l.execution_id
+    group by d.day, e.definition_id, e.definition_version, l.step_id`.execute(db);
+  await sql`
+    insert into report_step_errors_daily
+    select d.day, e.definition_id, l.step_id, coalesce(l.error_type, ''), count(*), left(max(l.error), 500)
+    from ${dayRanges(days)} d
+    join workflow_execution_logs l on l.timestamp >= d.day_start and l.timestamp < d.day_end and l.event = 'FAILED'
+    join workflow_executions e on e.id = l.execution_id
+    group by d.day, e.definition_id, l.step_id, coalesce(l.error_type, '')`.execute(db);
+}
+
+async function redoDeliveries(db: Kysely<Database>, days: string[]): Promise<void> {
+  if (days.length === 0) return;
+  await sql`delete from report_deliveries_daily where day = any(${days}::date[])`.execute(db);
+  await sql`
+    insert into report_deliveries_daily
+    select d.day, t.channel, t.status, count(*), coalesce(sum(t.attempts), 0)
+    from ${dayRanges(days)} d
+    join deliveries t on t.created_at >= d.day_start and t.created_at < d.day_end
+    group by d.day, t.channel, t.status`.execute(db);
+}
+
+// --- the queries the API answers ----------------------------------------------------------------
+
+export interface ReportFilter {
+  /** First and last UTC day, inclusive (YYYY-MM-DD). */
+  from: string;
+  to: string;
+  /** One definition's id. */
+  definitionId?: string | undefined;
+}
+
+function byDefinition(filter: ReportFilter, column = sql.ref('r.definition_id')) {
+  return filter.definitionId ? sql`and ${column} = ${filter.definitionId}::uuid` : sql``;
+}
+
+/** When the rollups were last brought up to date (the oldest of them), or null before the first pass. */
+export async function reportsAsOf(db: Kysely<Database>): Promise<Date | null> {
+  const { rows } = await sql<{ as_of: Date | null; count: string }>`
+    select min(refreshed_at) as as_of, count(*) as count from report_rollup_state`.execute(db);
+  return Number(rows[0]!.count) === ROLLUPS.length ? rows[0]!.as_of : null;
+}
+
+export interface RunCounts {
+  runs: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  timedOut: number;
+  terminated: number;
+  slaBreached: number;
+  /** Succeeded runs out of ended ones; null when none ended. */
+  successRate: number | null;
+}
+
+export interface DailyRow extends RunCounts {
+  day: string;
+  definitionKey: string;
+  definitionVersion: number;
+  meanDurationMs: number | null;
+}
+
+const COUNTS = sql`coalesce(sum(r.runs), 0)::int as runs, coalesce(sum(r.succeeded), 0)::int as succeeded,
+  coalesce(sum(r.failed), 0)::int as failed, coalesce(sum(r.cancelled), 0)::int as cancelled,
+  coalesce(sum(r.timed_out), 0)::int as timed_out, coalesce(sum(r.terminated), 0)::int as terminated,
+  coalesce(sum(r.sla_breached), 0)::int as sla_breached, coalesce(sum(r.duration_sum_ms), 0)::bigint::text as duration_sum_ms`;
+
+interface CountRow {
+  runs: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  timed_out: number;
+  terminated: number;
+  sla_breached: number;
+  duration_sum_ms: string;
+}
+
+function counts(r: CountRow): RunCounts {
+  return {
+    runs: r.runs,
+    succeeded: r.succeeded,
+    failed: r.failed,
+    cancelled: r.cancelled,
+    timedOut: r.timed_out,
+    terminated: r.terminated,
+    slaBreached: r.sla_breached,
+    successRate: r.runs > 0 ? round(r.succeeded / r.runs) : null,
+  };
+}
+
+const round = (n: number) => Math.round(n * 10_000) / 10_000;
+
+/** Ended runs per day × definition × version, newest day first. */
+export async function dailyReport(db: Kysely<Database>, filter: ReportFilter): Promise<DailyRow[]> {
+  const { rows } = await sql<CountRow & { day: string; key: string; definition_version: number }>`
+    select r.day::text as day, d.key, r.definition_version, ${COUNTS}
+    from report_runs_daily r join workflow_definitions d on d.id = r.definition_id
+    where r.day between ${filter.from}::date and ${filter.to}::date ${byDefinition(filter)}
+    group by r.day, d.key, r.definition_version
+    order by r.day desc, d.key, r.definition_version`.execute(db);
+  return rows.map((r) => ({
+    day: r.day,
+    definitionKey: r.key,
+    definitionVersion: r.definition_version,
+    ...counts(r),
+    meanDurationMs: r.runs > 0 ? Math.round(Number(r.duration_sum_ms) / r.runs) : null,
+  }));
+}
+
+export interface StepRow {
+  definitionKey: string;
+  stepId: string;
+  stepType: string;
+  started: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  /** Failed out of finished (completed or failed) step executions; null when none finished. */
+  failureRate: number | null;
+  topErrors: { errorType: string | null; failures: number; sample: string | null }[];
+}
+
+/** Steps by failures, most first, each with its three commonest errors. */
+export async function stepsReport(db: Kysely<Database>, filter: ReportFilter, limit = 100): Promise<StepRow[]> {
+  const { rows } = await sql<{ definition_id: string; key: string; step_id: string; step_type: string; started: number; completed: number; failed: number; skipped: number }>`
+    select r.definition_id, d.key, r.step_id, max(r.step_type) as step_type, sum(r.started)::int as started, sum(r.completed)::int as completed,
+           sum(r.failed)::int as failed, sum(r.skipped)::int as skipped
+    from report_steps_daily r join workflow_definitions d on d.id = r.definition_id
+    where r.day between ${filter.from}::date and ${filter.to}::date ${byDefinition(filter)}
+    group by r.definition_id, d.key, r.step_id
+    order by failed desc, started desc, d.key, r.step_id
+    limit ${limit}`.execute(db);
+  const failing = rows.filter((r) => r.failed > 0);
+  const errors = failing.length
+    ? (
+        await sql<{ definition_id: string; step_id: string; error_type: string; failures: number; sample: string | null; rank: string }>`
+          select * from (
+            select r.definition_id, r.step_id, r.error_type, sum(r.failures)::int as failures, max(r.sample) as sample,
+                   row_number() over (partition by r.definition_id, r.step_id order by sum(r.failures) desc, r.error_type) as rank
+            from report_step_errors_daily r
+            where r.day between ${filter.from}::date and ${filter.to}::date ${byDefinition(filter)}
+              and (r.definition_id, r.step_id) in (select * from unnest(${failing.map((r) => r.definition_id)}::uuid[], ${failing.map((r) => r.step_id)}::text[]))
+            group by r.definition_id, r.step_id, r.error_type
+          ) ranked where rank <= 3`.execute(db)
+      ).rows
+    : [];
+  return rows.map((r) => ({
+    definitionKey: r.key,
+    stepId: r.step_id,
+    stepType: r.step_type,
+    started: r.started,
+    completed: r.completed,
+    failed: r.failed,
+    skipped: r.skipped,
+    failureRate: r.completed + r.failed > 0 ? round(r.failed / (r.completed + r.failed)) : null,
+    topErrors: errors
+      .filter((e) => e.definition_id === r.definition_id && e.step_id === r.step_id)
+      .sort((a, b) => Number(a.rank) - Number(b.rank))
+      .map((e) => ({ errorType: e.error_type || null, failures: e.failures, sample: e.sample })),
+  }));
+}
+
+export interface DeliveryRow {
+  day: string;
+  channel: string;
+  status: string;
+  deliveries: number;
+  attempts: number;
+}
+
+/** Deliveries per day × channel × ledger status, newest day first. */
+export async function deliveriesReport(db: Kysely<Database>, filter: Omit<ReportFilter, 'definitionId'>): Promise<DeliveryRow[]> {
+  const { rows } = await sql<{ day: string; channel: string; status: string; deliveries: number; attempts: string }>`
+    select day::text as day, channel, status, deliveries, attempts::text as attempts from report_deliveries_daily
+    where day between ${filter.from}::date and ${filter.to}::date
+    order by day desc, channel, status`.execute(db);
+  return rows.map((r) => ({ ...r, attempts: Number(r.attempts) }));
+}
+
+export interface Summary extends RunCounts {
+  /** Runs not yet ended (live), and those of them past their version's SLA. */
+  open: number;
+  openPastSla: number;
+  /** Successful runs' durations, estimated from the rollup's histogram (to within 5%). */
+  durationMs: { p50: number | null; p95: number | null; p99: number | null };
+  failingDefinitions: { definitionKey: string; runs: number; failed: number; successRate: number | null }[];
+  deliveries: { channel: string; status: string; deliveries: number }[];
+}
+
+/** The whole range in one answer: counts, durations, open runs, what fails most, deliveries. */
+export async function summaryReport(db: Kysely<Database>, filter: ReportFilter): Promise<Summary> {
+  const range = sql`r.day between ${filter.from}::date and ${filter.to}::date ${byDefinition(filter)}`;
+  const [totals, buckets, failing, deliveries, open] = await Promise.all([
+    sql<CountRow>`select ${COUNTS} from report_runs_daily r where ${range}`.execute(db),
+    sql<{ bucket: number; runs: number }>`
+      select r.bucket, sum(r.runs)::int as runs from report_durations_daily r where ${range} group by r.bucket order by r.bucket`.execute(db),
+    sql<CountRow & { key: string }>`
+      select d.key, ${COUNTS} from report_runs_daily r join workflow_definitions d on d.id = r.definition_id
+      where ${range} group by d.key having sum(r.failed + r.timed_out) > 0
+      order by sum(r.failed + r.timed_out) desc, d.key limit 10`.execute(db),
+    filter.definitionId
+      ? Promise.resolve({ rows: [] as { channel: string; status: string; deliveries: number }[] })
+      : sql<{ channel: string; status: string; deliveries: number }>`
+          select channel, status, sum(deliveries)::int as deliveries from report_deliveries_daily r
+          where r.day between ${filter.from}::date and ${filter.to}::date group by channel, status order by channel, status`.execute(db),
+    sql<{ open: number; past_sla: number }>`
+      select count(*)::int as open,
+             count(*) filter (where v.sla_ms is not null and e.started_at < now() - v.sla_ms * interval '1 millisecond')::int as past_sla
+      from workflow_executions e
+      left join workflow_definition_versions v on v.definition_id = e.definition_id and v.version = e.definition_version
+      where e.status in (${sql.join(OPEN.map((s) => sql`${s}`))})
+        and e.started_at >= ${filter.from}::date::timestamp at time zone 'UTC'
+        and e.started_at < (${filter.to}::date + 1)::timestamp at time zone 'UTC'
+        ${byDefinition(filter, sql.ref('e.definition_id'))}`.execute(db),
+  ]);
+  return {
+    ...counts(totals.rows[0]!),
+    open: open.rows[0]!.open,
+    openPastSla: open.rows[0]!.past_sla,
+    durationMs: percentiles(buckets.rows),
+    failingDefinitions: failing.rows.map((r) => {
+      const c = counts(r);
+      return { definitionKey: r.key, runs: c.runs, failed: c.failed + c.timedOut, successRate: c.successRate };
+    }),
+    deliveries: deliveries.rows,
+  };
+}
+
+/** p50, p95 and p99 of a histogram of {@link BUCKET_BASE}-geometric buckets: each bucket's geometric middle. */
+export function percentiles(buckets: { bucket: number; runs: number }[]): Summary['durationMs'] {
+  const total = buckets.reduce((n, b) => n + b.runs, 0);
+  const at = (q: number): number | null => {
+    if (total === 0) return null;
+    let below = 0;
+    for (const b of buckets) {
+      below += b.runs;
+      if (below >= q * total) return Math.round(BUCKET_BASE ** (b.bucket + 0.5));
+    }
+    return null;
+  };
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}

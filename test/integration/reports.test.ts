@@ -1,0 +1,181 @@
+/**
+ * Reports on real runs (dev server, Postgres, a loopback SMTP peer): the
+ * rollups counted right, passes that redo only the days that changed, the
+ * `/api/reports/*` answers, the SQL views analysts query, and bad input.
+ */
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refreshReports } from '../../db/reports';
+import { type SmtpSink, startSmtpSink } from '../../scripts/lib/sinks';
+import { createHarness, eventually, type Harness } from '../support/harness';
+
+let h: Harness;
+let smtp: SmtpSink;
+const today = new Date().toISOString().slice(0, 10);
+
+const ORDERS = {
+  key: 'report-orders',
+  name: 'Orders',
+  sla: '1s',
+  steps: [
+    { id: 'check', type: 'condition', condition: 'input.bad = true', then: [{ id: 'reject', type: 'fail', message: 'order {{ input.id }} is not payable' }] },
+    { id: 'slow', type: 'condition', condition: 'input.slow = true', then: [{ id: 'hold', type: 'delay', duration: '1500ms' }] },
+    { id: 'confirm', type: 'email', to: '{{ input.id }}@example.test', subject: 'Order {{ input.id }}', text: 'Thanks' },
+  ],
+};
+
+async function run(key: string, triggerData: Record<string, unknown>) {
+  const started = await h.api('POST', `/api/workflows/${key}/execute`, { triggerData });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  return { executionId: started.body.executionId as string, handle: h.client.workflow.getHandle(started.body.workflowId) };
+}
+
+async function ended(executionId: string) {
+  await eventually(async () => {
+    const row = await h.db.selectFrom('workflow_executions').select('status').where('id', '=', executionId).executeTakeFirst();
+    return row && !['PENDING', 'RUNNING'].includes(row.status) ? true : undefined;
+  });
+}
+
+beforeAll(async () => {
+  smtp = await startSmtpSink();
+  h = await createHarness({ env: { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' } });
+});
+
+afterAll(async () => {
+  await h?.close();
+  await smtp?.close();
+});
+
+describe('reports', () => {
+  let waiting: Awaited<ReturnType<typeof run>>;
+
+  it('counts ended runs, failures, SLA breaches, durations, deliveries and open runs', async () => {
+    expect((await h.api('POST', '/api/workflows', ORDERS)).status).toBe(201);
+    const approvalDef = {
+      key: 'report-approvals',
+      name: 'Approvals',
+      steps: [{ id: 'signoff', type: 'approval', approvers: ['test harness'], timeout: '1h', onTimeout: 'reject' }],
+    };
+    expect((await h.api('POST', '/api/workflows', approvalDef)).status).toBe(201);
+
+    const runs = await Promise.all([
+      run('report-orders', { id: 'a1' }),
+      run('report-orders', { id: 'a2' }),
+      run('report-orders', { id: 'a3' }),
+      run('report-orders', { id: 's1', slow: true }),
+      run('report-orders', { id: 'b1', bad: true }),
+      run('report-orders', { id: 'b2', bad: true }),
+    ]);
+    for (const r of runs) await ended(r.executionId);
+    waiting = await run('report-approvals', {});
+    await eventually(async () => ((await h.db.selectFrom('workflow_executions').select('current_step').where('id', '=', waiting.executionId).executeTakeFirst())?.current_step === 'signoff' ? true : undefined));
+
+    const before = await h.api('GET', '/api/reports/summary');
+    expect(before.status).toBe(200);
+    // Nothing rolled up yet: open runs are live, the rest waits for the first pass.
+    expect(before.body).toMatchObject({ asOf: null, runs: 0, open: 1 });
+
+    const pass = await refreshReports(h.db);
+    expect(pass.days).toEqual({ runs: 1, steps: 1, deliveries: 1 });
+
+    const summary = await h.api('GET', '/api/reports/summary?definition=report-orders');
+    expect(summary.status, JSON.stringify(summary.body)).toBe(200);
+    expect(summary.body).toMatchObject({
+      from: new Date(Date.parse(today) - 29 * 86_400_000).toISOString().slice(0, 10),
+      to: today,
+      definition: 'report-orders',
+      asOf: expect.any(String),
+      runs: 6,
+      succeeded: 4,
+      failed: 2,
+      successRate: 0.6667,
+      slaBreached: 1,
+      open: 0,
+      failingDefinitions: [{ definitionKey: 'report-orders', runs: 6, failed: 2, successRate: 0.6667 }],
+      deliveries: [],
+    });
+    // The slow run took 1.5 s or more; the others far less.
+    expect(summary.body.durationMs.p99).toBeGreaterThanOrEqual(1_400);
+    expect(summary.body.durationMs.p50).toBeLessThan(summary.body.durationMs.p99);
+
+    const all = await h.api('GET', '/api/reports/summary');
+    expect(all.body).toMatchObject({ runs: 6, open: 1, deliveries: [{ channel: 'email', status: 'SENT', deliveries: 4 }] });
+
+    const daily = await h.api('GET', `/api/reports/daily?from=${today}&to=${today}`);
+    expect(daily.body.items).toEqual([
+      expect.objectContaining({ day: today, definitionKey: 'report-orders', definitionVersion: 1, runs: 6, succeeded: 4, failed: 2, slaBreached: 1 }),
+    ]);
+
+    const steps = await h.api('GET', '/api/reports/steps?definition=report-orders');
+    const byId = (id: string) => steps.body.items.find((s: { stepId: string }) => s.stepId === id);
+    // The failing step, and the condition around it, which fails with it.
+    expect(byId('check')).toMatchObject({ stepType: 'condition', started: 6, failed: 2, failureRate: 0.3333 });
+    expect(byId('reject')).toMatchObject({
+      stepId: 'reject',
+      stepType: 'fail',
+      started: 2,
+      failed: 2,
+      failureRate: 1,
+      topErrors: [{ failures: 2, sample: expect.stringMatching(/order b\d is not payable/) }],
+    });
+    expect(byId('confirm')).toMatchObject({ started: 4, completed: 4, failed: 0, failureRate: 0 });
+
+    const deliveries = await h.api('GET', '/api/reports/deliveries');
+    expect(deliveries.body.items).toEqual([{ day: today, channel: 'email', status: 'SENT', deliveries: 4, attempts: 4 }]);
+  });
+
+  it('redoes only the days that changed, and counts a run once it ends', async () => {
+    const quiet = await refreshReports(h.db);
+    expect(quiet.days).toEqual({ runs: 1, steps: 1, deliveries: 1 }); // the overlap looks back a minute: today again
+    const decided = await h.api('POST', `/api/executions/${waiting.executionId}/approvals`, { step: 'signoff', decision: 'approve' });
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+    await ended(waiting.executionId);
+    await refreshReports(h.db);
+    const all = await h.api('GET', '/api/reports/summary');
+    expect(all.body).toMatchObject({ runs: 7, succeeded: 5, open: 0 });
+    // A day long past is left alone: its rows, put there by hand, stay as they are.
+    const definitionId = (await h.db.selectFrom('workflow_definitions').select('id').where('key', '=', 'report-orders').executeTakeFirstOrThrow()).id;
+    await sql`insert into report_runs_daily values ('2020-01-01', ${definitionId}, 1, 5, 5, 0, 0, 0, 0, 0, 500)`.execute(h.db);
+    await refreshReports(h.db);
+    const old = await h.api('GET', '/api/reports/daily?from=2020-01-01&to=2020-01-31&definition=report-orders');
+    expect(old.body.items).toEqual([expect.objectContaining({ day: '2020-01-01', runs: 5, meanDurationMs: 100 })]);
+  });
+
+  it('keeps the SQL views analysts query', async () => {
+    const { rows: daily } = await sql<{ runs: number; success_rate: string }>`
+      select runs, success_rate from report_daily_runs where definition_key = 'report-orders' and day = ${today}::date`.execute(h.db);
+    expect(daily).toEqual([{ runs: 6, success_rate: '0.6667' }]);
+    const { rows: breaches } = await sql<{ definition_key: string; sla_ms: number }>`select definition_key, sla_ms from report_sla_breaches`.execute(h.db);
+    expect(breaches).toEqual([{ definition_key: 'report-orders', sla_ms: 1000 }]);
+    const { rows: approvals } = await sql<{ step_path: string; decisions: number; approved: number }>`
+      select step_path, decisions, approved from report_approvals`.execute(h.db);
+    expect(approvals).toEqual([{ step_path: 'signoff', decisions: 1, approved: 1 }]);
+    const { rows: check } = await sql<{ executions: string; successful: string }>`select executions, successful from report_daily_check`.execute(h.db);
+    expect(check.reduce((n, r) => n + Number(r.executions), 0)).toBe(7);
+    const { rows: durations } = await sql<{ runs: number; p50_ms: string }>`
+      select runs, p50_ms from report_durations where definition_key = 'report-orders'`.execute(h.db);
+    expect(durations[0]!.runs).toBe(4);
+    const { rows: errors } = await sql<{ step_id: string; failures: number }>`
+      select step_id, failures from report_top_errors order by step_id`.execute(h.db);
+    expect(errors).toEqual([{ step_id: 'check', failures: 2 }, { step_id: 'reject', failures: 2 }]);
+    const { rows: failures } = await sql<{ failure_rate: string }>`
+      select failure_rate from report_step_failures where step_id = 'reject'`.execute(h.db);
+    expect(failures).toEqual([{ failure_rate: '1.0000' }]);
+  });
+
+  it('refuses bad ranges and unknown definitions with a clear problem', async () => {
+    const backwards = await h.api('GET', '/api/reports/daily?from=2026-02-01&to=2026-01-01');
+    expect(backwards.status).toBe(400);
+    expect(backwards.body.detail).toMatch(/"from" is after "to"/);
+    const wide = await h.api('GET', '/api/reports/daily?from=2020-01-01&to=2026-01-01');
+    expect(wide.body.detail).toMatch(/at most 400 days/);
+    const word = await h.api('GET', '/api/reports/summary?from=yesterday');
+    expect(word.status).toBe(400);
+    expect(JSON.stringify(word.body)).toMatch(/must be a date \(YYYY-MM-DD\) or an ISO 8601 time/);
+    const unknown = await h.api('GET', '/api/reports/steps?definition=nope');
+    expect(unknown.status).toBe(404);
+    const extra = await h.api('GET', '/api/reports/deliveries?definition=report-orders');
+    expect(extra.status).toBe(400);
+  });
+});
