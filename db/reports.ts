@@ -101,7 +101,7 @@ async function refreshRollup(db: Kysely<Database>, name: Rollup): Promise<number
     }
     await sql`
       insert into report_rollup_state (name, watermark, mark, previous_mark, refreshed_at)
-      values (${name}, ${clock!.now}, ${mark}::bigint, ${state?.mark ?? null}::bigint, ${clock!.now})
+      values (${name}, ${clock!.now}, ${mark}::bigint, ${state ? state.mark : mark}::bigint, ${clock!.now})
       on conflict (name) do update set watermark = excluded.watermark, mark = excluded.mark,
         previous_mark = excluded.previous_mark, refreshed_at = excluded.refreshed_at`.execute(trx);
     return days.length;

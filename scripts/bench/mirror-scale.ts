@@ -1,9 +1,11 @@
 /**
  * `mirror-scale`: the queries behind `GET /api/executions` (list, filters,
- * cursor pages) and the execution detail (row and logs) on a generated mirror
- * of a million runs and ten million log rows, in a database this benchmark
- * creates and drops. The queries are the API's own functions (db/executions.ts);
- * their SQL is taken from what those functions send, for EXPLAIN.
+ * cursor pages), the execution detail (row and logs) and `/api/reports/*` on
+ * a generated mirror of a million runs, ten million log rows and 600,000
+ * deliveries, in a database this benchmark creates and drops. The queries are
+ * the API's own functions (db/executions.ts, db/reports.ts); their SQL is
+ * taken from what those functions send, for EXPLAIN. The report rollups'
+ * first pass over all of it, and later passes, are timed too.
  *
  * When an index migration is under comparison (`COMPARED_MIGRATIONS`), the
  * data is generated on the schema before it, every query measured, the
@@ -15,6 +17,7 @@ import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { createDb } from '../../db/client';
 import { type ExecutionFilter, findExecution, listExecutionLogs, listExecutions } from '../../db/executions';
+import { dailyReport, deliveriesReport, refreshReports, stepsReport, summaryReport } from '../../db/reports';
 import { createMigrator, migrateToLatest } from '../../db/migrator';
 import type { Database } from '../../db/schema';
 import { dropDatabase, ensureDatabase } from '../lib/postgres';
@@ -32,8 +35,12 @@ export const MIRROR_SCALE_SIZES = {
   days: 90,
   warmUp: 3,
   iterations: 60,
-  /** The target, per query. */
+  /** Share of executions with a delivery in the ledger. */
+  deliveryShare: 0.6,
+  /** The target, per list or detail query. */
   p95TargetMs: 50,
+  /** The target, per report query. */
+  reportP95TargetMs: 100,
 } as const;
 
 /**
@@ -102,8 +109,10 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
            (array['manual', 'webhook', 'schedule'])[1 + g % 3], 1
     from generate_series(0, ${size.definitions - 1}) g`.execute(db);
   await sql`
-    insert into workflow_definition_versions (definition_id, version, document)
-    select id, 1, jsonb_build_object('key', key, 'name', name, 'steps', '[]'::jsonb) from workflow_definitions`.execute(db);
+    insert into workflow_definition_versions (definition_id, version, document, sla_ms)
+    select id, 1, jsonb_build_object('key', key, 'name', name, 'steps', '[]'::jsonb),
+           case when right(key, 1)::int % 4 = 0 then 10000 end
+    from workflow_definitions`.execute(db);
 
   await db.connection().execute(async (conn) => {
     await sql`set synchronous_commit = off`.execute(conn);
@@ -112,6 +121,7 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
     // The log table loses everything (nothing refers to it); executions keep their primary key, which others refer to.
     const restoreLogs = await stripForLoad(conn, 'workflow_execution_logs', true);
     const restoreRuns = await stripForLoad(conn, 'workflow_executions', false);
+    const restoreDeliveries = await stripForLoad(conn, 'deliveries', true);
 
     await sql`
       create temporary table scale_defs as
@@ -120,7 +130,7 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
     // Status by age: the last hour still has runs in flight; a few older ones wait (approvals, sleeps).
     await sql`
       insert into workflow_executions (id, definition_id, definition_version, workflow_id, run_id, status, trigger_type, trigger_data,
-                                       template_key, category, current_step, error, started_at, finished_at, duration_ms, updated_at)
+                                       template_key, category, current_step, error, started_at, finished_at, duration_ms, updated_at, outcome_at)
       select x.id, d.id, 1, d.key || '-' || x.id, x.id::text, x.status,
              (array['manual', 'webhook', 'schedule', 'call'])[1 + floor(x.r3 * 4)::int],
              jsonb_build_object('orderId', 'A-' || x.g, 'total', floor(x.r3 * 500)::int),
@@ -130,7 +140,8 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
              x.started_at,
              case when x.status not in ('RUNNING', 'PENDING') then x.started_at + x.duration * interval '1 millisecond' end,
              case when x.status not in ('RUNNING', 'PENDING') then x.duration end,
-             x.started_at + x.duration * interval '1 millisecond'
+             x.started_at + x.duration * interval '1 millisecond',
+             case when x.status not in ('RUNNING', 'PENDING') then x.started_at + x.duration * interval '1 millisecond' end
       from (
         select y.*,
                case
@@ -173,13 +184,31 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
       say(`mirror-scale: log rows ${i + 1}/${chunks} (${((performance.now() - t1) / 1000).toFixed(0)} s)`);
     }
 
+    // A failed run's failing step: a FAILED row with the error and its type.
+    await sql`
+      insert into workflow_execution_logs (execution_id, step_path, step_id, step_type, event, attempt, error, error_type, timestamp)
+      select e.id, 'step' || (1 + e.n % 5), 'step' || (1 + e.n % 5), (${sql.val(STEP_TYPES)}::text[])[1 + (1 + e.n % 5) % ${STEP_TYPES.length}],
+             'FAILED', 1, 'provider answered 503', (array['ProviderUnavailable', 'Timeout', 'ProviderRejected'])[1 + e.n % 3], e.finished_at
+      from (select id, finished_at, get_byte(uuid_send(id), 2) as n from workflow_executions where status = 'FAILED') e`.execute(conn);
+    const t4 = performance.now();
+    await sql`
+      insert into deliveries (delivery_key, channel, status, attempts, workflow_id, step_path, recipient, provider_message_id, created_at, updated_at)
+      select e.workflow_id || '/step2', (array['email', 'slack', 'sms', 'teams', 'http'])[1 + get_byte(uuid_send(e.id), 3) % 5],
+             case when e.status = 'FAILED' and get_byte(uuid_send(e.id), 4) % 2 = 0 then 'FAILED' else 'SENT' end,
+             1 + get_byte(uuid_send(e.id), 5) % 2, e.workflow_id, 'step2', 'someone@example.test', 'msg-' || e.id,
+             e.started_at + interval '300 milliseconds', e.started_at + interval '400 milliseconds'
+      from workflow_executions e
+      where get_byte(uuid_send(e.id), 6) < ${Math.round(256 * size.deliveryShare)}`.execute(conn);
+    say(`mirror-scale: deliveries in ${((performance.now() - t4) / 1000).toFixed(0)} s`);
+
     const t2 = performance.now();
-    for (const statement of [...restoreRuns, ...restoreLogs]) await sql.raw(statement).execute(conn);
+    for (const statement of [...restoreRuns, ...restoreLogs, ...restoreDeliveries]) await sql.raw(statement).execute(conn);
     say(`mirror-scale: indexes and constraints rebuilt in ${((performance.now() - t2) / 1000).toFixed(0)} s`);
   });
   const t3 = performance.now();
   await sql`vacuum (analyze) workflow_executions`.execute(db);
   await sql`vacuum (analyze) workflow_execution_logs`.execute(db);
+  await sql`vacuum (analyze) deliveries`.execute(db);
   say(`mirror-scale: vacuum and analyze in ${((performance.now() - t3) / 1000).toFixed(0)} s`);
 }
 
@@ -187,6 +216,8 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
 
 interface Query {
   name: string;
+  /** A report query (db/reports.ts), held to the report target. */
+  report?: boolean;
   /** Runs the API's function once; `i` picks among parameter sets where a query has several. */
   run(db: Kysely<Database>, i: number): Promise<unknown>;
 }
@@ -232,6 +263,23 @@ async function queries(db: Kysely<Database>): Promise<Query[]> {
     named('status FAILED, second page', list({ statuses: ['FAILED'], after: firstFailed.next })),
     named('execution by id (50 ids)', (d, i) => findExecution(d, ids[i % ids.length]!)),
     named('logs of an execution (50 ids)', (d, i) => listExecutionLogs(d, ids[i % ids.length]!)),
+    ...reportQueries(defs.busiest.value, defs.quietest.value),
+  ];
+}
+
+/** The report routes' functions over the last 30 or 90 days, for all definitions and for one. */
+function reportQueries(busiest: string, quietest: string): Query[] {
+  const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
+  const last = (days: number) => ({ from: day(days - 1), to: day(0) });
+  const report = (name: string, run: (d: Kysely<Database>) => Promise<unknown>): Query => ({ name, run, report: true });
+  return [
+    report('report summary, 30 days', (d) => summaryReport(d, last(30))),
+    report('report summary, 90 days, busiest definition', (d) => summaryReport(d, { ...last(90), definitionId: busiest })),
+    report('report daily, 90 days', (d) => dailyReport(d, last(90))),
+    report('report daily, 30 days, quietest definition', (d) => dailyReport(d, { ...last(30), definitionId: quietest })),
+    report('report steps, 30 days', (d) => stepsReport(d, last(30))),
+    report('report steps, 90 days, busiest definition', (d) => stepsReport(d, { ...last(90), definitionId: busiest })),
+    report('report deliveries, 90 days', (d) => deliveriesReport(d, last(90))),
   ];
 }
 
@@ -279,7 +327,7 @@ async function measure(db: Kysely<Database>, capture: ReturnType<typeof capturin
 
 export const mirrorScale: Benchmark = {
   name: 'mirror-scale',
-  summary: 'the queries behind GET /api/executions and an execution\'s detail on a generated mirror of a million runs and ten million log rows',
+  summary: 'the queries behind GET /api/executions, an execution\'s detail and /api/reports on a generated mirror of a million runs and ten million log rows',
   workload: (options: RunOptions) => {
     const s = MIRROR_SCALE_SIZES;
     const runs = Math.round(s.executions * options.scale);
@@ -310,10 +358,22 @@ export const mirrorScale: Benchmark = {
       await generate(db, executions, say);
       const generatedIn = (performance.now() - t0) / 1000;
       const counts = (
-        await sql<{ runs: number; logs: number; bytes: string }>`
+        await sql<{ runs: number; logs: number; deliveries: number; bytes: string }>`
           select (select count(*)::int from workflow_executions) as runs, (select count(*)::int from workflow_execution_logs) as logs,
+                 (select count(*)::int from deliveries) as deliveries,
                  pg_size_pretty(pg_database_size(current_database())) as bytes`.execute(db)
       ).rows[0]!;
+      // The rollups: the first pass over everything, a pass with nothing new, and one after 2,000 runs ended on as many days.
+      const full = await refreshReports(db);
+      const idle = await refreshReports(db);
+      await sql`
+        update workflow_executions set outcome_at = now() where id in (
+          select id from workflow_executions tablesample system (1) where finished_at is not null limit 2000)`.execute(db);
+      const touched = await refreshReports(db);
+      const rollupNote =
+        `report rollups: first pass ${(full.ms / 1000).toFixed(1)} s (${full.days.runs} days of runs, ${full.days.steps} of steps, ${full.days.deliveries} of deliveries); ` +
+        `a pass with nothing new ${idle.ms} ms; after 2,000 runs on ${touched.days.runs} days ended, ${(touched.ms / 1000).toFixed(1)} s`;
+      say(`mirror-scale: ${rollupNote}`);
       const list = await queries(db);
       say(`mirror-scale: ${list.length} queries, ${size.iterations} calls each${compared.length ? ', before the compared migrations' : ''}`);
       const first = await measure(db, capture, list);
@@ -348,14 +408,26 @@ export const mirrorScale: Benchmark = {
         throughputUnit: 'calls/s',
         rows,
         notes: [
-          `data: ${counts.runs.toLocaleString('en')} executions, ${counts.logs.toLocaleString('en')} log rows (database ${counts.bytes}), generated, indexed and vacuumed in ${generatedIn.toFixed(0)} s` +
+          `data: ${counts.runs.toLocaleString('en')} executions, ${counts.logs.toLocaleString('en')} log rows, ${counts.deliveries.toLocaleString('en')} deliveries (database ${counts.bytes}), generated, indexed and vacuumed in ${generatedIn.toFixed(0)} s` +
             (options.scale === 1 ? '' : ` — scale ${options.scale} of the full million`),
           'list queries ask for a page of 50 (the API default), newest first; "quietest" and "busiest" are the definition, template or category with the fewest or most runs',
+          rollupNote,
           ...list.map((q) => `${q.name}: ${final.access.get(q.name)}${second ? ` (before: ${first.access.get(q.name)})` : ''}`),
         ],
       };
-      const slow = list.filter((q) => quantile(final.samples.get(q.name)!, 0.95) >= size.p95TargetMs);
-      const p95s = list.map((q) => quantile(final.samples.get(q.name)!, 0.95));
+      const p95 = (q: Query) => quantile(final.samples.get(q.name)!, 0.95);
+      const target = (queries: Query[], ms: number, goal: string) => {
+        const slow = queries.filter((q) => p95(q) >= ms);
+        const slowest = queries.reduce((a, b) => (p95(b) > p95(a) ? b : a));
+        return {
+          goal,
+          met: slow.length === 0,
+          measured: slow.length
+            ? `over: ${slow.map((q) => `${q.name} ${p95(q).toFixed(1)} ms`).join('; ')}`
+            : `slowest p95 ${p95(slowest).toFixed(1)} ms (${slowest.name})`,
+        };
+      };
+      const data = `${counts.runs.toLocaleString('en')} executions and ${counts.logs.toLocaleString('en')} log rows`;
       const details = [
         `### Query plans${second ? ' (after)' : ''}`,
         '',
@@ -367,13 +439,8 @@ export const mirrorScale: Benchmark = {
         table,
         details,
         targets: [
-          {
-            goal: `every list and detail query under ${size.p95TargetMs} ms at p95 on ${counts.runs.toLocaleString('en')} executions and ${counts.logs.toLocaleString('en')} log rows`,
-            met: slow.length === 0,
-            measured: slow.length
-              ? `over: ${slow.map((q) => `${q.name} ${quantile(final.samples.get(q.name)!, 0.95).toFixed(1)} ms`).join('; ')}`
-              : `slowest p95 ${Math.max(...p95s).toFixed(1)} ms (${list[p95s.indexOf(Math.max(...p95s))]!.name})`,
-          },
+          target(list.filter((q) => !q.report), size.p95TargetMs, `every list and detail query under ${size.p95TargetMs} ms at p95 on ${data}`),
+          target(list.filter((q) => q.report), size.reportP95TargetMs, `every report query under ${size.reportP95TargetMs} ms at p95 on ${data}`),
         ],
       };
     } finally {
