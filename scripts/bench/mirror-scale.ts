@@ -198,7 +198,7 @@ async function generate(db: Kysely<Database>, executions: number, say: Say): Pro
              1 + get_byte(uuid_send(e.id), 5) % 2, e.workflow_id, 'step2', 'someone@example.test', 'msg-' || e.id,
              e.started_at + interval '300 milliseconds', e.started_at + interval '400 milliseconds'
       from workflow_executions e
-      where get_byte(uuid_send(e.id), 6) < ${Math.round(256 * size.deliveryShare)}`.execute(conn);
+      where get_byte(uuid_send(e.id), 11) < ${Math.round(256 * size.deliveryShare)}`.execute(conn);
     say(`mirror-scale: deliveries in ${((performance.now() - t4) / 1000).toFixed(0)} s`);
 
     const t2 = performance.now();

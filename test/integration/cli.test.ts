@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refreshReports } from '../../db/reports';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
@@ -111,6 +112,39 @@ describe('the admin CLI', () => {
     expect(audit.stdout).toMatch(/test harness\s+batch\.reset\s+[0-9a-f-]{36}\s+peer fixed/);
     const batches = await wfa(['--json', 'batches', 'list']);
     expect(JSON.parse(batches.stdout).items[0]).toMatchObject({ action: 'reset', status: 'COMPLETED', total: 3, reason: 'peer fixed' });
+  });
+
+  it('moves waiting runs to a new version, from a dry run, and prints the reports as tables', async () => {
+    const file = join(dir, 'signoff.json');
+    const v1 = { key: 'cli-signoff', name: 'Signoff', steps: [{ id: 'wait', type: 'delay', duration: '1h' }, { id: 'done', type: 'set', values: { v: 1 } }] };
+    await writeFile(file, JSON.stringify(v1));
+    expect((await wfa(['definitions', 'apply', file])).code).toBe(0);
+    const started = JSON.parse((await wfa(['--json', 'runs', 'start', 'cli-signoff'])).stdout) as { executionId: string; workflowId: string };
+    const handle = h.client.workflow.getHandle(started.workflowId);
+    await eventually(async () => ((await handle.query<{ movableAt?: string }>('state')).movableAt === 'wait' ? true : undefined));
+    await writeFile(file, JSON.stringify({ ...v1, steps: [{ id: 'pause', type: 'delay', duration: '1ms' }, { id: 'done', type: 'set', values: { v: 2 } }] }));
+    expect((await wfa(['definitions', 'apply', file])).stdout).toBe('cli-signoff: updated to version 2\n');
+
+    const dry = await wfa(['definitions', 'migrate', 'cli-signoff', '--from', '1', '--to', '2', '--map', 'wait=pause', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`${started.executionId}\\s+wait\\s+pause`));
+    expect(dry.stdout).toContain('dry run: 1 of 1 runs would move from version 1 to 2');
+    expect((await wfa(['definitions', 'migrate', 'cli-signoff', '--from', '1', '--to', '2', '--map', 'wait'])).code).toBe(2);
+    const moved = await wfa(['definitions', 'migrate', 'cli-signoff', '--from', '1', '--to', '2', '--map', 'wait=pause', '--reason', 'no more waiting']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain('1 of 1 runs moved from version 1 to 2, 0 refused');
+    expect((await handle.result()).vars).toEqual({ v: 2 });
+
+    await eventually(async () => ((await h.db.selectFrom('workflow_executions').select('status').where('id', '=', started.executionId).executeTakeFirst())?.status === 'SUCCESS' ? true : undefined));
+    await refreshReports(h.db);
+    const daily = await wfa(['reports', 'daily', '--definition', 'cli-signoff']);
+    expect(daily.code, daily.stderr).toBe(0);
+    expect(daily.stdout.split('\n')[1]).toMatch(/^day\s+definition\s+version\s+ended/);
+    expect(daily.stdout).toMatch(/cli-signoff\s+2\s+1\s+1\s+0\s+100\.0%/);
+    const summary = await wfa(['--json', 'reports', 'summary', '--definition', 'cli-signoff']);
+    expect(JSON.parse(summary.stdout)).toMatchObject({ definition: 'cli-signoff', runs: 1, succeeded: 1, successRate: 1 });
+    expect((await wfa(['reports', 'steps'])).stdout).toMatch(/cli-sync\s+push\s+http\s+\d+\s+3/);
+    expect((await wfa(['reports', 'deliveries', '--from', 'soon'])).code).toBe(1);
   });
 
   it('creates, lists and revokes keys, and acts with the role of the key it is given', async () => {
