@@ -276,16 +276,24 @@ async function runMovable(step: Step, input: RunInput, ctx: RunContext): Promise
     if (!migration || !wf.isCancellation(err) || wf.CancellationScope.current().consideredCancelled) throw err;
     ctx.leaveMovable();
     ctx.stepMoved(path, step, migration.carry, migration.input.definition.version);
-    await wf.CancellationScope.nonCancellable(() => ctx.flush());
-    await wf.condition(wf.allHandlersFinished);
-    await wf.continueAsNew<typeof interpreterWorkflow>({
-      ...input,
-      definition: migration.input.definition,
-      resume: { ...ctx.carryOver(migration.index), migration: migration.carry },
-    });
+    await continueOnVersion(input, ctx, migration.index, migration);
   } finally {
     ctx.leaveMovable();
   }
+  // The wait ended on its own in the moment the move was accepted: the run still moves, past the step it maps to.
+  const migration = ctx.migration;
+  if (migration) await continueOnVersion(input, ctx, migration.index + 1, { ...migration, carry: { ...migration.carry, toStep: '' } });
+}
+
+/** Continues as new on the version a move asked for, at top-level step `next` of it. */
+async function continueOnVersion(input: RunInput, ctx: RunContext, next: number, migration: NonNullable<RunContext['migration']>): Promise<never> {
+  await wf.CancellationScope.nonCancellable(() => ctx.flush());
+  await wf.condition(wf.allHandlersFinished);
+  return wf.continueAsNew<typeof interpreterWorkflow>({
+    ...input,
+    definition: migration.input.definition,
+    resume: { ...ctx.carryOver(next), migration: migration.carry },
+  });
 }
 
 /** Whether this wait can be moved from: the patch, whose marker the SDK records once per run. */
