@@ -8,7 +8,8 @@
 #   docker run IMAGE node --import tsx src/worker/main.ts     # worker
 #   docker run IMAGE node --import tsx db/cli.ts migrate      # migrations, then exit
 #
-# There is no build step: TypeScript runs through tsx, a runtime dependency.
+# TypeScript runs through tsx, a runtime dependency; the one build is the web
+# console's static files, made in a stage of their own and copied in.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -24,6 +25,17 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
+
+# ---- console: the web console's static files (console/ → dist/console) --------
+FROM ${NODE_IMAGE} AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY console ./console
+COPY src ./src
+COPY db ./db
+COPY tsconfig.json ./
+RUN npm run build:console
 
 # ---- runtime ------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -44,6 +56,7 @@ COPY activities ./activities
 COPY db ./db
 COPY templates ./templates
 COPY scripts ./scripts
+COPY --from=console /app/dist/console ./dist/console
 
 # The official Node images ship an unprivileged "node" user (uid 1000).
 USER node

@@ -1,9 +1,10 @@
 /**
  * `npm run dev`: the whole stack on one machine. Starts (or reuses) a Temporal
  * dev server and a Postgres, applies migrations, seeds the templates, starts
- * the worker and the gateway, and prints where everything is. Ctrl-C stops
- * everything it started.
+ * the worker and the gateway, builds the web console, and prints where
+ * everything is. Ctrl-C stops everything it started.
  */
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { redactUrl } from '../src/config';
@@ -60,6 +61,10 @@ async function main(): Promise<void> {
   const apiKey = await prepareDatabase(stack, config.database.url, 'npm run dev');
   await registerSearchAttributes(stack, config);
 
+  say('building the web console (console/ → dist/console)');
+  const built = spawnSync('npm', ['run', '--silent', 'build:console'], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('the web console did not build; see the messages above');
+
   stack.startChild('worker', 'src/worker/main.ts', env);
   stack.startChild('gateway', 'src/gateway/main.ts', env);
 
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
       '',
       '  Workflow automation is running.',
       '',
+      `  Console        ${apiUrl}/console/  (sign in with the API key below)`,
       `  API            ${apiUrl}  (health: ${apiUrl}/api/health/workflows)`,
       `  Temporal UI    ${config.temporal.uiUrl}`,
       `  Temporal       ${config.temporal.address}  namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,

@@ -14,10 +14,12 @@ import { HttpProblem, sendProblem } from './problem';
 import { JSON_TYPES } from './validate';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
+import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
 import { recoveryRoutes } from './routes/recovery';
 import { reportRoutes } from './routes/reports';
+import { sessionRoutes } from './routes/session';
 import { healthRoutes, PROBE_PATHS } from './routes/health';
 import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
 import { keyRoutes } from './routes/keys';
@@ -58,6 +60,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(healthRoutes(deps));
   // The API reference: open, and static.
   app.use(docsRoutes(deps));
+  app.use(consoleRoutes());
 
   // Everything below needs an API key (or an OIDC token); each route names its role (see auth.ts).
   const verifyToken = deps.config.oidc ? createTokenVerifier(deps.config.oidc, deps) : undefined;
@@ -95,6 +98,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(workflowRoutes(routeDeps));
   app.use(recoveryRoutes(deps));
   app.use(reportRoutes(deps));
+  app.use(sessionRoutes());
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));

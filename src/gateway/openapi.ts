@@ -22,6 +22,7 @@ import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
 import { bulkRequest } from '../executions/recovery';
 import { migrateRequest } from '../executions/migration';
 import { reportQuery, stepsReportQuery } from './routes/reports';
+import { approvalsQuery } from './routes/approvals';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
@@ -246,6 +247,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
   Execution: executionSchema,
   ExecutionLog: executionLogSchema,
   ExecutionDetail: executionSchema.extend({
+    triggerData: z.record(z.string(), z.unknown()).meta({ description: 'the data the run was started with' }),
     temporalUiUrl: z.string(),
     live: z
       .record(z.string(), z.unknown())
@@ -355,6 +357,23 @@ const COMPONENTS: Record<string, z.ZodType> = {
         stepChanged: z.boolean().meta({ description: 'the step it goes on at differs in the new version' }),
         refused: z.string().optional().meta({ description: 'why it cannot (or did not) move' }),
         outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
+      }),
+    ),
+  }),
+  Session: z.object({ name: z.string(), role: z.enum(['viewer', 'operator', 'admin']), kind: z.enum(['key', 'token']) }),
+  ApprovalList: z.object({
+    items: z.array(
+      z.object({
+        executionId: uuid,
+        workflowId: z.string(),
+        definitionKey: z.string(),
+        stepPath: z.string(),
+        waitingSince: time,
+        approvers: z.array(z.string()).nullable(),
+        role: z.string().nullable(),
+        required: z.int(),
+        decisions: z.array(z.object({ by: z.string(), decision: z.enum(['approve', 'reject']), comment: z.string().nullable(), at: time })),
+        mayDecide: z.boolean().meta({ description: 'whether the caller may decide it now' }),
       }),
     ),
   }),
@@ -940,6 +959,24 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     body: { schema: 'CancelBatchRequest', description: 'why', example: { reason: 'wrong filter' } },
     answers: { 202: { description: 'cancellation requested', schema: 'BatchCancelling' } },
     problems: ['validation_failed', 'not_found', 'batch_finished'],
+  },
+  'GET /api/session': {
+    tag: 'API keys',
+    summary: 'Who the caller is, and its role',
+    description: "The name and role of the API key (or token) the request carries: a client such as the console shows only what that role may do.",
+    access: 'viewer',
+    answers: { 200: { description: 'the caller', schema: 'Session' } },
+    problems: [],
+  },
+  'GET /api/approvals': {
+    tag: 'Executions',
+    summary: 'Approval steps waiting for a decision, oldest first',
+    description:
+      'From the mirror (open runs whose approval step started and has not ended) and each run\'s live state (who may decide, decisions so far). `mine=true` keeps those the caller may decide and has not yet: named as an approver, or holding the role the step asks for (a viewer decides nothing).',
+    access: 'viewer',
+    query: { schema: approvalsQuery, docs: { mine: { description: 'only those the caller may decide' }, limit: { description: 'how many' } } },
+    answers: { 200: { description: 'the waiting approvals', schema: 'ApprovalList' } },
+    problems: ['validation_failed'],
   },
   'GET /api/reports/summary': {
     tag: 'Reports',

@@ -33,6 +33,7 @@ export const PROBLEM_CODES = {
   temporal_unavailable: 503,
   database_unavailable: 503,
   webhooks_not_configured: 503,
+  console_not_built: 503,
   identity_provider_unavailable: 503,
   internal_error: 500,
 } as const;

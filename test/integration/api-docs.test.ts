@@ -182,6 +182,8 @@ const FIXTURES: Record<string, Fixture> = {
   // Nothing the minimal bodies name matches: 422 is past validation; the examples ask for dry runs.
   'POST /api/executions/bulk/reset': { path: () => '/api/executions/bulk/reset', accepted: [200, 422] },
   'POST /api/executions/bulk/replay': { path: () => '/api/executions/bulk/replay', accepted: [200, 422] },
+  'GET /api/session': { path: () => '/api/session', accepted: [200] },
+  'GET /api/approvals': { path: () => '/api/approvals', accepted: [200] },
   'GET /api/reports/summary': { path: () => '/api/reports/summary', accepted: [200] },
   'GET /api/reports/daily': { path: () => '/api/reports/daily', accepted: [200] },
   'GET /api/reports/steps': { path: () => '/api/reports/steps', accepted: [200] },
@@ -334,6 +336,7 @@ describe('parameters', () => {
   it('covers the list routes', () => {
     expect(queried.map((o) => o.name).sort()).toEqual([
       'DELETE /api/workflows/{id}',
+      'GET /api/approvals',
       'GET /api/audit',
       'GET /api/batches',
       'GET /api/executions',

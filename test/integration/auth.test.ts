@@ -178,6 +178,8 @@ ROUTES.push(
     () => ({ method: 'POST', path: '/api/executions/bulk/replay', body: { filter: { definition: 'auth-matrix' }, reason: 'matrix', dryRun: true } }),
     needs('admin', 200),
   ],
+  ['GET /api/session', () => ({ method: 'GET', path: '/api/session' }), needs('viewer', 200)],
+  ['GET /api/approvals', () => ({ method: 'GET', path: '/api/approvals?mine=true' }), needs('viewer', 200)],
   ['GET /api/reports/summary', () => ({ method: 'GET', path: '/api/reports/summary' }), needs('viewer', 200)],
   ['GET /api/reports/daily', () => ({ method: 'GET', path: '/api/reports/daily?definition=auth-matrix' }), needs('viewer', 200)],
   ['GET /api/reports/steps', () => ({ method: 'GET', path: '/api/reports/steps' }), needs('viewer', 200)],

@@ -1,15 +1,16 @@
-/** Decisions on waiting `approval` steps. */
+/** Decisions on waiting `approval` steps, and the list of those waiting (an inbox). */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { sql } from 'kysely';
 import { Router } from 'express';
 import { z } from 'zod';
 import { findExecution } from '../../../db/executions';
 import { DECIDE_UPDATE, type DecisionInput, type DecisionReceipt } from '../../shared/run';
 import { isTerminal } from '../../shared/status';
-import { callerOf, requireRole } from '../auth';
+import { callerOf, requireRole, ROLES } from '../auth';
 import type { GatewayDeps } from '../context';
 import { HttpProblem } from '../problem';
-import { updateRun } from '../run-updates';
-import { parseRequest } from '../validate';
+import { liveState, updateRun } from '../run-updates';
+import { parseRequest, wholeNumber } from '../validate';
 
 export const decisionBody = z
   .object({
@@ -22,8 +23,67 @@ export const decisionBody = z
   })
   .strict();
 
+export const approvalsQuery = z
+  .object({
+    /** Only the approvals the caller may decide and has not decided yet. */
+    mine: z.enum(['true', 'false']).transform((v) => v === 'true').default(false),
+    limit: wholeNumber(1, 200).default(100),
+  })
+  .strict();
+
 export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
   const router = Router();
+
+  /**
+   * The approval steps waiting now, oldest first: the mirror names the open
+   * runs whose approval step started and has not ended; each run's live state
+   * says who may decide and what was decided.
+   */
+  router.get('/api/approvals', requireRole('viewer'), async (req, res) => {
+    const query = parseRequest(approvalsQuery, req.query, 'query');
+    const { rows } = await sql<{ execution_id: string; workflow_id: string; key: string; step_path: string; since: Date }>`
+      select e.id as execution_id, e.workflow_id, d.key, l.step_path, min(l.timestamp) as since
+      from workflow_executions e
+      join workflow_definitions d on d.id = e.definition_id
+      join workflow_execution_logs l on l.execution_id = e.id and l.step_type = 'approval' and l.event = 'STARTED'
+      where e.status in ('PENDING', 'RUNNING')
+        and not exists (
+          select 1 from workflow_execution_logs x
+          where x.execution_id = l.execution_id and x.step_path = l.step_path and x.attempt = l.attempt and x.event <> 'STARTED')
+      group by e.id, e.workflow_id, d.key, l.step_path
+      order by since
+      limit ${query.limit}`.execute(db);
+    const caller = callerOf(res)!;
+    const states = new Map<string, Awaited<ReturnType<typeof liveState>> | null>();
+    await Promise.all(
+      [...new Set(rows.map((r) => r.workflow_id))].map(async (id) => states.set(id, await liveState(temporal.client, id).catch(() => null))),
+    );
+    const items = rows.flatMap((r) => {
+      const open = states.get(r.workflow_id)?.approvals.find((a) => a.stepPath === r.step_path);
+      if (!open) return [];
+      const me = caller.name.toLowerCase();
+      const named = open.approvers?.some((a) => a.toLowerCase() === me) ?? false;
+      const byRole = open.role !== null && ROLES.indexOf(caller.role) >= ROLES.indexOf(open.role as (typeof ROLES)[number]);
+      const decided = open.decisions.some((d) => d.decidedBy.toLowerCase() === me);
+      const mayDecide = (named || byRole) && !decided && caller.role !== 'viewer';
+      if (query.mine && !mayDecide) return [];
+      return [
+        {
+          executionId: r.execution_id,
+          workflowId: r.workflow_id,
+          definitionKey: r.key,
+          stepPath: r.step_path,
+          waitingSince: r.since,
+          approvers: open.approvers,
+          role: open.role,
+          required: open.required,
+          decisions: open.decisions.map(({ decidedBy, decision, comment, at }) => ({ by: decidedBy, decision, comment: comment ?? null, at })),
+          mayDecide,
+        },
+      ];
+    });
+    res.json({ items });
+  });
 
   router.post('/api/executions/:id/approvals', requireRole('operator'), async (req, res) => {
     const body = parseRequest(decisionBody, req.body ?? {}, 'body');

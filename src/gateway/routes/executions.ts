@@ -332,7 +332,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
       ]).catch(() => null);
     }
     const ui = `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(row.workflow_id)}`;
-    res.json({ ...publicExecution(row), temporalUiUrl: ui, live, logs: logs.map(publicLog) });
+    res.json({ ...publicExecution(row), triggerData: row.trigger_data, temporalUiUrl: ui, live, logs: logs.map(publicLog) });
   });
 
   return router;

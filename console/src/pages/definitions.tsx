@@ -1,0 +1,249 @@
+/** Definitions: the list with their health, and one definition's steps, versions, a diff between two, and a form to start a run. */
+import { useState } from 'preact/hooks';
+import { allows, type DailyReport, type DefinitionDetail, type DefinitionSummary, type StepDoc } from '../api';
+import { diffLines } from '../diff';
+import type { PageProps } from '../main';
+import { describe, percent, Problem, Section, useLoad, when } from '../ui';
+
+export function DefinitionsPage({ api }: PageProps) {
+  const list = useLoad(() => api.get<{ items: DefinitionSummary[] }>('/api/workflows', { limit: 200 }), []);
+  const daily = useLoad(() => api.get<DailyReport>('/api/reports/daily'), []);
+  const health = new Map<string, { runs: number; failed: number; last: string }>();
+  for (const r of daily.data?.items ?? []) {
+    const h = health.get(r.definitionKey) ?? { runs: 0, failed: 0, last: r.day };
+    h.runs += r.runs;
+    h.failed += r.failed + r.timedOut;
+    if (r.day > h.last) h.last = r.day;
+    health.set(r.definitionKey, h);
+  }
+  return (
+    <>
+      <h1>Definitions</h1>
+      <Problem text={list.problem} />
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            <th scope="col">Name</th>
+            <th scope="col">Trigger</th>
+            <th scope="col" class="num">Version</th>
+            <th scope="col">Enabled</th>
+            <th scope="col">Last ended run (day)</th>
+            <th scope="col" class="num">Failure rate, 30 days</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(list.data?.items ?? []).map((d) => {
+            const h = health.get(d.key);
+            return (
+              <tr>
+                <td>
+                  <a href={`#/definitions/${encodeURIComponent(d.key)}`}>{d.key}</a>
+                </td>
+                <td>{d.name}</td>
+                <td>{d.triggerType}</td>
+                <td class="num">{d.version}</td>
+                <td>{d.enabled ? 'yes' : 'no'}</td>
+                <td>{h?.last ?? '–'}</td>
+                <td class="num">{h ? `${percent(h.runs ? h.failed / h.runs : null)} of ${h.runs}` : '–'}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+export function DefinitionPage({ api, session, params }: PageProps) {
+  const key = params[0]!;
+  const def = useLoad(() => api.get<DefinitionDetail>(`/api/workflows/${encodeURIComponent(key)}`), [key]);
+  const d = def.data;
+  if (!d) return def.problem ? <Problem text={def.problem} /> : <p role="status">Loading…</p>;
+  return (
+    <>
+      <h1>
+        {d.name} <code>{d.key}</code>
+      </h1>
+      <p class="hint">
+        Version {d.version} · {d.enabled ? 'enabled' : 'disabled'} · trigger {d.triggerType} · <a href={`#/runs?definition=${encodeURIComponent(d.key)}`}>its runs</a>
+      </p>
+      {d.description && <p>{d.description}</p>}
+      <div class="columns">
+        <Section title="Steps">
+          <Outline steps={d.definition.steps} />
+        </Section>
+        {allows(session.role, 'operator') && d.enabled && (
+          <Section title="Start a run">
+            <StartForm api={api} definitionKey={d.key} schema={d.definition.inputSchema} />
+          </Section>
+        )}
+      </div>
+      <Versions api={api} detail={d} />
+    </>
+  );
+}
+
+/** The steps as a nested outline: branches, cases, parallel lanes, loop bodies, escalations and compensations under their step. */
+export function Outline({ steps }: { steps: StepDoc[] }) {
+  return (
+    <ol class="outline">
+      {steps.map((s) => (
+        <li>
+          <span class="step-id">{s.id}</span> <span class="step-type">{s.type}</span>
+          {s.name && <span class="hint"> {s.name}</span>}
+          {typeof s.if === 'string' && <span class="hint"> if {s.if}</span>}
+          {children(s).map((c) => (
+            <div class="branch">
+              <span class="branch-label">{c.label}</span>
+              <Outline steps={c.steps} />
+            </div>
+          ))}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function children(step: StepDoc): { label: string; steps: StepDoc[] }[] {
+  const lists: { label: string; steps: StepDoc[] }[] = [];
+  const steps = (v: unknown) => (Array.isArray(v) ? (v as StepDoc[]) : []);
+  if (step.type === 'condition') {
+    lists.push({ label: `then (when ${String(step.condition)})`, steps: steps(step.then) });
+    if (step.else) lists.push({ label: 'else', steps: steps(step.else) });
+  }
+  if (step.type === 'switch') {
+    for (const c of steps(step.cases) as unknown as { equals: unknown; steps: StepDoc[] }[]) lists.push({ label: `case ${JSON.stringify(c.equals)}`, steps: c.steps });
+    if (step.default) lists.push({ label: 'default', steps: steps(step.default) });
+  }
+  if (step.type === 'parallel') (step.branches as StepDoc[][]).forEach((b, i) => lists.push({ label: `lane ${i + 1}`, steps: b }));
+  if (step.type === 'foreach') lists.push({ label: `for each of ${String(step.items)}`, steps: steps(step.steps) });
+  if (step.type === 'wait_for_signal' && step.onTimeout) lists.push({ label: `on timeout (${String(step.timeout)})`, steps: steps(step.onTimeout) });
+  if (step.type === 'approval') {
+    for (const rung of (step.escalation ?? []) as { after: string; steps: StepDoc[] }[]) lists.push({ label: `escalate after ${rung.after}`, steps: rung.steps });
+  }
+  const onError = step.onError as { compensate?: StepDoc[] } | undefined;
+  if (onError && typeof onError === 'object' && onError.compensate) lists.push({ label: 'on error, compensate', steps: onError.compensate });
+  return lists;
+}
+
+/** A form from the definition's input schema: a field per top-level property it can type, JSON for the rest. */
+function StartForm({ api, definitionKey, schema }: { api: PageProps['api']; definitionKey: string; schema: Record<string, unknown> | undefined }) {
+  const properties = (schema?.properties ?? {}) as Record<string, { type?: string; description?: string; enum?: unknown[] }>;
+  const required = new Set((schema?.required ?? []) as string[]);
+  const simple = Object.entries(properties).filter(([, p]) => ['string', 'number', 'integer', 'boolean'].includes(p.type ?? ''));
+  const [json, setJson] = useState('{}');
+  const [problem, setProblem] = useState<string>();
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setProblem(undefined);
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    let triggerData: Record<string, unknown>;
+    try {
+      triggerData = simple.length === Object.keys(properties).length && simple.length > 0 ? {} : (JSON.parse(json) as Record<string, unknown>);
+    } catch {
+      setProblem('the trigger data is not JSON');
+      return;
+    }
+    for (const [name, p] of simple) {
+      const raw = form.get(name);
+      if (p.type === 'boolean') triggerData[name] = raw === 'on';
+      else if (raw !== null && raw !== '') triggerData[name] = p.type === 'number' || p.type === 'integer' ? Number(raw) : String(raw);
+    }
+    try {
+      const started = await api.post<{ executionId: string }>(`/api/workflows/${encodeURIComponent(definitionKey)}/execute`, { triggerData });
+      location.hash = `#/runs/${started.executionId}`;
+    } catch (err) {
+      setProblem(describe(err));
+    }
+  };
+  const onlySimple = simple.length > 0 && simple.length === Object.keys(properties).length;
+  return (
+    <form class="start" onSubmit={(e) => void submit(e)} aria-label="Start a run">
+      {simple.map(([name, p]) => (
+        <label>
+          {name}
+          {required.has(name) ? ' (required)' : ''}
+          {p.type === 'boolean' ? (
+            <input type="checkbox" name={name} />
+          ) : p.enum ? (
+            <select name={name} required={required.has(name)}>
+              {p.enum.map((v) => (
+                <option value={String(v)}>{String(v)}</option>
+              ))}
+            </select>
+          ) : (
+            p.type === 'string' ? (
+              <input name={name} type="text" required={required.has(name)} />
+            ) : (
+              <input name={name} type="number" step="any" required={required.has(name)} />
+            )
+          )}
+          {p.description && <span class="hint">{p.description}</span>}
+        </label>
+      ))}
+      {!onlySimple && (
+        <label>
+          Trigger data (JSON)
+          <textarea name="triggerData" rows={6} value={json} onInput={(e) => setJson(e.currentTarget.value)} spellcheck={false} />
+        </label>
+      )}
+      <Problem text={problem} />
+      <button type="submit" class="primary">
+        Start
+      </button>
+    </form>
+  );
+}
+
+function Versions({ api, detail }: { api: PageProps['api']; detail: DefinitionDetail }) {
+  const versions = detail.versions.map((v) => v.version);
+  const [left, setLeft] = useState(versions[1] ?? versions[0]!);
+  const [right, setRight] = useState(versions[0]!);
+  const load = (v: number) => api.get<{ definition: unknown }>(`/api/workflows/${encodeURIComponent(detail.key)}/versions/${v}`);
+  const pair = useLoad(() => Promise.all([load(left), load(right)]), [left, right]);
+  const lines = pair.data ? diffLines(JSON.stringify(pair.data[0].definition, null, 2), JSON.stringify(pair.data[1].definition, null, 2)) : [];
+  const pick = (value: number, set: (v: number) => void, label: string) => (
+    <label>
+      {label}
+      <select value={String(value)} onChange={(e) => set(Number(e.currentTarget.value))}>
+        {versions.map((v) => (
+          <option value={String(v)}>version {v}</option>
+        ))}
+      </select>
+    </label>
+  );
+  return (
+    <Section title="Versions">
+      <ul class="versions">
+        {detail.versions.map((v) => (
+          <li>
+            version {v.version} · {when(v.createdAt)}
+            {v.createdBy ? ` · by ${v.createdBy}` : ''}
+          </li>
+        ))}
+      </ul>
+      {versions.length > 1 && (
+        <>
+          <div class="filters">
+            {pick(left, setLeft, 'Compare')}
+            {pick(right, setRight, 'with')}
+          </div>
+          <Problem text={pair.problem} />
+          <pre class="diff" aria-label={`Changes from version ${left} to version ${right}`}>
+            {lines
+              .filter((l, i) => l.kind !== 'same' || lines.slice(Math.max(0, i - 2), i + 3).some((n) => n.kind !== 'same'))
+              .map((l) => (
+                <span class={`diff-${l.kind}`}>
+                  {l.kind === 'added' ? '+ ' : l.kind === 'removed' ? '- ' : '  '}
+                  {l.text}
+                  {'\n'}
+                </span>
+              ))}
+          </pre>
+          {lines.every((l) => l.kind === 'same') && <p class="hint">The two versions are the same.</p>}
+        </>
+      )}
+    </Section>
+  );
+}

@@ -1,0 +1,244 @@
+/**
+ * The web console in a real browser (Debian's Chromium, driven by
+ * playwright-core) against a real gateway, worker, Temporal dev server and
+ * Postgres: signing in, the overview's chart from real runs, starting a run
+ * from a definition's form and watching it finish, approving from the inbox,
+ * resetting a failed run, what a viewer does not see, hostile text shown as
+ * text, and the page's policy and weight. Screenshots of each page go to
+ * test-results/console/.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../db/api-keys';
+import { refreshReports } from '../../db/reports';
+import { findOrInstallChromium } from '../../scripts/lib/chromium';
+import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
+import { CONSOLE_DIR } from '../../src/gateway/routes/console';
+import { createHarness, eventually, type Harness } from '../support/harness';
+
+const SHOTS = join('test-results', 'console');
+const HOSTILE = '<img src=x onerror="window.__xss=1">';
+
+let h: Harness;
+let browser: Browser;
+let peer: HttpSink;
+let peerDown = true;
+const keys: Record<'viewer' | 'operator', string> = { viewer: '', operator: '' };
+
+beforeAll(async () => {
+  if (!existsSync(join(CONSOLE_DIR, 'index.html'))) {
+    const built = spawnSync('npm', ['run', 'build:console'], { stdio: 'inherit' });
+    if (built.status !== 0) throw new Error('npm run build:console failed');
+  }
+  mkdirSync(SHOTS, { recursive: true });
+  peer = await startHttpSink();
+  peer.respond = () => (peerDown ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } });
+  const [executablePath] = await Promise.all([
+    findOrInstallChromium((line) => process.stdout.write(`[console test] ${line}\n`)),
+    (async () => {
+      h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1' } });
+    })(),
+  ]);
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  keys.viewer = (await createApiKey(h.db, { name: 'vera', role: 'viewer' })).key;
+  keys.operator = (await createApiKey(h.db, { name: 'olga', role: 'operator' })).key;
+
+  const definitions = [
+    {
+      key: 'console-orders',
+      name: 'Orders',
+      description: 'Confirms an order',
+      inputSchema: { type: 'object', required: ['orderId'], properties: { orderId: { type: 'string' }, amount: { type: 'number' } } },
+      steps: [
+        { id: 'price', type: 'set', values: { total: '{{ input.amount }}' } },
+        { id: 'check', type: 'condition', condition: 'vars.total > 100', then: [{ id: 'big', type: 'set', values: { big: true } }], else: [{ id: 'small', type: 'set', values: { big: false } }] },
+      ],
+    },
+    { key: 'console-signoff', name: 'Signoff', steps: [{ id: 'signoff', type: 'approval', approvers: ['olga'], timeout: '1h', onTimeout: 'reject' }] },
+    { key: 'console-sync', name: 'Sync', steps: [{ id: 'push', type: 'http', url: `${peer.url}/push`, retry: { maximumAttempts: 1 } }] },
+    {
+      key: 'console-hostile',
+      name: HOSTILE,
+      description: HOSTILE,
+      steps: [{ id: 'explode', type: 'fail', message: `refused ${HOSTILE} {{ input.note }}` }],
+    },
+  ];
+  for (const d of definitions) expect((await h.api('POST', '/api/workflows', d)).status).toBe(201);
+}, 600_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+  await peer?.close();
+});
+
+/** A new page signed in with `key`, recording every request it makes and every script error. */
+async function signedIn(key: string): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const requests: string[] = [];
+  const errors: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.goto(`${h.baseUrl}/console/`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  return { page, requests, errors };
+}
+
+async function start(key: string, triggerData: Record<string, unknown> = {}) {
+  const started = await h.api('POST', `/api/workflows/${key}/execute`, { triggerData });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  return started.body.executionId as string;
+}
+
+async function settled(executionId: string, status?: string) {
+  return eventually(async () => {
+    const row = await h.db.selectFrom('workflow_executions').select('status').where('id', '=', executionId).executeTakeFirst();
+    return row && !['PENDING', 'RUNNING'].includes(row.status) && (!status || row.status === status) ? row.status : undefined;
+  });
+}
+
+describe('the console', () => {
+  it('signs in with a key and draws the overview from real runs', async () => {
+    for (const amount of [50, 150, 300]) await settled(await start('console-orders', { orderId: `A-${amount}`, amount }));
+    await settled(await start('console-sync'), 'FAILED');
+    await refreshReports(h.db);
+
+    const { page, requests, errors } = await signedIn(h.adminKey);
+    await expect.poll(() => page.getByText('Runs ended').locator('..').locator('.tile-value').textContent()).toBe('4');
+    // uPlot drew its canvas, with the legend of the three series.
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await page.locator('.chart .u-legend').textContent()).toMatch(/ended.*failed.*success %/);
+    await expect.poll(() => page.getByRole('region', { name: 'Failing steps' }).textContent()).toContain('push');
+    await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
+    // Nothing but the gateway was asked for anything, and no script failed.
+    const origin = new URL(h.baseUrl).origin;
+    expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it("starts a run from a definition's form and follows it to its end", async () => {
+    const { page } = await signedIn(h.adminKey);
+    await page.getByRole('link', { name: 'Definitions' }).click();
+    await page.getByRole('link', { name: 'console-orders' }).click();
+    // The outline shows the condition's two branches.
+    await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent()).toMatch(/check\s*condition.*then \(when vars\.total > 100\).*big.*else.*small/s);
+    await page.getByLabel('orderId (required)').fill('B-7');
+    await page.getByLabel('amount').fill('120');
+    await page.screenshot({ path: join(SHOTS, 'definition.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
+    await page.locator('h1 .status-success').waitFor({ timeout: 20_000 });
+    await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent()).toMatch(/price.*COMPLETED.*check.*COMPLETED.*big.*COMPLETED/s);
+    // Ended: what only an open run offers is gone, what an ended one offers is there.
+    expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Replay' }).count()).toBe(1);
+    expect(await page.locator('details.card pre').textContent()).toContain('"orderId": "B-7"');
+    await page.screenshot({ path: join(SHOTS, 'run.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('lets an approver approve from the inbox', async () => {
+    const executionId = await start('console-signoff');
+    await eventually(async () => ((await h.api('GET', '/api/approvals?mine=false')).body.items.length > 0 ? true : undefined));
+    const { page } = await signedIn(keys.operator);
+    await page.getByRole('link', { name: 'Approvals' }).click();
+    const item = page.locator('.approval', { hasText: 'console-signoff' });
+    await item.waitFor();
+    await item.getByLabel('Comment').fill('fine by me');
+    await page.screenshot({ path: join(SHOTS, 'approvals.png'), fullPage: true });
+    await item.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('Nothing is waiting.').waitFor();
+    expect(await settled(executionId)).toBe('SUCCESS');
+    const decisions = await h.db.selectFrom('approval_decisions').selectAll().where('execution_id', '=', executionId).execute();
+    expect(decisions.map((d) => [d.decided_by, d.decision, d.comment])).toEqual([['olga', 'approve', 'fine by me']]);
+    await page.context().close();
+  });
+
+  it('resets a failed run to its failed step, asking first and for a reason', async () => {
+    const executionId = await start('console-sync');
+    await settled(executionId, 'FAILED');
+    peerDown = false;
+    const { page } = await signedIn(h.adminKey);
+    await page.goto(`${h.baseUrl}/console/#/runs?definition=console-sync&status=FAILED`);
+    await page.locator(`a[href="#/runs/${executionId}"]`).click();
+    await page.getByRole('button', { name: 'Reset to the failed step' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reset this run to the failed step?' });
+    // No reason, no reset.
+    expect(await dialog.getByRole('button', { name: 'Reset to the failed step' }).isDisabled()).toBe(true);
+    await dialog.getByLabel('Reason (kept in the audit log)').fill('the peer is back');
+    await dialog.getByRole('button', { name: 'Reset to the failed step' }).click();
+    await page.locator('h1 .status-success').waitFor({ timeout: 30_000 });
+    const audit = await h.api('GET', `/api/audit?target=${executionId}`);
+    expect(audit.body.items[0]).toMatchObject({ action: 'execution.reset', reason: 'the peer is back' });
+    await page.context().close();
+  });
+
+  it('shows a viewer no control it may not use', async () => {
+    const executionId = await start('console-signoff');
+    await eventually(async () => ((await h.api('GET', `/api/executions/${executionId}`)).body.live?.approvals?.length ? true : undefined));
+    const { page } = await signedIn(keys.viewer);
+    await page.goto(`${h.baseUrl}/console/#/runs/${executionId}`);
+    await page.getByRole('heading', { name: /^Run / }).waitFor();
+    await page.getByRole('region', { name: 'Live state' }).waitFor();
+    expect(await page.getByRole('group', { name: 'Actions' }).getByRole('button').count()).toBe(0);
+    for (const name of ['Cancel', 'Terminate', 'Replay', 'Reset to the failed step']) expect(await page.getByRole('button', { name }).count()).toBe(0);
+    await page.goto(`${h.baseUrl}/console/#/definitions/console-orders`);
+    await page.getByRole('region', { name: 'Steps' }).waitFor();
+    expect(await page.getByRole('form', { name: 'Start a run' }).count()).toBe(0);
+    await page.goto(`${h.baseUrl}/console/#/approvals`);
+    await page.locator('.approval', { hasText: 'console-signoff' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'viewer-approvals.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('shows hostile names, trigger data and errors as text, and runs none of it', async () => {
+    const executionId = await start('console-hostile', { note: HOSTILE, [HOSTILE]: HOSTILE });
+    await settled(executionId, 'FAILED');
+    await refreshReports(h.db);
+    const { page, errors } = await signedIn(h.adminKey);
+    for (const route of ['#/definitions', '#/definitions/console-hostile', `#/runs/${executionId}`, '#/runs?definition=console-hostile', '#/']) {
+      await page.goto(`${h.baseUrl}/console/${route}`);
+      await page.locator('main h1').waitFor();
+      await page.waitForTimeout(300);
+    }
+    await page.goto(`${h.baseUrl}/console/#/runs/${executionId}`);
+    await page.locator('h1 .status-failed').waitFor();
+    await page.locator('details.card summary').click();
+    expect(await page.locator('main').textContent()).toContain(`refused ${HOSTILE} ${HOSTILE}`);
+    expect(await page.locator('main img').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('is served with a policy that allows only the gateway, and weighs under 200 KB of script', async () => {
+    const res = await fetch(`${h.baseUrl}/console/`);
+    expect(res.status).toBe(200);
+    const policy = res.headers.get('content-security-policy') ?? '';
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).not.toContain('unsafe-inline');
+    expect(policy).toContain("frame-ancestors 'none'");
+    const scripts = readdirSync(join(CONSOLE_DIR, 'assets')).filter((f) => f.endsWith('.js'));
+    const bytes = scripts.reduce((n, f) => n + statSync(join(CONSOLE_DIR, 'assets', f)).size, 0);
+    expect(bytes).toBeLessThan(200 * 1024);
+    // A phone-sized screen still gets the whole page.
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const page = await context.newPage();
+    await page.goto(`${h.baseUrl}/console/`);
+    await page.getByLabel('API key').fill(h.adminKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'overview-phone.png'), fullPage: true });
+    await context.close();
+  });
+});
