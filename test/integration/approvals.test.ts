@@ -119,6 +119,25 @@ describe('approval', () => {
     expect(order).toEqual(['remindLead', 'remindDirector', 'review', 'result']);
   });
 
+  it('lists the approvals waiting, and those each caller may still decide', async () => {
+    const run = await start({ approvers: ['alice', 'bob'], required: 2, timeout: '1h', onTimeout: 'reject' });
+    const inbox = async (who: string) => (await h.api('GET', '/api/approvals?mine=true', undefined, {}, { key: keys[who] })).body.items;
+    const mine = (items: { executionId: string }[]) => items.filter((i) => i.executionId === run.executionId);
+    expect(mine(await inbox('alice'))).toEqual([
+      expect.objectContaining({ stepPath: 'review', approvers: ['alice', 'bob'], required: 2, decisions: [], mayDecide: true }),
+    ]);
+    expect(mine(await inbox('carol'))).toEqual([]);
+    expect((await decide(run.executionId, 'alice', 'approve', 'ok')).status).toBe(200);
+    // Decided by Alice: off her list, still on Bob's, with her decision.
+    await eventually(async () => (mine(await inbox('alice')).length === 0 ? true : undefined));
+    expect(mine(await inbox('bob'))[0]).toMatchObject({ mayDecide: true, decisions: [{ by: 'alice', decision: 'approve', comment: 'ok' }] });
+    const all = (await h.api('GET', '/api/approvals')).body.items;
+    expect(mine(all)).toEqual([expect.objectContaining({ mayDecide: false })]);
+    expect((await decide(run.executionId, 'bob', 'approve')).status).toBe(200);
+    await run.handle.result();
+    expect(mine((await h.api('GET', '/api/approvals')).body.items)).toEqual([]);
+  });
+
   it('refuses a definition that does not say who decides, or whose ladder outlasts its timeout', async () => {
     const res = await h.api('POST', '/api/workflows', {
       key: 'bad-approval',
