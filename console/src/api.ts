@@ -6,6 +6,7 @@
  */
 import type { DailyRow, DeliveryRow, StepRow, Summary } from '../../db/reports';
 import type { MigrationResult } from '../../src/executions/migration';
+import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
 import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
 import type { publicDefinition } from '../../src/gateway/routes/workflows';
 import type { RunState } from '../../src/shared/run';
@@ -43,6 +44,8 @@ export type DailyReport = ReportFrame & { items: DailyRow[] };
 export type StepsReport = ReportFrame & { items: StepRow[] };
 export type DeliveriesReport = ReportFrame & { items: DeliveryRow[] };
 export type Migration = MigrationResult;
+export type Preview = Json<BulkPreview>;
+export type Batch = Json<BatchProgress>;
 
 export type DefinitionSummary = Json<ReturnType<typeof publicDefinition>>;
 

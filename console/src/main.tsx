@@ -10,6 +10,7 @@ import { type Api, ApiProblem, createApi, type Session } from './api';
 import { ApprovalsPage } from './pages/approvals';
 import { DefinitionPage, DefinitionsPage } from './pages/definitions';
 import { OverviewPage } from './pages/overview';
+import { BatchPage, RecoveryPage } from './pages/recovery';
 import { RunPage } from './pages/run';
 import { RunsPage } from './pages/runs';
 import { SignIn } from './pages/sign-in';
@@ -94,6 +95,8 @@ function App() {
   else if (section === 'runs' && params.length) page = <RunPage {...props} />;
   else if (section === 'runs') page = <RunsPage {...props} />;
   else if (section === 'approvals') page = <ApprovalsPage {...props} />;
+  else if (section === 'recovery') page = <RecoveryPage {...props} />;
+  else if (section === 'batches' && params.length) page = <BatchPage {...props} />;
   else page = <p role="alert">No such page. <a href="#/">Back to the overview</a></p>;
 
   return (

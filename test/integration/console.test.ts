@@ -26,6 +26,7 @@ let h: Harness;
 let browser: Browser;
 let peer: HttpSink;
 let peerDown = true;
+let batchPeerDown = true;
 const keys: Record<'viewer' | 'operator', string> = { viewer: '', operator: '' };
 
 beforeAll(async () => {
@@ -35,7 +36,8 @@ beforeAll(async () => {
   }
   mkdirSync(SHOTS, { recursive: true });
   peer = await startHttpSink();
-  peer.respond = () => (peerDown ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } });
+  peer.respond = (req) =>
+    (req.path.startsWith('/batch') ? batchPeerDown : peerDown) ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } };
   const [executablePath] = await Promise.all([
     findOrInstallChromium((line) => process.stdout.write(`[console test] ${line}\n`)),
     (async () => {
@@ -59,6 +61,7 @@ beforeAll(async () => {
     },
     { key: 'console-signoff', name: 'Signoff', steps: [{ id: 'signoff', type: 'approval', approvers: ['olga'], timeout: '1h', onTimeout: 'reject' }] },
     { key: 'console-sync', name: 'Sync', steps: [{ id: 'push', type: 'http', url: `${peer.url}/push`, retry: { maximumAttempts: 1 } }] },
+    { key: 'console-batch', name: 'Batch', steps: [{ id: 'pull', type: 'http', url: `${peer.url}/batch`, retry: { maximumAttempts: 1 } }] },
     {
       key: 'console-hostile',
       name: HOSTILE,
@@ -178,6 +181,35 @@ describe('the console', () => {
     await page.locator('h1 .status-success').waitFor({ timeout: 30_000 });
     const audit = await h.api('GET', `/api/audit?target=${executionId}`);
     expect(audit.body.items[0]).toMatchObject({ action: 'execution.reset', reason: 'the peer is back' });
+    await page.context().close();
+  });
+
+  it('recovers a failure group from the overview: a dry run, then a batch followed to its end', async () => {
+    const failed = [await start('console-batch'), await start('console-batch'), await start('console-batch')];
+    for (const id of failed) await settled(id, 'FAILED');
+    await refreshReports(h.db);
+    const { page } = await signedIn(h.adminKey);
+    const row = page.getByRole('region', { name: 'Failing steps' }).locator('tr', { hasText: 'console-batch' });
+    await row.getByRole('link', { name: 'Recover…' }).click();
+    await page.getByRole('heading', { name: 'Recover failed runs' }).waitFor();
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const preview = page.getByRole('region', { name: 'What would happen' });
+    await preview.getByText('3 runs match. Nothing has changed yet.').waitFor();
+    expect(await preview.locator('tbody tr').first().textContent()).toMatch(/console-batch\s*1\s*pull\s*ProviderRejected\s*3/);
+    await page.screenshot({ path: join(SHOTS, 'recovery.png'), fullPage: true });
+    // The dry run changed nothing.
+    for (const id of failed) expect(await settled(id)).toBe('FAILED');
+
+    batchPeerDown = false;
+    await page.getByRole('button', { name: 'Reset 3 runs' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reset 3 runs?' });
+    await dialog.getByLabel('Reason (kept in the audit log)').fill('the batch peer is back');
+    await dialog.getByRole('button', { name: 'Reset 3 runs' }).click();
+    await page.waitForURL(/#\/batches\/[0-9a-f-]{36}$/);
+    await page.locator('h1 .status-completed').waitFor({ timeout: 60_000 });
+    expect(await page.locator('main').textContent()).toContain('done 3 · failed 0 · skipped 0');
+    await page.screenshot({ path: join(SHOTS, 'batch.png'), fullPage: true });
+    for (const id of failed) expect(await settled(id, 'SUCCESS')).toBe('SUCCESS');
     await page.context().close();
   });
 

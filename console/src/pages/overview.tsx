@@ -1,5 +1,5 @@
 /** What is happening: runs per day and success rate, what fails now, approvals waiting, deliveries. From /api/reports. */
-import type { DailyReport, StepsReport, SummaryReport } from '../api';
+import { allows, type DailyReport, type StepsReport, type SummaryReport } from '../api';
 import { Chart } from '../chart';
 import type { PageProps } from '../main';
 import { duration, percent, Problem, Section, useLoad, when } from '../ui';
@@ -7,7 +7,7 @@ import type { ApprovalsList } from './approvals';
 
 const DAYS = 14;
 
-export function OverviewPage({ api }: PageProps) {
+export function OverviewPage({ api, session }: PageProps) {
   const today = new Date().toISOString().slice(0, 10);
   const from = new Date(Date.now() - (DAYS - 1) * 86_400_000).toISOString().slice(0, 10);
   const summary = useLoad(() => api.get<SummaryReport>('/api/reports/summary', { from, to: today }), [], 30_000);
@@ -95,6 +95,7 @@ export function OverviewPage({ api }: PageProps) {
                 <th scope="col">Step</th>
                 <th scope="col" class="num">Failed</th>
                 <th scope="col">Commonest error</th>
+                {allows(session.role, 'admin') && <th scope="col">Fix</th>}
               </tr>
             </thead>
             <tbody>
@@ -110,6 +111,11 @@ export function OverviewPage({ api }: PageProps) {
                       {st.failed} ({percent(st.failureRate)})
                     </td>
                     <td class="error-text">{st.topErrors[0] ? `${st.topErrors[0].errorType ?? 'untyped'}: ${st.topErrors[0].sample ?? ''}` : '–'}</td>
+                    {allows(session.role, 'admin') && (
+                      <td>
+                        <a href={recoveryLink(st.definitionKey, st.stepId, st.topErrors[0]?.errorType ?? null)}>Recover…</a>
+                      </td>
+                    )}
                   </tr>
                 ))}
             </tbody>
@@ -140,6 +146,11 @@ export function OverviewPage({ api }: PageProps) {
       )}
     </>
   );
+}
+
+function recoveryLink(definition: string, failedStep: string, errorType: string | null): string {
+  const params = new URLSearchParams({ definition, failedStep, ...(errorType ? { errorType } : {}) });
+  return `#/recovery?${params}`;
 }
 
 function Tile({ label, value, tone, href }: { label: string; value: string; tone?: 'bad'; href?: string }) {
