@@ -413,6 +413,8 @@ export interface ExecutionCursor {
 
 export interface ExecutionFilter {
   definitionId?: string | undefined;
+  /** One version of the definition (with `definitionId`). */
+  definitionVersion?: number | undefined;
   /** Any of these statuses. */
   statuses?: readonly string[] | undefined;
   templateKey?: string | undefined;
@@ -448,6 +450,7 @@ export function executionListQuery(db: Kysely<Database>, filter: ExecutionFilter
       .select(sql<string>`to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_started_at'));
     if (status !== undefined) q = q.where('status', '=', status);
     if (filter.definitionId !== undefined) q = q.where('definition_id', '=', filter.definitionId);
+    if (filter.definitionVersion !== undefined) q = q.where('definition_version', '=', filter.definitionVersion);
     if (filter.templateKey !== undefined) q = q.where('template_key', '=', filter.templateKey);
     if (filter.category !== undefined) q = q.where('category', '=', filter.category);
     if (filter.from !== undefined) q = q.where('started_at', '>=', sql<Date>`${filter.from}::timestamptz`);

@@ -52,7 +52,7 @@ export type DefinitionSummary = Json<ReturnType<typeof publicDefinition>>;
 export interface DefinitionDetail extends DefinitionSummary {
   definition: { steps: StepDoc[]; inputSchema?: Record<string, unknown>; trigger?: { type: string; cron?: string } } & Record<string, unknown>;
   versions: { version: number; createdAt: string; createdBy: string | null }[];
-  schedule?: { nextFireTimes?: string[] } & Record<string, unknown>;
+  schedule?: { id: string; nextFireTimes: string[]; paused: boolean; lastFiredAt: string | null } | null;
 }
 
 /** A step of a definition document, as far as the console reads it. */

@@ -39,6 +39,31 @@ export function checkSchedule(definition: Definition): DefinitionProblem[] {
   return problems;
 }
 
+/**
+ * The definition's Temporal Schedule as the server has it: its next fire
+ * times (at most `count`), whether it is paused, and its last firing; null
+ * when there is none (disabled, or not a schedule trigger).
+ */
+export async function describeSchedule(
+  client: Client,
+  definitionKey: string,
+  count = 5,
+): Promise<{ id: string; nextFireTimes: Date[]; paused: boolean; lastFiredAt: Date | null } | null> {
+  try {
+    const described = await client.schedule.getHandle(scheduleIdFor(definitionKey)).describe();
+    const last = described.info.recentActions.at(-1);
+    return {
+      id: described.scheduleId,
+      nextFireTimes: described.info.nextActionTimes.slice(0, count),
+      paused: described.state.paused,
+      lastFiredAt: last?.takenAt ?? null,
+    };
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return null;
+    throw err;
+  }
+}
+
 /** Deletes the definition's Temporal Schedule; answers whether there was one. */
 export async function deleteSchedule(client: Client, definitionKey: string): Promise<boolean> {
   try {

@@ -235,6 +235,11 @@ const COMPONENTS: Record<string, z.ZodType> = {
   DefinitionDetail: definitionSummarySchema.extend({
     definition: storedDocument,
     versions: z.array(z.object({ version: z.int(), createdAt: time, createdBy: z.string().nullable() })),
+    schedule: z
+      .object({ id: z.string(), nextFireTimes: z.array(time), paused: z.boolean(), lastFiredAt: time.nullable() })
+      .nullable()
+      .optional()
+      .meta({ description: "a schedule trigger's Temporal Schedule: its next five firings; null while the definition is disabled" }),
   }),
   DefinitionVersion: z.object({ id: uuid, key: z.string(), version: z.int(), createdAt: time, definition: storedDocument }),
   DefinitionDeleted: definitionSummarySchema.extend({
@@ -788,6 +793,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       schema: executionListQuery,
       docs: {
         definition: { description: "a definition's id or key", example: 'order-followup' },
+        version: { description: 'a definition version; with definition, the runs of that version', example: 1 },
         status: {
           description: `one status, or several separated by commas (case-insensitive): ${EXECUTION_STATUSES.join(', ')}`,
           example: 'FAILED,TIMED_OUT',

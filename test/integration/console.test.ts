@@ -129,7 +129,7 @@ describe('the console', () => {
 
   it("starts a run from a definition's form and follows it to its end", async () => {
     const { page } = await signedIn(h.adminKey);
-    await page.getByRole('link', { name: 'Definitions' }).click();
+    await page.getByRole('navigation').getByRole('link', { name: 'Definitions' }).click();
     await page.getByRole('link', { name: 'console-orders' }).click();
     // The outline shows the condition's two branches.
     await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent()).toMatch(/check\s*condition.*then \(when vars\.total > 100\).*big.*else.*small/s);
@@ -148,11 +148,27 @@ describe('the console', () => {
     await page.context().close();
   });
 
+  it("shows a schedule trigger's next fire times and a diff between two versions", async () => {
+    const nightly = { key: 'console-nightly', name: 'Nightly', trigger: { type: 'schedule', cron: '30 2 * * *', timezone: 'Europe/Paris' }, steps: [{ id: 'only', type: 'set', values: { n: 1 } }] };
+    expect((await h.api('POST', '/api/workflows', nightly)).status).toBe(201);
+    expect((await h.api('PUT', '/api/workflows/console-nightly', { ...nightly, steps: [{ id: 'only', type: 'set', values: { n: 2 } }] })).status).toBe(200);
+    const { page } = await signedIn(h.adminKey);
+    await page.goto(`${h.baseUrl}/console/#/definitions/console-nightly`);
+    const times = page.getByRole('list', { name: 'Next fire times' }).getByRole('listitem');
+    await expect.poll(() => times.count()).toBe(5);
+    // 02:30 in Paris is 01:30 UTC in winter.
+    expect(await times.first().textContent()).toMatch(/ 0[01]:30:00 UTC$/);
+    const diff = page.getByLabel('Changes from version 1 to version 2');
+    await expect.poll(() => diff.textContent()).toMatch(/- +"n": 1\s*\+ +"n": 2/);
+    await page.screenshot({ path: join(SHOTS, 'schedule-and-diff.png'), fullPage: true });
+    await page.context().close();
+  });
+
   it('lets an approver approve from the inbox', async () => {
     const executionId = await start('console-signoff');
     await eventually(async () => ((await h.api('GET', '/api/approvals?mine=false')).body.items.length > 0 ? true : undefined));
     const { page } = await signedIn(keys.operator);
-    await page.getByRole('link', { name: 'Approvals' }).click();
+    await page.getByRole('navigation').getByRole('link', { name: 'Approvals' }).click();
     const item = page.locator('.approval', { hasText: 'console-signoff' });
     await item.waitFor();
     await item.getByLabel('Comment').fill('fine by me');

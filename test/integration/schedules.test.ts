@@ -60,6 +60,16 @@ describe('schedule triggers', () => {
     expect(created.body.schedule).toEqual({ id: 'definition-nightly-report', sync: 'created' });
     const description = await h.client.schedule.getHandle('definition-nightly-report').describe();
     expect(description.spec.timezone).toBe('Europe/Paris');
+    // The definition says when it fires next: 02:30 in Paris, the next five days.
+    const read = await h.api('GET', '/api/workflows/nightly-report');
+    expect(read.body.schedule).toMatchObject({ id: 'definition-nightly-report', paused: false, lastFiredAt: null });
+    const next = (read.body.schedule.nextFireTimes as string[]).map((t) => new Date(t));
+    expect(next).toHaveLength(5);
+    for (const [i, t] of next.entries()) {
+      expect(t.getTime()).toBeGreaterThan(Date.now());
+      expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }).format(t)).toBe('02:30');
+      if (i > 0) expect(Math.round((t.getTime() - next[i - 1]!.getTime()) / 3_600_000)).toBeGreaterThanOrEqual(23);
+    }
 
     const first = await fire(created.body.id, 0);
     expect(first).toMatchObject({ trigger_type: 'schedule', definition_version: 1 });

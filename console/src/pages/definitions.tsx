@@ -69,6 +69,24 @@ export function DefinitionPage({ api, session, params }: PageProps) {
         Version {d.version} · {d.enabled ? 'enabled' : 'disabled'} · trigger {d.triggerType} · <a href={`#/runs?definition=${encodeURIComponent(d.key)}`}>its runs</a>
       </p>
       {d.description && <p>{d.description}</p>}
+      {d.definition.trigger?.type === 'schedule' && (
+        <Section title="Schedule">
+          <p>
+            Cron <code>{String(d.definition.trigger.cron)}</code> ({String((d.definition.trigger as { timezone?: string }).timezone ?? 'UTC')})
+            {d.schedule?.paused ? ' · paused' : ''}
+            {d.schedule?.lastFiredAt ? ` · last fired ${when(d.schedule.lastFiredAt)}` : ''}
+          </p>
+          {d.schedule ? (
+            <ol class="versions" aria-label="Next fire times">
+              {d.schedule.nextFireTimes.map((t) => (
+                <li>{when(t)}</li>
+              ))}
+            </ol>
+          ) : (
+            <p class="hint">No Temporal Schedule: the definition is disabled.</p>
+          )}
+        </Section>
+      )}
       <div class="columns">
         <Section title="Steps">
           <Outline steps={d.definition.steps} />

@@ -9,6 +9,7 @@ const STATUSES = ['RUNNING', 'PENDING', 'SUCCESS', 'FAILED', 'CANCELLED', 'TERMI
 export function RunsPage({ api, query }: PageProps) {
   const filter = {
     definition: query.get('definition') ?? '',
+    version: query.get('version') ?? '',
     status: query.get('status') ?? '',
     from: query.get('from') ?? '',
     to: query.get('to') ?? '',
@@ -21,6 +22,7 @@ export function RunsPage({ api, query }: PageProps) {
     () =>
       api.get<ExecutionPage>('/api/executions', {
         definition: filter.definition || undefined,
+        version: filter.definition && filter.version ? filter.version : undefined,
         status: filter.status || undefined,
         from: filter.from ? new Date(`${filter.from}T00:00:00Z`).toISOString() : undefined,
         to: filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000).toISOString() : undefined,
@@ -53,6 +55,10 @@ export function RunsPage({ api, query }: PageProps) {
               <option value={d.key}>{d.key}</option>
             ))}
           </select>
+        </label>
+        <label>
+          Version
+          <input type="number" name="version" min={1} step={1} value={filter.version} class="narrow" />
         </label>
         <label>
           Status

@@ -108,6 +108,8 @@ export const listQuery = z
   .object({
     /** A definition's id or key. */
     definition: z.string().min(1).max(200).optional(),
+    /** Runs of this definition version (with `definition`, of that definition). */
+    version: wholeNumber(1).optional(),
     /** One status, or several separated by commas (also as repeated parameters). */
     status: z
       .union([z.string(), z.array(z.string())])
@@ -275,6 +277,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     }
     const { rows, next } = await listExecutions(db, {
       definitionId,
+      definitionVersion: query.version,
       statuses: query.status,
       templateKey: query.template,
       category: query.category,

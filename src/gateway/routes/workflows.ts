@@ -12,7 +12,7 @@ import {
 import type { DefinitionRow } from '../../../db/schema';
 import { checkCalls } from '../../executions/calls';
 import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-definition';
-import { checkSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
+import { checkSchedule, describeSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
 import { migrateRequest, migrateWaitingRuns } from '../../executions/migration';
 import { type Definition, parseDefinition, runTimeoutSchema } from '../../shared/definition';
@@ -148,14 +148,22 @@ export function workflowRoutes(deps: RouteDeps): Router {
 
   router.get('/api/workflows/:id', requireRole('viewer'), async (req, res) => {
     const row = await loadDefinition(req.params.id);
-    const [current, versions] = await Promise.all([
+    const [current, versions, schedule] = await Promise.all([
       getDefinitionVersion(db, row.id, row.current_version),
       listDefinitionVersions(db, row.id),
+      // A schedule trigger's next firings, as Temporal has them; a Temporal that does not answer leaves them out.
+      row.trigger_type === 'schedule'
+        ? describeSchedule(deps.temporal.client, row.key).catch((err: unknown) => {
+            deps.logger.warn({ err, definition: row.key }, 'could not describe the schedule');
+            return undefined;
+          })
+        : Promise.resolve(undefined),
     ]);
     res.json({
       ...publicDefinition(row),
       definition: current?.document,
       versions: versions.map((v) => ({ version: v.version, createdAt: v.created_at, createdBy: v.created_by })),
+      ...(schedule !== undefined ? { schedule } : {}),
     });
   });
 
