@@ -146,6 +146,11 @@ const envSchema = z.object({
   }),
   OIDC_ROLE_MAP: optionalString,
   OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
+  /** The console's sign-in through the provider (authorization code with PKCE, a public client). */
+  OIDC_CONSOLE_CLIENT_ID: optionalString,
+  OIDC_AUTHORIZATION_URL: optionalUrl(['http:', 'https:']),
+  OIDC_TOKEN_URL: optionalUrl(['http:', 'https:']),
+  OIDC_CONSOLE_SCOPE: optionalString,
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -421,6 +426,12 @@ export interface OidcConfig {
    * signed with a key not in it (a rotation). @default 30
    */
   readonly jwksCooldownSeconds: number;
+  /**
+   * The console's sign-in through the provider, when set: the browser is sent
+   * to `authorizationUrl` (authorization code with PKCE) and trades the code
+   * for an access token at `tokenUrl`, as the public client `clientId`.
+   */
+  readonly console?: { readonly clientId: string; readonly authorizationUrl: string; readonly tokenUrl: string; readonly scope: string } | undefined;
 }
 
 /** The roles OIDC_ROLE_MAP may name, as the gateway orders them (see gateway/auth.ts). */
@@ -432,7 +443,8 @@ const OIDC_REQUIRED = ['OIDC_JWKS_URL', 'OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_RO
 function oidcConfig(e: Parsed): OidcConfig | undefined | ConfigError {
   const missing = OIDC_REQUIRED.filter((name) => e[name] === undefined);
   if (missing.length === OIDC_REQUIRED.length) {
-    return e.OIDC_ROLES_CLAIM === undefined ? undefined : new ConfigError([`OIDC_ROLES_CLAIM is set, but OIDC is not: set ${OIDC_REQUIRED.join(', ')} too`]);
+    const stray = (['OIDC_ROLES_CLAIM', 'OIDC_CONSOLE_CLIENT_ID', 'OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL', 'OIDC_CONSOLE_SCOPE'] as const).filter((n) => e[n] !== undefined);
+    return stray.length === 0 ? undefined : new ConfigError(stray.map((name) => `${name} is set, but OIDC is not: set ${OIDC_REQUIRED.join(', ')} too`));
   }
   if (missing.length > 0) {
     const set = OIDC_REQUIRED.filter((name) => e[name] !== undefined).join(', ');
@@ -440,7 +452,22 @@ function oidcConfig(e: Parsed): OidcConfig | undefined | ConfigError {
   }
   const roleMap = parseRoleMap(e.OIDC_ROLE_MAP as string);
   if (roleMap instanceof Error) return new ConfigError([`OIDC_ROLE_MAP ${roleMap.message}`]);
+  const consoleVars = ['OIDC_CONSOLE_CLIENT_ID', 'OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL'] as const;
+  const consoleMissing = consoleVars.filter((name) => e[name] === undefined);
+  if (consoleMissing.length > 0 && consoleMissing.length < consoleVars.length) {
+    return new ConfigError(consoleMissing.map((name) => `${name} is required for the console's sign-in through OIDC: set ${consoleVars.join(', ')} together`));
+  }
   return {
+    ...(consoleMissing.length === 0
+      ? {
+          console: {
+            clientId: (e.OIDC_CONSOLE_CLIENT_ID as string).trim(),
+            authorizationUrl: e.OIDC_AUTHORIZATION_URL as string,
+            tokenUrl: e.OIDC_TOKEN_URL as string,
+            scope: e.OIDC_CONSOLE_SCOPE?.trim() || 'openid profile',
+          },
+        }
+      : {}),
     jwksUrl: e.OIDC_JWKS_URL as string,
     issuer: (e.OIDC_ISSUER as string).trim(),
     audiences: list(e.OIDC_AUDIENCE),

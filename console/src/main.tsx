@@ -7,6 +7,7 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { type Api, ApiProblem, createApi, type Session } from './api';
+import { finishSignIn, type OidcSettings } from './oidc';
 import { ApprovalsPage } from './pages/approvals';
 import { DefinitionPage, DefinitionsPage } from './pages/definitions';
 import { OverviewPage } from './pages/overview';
@@ -53,7 +54,29 @@ function App() {
   const [key, setKey] = useState<string | null>(() => sessionStorage.getItem(KEY_STORAGE));
   const [session, setSession] = useState<Session | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const [oidc, setOidc] = useState<OidcSettings | null | undefined>(undefined);
   const route = useHash();
+
+  // What sign-in the gateway offers; and, coming back from the provider, the token for the code.
+  useEffect(() => {
+    void fetch('/console/settings.json')
+      .then((r) => r.json() as Promise<{ oidc: OidcSettings | null }>)
+      .catch(() => ({ oidc: null }))
+      .then(async ({ oidc: settings }) => {
+        setOidc(settings);
+        try {
+          const signedIn = await finishSignIn(settings);
+          if (signedIn) {
+            sessionStorage.setItem(KEY_STORAGE, signedIn.token);
+            setKey(signedIn.token);
+            // Back at the page the sign-in left from (the address changed without a hashchange).
+            dispatchEvent(new HashChangeEvent('hashchange'));
+          }
+        } catch (err) {
+          setProblem(err instanceof Error ? err.message : String(err));
+        }
+      });
+  }, []);
   const signOut = () => {
     sessionStorage.removeItem(KEY_STORAGE);
     setKey(null);
@@ -75,6 +98,7 @@ function App() {
   if (!key || !api) {
     return (
       <SignIn
+        oidc={oidc ?? null}
         problem={problem}
         onSignIn={(k) => {
           sessionStorage.setItem(KEY_STORAGE, k);

@@ -60,7 +60,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(healthRoutes(deps));
   // The API reference: open, and static.
   app.use(docsRoutes(deps));
-  app.use(consoleRoutes());
+  app.use(consoleRoutes(deps.config));
 
   // Everything below needs an API key (or an OIDC token); each route names its role (see auth.ts).
   const verifyToken = deps.config.oidc ? createTokenVerifier(deps.config.oidc, deps) : undefined;

@@ -8,8 +8,12 @@
  * test-results/console/.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
@@ -29,6 +33,59 @@ let peerDown = true;
 let batchPeerDown = true;
 const keys: Record<'viewer' | 'operator', string> = { viewer: '', operator: '' };
 
+/**
+ * A loopback OpenID Connect provider: its authorization endpoint signs in
+ * "Ida" at once and sends the browser back with a code; its token endpoint
+ * trades the code, with the PKCE verifier that matches, for a signed token.
+ */
+let idp: Server;
+let idpUrl: string;
+const idpSeen: { challenge?: string; verifierMatched?: boolean } = {};
+
+async function startIdp(): Promise<void> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'console-test', alg: 'ES256', use: 'sig' };
+  const codes = new Map<string, string>();
+  idp = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://idp');
+    if (url.pathname === '/jwks') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    } else if (url.pathname === '/authorize') {
+      const code = `code-${codes.size + 1}`;
+      idpSeen.challenge = url.searchParams.get('code_challenge') ?? undefined;
+      codes.set(code, idpSeen.challenge ?? '');
+      const back = new URL(url.searchParams.get('redirect_uri')!);
+      back.search = new URLSearchParams({ code, state: url.searchParams.get('state') ?? '' }).toString();
+      res.writeHead(302, { location: back.toString() }).end();
+    } else if (url.pathname === '/token' && req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        void (async () => {
+          const form = new URLSearchParams(body);
+          const challenge = codes.get(form.get('code') ?? '');
+          const computed = createHash('sha256').update(form.get('code_verifier') ?? '').digest('base64url');
+          idpSeen.verifierMatched = challenge !== undefined && challenge === computed;
+          const cors = { 'access-control-allow-origin': new URL(h.baseUrl).origin, 'content-type': 'application/json' };
+          if (!idpSeen.verifierMatched) return res.writeHead(400, cors).end(JSON.stringify({ error: 'invalid_grant' }));
+          const now = Math.floor(Date.now() / 1000);
+          const token = await new SignJWT({ preferred_username: 'ida', groups: ['wf-ops'] })
+            .setProtectedHeader({ alg: 'ES256', kid: 'console-test', typ: 'JWT' })
+            .setSubject('user-ida')
+            .setIssuer(`${idpUrl}/realm`)
+            .setAudience('workflow-console')
+            .setIssuedAt(now)
+            .setExpirationTime(now + 600)
+            .sign(privateKey);
+          res.writeHead(200, cors).end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: 600 }));
+        })();
+      });
+    } else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+  idpUrl = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+}
+
 beforeAll(async () => {
   if (!existsSync(join(CONSOLE_DIR, 'index.html'))) {
     const built = spawnSync('npm', ['run', 'build:console'], { stdio: 'inherit' });
@@ -41,7 +98,20 @@ beforeAll(async () => {
   const [executablePath] = await Promise.all([
     findOrInstallChromium((line) => process.stdout.write(`[console test] ${line}\n`)),
     (async () => {
-      h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1' } });
+      await startIdp();
+      h = await createHarness({
+        env: {
+          HTTP_ALLOWED_HOSTS: '127.0.0.1',
+          OIDC_JWKS_URL: `${idpUrl}/jwks`,
+          OIDC_ISSUER: `${idpUrl}/realm`,
+          OIDC_AUDIENCE: 'workflow-console',
+          OIDC_ROLES_CLAIM: 'groups',
+          OIDC_ROLE_MAP: 'wf-ops:operator',
+          OIDC_CONSOLE_CLIENT_ID: 'workflow-console',
+          OIDC_AUTHORIZATION_URL: `${idpUrl}/authorize`,
+          OIDC_TOKEN_URL: `${idpUrl}/token`,
+        },
+      });
     })(),
   ]);
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
@@ -74,6 +144,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await new Promise((resolve) => (idp ? idp.close(resolve) : resolve(undefined)));
   await h?.close();
   await peer?.close();
 });
@@ -89,7 +160,7 @@ async function signedIn(key: string): Promise<{ page: Page; requests: string[]; 
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   await page.goto(`${h.baseUrl}/console/`);
   await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
   return { page, requests, errors };
 }
@@ -125,6 +196,27 @@ describe('the console', () => {
     expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
     expect(errors).toEqual([]);
     await page.context().close();
+  });
+
+  it("signs in through the organization's OIDC provider, with PKCE, and acts with the token's role", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${h.baseUrl}/console/#/approvals`);
+    const errors: string[] = [];
+    page.on('console', (m) => errors.push(m.text()));
+    await page.getByRole('button', { name: "Sign in with your organization's account" }).click();
+    await page.getByRole('heading', { name: 'Approvals' }).waitFor({ timeout: 10_000 }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await page.locator('body').textContent()}\n${errors.join('\n')}`);
+    });
+    // Back where it was, as Ida with the role her group maps to; the code is gone from the address.
+    expect(await page.locator('.who').textContent()).toMatch(/ida\s*operator/);
+    expect(page.url()).toBe(`${h.baseUrl}/console/#/approvals`);
+    expect(idpSeen).toEqual({ challenge: expect.stringMatching(/^[\w-]{43}$/), verifierMatched: true });
+    // The policy lets the page reach the provider's token endpoint, and nothing else outside.
+    const policy = (await fetch(`${h.baseUrl}/console/`)).headers.get('content-security-policy') ?? '';
+    expect(policy).toContain(`connect-src 'self' ${idpUrl}`);
+    await page.screenshot({ path: join(SHOTS, 'signed-in-oidc.png') });
+    await context.close();
   });
 
   it("starts a run from a definition's form and follows it to its end", async () => {

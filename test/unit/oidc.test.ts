@@ -47,6 +47,22 @@ describe('OIDC configuration', () => {
     expect(loadConfig({ ...base, ...oidc, OIDC_ROLES_CLAIM: 'realm_access.roles' }).oidc?.rolesClaim).toBe('realm_access.roles');
   });
 
+  it("takes the console's sign-in settings together, and only with OIDC on", () => {
+    const login = { OIDC_CONSOLE_CLIENT_ID: 'workflow-console', OIDC_AUTHORIZATION_URL: 'https://id.example.test/auth', OIDC_TOKEN_URL: 'https://id.example.test/token' };
+    expect(loadConfig({ ...base, ...oidc, ...login }).oidc?.console).toEqual({
+      clientId: 'workflow-console',
+      authorizationUrl: 'https://id.example.test/auth',
+      tokenUrl: 'https://id.example.test/token',
+      scope: 'openid profile',
+    });
+    expect(loadConfig({ ...base, ...oidc }).oidc?.console).toBeUndefined();
+    expect(problemsOf({ ...base, ...oidc, OIDC_CONSOLE_CLIENT_ID: 'workflow-console' })).toEqual([
+      "OIDC_AUTHORIZATION_URL is required for the console's sign-in through OIDC: set OIDC_CONSOLE_CLIENT_ID, OIDC_AUTHORIZATION_URL, OIDC_TOKEN_URL together",
+      "OIDC_TOKEN_URL is required for the console's sign-in through OIDC: set OIDC_CONSOLE_CLIENT_ID, OIDC_AUTHORIZATION_URL, OIDC_TOKEN_URL together",
+    ]);
+    expect(problemsOf({ ...base, ...login })[0]).toBe('OIDC_CONSOLE_CLIENT_ID is set, but OIDC is not: set OIDC_JWKS_URL, OIDC_ISSUER, OIDC_AUDIENCE, OIDC_ROLE_MAP too');
+  });
+
   it('needs the key set, issuer, audience and role map together, naming each one missing', () => {
     expect(problemsOf({ ...base, OIDC_JWKS_URL: oidc.OIDC_JWKS_URL })).toEqual([
       'OIDC_ISSUER is required when OIDC_JWKS_URL is set: OIDC needs OIDC_JWKS_URL, OIDC_ISSUER, OIDC_AUDIENCE, OIDC_ROLE_MAP',

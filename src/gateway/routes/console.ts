@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler, Router } from 'express';
 import helmet from 'helmet';
+import type { Config } from '../../config';
 import { HttpProblem } from '../problem';
 
 export const CONSOLE_PATH = '/console';
@@ -27,11 +28,26 @@ export const CONSOLE_CSP_DIRECTIVES = {
   objectSrc: ["'none'"],
 };
 
-export function consoleRoutes(dir = CONSOLE_DIR): Router {
+/** What the page needs to know before anyone signs in: whether, and how, it may sign in through OIDC. */
+export function consoleSettings(config: Pick<Config, 'oidc'>) {
+  const login = config.oidc?.console;
+  return { oidc: login ? { authorizationUrl: login.authorizationUrl, tokenUrl: login.tokenUrl, clientId: login.clientId, scope: login.scope } : null };
+}
+
+export function consoleRoutes(config: Pick<Config, 'oidc'>, dir = CONSOLE_DIR): Router {
   // Strict, so `/console` (redirected) and `/console/` (the page) are two routes.
   const router = Router({ strict: true });
-  const csp: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: CONSOLE_CSP_DIRECTIVES });
+  const login = config.oidc?.console;
+  const csp: RequestHandler = helmet.contentSecurityPolicy({
+    useDefaults: false,
+    // Signing in through OIDC, the page trades its code for a token at the provider's token endpoint.
+    directives: { ...CONSOLE_CSP_DIRECTIVES, connectSrc: ["'self'", ...(login ? [new URL(login.tokenUrl).origin] : [])] },
+  });
+  const settings = JSON.stringify(consoleSettings(config));
   router.get(CONSOLE_PATH, (_req, res) => res.redirect(301, `${CONSOLE_PATH}/`));
+  router.get(`${CONSOLE_PATH}/settings.json`, (_req, res) => {
+    res.type('application/json').set('Cache-Control', 'no-cache').send(settings);
+  });
   router.use(CONSOLE_PATH, csp, (req, _res, next) => {
     if (!existsSync(dir)) return next(new HttpProblem('console_not_built', 'the console is not built: run npm run build:console'));
     next();
