@@ -415,6 +415,8 @@ export interface ExecutionFilter {
   definitionId?: string | undefined;
   /** One version of the definition (with `definitionId`). */
   definitionVersion?: number | undefined;
+  /** Runs with a FAILED step event of this step id (narrow it with a definition: each candidate row is checked in the log). */
+  failedStep?: string | undefined;
   /** Any of these statuses. */
   statuses?: readonly string[] | undefined;
   templateKey?: string | undefined;
@@ -451,6 +453,19 @@ export function executionListQuery(db: Kysely<Database>, filter: ExecutionFilter
     if (status !== undefined) q = q.where('status', '=', status);
     if (filter.definitionId !== undefined) q = q.where('definition_id', '=', filter.definitionId);
     if (filter.definitionVersion !== undefined) q = q.where('definition_version', '=', filter.definitionVersion);
+    const failedStep = filter.failedStep;
+    if (failedStep !== undefined) {
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('workflow_execution_logs as l')
+            .select(sql<number>`1`.as('one'))
+            .whereRef('l.execution_id', '=', 'workflow_executions.id')
+            .where('l.step_id', '=', failedStep)
+            .where('l.event', '=', 'FAILED'),
+        ),
+      );
+    }
     if (filter.templateKey !== undefined) q = q.where('template_key', '=', filter.templateKey);
     if (filter.category !== undefined) q = q.where('category', '=', filter.category);
     if (filter.from !== undefined) q = q.where('started_at', '>=', sql<Date>`${filter.from}::timestamptz`);

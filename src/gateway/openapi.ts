@@ -794,6 +794,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       docs: {
         definition: { description: "a definition's id or key", example: 'order-followup' },
         version: { description: 'a definition version; with definition, the runs of that version', example: 1 },
+        failedStep: { description: 'runs in which this step (its id) failed; best narrowed with definition', example: 'notify' },
         status: {
           description: `one status, or several separated by commas (case-insensitive): ${EXECUTION_STATUSES.join(', ')}`,
           example: 'FAILED,TIMED_OUT',

@@ -15,10 +15,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
 import { refreshReports } from '../../db/reports';
-import { findOrInstallChromium } from '../../scripts/lib/chromium';
+import { findOrInstallBrowser } from '../../scripts/lib/browsers';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { CONSOLE_DIR } from '../../src/gateway/routes/console';
 import { createHarness, eventually, type Harness } from '../support/harness';
@@ -96,7 +97,7 @@ beforeAll(async () => {
   peer.respond = (req) =>
     (req.path.startsWith('/batch') ? batchPeerDown : peerDown) ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } };
   const [executablePath] = await Promise.all([
-    findOrInstallChromium((line) => process.stdout.write(`[console test] ${line}\n`)),
+    findOrInstallBrowser('chromium', (line) => process.stdout.write(`[console test] ${line}\n`)),
     (async () => {
       await startIdp();
       h = await createHarness({
@@ -296,6 +297,11 @@ describe('the console', () => {
     const failed = [await start('console-batch'), await start('console-batch'), await start('console-batch')];
     for (const id of failed) await settled(id, 'FAILED');
     await refreshReports(h.db);
+    // The runs list takes the same group: the runs in which that step failed.
+    const listed = await h.api('GET', '/api/executions?definition=console-batch&failedStep=pull');
+    expect(listed.body.items.map((r: { id: string }) => r.id).sort()).toEqual([...failed].sort());
+    expect((await h.api('GET', '/api/executions?definition=console-batch&failedStep=other')).body.items).toEqual([]);
+    expect((await h.api('GET', '/api/executions?failedStep=1-bad')).status).toBe(400);
     const { page } = await signedIn(h.adminKey);
     const row = page.getByRole('region', { name: 'Failing steps' }).locator('tr', { hasText: 'console-batch' });
     await row.getByRole('link', { name: 'Recover…' }).click();
@@ -358,6 +364,51 @@ describe('the console', () => {
     expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(errors).toEqual([]);
     await page.context().close();
+  });
+
+  it('can be used with the keyboard alone', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${h.baseUrl}/console/`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe('api-key');
+    await page.keyboard.type(h.adminKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    // The brand, then the sections: the third stop is Definitions.
+    for (let i = 0; i < 3; i += 1) await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Definitions' }).waitFor();
+    await context.close();
+  });
+
+  it('works in Firefox too: signing in, the overview with its chart, the runs and a run', async () => {
+    const executablePath = await findOrInstallBrowser('firefox', (line) => process.stdout.write(`[console test] ${line}\n`));
+    const executionId = await start('console-orders', { orderId: 'F-1', amount: 5 });
+    await settled(executionId, 'SUCCESS');
+    const firefox = await puppeteer.launch({ browser: 'firefox', executablePath, headless: true });
+    try {
+      const page = await firefox.newPage();
+      await page.setViewport({ width: 1280, height: 900 });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      await page.goto(`${h.baseUrl}/console/`);
+      await page.waitForSelector('#api-key');
+      await page.type('#api-key', h.adminKey);
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('.chart canvas');
+      expect(await page.$eval('.tile-value', (e) => e.textContent)).toMatch(/^\d+$/);
+      await page.goto(`${h.baseUrl}/console/#/runs?definition=console-orders`);
+      await page.waitForSelector(`a[href="#/runs/${executionId}"]`);
+      await page.click(`a[href="#/runs/${executionId}"]`);
+      await page.waitForSelector('h1 .status-success');
+      expect(await page.$eval('main', (e) => e.textContent)).toContain('open in the Temporal UI');
+      await page.screenshot({ path: join(SHOTS, 'run-firefox.png') });
+      expect(errors).toEqual([]);
+    } finally {
+      await firefox.close();
+    }
   });
 
   it('is served with a policy that allows only the gateway, and weighs under 200 KB of script', async () => {

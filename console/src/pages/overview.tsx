@@ -105,7 +105,7 @@ export function OverviewPage({ api, session }: PageProps) {
                   <tr>
                     <td>{st.definitionKey}</td>
                     <td>
-                      <a href={`#/runs?definition=${encodeURIComponent(st.definitionKey)}&status=FAILED`}>{st.stepId}</a>
+                      <a href={`#/runs?${new URLSearchParams({ definition: st.definitionKey, failedStep: st.stepId })}`}>{st.stepId}</a>
                     </td>
                     <td class="num">
                       {st.failed} ({percent(st.failureRate)})

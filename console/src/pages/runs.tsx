@@ -10,6 +10,7 @@ export function RunsPage({ api, query }: PageProps) {
   const filter = {
     definition: query.get('definition') ?? '',
     version: query.get('version') ?? '',
+    failedStep: query.get('failedStep') ?? '',
     status: query.get('status') ?? '',
     from: query.get('from') ?? '',
     to: query.get('to') ?? '',
@@ -23,6 +24,7 @@ export function RunsPage({ api, query }: PageProps) {
       api.get<ExecutionPage>('/api/executions', {
         definition: filter.definition || undefined,
         version: filter.definition && filter.version ? filter.version : undefined,
+        failedStep: filter.failedStep || undefined,
         status: filter.status || undefined,
         from: filter.from ? new Date(`${filter.from}T00:00:00Z`).toISOString() : undefined,
         to: filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000).toISOString() : undefined,
@@ -59,6 +61,10 @@ export function RunsPage({ api, query }: PageProps) {
         <label>
           Version
           <input type="number" name="version" min={1} step={1} value={filter.version} class="narrow" />
+        </label>
+        <label>
+          Failed step
+          <input name="failedStep" value={filter.failedStep} pattern="[A-Za-z][A-Za-z0-9_-]{0,63}" class="narrow" />
         </label>
         <label>
           Status

@@ -22,6 +22,7 @@ import { summarizeHistory } from '../history';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
 import { parseRequest, wholeNumber } from '../validate';
+import { STEP_ID } from '../../shared/definition';
 
 const LIVE_QUERY_TIMEOUT_MS = 2_000;
 /** gRPC's NOT_FOUND: the history call hands back the raw gRPC error. */
@@ -110,6 +111,8 @@ export const listQuery = z
     definition: z.string().min(1).max(200).optional(),
     /** Runs of this definition version (with `definition`, of that definition). */
     version: wholeNumber(1).optional(),
+    /** Runs in which this step (by id) failed. */
+    failedStep: z.string().regex(STEP_ID, 'must be a step id').optional(),
     /** One status, or several separated by commas (also as repeated parameters). */
     status: z
       .union([z.string(), z.array(z.string())])
@@ -278,6 +281,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     const { rows, next } = await listExecutions(db, {
       definitionId,
       definitionVersion: query.version,
+      failedStep: query.failedStep,
       statuses: query.status,
       templateKey: query.template,
       category: query.category,
