@@ -2,20 +2,14 @@
 import { useState } from 'preact/hooks';
 import { allows, type DailyReport, type DefinitionDetail, type DefinitionSummary, type StepDoc } from '../api';
 import { diffLines } from '../diff';
+import { totalsByDefinition } from '../reports';
 import type { PageProps } from '../main';
 import { describe, percent, Problem, Section, useLoad, when } from '../ui';
 
 export function DefinitionsPage({ api }: PageProps) {
   const list = useLoad(() => api.get<{ items: DefinitionSummary[] }>('/api/workflows', { limit: 200 }), []);
   const daily = useLoad(() => api.get<DailyReport>('/api/reports/daily'), []);
-  const health = new Map<string, { runs: number; failed: number; last: string }>();
-  for (const r of daily.data?.items ?? []) {
-    const h = health.get(r.definitionKey) ?? { runs: 0, failed: 0, last: r.day };
-    h.runs += r.runs;
-    h.failed += r.failed + r.timedOut;
-    if (r.day > h.last) h.last = r.day;
-    health.set(r.definitionKey, h);
-  }
+  const health = totalsByDefinition(daily.data?.items ?? []);
   return (
     <>
       <h1>Definitions</h1>
@@ -44,7 +38,7 @@ export function DefinitionsPage({ api }: PageProps) {
                 <td>{d.triggerType}</td>
                 <td class="num">{d.version}</td>
                 <td>{d.enabled ? 'yes' : 'no'}</td>
-                <td>{h?.last ?? '–'}</td>
+                <td>{h?.lastDay ?? '–'}</td>
                 <td class="num">{h ? `${percent(h.runs ? h.failed / h.runs : null)} of ${h.runs}` : '–'}</td>
               </tr>
             );

@@ -1,6 +1,7 @@
 /** What is happening: runs per day and success rate, what fails now, approvals waiting, deliveries. From /api/reports. */
 import { allows, type DailyReport, type StepsReport, type SummaryReport } from '../api';
 import { Chart } from '../chart';
+import { totalsByDefinition } from '../reports';
 import type { PageProps } from '../main';
 import { duration, percent, Problem, Section, useLoad, when } from '../ui';
 import type { ApprovalsList } from './approvals';
@@ -24,13 +25,7 @@ export function OverviewPage({ api, session }: PageProps) {
   const failed = perDay((r) => r.failed + r.timedOut);
   const rate = ended.map((n, i) => (n > 0 ? Math.round((1000 * succeeded[i]!) / n) / 10 : null));
 
-  const byDefinition = new Map<string, { runs: number; succeeded: number }>();
-  for (const r of daily.data?.items ?? []) {
-    const d = byDefinition.get(r.definitionKey) ?? { runs: 0, succeeded: 0 };
-    d.runs += r.runs;
-    d.succeeded += r.succeeded;
-    byDefinition.set(r.definitionKey, d);
-  }
+  const byDefinition = totalsByDefinition(daily.data?.items ?? []);
   const s = summary.data;
   return (
     <>
