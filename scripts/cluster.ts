@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     temporalAddress: temporal.address,
     port: (await isPortTaken(8080)) ? await freePort() : 8080,
     dataDir: resolve(DATA_DIR, 'ui'),
+    codecEndpoint: env.ENCRYPTION_KEYS ? `http://127.0.0.1:${GATEWAY_PORTS[0]}/api/codec` : undefined,
   });
   stack.onStop('Temporal UI', () => ui.stop());
   env.TEMPORAL_UI_URL ??= ui.url;

@@ -27,8 +27,10 @@ async function main(): Promise<void> {
       env.TEMPORAL_ADDRESS = '127.0.0.1:7233';
     } else {
       say('starting the Temporal dev server (state kept in data/temporal/temporal.db)');
+      // With payload encryption on, the UI decodes through the gateway's codec server.
+      const codec = env.ENCRYPTION_KEYS ? { uiCodecEndpoint: `http://127.0.0.1:${env.PORT ?? 3000}/api/codec` } : {};
       const temporal: DevServer = await startTemporal(
-        { port: 7233, uiPort: 8233, dbFile: resolve(DATA_DIR, 'temporal', 'temporal.db') },
+        { port: 7233, uiPort: 8233, dbFile: resolve(DATA_DIR, 'temporal', 'temporal.db'), ...codec },
         say,
       );
       stack.onStop('Temporal dev server', () => temporal.stop());

@@ -146,6 +146,9 @@ const envSchema = z.object({
   }),
   OIDC_ROLE_MAP: optionalString,
   OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
+  /** Payload encryption (src/temporal/encryption.ts): `<id>:<base64 of 32 bytes>`, comma-separated. */
+  ENCRYPTION_KEYS: optionalString,
+  ENCRYPTION_KEY_ID: optionalString,
   /** The console's sign-in through the provider (authorization code with PKCE, a public client). */
   OIDC_CONSOLE_CLIENT_ID: optionalString,
   OIDC_AUTHORIZATION_URL: optionalUrl(['http:', 'https:']),
@@ -169,6 +172,7 @@ export const SECRET_VARIABLES = [
   'TEAMS_WEBHOOK_URL',
   'SENTRY_DSN',
   'WEBHOOK_SIGNATURE_SECRET',
+  'ENCRYPTION_KEYS',
 ] as const;
 
 export interface Config {
@@ -271,6 +275,12 @@ export interface Config {
   /** What `npm run clean-logs` keeps: finished runs' rows for `days`, audit entries and finished batches for `auditDays`. */
   readonly retention: { readonly days: number; readonly auditDays: number };
   readonly sentryDsn: string | undefined;
+  /**
+   * Payload encryption, when ENCRYPTION_KEYS is set: every key by id (base64
+   * of 32 bytes) and the one new payloads are sealed with (ENCRYPTION_KEY_ID,
+   * or the only key). Off by default.
+   */
+  readonly encryption: { readonly keys: Readonly<Record<string, string>>; readonly currentKeyId: string } | undefined;
   /** The values of the {@link SECRET_VARIABLES} and `HTTP_SECRET_*` variables that are set: never to leave the process (e.g. in error reports). */
   readonly secretValues: readonly string[];
   readonly logLevel: Parsed['LOG_LEVEL'];
@@ -323,6 +333,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (expressionEnv.problems.length > 0) throw new ConfigError(expressionEnv.problems);
   const oidc = oidcConfig(e);
   if (oidc instanceof ConfigError) throw oidc;
+  const encryption = encryptionConfig(e);
+  if (encryption instanceof ConfigError) throw encryption;
   return deepFreeze({
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL, trustProxy: e.TRUST_PROXY ?? false },
@@ -378,6 +390,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS, reportsRefreshIntervalMs: e.REPORTS_REFRESH_INTERVAL_MS },
     retention: { days: e.RETENTION_DAYS, auditDays: e.RETENTION_AUDIT_DAYS },
     sentryDsn: e.SENTRY_DSN,
+    encryption,
     secretValues: [
       ...SECRET_VARIABLES.map((name) => env[name]),
       ...Object.entries(env)
@@ -432,6 +445,38 @@ export interface OidcConfig {
    * for an access token at `tokenUrl`, as the public client `clientId`.
    */
   readonly console?: { readonly clientId: string; readonly authorizationUrl: string; readonly tokenUrl: string; readonly scope: string } | undefined;
+}
+
+const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** ENCRYPTION_KEYS and ENCRYPTION_KEY_ID, checked: ids, 32-byte keys, a current key that is one of them. */
+function encryptionConfig(e: Parsed): Config['encryption'] | ConfigError {
+  if (e.ENCRYPTION_KEYS === undefined) {
+    return e.ENCRYPTION_KEY_ID === undefined ? undefined : new ConfigError(['ENCRYPTION_KEY_ID is set, but ENCRYPTION_KEYS is not: set the keys too']);
+  }
+  const problems: string[] = [];
+  const keys: Record<string, string> = {};
+  for (const entry of list(e.ENCRYPTION_KEYS)) {
+    const at = entry.indexOf(':');
+    const id = at < 0 ? '' : entry.slice(0, at).trim();
+    const value = at < 0 ? '' : entry.slice(at + 1).trim();
+    if (!KEY_ID_PATTERN.test(id) || !value) {
+      problems.push('ENCRYPTION_KEYS takes <id>:<base64 key> pairs separated by commas, ids of letters, digits, dots, dashes and underscores');
+      continue;
+    }
+    const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(value) ? Buffer.from(value, 'base64').length : 0;
+    if (bytes !== 32) {
+      problems.push(`ENCRYPTION_KEYS: key "${id}" is ${bytes ? `${bytes} bytes` : 'not base64'}; AES-256 needs 32 bytes (make one with: openssl rand -base64 32)`);
+      continue;
+    }
+    if (keys[id] !== undefined) problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
+    keys[id] = value;
+  }
+  const ids = Object.keys(keys);
+  const currentKeyId = e.ENCRYPTION_KEY_ID?.trim() ?? (ids.length === 1 ? ids[0] : undefined);
+  if (problems.length === 0 && currentKeyId === undefined) problems.push(`ENCRYPTION_KEY_ID is required when ENCRYPTION_KEYS holds several keys: name the one new payloads use (${ids.join(', ')})`);
+  else if (problems.length === 0 && keys[currentKeyId!] === undefined) problems.push(`ENCRYPTION_KEY_ID is "${currentKeyId}", which is not a key of ENCRYPTION_KEYS (${ids.join(', ')})`);
+  return problems.length ? new ConfigError(problems) : { keys, currentKeyId: currentKeyId! };
 }
 
 /** The roles OIDC_ROLE_MAP may name, as the gateway orders them (see gateway/auth.ts). */

@@ -219,12 +219,17 @@ export async function findOrBuildTemporalUi(say: Say): Promise<string> {
 }
 
 /** Starts the Temporal UI for the server at `temporalAddress` on `port`; answers its URL once it serves. */
-export async function startTemporalUi(binary: string, options: { temporalAddress: string; port: number; dataDir: string }): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startTemporalUi(
+  binary: string,
+  options: { temporalAddress: string; port: number; dataDir: string; codecEndpoint?: string | undefined },
+): Promise<{ url: string; stop(): Promise<void> }> {
   const configDir = join(options.dataDir, 'config');
   await mkdir(configDir, { recursive: true });
+  // With a codec endpoint (payload encryption on), the browser decodes payloads there, sending the user's token.
+  const codec = options.codecEndpoint ? ['codec:', `  endpoint: ${options.codecEndpoint}`, '  passAccessToken: true'] : [];
   await writeFile(
     join(configDir, 'cluster.yaml'),
-    [`temporalGrpcAddress: ${options.temporalAddress}`, 'host: 127.0.0.1', `port: ${options.port}`, 'enableUi: true', 'defaultNamespace: default', ''].join('\n'),
+    [`temporalGrpcAddress: ${options.temporalAddress}`, 'host: 127.0.0.1', `port: ${options.port}`, 'enableUi: true', 'defaultNamespace: default', ...codec, ''].join('\n'),
   );
   const child = spawn(binary, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const recent = new RecentLines(20);

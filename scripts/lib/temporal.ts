@@ -117,6 +117,8 @@ export interface DevServerOptions {
   headless?: boolean;
   /** SQLite file for persistence; in memory when absent. */
   dbFile?: string;
+  /** The Web UI's remote codec endpoint (the gateway's /api/codec), so it shows encrypted payloads decoded. */
+  uiCodecEndpoint?: string;
   namespace?: string;
   /** Where the server's own log goes. @default 'ignore' */
   logTo?: 'inherit' | 'ignore';
@@ -163,6 +165,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   args.push('--log-level', 'warn', ...DEV_SERVER_TUNING, ...(options.extraArgs ?? []));
   if (options.headless) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
+  if (options.uiCodecEndpoint && !options.headless) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFile) {
     await mkdir(dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);

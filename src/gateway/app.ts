@@ -14,6 +14,7 @@ import { HttpProblem, sendProblem } from './problem';
 import { JSON_TYPES } from './validate';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
+import { codecCors, codecRoutes } from './routes/codec';
 import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
@@ -53,6 +54,8 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(compression({ threshold: COMPRESSION_THRESHOLD_BYTES }));
   app.use(requestLogger(deps.logger, { quietPaths: PROBE_PATHS }));
   app.use(helmet());
+  // The codec server answers the Temporal UI's origin (its preflights come without a key).
+  app.use('/api/codec', codecCors(deps.config));
   const cors = corsPolicy(deps.config.corsOrigins);
   if (cors) app.use(cors);
 
@@ -99,6 +102,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(recoveryRoutes(deps));
   app.use(reportRoutes(deps));
   app.use(sessionRoutes());
+  app.use(codecRoutes(deps.config));
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));

@@ -23,6 +23,7 @@ import { bulkRequest } from '../executions/recovery';
 import { migrateRequest } from '../executions/migration';
 import { reportQuery, stepsReportQuery } from './routes/reports';
 import { approvalsQuery } from './routes/approvals';
+import { codecBody } from './routes/codec';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
@@ -225,6 +226,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
   ReplayRequest: replayBody,
   BulkRecoveryRequest: bulkRequest,
   MigrateRequest: migrateRequest,
+  CodecPayloads: codecBody,
   CancelBatchRequest: cancelBatchBody,
   DecisionRequest: decisionBody,
   CreateApiKeyRequest: createKeyBody,
@@ -974,6 +976,25 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     access: 'viewer',
     answers: { 200: { description: 'the caller', schema: 'Session' } },
     problems: [],
+  },
+  'POST /api/codec/decode': {
+    tag: 'Executions',
+    summary: 'Decode payloads (the Temporal UI\'s remote codec)',
+    description:
+      'Opens payloads sealed by the payload encryption (ENCRYPTION_KEYS), in the protocol of the Temporal Web UI and CLI: payloads as JSON, metadata values and data in base64. Payloads that are not sealed come back as they are. Answers CORS for the Temporal UI\'s origin.',
+    access: 'viewer',
+    body: { schema: 'CodecPayloads', description: 'the payloads to open', example: { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: '' }] } },
+    answers: { 200: { description: 'the payloads, opened', schema: 'CodecPayloads' } },
+    problems: ['validation_failed'],
+  },
+  'POST /api/codec/encode': {
+    tag: 'Executions',
+    summary: 'Encode payloads (the Temporal UI\'s remote codec)',
+    description: 'Seals payloads with the current key, as clients and workers do; with encryption off, answers them as they are.',
+    access: 'operator',
+    body: { schema: 'CodecPayloads', description: 'the payloads to seal', example: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] } },
+    answers: { 200: { description: 'the payloads, sealed', schema: 'CodecPayloads' } },
+    problems: ['validation_failed'],
   },
   'GET /api/approvals': {
     tag: 'Executions',

@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { Config } from '../config';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { dataConverterFor } from './encryption';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
 const { temporal } = proto;
@@ -14,7 +15,7 @@ export interface TemporalClient {
 
 export async function connectTemporal(config: Config): Promise<TemporalClient> {
   const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterFor(config.encryption) });
   return { connection, client };
 }
 

@@ -6,6 +6,7 @@ import { createActivities } from '../../activities';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
 import { mirrorSinks } from './mirror-sink';
+import { dataConverterFor } from '../temporal/encryption';
 import { heartbeatWhileRunning } from './heartbeat';
 import { reportUnexpectedActivityFailures } from './report-failures';
 
@@ -66,6 +67,8 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     taskQueue: config.temporal.taskQueue,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: WORKFLOW_BUNDLER_OPTIONS }),
     activities: registered,
+    // Payload encryption, when configured: the same codec as the clients'.
+    dataConverter: dataConverterFor(config.encryption),
     sinks: mirrorSinks(registered.recordRunEvents),
     interceptors: { activity: [heartbeatWhileRunning, reportUnexpectedActivityFailures] },
     maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,

@@ -183,6 +183,9 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/executions/bulk/reset': { path: () => '/api/executions/bulk/reset', accepted: [200, 422] },
   'POST /api/executions/bulk/replay': { path: () => '/api/executions/bulk/replay', accepted: [200, 422] },
   'GET /api/session': { path: () => '/api/session', accepted: [200] },
+  // The example's payload is not a sealed one (no data): 400 once past validation.
+  'POST /api/codec/decode': { path: () => '/api/codec/decode', accepted: [200, 400] },
+  'POST /api/codec/encode': { path: () => '/api/codec/encode', accepted: [200] },
   'GET /api/approvals': { path: () => '/api/approvals', accepted: [200] },
   'GET /api/reports/summary': { path: () => '/api/reports/summary', accepted: [200] },
   'GET /api/reports/daily': { path: () => '/api/reports/daily', accepted: [200] },

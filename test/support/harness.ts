@@ -2,6 +2,7 @@
  * One test file's world: its own database (migrated), its own task queue, a
  * running worker on the shared dev server, and the gateway on a free port.
  */
+import { dataConverterFor } from '../../src/temporal/encryption';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -80,7 +81,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
   const { key: adminKey } = await createApiKey(db, { name: 'test harness', role: 'admin' });
 
   const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterFor(config.encryption) });
   const logger = gatewayLogger ?? createLogger(config, 'test');
   installRuntime(createLogger({ logLevel: 'error' }, 'sdk'));
 
