@@ -312,6 +312,78 @@ const interpreter: Benchmark = {
   },
 };
 
+// --- encryption ----------------------------------------------------------------------------
+
+/** A fixed AES-256 key for the benchmark's encrypting worker (its payloads live and die with the run). */
+const BENCH_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
+
+const encryption: Benchmark = {
+  name: 'encryption',
+  summary: 'the 5-step definition through the interpreter with payload encryption (AES-256-GCM codec) on against off',
+  async run(env, say) {
+    const size = SIZES.interpreter;
+    const def = await install(env.db, ORDER_SHIPPED, 'bench-order-shipped');
+    const [plain, sealed] = await Promise.all([
+      env.startWorker({ target: env.tuned, taskQueue: 'bench-encryption-off' }),
+      env.startWorker({ target: env.tuned, taskQueue: 'bench-encryption-on', extra: { ENCRYPTION_KEYS: `bench:${BENCH_ENCRYPTION_KEY}` } }),
+    ]);
+    try {
+      const off = interpreterVariant('encryption off', plain, env.db, def, orderTrigger);
+      const on = interpreterVariant('encryption on', sealed, env.db, def, orderTrigger);
+      const variants = [off, on];
+      say(`encryption: warming up (${size.warmUp} runs each)`);
+      await warmUp(variants, size.warmUp);
+      say(`encryption: ${size.oneAtATime} runs each, one at a time, alternating`);
+      const single = await oneAtATime(variants, size.oneAtATime);
+      say(`encryption: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
+      const batched = await batches(variants, size);
+      const [offHistory, onHistory] = await Promise.all([
+        countHistory(plain.target.client, last(single.get(off.name))),
+        countHistory(sealed.target.client, last(single.get(on.name))),
+      ]);
+      const row = (variant: Variant, events: number, baseline?: string): Row => ({
+        variant: variant.name,
+        samples: single.get(variant.name)!.map((r) => r.ms),
+        ...fromRounds(batched.get(variant.name)!),
+        events,
+        ...(baseline ? { baseline } : {}),
+      });
+      const rows = [row(off, offHistory.total), row(on, onHistory.total, off.name)] as const;
+      const ratio = throughputRatio(rows[1], rows[0]);
+      const latency = median(rows[1].samples) / median(rows[0].samples);
+      const steps = ORDER_SHIPPED.steps.length;
+      const perRun = (1000 / rows[1].throughput - 1000 / rows[0].throughput) * size.concurrency;
+      return {
+        table: {
+          title: `encryption — ${encryption.summary}`,
+          latencyNote: 'start → result, one run at a time (the variants alternating)',
+          throughputUnit: `runs/s @${size.concurrency}`,
+          rows: [...rows],
+          notes: [
+            'both rows are product runs (search attributes, memo, the mirror written) on workers of their own; "encryption on" seals every payload ' +
+              'the client and worker send (inputs, results, activity arguments and results, the mirror sink is outside history) with AES-256-GCM and opens what they receive',
+            `cost: median latency ×${latency.toFixed(3)}; at ${size.concurrency} in flight about ${perRun.toFixed(1)} ms more per run, ${(perRun / steps).toFixed(1)} ms per step (${steps} steps)`,
+            `throughput: median of ${size.rounds} batches of ${size.batch} runs with ${size.concurrency} in flight; ${PAIRED_NOTE}; ` +
+              `batch rates ${variants.map((v) => `${v.name} ${batched.get(v.name)!.rates.map((r) => r.toFixed(1)).join(', ')}`).join('; ')}`,
+            describeCpu(batched, [off.name, on.name]),
+            `history, encryption on: ${describeHistory(onHistory)}`,
+          ],
+        },
+        targets: [
+          {
+            goal: 'payload encryption costs at most 5% of throughput (at least ×0.95 of encryption off)',
+            met: ratio >= 0.95,
+            measured: `throughput ×${ratio.toFixed(3)} (${rows[1].throughput.toFixed(1)} vs ${rows[0].throughput.toFixed(1)} runs/s), median latency ×${latency.toFixed(3)}`,
+          },
+        ],
+      };
+    } finally {
+      await Promise.all([plain.stop(), sealed.stop()]);
+      env.clearSinks();
+    }
+  },
+};
+
 // --- sequential40 --------------------------------------------------------------------------
 
 const sequential40: Benchmark = {
@@ -537,4 +609,4 @@ async function mirrorLags(db: Kysely<Database>, client: Client, workflowIds: str
   return lags;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, sequential40, mirror, gateway, expressions, mirrorScale, scale, cluster];
+export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, expressions, mirrorScale, scale, cluster];

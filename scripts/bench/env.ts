@@ -21,6 +21,7 @@ import type { Database } from '../../db/schema';
 import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { ensureSearchAttributes } from '../../src/temporal/client';
+import { dataConverterFor } from '../../src/temporal/encryption';
 import { createWorker, WORKFLOW_BUNDLER_OPTIONS } from '../../src/worker/create-worker';
 import { installRuntime } from '../../src/worker/runtime';
 import { dropDatabase, ensureDatabase, obtainPostgres, type RunningPostgres } from '../lib/postgres';
@@ -103,7 +104,8 @@ export interface BenchEnv {
   configFor(target: Pick<TemporalTarget, 'address'>, taskQueue: string, extra?: Record<string, string>): Config;
   /** The variables that configuration is loaded from, for a worker or gateway run as a process of its own. */
   environmentFor(target: Pick<TemporalTarget, 'address'>, taskQueue: string): Record<string, string>;
-  startWorker(options: { target: TemporalTarget; taskQueue: string; activities?: (config: Config) => Activities }): Promise<RunningWorker>;
+  /** A worker on `target`; `extra` adds or overrides variables of its configuration (its target's client gets the same data converter). */
+  startWorker(options: { target: TemporalTarget; taskQueue: string; activities?: (config: Config) => Activities; extra?: Record<string, string> }): Promise<RunningWorker>;
   /** Forgets what the loopback peers received so far (they keep every message). */
   clearSinks(): void;
   close(): Promise<void>;
@@ -193,8 +195,12 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
       api,
       configFor,
       environmentFor,
-      async startWorker({ target, taskQueue, activities }) {
-        const config = configFor(target, taskQueue);
+      async startWorker({ target, taskQueue, activities, extra }) {
+        const config = configFor(target, taskQueue, extra);
+        // A worker that encrypts payloads is started and read by a client with the same codec.
+        const own = config.encryption
+          ? { ...target, client: new Client({ connection: target.connection, namespace: 'default', dataConverter: dataConverterFor(config.encryption) }) }
+          : target;
         const worker = await createWorker({
           config,
           db,
@@ -205,7 +211,7 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
         const running = worker.run();
         return {
           config,
-          target,
+          target: own,
           taskQueue,
           async stop() {
             if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -14,6 +14,7 @@ import { HttpProblem, sendProblem } from './problem';
 import { JSON_TYPES } from './validate';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
+import { payloadUnreadable } from '../temporal/encryption';
 import { codecCors, codecRoutes } from './routes/codec';
 import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
@@ -136,6 +137,12 @@ function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRe
     }
     if (e.status === 415 || e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
       answer(new HttpProblem('unsupported_media_type', e.message ?? 'unsupported body encoding'));
+      return;
+    }
+    const unreadable = payloadUnreadable(err);
+    if (unreadable) {
+      logger.error({ err, requestId, keyId: unreadable.keyId }, 'a Temporal payload could not be decrypted');
+      answer(new HttpProblem('payload_unreadable', `${unreadable.message}; the run itself is unaffected`));
       return;
     }
     if (isDatabaseDown(err)) {

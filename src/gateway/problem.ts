@@ -34,6 +34,7 @@ export const PROBLEM_CODES = {
   database_unavailable: 503,
   webhooks_not_configured: 503,
   console_not_built: 503,
+  payload_unreadable: 500,
   identity_provider_unavailable: 503,
   internal_error: 500,
 } as const;

@@ -33,6 +33,25 @@ export interface EncryptionKeys {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A payload this process cannot open: sealed with a key it does not hold, or changed since. */
+export class PayloadUnreadable extends Error {
+  constructor(
+    readonly keyId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PayloadUnreadable';
+  }
+}
+
+/** The PayloadUnreadable in an error's cause chain (the SDK may wrap it), if any. */
+export function payloadUnreadable(err: unknown): PayloadUnreadable | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth += 1) {
+    if (e instanceof PayloadUnreadable || e.name === 'PayloadUnreadable') return e as PayloadUnreadable;
+  }
+  return undefined;
+}
+
 export class EncryptionCodec implements PayloadCodec {
   constructor(private readonly settings: EncryptionKeys) {}
 
@@ -54,17 +73,17 @@ export class EncryptionCodec implements PayloadCodec {
       const id = decoder.decode(payload.metadata?.[KEY_ID] ?? new Uint8Array());
       const key = this.settings.keys.get(id);
       if (!key) {
-        throw new Error(`a payload is encrypted with key "${id}", which ENCRYPTION_KEYS does not hold: add it back (old payloads need their key)`);
+        throw new PayloadUnreadable(id, `a payload is encrypted with key "${id}", which ENCRYPTION_KEYS does not hold: add it to ENCRYPTION_KEYS on every process (old payloads need their key)`);
       }
       const data = Buffer.from(payload.data ?? new Uint8Array());
-      if (data.length < NONCE_BYTES + TAG_BYTES) throw new Error(`an encrypted payload (key "${id}") is too short to be one`);
+      if (data.length < NONCE_BYTES + TAG_BYTES) throw new PayloadUnreadable(id, `an encrypted payload (key "${id}") is too short to be one`);
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
       let plain: Buffer;
       try {
         plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch {
-        throw new Error(`an encrypted payload does not open with key "${id}": the key or the payload was changed`);
+        throw new PayloadUnreadable(id, `an encrypted payload does not open with key "${id}": the key or the payload was changed`);
       }
       return temporal.api.common.v1.Payload.decode(plain);
     });

@@ -4,16 +4,17 @@
  * every payload's bytes, with a control run without encryption that finds
  * it); the run completes and the API still shows the data; the codec server
  * decodes for a key and refuses without one; a worker restarted with a new
- * current key finishes the run it left.
+ * current key finishes the run it left, and the sealed history replays.
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
 import { findExecution } from '../../db/executions';
 import { dataConverterFor } from '../../src/temporal/encryption';
 import { createWorker } from '../../src/worker/create-worker';
+import { mirrorSinks } from '../../src/worker/mirror-sink';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
 const CANARIES = ['canary.ada@example.test', '+14155550123', 'Ada Canary-Lovelace'];
@@ -129,13 +130,14 @@ describe('payload encryption', () => {
       });
       running = worker.run();
       // Every client learns the new key before a worker seals with it (docs/DEPLOYMENT.md, "Rotating
-      // the key"): this one holds both, as the gateways would after their restart.
+      // the key"): this one holds both, as the gateways would after the first restart.
       const reader = new Client({ connection: encrypted.connection, namespace: 'default', dataConverter: dataConverterFor(rotated) });
       const handle = reader.workflow.getHandle(run.workflowId);
-      const receipt = await handle.executeUpdate<{ accepted: boolean }, [unknown]>('decide', {
-        args: [{ step: 'signoff', decision: 'approve', by: 'test harness', role: 'admin' }],
-      });
-      expect(receipt.accepted).toBe(true);
+      // A gateway still without the new key takes the decision but cannot read the run's answer,
+      // sealed with k2: it says so, naming the key, instead of an internal error.
+      const decided = await encrypted.api('POST', `/api/executions/${run.executionId}/approvals`, { step: 'signoff', decision: 'approve' });
+      expect(decided.status).toBe(500);
+      expect(decided.body).toMatchObject({ code: 'payload_unreadable', detail: expect.stringMatching(/encrypted with key "k2", which ENCRYPTION_KEYS does not hold/) });
       const result = await handle.result();
       expect(result.vars).toMatchObject({ phone: CANARIES[1] });
       const keysUsed = bytesOf(await rawHistory(encrypted, run.workflowId))
@@ -143,6 +145,11 @@ describe('payload encryption', () => {
         .filter((s) => s === 'k1' || s === 'k2');
       expect(new Set(keysUsed)).toEqual(new Set(['k1', 'k2']));
       await eventually(async () => ((await findExecution(encrypted.db, run.executionId))?.status === 'SUCCESS' ? true : undefined));
+      // Its sealed history replays on the workflow code, with the codec, as every recorded history must.
+      await Worker.runReplayHistory(
+        { workflowBundle: { codePath: inject('workflowBundlePath') }, dataConverter: dataConverterFor(rotated), sinks: mirrorSinks(async () => undefined) },
+        await handle.fetchHistory(),
+      );
     } finally {
       worker?.shutdown();
       await running;

@@ -12,7 +12,7 @@ import cors from 'cors';
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../../config';
-import { EncryptionCodec, encryptionKeys } from '../../temporal/encryption';
+import { EncryptionCodec, encryptionKeys, payloadUnreadable } from '../../temporal/encryption';
 import { requireRole } from '../auth';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
@@ -63,6 +63,8 @@ export function codecRoutes(config: Pick<Config, 'encryption'>): Router {
     try {
       out = codec ? await codec[direction](payloads) : payloads;
     } catch (err) {
+      // A payload this gateway cannot open is the caller's to know about, not an internal error.
+      if (!payloadUnreadable(err)) throw err;
       throw new HttpProblem('validation_failed', (err as Error).message, [{ path: '$.body.payloads', message: (err as Error).message }]);
     }
     res.json({ payloads: out.map(toJson) });
