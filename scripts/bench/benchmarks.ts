@@ -209,6 +209,17 @@ function orderShippedArgs(worker: RunningWorker): () => OrderShippedInput {
   return () => ({ ...orderTrigger(), defaultStepTimeoutSeconds: worker.config.workflow.defaultTimeoutSeconds });
 }
 
+/** The variants measured side by side: warm-up runs, runs one at a time in turn, then batches in flight in turn. */
+async function sideBySide(name: string, variants: Variant[], size: { warmUp: number; oneAtATime: number; rounds: number; batch: number; concurrency: number }, say: Say) {
+  say(`${name}: warming up (${size.warmUp} runs each)`);
+  await warmUp(variants, size.warmUp);
+  say(`${name}: ${size.oneAtATime} runs each, one at a time, alternating`);
+  const single = await oneAtATime(variants, size.oneAtATime);
+  say(`${name}: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
+  const batched = await batches(variants, size);
+  return { single, batched };
+}
+
 const last = (runs: Timed[] | undefined): string => {
   const run = runs?.at(-1);
   if (!run) throw new Error('no run was measured');
@@ -232,12 +243,7 @@ const interpreter: Benchmark = {
       const variants = [hand, interp, labelled, bare];
       const mailsBefore = env.smtp.messages.length;
 
-      say(`interpreter: warming up (${size.warmUp} runs each)`);
-      await warmUp(variants, size.warmUp);
-      say(`interpreter: ${size.oneAtATime} runs each, one at a time, alternating`);
-      const single = await oneAtATime(variants, size.oneAtATime);
-      say(`interpreter: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
-      const batched = await batches(variants, size);
+      const { single, batched } = await sideBySide('interpreter', variants, size, say);
 
       const runs = variants.length * (size.warmUp + size.oneAtATime + size.rounds * size.batch);
       const mails = env.smtp.messages.length - mailsBefore;
@@ -335,12 +341,7 @@ const encryption: Benchmark = {
       const off = interpreterVariant('encryption off', plain, env.db, def, orderTrigger);
       const on = interpreterVariant('encryption on', sealed, env.db, def, orderTrigger);
       const variants = [off, on];
-      say(`encryption: warming up (${size.warmUp} runs each)`);
-      await warmUp(variants, size.warmUp);
-      say(`encryption: ${size.oneAtATime} runs each, one at a time, alternating`);
-      const single = await oneAtATime(variants, size.oneAtATime);
-      say(`encryption: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
-      const batched = await batches(variants, size);
+      const { single, batched } = await sideBySide('encryption', variants, size, say);
       const [offHistory, onHistory] = await Promise.all([
         countHistory(plain.target.client, last(single.get(off.name))),
         countHistory(sealed.target.client, last(single.get(on.name))),
@@ -550,12 +551,7 @@ const mirror: Benchmark = {
       const withMirror = interpreterVariant('mirror on', on, env.db, def, orderTrigger);
       const without = interpreterVariant('mirror off', off, env.db, def, orderTrigger);
       const variants = [without, withMirror];
-      say(`mirror: warming up (${size.warmUp} runs each)`);
-      await warmUp(variants, size.warmUp);
-      say(`mirror: ${size.oneAtATime} runs each, one at a time, alternating`);
-      const single = await oneAtATime(variants, size.oneAtATime);
-      say(`mirror: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
-      const batched = await batches(variants, size);
+      const { single, batched } = await sideBySide('mirror', variants, size, say);
 
       // The mirror really was written with it on, and not with it off.
       const executionId = (workflowId: string) => workflowId.slice('bench-mirror-'.length);
