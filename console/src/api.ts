@@ -4,8 +4,7 @@
  * are the API's own (type-only imports of the server modules, erased from
  * the bundle), as JSON carries them: times as strings.
  */
-import type { DailyRow, DeliveryRow, StepRow, Summary } from '../../db/reports';
-import type { MigrationResult } from '../../src/executions/migration';
+import type { DailyRow, StepRow, Summary } from '../../db/reports';
 import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
 import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
 import type { publicDefinition } from '../../src/gateway/routes/workflows';
@@ -42,8 +41,6 @@ export interface ReportFrame {
 export type SummaryReport = ReportFrame & Summary;
 export type DailyReport = ReportFrame & { items: DailyRow[] };
 export type StepsReport = ReportFrame & { items: StepRow[] };
-export type DeliveriesReport = ReportFrame & { items: DeliveryRow[] };
-export type Migration = MigrationResult;
 export type Preview = Json<BulkPreview>;
 export type Batch = Json<BatchProgress>;
 

@@ -6,7 +6,6 @@ import { ApiProblem } from './api';
 export interface Loaded<T> {
   data: T | undefined;
   problem: string | undefined;
-  loading: boolean;
   reload(): void;
 }
 
@@ -18,7 +17,6 @@ export interface Loaded<T> {
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[], everyMs?: number | ((data: T) => number | undefined)): Loaded<T> {
   const [data, setData] = useState<T>();
   const [problem, setProblem] = useState<string>();
-  const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
   const every = useRef(everyMs);
   every.current = everyMs;
@@ -26,7 +24,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], everyMs?: nu
   useEffect(() => {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    setLoading(true);
     load()
       .then((value) => {
         if (!live) return;
@@ -40,14 +37,13 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], everyMs?: nu
         setProblem(describe(err));
         const ms = typeof every.current === 'number' ? every.current : undefined;
         if (ms) timer = setTimeout(reload, ms);
-      })
-      .finally(() => live && setLoading(false));
+      });
     return () => {
       live = false;
       clearTimeout(timer);
     };
   }, [...deps, tick]);
-  return { data, problem, loading, reload };
+  return { data, problem, reload };
 }
 
 export function describe(err: unknown): string {

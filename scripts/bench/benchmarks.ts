@@ -217,7 +217,15 @@ async function sideBySide(name: string, variants: Variant[], size: { warmUp: num
   const single = await oneAtATime(variants, size.oneAtATime);
   say(`${name}: ${size.rounds} batches each of ${size.batch} runs, ${size.concurrency} in flight, taking turns`);
   const batched = await batches(variants, size);
-  return { single, batched };
+  /** A variant's row of the table: its one-at-a-time latencies and its batches' throughput. */
+  const row = (variant: Variant, events: number, baseline?: string): Row => ({
+    variant: variant.name,
+    samples: single.get(variant.name)!.map((r) => r.ms),
+    ...fromRounds(batched.get(variant.name)!),
+    events,
+    ...(baseline ? { baseline } : {}),
+  });
+  return { single, batched, row };
 }
 
 const last = (runs: Timed[] | undefined): string => {
@@ -243,7 +251,7 @@ const interpreter: Benchmark = {
       const variants = [hand, interp, labelled, bare];
       const mailsBefore = env.smtp.messages.length;
 
-      const { single, batched } = await sideBySide('interpreter', variants, size, say);
+      const { single, batched, row } = await sideBySide('interpreter', variants, size, say);
 
       const runs = variants.length * (size.warmUp + size.oneAtATime + size.rounds * size.batch);
       const mails = env.smtp.messages.length - mailsBefore;
@@ -255,13 +263,6 @@ const interpreter: Benchmark = {
         phaseTimes(worker.target.client, last(single.get(hand.name))),
         phaseTimes(worker.target.client, last(single.get(interp.name))),
       ]);
-      const row = (variant: Variant, events: number, baseline?: string): Row => ({
-        variant: variant.name,
-        samples: single.get(variant.name)!.map((r) => r.ms),
-        ...fromRounds(batched.get(variant.name)!),
-        events,
-        ...(baseline ? { baseline } : {}),
-      });
       const rows = {
         hand: row(hand, handHistory.total),
         interp: row(interp, interpHistory.total, hand.name),
@@ -341,18 +342,11 @@ const encryption: Benchmark = {
       const off = interpreterVariant('encryption off', plain, env.db, def, orderTrigger);
       const on = interpreterVariant('encryption on', sealed, env.db, def, orderTrigger);
       const variants = [off, on];
-      const { single, batched } = await sideBySide('encryption', variants, size, say);
+      const { single, batched, row } = await sideBySide('encryption', variants, size, say);
       const [offHistory, onHistory] = await Promise.all([
         countHistory(plain.target.client, last(single.get(off.name))),
         countHistory(sealed.target.client, last(single.get(on.name))),
       ]);
-      const row = (variant: Variant, events: number, baseline?: string): Row => ({
-        variant: variant.name,
-        samples: single.get(variant.name)!.map((r) => r.ms),
-        ...fromRounds(batched.get(variant.name)!),
-        events,
-        ...(baseline ? { baseline } : {}),
-      });
       const rows = [row(off, offHistory.total), row(on, onHistory.total, off.name)] as const;
       const ratio = throughputRatio(rows[1], rows[0]);
       const latency = median(rows[1].samples) / median(rows[0].samples);

@@ -21,7 +21,7 @@ import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, s
 import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
 import { bulkRequest } from '../executions/recovery';
 import { migrateRequest } from '../executions/migration';
-import { reportQuery, stepsReportQuery } from './routes/reports';
+import { deliveriesReportQuery, reportQuery, stepsReportQuery } from './routes/reports';
 import { approvalsQuery } from './routes/approvals';
 import { codecBody } from './routes/codec';
 import { createBody as createKeyBody } from './routes/keys';
@@ -1038,7 +1038,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'Deliveries per day, channel and ledger status',
     description: REPORT_NOTE,
     access: 'viewer',
-    query: { schema: reportQuery.omit({ definition: true }).strict(), docs: { from: REPORT_QUERY_DOCS.from, to: REPORT_QUERY_DOCS.to } },
+    query: { schema: deliveriesReportQuery, docs: { from: REPORT_QUERY_DOCS.from, to: REPORT_QUERY_DOCS.to } },
     answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: 'ReportDeliveries' } },
     problems: ['validation_failed'],
   },

@@ -48,8 +48,11 @@ export function consoleRoutes(config: Pick<Config, 'oidc'>, dir = CONSOLE_DIR): 
   router.get(`${CONSOLE_PATH}/settings.json`, (_req, res) => {
     res.type('application/json').set('Cache-Control', 'no-cache').send(settings);
   });
-  router.use(CONSOLE_PATH, csp, (req, _res, next) => {
-    if (!existsSync(dir)) return next(new HttpProblem('console_not_built', 'the console is not built: run npm run build:console'));
+  // Looked for on disk until found (it may be built after the gateway starts), then no more.
+  let built = false;
+  router.use(CONSOLE_PATH, csp, (_req, _res, next) => {
+    built ||= existsSync(dir);
+    if (!built) return next(new HttpProblem('console_not_built', 'the console is not built: run npm run build:console'));
     next();
   });
   router.use(

@@ -37,6 +37,9 @@ export const reportQuery = z
 
 export const stepsReportQuery = reportQuery.extend({ limit: wholeNumber(1, 500).default(100) }).strict();
 
+/** Deliveries are not per definition. */
+export const deliveriesReportQuery = reportQuery.omit({ definition: true }).strict();
+
 const DAY_MS = 86_400_000;
 
 export function reportRoutes({ db }: GatewayDeps): Router {
@@ -85,7 +88,7 @@ export function reportRoutes({ db }: GatewayDeps): Router {
   });
 
   router.get('/api/reports/deliveries', requireRole('viewer'), async (req, res) => {
-    const query = parseRequest(reportQuery.omit({ definition: true }).strict(), req.query, 'query');
+    const query = parseRequest(deliveriesReportQuery, req.query, 'query');
     const filter = await filterOf(query);
     const [head, items] = await Promise.all([frame(filter), deliveriesReport(db, filter)]);
     res.json({ ...head, items });
