@@ -370,6 +370,9 @@ describe('the console', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     await page.goto(`${h.baseUrl}/console/`);
+    // This gateway offers OIDC too: its button comes first, once the page knows (from its settings).
+    await page.getByRole('button', { name: "Sign in with your organization's account" }).waitFor();
+    await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe('api-key');
     await page.keyboard.type(h.adminKey);
