@@ -5,6 +5,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { ApiKeyRole } from '../db/schema';
+import { standardSecretKey, WEBHOOK_SIGNATURE_SCHEMES, type WebhookSignatureScheme } from './gateway/webhook-signature';
 
 const bool = (fallback: boolean) =>
   z
@@ -132,7 +133,11 @@ const envSchema = z.object({
 
   RATE_LIMIT_PER_MINUTE: int(120, 1, 1_000_000),
   ENABLE_RATE_LIMITING: bool(true),
+  /** Comma-separated; `whsec_<base64>` for the standard scheme (src/gateway/webhook-signature.ts). */
   WEBHOOK_SIGNATURE_SECRET: optionalString,
+  WEBHOOK_SIGNATURE_SCHEME: z
+    .enum(WEBHOOK_SIGNATURE_SCHEMES, { error: `must be one of ${WEBHOOK_SIGNATURE_SCHEMES.join(', ')}` })
+    .default('standard'),
   CORS_ORIGINS: optionalString,
   HTTP_ALLOWED_HOSTS: optionalString,
 
@@ -292,7 +297,18 @@ export interface Config {
    */
   readonly workerMetricsAddress: string | undefined;
   readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
-  readonly webhookSignatureSecret: string | undefined;
+  /**
+   * Signed webhook deliveries (`POST /api/hooks/<key>`); undefined without
+   * WEBHOOK_SIGNATURE_SECRET, which turns the route off (503).
+   */
+  readonly webhooks:
+    | {
+        /** Which signatures are taken (WEBHOOK_SIGNATURE_SCHEME). @default 'standard' */
+        readonly scheme: WebhookSignatureScheme;
+        /** Every secret accepted, as written (several while one is rotated). */
+        readonly secrets: readonly string[];
+      }
+    | undefined;
   /** Bearer tokens from an OpenID Connect provider, accepted beside API keys; off unless OIDC_JWKS_URL is set. */
   readonly oidc: OidcConfig | undefined;
   readonly corsOrigins: readonly string[];
@@ -335,6 +351,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (oidc instanceof ConfigError) throw oidc;
   const encryption = encryptionConfig(e);
   if (encryption instanceof ConfigError) throw encryption;
+  const webhooks = webhookConfig(e);
+  if (webhooks instanceof ConfigError) throw webhooks;
   return deepFreeze({
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL, trustProxy: e.TRUST_PROXY ?? false },
@@ -393,6 +411,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     encryption,
     secretValues: [
       ...SECRET_VARIABLES.map((name) => env[name]),
+      // Each webhook secret on its own, and a standard one's base64 without its prefix.
+      ...(webhooks?.secrets ?? []).flatMap((secret) => [secret, secret.replace(/^whsec_/, '')]),
       ...Object.entries(env)
         .filter(([name]) => name.startsWith('HTTP_SECRET_'))
         .map(([, value]) => value),
@@ -401,7 +421,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metrics: { requireKey: e.METRICS_REQUIRE_KEY },
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
-    webhookSignatureSecret: e.WEBHOOK_SIGNATURE_SECRET,
+    webhooks,
     oidc,
     corsOrigins: list(e.CORS_ORIGINS),
     outbound: {
@@ -445,6 +465,38 @@ export interface OidcConfig {
    * for an access token at `tokenUrl`, as the public client `clientId`.
    */
   readonly console?: { readonly clientId: string; readonly authorizationUrl: string; readonly tokenUrl: string; readonly scope: string } | undefined;
+}
+
+/**
+ * WEBHOOK_SIGNATURE_SECRET and WEBHOOK_SIGNATURE_SCHEME, checked: under
+ * `standard` every secret is `whsec_<base64>`; under `both` at least one is
+ * (the others serve legacy senders only) and none is a broken `whsec_`.
+ */
+function webhookConfig(e: Parsed): Config['webhooks'] | ConfigError {
+  const secrets = list(e.WEBHOOK_SIGNATURE_SECRET);
+  if (secrets.length === 0) return undefined;
+  const scheme = e.WEBHOOK_SIGNATURE_SCHEME;
+  if (scheme === 'legacy') return { scheme, secrets };
+  const problems: string[] = [];
+  const standard = secrets.map((secret, i) => {
+    const key = standardSecretKey(secret);
+    const broken = typeof key === 'string' && (scheme === 'standard' || secret.startsWith('whsec_'));
+    if (broken) problems.push(`WEBHOOK_SIGNATURE_SECRET entry ${i + 1} of ${secrets.length} ${key}`);
+    return typeof key !== 'string';
+  });
+  if (problems.length > 0) {
+    problems.push(
+      'WEBHOOK_SIGNATURE_SECRET: a Standard Webhooks secret is whsec_ and the base64 of 24 to 64 random bytes (echo "whsec_$(openssl rand -base64 32)"); ' +
+        'for senders signing X-Signature with an older secret, set WEBHOOK_SIGNATURE_SCHEME=both (or legacy): see docs/DEPLOYMENT.md',
+    );
+    return new ConfigError(problems);
+  }
+  if (!standard.includes(true)) {
+    return new ConfigError([
+      'WEBHOOK_SIGNATURE_SECRET has no whsec_ secret, which WEBHOOK_SIGNATURE_SCHEME=both needs for standard signatures: add one, or set legacy',
+    ]);
+  }
+  return { scheme, secrets };
 }
 
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

@@ -9,6 +9,7 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'req.headers["x-signature"]',
+  'req.headers["webhook-signature"]',
   '*.password',
   '*.pass',
   '*.token',

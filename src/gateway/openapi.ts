@@ -27,7 +27,7 @@ import { codecBody } from './routes/codec';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
-import { SIGNATURE_TOLERANCE_SECONDS } from './webhook-signature';
+import { SIGNATURE_TOLERANCE_SECONDS, WEBHOOK_ID_PATTERN } from './webhook-signature';
 
 /** Where the document and the page that renders it are served. */
 export const OPENAPI_PATH = '/api/openapi.json';
@@ -752,29 +752,52 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     tag: 'Runs',
     summary: 'Webhook trigger: start a run of the definition with this key',
     description:
-      "The definition's trigger must be `webhook`. No API key: the request is signed with the shared secret (`WEBHOOK_SIGNATURE_SECRET`), " +
-      `as \`X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">\`; the timestamp may be at most ${SIGNATURE_TOLERANCE_SECONDS} s from the gateway's clock. ` +
+      "The definition's trigger must be `webhook`. No API key: the request is signed with the shared secret (`WEBHOOK_SIGNATURE_SECRET`) " +
+      'the [Standard Webhooks](https://www.standardwebhooks.com) way: `webhook-signature` holds `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">`, ' +
+      `keyed with the base64-decoded bytes after \`whsec_\`; the timestamp may be at most ${SIGNATURE_TOLERANCE_SECONDS} s from the gateway's clock. ` +
+      'The id is signed: the same id again answers the first run, another id needs its own signature. ' +
+      'Where `WEBHOOK_SIGNATURE_SCHEME` is `legacy` or `both`, older senders sign `X-Signature` instead (see the API reference). ' +
       'The signature is checked before anything is looked up. The body is the trigger data.',
     access: 'signed',
     params: { key: { description: "the definition's `key`" } },
     headers: [
       {
+        name: 'webhook-id',
+        required: false,
+        description: "the delivery's id, signed; the same id starts no second run. Required unless the legacy scheme is used",
+        schema: { type: 'string', pattern: WEBHOOK_ID_PATTERN.source },
+      },
+      {
+        name: 'webhook-timestamp',
+        required: false,
+        description: 'when the delivery was signed, in unix seconds. Required unless the legacy scheme is used',
+        schema: { type: 'string', pattern: '^\\d{1,12}$' },
+      },
+      {
+        name: 'webhook-signature',
+        required: false,
+        description:
+          'space-separated `v1,<base64>` signatures (one per secret while a secret is rotated; other versions are ignored). Required unless the legacy scheme is used',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9]+,[A-Za-z0-9+/=]+( +[A-Za-z0-9]+,[A-Za-z0-9+/=]+)*$' },
+      },
+      {
         name: 'X-Signature',
-        required: true,
-        description: '`t=<unix seconds>,v1=<64 hex digits>`; several `v1` values may be sent while the secret is rotated',
+        required: false,
+        description:
+          'legacy scheme, where `WEBHOOK_SIGNATURE_SCHEME` is `legacy` or `both`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; several `v1` values may be sent while the secret is rotated',
         schema: { type: 'string', pattern: '^t=\\d{1,12}(,[A-Za-z0-9]+=[^,]*)+$' },
       },
       {
         name: 'X-Delivery-Id',
         required: false,
-        description: 'makes redelivery safe: the same id starts no second run',
+        description: 'legacy scheme only (not signed): makes redelivery safe, the same id starts no second run',
         schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
       },
     ],
     body: { schema: 'TriggerData', description: "the trigger data: the run's `input`", optional: true, example: { orderId: 'SO-1' } },
     answers: {
       202: { description: 'the run is accepted', schema: 'RunStarted', headers: LOCATION },
-      200: { description: 'a delivery with this X-Delivery-Id already started the run', schema: 'RunStarted', headers: LOCATION },
+      200: { description: 'a delivery with this id (webhook-id, or a legacy X-Delivery-Id) already started the run', schema: 'RunStarted', headers: LOCATION },
     },
     problems: [
       'validation_failed',
@@ -1292,8 +1315,10 @@ export function buildOpenApiDocument({ metricsRequireKey = false, oidc = false }
         webhookSignature: {
           type: 'apiKey',
           in: 'header',
-          name: 'X-Signature',
-          description: 'webhook deliveries only: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with the shared secret>`',
+          name: 'webhook-signature',
+          description:
+            'webhook deliveries only (Standard Webhooks): `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">` with the shared `whsec_` secret, beside `webhook-id` and `webhook-timestamp`; ' +
+            'where WEBHOOK_SIGNATURE_SCHEME is legacy or both, `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` instead',
         },
       },
       headers: {

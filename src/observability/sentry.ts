@@ -14,7 +14,7 @@ import type { Config } from '../config';
 export const REDACTED = '[redacted]';
 
 /** Headers never reported: they carry API keys, webhook signatures and sessions. */
-export const SENSITIVE_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'x-api-key', 'x-signature', 'cookie', 'set-cookie'];
+export const SENSITIVE_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'x-api-key', 'x-signature', 'webhook-signature', 'cookie', 'set-cookie'];
 
 /** API keys as this gateway issues them, wherever they appear in text. */
 const API_KEY_TEXT = /wfa_[A-Za-z0-9_-]{43}/g;

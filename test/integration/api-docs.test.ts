@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
 import { buildOpenApiDocument, type OpenApiDocument } from '../../src/gateway/openapi';
 import { DOCS_CSP_DIRECTIVES } from '../../src/gateway/routes/docs';
-import { signWebhook } from '../../src/gateway/webhook-signature';
+import { signStandardWebhook } from '../../src/gateway/webhook-signature';
 import { createHarness, type ApiResponse, type Harness } from '../support/harness';
 
-const WEBHOOK_SECRET = 'api-docs-webhook-secret';
+const WEBHOOK_SECRET = 'whsec_YXBpLWRvY3Mtd2ViaG9vay1zZWNyZXQta2V5LTAwMDE=';
 const doc = JSON.parse(JSON.stringify(buildOpenApiDocument())) as OpenApiDocument;
 
 let h: Harness;
@@ -137,7 +137,7 @@ interface Fixture {
   headers?: (raw: string) => Record<string, string>;
 }
 
-const signed = (raw: string) => ({ 'x-signature': signWebhook(WEBHOOK_SECRET, raw) });
+const signed = (raw: string) => signStandardWebhook(WEBHOOK_SECRET, `evt_${randomUUID()}`, raw);
 let serial = 0;
 
 /** Every operation, a request that reaches it; a closed run answers 409 to what needs an open one. */
@@ -383,15 +383,22 @@ describe('parameters', () => {
 
   it('a signature the documented pattern refuses, the hook refuses', async () => {
     const { op } = operationOf('POST', '/api/hooks/docs-hook');
-    const header = op.parameters.find((p: { name: string }) => p.name === 'X-Signature');
-    const pattern = new RegExp(header.schema.pattern);
+    const patternOf = (name: string) => new RegExp(op.parameters.find((p: { name: string }) => p.name === name).schema.pattern);
     const raw = JSON.stringify({ n: 1 });
-    const good = signWebhook(WEBHOOK_SECRET, raw);
-    expect(pattern.test(good)).toBe(true);
-    for (const bad of ['sha256=abc', 'v1=abc,t=1', '']) {
-      expect(pattern.test(bad), bad).toBe(false);
-      const res = await call('POST', '/api/hooks/docs-hook', raw, { 'content-type': 'application/json', 'x-signature': bad });
-      expect(res.status, bad).toBe(401);
+    const good = signed(raw);
+    for (const [name, value] of Object.entries(good)) expect(patternOf(name).test(value), name).toBe(true);
+    for (const [name, bad] of [
+      ['webhook-signature', 'sha256=abc'],
+      ['webhook-signature', 'v1=abc'],
+      ['webhook-signature', ''],
+      ['webhook-id', 'evt.1'],
+      ['webhook-id', ''],
+      ['webhook-timestamp', '1.5'],
+      ['webhook-timestamp', 'now'],
+    ] as const) {
+      expect(patternOf(name).test(bad), `${name}: ${bad}`).toBe(false);
+      const res = await call('POST', '/api/hooks/docs-hook', raw, { 'content-type': 'application/json', ...good, [name]: bad });
+      expect(res.status, `${name}: ${bad}`).toBe(401);
       expect(res.body.code).toBe('invalid_signature');
     }
   });

@@ -11,12 +11,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_PATTERN, createApiKey, generateApiKey, hashApiKey, revokeApiKey } from '../../db/api-keys';
 import type { ApiKeyRole } from '../../db/schema';
-import { signWebhook } from '../../src/gateway/webhook-signature';
+import { signStandardWebhook } from '../../src/gateway/webhook-signature';
 import { REDACT_PATHS } from '../../src/logger';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
 const ALLOWED_ORIGIN = 'https://console.example.test';
-const WEBHOOK_SECRET = 'auth-matrix-webhook-secret';
+const WEBHOOK_SECRET = 'whsec_YXV0aC1tYXRyaXgtd2ViaG9vay1zZWNyZXQta2V5';
 
 /** Every line the gateway logs, as written. */
 const logLines: string[] = [];
@@ -108,7 +108,7 @@ interface Call {
 /** A webhook delivery, signed: hooks take no API key, whatever the caller sends. */
 function signedHook(): Call {
   const body = JSON.stringify({ n: ++serial });
-  return { method: 'POST', path: '/api/hooks/auth-matrix-hook', body, headers: { 'x-signature': signWebhook(WEBHOOK_SECRET, body) } };
+  return { method: 'POST', path: '/api/hooks/auth-matrix-hook', body, headers: signStandardWebhook(WEBHOOK_SECRET, `evt_${randomUUID()}`, body) };
 }
 
 /** Each route, a request that succeeds for a caller allowed to make it, and the status per caller. */

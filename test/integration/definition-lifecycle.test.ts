@@ -7,10 +7,10 @@
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecution } from '../../db/executions';
-import { signWebhook } from '../../src/gateway/webhook-signature';
+import { signStandardWebhook } from '../../src/gateway/webhook-signature';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
-const WEBHOOK_SECRET = 'lifecycle-webhook-secret';
+const WEBHOOK_SECRET = 'whsec_bGlmZWN5Y2xlLXdlYmhvb2stc2VjcmV0LWtleS0wMDE=';
 let h: Harness;
 
 beforeAll(async () => {
@@ -82,7 +82,7 @@ describe('DELETE /api/workflows/:id', () => {
     expect((await h.api('POST', '/api/workflows/lc-gone/enable')).status).toBe(404);
     expect((await h.api('DELETE', `/api/workflows/${created.id}`)).status).toBe(404);
     const body = JSON.stringify({ n: 1 });
-    const hook = await h.api('POST', '/api/hooks/lc-gone', body, { 'x-signature': signWebhook(WEBHOOK_SECRET, body) });
+    const hook = await h.api('POST', '/api/hooks/lc-gone', body, signStandardWebhook(WEBHOOK_SECRET, 'evt_lc_gone', body));
     expect(hook.status).toBe(404);
     // ...and from `call` steps of other definitions.
     const caller = await h.api('POST', '/api/workflows/validate', quick('lc-caller', { steps: [{ id: 'c', type: 'call', definition: 'lc-gone' }] }));

@@ -17,14 +17,14 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/schema';
 import { createApp } from '../../src/gateway/app';
-import { signWebhook } from '../../src/gateway/webhook-signature';
+import { signLegacyWebhook, signStandardWebhook } from '../../src/gateway/webhook-signature';
 import { createLogger } from '../../src/logger';
 import { flushErrorReports, initErrorReporting } from '../../src/observability/sentry';
 import { reportUnexpectedActivityFailures } from '../../src/worker/report-failures';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
 const SECRETS = {
-  WEBHOOK_SIGNATURE_SECRET: 'whsec-error-reporting-7f3a',
+  WEBHOOK_SIGNATURE_SECRET: 'whsec_ZXJyb3ItcmVwb3J0aW5nLXdlYmhvb2sta2V5LTdmM2E=',
   SLACK_BOT_TOKEN: 'xoxb-error-reporting-token-91c2',
   SMTP_PASS: 'smtp-pass-error-reporting-55e1',
   HTTP_SECRET_PARTNER: 'partner-token-error-reporting-0b9d',
@@ -123,7 +123,8 @@ describe('the gateway', () => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
     const raw = JSON.stringify({ triggerData: { token: SECRETS.HTTP_SECRET_PARTNER, note: BODY_MARKER } });
-    const signature = signWebhook(SECRETS.WEBHOOK_SIGNATURE_SECRET, raw);
+    const signature = signLegacyWebhook(SECRETS.WEBHOOK_SIGNATURE_SECRET, raw);
+    const standardSignature = signStandardWebhook(SECRETS.WEBHOOK_SIGNATURE_SECRET, 'evt_reported', raw)['webhook-signature'];
     let res: Response;
     try {
       res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/workflows/reported/execute`, {
@@ -133,6 +134,7 @@ describe('the gateway', () => {
           authorization: `Bearer ${key}`,
           'x-api-key': key,
           'x-signature': signature,
+          'webhook-signature': standardSignature,
           cookie: `session=${COOKIE}`,
           'x-request-id': 'reported-500',
         },
@@ -161,7 +163,7 @@ describe('the gateway', () => {
     expect(event.exception.values[0].value).toContain('relation lookup failed on [redacted] (token [redacted], caller [redacted])');
     expect(event.tags).toMatchObject({ service: 'gateway', requestId: 'reported-500', method: 'POST', route: '/api/workflows/:id/execute' });
     expect(event.environment).toBe('test');
-    for (const name of ['authorization', 'x-api-key', 'x-signature', 'cookie']) {
+    for (const name of ['authorization', 'x-api-key', 'x-signature', 'webhook-signature', 'cookie']) {
       expect(Object.keys(event.request?.headers ?? {}).map((n) => n.toLowerCase())).not.toContain(name);
     }
     expect(event.request?.data).toBeUndefined();
@@ -169,7 +171,7 @@ describe('the gateway', () => {
 
     // Nothing secret anywhere in what reached the stand-in: not the key, the signature, the cookie, the body or a configured secret.
     const sent = everythingSent();
-    for (const secret of forbidden([key, key.slice(4), signature, signature.split('v1=')[1]!])) expect(sent).not.toContain(secret);
+    for (const secret of forbidden([key, key.slice(4), signature, signature.split('v1=')[1]!, standardSignature, standardSignature.slice(3)])) expect(sent).not.toContain(secret);
   });
 
   it('does not report the errors it answers on purpose', async () => {

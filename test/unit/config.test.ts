@@ -162,3 +162,44 @@ describe('loadConfig', () => {
     expect(redactUrl(base.DATABASE_URL)).toBe('postgres://app:***@db.example:5432/workflows');
   });
 });
+
+describe('webhook signature settings', () => {
+  const standard = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+  const next = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
+  const legacy = 'a-legacy-hex-secret-0123456789abcdef';
+
+  it('turn webhooks off without a secret, and take standard signatures by default, with several secrets for rotation', () => {
+    expect(loadConfig(base).webhooks).toBeUndefined();
+    expect(loadConfig({ ...base, WEBHOOK_SIGNATURE_SCHEME: 'both' }).webhooks).toBeUndefined();
+    expect(loadConfig({ ...base, WEBHOOK_SIGNATURE_SECRET: ` ${standard} , ${next} ` }).webhooks).toEqual({ scheme: 'standard', secrets: [standard, next] });
+  });
+
+  it('blank each secret in reports on its own, and a standard one without its prefix', () => {
+    const config = loadConfig({ ...base, WEBHOOK_SIGNATURE_SECRET: `${standard},${legacy}`, WEBHOOK_SIGNATURE_SCHEME: 'both' });
+    expect(config.secretValues).toEqual(expect.arrayContaining([standard, standard.slice(6), legacy]));
+  });
+
+  it('refuse a secret that is not whsec_<base64> under standard, saying how to migrate, without echoing it', () => {
+    const problems = problemsOf({ ...base, WEBHOOK_SIGNATURE_SECRET: `${standard},${legacy}` });
+    expect(problems).toEqual([
+      'WEBHOOK_SIGNATURE_SECRET entry 2 of 2 is not written as whsec_<base64>',
+      expect.stringMatching(/whsec_\$\(openssl rand -base64 32\).*set WEBHOOK_SIGNATURE_SCHEME=both \(or legacy\)/),
+    ]);
+    expect(problems.join('\n')).not.toContain(legacy);
+    expect(problemsOf({ ...base, WEBHOOK_SIGNATURE_SECRET: `whsec_${Buffer.alloc(16).toString('base64')}` })[0]).toBe(
+      'WEBHOOK_SIGNATURE_SECRET entry 1 of 1 decodes to 16 bytes; a key is 24 to 64 random bytes',
+    );
+  });
+
+  it('keep existing secrets working under legacy and both; both needs one whsec_ secret and refuses a broken one', () => {
+    expect(loadConfig({ ...base, WEBHOOK_SIGNATURE_SECRET: legacy, WEBHOOK_SIGNATURE_SCHEME: 'legacy' }).webhooks).toEqual({ scheme: 'legacy', secrets: [legacy] });
+    expect(loadConfig({ ...base, WEBHOOK_SIGNATURE_SECRET: `${next},${legacy}`, WEBHOOK_SIGNATURE_SCHEME: 'both' }).webhooks).toEqual({ scheme: 'both', secrets: [next, legacy] });
+    expect(problemsOf({ ...base, WEBHOOK_SIGNATURE_SECRET: legacy, WEBHOOK_SIGNATURE_SCHEME: 'both' })).toEqual([
+      expect.stringMatching(/has no whsec_ secret, which WEBHOOK_SIGNATURE_SCHEME=both needs/),
+    ]);
+    expect(problemsOf({ ...base, WEBHOOK_SIGNATURE_SECRET: `whsec_!!,${legacy}`, WEBHOOK_SIGNATURE_SCHEME: 'both' })[0]).toBe(
+      'WEBHOOK_SIGNATURE_SECRET entry 1 of 2 is not base64 after whsec_',
+    );
+    expect(problemsOf({ ...base, WEBHOOK_SIGNATURE_SCHEME: 'hmac' })).toEqual(['WEBHOOK_SIGNATURE_SCHEME must be one of standard, legacy, both']);
+  });
+});

@@ -13,7 +13,7 @@ const config = loadConfig({
   DATABASE_URL: 'postgres://app:db-pass-5c1e@db.internal:5432/app',
   SLACK_BOT_TOKEN: 'xoxb-unit-token-77aa',
   SLACK_WEBHOOK_URL: 'https://hooks.slack.example/services/T000/B000/secretpath',
-  WEBHOOK_SIGNATURE_SECRET: 'whsec-unit-9f0e',
+  WEBHOOK_SIGNATURE_SECRET: 'whsec_dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU=',
   SMTP_PASS: 'abc', // too short to search for
   HTTP_SECRET_PARTNER: 'partner-unit-token-31d0',
   SENTRY_DSN: 'https://publickey@errors.example/42',
@@ -28,7 +28,8 @@ describe('secretsToScrub', () => {
         'db-pass-5c1e',
         'xoxb-unit-token-77aa',
         'https://hooks.slack.example/services/T000/B000/secretpath',
-        'whsec-unit-9f0e',
+        'whsec_dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU=',
+        'dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU=',
         'partner-unit-token-31d0',
         'https://publickey@errors.example/42',
       ]),
@@ -50,6 +51,7 @@ describe('scrubEvent', () => {
         Authorization: `Bearer ${API_KEY}`,
         'X-API-Key': API_KEY,
         'x-signature': 't=1,v1=abc',
+        'webhook-signature': 'v1,abc=',
         Cookie: 'session=s3cr3t',
         'content-type': 'application/json',
         'x-request-id': 'req-1',
@@ -58,7 +60,7 @@ describe('scrubEvent', () => {
       data: '{"card":"4111111111111111"}',
     },
     breadcrumbs: [{ category: 'http', data: { url: 'https://hooks.slack.example/services/T000/B000/secretpath', headers: { authorization: 'Basic x' } } }],
-    extra: { nested: { deeper: ['whsec-unit-9f0e'] }, 'xoxb-unit-token-77aa': 'as a key' },
+    extra: { nested: { deeper: ['whsec_dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU=', 'dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU='] }, 'xoxb-unit-token-77aa': 'as a key' },
     tags: { requestId: 'req-1' },
   };
 
@@ -73,7 +75,7 @@ describe('scrubEvent', () => {
 
   it('blanks every secret and API key wherever it appears, keys of objects included', () => {
     const text = JSON.stringify(scrubEvent(structuredClone(event), secrets));
-    for (const secret of ['db-pass-5c1e', 'xoxb-unit-token-77aa', 'secretpath', 'whsec-unit-9f0e', 'partner-unit-token-31d0', API_KEY, 's3cr3t', '4111111111111111', 'Basic x']) {
+    for (const secret of ['db-pass-5c1e', 'xoxb-unit-token-77aa', 'secretpath', 'dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU', 'partner-unit-token-31d0', API_KEY, 's3cr3t', '4111111111111111', 'Basic x']) {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain(REDACTED);
@@ -81,7 +83,7 @@ describe('scrubEvent', () => {
   });
 
   it('copes with cycles', () => {
-    const cyclic: Record<string, unknown> = { note: 'whsec-unit-9f0e' };
+    const cyclic: Record<string, unknown> = { note: 'whsec_dW5pdC10ZXN0LXdlYmhvb2stc2VjcmV0LTlmMGU=' };
     cyclic.self = cyclic;
     const scrubbed = scrubEvent({ extra: { cyclic } }, secrets);
     const out = (scrubbed.extra as { cyclic: { note: string; self: unknown } }).cyclic;

@@ -246,14 +246,18 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(keyed.responses as object)).toContain('401');
   });
 
-  it('describes the webhook signature header', () => {
+  it('describes the webhook signature headers, standard and legacy', () => {
     const hook = doc.paths['/api/hooks/{key}']!.post! as any;
     expect(hook.security).toEqual([{ webhookSignature: [] }]);
-    expect(doc.components.securitySchemes!.webhookSignature).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Signature' });
-    const header = hook.parameters.find((p: { name: string }) => p.name === 'X-Signature');
-    expect(header).toMatchObject({ in: 'header', required: true });
-    expect(new RegExp(header.schema.pattern).test(`t=1764095528,v1=${'a'.repeat(64)}`)).toBe(true);
-    expect(hook.parameters.find((p: { name: string }) => p.name === 'X-Delivery-Id')).toMatchObject({ in: 'header', required: false });
+    expect(doc.components.securitySchemes!.webhookSignature).toMatchObject({ type: 'apiKey', in: 'header', name: 'webhook-signature' });
+    const header = (name: string) => hook.parameters.find((p: { name: string }) => p.name === name);
+    for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'X-Signature', 'X-Delivery-Id']) {
+      expect(header(name), name).toMatchObject({ in: 'header', required: false });
+    }
+    expect(new RegExp(header('webhook-signature').schema.pattern).test(`v1,${'A'.repeat(43)}= v1a,${'b'.repeat(86)}==`)).toBe(true);
+    expect(new RegExp(header('webhook-id').schema.pattern).test('msg_2KWPBgLlAfxdpx2AI54pPJ85f4W')).toBe(true);
+    expect(new RegExp(header('webhook-id').schema.pattern).test('msg.1')).toBe(false);
+    expect(new RegExp(header('X-Signature').schema.pattern).test(`t=1764095528,v1=${'a'.repeat(64)}`)).toBe(true);
     expect(Object.keys(hook.responses)).toEqual(expect.arrayContaining(['200', '202', '401', '503']));
   });
 
