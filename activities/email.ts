@@ -9,21 +9,26 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../src/config';
 import { EMAIL_MAX_ATTACHMENTS, HEADER_NAME, SECRET_NAME } from '../src/shared/definition';
+import { checkEmailRecipients, recipientField } from '../src/shared/recipients';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
 import { parseInput, permanent, transient } from './failures';
 import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from './http';
 import { joinNames, type Outbox, type OutboxResult } from './outbox';
 
-const address = z.string().trim().min(3).max(320);
-const addresses = z.union([address, z.array(address).min(1).max(100)]);
+/** One plain address, or a list of them: never text that names several (see src/shared/recipients). */
+const addresses = recipientField(checkEmailRecipients);
 
-export const sendEmailInput = z.object({
-  deliveryKey: z.string().min(1),
+/** Who the message goes to, checked on its own first: a bad one fails the step as `InvalidRecipient`. */
+export const emailRecipientsInput = z.object({
   to: addresses,
   cc: addresses.optional(),
   bcc: addresses.optional(),
-  replyTo: address.optional(),
+  replyTo: addresses.optional(),
+});
+
+export const sendEmailInput = emailRecipientsInput.extend({
+  deliveryKey: z.string().min(1),
   subject: z.string().min(1).max(998),
   text: z.string().optional(),
   html: z.string().optional(),
@@ -100,7 +105,8 @@ export function createEmailActivities(config: Config, ledger: Ledger, outbox: Ou
 
   return {
     async sendEmail(raw: SendEmailInput): Promise<SendEmailResult | OutboxResult> {
-      const input = parseInput(sendEmailInput, raw, 'email', 'InvalidRecipient');
+      parseInput(emailRecipientsInput, raw, 'email', 'InvalidRecipient');
+      const input = parseInput(sendEmailInput, raw, 'email', 'ProviderRejected');
       const { attachments: specs } = parseInput(
         z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
         { attachments: input.attachments },
@@ -144,10 +150,11 @@ export function createEmailActivities(config: Config, ledger: Ledger, outbox: Ou
           try {
             const info = await getTransport().sendMail({
               from: smtp.from,
-              to: input.to,
-              cc: input.cc,
-              bcc: input.bcc,
-              replyTo: input.replyTo,
+              // Address objects, which nodemailer takes as they are: text would be parsed again as a list.
+              to: mailboxes(input.to),
+              cc: mailboxes(input.cc),
+              bcc: mailboxes(input.bcc),
+              replyTo: mailboxes(input.replyTo),
               subject: input.subject,
               text: input.text,
               html: input.html,
@@ -170,6 +177,10 @@ export function createEmailActivities(config: Config, ledger: Ledger, outbox: Ou
       });
     },
   };
+}
+
+function mailboxes(value: string | string[] | undefined): { name: string; address: string }[] | undefined {
+  return value === undefined ? undefined : [value].flat().map((address) => ({ name: '', address }));
 }
 
 /** A Message-ID made of the delivery key: `<hash.wfa@domain of the sender>`. */

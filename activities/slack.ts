@@ -6,14 +6,20 @@ import { type Block, ErrorCode, WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { Config } from '../src/config';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
+import { checkSlackChannel, recipientField } from '../src/shared/recipients';
 import type { Rendered } from '../src/shared/run';
 import { parseInput, permanent, transient } from './failures';
 import type { Outbox, OutboxResult } from './outbox';
 import { postJson } from './webhook';
 
-export const sendSlackInput = z.object({
+/** Where the message goes, checked on its own first: a bad channel fails the step as `InvalidRecipient`. */
+export const slackRecipientInput = z.object({
+  /** One channel id or name; without it the configured incoming webhook is used. */
+  channel: recipientField(checkSlackChannel).optional(),
+});
+
+export const sendSlackInput = slackRecipientInput.extend({
   deliveryKey: z.string().min(1),
-  channel: z.string().min(1).optional(),
   /** The notification and fallback text; required even with blocks. */
   text: z.string().min(1).max(40_000),
   /** Block Kit blocks, passed through as written; Slack checks them (`invalid_blocks`). */
@@ -66,6 +72,7 @@ export function createSlackActivities(config: Config, ledger: Ledger, outbox: Ou
 
   return {
     async sendSlack(raw: SendSlackInput): Promise<SendSlackResult | OutboxResult> {
+      parseInput(slackRecipientInput, raw, 'slack', 'InvalidRecipient');
       const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
       const send = input.channel && slack.botToken
         ? () => postWithApi(getClient(), input.channel ?? '', input)

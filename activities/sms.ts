@@ -3,17 +3,20 @@ import twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
 import { z } from 'zod';
 import type { Config } from '../src/config';
+import { checkPhoneNumber, recipientField } from '../src/shared/recipients';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import { parseInput, permanent, transient } from './failures';
 import { joinNames, type Outbox, type OutboxResult } from './outbox';
 
-/** E.164: a plus, a country code, at most fifteen digits in all. */
-export const E164 = /^\+[1-9]\d{6,14}$/;
+/** Who the message goes to, checked on its own first: a bad number fails the step as `InvalidRecipient`. */
+export const smsRecipientInput = z.object({
+  /** One E.164 number: a plus, a country code, at most fifteen digits in all. */
+  to: recipientField(checkPhoneNumber),
+});
 
-export const sendSmsInput = z.object({
+export const sendSmsInput = smsRecipientInput.extend({
   deliveryKey: z.string().min(1),
-  to: z.string().trim().regex(E164, 'must be a phone number in E.164 form, such as +14155550123'),
   body: z.string().min(1).max(1600),
   delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
 });
@@ -59,7 +62,8 @@ export function createSmsActivities(config: Config, ledger: Ledger, outbox: Outb
 
   return {
     async sendSms(raw: SendSmsInput): Promise<SendSmsResult | OutboxResult> {
-      const input = parseInput(sendSmsInput, raw, 'sms', 'InvalidRecipient');
+      parseInput(smsRecipientInput, raw, 'sms', 'InvalidRecipient');
+      const input = parseInput(sendSmsInput, raw, 'sms', 'ProviderRejected');
       const missing = [
         ...(settings.accountSid ? [] : ['TWILIO_ACCOUNT_SID']),
         ...(settings.authToken ? [] : ['TWILIO_AUTH_TOKEN']),

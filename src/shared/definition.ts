@@ -11,6 +11,7 @@ import { parseDuration } from './duration';
 import { issueMessage } from './issue-messages';
 import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
+import { checkPhoneNumber, checkSlackChannel, MAX_RECIPIENTS, writtenRecipientProblem } from './recipients';
 import { allSteps, childStepLists } from './step-tree';
 
 export { allSteps, childStepLists };
@@ -110,7 +111,12 @@ const messageStepBase = {
   quietHours: quietHoursSchema.optional(),
 };
 
-const recipients = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(100)]);
+/**
+ * One address, or a list of them. What each must be is checked after
+ * templating (src/shared/recipients.ts); what is written literally is also
+ * checked when a version is saved ({@link parseDefinition}).
+ */
+const recipients = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(MAX_RECIPIENTS)]);
 
 /** An HTTP header name (an RFC 9110 token). */
 export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/;
@@ -164,7 +170,7 @@ export const emailStepSchema = z
     to: recipients,
     cc: recipients.optional(),
     bcc: recipients.optional(),
-    replyTo: z.string().optional(),
+    replyTo: recipients.optional(),
     subject: z.string().min(1).max(998),
     text: z.string().optional(),
     html: z.string().optional(),
@@ -742,19 +748,58 @@ function checkTemplates(value: unknown, path: (string | number)[]): DefinitionPr
   return [];
 }
 
+export interface ParseDefinitionOptions {
+  /**
+   * A version about to be saved, rather than one read back from storage:
+   * also refuses recipients written in forms that stored versions may still
+   * hold (`"a@x.com, b@y.com"`, `"Ops" <ops@x.com>`), which the email step
+   * reads as the list they name. @default false
+   */
+  newVersion?: boolean;
+}
+
 /** Parses a definition, returning either the definition or every problem with its path. */
 export function parseDefinition(
   input: unknown,
+  options: ParseDefinitionOptions = {},
 ): { ok: true; definition: Definition } | { ok: false; problems: DefinitionProblem[] } {
   const result = definitionSchema.safeParse(input, { error: issueMessage });
   const duplicates = duplicateIds(input);
   const references = result.success ? unknownStepReferences(result.data.steps) : [];
-  if (result.success && duplicates.length === 0 && references.length === 0) return { ok: true, definition: result.data };
+  const recipients = result.success && options.newVersion ? writtenRecipientProblems(result.data.steps, ['steps']) : [];
+  if (result.success && duplicates.length === 0 && references.length === 0 && recipients.length === 0) return { ok: true, definition: result.data };
   const problems: DefinitionProblem[] = (result.success ? [] : result.error.issues).map((issue) => ({
     path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
     message: issue.message,
   }));
-  return { ok: false, problems: [...problems, ...duplicates, ...references] };
+  return { ok: false, problems: [...problems, ...duplicates, ...references, ...recipients] };
+}
+
+/**
+ * Recipients as written that could never be one recipient each after
+ * templating: a literal email address that is a list or has a display name, a
+ * template whose own text holds separators, a literal phone number that is
+ * not E.164, a literal Slack channel that is not one channel.
+ */
+function writtenRecipientProblems(steps: Step[], path: (string | number)[]): DefinitionProblem[] {
+  return steps.flatMap((step, index) => {
+    const at = [...path, index];
+    const own: DefinitionProblem[] = [];
+    const check = (value: unknown, field: (string | number)[], problemOf: (text: string) => string | undefined) => {
+      if (Array.isArray(value)) value.forEach((item, i) => check(item, [...field, i], problemOf));
+      const message = typeof value === 'string' ? problemOf(value) : undefined;
+      if (message) own.push({ path: [...at, ...field], message });
+    };
+    const literal = (checkValue: (text: string) => { ok: true } | { ok: false; problem: string }) => (text: string) => {
+      if (text.includes('{{')) return undefined;
+      const checked = checkValue(text);
+      return checked.ok ? undefined : checked.problem;
+    };
+    if (step.type === 'email') for (const field of ['to', 'cc', 'bcc', 'replyTo'] as const) check(step[field], [field], writtenRecipientProblem);
+    if (step.type === 'sms') check(step.to, ['to'], literal(checkPhoneNumber));
+    if (step.type === 'slack') check(step.channel, ['channel'], literal(checkSlackChannel));
+    return [...own, ...childStepLists(step).flatMap((child) => writtenRecipientProblems(child.steps, [...at, ...child.path]))];
+  });
 }
 
 const STEP_REFERENCE = /\bsteps\.(?:`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*))/g;

@@ -69,7 +69,7 @@ export function publicDefinition(row: DefinitionRow) {
 
 /** Parses and checks a definition, including what needs the database (called definitions). */
 async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
-  const parsed = parseDefinition(body);
+  const parsed = parseDefinition(body, { newVersion: true });
   const schemaProblem = parsed.ok && parsed.definition.inputSchema ? inputSchemaProblem(parsed.definition.inputSchema) : undefined;
   const callProblems = parsed.ok ? [...checkSchedule(parsed.definition), ...(await checkCalls(db, parsed.definition))] : [];
   if (parsed.ok && !schemaProblem && callProblems.length === 0) return parsed.definition;
