@@ -353,7 +353,7 @@ function replay(row: ExecutionRow): IdempotentStart {
 /** The run id Temporal holds under `workflowId`, or undefined when it has none. */
 async function existingRunId(client: Client, workflowId: string): Promise<string | undefined> {
   try {
-    return (await client.workflow.getHandle(workflowId).describe()).runId;
+    return (await client.withDeadline(Date.now() + START_DEADLINE_MS, () => client.workflow.getHandle(workflowId).describe())).runId;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw new StartError('temporal_unavailable', `Temporal did not answer: ${(err as Error).message}`);
@@ -487,9 +487,17 @@ export function interpreterStartOptions(config: Config, run: RunToStart) {
   };
 }
 
+/**
+ * The longest a start waits on Temporal's answer. An unreachable Temporal is
+ * given up on much sooner (the gateway's client fails fast, see
+ * src/temporal/client.ts); this bounds one that accepts connections and never
+ * answers. Far above an ordinary start (milliseconds), so load alone never meets it.
+ */
+const START_DEADLINE_MS = 10_000;
+
 /** Starts the interpreter workflow; answers the run id (an existing run's, for an idempotent start). */
 async function startOnTemporal(client: Client, config: Config, run: RunToStart, idempotent: boolean): Promise<string> {
-  const handle = await client.workflow.start(INTERPRETER_WORKFLOW, {
+  const handle = await client.withDeadline(Date.now() + START_DEADLINE_MS, () => client.workflow.start(INTERPRETER_WORKFLOW, {
     ...interpreterStartOptions(config, run),
     ...(idempotent
       ? {
@@ -499,6 +507,6 @@ async function startOnTemporal(client: Client, config: Config, run: RunToStart, 
           workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
         }
       : {}),
-  });
+  }));
   return handle.firstExecutionRunId;
 }

@@ -14,6 +14,7 @@ import { HttpProblem, sendProblem } from './problem';
 import { JSON_TYPES } from './validate';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
+import { isTemporalUnavailable } from '../temporal/client';
 import { payloadUnreadable } from '../temporal/encryption';
 import { codecCors, codecRoutes } from './routes/codec';
 import { consoleRoutes } from './routes/console';
@@ -143,6 +144,12 @@ function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRe
     if (unreadable) {
       logger.error({ err, requestId, keyId: unreadable.keyId }, 'a Temporal payload could not be decrypted');
       answer(new HttpProblem('payload_unreadable', `${unreadable.message}; the run itself is unaffected`));
+      return;
+    }
+    if (isTemporalUnavailable(err)) {
+      // The gateway's watch warns once per outage (src/temporal/client.ts); not once per request.
+      logger.debug({ err, requestId }, 'Temporal unavailable');
+      answer(new HttpProblem('temporal_unavailable', 'Temporal is unavailable; try again shortly'));
       return;
     }
     if (isDatabaseDown(err)) {

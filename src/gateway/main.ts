@@ -4,7 +4,7 @@ import { createDb } from '../../db/client';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
-import { connectTemporal } from '../temporal/client';
+import { lazyTemporal, watchTemporal } from '../temporal/client';
 import { createApp } from './app';
 import { createRateLimitRedis } from './rate-limit-store';
 
@@ -14,7 +14,10 @@ if (initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentr
 
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
-  const temporal = await connectTemporal(config);
+  // Starts without Temporal: routes that need it answer 503 temporal_unavailable within about 2 s
+  // until it answers, /readyz says not ready, and the client connects once it is back.
+  const temporal = lazyTemporal(config, { failFast: true });
+  const stopWatching = watchTemporal(temporal, { logger, address: config.temporal.address });
   // Shared rate-limit counters; an unreachable Redis is retried in the background, never fatal.
   const redis = config.redis.url ? createRateLimitRedis(config.redis, logger) : undefined;
   await redis?.connect().catch(() => undefined);
@@ -35,6 +38,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
     server.close(async () => {
+      stopWatching();
       redis?.disconnect();
       await Promise.allSettled([changes?.close(), db.destroy(), temporal.connection.close(), flushErrorReports()]);
       logger.info('gateway stopped');

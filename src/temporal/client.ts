@@ -1,7 +1,8 @@
 /** Connecting to Temporal, and the server-side setup the product relies on. */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions, defaultGrpcRetryOptions, isGrpcServiceError, makeGrpcRetryInterceptor } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { Config } from '../config';
+import type { Logger } from '../logger';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { dataConverterFor } from './encryption';
 
@@ -13,10 +14,136 @@ export interface TemporalClient {
   client: Client;
 }
 
-export async function connectTemporal(config: Config): Promise<TemporalClient> {
-  const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
+// gRPC status codes (@grpc/grpc-js is the SDK's dependency, not ours).
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_UNAVAILABLE = 14;
+
+/**
+ * How long a call keeps retrying a Temporal it cannot reach before it fails:
+ * a start sent while Temporal is away is answered `503 temporal_unavailable`
+ * in about this, where the SDK's own retries take about 20 s.
+ */
+export const UNREACHABLE_RETRY_BUDGET_MS = 1_500;
+
+/**
+ * The longest wait between gRPC's attempts to reconnect to a Temporal that
+ * went away (its default grows to 120 s), so a process is connected again
+ * within seconds of Temporal's return.
+ */
+const MAX_RECONNECT_BACKOFF_MS = 5_000;
+
+export interface ConnectOptions {
+  /**
+   * Fail calls to an unreachable Temporal after {@link UNREACHABLE_RETRY_BUDGET_MS}
+   * rather than the SDK's 20 s of retries; other retryable failures keep the
+   * SDK's retries. For the gateway, whose callers wait on the answer.
+   * @default false
+   */
+  failFast?: boolean;
+}
+
+type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
+
+function connectionOptions(config: Config, { failFast = false }: ConnectOptions): ConnectionOptions {
+  return {
+    address: config.temporal.address,
+    connectTimeout: '5s',
+    channelArgs: { 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS },
+    ...(failFast ? { interceptors: [failFastRetryInterceptor(UNREACHABLE_RETRY_BUDGET_MS)] } : {}),
+  };
+}
+
+function clientOf(connection: Connection, config: Config): TemporalClient {
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterFor(config.encryption) });
   return { connection, client };
+}
+
+/** Connects now: fails when Temporal does not answer within 5 s. */
+export async function connectTemporal(config: Config, options: ConnectOptions = {}): Promise<TemporalClient> {
+  return clientOf(await Connection.connect(connectionOptions(config, options)), config);
+}
+
+/**
+ * A client that connects on its first call and reconnects by itself after an
+ * outage: a process holding it starts, and serves what needs no Temporal,
+ * while Temporal is away. Watch it with {@link watchTemporal}.
+ */
+export function lazyTemporal(config: Config, options: ConnectOptions = {}): TemporalClient {
+  return clientOf(Connection.lazy(connectionOptions(config, options)), config);
+}
+
+/**
+ * The SDK's retries (same delays, same retryable codes), except that an
+ * unreachable server is retried only until `budgetMs` after the call began.
+ */
+function failFastRetryInterceptor(budgetMs: number): GrpcInterceptor {
+  const sdk = defaultGrpcRetryOptions();
+  return (options, nextCall) => {
+    const startedAt = Date.now();
+    const left = () => startedAt + budgetMs - Date.now();
+    return makeGrpcRetryInterceptor({
+      retryableDecider: (attempt, status) => sdk.retryableDecider(attempt, status) && (status.code !== GRPC_UNAVAILABLE || left() > 0),
+      delayFunction: (attempt, status) =>
+        status.code === GRPC_UNAVAILABLE ? Math.min(sdk.delayFunction(attempt, status), Math.max(0, left())) : sdk.delayFunction(attempt, status),
+    })(options, nextCall);
+  };
+}
+
+/**
+ * Whether `err` (or one of its causes) says Temporal could not be reached or
+ * did not answer in time: a call's gRPC status, or a connection that could
+ * not be made (the client's `Failed to connect before the deadline`, the
+ * worker's native `TransportError`).
+ */
+export function isTemporalUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e) && (e.code === GRPC_UNAVAILABLE || e.code === GRPC_DEADLINE_EXCEEDED)) return true;
+    if (e instanceof Error && (e.name === 'TransportError' || /^Failed to connect before the deadline/.test(e.message))) return true;
+  }
+  return false;
+}
+
+/**
+ * Checks that Temporal answers, every `intervalMs` while it does and with a
+ * backoff from 1 s to `intervalMs` while it does not, logging once per outage
+ * (a warning when it goes away, a line when it is back), never per attempt.
+ * The checks also keep the connection up, so the first call after an outage
+ * finds it made. Answers a function that stops the watch.
+ */
+export function watchTemporal(
+  { connection }: TemporalClient,
+  { logger, address, intervalMs = 10_000 }: { logger: Logger; address: string; intervalMs?: number },
+): () => void {
+  let available: boolean | undefined;
+  let downSince = 0;
+  let backoffMs = 1_000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    try {
+      await connection.withDeadline(Date.now() + 5_000, () => connection.workflowService.getSystemInfo({}));
+      if (available === false) logger.info({ address, downForMs: Date.now() - downSince }, `Temporal at ${address} answers again`);
+      else if (available === undefined) logger.info({ address }, `connected to Temporal at ${address}`);
+      available = true;
+      backoffMs = 1_000;
+    } catch (err) {
+      if (available !== false) {
+        downSince = Date.now();
+        logger.warn(
+          { err, address },
+          `Temporal at ${address} does not answer: runs cannot start or change until it does (503 temporal_unavailable); retrying`,
+        );
+      }
+      available = false;
+      backoffMs = Math.min(backoffMs * 2, intervalMs);
+    }
+    if (!stopped) timer = setTimeout(() => void check(), available ? intervalMs : backoffMs).unref();
+  };
+  void check();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 const INDEXED_TYPE = {

@@ -1,12 +1,11 @@
 /** Worker process: runs workflows and activities, and reconciles the mirror. */
-import { NativeConnection } from '@temporalio/worker';
 import { createDb } from '../../db/client';
 import { startReportRefresher } from '../../db/reports';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { createReconciler } from '../mirror/reconciler';
 import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
-import { connectTemporal, ensureSearchAttributes } from '../temporal/client';
+import { connectWorker } from './connect';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -18,9 +17,18 @@ if (config.workerMetricsAddress) logger.info({ address: config.workerMetricsAddr
 
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
-  const { connection, client } = await connectTemporal(config);
-  await ensureSearchAttributes(connection, config.temporal.namespace);
-  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  // Until it polls, a signal stops the wait for Temporal; after, the SDK's own handling drains the worker.
+  const stopWaiting = new AbortController();
+  const abort = () => stopWaiting.abort();
+  process.once('SIGINT', abort).once('SIGTERM', abort);
+  const connections = await connectWorker(config, logger, stopWaiting.signal);
+  process.off('SIGINT', abort).off('SIGTERM', abort);
+  if (!connections) {
+    await db.destroy();
+    logger.info('worker stopped before Temporal answered');
+    process.exit(0);
+  }
+  const { connection, client, native: nativeConnection } = connections;
   const worker = await createWorker({ config, db, connection: nativeConnection });
   const reconciler = createReconciler({ db, client, logger, intervalMs: config.mirror.reconcileIntervalMs });
   reconciler.start();
