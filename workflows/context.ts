@@ -11,6 +11,7 @@ import {
   type EvaluationOptions,
   type ExpressionScope,
   evaluateExpression,
+  type Guards,
   ExpressionError,
   renderDeep,
   renderPlain,
@@ -55,6 +56,13 @@ const PATCH_LEAN_RUNS = 'lean-runs-2026-11';
  * Checked when a run first needs JSONata, so runs of plain paths record no marker.
  */
 const PATCH_BOUNDED_EXPRESSIONS = 'bounded-expressions-2026-12';
+/**
+ * Expressions evaluated with metered work: what an evaluation builds, sorts
+ * and scans is charged in steps too, and the limits of one expression and
+ * one task are about a second of the workflow thread (src/shared/expressions.ts).
+ * Checked, like the one above, when a run first needs JSONata.
+ */
+const PATCH_METERED_EXPRESSIONS = 'metered-expressions-2026-12';
 
 /** How far (in workflow time) the mirror may lag a run that is busy with activities. */
 export const MIRROR_MAX_LAG_MS = 1_000;
@@ -103,8 +111,8 @@ class SharedState {
   rowConfirmed = false;
   /** Evaluation steps the run's expressions took in the current workflow task, and the task (its history length). */
   readonly taskBudget: TaskBudget & { task: number } = { used: 0, task: -1 };
-  /** Whether this run evaluates JSONata with the guards of runs recorded before the bounded ones (decided once). */
-  legacyGuards: boolean | undefined;
+  /** The guards this run evaluates JSONata with: those of the version it started on (decided once). */
+  guards: Guards | undefined;
   /** The top-level waiting step running now that the run could move away from, with the scope that ends it. */
   movable: { path: string; step: Step; scope: wf.CancellationScope } | undefined;
   /** Why the top-level step running now cannot move (it began waiting before runs could), if so. */
@@ -373,7 +381,7 @@ export class RunContext {
       fastPaths: changeApplies(PATCH_LEAN_RUNS),
       // Comparisons of a plain path with a literal: V2 runs only (no V1 history has them).
       fastComparisons: !isFirstType(),
-      legacyGuards: () => (shared.legacyGuards ??= !wf.patched(PATCH_BOUNDED_EXPRESSIONS)),
+      guards: () => (shared.guards ??= guardsOfRun()),
       task: shared.taskBudget,
     };
   }
@@ -782,6 +790,12 @@ function summarize(output: unknown): unknown {
   if (json === undefined) return null;
   if (json.length <= OUTPUT_SUMMARY_BYTES) return output;
   return { truncated: true, preview: json.slice(0, OUTPUT_SUMMARY_BYTES) };
+}
+
+/** The newest guards whose patch the run has (a new run takes the metered ones). */
+function guardsOfRun(): Guards {
+  if (wf.patched(PATCH_METERED_EXPRESSIONS)) return 'metered';
+  return wf.patched(PATCH_BOUNDED_EXPRESSIONS) ? 'bounded' : 'legacy';
 }
 
 function expressionFailure(err: unknown, step: Step): wf.ApplicationFailure {

@@ -14,21 +14,32 @@ import { LinearRegExp, linearRegExpProblem } from './linear-regexp';
 /** Longest expression accepted at save time. @default 2000 characters */
 export const MAX_EXPRESSION_LENGTH = 2_000;
 /**
- * Evaluation steps one expression may take before it is stopped. Inside a
- * workflow a step costs 0.13 to 0.28 ms on a 2-core machine (the SDK records
- * a stack trace for every promise, and JSONata makes a few per step; calls of
- * functions cost most; up to 0.32 ms with the machine busy), so this bounds
- * one expression to about 2–5 s there; outside a workflow, to about 50 ms. It
- * lets an expression sum a field over a 5,000-item list (about 10,000 steps).
+ * Work one expression may do, in evaluation steps. One step is one node of
+ * the expression evaluated once; what an evaluation builds or scans natively
+ * is charged in steps too ({@link ITEMS_PER_STEP}, {@link CHARACTERS_PER_STEP},
+ * `$sort`, `$distinct`, `$string` and regular expressions by their cost).
+ * Inside a workflow a step costs about 0.33 ms of CPU on a busy 2-core
+ * machine (the SDK records a stack trace for every promise, and JSONata makes
+ * several per step; measured with scripts/bench/hostile.ts), so this bounds
+ * one expression to under a second there.
  */
-export const MAX_EVALUATION_STEPS = 15_000;
+export const MAX_EVALUATION_STEPS = 2_500;
 /**
- * Evaluation steps all the expressions of one workflow task may take
- * together (at most about 6.5 s on that machine, busy): a `foreach` or `parallel` of
- * expressions that are each within {@link MAX_EVALUATION_STEPS} still cannot
- * hold a task near Temporal's 10 s workflow task timeout.
+ * Work all the expressions of one workflow task may do together, in the same
+ * steps: about 0.8 s of the workflow thread at the cost above, whatever the
+ * definition, so other runs' workflow tasks never queue behind one run's
+ * expressions for long.
  */
-export const MAX_TASK_STEPS = 20_000;
+export const MAX_TASK_STEPS = 2_500;
+/**
+ * List items an expression may build for one step of work: building an item
+ * costs about 20 ns, a step in a workflow about 0.33 ms.
+ */
+export const ITEMS_PER_STEP = 10_000;
+/** Characters an expression may build or scan for one step of work (10–20 ns each). */
+export const CHARACTERS_PER_STEP = 10_000;
+/** Characters `$string` may write for one step of work (about 130 ns each: it calls a replacer for every value). */
+export const STRING_CHARACTERS_PER_STEP = 2_000;
 /** Deepest nesting of evaluation an expression may reach (recursion included). */
 export const MAX_EVALUATION_DEPTH = 200;
 /** Largest result (as JSON) an expression may produce. @default 1 MiB */
@@ -37,6 +48,12 @@ export const MAX_RESULT_BYTES = 1_048_576;
 export const MAX_STRING_LENGTH = 1_048_576;
 /** Longest sequence (list) an expression may build. */
 export const MAX_SEQUENCE_LENGTH = 100_000;
+
+/**
+ * The limits of runs that started before metered work (guards `bounded`):
+ * steps counted alone, nothing charged for what an evaluation builds.
+ */
+const BOUNDED_LIMITS = { expression: 15_000, task: 20_000 } as const;
 
 /** Raised for an expression that does not parse or does not evaluate. */
 export class ExpressionError extends Error {
@@ -88,19 +105,57 @@ interface Frame {
   lookup(name: string): unknown;
 }
 
+/**
+ * How an evaluation is guarded: `metered` (new runs, the gateway) charges
+ * steps and what it builds against {@link MAX_EVALUATION_STEPS} and
+ * {@link MAX_TASK_STEPS}; `bounded` counts steps alone, against the larger
+ * limits runs started with before; `legacy` as runs before any bounded guard.
+ */
+export type Guards = 'legacy' | 'bounded' | 'metered';
+
 /** What one evaluation has used, and the task it belongs to. */
 interface Counters {
   steps: number;
   task: TaskBudget | undefined;
+  metered: boolean;
+  source: string;
+}
+
+/**
+ * Charges `cost` steps to an evaluation and its task; throws when either
+ * passes its limit. `what` names a single large charge (a `$sort` of many
+ * items) so the message says what reached the limit.
+ */
+function charge(counters: Counters, cost: number, what?: string): void {
+  const limits = counters.metered ? { expression: MAX_EVALUATION_STEPS, task: MAX_TASK_STEPS } : BOUNDED_LIMITS;
+  const by = what ? ` (${what} alone costs ${Math.ceil(cost)})` : '';
+  counters.steps += cost;
+  if (counters.steps > limits.expression) {
+    throw new ExpressionError(`expression took more than ${limits.expression} evaluation steps (the limit of one expression)${by}`, counters.source);
+  }
+  if (counters.task && (counters.task.used += cost) > limits.task) {
+    throw new ExpressionError(
+      `expressions took more than ${limits.task} evaluation steps in one workflow task (the limit of one task; split the work over steps that wait, or a foreach)${by}`,
+      counters.source,
+    );
+  }
+}
+
+/** Steps charged for a list or a string a node built, beyond the step itself. */
+function builtCost(result: unknown): number {
+  if (typeof result === 'string') return result.length / CHARACTERS_PER_STEP;
+  if (Array.isArray(result)) return result.length / ITEMS_PER_STEP;
+  return 0;
 }
 
 /**
  * Compiles (and caches) an expression as new runs and the gateway evaluate
  * it: every evaluation step counted against the expression's and the task's
- * budgets, every string and list it builds bounded, regular expressions run
- * by a linear-time engine. Throws {@link ExpressionError} when it does not
- * parse, or when it is bound to exceed a limit whatever the data (a literal
- * range or padding too large, a regular expression the engine refuses).
+ * budgets (with what it builds, under metered guards), every string and list
+ * it builds bounded, regular expressions run by a linear-time engine. Throws
+ * {@link ExpressionError} when it does not parse, or when it is bound to
+ * exceed a limit whatever the data (a literal range or padding too large, a
+ * regular expression the engine refuses).
  */
 export function compileExpression(source: string): jsonata.Expression {
   const cached = cache.get(source);
@@ -111,17 +166,9 @@ export function compileExpression(source: string): jsonata.Expression {
   // JSONata looks hooks up by symbol; its typings only know strings.
   compiled.assign(EXIT_HOOK as unknown as string, (node: { type: string }, _input: unknown, frame: Frame, result: unknown) => {
     const counters = (frame.base.wfaCounters ??= frame.lookup(COUNTERS) as Counters);
-    counters.steps += 1;
-    if (counters.steps > MAX_EVALUATION_STEPS) {
-      throw new ExpressionError(`expression took more than ${MAX_EVALUATION_STEPS} evaluation steps (the limit of one expression)`, source);
-    }
-    if (counters.task && ++counters.task.used > MAX_TASK_STEPS) {
-      throw new ExpressionError(
-        `expressions took more than ${MAX_TASK_STEPS} evaluation steps in one workflow task (the limit of one task; split the work over steps that wait, or a foreach)`,
-        source,
-      );
-    }
-    if (!READS.has(node.type)) checkBuilt(result, source);
+    const built = !READS.has(node.type);
+    charge(counters, counters.metered && built ? 1 + builtCost(result) : 1);
+    if (built) checkBuilt(result, source);
   });
   return remember(cache, source, compiled);
 }
@@ -210,14 +257,115 @@ function builtin(name: string): JsonataFunction {
   return found as JsonataFunction;
 }
 
+/** What JSONata passes a built-in as `this`: the calling evaluation's frame among others. */
+interface Focus {
+  environment: { lookup(name: string): unknown };
+}
+
+/** The metered evaluation calling a built-in, if it is one. */
+function meteredCaller(focus: unknown): Counters | undefined {
+  const counters = (focus as Focus | undefined)?.environment?.lookup(COUNTERS) as Counters | undefined;
+  return counters?.metered ? counters : undefined;
+}
+
+/** A built-in whose arguments are charged for before it runs (metered evaluations only). */
+function chargedBefore(fn: JsonataFunction, cost: (args: unknown[]) => { steps: number; what: string } | undefined): JsonataFunction {
+  return {
+    ...fn,
+    implementation(this: unknown, ...args: unknown[]) {
+      const counters = meteredCaller(this);
+      const due = counters && cost(args);
+      if (counters && due) charge(counters, due.steps, due.what);
+      return fn.implementation.apply(this, args);
+    },
+  };
+}
+
 /**
- * Built-ins that can build a huge string from small arguments, checked before
- * JSONata builds it: `$pad("", 1e9)` would allocate a gigabyte first.
+ * A higher-order built-in whose function argument (at `at`) is charged a
+ * step for every call: `$map(list, $string)` calls `$string` without
+ * evaluating a node, yet inside a workflow each call costs a few promises.
+ * (JSONata hands a built-in every function argument as an async closure
+ * with an `arity`; the charging closure keeps it.)
+ */
+function chargingCalls(fn: JsonataFunction, at = 1): JsonataFunction {
+  return {
+    ...fn,
+    implementation(this: unknown, ...args: unknown[]) {
+      const counters = meteredCaller(this);
+      const callee = args[at] as ((this: unknown, ...p: unknown[]) => unknown) & { arity?: number };
+      if (counters && typeof callee === 'function') {
+        const charged = function (this: unknown, ...params: unknown[]) {
+          charge(counters, 1);
+          return callee.apply(this, params);
+        };
+        args[at] = Object.assign(charged, { arity: callee.arity });
+      }
+      return fn.implementation.apply(this, args);
+    },
+  };
+}
+
+interface MatchResult {
+  end?: number;
+  next?: () => Matched;
+}
+type Matched = MatchResult | undefined | Promise<MatchResult | undefined>;
+
+/**
+ * A regular expression's matcher (argument `at` of `$match`, `$replace`,
+ * `$split`, `$contains`) that charges each search: one step, and the
+ * characters it may scan. JSONata awaits every match, so inside a workflow
+ * each one costs about a step; a pattern that matches every character of a
+ * long string is many thousands of them.
+ */
+function meteredMatcher(fn: JsonataFunction, at: number): JsonataFunction {
+  return {
+    ...fn,
+    implementation(this: unknown, ...args: unknown[]) {
+      const counters = meteredCaller(this);
+      const matcher = args[at];
+      if (counters && typeof matcher === 'function') {
+        const search = (text: string, from: number) => charge(counters, 1 + Math.max(0, text.length - from) / CHARACTERS_PER_STEP);
+        // JSONata hands a built-in its function arguments wrapped, so a match may come as a promise.
+        const follow = (text: string, found: Matched): Matched => {
+          if (found instanceof Promise) return found.then((settled: MatchResult | undefined) => follow(text, settled));
+          if (found && typeof found.next === 'function') {
+            const next = found.next.bind(found);
+            found.next = () => {
+              search(text, found.end ?? 0);
+              return follow(text, next());
+            };
+          }
+          return found;
+        };
+        args[at] = function (this: unknown, text: unknown, from?: number) {
+          if (typeof text === 'string') search(text, from ?? 0);
+          const found = (matcher as (this: unknown, t: unknown, f?: number) => Matched).call(this, text, from);
+          return typeof text === 'string' ? follow(text, found) : found;
+        };
+      }
+      return fn.implementation.apply(this, args);
+    },
+  };
+}
+
+/**
+ * Built-ins guarded before they run. `$pad` and `$join` could build a huge
+ * string from small arguments (`$pad("", 1e9)` would allocate a gigabyte
+ * first). Under metered guards, the ones whose cost is not in the steps or
+ * the size of their result are charged for it: `$sort` (JSONata's merge
+ * sort awaits every comparison and copies the rest of the list at each, so
+ * n·log₂n steps and n²/2 items copied), `$distinct` (n²/2 comparisons),
+ * `$string` (per character it writes) and the regular-expression functions
+ * (per search).
  */
 const GUARDED_FUNCTIONS: Record<string, JsonataFunction> = (() => {
   const pad = builtin('pad');
   const join = builtin('join');
+  const string = builtin('string');
   const tooLong = (what: string) => new ExpressionError(`${what} would build a string longer than ${MAX_STRING_LENGTH} characters`, '');
+  const listLength = (list: unknown) => (Array.isArray(list) ? list.length : 0);
   return {
     pad: {
       ...pad,
@@ -242,6 +390,33 @@ const GUARDED_FUNCTIONS: Record<string, JsonataFunction> = (() => {
         return join.implementation.apply(this, args);
       },
     },
+    map: chargingCalls(builtin('map')),
+    filter: chargingCalls(builtin('filter')),
+    single: chargingCalls(builtin('single')),
+    reduce: chargingCalls(builtin('reduce')),
+    sift: chargingCalls(builtin('sift')),
+    each: chargingCalls(builtin('each')),
+    sort: chargingCalls(chargedBefore(builtin('sort'), ([list]) => {
+      const n = listLength(list);
+      return n > 1 ? { steps: n * Math.ceil(Math.log2(n)) + (n * n) / 2 / ITEMS_PER_STEP, what: `$sort of ${n} items` } : undefined;
+    })),
+    distinct: chargedBefore(builtin('distinct'), ([list]) => {
+      const n = listLength(list);
+      return n > 1 ? { steps: (n * n) / 2 / ITEMS_PER_STEP, what: `$distinct of ${n} items` } : undefined;
+    }),
+    string: {
+      ...string,
+      implementation(this: unknown, ...args: unknown[]) {
+        const text = string.implementation.apply(this, args);
+        const counters = meteredCaller(this);
+        if (counters && typeof text === 'string') charge(counters, text.length / STRING_CHARACTERS_PER_STEP, `$string of ${text.length} characters`);
+        return text;
+      },
+    },
+    match: meteredMatcher(builtin('match'), 1),
+    replace: meteredMatcher(builtin('replace'), 1),
+    split: meteredMatcher(builtin('split'), 1),
+    contains: meteredMatcher(builtin('contains'), 1),
   };
 })();
 
@@ -304,12 +479,11 @@ export interface EvaluationOptions {
    */
   fastComparisons?: boolean | undefined;
   /**
-   * Whether JSONata evaluates with the guards of runs recorded before the
-   * bounded ones ({@link compileLegacyExpression}); asked only when an
+   * How JSONata guards the evaluation ({@link Guards}); asked only when an
    * expression needs JSONata, so a workflow can decide it by a patch then.
-   * @default () => false
+   * @default () => 'metered'
    */
-  legacyGuards?: (() => boolean) | undefined;
+  guards?: (() => Guards) | undefined;
   /** The workflow task's budget the evaluation counts against. @default none (only the per-expression limit) */
   task?: TaskBudget | undefined;
 }
@@ -320,13 +494,14 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
     const found = lookupPlainPath(source, scope) ?? (options.fastComparisons ? compareWithLiteral(source, scope) : undefined);
     if (found) return withinResultLimit(found.value, source);
   }
-  const legacy = options.legacyGuards?.() ?? false;
+  const guards = options.guards?.() ?? 'metered';
+  const legacy = guards === 'legacy';
   const compiled = legacy ? compileLegacyExpression(source) : compileExpression(source);
   const data = toPlainData(options.fastPaths ? reachableScope(compiled, scope) : scope);
   let result: unknown;
   try {
     if (legacy) result = await compiled.evaluate(data);
-    else result = await compiled.evaluate(data, { [COUNTERS]: { steps: 0, task: options.task } satisfies Counters });
+    else result = await compiled.evaluate(data, { [COUNTERS]: { steps: 0, task: options.task, metered: guards === 'metered', source } satisfies Counters });
   } catch (err) {
     if (err instanceof ExpressionError) throw err.expression ? err : new ExpressionError(err.message, source);
     throw new ExpressionError(`expression failed: ${describeJsonataError(err)}`, source);

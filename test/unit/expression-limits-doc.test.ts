@@ -2,12 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  CHARACTERS_PER_STEP,
+  ITEMS_PER_STEP,
   MAX_EVALUATION_DEPTH,
   MAX_EVALUATION_STEPS,
   MAX_EXPRESSION_LENGTH,
   MAX_SEQUENCE_LENGTH,
   MAX_STRING_LENGTH,
   MAX_TASK_STEPS,
+  STRING_CHARACTERS_PER_STEP,
 } from '../../src/shared/expressions';
 
 const guide = readFileSync(new URL('../../docs/USER_GUIDE.md', import.meta.url), 'utf8');
@@ -28,6 +31,9 @@ describe("the user guide's expression limits", () => {
     ['nesting depth of evaluation', MAX_EVALUATION_DEPTH],
     ['length of a list an expression builds', MAX_SEQUENCE_LENGTH],
     ['length of a string an expression builds', MAX_STRING_LENGTH],
+    ['list items built, per evaluation step charged', ITEMS_PER_STEP],
+    ['characters built or scanned, per evaluation step charged', CHARACTERS_PER_STEP],
+    ['characters `$string` writes, per evaluation step charged', STRING_CHARACTERS_PER_STEP],
   ])('%s is %d', (label, value) => {
     expect(documented(label)).toBe(value);
   });
