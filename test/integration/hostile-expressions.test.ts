@@ -131,8 +131,8 @@ describe('a poison-pill run fails alone', () => {
     const results = await Promise.all(ordinary.map(({ handle }) => handle.result()));
     expect(results.map((r) => (r as { status: string }).status)).toEqual(Array(20).fill('SUCCESS'));
     const failure = await rootFailure(hostile.handle);
-    expect(failure.message).toMatch(/more than 15000 evaluation steps/);
-    expect((await settledRow(hostile.executionId)).error).toMatch(/more than 15000 evaluation steps/);
+    expect(failure.message).toMatch(/more than 2500 evaluation steps/);
+    expect((await settledRow(hostile.executionId)).error).toMatch(/more than 2500 evaluation steps/);
     expect(h.workerState()).toBe('RUNNING');
   });
 
