@@ -374,6 +374,12 @@ const COMPONENTS: Record<string, z.ZodType> = {
         executionId: uuid,
         workflowId: z.string(),
         definitionKey: z.string(),
+        definitionName: z.string(),
+        definitionVersion: z.int().meta({ description: 'the version the run runs' }),
+        triggerData: z
+          .record(z.string(), z.unknown())
+          .nullable()
+          .meta({ description: 'the data the run was started with; null when larger than 8 KiB as JSON (the run has it whole)' }),
         stepPath: z.string(),
         waitingSince: time,
         approvers: z.array(z.string()).nullable(),

@@ -2,9 +2,10 @@
  * The web console in a real browser (Debian's Chromium, driven by
  * playwright-core) against a real gateway, worker, Temporal dev server and
  * Postgres: signing in, the overview's chart from real runs, starting a run
- * from a definition's form and watching it finish, approving from the inbox,
- * resetting a failed run, what a viewer does not see, hostile text shown as
- * text, and the page's policy and weight. Screenshots of each page go to
+ * from a definition's form and watching it finish, deciding two runs in a row
+ * from the inbox, each with its own comment, resetting a failed run, what a
+ * viewer does not see, hostile text shown as text, and the page's policy and
+ * weight. Screenshots of each page go to
  * test-results/console/.
  */
 import { spawnSync } from 'node:child_process';
@@ -257,20 +258,42 @@ describe('the console', () => {
     await page.context().close();
   });
 
-  it('lets an approver approve from the inbox', async () => {
-    const executionId = await start('console-signoff');
-    await eventually(async () => ((await h.api('GET', '/api/approvals?mine=false')).body.items.length > 0 ? true : undefined));
-    const { page } = await signedIn(keys.operator);
+  it('decides two cards in a row, each with its own comment, and shows which run each card is', async () => {
+    const first = await start('console-signoff', { orderId: 'SO-1001' });
+    await eventually(async () => ((await h.api('GET', '/api/approvals?mine=false')).body.items.some((a: { executionId: string }) => a.executionId === first) ? true : undefined));
+    const second = await start('console-signoff', { orderId: 'SO-2002', note: HOSTILE });
+    await eventually(async () => ((await h.api('GET', '/api/approvals?mine=false')).body.items.some((a: { executionId: string }) => a.executionId === second) ? true : undefined));
+    const { page, errors } = await signedIn(keys.operator);
     await page.getByRole('navigation').getByRole('link', { name: 'Approvals' }).click();
-    const item = page.locator('.approval', { hasText: 'console-signoff' });
-    await item.waitFor();
-    await item.getByLabel('Comment').fill('fine by me');
+    // Oldest first: the first run's card, then the second's, each with its trigger data, definition and version.
+    const cards = page.locator('.approval', { hasText: 'console-signoff' });
+    await expect.poll(() => cards.count()).toBe(2);
+    expect(await cards.nth(0).textContent()).toMatch(/console-signoff v1 · signoff.*Signoff.*Trigger data \{"orderId":"SO-1001"\}/s);
+    // As the mirror keeps it (jsonb orders keys by length), the hostile note as text.
+    expect(await cards.nth(1).textContent()).toContain(`{"note":${JSON.stringify(HOSTILE)},"orderId":"SO-2002"}`);
+    expect(await page.locator('main img').count()).toBe(0);
+    const firstCard = page.locator('.approval', { hasText: 'SO-1001' });
+    const secondCard = page.locator('.approval', { hasText: 'SO-2002' });
+    await firstCard.getByLabel('Comment').fill('fine by me');
     await page.screenshot({ path: join(SHOTS, 'approvals.png'), fullPage: true });
-    await item.getByRole('button', { name: 'Approve' }).click();
+    await firstCard.getByRole('button', { name: 'Approve' }).click();
+    await firstCard.waitFor({ state: 'detached' });
+    // The card now first in the list is the other run's, and holds nothing typed for the first.
+    expect(await secondCard.getByLabel('Comment').inputValue()).toBe('');
+    await secondCard.getByLabel('Comment').fill('not this one');
+    await secondCard.getByRole('button', { name: 'Reject' }).click();
     await page.getByText('Nothing is waiting.').waitFor();
-    expect(await settled(executionId)).toBe('SUCCESS');
-    const decisions = await h.db.selectFrom('approval_decisions').selectAll().where('execution_id', '=', executionId).execute();
-    expect(decisions.map((d) => [d.decided_by, d.decision, d.comment])).toEqual([['olga', 'approve', 'fine by me']]);
+    expect(await settled(first)).toBe('SUCCESS');
+    await settled(second);
+    const decisions = await h.db.selectFrom('approval_decisions').selectAll().where('execution_id', 'in', [first, second]).execute();
+    expect(decisions.map((d) => [d.execution_id, d.decided_by, d.decision, d.comment]).sort()).toEqual(
+      [
+        [first, 'olga', 'approve', 'fine by me'],
+        [second, 'olga', 'reject', 'not this one'],
+      ].sort(),
+    );
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    expect(errors).toEqual([]);
     await page.context().close();
   });
 

@@ -1,4 +1,8 @@
-/** The approvals inbox: what waits on the signed-in person or role, with approve and reject. */
+/**
+ * The approvals inbox: what waits on the signed-in person or role, with
+ * approve and reject. Each card is one run's step: keyed by both, so what is
+ * typed into one card never moves to another run's card when the list changes.
+ */
 import { useState } from 'preact/hooks';
 import { allows } from '../api';
 import type { PageProps } from '../main';
@@ -8,6 +12,10 @@ export interface ApprovalItem {
   executionId: string;
   workflowId: string;
   definitionKey: string;
+  definitionName: string;
+  definitionVersion: number;
+  /** Null when too large to list; the run's page has it. */
+  triggerData: Record<string, unknown> | null;
   stepPath: string;
   waitingSince: string;
   approvers: string[] | null;
@@ -34,7 +42,7 @@ export function ApprovalsPage({ api, session, query }: PageProps) {
       {list.data?.items.length === 0 && <p class="hint">Nothing is waiting.</p>}
       <ul class="inbox">
         {(list.data?.items ?? []).map((a) => (
-          <Approval api={api} item={a} onDecided={list.reload} />
+          <Approval key={`${a.executionId}/${a.stepPath}`} api={api} item={a} onDecided={list.reload} />
         ))}
       </ul>
     </>
@@ -62,10 +70,15 @@ function Approval({ api, item, onDecided }: { api: PageProps['api']; item: Appro
     <li class="card approval">
       <div class="card-head">
         <h2>
-          {item.definitionKey} · <span class="step-id">{item.stepPath}</span>
+          {item.definitionKey} <span class="version">v{item.definitionVersion}</span> · <span class="step-id">{item.stepPath}</span>
         </h2>
         <a href={`#/runs/${item.executionId}`}>the run</a>
       </div>
+      <p class="hint">{item.definitionName}</p>
+      <p class="trigger-data">
+        <span class="hint">Trigger data </span>
+        {item.triggerData === null ? <span class="hint">too large to show here; the run has it</span> : <code>{compact(item.triggerData)}</code>}
+      </p>
       <p class="hint">
         Waiting since {when(item.waitingSince)} · {item.decisions.length} of {item.required} decided · may decide:{' '}
         {item.approvers ? item.approvers.join(', ') : `role ${item.role} or higher`}
@@ -97,4 +110,10 @@ function Approval({ api, item, onDecided }: { api: PageProps['api']; item: Appro
       <Problem text={problem} />
     </li>
   );
+}
+
+/** Trigger data on one line, cut short: enough to tell runs apart. Shown as text, never as markup. */
+function compact(data: Record<string, unknown>): string {
+  const text = JSON.stringify(data);
+  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
 }

@@ -31,6 +31,12 @@ export const approvalsQuery = z
   })
   .strict();
 
+/**
+ * Trigger data up to this size (as JSON text) comes with each waiting approval,
+ * so a person can tell runs apart; larger data is left to the run's own page.
+ */
+export const TRIGGER_DATA_SHOWN_BYTES = 8192;
+
 export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
   const router = Router();
 
@@ -41,8 +47,19 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
    */
   router.get('/api/approvals', requireRole('viewer'), async (req, res) => {
     const query = parseRequest(approvalsQuery, req.query, 'query');
-    const { rows } = await sql<{ execution_id: string; workflow_id: string; key: string; step_path: string; since: Date }>`
-      select e.id as execution_id, e.workflow_id, d.key, l.step_path, min(l.timestamp) as since
+    const { rows } = await sql<{
+      execution_id: string;
+      workflow_id: string;
+      key: string;
+      name: string;
+      version: number;
+      trigger_data: Record<string, unknown> | null;
+      step_path: string;
+      since: Date;
+    }>`
+      select e.id as execution_id, e.workflow_id, d.key, d.name, e.definition_version as version,
+        case when octet_length(e.trigger_data::text) <= ${TRIGGER_DATA_SHOWN_BYTES} then e.trigger_data end as trigger_data,
+        l.step_path, min(l.timestamp) as since
       from workflow_executions e
       join workflow_definitions d on d.id = e.definition_id
       join workflow_execution_logs l on l.execution_id = e.id and l.step_type = 'approval' and l.event = 'STARTED'
@@ -50,7 +67,7 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
         and not exists (
           select 1 from workflow_execution_logs x
           where x.execution_id = l.execution_id and x.step_path = l.step_path and x.attempt = l.attempt and x.event <> 'STARTED')
-      group by e.id, e.workflow_id, d.key, l.step_path
+      group by e.id, d.id, l.step_path
       order by since
       limit ${query.limit}`.execute(db);
     const caller = callerOf(res)!;
@@ -72,6 +89,9 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
           executionId: r.execution_id,
           workflowId: r.workflow_id,
           definitionKey: r.key,
+          definitionName: r.name,
+          definitionVersion: r.version,
+          triggerData: r.trigger_data,
           stepPath: r.step_path,
           waitingSince: r.since,
           approvers: open.approvers,
