@@ -1,7 +1,8 @@
 /**
  * Approvals on the real dev server: named approvers and a quorum, a veto, a
  * role instead of names, the escalation ladder and the automatic decision at
- * the timeout — and every decision in the approval_decisions table.
+ * the timeout — and every decision in the approval_decisions table; the list
+ * of those waiting, with each run's definition, version and trigger data.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
@@ -23,7 +24,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function start(approval: Record<string, unknown>) {
+async function start(approval: Record<string, unknown>, triggerData: Record<string, unknown> = {}) {
   const key = `approval-${++serial}`;
   const def = await h.api('POST', '/api/workflows', {
     key,
@@ -34,9 +35,9 @@ async function start(approval: Record<string, unknown>) {
     ],
   });
   expect(def.status, JSON.stringify(def.body)).toBe(201);
-  const started = await h.api('POST', `/api/workflows/${key}/execute`, { triggerData: {} });
+  const started = await h.api('POST', `/api/workflows/${key}/execute`, { triggerData });
   await eventually(async () => ((await findExecution(h.db, started.body.executionId))?.current_step === 'review' ? true : undefined));
-  return { executionId: started.body.executionId as string, handle: h.client.workflow.getHandle(started.body.workflowId) };
+  return { key, executionId: started.body.executionId as string, handle: h.client.workflow.getHandle(started.body.workflowId) };
 }
 
 function decide(executionId: string, who: string, decision: 'approve' | 'reject', comment?: string) {
@@ -120,11 +121,21 @@ describe('approval', () => {
   });
 
   it('lists the approvals waiting, and those each caller may still decide', async () => {
-    const run = await start({ approvers: ['alice', 'bob'], required: 2, timeout: '1h', onTimeout: 'reject' });
+    const run = await start({ approvers: ['alice', 'bob'], required: 2, timeout: '1h', onTimeout: 'reject' }, { requestId: 'PR-7' });
     const inbox = async (who: string) => (await h.api('GET', '/api/approvals?mine=true', undefined, {}, { key: keys[who] })).body.items;
     const mine = (items: { executionId: string }[]) => items.filter((i) => i.executionId === run.executionId);
     expect(mine(await inbox('alice'))).toEqual([
-      expect.objectContaining({ stepPath: 'review', approvers: ['alice', 'bob'], required: 2, decisions: [], mayDecide: true }),
+      expect.objectContaining({
+        definitionKey: run.key,
+        definitionName: run.key,
+        definitionVersion: 1,
+        triggerData: { requestId: 'PR-7' },
+        stepPath: 'review',
+        approvers: ['alice', 'bob'],
+        required: 2,
+        decisions: [],
+        mayDecide: true,
+      }),
     ]);
     expect(mine(await inbox('carol'))).toEqual([]);
     expect((await decide(run.executionId, 'alice', 'approve', 'ok')).status).toBe(200);
@@ -136,6 +147,14 @@ describe('approval', () => {
     expect((await decide(run.executionId, 'bob', 'approve')).status).toBe(200);
     await run.handle.result();
     expect(mine((await h.api('GET', '/api/approvals')).body.items)).toEqual([]);
+  });
+
+  it("lists trigger data up to 8 KiB with each approval, and leaves larger data to the run's page", async () => {
+    const run = await start({ approvers: ['alice'], timeout: '1h', onTimeout: 'reject' }, { note: 'x'.repeat(9000) });
+    const listed = (await h.api('GET', '/api/approvals')).body.items.filter((i: { executionId: string }) => i.executionId === run.executionId);
+    expect(listed).toEqual([expect.objectContaining({ triggerData: null, definitionVersion: 1 })]);
+    expect((await decide(run.executionId, 'alice', 'approve')).status).toBe(200);
+    await run.handle.result();
   });
 
   it('refuses a definition that does not say who decides, or whose ladder outlasts its timeout', async () => {
