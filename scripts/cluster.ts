@@ -3,7 +3,9 @@
  * server (built from the Go module proxy) with persistence and visibility on
  * Postgres and its Web UI, two workers and two gateways sharing one
  * Redis-backed rate limit.
- * Prints where everything is; Ctrl-C stops everything it started.
+ * A worker or gateway that exits is started again after a backoff, and the
+ * rest keep running, as an orchestrator would. Prints where everything is;
+ * Ctrl-C, SIGTERM or SIGHUP stops everything it started.
  */
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
       ...(await sampleRunLines(gateways[0]!, apiKey)),
       `  (or ${gateways[1]} instead)`,
       '',
+      '  A worker or gateway that exits is started again, the rest keep running.',
       '  Ctrl-C stops everything started here.',
       '',
     ].join('\n'),

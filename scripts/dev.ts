@@ -1,19 +1,24 @@
 /**
  * `npm run dev`: the whole stack on one machine. Starts (or reuses) a Temporal
  * dev server and a Postgres, applies migrations, seeds the templates, starts
- * the worker and the gateway, builds the web console, and prints where
- * everything is. Ctrl-C stops everything it started.
+ * the worker and the gateway (started again should one exit), builds the web
+ * console, and prints where everything is. Ctrl-C, SIGTERM or SIGHUP stops
+ * everything it started.
  */
 import { spawnSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { redactUrl } from '../src/config';
 import { obtainPostgres, type RunningPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
+import { signalGroup } from './lib/supervisor';
 import { type DevServer, startTemporal } from './lib/temporal';
 
 const DATA_DIR = resolve('data');
+/** The dev server this script started, while it runs: an earlier run's, found at start, is stopped. */
+const DEV_SERVER_PID_FILE = resolve(DATA_DIR, 'temporal', 'dev-server.pid');
 const stack = createStack('dev');
 const { say } = stack;
 
@@ -22,8 +27,9 @@ async function main(): Promise<void> {
 
   // Temporal: the configured server, one already on :7233, or a dev server we start.
   if (!env.TEMPORAL_ADDRESS) {
+    await stopStaleDevServer();
     if ((await isPortTaken(7233)) && (await answersAsTemporal('127.0.0.1:7233'))) {
-      say('a Temporal server already listens on 127.0.0.1:7233; using it');
+      say('a Temporal server that npm run dev did not start already listens on 127.0.0.1:7233; using it, and leaving it running at the end');
       env.TEMPORAL_ADDRESS = '127.0.0.1:7233';
     } else {
       say('starting the Temporal dev server (state kept in data/temporal/temporal.db)');
@@ -33,7 +39,11 @@ async function main(): Promise<void> {
         { port: 7233, uiPort: 8233, dbFile: resolve(DATA_DIR, 'temporal', 'temporal.db'), ...codec },
         say,
       );
-      stack.onStop('Temporal dev server', () => temporal.stop());
+      if (temporal.pid) await writeFile(DEV_SERVER_PID_FILE, `${temporal.pid}\n`);
+      stack.onStop(`Temporal dev server${temporal.pid ? ` (pid ${temporal.pid})` : ''}`, async () => {
+        await temporal.stop();
+        await rm(DEV_SERVER_PID_FILE, { force: true });
+      });
       env.TEMPORAL_ADDRESS = temporal.address;
       env.TEMPORAL_UI_URL ??= temporal.uiUrl;
     }
@@ -93,6 +103,35 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/**
+ * A dev server an earlier `npm run dev` started and could not stop (it was
+ * killed itself) is stopped now, saying so, rather than taken for one of the
+ * user's own.
+ */
+async function stopStaleDevServer(): Promise<void> {
+  const pid = Number((await readFile(DEV_SERVER_PID_FILE, 'utf8').catch(() => '')).trim());
+  if (!pid) return;
+  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (command.includes('start-dev')) {
+    say(`a Temporal dev server left running by an earlier npm run dev (pid ${pid}) is stopped`);
+    signalGroup(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (isAlive(pid)) signalGroup(pid, 'SIGKILL');
+    while (await isPortTaken(7233)) await new Promise((r) => setTimeout(r, 100));
+  }
+  await rm(DEV_SERVER_PID_FILE, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function answersAsTemporal(address: string): Promise<boolean> {

@@ -1,11 +1,10 @@
 /**
  * What `npm run dev` and `npm run cluster` share: the product's processes
- * as children with prefixed output, local catchers standing in for providers
- * not configured, the database prepared, and one Ctrl-C that stops it all.
+ * as supervised children with prefixed output (restarted when they exit),
+ * local catchers standing in for providers not configured, the database
+ * prepared, and one Ctrl-C (or SIGTERM, or SIGHUP) that stops it all.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys';
 import { createDb } from '../../db/client';
@@ -16,6 +15,10 @@ import { ensureSearchAttributes } from '../../src/temporal/client';
 import { loadTemplates } from '../../src/templates';
 import { isPortTaken } from './ports';
 import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from './sinks';
+import { createSupervisor, type SupervisedChild } from './supervisor';
+
+/** The signals that stop a stack: Ctrl-C, a service manager's stop, a closed terminal. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export interface Stack {
   say(line: string): void;
@@ -23,19 +26,29 @@ export interface Stack {
   environment(): Record<string, string | undefined>;
   /** Registers something to stop at shutdown, after the children, in reverse order. */
   onStop(name: string, stop: () => Promise<unknown>): void;
-  /** Starts `entry` (a TypeScript file) with `env`; its exit stops the whole stack. */
-  startChild(name: string, entry: string, env: Record<string, string | undefined>): ChildProcess;
+  /**
+   * Starts `entry` (a TypeScript file) with `env` as a supervised child: when
+   * it exits it is started again after a backoff, saying so, and the rest keep
+   * running; one that keeps exiting right after it starts stops the stack.
+   */
+  startChild(name: string, entry: string, env: Record<string, string | undefined>): SupervisedChild;
   waitForHealthy(apiUrl: string, timeoutMs?: number): Promise<void>;
   shutdown(code: number): Promise<void>;
-  /** Runs `main`, stopping everything on Ctrl-C, on SIGTERM, or when it fails. */
+  /** Runs `main`, stopping everything on Ctrl-C, SIGTERM or SIGHUP, or when it fails. */
   run(main: () => Promise<void>): void;
 }
 
 export function createStack(tag: string): Stack {
   const say = (line: string) => process.stdout.write(`[${tag}] ${line}\n`);
   const stops: { name: string; stop: () => Promise<unknown> }[] = [];
-  const children: ChildProcess[] = [];
   let shuttingDown = false;
+  const supervisor = createSupervisor({
+    say,
+    onGiveUp: (name) => {
+      say(`${name} cannot stay up; stopping the rest (see its messages above)`);
+      void stack.shutdown(1);
+    },
+  });
 
   const stack: Stack = {
     say,
@@ -50,26 +63,9 @@ export function createStack(tag: string): Stack {
       stops.push({ name, stop });
     },
     startChild(name, entry, env) {
-      const tsx = resolve('node_modules', '.bin', 'tsx');
       const defined = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
-      const child = spawn(tsx, [entry], { env: defined, stdio: ['ignore', 'pipe', 'pipe'] });
-      const prefix = (chunk: Buffer) =>
-        chunk
-          .toString('utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => `[${name}] ${line}\n`)
-          .join('');
-      child.stdout?.on('data', (c: Buffer) => process.stdout.write(prefix(c)));
-      child.stderr?.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
-      child.on('exit', (code, signal) => {
-        if (!shuttingDown) {
-          say(`${name} exited (${signal ?? `code ${code}`}); stopping the rest`);
-          void stack.shutdown(1);
-        }
-      });
-      children.push(child);
-      return child;
+      // Node with tsx's loader, not the tsx wrapper: no second process to outlive the first.
+      return supervisor.start(name, process.execPath, ['--import', 'tsx', entry], defined);
     },
     async waitForHealthy(apiUrl, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
@@ -91,26 +87,24 @@ export function createStack(tag: string): Stack {
       if (shuttingDown) return;
       shuttingDown = true;
       say('stopping…');
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((done) => {
-              if (child.exitCode !== null || child.signalCode !== null) return done();
-              child.once('exit', () => done());
-              child.kill('SIGTERM');
-              setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-            }),
-        ),
-      );
+      await supervisor.stop();
       for (const { name, stop } of stops.reverse()) {
-        await stop().catch((err: unknown) => say(`could not stop ${name}: ${String(err)}`));
+        await stop().then(
+          () => say(`stopped ${name}`),
+          (err: unknown) => say(`could not stop ${name}: ${String(err)}`),
+        );
       }
       say('stopped');
       process.exit(code);
     },
     run(main) {
-      process.on('SIGINT', () => void stack.shutdown(0));
-      process.on('SIGTERM', () => void stack.shutdown(0));
+      for (const signal of STOP_SIGNALS) {
+        process.on(signal, () => {
+          if (shuttingDown) say(`${signal}: already stopping; each process is killed if it does not stop in a few seconds`);
+          else say(`${signal}: stopping everything started here`);
+          void stack.shutdown(0);
+        });
+      }
       main().catch(async (err: unknown) => {
         process.stderr.write(`[${tag}] ${err instanceof Error ? err.message : String(err)}\n`);
         await stack.shutdown(1);

@@ -14,6 +14,7 @@ import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { RecentLines } from './postgres';
+import { signalGroup } from './supervisor';
 import { builtVersion, goBinDir, goInstall, onPath, type Say } from './temporal';
 
 const execFileAsync = promisify(execFile);
@@ -140,9 +141,11 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
     TEMPORAL_PG_PASSWORD: password,
     TEMPORAL_DYNAMIC_CONFIG: DYNAMIC_CONFIG,
   };
+  // Its own process group: Ctrl-C reaches the script, which stops the server after the workers that use it.
   const child: ChildProcess = spawn(binaries.server, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', '--allow-no-auth', 'start'], {
     env,
     stdio: ['ignore', options.logTo === 'inherit' ? 'inherit' : 'pipe', options.logTo === 'inherit' ? 'inherit' : 'pipe'],
+    detached: true,
   });
   const recent = new RecentLines(20);
   child.stdout?.on('data', (c: Buffer) => recent.add(c.toString()));
@@ -170,9 +173,10 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
     address,
     pid: child.pid,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+      const pid = child.pid;
+      signalGroup(pid, 'SIGTERM');
+      const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
     },
@@ -231,7 +235,7 @@ export async function startTemporalUi(
     join(configDir, 'cluster.yaml'),
     [`temporalGrpcAddress: ${options.temporalAddress}`, 'host: 127.0.0.1', `port: ${options.port}`, 'enableUi: true', 'defaultNamespace: default', ...codec, ''].join('\n'),
   );
-  const child = spawn(binary, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', 'start'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const recent = new RecentLines(20);
   child.stdout?.on('data', (c: Buffer) => recent.add(c.toString()));
   child.stderr?.on('data', (c: Buffer) => recent.add(c.toString()));
@@ -248,9 +252,12 @@ export async function startTemporalUi(
   return {
     url,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
+      if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+      const pid = child.pid;
+      signalGroup(pid, 'SIGTERM');
+      const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), 5_000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }

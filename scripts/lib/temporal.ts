@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import { signalGroup } from './supervisor';
 
 const execFileAsync = promisify(execFile);
 
@@ -217,10 +218,12 @@ async function waitForTemporal(address: string, exited: Promise<number | null>, 
   }
 }
 
+/** Stops a child that leads its own process group, with the group; SIGKILL after 5 s. */
 async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  const pid = child.pid;
+  signalGroup(pid, 'SIGTERM');
+  const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), 5_000);
   await exited;
   clearTimeout(timer);
 }

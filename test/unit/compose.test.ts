@@ -23,6 +23,7 @@ const composeText = readFileSync(composePath, 'utf8');
 
 interface Service {
   build?: string | { context?: string };
+  restart?: string;
   image?: string;
   privileged?: boolean | string;
   depends_on?: string[] | Record<string, { condition?: string }>;
@@ -107,6 +108,14 @@ describe('docker-compose.yml', () => {
       const build = services[name]?.build;
       const context = typeof build === 'string' ? build : build?.context;
       expect(context, `${name} build context`).toMatch(/^\.\/?$/);
+    }
+  });
+
+  it('starts again every long-running service that exits, and never a one-shot that finished', () => {
+    const oneShots = ['temporal-schema', 'temporal-namespace', 'migrate'];
+    for (const [name, service] of Object.entries(services)) {
+      if (oneShots.includes(name)) expect(service.restart, name).toBe('no');
+      else expect(['unless-stopped', 'always'], `${name} restart: ${service.restart}`).toContain(service.restart);
     }
   });
 
