@@ -8,22 +8,100 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 /** The pool behind each handle {@link createDb} made, for {@link runPrepared}. */
 const pools = new WeakMap<Kysely<Database>, pg.Pool>();
 
+/** Where a handle reports that Postgres went away and came back: one line each way, not one per failed query. */
+export interface OutageLogger {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
 export interface DbOptions {
   url: string;
   /** Connections in the pool. @default 10 */
   poolMax?: number;
+  /** Told once when Postgres becomes unreachable and once when it answers again. */
+  logger?: OutageLogger | undefined;
 }
 
-export function createDb({ url, poolMax = 10 }: DbOptions): Kysely<Database> {
+/**
+ * Errors that say Postgres itself is out of reach (refused, reset, shut down,
+ * in recovery, out of connections), not that a statement was wrong: the
+ * caller may wait and try the same thing again.
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // admin_shutdown, crash_shutdown, cannot_connect_now (starting, or a standby being promoted)
+  '57P01',
+  '57P02',
+  '57P03',
+  // too_many_connections, read_only_sql_transaction (a failover left us on the old primary, now a standby)
+  '53300',
+  '25006',
+]);
+const UNAVAILABLE_MESSAGES = /connection terminated|timeout exceeded when trying to connect|not queryable|connection ended|the database system is (starting up|shutting down|in recovery mode)/i;
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const { code, message, type } = (err ?? {}) as { code?: unknown; message?: unknown; type?: unknown };
+  // What an activity throws for it (activities/failures.ts, needsDatabase).
+  if (type === 'DatabaseUnavailable') return true;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  // A connection that could not be made at all may come as an AggregateError (one per address tried).
+  if (err instanceof AggregateError) return err.errors.some(isDatabaseUnavailable);
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
+}
+
+/** Remembers whether Postgres answered last, so an outage is logged once when it begins and once when it ends. */
+function outageWatch(logger: OutageLogger | undefined) {
+  let downSince: number | undefined;
+  return {
+    failed(err: unknown) {
+      if (downSince !== undefined || !isDatabaseUnavailable(err)) return;
+      downSince = Date.now();
+      logger?.warn({ error: String((err as Error)?.message ?? err) }, 'Postgres is unreachable; steps that need it wait for it, and the gateway answers 503 database_unavailable');
+    },
+    answered() {
+      if (downSince === undefined) return;
+      logger?.info({ downForMs: Date.now() - downSince }, 'Postgres answers again');
+      downSince = undefined;
+    },
+  };
+}
+
+export function createDb({ url, poolMax = 10, logger }: DbOptions): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its connection must not crash the process.
-  pool.on('error', () => undefined);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const watch = outageWatch(logger);
+  // A connection lost while idle in the pool: the pool drops it; the process must not crash.
+  pool.on('error', (err) => watch.failed(err));
+  pool.on('connect', (client) => {
+    watch.answered();
+    // A connection lost while checked out but between statements (inside a transaction, or
+    // just taken from the pool) is reported on the client alone: without a listener of its
+    // own Node would end the process. Its next statement fails, and the pool drops it.
+    client.on('error', (err) => watch.failed(err));
+  });
+  const watched = {
+    async connect() {
+      try {
+        return await pool.connect();
+      } catch (err) {
+        watch.failed(err);
+        throw err;
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: watched }) });
   pools.set(db, pool);
   return db;
 }

@@ -21,6 +21,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from '../src/logger';
 import type { Database } from './schema';
+import { isDatabaseUnavailable } from './client';
 
 const OVERLAP_MS = 60_000;
 
@@ -56,7 +57,8 @@ export function startReportRefresher(db: Kysely<Database>, logger: Logger, inter
   const pass = () => {
     running = refreshReports(db)
       .then((r) => logger.debug(r, 'report rollups refreshed'))
-      .catch((err: unknown) => logger.warn({ err }, 'report rollups could not be refreshed; trying again at the next pass'))
+      // Postgres out of reach is logged once by the pool, not at every pass.
+      .catch((err: unknown) => (isDatabaseUnavailable(err) ? undefined : logger.warn({ err }, 'report rollups could not be refreshed; trying again at the next pass')))
       .finally(() => {
         if (!stopped) timer = setTimeout(pass, intervalMs);
       });

@@ -13,7 +13,7 @@ const logger = createLogger(config, 'gateway');
 if (initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentry is on');
 
 async function main(): Promise<void> {
-  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
+  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax, logger });
   // Starts without Temporal: routes that need it answer 503 temporal_unavailable within about 2 s
   // until it answers, /readyz says not ready, and the client connects once it is back.
   const temporal = lazyTemporal(config, { failFast: true });

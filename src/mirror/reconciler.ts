@@ -7,6 +7,7 @@
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
+import { isDatabaseUnavailable } from '../../db/client';
 import { applyMirrorUpdate, listUnsettledExecutions, markExecutionStarted, settleExecution, touchExecution } from '../../db/executions';
 import type { Database } from '../../db/schema';
 import type { Logger } from '../logger';
@@ -90,6 +91,7 @@ export function createReconciler({ db, client, logger, intervalMs = 5_000, grace
       try {
         if (await reconcileOne(row)) settled += 1;
       } catch (err) {
+        if (isDatabaseUnavailable(err)) throw err;
         logger.warn({ err, executionId: row.id }, 'could not reconcile execution');
       }
     }
@@ -102,7 +104,8 @@ export function createReconciler({ db, client, logger, intervalMs = 5_000, grace
     start() {
       const tick = () => {
         running = reconcileOnce()
-          .catch((err: unknown) => logger.warn({ err }, 'mirror reconciliation failed'))
+          // Postgres out of reach is logged once by the pool, not at every pass.
+          .catch((err: unknown) => (isDatabaseUnavailable(err) ? undefined : logger.warn({ err }, 'mirror reconciliation failed')))
           .finally(() => {
             if (timer !== undefined) timer = setTimeout(tick, intervalMs);
           });

@@ -16,7 +16,7 @@ installRuntime(logger, { metricsAddress: config.workerMetricsAddress });
 if (config.workerMetricsAddress) logger.info({ address: config.workerMetricsAddress }, 'Temporal SDK metrics served for Prometheus at /metrics');
 
 async function main(): Promise<void> {
-  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
+  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax, logger });
   // Until it polls, a signal stops the wait for Temporal; after, the SDK's own handling drains the worker.
   const stopWaiting = new AbortController();
   const abort = () => stopWaiting.abort();
