@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import compression from 'compression';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
+import { isDatabaseUnavailable } from '../../db/client';
 import { reportError } from '../observability/sentry';
 import { authenticate } from './auth';
 import type { GatewayDeps, RouteDeps } from './context';
@@ -10,7 +11,9 @@ import { createLookups } from './lookups';
 import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { createTokenVerifier } from './oidc';
+import { OPERATIONS } from './openapi';
 import { HttpProblem, sendProblem } from './problem';
+import { bodyTextGuard, requestTextGuard } from './request-text';
 import { JSON_TYPES } from './validate';
 import { redisRateLimitStore } from './rate-limit-store';
 import { approvalRoutes } from './routes/approvals';
@@ -56,6 +59,8 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(compression({ threshold: COMPRESSION_THRESHOLD_BYTES }));
   app.use(requestLogger(deps.logger, { quietPaths: PROBE_PATHS }));
   app.use(helmet());
+  // Paths, query strings and headers holding text Postgres or JSON cannot hold: 400 invalid_text, for every route.
+  app.use(requestTextGuard(Object.keys(OPERATIONS).map((operation) => operation.split(' ')[1]!)));
   // The codec server answers the Temporal UI's origin (its preflights come without a key).
   app.use('/api/codec', codecCors(deps.config));
   const cors = corsPolicy(deps.config.corsOrigins);
@@ -87,6 +92,8 @@ export function createApp(deps: GatewayDeps): Express {
       },
     }),
   );
+  // Strings and keys in the body, at any depth, and its bytes: checked once here, before the hooks check a signature.
+  app.use(bodyTextGuard());
 
   // Signed, not keyed: see routes/hooks.ts.
   app.use(hookRoutes(routeDeps));
@@ -140,6 +147,12 @@ function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRe
       answer(new HttpProblem('unsupported_media_type', e.message ?? 'unsupported body encoding'));
       return;
     }
+    if (isUnstorableText(err)) {
+      // The guards (request-text.ts) refuse such text before any route: reaching here means a place they do not see.
+      logger.warn({ err, requestId, method: req.method, path: req.path }, 'text that cannot be stored passed the request text guards');
+      answer(new HttpProblem('invalid_text', 'the request holds text that cannot be stored (a NUL character, an unpaired surrogate or bytes that are not UTF-8)'));
+      return;
+    }
     const unreadable = payloadUnreadable(err);
     if (unreadable) {
       logger.error({ err, requestId, keyId: unreadable.keyId }, 'a Temporal payload could not be decrypted');
@@ -152,8 +165,9 @@ function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRe
       answer(new HttpProblem('temporal_unavailable', 'Temporal is unavailable; try again shortly'));
       return;
     }
-    if (isDatabaseDown(err)) {
-      logger.error({ err, requestId }, 'database unavailable');
+    if (isDatabaseUnavailable(err)) {
+      // Once per request: the pool logs the outage itself, once as it begins and once as it ends.
+      logger.debug({ err, requestId }, 'database unavailable');
       answer(new HttpProblem('database_unavailable', 'the database is unavailable; try again shortly'));
       return;
     }
@@ -164,7 +178,12 @@ function errorHandler({ logger }: GatewayDeps, metrics: GatewayMetrics): ErrorRe
   };
 }
 
-function isDatabaseDown(err: unknown): boolean {
+/**
+ * A path the router could not decode, or text Postgres refused as such: 22021 (a byte sequence not
+ * valid in UTF8, as NUL is) and 22P05 (`\u0000` in jsonb).
+ */
+function isUnstorableText(err: unknown): boolean {
+  if (err instanceof URIError) return true;
   const code = (err as { code?: string })?.code;
-  return code === 'ECONNREFUSED' || code === '57P01' || code === '57P03' || /connection terminated|timeout exceeded when trying to connect/i.test(String(err));
+  return code === '22021' || code === '22P05';
 }

@@ -4,7 +4,7 @@ import cors from 'cors';
 import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import type { Config } from '../config';
-import type { Logger } from '../logger';
+import { type Logger, redactQueryCredentials } from '../logger';
 import { callerOf } from './auth';
 import { HttpProblem, sendProblem } from './problem';
 
@@ -12,7 +12,8 @@ import { HttpProblem, sendProblem } from './problem';
  * One log line per request when it is answered (or its connection closes
  * first), under the request id the gateway already chose: method, URL,
  * headers, status and time taken, at `info`, `warn` for 4xx and for a client
- * that went away before its answer, `error` for 5xx. Credentials in headers are blanked by the logger's redaction paths.
+ * that went away before its answer, `error` for 5xx. Credentials in headers are blanked by the logger's redaction paths;
+ * credentials in query strings (`?api_key=…`, `?token=…`, in the URL and in `Referer`) are blanked here.
  * `clientIp` is Express's `req.ip`: the peer's address, or the address from
  * `X-Forwarded-For` that `TRUST_PROXY` allows. Nothing is built for a line the
  * log level leaves out. Requests to `quietPaths` (the probes) are logged at
@@ -43,8 +44,8 @@ export function requestLogger(logger: Logger, { quietPaths = [] }: { quietPaths?
           req: {
             id: (res.locals.requestId as string | undefined) ?? randomUUID(),
             method: req.method,
-            url: req.originalUrl,
-            headers: req.headers,
+            url: redactQueryCredentials(req.originalUrl),
+            headers: req.headers.referer ? { ...req.headers, referer: redactQueryCredentials(req.headers.referer) } : req.headers,
             remoteAddress: req.socket.remoteAddress,
             remotePort: req.socket.remotePort,
           },

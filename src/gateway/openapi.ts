@@ -1170,6 +1170,8 @@ function problemsOf(spec: OperationSpec, metricsRequireKey: boolean, oidc: boole
     codes.add('unsupported_media_type');
   }
   if (keyed || spec.access === 'signed') codes.add('database_unavailable');
+  // Every route: a path, query string, header or body holding text that cannot be stored (request-text.ts).
+  codes.add('invalid_text');
   codes.add('internal_error');
   return [...codes];
 }

@@ -7,6 +7,7 @@ import type { Response } from 'express';
 export const PROBLEM_CODES = {
   validation_failed: 400,
   invalid_json: 400,
+  invalid_text: 400,
   invalid_definition: 400,
   unauthenticated: 401,
   invalid_signature: 401,

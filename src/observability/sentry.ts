@@ -6,10 +6,14 @@
  * carry keys, signatures and sessions are dropped, so are request bodies and
  * cookies, and every configured secret value (and every API key) is blanked
  * wherever it shows up in an event: messages, stack traces, breadcrumbs, tags.
+ * So is the value of every query parameter named like a credential (`key`,
+ * `api_key`, `token`, `signature`, …; see `isCredentialParam` in logger.ts)
+ * in URLs and query strings anywhere in an event or breadcrumb.
  * Without a DSN every function here does nothing.
  */
 import * as Sentry from '@sentry/node';
 import type { Config } from '../config';
+import { redactQueryCredentials } from '../logger';
 
 export const REDACTED = '[redacted]';
 
@@ -45,7 +49,7 @@ export function secretsToScrub(config: Config): string[] {
 }
 
 function scrubText(text: string, secrets: readonly string[]): string {
-  let out = text.replace(API_KEY_TEXT, REDACTED);
+  let out = redactQueryCredentials(text).replace(API_KEY_TEXT, REDACTED);
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   return out;
 }
@@ -84,9 +88,11 @@ export function scrubValue<T>(value: T, secrets: readonly string[], seen = new W
 /** The event as it may leave: no credential headers, no body or cookies, no secret anywhere. */
 export function scrubEvent<E extends Sentry.Event>(event: E, secrets: readonly string[]): E {
   if (event.request) {
-    const { headers, cookies: _cookies, data: _body, ...request } = event.request;
+    const { headers, cookies: _cookies, data: _body, query_string: query, ...request } = event.request;
     event.request = {
       ...request,
+      // As text (pairs or an object otherwise), so credential parameters are found by name like anywhere else.
+      ...(query !== undefined ? { query_string: typeof query === 'string' ? query : new URLSearchParams(query).toString() } : {}),
       ...(headers
         ? { headers: Object.fromEntries(Object.entries(headers).filter(([name]) => !SENSITIVE_HEADERS.includes(name.toLowerCase()))) }
         : {}),
@@ -111,6 +117,8 @@ function sentryOptions(config: Config, dsn: string, service: string): Sentry.Nod
       httpHeaders: { request: { deny: [...SENSITIVE_HEADERS] }, response: false },
       httpBodies: [],
       databaseQueryData: false,
+      // Beside Sentry's own list (key, token, secret, auth, password, …): signatures and the OIDC code.
+      urlQueryParams: { deny: ['sig', 'code'] },
       queues: false,
       stackFrameVariables: false,
     },
