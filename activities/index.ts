@@ -10,6 +10,7 @@ import { createCallActivities } from './calls';
 import { createDatabaseActivities } from './database';
 import { createLedger } from './delivery';
 import { createEmailActivities } from './email';
+import { createExpressionActivities } from './expressions';
 import { createHttpActivities } from './http';
 import { createMirrorActivities } from './mirror';
 import { createOutbox } from './outbox';
@@ -49,5 +50,6 @@ export function createActivities({ config, db }: ActivityDeps) {
     ...createCallActivities(db, config),
     ...createRecoveryActivities(config, db),
     ...createRetentionActivities(config, db),
+    ...createExpressionActivities(),
   };
 }

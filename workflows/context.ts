@@ -15,6 +15,7 @@ import {
   ExpressionError,
   renderDeep,
   renderPlain,
+  StepLimitError,
   type TaskBudget,
 } from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
@@ -63,6 +64,13 @@ const PATCH_BOUNDED_EXPRESSIONS = 'bounded-expressions-2026-12';
  * Checked, like the one above, when a run first needs JSONata.
  */
 const PATCH_METERED_EXPRESSIONS = 'metered-expressions-2026-12';
+/**
+ * An expression the metered budgets stop in the workflow thread is evaluated
+ * again in a local activity (activities/expressions.ts), with larger limits,
+ * and the history records its result. Checked only when an expression needs
+ * it, so runs whose expressions fit in the workflow thread record no marker.
+ */
+const PATCH_EXPRESSIONS_OUTSIDE = 'expressions-outside-workflow-2026-12';
 
 /** How far (in workflow time) the mirror may lag a run that is busy with activities. */
 export const MIRROR_MAX_LAG_MS = 1_000;
@@ -81,6 +89,17 @@ const mirror = wf.proxyLocalActivities<Activities>({
   startToCloseTimeout: '10s',
   retry: { maximumAttempts: 3, initialInterval: '200ms', backoffCoefficient: 2 },
   summary: 'mirror run state to Postgres',
+});
+
+/**
+ * Evaluates an expression too large for the workflow thread. Its own limits
+ * (steps and 3 s of the main thread) end it well within the timeout; a
+ * second attempt only for a worker lost mid-way.
+ */
+const outside = wf.proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 2, initialInterval: '1s', nonRetryableErrorTypes: [ERROR_TYPES.ExpressionFailed] },
+  summary: 'evaluate an expression past the workflow thread\'s limits',
 });
 
 /** The final mirror write of a V2 run: made by the worker as the run completes, outside its history. */
@@ -383,7 +402,30 @@ export class RunContext {
       fastComparisons: !isFirstType(),
       guards: () => (shared.guards ??= guardsOfRun()),
       task: shared.taskBudget,
+      fallback: (source, data, stopped) => this.evaluateOutside(source, data, stopped),
     };
+  }
+
+  /**
+   * An expression the workflow thread's budgets stopped, evaluated by a local
+   * activity instead (runs with metered guards that pass the patch check); the
+   * decision follows the step count, so replay takes the same path.
+   */
+  private async evaluateOutside(source: string, data: unknown, stopped: StepLimitError): Promise<unknown> {
+    const shared = this.shared;
+    if (shared.guards !== 'metered' || !wf.patched(PATCH_EXPRESSIONS_OUTSIDE)) throw stopped;
+    try {
+      const { value } = await outside.evaluateExpression({ source, data: data as ExpressionScope });
+      return value;
+    } catch (err) {
+      if (wf.isCancellation(err)) throw err;
+      const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+      const why = cause instanceof wf.ApplicationFailure || cause instanceof wf.TimeoutFailure ? cause.message : String(cause);
+      throw new ExpressionError(cause instanceof wf.TimeoutFailure ? `expression did not finish outside the workflow thread (${why})` : why, source);
+    } finally {
+      // The thread was let go while the activity ran: the task's expressions start afresh.
+      shared.taskBudget.used = 0;
+    }
   }
 
   /** Evaluates an expression; a failure fails the step for good (retrying cannot fix it). */
@@ -391,6 +433,7 @@ export class RunContext {
     try {
       return await evaluateExpression(source, this.scope(), this.evaluationOptions());
     } catch (err) {
+      if (wf.isCancellation(err)) throw err;
       throw expressionFailure(err, step);
     }
   }
@@ -402,6 +445,7 @@ export class RunContext {
       const plain = options.fastPaths ? renderPlain(value, scope) : undefined;
       return plain ? plain.value : await renderDeep(value, scope, options);
     } catch (err) {
+      if (wf.isCancellation(err)) throw err;
       throw expressionFailure(err, step);
     }
   }

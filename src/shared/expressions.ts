@@ -68,6 +68,34 @@ export class ExpressionError extends Error {
   }
 }
 
+/**
+ * An evaluation stopped by a limit of evaluation steps (one expression's or
+ * one task's). Inside a workflow such an evaluation may be run again outside
+ * the workflow thread ({@link EvaluationOptions.fallback}); the other limits
+ * are the same everywhere.
+ */
+export class StepLimitError extends ExpressionError {
+  constructor(message: string, expression: string) {
+    super(message, expression);
+    this.name = 'StepLimitError';
+  }
+}
+
+/**
+ * How an evaluation outside a workflow (activities/expressions.ts) is bounded
+ * instead of by the workflow thread's budgets: a larger step limit, and a
+ * function called after every step, whose promise (when it returns one) the
+ * evaluation waits for, so it can give the event loop a turn or stop at a
+ * deadline by throwing.
+ */
+export interface OutsideLimits {
+  /** Evaluation steps one expression may take, charged as in a workflow. */
+  steps: number;
+  /** What the limit is called in the message of an evaluation that passes it. */
+  name: string;
+  afterStep(): Promise<void> | undefined;
+}
+
 /** The names an expression can see. */
 export interface ExpressionScope {
   input: unknown;
@@ -121,6 +149,8 @@ interface Counters {
   task: TaskBudget | undefined;
   metered: boolean;
   source: string;
+  /** Outside a workflow: the limits in place of the workflow thread's. */
+  outside?: OutsideLimits | undefined;
 }
 
 /**
@@ -129,14 +159,15 @@ interface Counters {
  * items) so the message says what reached the limit.
  */
 function charge(counters: Counters, cost: number, what?: string): void {
-  const limits = counters.metered ? { expression: MAX_EVALUATION_STEPS, task: MAX_TASK_STEPS } : BOUNDED_LIMITS;
+  const limits = counters.metered ? { expression: counters.outside?.steps ?? MAX_EVALUATION_STEPS, task: MAX_TASK_STEPS } : BOUNDED_LIMITS;
   const by = what ? ` (${what} alone costs ${Math.ceil(cost)})` : '';
   counters.steps += cost;
   if (counters.steps > limits.expression) {
-    throw new ExpressionError(`expression took more than ${limits.expression} evaluation steps (the limit of one expression)${by}`, counters.source);
+    const limit = counters.outside?.name ?? 'the limit of one expression';
+    throw new StepLimitError(`expression took more than ${limits.expression} evaluation steps (${limit})${by}`, counters.source);
   }
   if (counters.task && (counters.task.used += cost) > limits.task) {
-    throw new ExpressionError(
+    throw new StepLimitError(
       `expressions took more than ${limits.task} evaluation steps in one workflow task (the limit of one task; split the work over steps that wait, or a foreach)${by}`,
       counters.source,
     );
@@ -171,6 +202,7 @@ export function compileExpression(source: string): jsonata.Expression {
     const built = !READS.has(node.type);
     charge(counters, counters.metered && built ? 1 + builtCost(result) : 1);
     if (built) checkBuilt(result, source);
+    return counters.outside?.afterStep();
   });
   return remember(cache, source, compiled);
 }
@@ -488,6 +520,17 @@ export interface EvaluationOptions {
   guards?: (() => Guards) | undefined;
   /** The workflow task's budget the evaluation counts against. @default none (only the per-expression limit) */
   task?: TaskBudget | undefined;
+  /**
+   * Evaluates, somewhere else, an expression a step limit stopped under
+   * metered guards: a workflow runs it in a local activity, whose result
+   * its history records. Given the source and the data the evaluation saw;
+   * its result is held to the result limit like any. Without it (or when it
+   * throws the error it is given) the evaluation fails with that error.
+   * @default none
+   */
+  fallback?: ((source: string, data: unknown, stopped: StepLimitError) => Promise<unknown>) | undefined;
+  /** Outside a workflow: limits in place of the workflow thread's (metered guards only). @default none */
+  outside?: OutsideLimits | undefined;
 }
 
 /** Evaluates one expression against a prototype-free copy of the scope. */
@@ -503,8 +546,12 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
   let result: unknown;
   try {
     if (legacy) result = await compiled.evaluate(data);
-    else result = await compiled.evaluate(data, { [COUNTERS]: { steps: 0, task: options.task, metered: guards === 'metered', source } satisfies Counters });
+    else {
+      const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside };
+      result = await compiled.evaluate(data, { [COUNTERS]: counters });
+    }
   } catch (err) {
+    if (err instanceof StepLimitError && guards === 'metered' && options.fallback) return withinResultLimit(toPlainData(await options.fallback(source, data, err)), source);
     if (err instanceof ExpressionError) throw err.expression ? err : new ExpressionError(err.message, source);
     throw new ExpressionError(`expression failed: ${describeJsonataError(err)}`, source);
   }

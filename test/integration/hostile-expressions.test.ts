@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecution } from '../../db/executions';
 import { createHarness, eventually, type Harness } from '../support/harness';
-import { HOSTILE, type HostileExpression, matchesResult } from '../support/hostile-expressions';
+import { HOSTILE, type HostileExpression, inRun, matchesResult } from '../support/hostile-expressions';
 
 let h: Harness;
 let serial = 0;
@@ -75,7 +75,9 @@ async function settledRow(executionId: string) {
   }, 20_000, `the mirror row of ${executionId} to settle`);
 }
 
-async function runEntry(entry: HostileExpression) {
+async function runEntry(saved: HostileExpression) {
+  // A run evaluates again, in a local activity, what the workflow thread's step budgets stop.
+  const entry = { ...saved, ...inRun(saved) };
   const { key, created } = await saveHostile(entry.expression);
   if (entry.outcome === 'refused') {
     expect(created.status, JSON.stringify(created.body)).toBe(400);
@@ -131,8 +133,9 @@ describe('a poison-pill run fails alone', () => {
     const results = await Promise.all(ordinary.map(({ handle }) => handle.result()));
     expect(results.map((r) => (r as { status: string }).status)).toEqual(Array(20).fill('SUCCESS'));
     const failure = await rootFailure(hostile.handle);
-    expect(failure.message).toMatch(/more than 2500 evaluation steps/);
-    expect((await settledRow(hostile.executionId)).error).toMatch(/more than 2500 evaluation steps/);
+    const limit = /more than 300000 evaluation steps \(the limit of an expression evaluated outside the workflow thread\)/;
+    expect(failure.message).toMatch(limit);
+    expect((await settledRow(hostile.executionId)).error).toMatch(limit);
     expect(h.workerState()).toBe('RUNNING');
   });
 
@@ -148,5 +151,40 @@ describe('a poison-pill run fails alone', () => {
     expect(results.map((r) => (r as { status: string }).status)).toEqual(Array(5).fill('SUCCESS'));
     for (const { executionId } of hostile) expect((await settledRow(executionId)).status).toBe('FAILED');
     expect(h.workerState()).toBe('RUNNING');
+  });
+});
+
+describe('an ordinary expression past the workflow thread’s budgets', () => {
+  const TOTALS = 'input.items.(qty * price)';
+  /** The markers a run's history records (patches and local activities): name, and the text of their details. */
+  async function markers(workflowId: string): Promise<{ name: string; details: string }[]> {
+    const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+    return (history.events ?? []).flatMap((e) => {
+      const marker = e.markerRecordedEventAttributes;
+      if (!marker?.markerName) return [];
+      const payloads = Object.values(marker.details ?? {}).flatMap((p) => p.payloads ?? []);
+      return [{ name: marker.markerName, details: payloads.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join(' ') }];
+    });
+  }
+
+  it.each([1_000, 10_000])('computes %d line totals in a local activity and records its result', async (count) => {
+    const { key, created } = await saveHostile(TOTALS);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const items = Array.from({ length: count }, (_, i) => ({ qty: (i % 5) + 1, price: 2 }));
+    const { handle } = await start(key, { items });
+    const result = (await handle.result()) as { status: string; vars: { x: number[] } };
+    expect(result.status).toBe('SUCCESS');
+    expect(result.vars.x).toEqual(items.map((i) => i.qty * i.price));
+    const recorded = await markers(handle.workflowId);
+    expect(recorded.filter((m) => m.name === 'core_local_activity' && m.details.includes('evaluateExpression'))).toHaveLength(1);
+    expect(recorded.some((m) => m.name === 'core_patch' && m.details.includes('expressions-outside-workflow-2026-12'))).toBe(true);
+  }, 60_000);
+
+  it('records nothing more for a run whose expressions fit in the workflow thread', async () => {
+    const { key } = await saveHostile(TOTALS);
+    const { handle } = await start(key, { items: [{ qty: 2, price: 3 }] });
+    expect(((await handle.result()) as { vars: { x: unknown } }).vars.x).toBe(6);
+    const recorded = await markers(handle.workflowId);
+    expect(recorded.some((m) => m.details.includes('expressions-outside-workflow') || m.details.includes('evaluateExpression'))).toBe(false);
   });
 });
