@@ -13,7 +13,7 @@ import { validateTriggerData } from '../src/executions/input-schema';
 import { mirrorRow, runSettings } from '../src/executions/start';
 import { parseDefinition } from '../src/shared/definition';
 import type { PreparedCall } from '../src/shared/run';
-import { permanent } from './failures';
+import { needsDatabase, permanent } from './failures';
 
 export interface PrepareCallInput {
   definitionKey: string;
@@ -28,39 +28,43 @@ export interface PrepareCallInput {
 
 export function createCallActivities(db: Kysely<Database>, config: Config) {
   return {
-    async prepareCall(input: PrepareCallInput): Promise<PreparedCall> {
-      const definition = await findDefinition(db, input.definitionKey);
-      if (!definition) throw permanent('ProviderRejected', `call: no definition has key "${input.definitionKey}"`);
-      if (!definition.enabled) throw permanent('ProviderRejected', `call: definition "${definition.key}" is disabled`);
-      const stored = await getDefinitionVersion(db, definition.id, definition.current_version);
-      const parsed = parseDefinition(stored?.document);
-      if (!stored || !parsed.ok) {
-        throw permanent('ProviderRejected', `call: definition "${definition.key}" v${definition.current_version} does not validate`);
-      }
-      const problems = validateTriggerData(parsed.definition.inputSchema, input.triggerData);
-      if (problems.length > 0) {
-        throw permanent(
-          'ProviderRejected',
-          `call: input for "${definition.key}" does not match its input schema: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
-        );
-      }
-      const fresh = mirrorRow(definition, definition.current_version, randomUUID(), input.workflowId, input.triggerType ?? 'call', input.triggerData);
-      const { row } = await insertExecutionOnce(db, {
-        ...fresh,
-        // A scheduled run prepares itself: it is already running.
-        ...(input.runId ? { run_id: input.runId, status: 'RUNNING' } : {}),
-      });
-      const pinned = await getDefinitionVersion(db, definition.id, row.definition_version);
-      const document = parseDefinition(pinned?.document);
-      if (!document.ok) throw permanent('ProviderRejected', `call: definition "${definition.key}" v${row.definition_version} does not validate`);
-      return {
-        executionId: row.id,
-        definition: { id: definition.id, version: row.definition_version, document: document.definition },
-        templateKey: row.template_key,
-        category: row.category,
-        settings: runSettings(config),
-        ...(Object.keys(config.expressionEnv).length > 0 ? { env: { ...config.expressionEnv } } : {}),
-      };
+    prepareCall(input: PrepareCallInput): Promise<PreparedCall> {
+      return needsDatabase(`calling "${input.definitionKey}"`, () => prepare(input));
     },
   };
+
+  async function prepare(input: PrepareCallInput): Promise<PreparedCall> {
+    const definition = await findDefinition(db, input.definitionKey);
+    if (!definition) throw permanent('ProviderRejected', `call: no definition has key "${input.definitionKey}"`);
+    if (!definition.enabled) throw permanent('ProviderRejected', `call: definition "${definition.key}" is disabled`);
+    const stored = await getDefinitionVersion(db, definition.id, definition.current_version);
+    const parsed = parseDefinition(stored?.document);
+    if (!stored || !parsed.ok) {
+      throw permanent('ProviderRejected', `call: definition "${definition.key}" v${definition.current_version} does not validate`);
+    }
+    const problems = validateTriggerData(parsed.definition.inputSchema, input.triggerData);
+    if (problems.length > 0) {
+      throw permanent(
+        'ProviderRejected',
+        `call: input for "${definition.key}" does not match its input schema: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+      );
+    }
+    const fresh = mirrorRow(definition, definition.current_version, randomUUID(), input.workflowId, input.triggerType ?? 'call', input.triggerData);
+    const { row } = await insertExecutionOnce(db, {
+      ...fresh,
+      // A scheduled run prepares itself: it is already running.
+      ...(input.runId ? { run_id: input.runId, status: 'RUNNING' } : {}),
+    });
+    const pinned = await getDefinitionVersion(db, definition.id, row.definition_version);
+    const document = parseDefinition(pinned?.document);
+    if (!document.ok) throw permanent('ProviderRejected', `call: definition "${definition.key}" v${row.definition_version} does not validate`);
+    return {
+      executionId: row.id,
+      definition: { id: definition.id, version: row.definition_version, document: document.definition },
+      templateKey: row.template_key,
+      category: row.category,
+      settings: runSettings(config),
+      ...(Object.keys(config.expressionEnv).length > 0 ? { env: { ...config.expressionEnv } } : {}),
+    };
+  }
 }

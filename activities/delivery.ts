@@ -10,21 +10,30 @@
  * attempt of the same activity (`claimed_by`); one claimed by anything else
  * holds for {@link SENDING_LEASE_MS}.
  *
- * Recording SENT is retried for a few seconds ({@link SENT_WRITE_ATTEMPTS}),
- * so a brief database outage right after a send does not make the step send
- * again. What it cannot close: the process dying after the provider accepted
- * the message and before the ledger says SENT. The next attempt then finds the
- * row still SENDING (or UNKNOWN, when the call ended ambiguously) and the
- * step's delivery policy decides: `at-least-once` sends again (a possible
- * duplicate), `at-most-once` fails the step (a possible loss), explicitly.
+ * Postgres out of reach before the send (the claim) is `DatabaseUnavailable`:
+ * nothing was sent, and the run waits for Postgres. Postgres out of reach
+ * after the provider accepted the message does not fail the attempt, which
+ * would send again: the activity completes with the result and the ledger
+ * write it owes ({@link UnrecordedDelivery}), and the run, which Temporal
+ * keeps, makes that write (`recordDelivery`) before it goes on. Runs started
+ * before that (no `DatabaseUnavailable` in their retry policy) get the older
+ * behaviour: the write retried for a few seconds, then the attempt fails.
+ *
+ * What it cannot close: the process dying after the provider accepted the
+ * message and before the ledger says SENT or the activity reported. The next
+ * attempt then finds the row still SENDING (or UNKNOWN, when the call ended
+ * ambiguously) and the step's delivery policy decides: `at-least-once` sends
+ * again (a possible duplicate), `at-most-once` fails the step (a possible
+ * loss), explicitly.
  */
 import { Context } from '@temporalio/activity';
 import type { ApplicationFailure } from '@temporalio/common';
 import { type Kysely, sql } from 'kysely';
 import type { Database, DeliveryRow } from '../db/schema';
-import { permanent, transient } from './failures';
-
+import { isDatabaseUnavailable } from '../db/client';
 import { DELIVERY_POLICIES } from '../src/shared/definition';
+import { ERROR_TYPES, type UnrecordedDelivery } from '../src/shared/run';
+import { needsDatabase, permanent, transient } from './failures';
 
 export { DELIVERY_POLICIES };
 export type DeliveryPolicy = (typeof DELIVERY_POLICIES)[number];
@@ -55,6 +64,19 @@ export interface Delivery<T> {
 }
 
 export type Delivered<T> = T & { deduplicated?: true };
+
+/**
+ * Whether the run of the activity now running settles a delivery the ledger
+ * could not record: runs that wait for Postgres say so by listing
+ * `DatabaseUnavailable` as not retryable.
+ */
+function runRecordsDeliveries(): boolean {
+  try {
+    return Context.current().info.retryPolicy?.nonRetryableErrorTypes?.includes(ERROR_TYPES.DatabaseUnavailable) ?? false;
+  } catch {
+    return false;
+  }
+}
 
 /** The activity attempt running now (`<workflow id>/<run id>/<activity id>#<attempt>`), or null outside an activity. */
 function currentAttempt(): string | null {
@@ -87,18 +109,23 @@ export function splitDeliveryKey(key: string): { workflowId: string; stepPath: s
   return split > 0 ? { workflowId: key.slice(0, split), stepPath: key.slice(split + 1) } : { workflowId: key, stepPath: '' };
 }
 
-/** Attempts at recording a message sent, and the wait before the second (doubling after): about 6 s in all. */
+/**
+ * Attempts at recording a message sent, and the wait before the second
+ * (doubling after): about 6 s in all; about 0.6 s where the run records it
+ * later instead ({@link UnrecordedDelivery}).
+ */
 export const SENT_WRITE_ATTEMPTS = 5;
+const SENT_WRITE_ATTEMPTS_BEFORE_HANDOVER = 3;
 const SENT_WRITE_FIRST_DELAY_MS = 200;
 
-async function settleSent(write: () => Promise<void>): Promise<void> {
+async function settleSent(write: () => Promise<void>, attempts: number): Promise<void> {
   let delay = SENT_WRITE_FIRST_DELAY_MS;
   for (let attempt = 1; ; attempt += 1) {
     try {
       await write();
       return;
     } catch (err) {
-      if (attempt >= SENT_WRITE_ATTEMPTS) throw err;
+      if (attempt >= attempts) throw err;
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay *= 2;
     }
@@ -154,9 +181,9 @@ export function createLedger(db: Kysely<Database>) {
 
   return {
     /** Sends unless the ledger shows the delivery already happened; see the module comment. */
-    async deliver<T>(d: Delivery<T>): Promise<Delivered<T>> {
+    async deliver<T>(d: Delivery<T>): Promise<Delivered<T> | (T & UnrecordedDelivery)> {
       const attempt = currentAttempt();
-      const claimed = await claim(d, attempt);
+      const claimed = await needsDatabase(`claiming the ${d.channel} delivery before it is sent`, () => claim(d, attempt));
       if (!claimed.fresh) {
         const { row } = claimed;
         if (row.status === 'SENT') return { ...(row.result as T), deduplicated: true };
@@ -174,7 +201,7 @@ export function createLedger(db: Kysely<Database>) {
               'the step is at-most-once, so it is not sent again',
           );
         }
-        if (!(await reclaim(d.key, row.status, attempt))) {
+        if (!(await needsDatabase(`claiming the ${d.channel} delivery before it is sent`, () => reclaim(d.key, row.status, attempt)))) {
           throw transient('DeliveryInProgress', `another attempt claimed ${d.channel} ${d.key}`);
         }
       }
@@ -182,17 +209,34 @@ export function createLedger(db: Kysely<Database>) {
       try {
         sent = await d.send();
       } catch (err) {
-        if (err instanceof SendFailure) {
-          await settle(d.key, err.ambiguous ? 'UNKNOWN' : 'FAILED', { error: err.message });
-          throw err.failure;
-        }
-        await settle(d.key, 'UNKNOWN', { error: String(err) });
-        throw err;
+        // The provider's answer is what the step reports. A row Postgres could not settle stays
+        // SENDING, claimed by this attempt: the next attempt of this activity takes it over.
+        const failure = err instanceof SendFailure ? err.failure : err;
+        await settle(d.key, err instanceof SendFailure && !err.ambiguous ? 'FAILED' : 'UNKNOWN', {
+          error: err instanceof SendFailure ? err.message : String(err),
+        }).catch((settleErr: unknown) => {
+          if (!isDatabaseUnavailable(settleErr)) throw settleErr;
+        });
+        throw failure;
       }
-      // The message is out: a failed write now would make the step's retry send it again, so the
-      // write is retried first (Postgres out of connections, a failover), for a few seconds.
-      await settleSent(() => settle(d.key, 'SENT', { providerMessageId: sent.providerMessageId, result: sent.result }));
+      // The message is out: failing the attempt now would make the step's retry send it again.
+      const recordsLater = runRecordsDeliveries();
+      const sentFields = { providerMessageId: sent.providerMessageId, result: sent.result };
+      try {
+        await settleSent(() => settle(d.key, 'SENT', sentFields), recordsLater ? SENT_WRITE_ATTEMPTS_BEFORE_HANDOVER : SENT_WRITE_ATTEMPTS);
+      } catch (err) {
+        if (!recordsLater || !isDatabaseUnavailable(err)) throw err;
+        // Postgres is away: the run, which Temporal keeps, records the delivery before it goes on.
+        return { ...sent.result, unrecordedDelivery: { deliveryKey: d.key, ...sentFields } };
+      }
       return sent.result as Delivered<T>;
+    },
+
+    /** Records a delivery whose SENT write the sending attempt could not make (see {@link UnrecordedDelivery}). */
+    async recordSent(unrecorded: UnrecordedDelivery['unrecordedDelivery']): Promise<void> {
+      await needsDatabase(`recording the delivery ${unrecorded.deliveryKey} as sent`, () =>
+        settle(unrecorded.deliveryKey, 'SENT', { providerMessageId: unrecorded.providerMessageId, result: unrecorded.result }),
+      );
     },
   };
 }

@@ -1,6 +1,7 @@
 /** Builds the failures activities throw, from the shared vocabulary of error types. */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { z } from 'zod';
+import { isDatabaseUnavailable } from '../db/client';
 import { issueMessage } from '../src/shared/issue-messages';
 import { ERROR_TYPES, type ErrorType } from '../src/shared/run';
 
@@ -17,6 +18,29 @@ export function transient(type: ErrorType, message: string, retryAfterMs?: numbe
     nonRetryable: false,
     ...(retryAfterMs !== undefined ? { nextRetryDelay: retryAfterMs } : {}),
   });
+}
+
+/**
+ * Runs `work`, which needs the product's own Postgres, answering a retryable
+ * `DatabaseUnavailable` when Postgres is out of reach. Runs started with
+ * `databaseWaitLimitSeconds` list that type as not retryable, so the failure
+ * reaches the workflow at once, and the step waits there for Postgres on a
+ * durable timer without spending its retries (workflows/database-waits.ts).
+ */
+export async function needsDatabase<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!isDatabaseUnavailable(err)) throw err;
+    const { message, code } = err as { message?: string; code?: string };
+    // Benign: the worker logs such an attempt at debug, not once per attempt at warn; the pool says it once.
+    throw ApplicationFailure.create({
+      type: ERROR_TYPES.DatabaseUnavailable,
+      message: `${what} needs Postgres, which is unreachable (${message || code || String(err)}); the step waits for it`,
+      nonRetryable: false,
+      category: ApplicationFailureCategory.BENIGN,
+    });
+  }
 }
 
 /**

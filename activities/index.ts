@@ -35,6 +35,8 @@ export function createActivities({ config, db }: ActivityDeps) {
   const sms = createSmsActivities(config, ledger, outbox);
   const teams = createTeamsActivities(config, ledger, outbox);
   return {
+    /** The ledger write a message step owes when Postgres was away as its message went out. */
+    recordDelivery: ledger.recordSent,
     ...email,
     ...slack,
     ...sms,

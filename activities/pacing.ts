@@ -11,6 +11,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
 import type { PacedSend } from '../src/shared/run';
+import { needsDatabase } from './failures';
 
 export const PACED_CHANNELS = ['email', 'sms', 'slack', 'teams'] as const;
 export type PacedChannel = (typeof PACED_CHANNELS)[number];
@@ -77,7 +78,7 @@ export function paced<I, R>(pacer: Pacer, channel: PacedChannel, send: Send<I, R
   return async (input) => {
     const key = (input as { deliveryKey?: unknown } | null)?.deliveryKey;
     if (typeof key === 'string' && key !== '') {
-      const slot = await pacer.slotFor(channel, key);
+      const slot = await needsDatabase(`taking a ${channel} pacing slot`, () => pacer.slotFor(channel, key));
       if (slot) return { paced: true, channel, notBefore: slot.toISOString() };
     }
     return send(input);

@@ -115,6 +115,7 @@ const envSchema = z.object({
   WORKFLOW_MAX_CONCURRENT_EXECUTIONS: int(20, 1, 10_000),
   WORKFLOW_DEFAULT_TIMEOUT: int(300, 1, 86_400),
   WORKFLOW_HEARTBEAT_TIMEOUT: int(10, 2, 3_600),
+  WORKFLOW_DATABASE_WAIT_LIMIT: int(86_400, 10, 2_592_000),
   WORKFLOW_QUEUE_CONCURRENCY: int(10, 1, 10_000),
   WORKFLOW_ENABLE_CACHING: bool(true),
   WORKFLOW_CACHE_TTL: int(3600, 0),
@@ -266,6 +267,12 @@ export interface Config {
     readonly defaultTimeoutSeconds: number;
     /** Seconds a step's activity may go without a heartbeat before it is retried elsewhere (a dead worker). @default 10 */
     readonly heartbeatTimeoutSeconds: number;
+    /**
+     * Seconds a step waits, in all, for the product's own Postgres to answer
+     * again (the delivery ledger, pacing) before it fails with
+     * `DatabaseUnavailable`; the wait spends none of the step's retries. @default 86400
+     */
+    readonly databaseWaitLimitSeconds: number;
     /** Concurrent activities (deliveries, data updates) per worker. @default 10 */
     readonly queueConcurrency: number;
     /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
@@ -400,6 +407,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConcurrentExecutions: e.WORKFLOW_MAX_CONCURRENT_EXECUTIONS,
       defaultTimeoutSeconds: e.WORKFLOW_DEFAULT_TIMEOUT,
       heartbeatTimeoutSeconds: e.WORKFLOW_HEARTBEAT_TIMEOUT,
+      databaseWaitLimitSeconds: e.WORKFLOW_DATABASE_WAIT_LIMIT,
       queueConcurrency: e.WORKFLOW_QUEUE_CONCURRENCY,
       enableCaching: e.WORKFLOW_ENABLE_CACHING,
       cacheTtlSeconds: e.WORKFLOW_CACHE_TTL,

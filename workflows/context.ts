@@ -35,6 +35,7 @@ import {
   type StepLogEvent,
   type StepState,
 } from '../src/shared/run';
+import { activitiesWaitingForDatabase } from './database-waits';
 import { changeApplies, isFirstType } from './generations';
 import { continuationIn, type MigrateInput, type MigrateReceipt, type MigrationCarry } from '../src/shared/migration';
 
@@ -502,9 +503,12 @@ export class RunContext {
     };
   }
 
-  /** The activities, called with a step's options so the UI shows its summary. */
+  /**
+   * The activities, called with a step's options so the UI shows its summary;
+   * each call waits out outages of the product's Postgres (database-waits.ts).
+   */
   activities(options: ActivityOptions): Activities {
-    return wf.proxyActivities<Activities>(options);
+    return activitiesWaitingForDatabase(options, this.input.settings?.databaseWaitLimitSeconds);
   }
 
   deliveryKey(path: string): string {
@@ -728,7 +732,9 @@ export class RunContext {
       this.pending = [...events, ...this.pending];
       this.shared.pendingDecisions = [...decisions, ...this.shared.pendingDecisions];
       if (wf.isCancellation(err)) throw err;
-      wf.log.warn('mirror write failed; events kept for the next write', { error: String(err) });
+      // Postgres out of reach is logged once by the worker's pool, not by every run at every write.
+      const databaseAway = err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure && err.cause.type === ERROR_TYPES.DatabaseUnavailable;
+      (databaseAway ? wf.log.debug : wf.log.warn)('mirror write failed; events kept for the next write', { error: String(err) });
     }
   }
 

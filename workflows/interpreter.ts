@@ -412,19 +412,20 @@ function describeFailure(err: unknown): string {
 
 /**
  * The type of the innermost failure that has one: an ApplicationFailure's
- * `type` (e.g. ProviderUnavailable), `Timeout` for a timeout; undefined when
- * nothing in the chain is typed.
+ * `type` (e.g. ProviderUnavailable), `Timeout` for a timeout. A failure that
+ * names no type of the documented vocabulary (ERROR_TYPES: an error the
+ * product did not expect, a called run terminated) is `InternalError`.
  */
-function failureType(err: unknown): string | undefined {
+function failureType(err: unknown): string {
   let current: unknown = err;
   let type: string | undefined;
   while (current instanceof wf.TemporalFailure) {
     if (current instanceof wf.ApplicationFailure && current.type && current.type !== ERROR_TYPES.StepFailed) type = current.type;
-    else if (current instanceof wf.TimeoutFailure) type = 'Timeout';
+    else if (current instanceof wf.TimeoutFailure) type = ERROR_TYPES.Timeout;
     current = current.cause;
   }
   if (type === undefined && err instanceof Error && !(err instanceof wf.TemporalFailure)) type = err.name;
-  return type;
+  return type !== undefined && Object.hasOwn(ERROR_TYPES, type) ? type : ERROR_TYPES.InternalError;
 }
 
 function asFailure(err: unknown): wf.TemporalFailure | undefined {

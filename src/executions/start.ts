@@ -412,6 +412,7 @@ export function runSettings(config: Config): RunSettings {
   return {
     defaultStepTimeoutSeconds: config.workflow.defaultTimeoutSeconds,
     stepHeartbeatTimeoutSeconds: config.workflow.heartbeatTimeoutSeconds,
+    databaseWaitLimitSeconds: config.workflow.databaseWaitLimitSeconds,
     continueAsNewAfterEvents: config.workflow.continueAsNewAfterEvents,
   };
 }

@@ -107,6 +107,13 @@ export interface RunSettings {
   stepHeartbeatTimeoutSeconds?: number | undefined;
   /** History length past which the run continues as new between top-level steps. @default 10000 */
   continueAsNewAfterEvents?: number | undefined;
+  /**
+   * How long, in all, a step waits for the product's own Postgres to answer
+   * again before it fails with `DatabaseUnavailable`. While it waits, its
+   * activity's `DatabaseUnavailable` failures spend none of its retries.
+   * @default none, for runs started before it was set: those failures are retried like any other
+   */
+  databaseWaitLimitSeconds?: number | undefined;
 }
 
 export type StepStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'SKIPPED';
@@ -275,6 +282,16 @@ export const ERROR_TYPES = {
   PacingStalled: 'PacingStalled',
   /** The definition asked the run to fail. */
   StepFailed: 'StepFailed',
+  /**
+   * The product's own Postgres (the delivery ledger, pacing) did not answer
+   * before the provider was called: the step waits for it without spending
+   * its retries, and fails with this type only past WORKFLOW_DATABASE_WAIT_LIMIT.
+   */
+  DatabaseUnavailable: 'DatabaseUnavailable',
+  /** An attempt ran past the step's timeout (or its worker stopped heartbeating): retried. */
+  Timeout: 'Timeout',
+  /** An error the product did not expect (a defect, or a failure no other type names): retried; report it. */
+  InternalError: 'InternalError',
 } as const;
 
 export type ErrorType = keyof typeof ERROR_TYPES;
@@ -284,6 +301,20 @@ export type ErrorType = keyof typeof ERROR_TYPES;
  * templates, so of any JSON type until the activity validates them.
  */
 export type Rendered<T> = { [K in keyof T]?: unknown } & { deliveryKey: string };
+
+/**
+ * What a message step's activity answers when the provider accepted the
+ * message but Postgres was out of reach to record it: the step's output, and
+ * the ledger write the run must make (the `recordDelivery` activity) before
+ * it goes on, so no retry or reset sends the message again.
+ */
+export interface UnrecordedDelivery {
+  unrecordedDelivery: { deliveryKey: string; providerMessageId?: string | undefined; result: unknown };
+}
+
+export function hasUnrecordedDelivery(value: unknown): value is UnrecordedDelivery {
+  return typeof value === 'object' && value !== null && 'unrecordedDelivery' in value;
+}
 
 /** An event delivered to a run waiting at a `wait_for_signal` step (an approval, an external event). */
 export interface RunEvent {

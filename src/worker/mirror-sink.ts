@@ -9,6 +9,7 @@
  * (events and decisions insert once; a terminal status is not overwritten).
  */
 import { type InjectedSinks, Runtime } from '@temporalio/worker';
+import { isDatabaseUnavailable } from '../../db/client';
 import type { MirrorSinks, MirrorUpdate } from '../shared/run';
 
 export interface RetryOptions {
@@ -64,11 +65,15 @@ export function mirrorSinks(record: (update: MirrorUpdate) => Promise<void>, ret
   return {
     mirror: {
       recordFinal: {
-        fn: async (info, update) => {
+        fn: async (info, finalUpdate) => {
+          // Workflow time stands still through a workflow task; the run ended now, when its last task did.
+          const update = { ...finalUpdate, finishedAt: new Date().toISOString() };
           try {
             await withRetries(() => record(update), retry);
           } catch (err) {
-            Runtime.instance().logger.warn('the final mirror write failed; the reconciler will settle the row', {
+            // While Postgres is out of reach (logged once by the pool) every closing run lands here.
+            const log = Runtime.instance().logger;
+            (isDatabaseUnavailable(err) ? log.debug.bind(log) : log.warn.bind(log))('the final mirror write failed; the reconciler will settle the row', {
               executionId: update.executionId,
               workflowId: info.workflowId,
               runId: info.runId,

@@ -59,11 +59,13 @@ export interface HarnessOptions {
   worker?: boolean;
   /** The gateway's logger, e.g. one writing to memory. @default a logger at LOG_LEVEL (silent) */
   logger?: Logger;
+  /** The Postgres server to make this harness's database on. @default the suite's */
+  postgresUrl?: string;
 }
 
-export async function createHarness({ env = {}, worker: withWorker = true, logger: gatewayLogger }: HarnessOptions = {}): Promise<Harness> {
+export async function createHarness({ env = {}, worker: withWorker = true, logger: gatewayLogger, postgresUrl }: HarnessOptions = {}): Promise<Harness> {
   const suffix = randomUUID().replace(/-/g, '').slice(0, 12);
-  const databaseUrl = withDatabase(inject('postgresUrl'), `wfa_test_${suffix}`);
+  const databaseUrl = withDatabase(postgresUrl ?? inject('postgresUrl'), `wfa_test_${suffix}`);
   await ensureDatabase(databaseUrl);
 
   const config = loadConfig({

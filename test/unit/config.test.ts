@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       maxConcurrentExecutions: 20,
       defaultTimeoutSeconds: 300,
       heartbeatTimeoutSeconds: 10,
+      databaseWaitLimitSeconds: 86_400,
       queueConcurrency: 10,
       enableCaching: true,
       cacheTtlSeconds: 3600,

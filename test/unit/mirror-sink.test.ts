@@ -56,11 +56,14 @@ describe('mirrorSinks', () => {
     status: 'SUCCESS',
   };
 
-  it('hands the final update to the write, and is not called while replaying', async () => {
+  it('hands the final update to the write, ended at the time the run ended, and is not called while replaying', async () => {
     const written: MirrorUpdate[] = [];
     const sink = mirrorSinks(async (u) => void written.push(u), FAST).mirror.recordFinal;
-    await sink.fn(info, update);
-    expect(written).toEqual([update]);
+    const before = Date.now();
+    // Workflow time stands still through a task: a task that took long would leave finishedAt early.
+    await sink.fn(info, { ...update, finishedAt: '2026-11-26T00:00:00.000Z' });
+    expect(written).toEqual([{ ...update, finishedAt: expect.any(String) }]);
+    expect(Date.parse(written[0]!.finishedAt!)).toBeGreaterThanOrEqual(before);
     expect(sink.callDuringReplay).toBe(false);
   });
 
