@@ -1,6 +1,7 @@
 /** The user guide's table of expression limits says what the code enforces. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { EXPRESSION_ACTIVITY_STEPS, EXPRESSION_ACTIVITY_TIME_LIMIT_MS } from '../../activities/expressions';
 import {
   CHARACTERS_PER_STEP,
   ITEMS_PER_STEP,
@@ -28,6 +29,8 @@ describe("the user guide's expression limits", () => {
     ['length of one expression', MAX_EXPRESSION_LENGTH],
     ['evaluation steps of one expression', MAX_EVALUATION_STEPS],
     ['evaluation steps of all expressions in one workflow task', MAX_TASK_STEPS],
+    ['evaluation steps of one expression evaluated outside the workflow thread', EXPRESSION_ACTIVITY_STEPS],
+    ['time one expression evaluated outside the workflow thread may take', EXPRESSION_ACTIVITY_TIME_LIMIT_MS],
     ['nesting depth of evaluation', MAX_EVALUATION_DEPTH],
     ['length of a list an expression builds', MAX_SEQUENCE_LENGTH],
     ['length of a string an expression builds', MAX_STRING_LENGTH],
