@@ -12,8 +12,16 @@ import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../.
 import { holdDeliveries } from '../support/deliveries';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
+import { runTimeout } from '../support/timeouts';
 
 const RUNS = 200;
+/** The waits of the first test, each from what its runs need (a batch resets two runs at a time). */
+const WAITS = {
+  failed: runTimeout({ steps: 3, runs: RUNS, parallel: 10 }),
+  going: runTimeout({ steps: 3, runs: 20, parallel: 2, extra: '10s' }),
+  finished: runTimeout({ steps: 3, runs: RUNS, parallel: 2, extra: '10s' }),
+  succeeded: runTimeout({ steps: 3, runs: RUNS, parallel: 10 }),
+};
 
 let h: Harness;
 let smtp: SmtpSink;
@@ -28,7 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  processes.killAll();
+  await processes.killAll();
   await h?.close();
   await Promise.all([smtp?.close(), peers?.close()]);
 });
@@ -80,7 +88,7 @@ describe('bulk reset after an outage', () => {
         }),
       );
     }
-    await eventually(async () => ((await statusCounts(definitionId)).FAILED === RUNS ? true : undefined), 120_000, 'every run to fail at step 3').catch(
+    await eventually(async () => ((await statusCounts(definitionId)).FAILED === RUNS ? true : undefined), WAITS.failed, 'every run to fail at step 3').catch(
       async (err: unknown) => {
         throw new Error(`${String(err)}: ${JSON.stringify(await statusCounts(definitionId))}; worker: ${processes.output().slice(-3000)}`);
       },
@@ -118,7 +126,7 @@ describe('bulk reset after an outage', () => {
     expect(first.status, JSON.stringify(first.body)).toBe(202);
     expect(first.body).toMatchObject({ total: RUNS, status: 'RUNNING' });
     const batchA = first.body.batchId as string;
-    await eventually(async () => ((await h.api('GET', `/api/batches/${batchA}`)).body.done >= 20 ? true : undefined), 120_000, 'the batch to get going');
+    await eventually(async () => ((await h.api('GET', `/api/batches/${batchA}`)).body.done >= 20 ? true : undefined), WAITS.going, 'the batch to get going');
     // The ledger's one blind spot is held shut while it dies (test/support/deliveries.ts).
     const release = await holdDeliveries(h.db, smtp, [peers], (req) => req.path === '/slack');
     await processes.kill(worker);
@@ -137,7 +145,7 @@ describe('bulk reset after an outage', () => {
           const batch = (await h.api('GET', `/api/batches/${id}`)).body;
           return batch.status === 'COMPLETED' ? batch : undefined;
         },
-        240_000,
+        WAITS.finished,
         `batch ${id} to complete`,
       );
     const [a, b] = await Promise.all([finished(batchA), finished(batchB)]);
@@ -147,7 +155,7 @@ describe('bulk reset after an outage', () => {
     expect(a.skipped + b.skipped).toBe(b.total);
     for (const problem of [...a.problems, ...b.problems]) expect(problem).toMatchObject({ outcome: 'SKIPPED', detail: expect.stringMatching(/^batch .* acted on this run$/) });
 
-    await eventually(async () => ((await statusCounts(definitionId)).SUCCESS === RUNS ? true : undefined), 240_000, 'every run to succeed').catch(
+    await eventually(async () => ((await statusCounts(definitionId)).SUCCESS === RUNS ? true : undefined), WAITS.succeeded, 'every run to succeed').catch(
       async (err: unknown) => {
         const { rows } = await sql`select id, status, error, run_id from workflow_executions
           where definition_id = ${definitionId} and status <> 'SUCCESS' limit 5`.execute(h.db);
@@ -182,7 +190,7 @@ describe('bulk reset after an outage', () => {
     const late = await h.api('POST', `/api/batches/${batchA}/cancel`, { reason: 'too late' });
     expect(late.status).toBe(409);
     expect(late.body.code).toBe('batch_finished');
-  }, 600_000);
+  }, Object.values(WAITS).reduce((a, b) => a + b) + runTimeout({ extra: '20s' }));
 });
 
 describe('bulk replay, cancelled', () => {
@@ -195,7 +203,7 @@ describe('bulk replay, cancelled', () => {
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     peers.respond = (req) => (req.path === '/crm-broken' ? { status: 400, body: { error: 'bad' } } : { status: 200, body: { ok: true } });
     await Promise.all(Array.from({ length: 30 }, () => h.api('POST', '/api/workflows/replay-me-in-bulk/execute', { triggerData: {} })));
-    await eventually(async () => ((await statusCounts(created.body.id)).FAILED === 30 ? true : undefined), 60_000, 'the runs to fail');
+    await eventually(async () => ((await statusCounts(created.body.id)).FAILED === 30 ? true : undefined), runTimeout({ steps: 1, runs: 30 }), 'the runs to fail');
 
     const preview = await h.api('POST', '/api/executions/bulk/replay', { filter: { definition: 'replay-me-in-bulk' }, reason: 'try again', dryRun: true });
     expect(preview.body.runs[0].action).toMatch(/^replay: a new execution/);
@@ -212,12 +220,12 @@ describe('bulk replay, cancelled', () => {
         const b = (await h.api('GET', `/api/batches/${batchId}`)).body;
         return b.status === 'CANCELLED' ? b : undefined;
       },
-      60_000,
+      runTimeout({ steps: 1, runs: 30 }),
       'the batch to end cancelled',
     );
     expect(batch.done + batch.skipped).toBe(30);
     expect(batch.skipped).toBeGreaterThan(0);
     const audit = (await h.api('GET', `/api/audit?target=${batchId}`)).body.items;
     expect(audit.map((e: { action: string; reason: string }) => `${e.action}: ${e.reason}`)).toEqual(['batch.cancel: wrong filter', 'batch.replay: try again']);
-  }, 300_000);
+  }, 2 * runTimeout({ steps: 1, runs: 30, extra: '10s' }) + runTimeout());
 });

@@ -18,9 +18,12 @@ import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../.
 import { holdDeliveries } from '../support/deliveries';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
+import { runTimeout } from '../support/timeouts';
 
 const RUNS = 500;
 const IN_FLIGHT = 16;
+/** Three notifications per run, 16 starts in flight; the killed attempts' heartbeat timeout; a worker and a gateway to start again. */
+const NEEDS = { steps: 3, runs: RUNS, parallel: IN_FLIGHT, timers: '10s', extra: '20s' };
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Whether Redis answers at REDIS_URL: CI always has it; elsewhere the rate-limit test says it needs it. */
@@ -47,7 +50,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  processes.killAll();
+  await processes.killAll();
   await h?.close();
   await Promise.all([smtp?.close(), slack?.close()]);
 });
@@ -113,7 +116,7 @@ describe('the cluster topology under failover', () => {
       while (next < RUNS) await start(next++, next % 2);
     };
     const chaos = async () => {
-      await eventually(async () => (accepted.size >= RUNS / 4 ? true : undefined), 120_000, 'a quarter of the starts');
+      await eventually(async () => (accepted.size >= RUNS / 4 ? true : undefined), runTimeout({ ...NEEDS, runs: RUNS / 4 }), 'a quarter of the starts');
       killedAt = accepted.size;
       // The ledger's one blind spot is held shut while they die (test/support/deliveries.ts).
       const release = await holdDeliveries(h.db, smtp, [slack]);
@@ -142,7 +145,7 @@ describe('the cluster topology under failover', () => {
         select status, count(*)::int as n from workflow_executions where id = any(${ids}::uuid[]) group by status`.execute(h.db)).rows;
     await eventually(
       async () => ((await statuses()).find((r) => r.status === 'SUCCESS')?.n === ids.length ? true : undefined),
-      300_000,
+      runTimeout(NEEDS),
       'every accepted run to succeed',
     ).catch(async (err: unknown) => {
       const { rows: ledger } = await sql`select status, channel, count(*)::int as n from deliveries group by status, channel`.execute(h.db);
@@ -169,7 +172,7 @@ describe('the cluster topology under failover', () => {
         select execution_id, step_path, event, attempt from workflow_execution_logs
         group by execution_id, step_path, event, attempt having count(*) > 1) d`.execute(h.db);
     expect(twice[0]!.n).toBe(0);
-  }, 600_000);
+  }, 2 * runTimeout(NEEDS));
 
   // Outside CI, only where a Redis answers (the shared limit is what is tested).
   it.runIf(withRedis)('holds one rate limit across both gateways through Redis', async () => {

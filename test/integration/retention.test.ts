@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  processes.killAll();
+  await processes.killAll();
   await h?.close();
 });
 

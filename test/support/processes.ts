@@ -24,8 +24,8 @@ export interface ProductProcesses {
   start(entry: 'src/worker/main.ts' | 'src/gateway/main.ts', env: NodeJS.ProcessEnv): Promise<ChildProcess>;
   /** SIGKILLs one and waits for its exit. */
   kill(child: ChildProcess): Promise<void>;
-  /** SIGKILLs every one still running. */
-  killAll(): void;
+  /** SIGKILLs every one still running, and waits until they have exited. */
+  killAll(): Promise<void>;
   /** What they printed, for failure messages. */
   output(): string;
 }
@@ -61,8 +61,9 @@ export function productProcesses(): ProductProcesses {
       child.kill('SIGKILL');
       if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
     },
-    killAll() {
-      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    async killAll() {
+      const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+      await Promise.all(running.map((child) => new Promise((r) => (child.once('exit', r), child.kill('SIGKILL')))));
     },
     output: () => printed.join(''),
   };
