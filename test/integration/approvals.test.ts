@@ -102,13 +102,15 @@ describe('approval', () => {
   });
 
   it('climbs the escalation ladder, then decides on its own at the timeout', async () => {
+    // Rungs a second apart: each rung's steps are done long before the next timer fires, even when a
+    // loaded machine takes a few hundred ms per workflow task, so the order below is the ladder's.
     const run = await start({
       approvers: ['alice'],
       escalation: [
-        { after: '200ms', steps: [{ id: 'remindLead', type: 'set', values: { reminded: 'lead' } }] },
-        { after: '400ms', steps: [{ id: 'remindDirector', type: 'set', values: { reminded: 'director' } }] },
+        { after: '1s', steps: [{ id: 'remindLead', type: 'set', values: { reminded: 'lead' } }] },
+        { after: '2s', steps: [{ id: 'remindDirector', type: 'set', values: { reminded: 'director' } }] },
       ],
-      timeout: '700ms',
+      timeout: '3s',
       onTimeout: 'reject',
     });
     const result = await run.handle.result();

@@ -138,20 +138,24 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     triggerData: {},
   },
   'quiet-and-paced': {
-    definition: {
-      key: 'replay-quiet-and-paced',
-      name: 'Replay: quiet hours and channel pacing',
-      steps: [
-        {
-          id: 'first',
-          type: 'sms',
-          to: '+14155550301',
-          body: 'one',
-          // A quiet window that ends two seconds after the run starts.
-          quietHours: { start: utcTime(-3_600_000), end: utcTime(2_000), timeZone: '{{ input.zone }}' },
-        },
-        { id: 'second', type: 'sms', to: '+14155550302', body: 'two' },
-      ],
+    // Read when the run is created, not when this file loads (the harness starts in between): the
+    // window must still be open when the run reaches the step, or its history has no quiet-hours timer.
+    get definition() {
+      return {
+        key: 'replay-quiet-and-paced',
+        name: 'Replay: quiet hours and channel pacing',
+        steps: [
+          {
+            id: 'first',
+            type: 'sms',
+            to: '+14155550301',
+            body: 'one',
+            // A quiet window that ends five seconds after the run is created.
+            quietHours: { start: utcTime(-3_600_000), end: utcTime(5_000), timeZone: '{{ input.zone }}' },
+          },
+          { id: 'second', type: 'sms', to: '+14155550302', body: 'two' },
+        ],
+      };
     },
     triggerData: { zone: 'UTC' },
   },
