@@ -85,8 +85,8 @@ describe('API keys', () => {
     expect(await onOther('GET', '/api/workflows', key)).toBe(200);
     expect((await h.api('GET', '/api/workflows', undefined, {}, { key })).status).toBe(200);
     await revokeInDatabase(record.id);
-    await eventually(async () => ((await onOther('GET', '/api/workflows', key)) === 401 ? true : undefined), 5_000, 'the revocation on the other gateway');
-    await eventually(async () => ((await h.api('GET', '/api/workflows', undefined, {}, { key })).status === 401 ? true : undefined), 5_000, 'the revocation');
+    await eventually(async () => ((await onOther('GET', '/api/workflows', key)) === 401 ? true : undefined), undefined, 'the revocation on the other gateway');
+    await eventually(async () => ((await h.api('GET', '/api/workflows', undefined, {}, { key })).status === 401 ? true : undefined), undefined, 'the revocation');
   });
 
   it('revoked through the API stop working on that gateway at once, and on the others once told', async () => {
@@ -95,7 +95,7 @@ describe('API keys', () => {
     expect(await onOther('GET', '/api/workflows', key)).toBe(200);
     expect((await h.api('DELETE', `/api/keys/${record.id}`)).status).toBe(204);
     expect((await h.api('GET', '/api/workflows', undefined, {}, { key })).status).toBe(401);
-    await eventually(async () => ((await onOther('GET', '/api/workflows', key)) === 401 ? true : undefined), 5_000, 'the revocation on the other gateway');
+    await eventually(async () => ((await onOther('GET', '/api/workflows', key)) === 401 ? true : undefined), undefined, 'the revocation on the other gateway');
   });
 });
 
@@ -115,9 +115,9 @@ describe('definitions', () => {
     expect(await start('other')).toBe(202);
     expect((await h.api('POST', `/api/workflows/${definitionId}/disable`)).status).toBe(200);
     expect(await start('harness')).toBe(409);
-    await eventually(async () => ((await start('other')) === 409 ? true : undefined), 5_000, 'the disabled definition on the other gateway');
+    await eventually(async () => ((await start('other')) === 409 ? true : undefined), undefined, 'the disabled definition on the other gateway');
     expect((await h.api('POST', `/api/workflows/${definitionId}/enable`)).status).toBe(200);
-    await eventually(async () => ((await start('other')) === 202 ? true : undefined), 5_000, 'the enabled definition on the other gateway');
+    await eventually(async () => ((await start('other')) === 202 ? true : undefined), undefined, 'the enabled definition on the other gateway');
   });
 
   it('are kept: a change nobody announces goes unseen (positive control)', async () => {
@@ -133,7 +133,7 @@ describe('definitions', () => {
         const r = await fetch(`${other.url}/api/workflows/${definitionId}`, { headers: { authorization: `Bearer ${h.adminKey}` } });
         return ((await r.json()) as { name: string }).name === 'Renamed quietly' ? true : undefined;
       },
-      5_000,
+      undefined,
       'the renamed definition',
     );
   });
@@ -145,11 +145,11 @@ describe('without notices', () => {
     expect(await onOther('GET', '/api/workflows', key)).toBe(200);
     // Cut the other gateway's listening connection, as a failover or a restart of Postgres would.
     await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'wfa-change-feed' and datname = current_database()`.execute(h.db);
-    await eventually(async () => (other.changes.listening ? undefined : true), 5_000, 'the feed to notice');
+    await eventually(async () => (other.changes.listening ? undefined : true), undefined, 'the feed to notice');
     await unannounced(() => revokeInDatabase(record.id));
     // Read from the database, so the unannounced revocation is seen at once.
     expect(await onOther('GET', '/api/workflows', key)).toBe(401);
-    await eventually(async () => (other.changes.listening ? true : undefined), 10_000, 'the feed to reconnect');
+    await eventually(async () => (other.changes.listening ? true : undefined), undefined, 'the feed to reconnect');
     const again = await createApiKey(h.db, { name: 'after reconnect', role: 'viewer' });
     expect(await onOther('GET', '/api/workflows', again.key)).toBe(200);
     await unannounced(() => revokeInDatabase(again.record.id));

@@ -281,25 +281,25 @@ describe('the supervisor of npm run dev and npm run cluster', () => {
         .filter((m) => m !== null)
         .map((m) => [Number(m[1]), Number(m[2])] as const)
         .at(-1);
-    const first = new Map(await Promise.all(names.map(async (name) => [name, await eventually(async () => pidsOf(name), 10_000, `${name} to start`)] as const)));
+    const first = new Map(await Promise.all(names.map(async (name) => [name, await eventually(async () => pidsOf(name), undefined, `${name} to start`)] as const)));
     const tree = () => [...first.values()].flat();
     expect(tree().every(isRunning)).toBe(true);
 
     const [killed, killedChild] = first.get('worker-1')!;
     const mark = printed.length;
     process.kill(killed, 'SIGKILL');
-    const again = await eventually(async () => pidsOf('worker-1', mark), 10_000, 'worker-1 to be started again');
+    const again = await eventually(async () => pidsOf('worker-1', mark), undefined, 'worker-1 to be started again');
     expect(again[0]).not.toBe(killed);
     expect(members[0]!.restarts).toBe(1);
     expect(said).toContain('worker-1 exited (SIGKILL); starting it again in 100 ms');
     // Its child went with it; the others did not move.
-    await eventually(async () => (isRunning(killedChild) ? undefined : true), 10_000, `worker-1's child ${killedChild} to be gone`);
+    await eventually(async () => (isRunning(killedChild) ? undefined : true), undefined, `worker-1's child ${killedChild} to be gone`);
     expect(members.slice(1).map((m) => m.pid)).toEqual([first.get('worker-2')![0], first.get('gateway-1')![0]]);
     expect([...first.get('worker-2')!, ...first.get('gateway-1')!].every(isRunning)).toBe(true);
 
     await supervisor.stop();
     const all = [...tree(), ...again];
-    await eventually(async () => (all.some(isRunning) ? undefined : true), 10_000, `every process of the tree (${all.join(', ')}) to be gone`);
+    await eventually(async () => (all.some(isRunning) ? undefined : true), undefined, `every process of the tree (${all.join(', ')}) to be gone`);
     expect(said.filter((l) => l.startsWith('stopped '))).toHaveLength(3);
   });
 });

@@ -42,7 +42,7 @@ async function fire(definitionId: string, after: number) {
       .orderBy('started_at', 'desc')
       .execute();
     return rows.length > after ? rows[0] : undefined;
-  }, 20_000, 'the scheduled run to finish');
+  }, undefined, 'the scheduled run to finish');
 }
 
 describe('schedule triggers', () => {
