@@ -11,6 +11,7 @@ import * as changeNotifications from './migrations/2026-11-26T04-00-00_change_no
 import * as deliveryClaimedBy from './migrations/2026-12-03T07-00-00_delivery_claimed_by';
 import * as recoveryBatches from './migrations/2026-12-03T14-00-00_recovery_batches';
 import * as reports from './migrations/2026-12-04T00-00-00_reports';
+import * as successRateOfConcludedRuns from './migrations/2026-12-06T12-00-00_success_rate_of_concluded_runs';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-03T07-00-00_delivery_claimed_by': deliveryClaimedBy,
   '2026-12-03T14-00-00_recovery_batches': recoveryBatches,
   '2026-12-04T00-00-00_reports': reports,
+  '2026-12-06T12-00-00_success_rate_of_concluded_runs': successRateOfConcludedRuns,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -20,6 +20,7 @@
  */
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from '../src/logger';
+import { successRate } from '../src/shared/success-rate';
 import type { Database } from './schema';
 import { isDatabaseUnavailable } from './client';
 
@@ -209,7 +210,12 @@ export interface RunCounts {
   timedOut: number;
   terminated: number;
   slaBreached: number;
-  /** Succeeded runs out of ended ones; null when none ended. */
+  /**
+   * Succeeded runs out of those that ended on their own (succeeded, failed,
+   * timed out): cancelled and terminated runs are counted beside it, not in
+   * it (src/shared/success-rate.ts). Null when none ended so. Computed here,
+   * from the counts by outcome, so the rollups hold no rate to go stale.
+   */
   successRate: number | null;
 }
 
@@ -245,7 +251,7 @@ function counts(r: CountRow): RunCounts {
     timedOut: r.timed_out,
     terminated: r.terminated,
     slaBreached: r.sla_breached,
-    successRate: r.runs > 0 ? round(r.succeeded / r.runs) : null,
+    successRate: successRate({ succeeded: r.succeeded, failed: r.failed, timedOut: r.timed_out }),
   };
 }
 

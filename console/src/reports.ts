@@ -1,4 +1,5 @@
 /** Folding the daily report's rows (day × definition × version) into one line per definition. */
+import { successRate } from '../../src/shared/success-rate';
 import type { DailyReport } from './api';
 
 export interface DefinitionTotals {
@@ -6,6 +7,10 @@ export interface DefinitionTotals {
   succeeded: number;
   /** Failed or timed out. */
   failed: number;
+  /** Cancelled or terminated: stopped by a person, outside the success rate. */
+  stopped: number;
+  /** Succeeded out of the runs that ended on their own (src/shared/success-rate.ts). */
+  successRate: number | null;
   /** The last day a run of it ended. */
   lastDay: string;
 }
@@ -13,10 +18,12 @@ export interface DefinitionTotals {
 export function totalsByDefinition(items: DailyReport['items']): Map<string, DefinitionTotals> {
   const totals = new Map<string, DefinitionTotals>();
   for (const r of items) {
-    const t = totals.get(r.definitionKey) ?? { runs: 0, succeeded: 0, failed: 0, lastDay: r.day };
+    const t = totals.get(r.definitionKey) ?? { runs: 0, succeeded: 0, failed: 0, stopped: 0, successRate: null, lastDay: r.day };
     t.runs += r.runs;
     t.succeeded += r.succeeded;
     t.failed += r.failed + r.timedOut;
+    t.stopped += r.cancelled + r.terminated;
+    t.successRate = successRate({ succeeded: t.succeeded, failed: t.failed, timedOut: 0 });
     if (r.day > t.lastDay) t.lastDay = r.day;
     totals.set(r.definitionKey, t);
   }

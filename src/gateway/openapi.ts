@@ -204,7 +204,10 @@ const runCounts = {
   timedOut: z.int(),
   terminated: z.int(),
   slaBreached: z.int().meta({ description: "runs that succeeded later than their version's `sla`" }),
-  successRate: z.number().nullable().meta({ description: 'succeeded out of ended; null when none ended' }),
+  successRate: z
+    .number()
+    .nullable()
+    .meta({ description: 'succeeded out of the runs that ended on their own (succeeded, failed, timed out): cancelled and terminated runs are left out; null when none did' }),
 };
 
 /** Named schemas, as `components.schemas`. Request schemas are the routes' own. */

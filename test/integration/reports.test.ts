@@ -192,3 +192,41 @@ describe('reports', () => {
     expect(extra.status).toBe(400);
   });
 });
+
+describe('the success rate', () => {
+  it('leaves cancelled and terminated runs out, counting them beside it, on rollup rows old and new', async () => {
+    const stops = {
+      key: 'report-stops',
+      name: 'Stops',
+      steps: [{ id: 'hold', type: 'wait_for_signal', signal: 'release', timeout: '1h' }],
+    };
+    expect((await h.api('POST', '/api/workflows', stops)).status).toBe(201);
+    const [released, cancelled, terminated] = await Promise.all([run('report-stops', {}), run('report-stops', {}), run('report-stops', {})]);
+    const waiting = async (executionId: string) =>
+      eventually(async () => ((await h.db.selectFrom('workflow_executions').select('current_step').where('id', '=', executionId).executeTakeFirst())?.current_step === 'hold' ? true : undefined));
+    for (const r of [released!, cancelled!, terminated!]) await waiting(r.executionId);
+    expect((await h.api('POST', `/api/executions/${released!.executionId}/signal`, { signal: 'release' })).status).toBe(200);
+    expect((await h.api('POST', `/api/executions/${cancelled!.executionId}/cancel`)).status).toBe(202);
+    expect((await h.api('POST', `/api/executions/${terminated!.executionId}/terminate`, { reason: 'report test' })).status).toBe(200);
+    for (const r of [released!, cancelled!, terminated!]) await ended(r.executionId);
+    await refreshReports(h.db);
+
+    const summary = await h.api('GET', '/api/reports/summary?definition=report-stops');
+    expect(summary.body).toMatchObject({ runs: 3, succeeded: 1, failed: 0, cancelled: 1, terminated: 1, successRate: 1 });
+    const daily = await h.api('GET', `/api/reports/daily?from=${today}&to=${today}&definition=report-stops`);
+    expect(daily.body.items).toEqual([expect.objectContaining({ runs: 3, cancelled: 1, terminated: 1, successRate: 1 })]);
+
+    // A day rolled up before the rate was defined so: the rollup holds counts only, so the rate follows.
+    const definitionId = (await h.db.selectFrom('workflow_definitions').select('id').where('key', '=', 'report-stops').executeTakeFirstOrThrow()).id;
+    // day, definition, version, runs, succeeded, failed, cancelled, timed out, terminated, SLA breached, duration sum
+    await sql`insert into report_runs_daily values ('2020-02-01', ${definitionId}, 1, 6, 1, 1, 3, 0, 1, 0, 600)`.execute(h.db);
+    const old = await h.api('GET', '/api/reports/daily?from=2020-02-01&to=2020-02-01&definition=report-stops');
+    expect(old.body.items).toEqual([expect.objectContaining({ runs: 6, succeeded: 1, failed: 1, cancelled: 3, terminated: 1, successRate: 0.5 })]);
+    const { rows: view } = await sql<{ day: string; success_rate: string }>`
+      select day::text, success_rate from report_daily_runs where definition_key = 'report-stops' order by day`.execute(h.db);
+    expect(view).toEqual([
+      { day: '2020-02-01', success_rate: '0.5000' },
+      { day: today, success_rate: '1.0000' },
+    ]);
+  });
+});

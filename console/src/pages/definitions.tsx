@@ -39,7 +39,8 @@ export function DefinitionsPage({ api }: PageProps) {
                 <td class="num">{d.version}</td>
                 <td>{d.enabled ? 'yes' : 'no'}</td>
                 <td>{h?.lastDay ?? '–'}</td>
-                <td class="num">{h ? `${percent(h.runs ? h.failed / h.runs : null)} of ${h.runs}` : '–'}</td>
+                {/* Of the runs that ended on their own: cancelled and terminated ones are no failures. */}
+                <td class="num">{h ? `${percent(h.succeeded + h.failed ? h.failed / (h.succeeded + h.failed) : null)} of ${h.succeeded + h.failed}` : '–'}</td>
               </tr>
             );
           })}

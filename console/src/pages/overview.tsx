@@ -1,6 +1,7 @@
 /** What is happening: runs per day and success rate, what fails now, approvals waiting, deliveries. From /api/reports. */
 import { allows, type DailyReport, type StepsReport, type SummaryReport } from '../api';
 import { Chart } from '../chart';
+import { successRate } from '../../../src/shared/success-rate';
 import { totalsByDefinition } from '../reports';
 import type { PageProps } from '../main';
 import { duration, percent, Problem, Section, useLoad, when } from '../ui';
@@ -23,7 +24,11 @@ export function OverviewPage({ api, session }: PageProps) {
   const ended = perDay((r) => r.runs);
   const succeeded = perDay((r) => r.succeeded);
   const failed = perDay((r) => r.failed + r.timedOut);
-  const rate = ended.map((n, i) => (n > 0 ? Math.round((1000 * succeeded[i]!) / n) / 10 : null));
+  // Cancelled and terminated runs stay out of the rate (src/shared/success-rate.ts).
+  const rate = days.map((_, i) => {
+    const r = successRate({ succeeded: succeeded[i]!, failed: failed[i]!, timedOut: 0 });
+    return r === null ? null : Math.round(r * 1000) / 10;
+  });
 
   const byDefinition = totalsByDefinition(daily.data?.items ?? []);
   const s = summary.data;
@@ -39,6 +44,7 @@ export function OverviewPage({ api, session }: PageProps) {
           <Tile label="Runs ended" value={String(s.runs)} />
           <Tile label="Success rate" value={percent(s.successRate)} />
           <Tile label="Failed" value={String(s.failed + s.timedOut)} tone={s.failed + s.timedOut > 0 ? 'bad' : undefined} />
+          <Tile label="Cancelled or terminated" value={String(s.cancelled + s.terminated)} />
           <Tile label="Open now" value={String(s.open)} />
           <Tile label="Past SLA" value={String(s.slaBreached + s.openPastSla)} tone={s.slaBreached + s.openPastSla > 0 ? 'bad' : undefined} />
           <Tile label="p95 duration" value={duration(s.durationMs.p95)} />
@@ -68,14 +74,14 @@ export function OverviewPage({ api, session }: PageProps) {
             </thead>
             <tbody>
               {[...byDefinition.entries()]
-                .sort((a, b) => a[1].succeeded / a[1].runs - b[1].succeeded / b[1].runs)
+                .sort((a, b) => (a[1].successRate ?? 1) - (b[1].successRate ?? 1))
                 .map(([key, d]) => (
                   <tr>
                     <td>
                       <a href={`#/definitions/${encodeURIComponent(key)}`}>{key}</a>
                     </td>
                     <td class="num">{d.runs}</td>
-                    <td class="num">{percent(d.runs ? d.succeeded / d.runs : null)}</td>
+                    <td class="num">{percent(d.successRate)}</td>
                   </tr>
                 ))}
             </tbody>
