@@ -43,6 +43,8 @@ export type Activities = ReturnType<typeof createActivities>;
 
 /** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
 const PATCH_CURRENT_STEP_ON_CHANGE = 'current-step-upsert-on-change';
+/** Characters of a failed run's error in its finished details. */
+const FINISHED_ERROR_CHARS = 300;
 /**
  * Changes released together, under one patch so a run records one marker for
  * them: plain paths in expressions skip JSONata; the mirror is written before
@@ -699,6 +701,7 @@ export class RunContext {
   async flush(final?: { status: ExecutionStatus; error?: string | undefined }): Promise<void> {
     // At the end there is no step to find the run at.
     if (!final && changeApplies(PATCH_LEAN_RUNS)) this.upsertCurrentStep();
+    if (final) this.showFinished(final);
     if (this.pending.length === 0 && this.shared.pendingDecisions.length === 0 && !final) return;
     this.shared.lastFlushAt = Date.now();
     const events = this.pending;
@@ -791,6 +794,22 @@ export class RunContext {
       return;
     }
     if (this.frame.prefix === '') this.upsertCurrentStep();
+  }
+
+  /**
+   * What the Temporal UI shows as a finished run's current details: its
+   * outcome, not the last step it started. Details are no command (the SDK
+   * answers them to the metadata query from workflow state), so histories
+   * recorded before replay unchanged.
+   */
+  private showFinished({ status, error }: { status: ExecutionStatus; error?: string | undefined }): void {
+    const reason = error ? `: ${error.length > FINISHED_ERROR_CHARS ? `${error.slice(0, FINISHED_ERROR_CHARS)}…` : error}` : '';
+    wf.setCurrentDetails(`Finished, ${status}${reason}`);
+  }
+
+  /** Details at the end of a `foreach` chunk: its parent run says how the loop went. */
+  showChunkFinished(): void {
+    wf.setCurrentDetails('Finished: this slice of a foreach loop has ended; its parent run has the outcome');
   }
 
   /**

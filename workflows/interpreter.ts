@@ -133,6 +133,7 @@ async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
     const results = await runIterations(step, chunk.stepPath, chunk.items, chunk.offset, ctx, runSteps);
     return { results, vars: ctx.vars };
   } finally {
+    ctx.showChunkFinished();
     await wf.CancellationScope.nonCancellable(() => ctx.flush());
   }
 }

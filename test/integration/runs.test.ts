@@ -168,6 +168,26 @@ describe('a run started over HTTP', () => {
     expect(found).toBe(true);
   });
 
+  it("says in the Temporal UI's current details that a finished run finished, and how, not which step it last started", async () => {
+    const metadata = async (workflowId: string) =>
+      (await h.client.workflow.getHandle(workflowId).query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails;
+    const def = await createDefinition({
+      key: 'details-end',
+      name: 'Details at the end',
+      steps: [
+        { id: 'first', type: 'set', values: { n: 1 } },
+        { id: 'stop', type: 'condition', condition: 'input.fail = true', then: [{ id: 'refuse', type: 'fail', message: 'refused on purpose' }] },
+      ],
+    });
+    const ok = await execute(def.id, {});
+    await h.client.workflow.getHandle(ok.workflowId).result();
+    expect(await metadata(ok.workflowId)).toBe('Finished, SUCCESS');
+
+    const failed = await execute(def.id, { fail: true });
+    await h.client.workflow.getHandle(failed.workflowId).result().catch(() => undefined);
+    expect(await metadata(failed.workflowId)).toMatch(/^Finished, FAILED: .*refused on purpose/);
+  });
+
   it('ends FAILED with the error in the row when SMTP cannot be reached, after the allowed retries', async () => {
     const closedPort = await freePort();
     const broken = await createHarness({
