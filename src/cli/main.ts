@@ -198,14 +198,38 @@ runs
   .option('--from <time>', 'started at or after (ISO 8601)')
   .option('--limit <n>', 'how many', (v) => positive(v, '--limit'), 20)
   .action(async (o: { definition?: string; status?: string; from?: string; limit: number }) => {
-    const page = await api().get('/api/executions', { definition: o.definition, status: o.status, from: o.from, limit: o.limit });
+    const client = api();
+    const page = await client.get('/api/executions', { definition: o.definition, status: o.status, from: o.from, limit: o.limit });
+    // --json prints the API's answer as it is: definition ids, no keys to look up.
+    const keyOf = globals().json ? new Map<string, string>() : await definitionKeys(client, page.items.map((r: any) => r.definitionId));
     out(page, (p) =>
       table(
-        ['id', 'status', 'version', 'started', 'ms', 'error'],
-        p.items.map((r: any) => [r.id, r.status, r.definitionVersion, r.startedAt, r.durationMs, r.error?.slice(0, 60)]),
+        ['id', 'definition', 'status', 'version', 'started', 'ms', 'error'],
+        p.items.map((r: any) => [r.id, keyOf.get(r.definitionId) ?? r.definitionId, r.status, r.definitionVersion, r.startedAt, r.durationMs, r.error?.slice(0, 60)]),
       ),
     );
   });
+
+/**
+ * The keys of the definitions with these ids: the list's first page, then
+ * each one not on it by its id. A deleted definition's runs keep its id,
+ * which is what they show.
+ */
+async function definitionKeys(client: ApiClient, ids: string[]): Promise<Map<string, string>> {
+  const listed = await client.get('/api/workflows', { limit: 200 });
+  const keys = new Map<string, string>(listed.items.map((d: any) => [d.id, d.key]));
+  const missing = [...new Set(ids)].filter((id) => !keys.has(id));
+  await Promise.all(
+    missing.map(async (id) => {
+      const found = await client.get(`/api/workflows/${encodeURIComponent(id)}`).catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      });
+      if (found) keys.set(id, found.key);
+    }),
+  );
+  return keys;
+}
 
 runs
   .command('start <definition>')

@@ -75,8 +75,8 @@ describe('the admin CLI', () => {
     expect(followed.stdout).toMatch(/hello\s+COMPLETED/);
     expect(followed.stdout).toMatch(/^run [0-9a-f-]{36} SUCCESS$/m);
     const list = await wfa(['runs', 'list', '--definition', 'cli-greet']);
-    expect(list.stdout.split('\n')[0]).toMatch(/^id\s+status\s+version/);
-    expect(list.stdout).toMatch(/SUCCESS\s+2/);
+    expect(list.stdout.split('\n')[0]).toMatch(/^id\s+definition\s+status\s+version/);
+    expect(list.stdout).toMatch(/^[0-9a-f-]{36}\s+cli-greet\s+SUCCESS\s+2/m);
   });
 
   it('resets failed runs in bulk: a dry run, then a batch followed to its end; the audit log says so', async () => {
