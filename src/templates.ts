@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type Definition, parseDefinition } from './shared/definition';
+import { jsonPath } from './shared/json-path';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
 
@@ -37,10 +38,10 @@ export async function loadTemplates(dir = TEMPLATES_DIR): Promise<Template[]> {
     files.map(async (file) => {
       const raw: unknown = JSON.parse(await readFile(join(dir, file), 'utf8'));
       const shape = templateFile.safeParse(raw);
-      if (!shape.success) throw new Error(`templates/${file}: ${shape.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+      if (!shape.success) throw new Error(`templates/${file}: ${shape.error.issues.map((i) => `${jsonPath(i.path)} ${i.message}`).join('; ')}`);
       const parsed = parseDefinition(shape.data.definition);
       if (!parsed.ok) {
-        throw new Error(`templates/${file}: ${parsed.problems.map((p) => `${p.path.join('.')} ${p.message}`).join('; ')}`);
+        throw new Error(`templates/${file}: ${parsed.problems.map((p) => `${jsonPath(['definition', ...p.path])} ${p.message}`).join('; ')}`);
       }
       return { ...shape.data.template, exampleTriggerData: shape.data.exampleTriggerData, definition: parsed.definition };
     }),

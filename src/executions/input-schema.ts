@@ -4,9 +4,10 @@
  * bad input is a 400 naming the field rather than a failed run.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { jsonPath } from '../shared/json-path';
 
 export interface InputProblem {
-  /** JSON path inside the trigger data, e.g. `$.customer.email`. */
+  /** JSON path inside the trigger data, e.g. `$.customer.email`; a route puts it under where the data sits (`$.body.triggerData.customer.email`). */
   path: string;
   message: string;
 }
@@ -59,7 +60,8 @@ function describe(error: ErrorObject): InputProblem {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (error.keyword === 'required') segments.push(String(error.params.missingProperty));
   if (error.keyword === 'additionalProperties') segments.push(String(error.params.additionalProperty));
-  const path = segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : /^[A-Za-z_$][\w$]*$/.test(s) ? `${acc}.${s}` : `${acc}[${JSON.stringify(s)}]`), '$');
+  // JSON Pointer does not tell an index from a key of digits: the data has arrays far more often.
+  const path = jsonPath(segments.map((s) => (/^\d+$/.test(s) ? Number(s) : s)));
   const message =
     error.keyword === 'required' ? 'is required' : error.keyword === 'additionalProperties' ? 'is not allowed' : (error.message ?? 'is invalid');
   return { path, message };

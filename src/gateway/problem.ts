@@ -81,11 +81,5 @@ export function sendProblem(res: Response, problem: HttpProblem, requestId?: str
     });
 }
 
-/** `['steps', 2, 'to']` → `$.steps[2].to` */
-export function jsonPath(path: readonly (string | number | symbol)[]): string {
-  return path.reduce<string>((acc, part) => {
-    if (typeof part === 'number') return `${acc}[${part}]`;
-    const name = String(part);
-    return /^[A-Za-z_$][\w$]*$/.test(name) ? `${acc}.${name}` : `${acc}[${JSON.stringify(name)}]`;
-  }, '$');
-}
+/** The JSON path every error names its field by (src/shared/json-path.ts). */
+export { jsonPath } from '../shared/json-path';

@@ -10,6 +10,7 @@ import {
   StartOptionError,
   TriggerDataError,
 } from '../executions/start';
+import { underPath } from '../shared/json-path';
 import type { TriggerType } from '../shared/run';
 import type { RouteDeps } from './context';
 import { HttpProblem } from './problem';
@@ -83,10 +84,12 @@ export async function startAndAnswer(
     }
     if (err instanceof StartError) throw new HttpProblem(err.code, err.message);
     if (err instanceof TriggerDataError) {
+      // The detail names each field where the errors do: under where the trigger data sits in the request.
+      const fields = err.problems.map((p) => ({ path: underPath(start.dataPath, p.path), message: p.message }));
       throw new HttpProblem(
         'validation_failed',
-        err.message,
-        err.problems.map((p) => ({ path: p.path.replace(/^\$/, start.dataPath), message: p.message })),
+        `trigger data does not match the definition's input schema: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`,
+        fields,
       );
     }
     throw err;

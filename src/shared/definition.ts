@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { issueMessage } from './issue-messages';
+import { jsonPath } from './json-path';
 import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
 import { checkPhoneNumber, checkSlackChannel, MAX_RECIPIENTS, writtenRecipientProblem } from './recipients';
@@ -680,11 +681,11 @@ export interface DefinitionProblem {
 /** Expression checks of one step's own fields (nested steps check themselves). */
 function checkStepExpressions(step: Step): DefinitionProblem[] {
   const problems: DefinitionProblem[] = [];
-  if (step.if !== undefined) problems.push(...checkExpression(step.if, ['if']));
-  if (step.type === 'condition') problems.push(...checkExpression(step.condition, ['condition']));
-  if (step.type === 'switch') problems.push(...checkExpression(step.value, ['value']));
-  if (step.type === 'foreach') problems.push(...checkExpression(step.items, ['items']));
-  if (step.type === 'delay' && step.until !== undefined) problems.push(...checkExpression(step.until, ['until']));
+  if (step.if !== undefined) problems.push(...checkBareExpression(step.if, ['if']));
+  if (step.type === 'condition') problems.push(...checkBareExpression(step.condition, ['condition']));
+  if (step.type === 'switch') problems.push(...checkBareExpression(step.value, ['value']));
+  if (step.type === 'foreach') problems.push(...checkBareExpression(step.items, ['items']));
+  if (step.type === 'delay' && step.until !== undefined) problems.push(...checkBareExpression(step.until, ['until']));
   for (const [field, value] of Object.entries(step)) {
     if (NESTING_FIELDS.has(field) || EXPRESSION_FIELDS.has(field)) continue;
     problems.push(...checkTemplates(value, [field]));
@@ -709,7 +710,7 @@ function duplicateIds(input: unknown): DefinitionProblem[] {
     if (typeof record.id === 'string') {
       const earlier = seen.get(record.id);
       if (earlier) problems.push({ path: [...at, 'id'], message: `duplicate step id "${record.id}" (also at ${earlier})` });
-      else seen.set(record.id, at.join('.'));
+      else seen.set(record.id, jsonPath(at));
     }
     for (const field of ['then', 'else', 'default', 'onTimeout', 'steps']) visitList(record[field], [...at, field]);
     if (Array.isArray(record.branches)) record.branches.forEach((b: unknown, i) => visitList(b, [...at, 'branches', i]));
@@ -726,6 +727,25 @@ function duplicateIds(input: unknown): DefinitionProblem[] {
   };
   if (input && typeof input === 'object') visitList((input as Record<string, unknown>).steps, ['steps']);
   return problems;
+}
+
+/** A whole field written as a template, `{{ … }}`, capturing what is inside. */
+const WHOLE_TEMPLATE = /^\s*\{\{([\s\S]*)\}\}\s*$/;
+
+/**
+ * A field that is an expression itself (`if`, `condition`, `value`, `items`,
+ * `until`). Written as a template, it would fail with the parser's words
+ * (`Expected ":", got "}"`: JSONata reads `{` as an object); say instead
+ * what to write.
+ */
+function checkBareExpression(source: string, path: (string | number)[]): DefinitionProblem[] {
+  const problems = checkExpression(source, path);
+  if (problems.length === 0 || !source.includes('{{')) return problems;
+  const templated = WHOLE_TEMPLATE.exec(source);
+  const hint = templated
+    ? `write ${JSON.stringify(templated[1]!.trim())}, not ${JSON.stringify(source.trim())}`
+    : '{{ }} marks expressions inside text fields; here write the expression itself';
+  return [{ path, message: `takes a bare expression, without {{ }}: ${hint}` }];
 }
 
 function checkExpression(source: string, path: (string | number)[]): DefinitionProblem[] {

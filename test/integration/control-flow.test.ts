@@ -233,10 +233,30 @@ describe('input schemas', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('validation_failed');
     expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['$.body.triggerData.email', '$.body.triggerData.items[0].sku']);
+    // The detail names the fields as the errors do, rooted at the request.
+    expect(bad.body.detail).toContain('$.body.triggerData.items[0].sku is required');
+    expect(bad.body.detail).not.toMatch(/(^|[^.\w])\$\.(email|items)/);
     const rows = await h.db.selectFrom('workflow_executions').selectAll().where('definition_id', '=', (await h.api('GET', `/api/workflows/${key}`)).body.id).execute();
     expect(rows).toEqual([]);
     const good = await h.api('POST', `/api/workflows/${key}/execute`, { triggerData: { email: 'a@b.c', items: [{ sku: 'X' }] } });
     expect(good.status).toBe(202);
+  });
+
+  it('names fields of a definition by JSON path everywhere, and says a condition takes no {{ }}', async () => {
+    const res = await h.api('POST', '/api/workflows', {
+      key: 'paths-one-style',
+      name: 'Paths',
+      steps: [
+        { id: 'twice', type: 'set', values: { a: 1 } },
+        { id: 'big', type: 'condition', condition: '{{ input.total > 100 }}', then: [{ id: 'twice', type: 'set', values: { b: 2 } }] },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([
+      { path: '$.steps[1].condition', message: 'takes a bare expression, without {{ }}: write "input.total > 100", not "{{ input.total > 100 }}"' },
+      { path: '$.steps[1].then[0].id', message: 'duplicate step id "twice" (also at $.steps[0])' },
+    ]);
+    expect(res.body.detail).toContain('$.steps[1].then[0].id duplicate step id "twice" (also at $.steps[0])');
   });
 
   it('refuses a definition whose input schema is not a valid JSON Schema', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDefinition } from '../../src/shared/definition';
+import { jsonPath } from '../../src/shared/json-path';
 import {
   checkEmailRecipients,
   checkPhoneNumber,
@@ -145,7 +146,7 @@ describe('recipients as written in a definition', () => {
   const withSteps = (steps: unknown[]) => ({ key: 'recipients', name: 'Recipients', steps });
   const problems = (doc: unknown, newVersion: boolean) => {
     const result = parseDefinition(doc, { newVersion });
-    return result.ok ? [] : result.problems.map((p) => `${p.path.join('.')}: ${p.message}`);
+    return result.ok ? [] : result.problems.map((p) => `${jsonPath(p.path)}: ${p.message}`);
   };
 
   it('refuses a literal list in a new version, pointing to the array form, at its path', () => {
@@ -161,10 +162,10 @@ describe('recipients as written in a definition', () => {
       { id: 'fine', type: 'email', to: ['{{ input.email }}', 'x@example.com'], replyTo: '{{ input.replyTo }}', subject: 's', text: 't' },
     ]);
     expect(problems(doc, true)).toEqual([
-      'steps.0.then.0.to: must be one plain address; write several as a list: ["a@example.com","b@example.net"]',
-      'steps.0.then.0.cc.1: must be one plain address without a display name: "boss@example.com"',
-      'steps.1.to: must be one phone number in E.164 form, such as +14155550123; it holds several numbers',
-      expect.stringMatching(/^steps\.2\.channel: must be one channel id or name .*; it holds several channels or spaces$/),
+      '$.steps[0].then[0].to: must be one plain address; write several as a list: ["a@example.com","b@example.net"]',
+      '$.steps[0].then[0].cc[1]: must be one plain address without a display name: "boss@example.com"',
+      '$.steps[1].to: must be one phone number in E.164 form, such as +14155550123; it holds several numbers',
+      expect.stringMatching(/^\$\.steps\[2\]\.channel: must be one channel id or name .*; it holds several channels or spaces$/),
     ]);
   });
 
