@@ -10,6 +10,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { redactUrl } from '../src/config';
+import { loadTemplates } from '../src/templates';
+import { devWebhookSecret, signedHookLines } from './lib/dev-webhooks';
 import { obtainPostgres, type RunningPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
@@ -19,6 +21,8 @@ import { type DevServer, startTemporal } from './lib/temporal';
 const DATA_DIR = resolve('data');
 /** The dev server this script started, while it runs: an earlier run's, found at start, is stopped. */
 const DEV_SERVER_PID_FILE = resolve(DATA_DIR, 'temporal', 'dev-server.pid');
+/** The development webhook secret, made at the first start without WEBHOOK_SIGNATURE_SECRET. */
+const DEV_WEBHOOK_SECRET_FILE = resolve(DATA_DIR, 'webhook-secret');
 const stack = createStack('dev');
 const { say } = stack;
 
@@ -65,6 +69,15 @@ async function main(): Promise<void> {
   // Providers: with none configured, loopback sinks print what would be sent.
   await catchUnconfiguredProviders(stack, env);
 
+  // Webhooks: without a secret of the user's, one for development, kept in data/ across restarts.
+  let hookSecret: string | undefined;
+  if (!env.WEBHOOK_SIGNATURE_SECRET) {
+    const dev = await devWebhookSecret(DEV_WEBHOOK_SECRET_FILE);
+    env.WEBHOOK_SIGNATURE_SECRET = hookSecret = dev.secret;
+    env.WEBHOOK_SIGNATURE_SCHEME ??= 'standard';
+    say(`no WEBHOOK_SIGNATURE_SECRET set: webhooks take signatures made with a development secret ${dev.created ? 'made now and ' : ''}kept in data/webhook-secret`);
+  }
+
   const config = stackConfig(env, 'npm run dev');
   if (await isPortTaken(config.http.port)) {
     throw new Error(`port ${config.http.port} is taken; stop what uses it or set PORT in .env`);
@@ -91,7 +104,8 @@ async function main(): Promise<void> {
       `  API            ${apiUrl}  (health: ${apiUrl}/api/health/workflows)`,
       `  Temporal UI    ${config.temporal.uiUrl}`,
       `  Temporal       ${config.temporal.address}  namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
-      `  Postgres       ${redactUrl(config.database.url)}`,
+      // The embedded database is this machine's, with a fixed password: shown whole, to paste into psql.
+      `  Postgres       ${postgres.embedded ? `${config.database.url}  (embedded, this machine only: psql takes it as is)` : redactUrl(config.database.url)}`,
       '',
       `  API key        ${apiKey}  (admin, for this machine; replaced at each start)`,
       '',
@@ -99,10 +113,26 @@ async function main(): Promise<void> {
       ...(await sampleRunLines(apiUrl, apiKey)),
       '  then follow it with the statusUrl it returns, or in the Temporal UI.',
       '',
+      ...(await webhookLines(apiUrl, hookSecret)),
       '  Ctrl-C stops everything started here.',
       '',
     ].join('\n'),
   );
+}
+
+/**
+ * The webhook secret and a signed `curl` starting the sample run from a hook,
+ * when the secret is the development one (a secret of the user's is not printed).
+ */
+async function webhookLines(apiUrl: string, secret: string | undefined): Promise<string[]> {
+  if (!secret) return ['  Webhooks       signed with WEBHOOK_SIGNATURE_SECRET as you set it', ''];
+  const sample = (await loadTemplates()).find((t) => t.key === 'welcome-email');
+  return [
+    `  Webhook secret ${secret}  (development, kept in data/webhook-secret)`,
+    '  Start a sample run from a signed webhook (bash or zsh, with openssl):',
+    ...signedHookLines(apiUrl, 'welcome-email', secret, sample?.exampleTriggerData ?? {}),
+    '',
+  ];
 }
 
 /**

@@ -180,3 +180,56 @@ export function twilioMessagesReply(req: RecordedRequest): HttpReply {
     body: { sid: `SM${Date.now().toString(16).padStart(32, '0')}`, status: 'queued', to, from: params.get('From'), body: params.get('Body') },
   };
 }
+
+/** An RFC 2047 encoded word: `=?charset?Q|B?text?=`. */
+const ENCODED_WORD = /=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=/g;
+
+/** A received mail's subject as a person reads it: unfolded, encoded words decoded. */
+export function mailSubject(raw: string): string | undefined {
+  const head = raw.split(/\r?\n\r?\n/, 1)[0] ?? '';
+  const found = /^Subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(head);
+  return found ? decodeHeaderWords(found[1]!.replace(/\r?\n(?=[ \t])/g, '')) : undefined;
+}
+
+/**
+ * Decodes the encoded words of a header value (`=?UTF-8?Q?Welcome=2C_Ada?=`).
+ * Adjacent words are joined before decoding, as RFC 2047 says, so a character
+ * split between two words comes out whole; one in an unknown charset is left as written.
+ */
+export function decodeHeaderWords(value: string): string {
+  let out = '';
+  let at = 0;
+  let run: { charset: string; bytes: Buffer[]; source: string } | undefined;
+  const flush = () => {
+    if (!run) return;
+    try {
+      out += new TextDecoder(run.charset).decode(Buffer.concat(run.bytes));
+    } catch {
+      out += run.source;
+    }
+    run = undefined;
+  };
+  for (const word of value.matchAll(ENCODED_WORD)) {
+    const between = value.slice(at, word.index);
+    // Only white space between two encoded words is dropped.
+    if (!(run && /^[ \t]*$/.test(between))) {
+      flush();
+      out += between;
+    }
+    const [source, charset, encoding, text] = word as unknown as [string, string, string, string];
+    const bytes =
+      encoding.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64')
+        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+    if (run && run.charset.toLowerCase() === charset.toLowerCase()) {
+      run.bytes.push(bytes);
+      run.source += source;
+    } else {
+      flush();
+      run = { charset, bytes: [bytes], source };
+    }
+    at = word.index + source.length;
+  }
+  flush();
+  return out + value.slice(at);
+}

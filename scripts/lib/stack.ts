@@ -14,7 +14,7 @@ import { type Config, ConfigError, loadConfig } from '../../src/config';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { loadTemplates } from '../../src/templates';
 import { isPortTaken } from './ports';
-import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from './sinks';
+import { type HttpSink, mailSubject, type SmtpSink, startHttpSink, startSmtpSink } from './sinks';
 import { createSupervisor, type SupervisedChild } from './supervisor';
 
 /** The signals that stop a stack: Ctrl-C, a service manager's stop, a closed terminal. */
@@ -121,7 +121,7 @@ export function createStack(tag: string): Stack {
 export async function catchUnconfiguredProviders(stack: Stack, env: Record<string, string | undefined>): Promise<void> {
   if (!env.SMTP_HOST) {
     const smtp: SmtpSink = await startSmtpSink((await isPortTaken(2525)) ? 0 : 2525);
-    smtp.onMessage = (mail) => stack.say(`✉  email to ${mail.to.join(', ')}: ${subjectOf(mail.raw)}`);
+    smtp.onMessage = (mail) => stack.say(`✉  email to ${mail.to.join(', ')}: ${mailSubject(mail.raw) ?? '(no subject)'}`);
     stack.onStop('SMTP catcher', () => smtp.close());
     Object.assign(env, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_SECURE: 'false' });
     env.SMTP_FROM ??= 'automation@localhost';
@@ -134,10 +134,6 @@ export async function catchUnconfiguredProviders(stack: Stack, env: Record<strin
     env.SLACK_WEBHOOK_URL = `${slack.url}/slack-webhook`;
     stack.say('no Slack credentials set: Slack messages go to a local catcher and are printed here');
   }
-}
-
-function subjectOf(raw: string): string {
-  return raw.match(/^Subject: (.*)$/m)?.[1] ?? '(no subject)';
 }
 
 /**
