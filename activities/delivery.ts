@@ -18,9 +18,13 @@
  * keeps, makes that write (`recordDelivery`) before it goes on. Runs started
  * before that (no `DatabaseUnavailable` in their retry policy) get the older
  * behaviour: the write retried for a few seconds, then the attempt fails.
+ * The worker that sent it keeps trying that write in the background as well,
+ * for when the run never hears of it: Temporal on the same Postgres, away
+ * too, so the attempt's completion was lost and the attempt times out.
  *
  * What it cannot close: the process dying after the provider accepted the
- * message and before the ledger says SENT or the activity reported. The next
+ * message and before the ledger says SENT or the activity reported (or, with
+ * Temporal's persistence gone too, before Postgres came back). The next
  * attempt then finds the row still SENDING (or UNKNOWN, when the call ended
  * ambiguously) and the step's delivery policy decides: `at-least-once` sends
  * again (a possible duplicate), `at-most-once` fails the step (a possible
@@ -132,6 +136,19 @@ async function settleSent(write: () => Promise<void>, attempts: number): Promise
   }
 }
 
+/**
+ * How long a worker keeps trying, in the background, a SENT write it handed
+ * to the run ({@link UnrecordedDelivery}), and the waits between tries
+ * (doubling). The run makes the write as well; this one is for when the run
+ * never hears of it: with Temporal's persistence on the same Postgres, the
+ * attempt's completion can be lost in the same outage (the SDK gives up
+ * reporting it after its retries), the attempt times out, and the next one
+ * must find the message SENT rather than send it again.
+ */
+export const OWED_WRITE_LIMIT_MS = 60 * 60_000;
+const OWED_WRITE_FIRST_DELAY_MS = 500;
+const OWED_WRITE_MAX_DELAY_MS = 2_000;
+
 export function createLedger(db: Kysely<Database>) {
   async function claim(d: Delivery<unknown>, attempt: string | null): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
     const { workflowId, stepPath } = splitDeliveryKey(d.key);
@@ -153,6 +170,34 @@ export function createLedger(db: Kysely<Database>) {
     if (inserted) return { fresh: true };
     const row = await db.selectFrom('deliveries').selectAll().where('delivery_key', '=', d.key).executeTakeFirstOrThrow();
     return { fresh: false, row };
+  }
+
+  /**
+   * Writes SENT for `key` until Postgres takes it, in the background (see
+   * {@link OWED_WRITE_LIMIT_MS}). A row already SENT is left as it is.
+   */
+  function keepWritingSent(key: string, fields: { providerMessageId?: string | undefined; result?: unknown }): void {
+    const until = Date.now() + OWED_WRITE_LIMIT_MS;
+    let delay = OWED_WRITE_FIRST_DELAY_MS;
+    const tryOnce = () => {
+      db.updateTable('deliveries')
+        .set({
+          status: 'SENT',
+          provider_message_id: fields.providerMessageId ?? null,
+          result: fields.result === undefined ? null : JSON.stringify(fields.result),
+          last_error: null,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('delivery_key', '=', key)
+        .where('status', '!=', 'SENT')
+        .execute()
+        .catch((err: unknown) => {
+          if (!isDatabaseUnavailable(err) || Date.now() + delay > until) return;
+          setTimeout(tryOnce, delay).unref();
+          delay = Math.min(delay * 2, OWED_WRITE_MAX_DELAY_MS);
+        });
+    };
+    setTimeout(tryOnce, delay).unref();
   }
 
   async function reclaim(key: string, from: string, attempt: string | null): Promise<boolean> {
@@ -227,6 +272,9 @@ export function createLedger(db: Kysely<Database>) {
       } catch (err) {
         if (!recordsLater || !isDatabaseUnavailable(err)) throw err;
         // Postgres is away: the run, which Temporal keeps, records the delivery before it goes on.
+        // This process keeps trying too: when Temporal's persistence went with Postgres, the
+        // attempt's completion, which carries the write to the run, may never reach it.
+        keepWritingSent(d.key, sentFields);
         return { ...sent.result, unrecordedDelivery: { deliveryKey: d.key, ...sentFields } };
       }
       return sent.result as Delivered<T>;
