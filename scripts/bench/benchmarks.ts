@@ -35,6 +35,7 @@ import { expressions } from './expressions';
 import { gateway } from './gateway';
 import { mirrorScale } from './mirror-scale';
 import { cluster } from './cluster';
+import { outage } from './outage';
 import { scale } from './scale';
 import type { OrderShippedInput, SequentialHttpInput } from './workflows';
 
@@ -628,4 +629,4 @@ async function mirrorLags(db: Kysely<Database>, client: Client, workflowIds: str
   return lags;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, expressions, mirrorScale, scale, cluster];
+export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, expressions, mirrorScale, scale, cluster, outage];

@@ -174,7 +174,7 @@ function earlierRecord(text: string): { sections: Map<string, string>; targets: 
 function section({ bench, outcome, seconds, loadBefore, loadAfter }: Recorded, machine: Machine, invocation: string): string {
   return `## ${bench.name}
 
-${capitalize(bench.summary)}. Latency: ${outcome.table.latencyNote}.
+${capitalize(bench.summary)}.${outcome.table.counts ? '' : ` Latency: ${outcome.table.latencyNote}.`}
 
 Recorded ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`${invocation}\` on ${machine.code}, this benchmark taking ${seconds.toFixed(0)} s.
 Load before: \`${loadBefore}\`; after: \`${loadAfter}\`. ${busy(loadBefore, machine.cpus)}

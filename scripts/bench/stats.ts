@@ -64,6 +64,8 @@ export interface Table {
   throughputUnit: string;
   rows: Row[];
   notes: string[];
+  /** A table of counts instead of latency and throughput (`rows` then empty): its header and rows, printed as they are. */
+  counts?: { headers: string[]; rows: string[][] } | undefined;
 }
 
 export interface Summary {
@@ -136,12 +138,12 @@ function headers(table: Table): string[] {
 
 /** A fixed-width table for the terminal. */
 export function formatText(table: Table): string {
-  const rows = [headers(table), ...summarize(table).map(cells)];
+  const rows = table.counts ? [table.counts.headers, ...table.counts.rows] : [headers(table), ...summarize(table).map(cells)];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (r: string[]) => r.map((c, i) => (i === 0 || table.counts ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [
     `${table.title}`,
-    `latency: ${table.latencyNote}`,
+    ...(table.counts ? [] : [`latency: ${table.latencyNote}`]),
     line(rows[0]!),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.slice(1).map(line),
@@ -151,11 +153,11 @@ export function formatText(table: Table): string {
 
 /** The same table in Markdown. */
 export function formatMarkdown(table: Table): string {
-  const head = headers(table);
-  const body = summarize(table).map(cells);
+  const head = table.counts?.headers ?? headers(table);
+  const body = table.counts?.rows ?? summarize(table).map(cells);
   return [
     `| ${head.join(' | ')} |`,
-    `|${head.map((h) => (h === 'variant' || h === 'base' ? '---' : '---:')).join('|')}|`,
+    `|${head.map((h) => (table.counts || h === 'variant' || h === 'base' ? '---' : '---:')).join('|')}|`,
     ...body.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
 }

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
+import { isPortTaken } from './ports';
 import { RecentLines } from './postgres';
 import { signalGroup } from './supervisor';
 import { builtVersion, goBinDir, goInstall, onPath, type Say } from './temporal';
@@ -115,12 +116,32 @@ export interface TemporalServerOptions extends ServerDatabases {
   dataDir: string;
   /** Where the server's log goes. @default 'ignore' */
   logTo?: 'inherit' | 'ignore';
+  /** Given each chunk of the server's output, unless `logTo` is `'inherit'`. */
+  onOutput?: (text: string) => void;
 }
 
 export interface TemporalServer {
   address: string;
   pid: number | undefined;
+  /** Whether the server process is still running. */
+  running(): boolean;
   stop(): Promise<void>;
+}
+
+/** The ports the server takes besides the frontend's (see deploy/temporal/config/cluster.yaml). */
+const SERVER_PORT_OFFSETS = [0, 1, 2, 6, 10, -600, -599, -598, -594];
+
+/**
+ * A frontend port whose companion ports are free too, for a server apart from
+ * any other. Below 32768: the server stores membership ports as smallint.
+ */
+export async function freeServerPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const taken = await Promise.all(SERVER_PORT_OFFSETS.map((offset) => isPortTaken(port + offset)));
+    if (!taken.some(Boolean)) return port;
+  }
+  throw new Error('found no free set of ports for a Temporal server in 50 tries');
 }
 
 /** Starts the server on the databases set up by {@link setupTemporalDatabases} and waits until its frontend answers. */
@@ -148,8 +169,12 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
     detached: true,
   });
   const recent = new RecentLines(20);
-  child.stdout?.on('data', (c: Buffer) => recent.add(c.toString()));
-  child.stderr?.on('data', (c: Buffer) => recent.add(c.toString()));
+  const output = (c: Buffer) => {
+    recent.add(c.toString());
+    options.onOutput?.(c.toString());
+  };
+  child.stdout?.on('data', output);
+  child.stderr?.on('data', output);
   const address = `127.0.0.1:${port}`;
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const deadline = Date.now() + 60_000;
@@ -172,6 +197,7 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
   return {
     address,
     pid: child.pid,
+    running: () => child.exitCode === null && child.signalCode === null,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
       const pid = child.pid;
