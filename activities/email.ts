@@ -9,10 +9,10 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../src/config';
 import { EMAIL_MAX_ATTACHMENTS, HEADER_NAME, SECRET_NAME } from '../src/shared/definition';
-import { checkEmailRecipients, recipientField } from '../src/shared/recipients';
+import { checkEmailRecipients } from '../src/shared/recipients';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
 import type { Rendered } from '../src/shared/run';
-import { parseInput, permanent, transient } from './failures';
+import { parseInput, permanent, transient, recipientField } from './failures';
 import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from './http';
 import { joinNames, type Outbox, type OutboxResult } from './outbox';
 

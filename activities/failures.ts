@@ -1,8 +1,9 @@
 /** Builds the failures activities throw, from the shared vocabulary of error types. */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/client';
 import { issueMessage } from '../src/shared/issue-messages';
+import type { Checked } from '../src/shared/recipients';
 import { ERROR_TYPES, type ErrorType } from '../src/shared/run';
 
 /** A failure retrying cannot fix: the step fails at once. */
@@ -53,4 +54,14 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, stepTyp
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'} ${issue.message}`).join('; ');
   throw permanent(type, `${stepType} step input is invalid: ${problems}`);
+}
+
+/** A schema field made of a recipient check (src/shared/recipients.ts): the checked value, or an issue in the check's own words. */
+export function recipientField<T>(check: (value: unknown) => Checked<T>) {
+  return z.unknown().transform((value, ctx): T => {
+    const result = check(value);
+    if (result.ok) return result.value;
+    ctx.addIssue({ code: 'custom', message: result.problem });
+    return z.NEVER;
+  });
 }

@@ -6,9 +6,9 @@ import { type Block, ErrorCode, WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { Config } from '../src/config';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
-import { checkSlackChannel, recipientField } from '../src/shared/recipients';
+import { checkSlackChannel } from '../src/shared/recipients';
 import type { Rendered } from '../src/shared/run';
-import { parseInput, permanent, transient } from './failures';
+import { parseInput, permanent, transient, recipientField } from './failures';
 import type { Outbox, OutboxResult } from './outbox';
 import { postJson } from './webhook';
 

@@ -3,10 +3,10 @@ import twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
 import { z } from 'zod';
 import type { Config } from '../src/config';
-import { checkPhoneNumber, recipientField } from '../src/shared/recipients';
+import { checkPhoneNumber } from '../src/shared/recipients';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
-import { parseInput, permanent, transient } from './failures';
+import { parseInput, permanent, transient, recipientField } from './failures';
 import { joinNames, type Outbox, type OutboxResult } from './outbox';
 
 /** Who the message goes to, checked on its own first: a bad number fails the step as `InvalidRecipient`. */

@@ -5,10 +5,10 @@
  * display name hiding another address, a header smuggled after a line break).
  * Several recipients are a list: a JSON array, never text with commas in it.
  *
- * Workflow-safe: the definition validator and the email step's handler use it
- * as well as the activities.
+ * Workflow-safe, and free of zod, which stays out of the workflow bundle: the
+ * definition validator and the email step's handler use it as well as the
+ * activities (activities/failures.ts makes schema fields of its checks).
  */
-import { z } from 'zod';
 
 /** The most recipients one `to`, `cc`, `bcc` or `replyTo` may list. */
 export const MAX_RECIPIENTS = 100;
@@ -57,16 +57,6 @@ function addressFault(text: string): string {
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
-
-/** A schema field made of one of the checks below: the checked value, or an issue in the check's own words. */
-export function recipientField<T>(check: (value: unknown) => Checked<T>) {
-  return z.unknown().transform((value, ctx): T => {
-    const result = check(value);
-    if (result.ok) return result.value;
-    ctx.addIssue({ code: 'custom', message: result.problem });
-    return z.NEVER;
-  });
-}
 
 /**
  * A rendered `to`, `cc`, `bcc` or `replyTo`: one plain address as text, or a
