@@ -433,6 +433,33 @@ batches
 
 // --- reports ------------------------------------------------------------------------------------
 
+// --- the dev outbox -----------------------------------------------------------------------------
+
+program
+  .command('outbox')
+  .description('messages recorded in the dev outbox, not delivered, because their channel has no credentials (npm run dev), newest first')
+  .option('--run <executionId>', "one run's messages")
+  .option('--channel <channel>', 'email, sms, slack or teams')
+  .option('--limit <n>', 'how many', (v) => positive(v, '--limit'), 20)
+  .action(async (o: { run?: string; channel?: string; limit: number }) => {
+    const page = await api().get('/api/outbox', { execution: o.run, channel: o.channel, limit: o.limit });
+    out(page, (p) =>
+      p.items.length === 0
+        ? 'the dev outbox is empty: nothing was recorded instead of sent'
+        : table(
+            ['recorded', 'channel', 'to', 'run', 'step', 'message (not delivered)'],
+            p.items.map((m: any) => [m.createdAt, m.channel, m.recipient, m.executionId ?? m.workflowId, m.stepPath, outboxText(m.message)]),
+          ),
+    );
+  });
+
+/** The words of an outbox message, on one line: a subject or title, then its text. */
+function outboxText(message: Record<string, unknown>): string {
+  const words = [message.subject, message.title, message.text ?? message.body].filter((v): v is string => typeof v === 'string' && v !== '');
+  const line = (words.length ? words.join(': ') : JSON.stringify(message)).replace(/\s+/g, ' ');
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}
+
 const reports = program.command('reports').description('runs, success rates, durations, step failures and deliveries per day (viewer keys may read)');
 
 interface ReportOptions {

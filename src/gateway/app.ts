@@ -24,6 +24,7 @@ import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
 import { executionRoutes } from './routes/executions';
 import { recoveryRoutes } from './routes/recovery';
+import { outboxRoutes } from './routes/outbox';
 import { reportRoutes } from './routes/reports';
 import { sessionRoutes } from './routes/session';
 import { healthRoutes, PROBE_PATHS } from './routes/health';
@@ -110,6 +111,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(workflowRoutes(routeDeps));
   app.use(recoveryRoutes(deps));
   app.use(reportRoutes(deps));
+  app.use(outboxRoutes(deps));
   app.use(sessionRoutes());
   app.use(codecRoutes(deps.config));
   app.use(executionRoutes(deps));

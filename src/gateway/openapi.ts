@@ -21,6 +21,7 @@ import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, s
 import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
 import { bulkRequest } from '../executions/recovery';
 import { migrateRequest } from '../executions/migration';
+import { OUTBOX_CHANNELS, outboxQuery } from './routes/outbox';
 import { deliveriesReportQuery, reportQuery, stepsReportQuery } from './routes/reports';
 import { approvalsQuery } from './routes/approvals';
 import { codecBody } from './routes/codec';
@@ -420,6 +421,22 @@ const COMPONENTS: Record<string, z.ZodType> = {
         topErrors: z.array(z.object({ errorType: z.string().nullable(), failures: z.int(), sample: z.string().nullable() })),
       }),
     ),
+  }),
+  OutboxList: z.object({
+    items: z.array(
+      z.object({
+        id: uuid,
+        channel: z.enum(OUTBOX_CHANNELS),
+        recipient: z.string().nullable(),
+        delivered: z.literal(false).meta({ description: 'recorded, not delivered: the channel had no credentials' }),
+        executionId: uuid.nullable().meta({ description: "the run's execution id; null when its mirror row is gone" }),
+        workflowId: z.string(),
+        stepPath: z.string(),
+        message: z.record(z.string(), z.unknown()).meta({ description: 'what the provider would have received, as the step rendered it' }),
+        createdAt: z.string(),
+      }),
+    ),
+    limit: z.int(),
   }),
   ReportDeliveries: reportFrame.extend({
     items: z.array(z.object({ day: z.string(), channel: z.string(), status: z.string(), deliveries: z.int(), attempts: z.int() })),
@@ -1072,6 +1089,23 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     access: 'viewer',
     query: { schema: deliveriesReportQuery, docs: { from: REPORT_QUERY_DOCS.from, to: REPORT_QUERY_DOCS.to } },
     answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: 'ReportDeliveries' } },
+    problems: ['validation_failed'],
+  },
+  'GET /api/outbox': {
+    tag: 'Executions',
+    summary: 'The dev outbox: messages recorded, not delivered, for want of channel credentials',
+    description:
+      'With `DEV_OUTBOX` on (development only), an email, SMS, Slack or Teams step whose channel has no credentials records its message here instead of sending it. Newest first; empty where it has never been on.',
+    access: 'operator',
+    query: {
+      schema: outboxQuery,
+      docs: {
+        execution: { description: "one run's messages (its execution id), its foreach slices' included", example: '3f2a1c9e-8b7d-4e6f-a5c4-1d2e3f4a5b6c' },
+        channel: { description: 'one channel' },
+        limit: { description: 'how many' },
+      },
+    },
+    answers: { 200: { description: 'the messages, newest first', schema: 'OutboxList' } },
     problems: ['validation_failed'],
   },
   'GET /api/audit': {

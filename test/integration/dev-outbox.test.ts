@@ -5,6 +5,7 @@
  * variable to set. Credentials that are set stay out of the outbox, the log
  * line and the run's history.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
@@ -98,6 +99,41 @@ describe('with DEV_OUTBOX on', () => {
       expect(history).not.toContain(secret);
       expect(stored).not.toContain(secret);
     }
+  });
+
+  it('lists what was recorded, without SQL: GET /api/outbox and npm run cli -- outbox, marked not delivered', async () => {
+    // The definition the test above created, run again.
+    const run = await h.api('POST', `/api/workflows/${definition.key}/execute`, { triggerData: { email: 'ada@example.test', name: 'Ada', phone: '+14155550123' } });
+    expect(run.status, JSON.stringify(run.body)).toBe(202);
+    const started = run.body as { executionId: string; workflowId: string };
+    await h.client.workflow.getHandle(started.workflowId).result();
+    const listed = await h.api('GET', `/api/outbox?execution=${started.executionId}`);
+    expect(listed.status, JSON.stringify(listed.body)).toBe(200);
+    expect(listed.body.items.map((m: { channel: string; stepPath: string }) => [m.channel, m.stepPath]).sort()).toEqual([
+      ['email', 'mail'],
+      ['slack', 'chat'],
+      ['sms', 'text'],
+      ['teams', 'card'],
+    ]);
+    const sms = listed.body.items.find((m: { channel: string }) => m.channel === 'sms');
+    expect(sms).toMatchObject({ delivered: false, recipient: '+14155550123', executionId: started.executionId, message: { to: '+14155550123', body: 'Welcome Ada' } });
+    const teamsOnly = await h.api('GET', `/api/outbox?execution=${started.executionId}&channel=teams`);
+    expect(teamsOnly.body.items).toEqual([expect.objectContaining({ channel: 'teams', stepPath: 'card' })]);
+    expect((await h.api('GET', '/api/outbox?channel=fax')).status).toBe(400);
+
+    const cli = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'outbox', '--run', started.executionId], {
+        env: { ...process.env, WFA_URL: h.baseUrl, WFA_API_KEY: h.adminKey },
+      });
+      let stdout = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) => resolve({ code, stdout }));
+    });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout.split('\n')[0]).toMatch(/^recorded\s+channel\s+to\s+run\s+step\s+message \(not delivered\)$/);
+    expect(cli.stdout).toMatch(new RegExp(`sms\\s+\\+14155550123\\s+${started.executionId}\\s+text\\s+Welcome Ada`));
+    expect(cli.stdout).toMatch(/email\s+ada@example\.test\s+\S+\s+mail\s+Welcome, Ada: Hello Ada/);
   });
 
   it('records a retried delivery once, and logs one line without secrets or the message body', async () => {
