@@ -299,6 +299,7 @@ export const outage: Benchmark = {
         if (closed.size < runs.length) await sleep(2_000);
       }
       const allEnded = closed.size === runs.length;
+      tell(`the processes' and the Temporal server's output is kept in ${logPath}`);
       const lastEnd = Math.max(...[...closed.values()].map((c) => c.closeTime ?? 0));
 
       // The mirror gets its time to agree: every row final, matching Temporal.
@@ -392,7 +393,7 @@ export const outage: Benchmark = {
           (duplicatedRows.length
             ? `; ledger rows of the duplicated mails: ${duplicatedRows.map((r) => `${r.recipient} ${r.status} after ${r.attempts} claims (last by attempt ${r.claimed_by?.split('#')[1] ?? '?'})`).join(', ')}`
             : ''),
-        `${describeErrors} describe calls failed while waiting for the runs (Temporal unavailable); the processes' and the server's output: ${logPath}`,
+        `${describeErrors} describe calls failed while waiting for the runs (Temporal unavailable)`,
         ...skipped,
       ];
       const met =

@@ -177,7 +177,7 @@ function section({ bench, outcome, seconds, loadBefore, loadAfter }: Recorded, m
 ${capitalize(bench.summary)}.${outcome.table.counts ? '' : ` Latency: ${outcome.table.latencyNote}.`}
 
 Recorded ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`${invocation}\` on ${machine.code}, this benchmark taking ${seconds.toFixed(0)} s.
-Load before: \`${loadBefore}\`; after: \`${loadAfter}\`. ${busy(loadBefore, machine.cpus)}
+Load before: \`${loadBefore}\`; after: \`${loadAfter}\`. ${busy(loadBefore, machine.cpus, outcome.table.counts !== undefined)}
 
 ${formatMarkdown(outcome.table)}
 
@@ -292,12 +292,14 @@ function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-function busy(uptimeBefore: string, cpus: number): string {
+function busy(uptimeBefore: string, cpus: number, counts = false): string {
   const before = loadFrom(uptimeBefore);
   if (before === undefined) return '';
   return before >= cpus / 4
     ? `Other work was running (load ${before.toFixed(2)} on ${cpus} CPUs as it started), ` +
-        'so absolute numbers are pessimistic; the variants were interleaved so that load reached them alike, and the ratios are the figures to compare.'
+        (counts
+          ? 'so its times are pessimistic; the counts do not depend on it.'
+          : 'so absolute numbers are pessimistic; the variants were interleaved so that load reached them alike, and the ratios are the figures to compare.')
     : 'The machine was otherwise idle when it started.';
 }
 
