@@ -20,6 +20,7 @@
  */
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from '../src/logger';
+import { OUTBOX_DELIVERY_STATUS } from '../src/shared/run';
 import { successRate } from '../src/shared/success-rate';
 import type { Database } from './schema';
 import { isDatabaseUnavailable } from './client';
@@ -335,11 +336,27 @@ export interface DeliveryRow {
   attempts: number;
 }
 
-/** Deliveries per day × channel × ledger status, newest day first. */
+/**
+ * Dev-outbox messages (DEV_OUTBOX, development only) per day × channel, as
+ * delivery rows of status `OUTBOX`: recorded, not delivered. Counted live
+ * from `dev_outbox`, which production never writes.
+ */
+function outboxDeliveries(filter: Omit<ReportFilter, 'definitionId'>) {
+  return sql`
+    select (o.created_at at time zone 'UTC')::date as day, o.channel, ${OUTBOX_DELIVERY_STATUS}::text as status, count(*)::int as deliveries, 0::bigint as attempts
+    from dev_outbox o
+    where o.created_at >= ${filter.from}::date::timestamp at time zone 'UTC' and o.created_at < (${filter.to}::date + 1)::timestamp at time zone 'UTC'
+    group by 1, 2`;
+}
+
+/** Deliveries per day × channel × ledger status (and dev-outbox messages as `OUTBOX`), newest day first. */
 export async function deliveriesReport(db: Kysely<Database>, filter: Omit<ReportFilter, 'definitionId'>): Promise<DeliveryRow[]> {
   const { rows } = await sql<{ day: string; channel: string; status: string; deliveries: number; attempts: string }>`
-    select day::text as day, channel, status, deliveries, attempts::text as attempts from report_deliveries_daily
-    where day between ${filter.from}::date and ${filter.to}::date
+    select day::text as day, channel, status, deliveries, attempts::text as attempts from (
+      select day, channel, status, deliveries, attempts from report_deliveries_daily
+      where day between ${filter.from}::date and ${filter.to}::date
+      union all ${outboxDeliveries(filter)}
+    ) d
     order by day desc, channel, status`.execute(db);
   return rows.map((r) => ({ ...r, attempts: Number(r.attempts) }));
 }
@@ -368,8 +385,10 @@ export async function summaryReport(db: Kysely<Database>, filter: ReportFilter):
     filter.definitionId
       ? Promise.resolve({ rows: [] as { channel: string; status: string; deliveries: number }[] })
       : sql<{ channel: string; status: string; deliveries: number }>`
-          select channel, status, sum(deliveries)::int as deliveries from report_deliveries_daily r
-          where r.day between ${filter.from}::date and ${filter.to}::date group by channel, status order by channel, status`.execute(db),
+          select channel, status, sum(deliveries)::int as deliveries from (
+            select channel, status, deliveries from report_deliveries_daily r where r.day between ${filter.from}::date and ${filter.to}::date
+            union all select channel, status, deliveries from (${outboxDeliveries(filter)}) o
+          ) d group by channel, status order by channel, status`.execute(db),
     sql<{ open: number; past_sla: number }>`
       select count(*)::int as open,
              count(*) filter (where v.sla_ms is not null and e.started_at < now() - v.sla_ms * interval '1 millisecond')::int as past_sla

@@ -359,6 +359,12 @@ export interface OutboxResult {
   deduplicated?: true;
 }
 
+/**
+ * The status the deliveries reports give dev-outbox messages, beside the
+ * ledger's statuses: recorded, not delivered, never tried.
+ */
+export const OUTBOX_DELIVERY_STATUS = 'OUTBOX';
+
 export function isOutboxResult(value: unknown): value is OutboxResult {
   return typeof value === 'object' && value !== null && (value as { outbox?: unknown }).outbox === true;
 }

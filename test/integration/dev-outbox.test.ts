@@ -134,6 +134,14 @@ describe('with DEV_OUTBOX on', () => {
     expect(cli.stdout.split('\n')[0]).toMatch(/^recorded\s+channel\s+to\s+run\s+step\s+message \(not delivered\)$/);
     expect(cli.stdout).toMatch(new RegExp(`sms\\s+\\+14155550123\\s+${started.executionId}\\s+text\\s+Welcome Ada`));
     expect(cli.stdout).toMatch(/email\s+ada@example\.test\s+\S+\s+mail\s+Welcome, Ada: Hello Ada/);
+
+    // The deliveries reports show them as such, beside the ledger's statuses, counted live.
+    const today = new Date().toISOString().slice(0, 10);
+    const outboxRow = (channel: string) => ({ day: today, channel, status: 'OUTBOX', deliveries: expect.any(Number), attempts: 0 });
+    const report = await h.api('GET', '/api/reports/deliveries');
+    expect(report.body.items).toEqual(expect.arrayContaining(['email', 'sms', 'slack', 'teams'].map(outboxRow)));
+    const summary = await h.api('GET', '/api/reports/summary');
+    expect(summary.body.deliveries).toEqual(expect.arrayContaining([{ channel: 'sms', status: 'OUTBOX', deliveries: expect.any(Number) }]));
   });
 
   it('records a retried delivery once, and logs one line without secrets or the message body', async () => {

@@ -1,6 +1,7 @@
 /** What is happening: runs per day and success rate, what fails now, approvals waiting, deliveries. From /api/reports. */
 import { allows, type DailyReport, type StepsReport, type SummaryReport } from '../api';
 import { Chart } from '../chart';
+import { OUTBOX_DELIVERY_STATUS } from '../../../src/shared/run';
 import { successRate } from '../../../src/shared/success-rate';
 import { totalsByDefinition } from '../reports';
 import type { PageProps } from '../main';
@@ -137,7 +138,7 @@ export function OverviewPage({ api, session }: PageProps) {
               {s.deliveries.map((d) => (
                 <tr>
                   <td>{d.channel}</td>
-                  <td>{d.status}</td>
+                  <td>{d.status === OUTBOX_DELIVERY_STATUS ? 'recorded, not delivered (dev outbox)' : d.status}</td>
                   <td class="num">{d.deliveries}</td>
                 </tr>
               ))}

@@ -1,5 +1,6 @@
 /** One run: its steps as a timeline, its live state while it runs, the Temporal UI link, and what the key's role may do to it. */
 import { allows, type ExecutionDetail, type LogRow } from '../api';
+import { isOutboxResult } from '../../../src/shared/run';
 import type { PageProps } from '../main';
 import { ConfirmButton, duration, Problem, Section, Status, useLoad, when } from '../ui';
 
@@ -150,6 +151,12 @@ export function RunPage({ api, session, params }: PageProps) {
                 </span>
               </div>
               {s.error && <p class="error-text">{s.error}</p>}
+              {isOutboxResult(s.output) && (
+                <p class="outbox-note">
+                  Recorded in the dev outbox, not delivered: {s.output.channel} has no credentials ({s.output.missing.join(', ')} not set). List it with{' '}
+                  <code>npm run cli -- outbox --run {r.id}</code>.
+                </p>
+              )}
               {s.output !== undefined && (
                 <details>
                   <summary>Output</summary>
