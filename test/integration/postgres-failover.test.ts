@@ -41,7 +41,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  processes.killAll();
+  await processes.killAll();
   // A test that failed mid-outage leaves Postgres stopped: the harness needs it to clean up.
   await postgres?.start().catch(() => undefined);
   await h?.close();
