@@ -19,6 +19,8 @@ import { createSupervisor, type SupervisedChild } from './supervisor';
 
 /** The signals that stop a stack: Ctrl-C, a service manager's stop, a closed terminal. */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** How often a stack looks whether the process that started it (npm) is still there. */
+const PARENT_CHECK_MS = 250;
 
 export interface Stack {
   say(line: string): void;
@@ -105,6 +107,16 @@ export function createStack(tag: string): Stack {
           void stack.shutdown(0);
         });
       }
+      // npm forwards SIGINT and SIGTERM to this process but dies of a SIGHUP sent to it alone,
+      // leaving this one behind: the parent going away stops the stack as the signal would have.
+      const parent = process.ppid;
+      const watch = setInterval(() => {
+        if (process.ppid === parent || shuttingDown) return;
+        clearInterval(watch);
+        say(`the process that started this one (pid ${parent}) has gone: stopping everything started here`);
+        void stack.shutdown(0);
+      }, PARENT_CHECK_MS);
+      watch.unref();
       main().catch(async (err: unknown) => {
         process.stderr.write(`[${tag}] ${err instanceof Error ? err.message : String(err)}\n`);
         await stack.shutdown(1);
