@@ -183,6 +183,8 @@ ROUTES.push(
   ['POST /api/codec/decode', () => ({ method: 'POST', path: '/api/codec/decode', body: { payloads: [] } }), needs('viewer', 200)],
   ['POST /api/codec/encode', () => ({ method: 'POST', path: '/api/codec/encode', body: { payloads: [] } }), needs('operator', 200)],
   ['GET /api/approvals', () => ({ method: 'GET', path: '/api/approvals?mine=true' }), needs('viewer', 200)],
+  // The dev outbox names recipients: operators and up.
+  ['GET /api/outbox', () => ({ method: 'GET', path: '/api/outbox' }), needs('operator', 200)],
   ['GET /api/reports/summary', () => ({ method: 'GET', path: '/api/reports/summary' }), needs('viewer', 200)],
   ['GET /api/reports/daily', () => ({ method: 'GET', path: '/api/reports/daily?definition=auth-matrix' }), needs('viewer', 200)],
   ['GET /api/reports/steps', () => ({ method: 'GET', path: '/api/reports/steps' }), needs('viewer', 200)],
