@@ -33,6 +33,7 @@ import {
 import { fromRounds, median, PAIRED_NOTE, quantile, type Row, type Table, throughputRatio } from './stats';
 import { expressions } from './expressions';
 import { gateway } from './gateway';
+import { hostile } from './hostile';
 import { mirrorScale } from './mirror-scale';
 import { cluster } from './cluster';
 import { outage } from './outage';
@@ -629,4 +630,4 @@ async function mirrorLags(db: Kysely<Database>, client: Client, workflowIds: str
   return lags;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, expressions, mirrorScale, scale, cluster, outage];
+export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, expressions, hostile, mirrorScale, scale, cluster, outage];
