@@ -46,8 +46,8 @@ const REALM = 'Bearer realm="workflow-automation"';
 /**
  * Reads the key from the request headers, checking only its shape. Both
  * headers may be sent if they carry the same key. With `acceptTokens`, a
- * credential shaped like a JWT is a token for OIDC; otherwise it is a
- * malformed key.
+ * credential shaped like a JWT in the Authorization header is a token for
+ * OIDC (in X-API-Key alone it is refused); otherwise it is a malformed key.
  */
 export function readCredentials(
   headers: Pick<IncomingHttpHeaders, 'authorization'> & { 'x-api-key'?: string | string[] | undefined },
@@ -75,7 +75,13 @@ export function readCredentials(
   }
   const key = (fromAuthorization ?? fromApiKey) as string;
   const jwt = JWT_SHAPE.test(key);
-  if (jwt && acceptTokens) return { kind: 'token', token: key };
+  if (jwt && acceptTokens) {
+    // A token is a bearer credential (RFC 6750): X-API-Key is for API keys only.
+    if (fromAuthorization === undefined) {
+      return { kind: 'malformed', message: 'an OIDC token goes in the Authorization header ("Authorization: Bearer <token>"); X-API-Key takes only API keys' };
+    }
+    return { kind: 'token', token: key };
+  }
   if (!API_KEY_PATTERN.test(key)) {
     return {
       kind: 'malformed',

@@ -244,6 +244,17 @@ describe('bad tokens', () => {
     expect(res.body.detail).toMatch(message);
   });
 
+  it('refuses a valid token sent in X-API-Key: tokens are bearer credentials only', async () => {
+    const valid = await tokenFor('admin');
+    sent.push(valid);
+    const res = await h.api('GET', '/api/workflows', undefined, { 'x-api-key': valid }, { key: null });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="workflow-automation", error="invalid_request"');
+    expect(res.body.detail).toMatch(/OIDC token goes in the Authorization header/);
+    expect(JSON.stringify(res.body)).not.toContain(valid.split('.')[1]);
+    expect((await call('GET', '/api/workflows', valid)).status).toBe(200);
+  });
+
   it('forgives a little clock difference on the expiry', async () => {
     expect((await call('GET', '/api/workflows', await token({ claims: { realm_access: { roles: [GROUPS.viewer] } }, expiresIn: -10 }))).status).toBe(200);
   });

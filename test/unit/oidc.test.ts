@@ -213,6 +213,15 @@ describe('readCredentials with OIDC', () => {
     expect(readCredentials({ authorization: 'Bearer a+b.c.d' }, { acceptTokens: true }).kind).toBe('malformed');
   });
 
+  it('takes a token only as a bearer credential, never from X-API-Key alone', () => {
+    const result = readCredentials({ 'x-api-key': jwt }, { acceptTokens: true });
+    expect(result.kind).toBe('malformed');
+    expect(result.kind === 'malformed' ? result.message : '').toMatch(/OIDC token goes in the Authorization header/);
+    expect(readCredentials({ authorization: `Bearer ${jwt}`, 'x-api-key': jwt }, { acceptTokens: true })).toEqual({ kind: 'token', token: jwt });
+    const key = generateApiKey();
+    expect(readCredentials({ 'x-api-key': key }, { acceptTokens: true })).toEqual({ kind: 'key', key });
+  });
+
   it('says tokens are not accepted when OIDC is off, without echoing the token', () => {
     const result = readCredentials({ authorization: `Bearer ${jwt}` });
     expect(result.kind).toBe('malformed');
