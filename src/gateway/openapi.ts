@@ -1030,7 +1030,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     tag: 'Executions',
     summary: 'Decode payloads (the Temporal UI\'s remote codec)',
     description:
-      'Opens payloads sealed by the payload encryption (ENCRYPTION_KEYS), in the protocol of the Temporal Web UI and CLI: payloads as JSON, metadata values and data in base64. Payloads that are not sealed come back as they are. Answers CORS for the Temporal UI\'s origin.',
+      'Opens payloads sealed by the payload encryption (ENCRYPTION_KEYS), in the protocol of the Temporal Web UI and CLI: payloads as JSON, metadata values and data in base64. Payloads that are not sealed come back as they are. Answers CORS for the Temporal UI\'s origin and the origins in CORS_ORIGINS.',
     access: 'viewer',
     body: { schema: 'CodecPayloads', description: 'the payloads to open', example: { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: '' }] } },
     answers: { 200: { description: 'the payloads, opened', schema: 'CodecPayloads' } },

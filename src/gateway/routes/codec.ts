@@ -3,7 +3,8 @@
  * protocol the Temporal Web UI and CLI speak: a JSON body of
  * `{"payloads": [{"metadata": {name: base64}, "data": base64}]}` answered in
  * the same shape. The UI (at TEMPORAL_UI_URL) calls it from the browser with
- * the signed-in user's token, so it answers CORS for that origin; the routes
+ * the signed-in user's token, so it answers CORS for that origin (and for the
+ * listed CORS_ORIGINS, though not for `*`); the routes
  * need a key or token like every API route: a viewer may decode, an operator
  * encode. With encryption off, payloads come back as they went.
  */
@@ -27,7 +28,7 @@ export const codecBody = z
   })
   .strict();
 
-/** CORS for the Temporal UI's origin on the codec routes: it sends its token in Authorization, and the namespace. */
+/** CORS for the Temporal UI's origin (and the listed CORS_ORIGINS) on the codec routes: the UI sends its token in Authorization, and the namespace. */
 export function codecCors(config: Pick<Config, 'temporal' | 'corsOrigins'>): RequestHandler {
   const origins = [new URL(config.temporal.uiUrl).origin, ...config.corsOrigins.filter((o) => o !== '*')];
   return cors({
