@@ -15,7 +15,7 @@ import { devWebhookSecret, signedHookLines } from './lib/dev-webhooks';
 import { obtainPostgres, type RunningPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
-import { signalGroup } from './lib/supervisor';
+import { isAlive, signalGroup } from './lib/supervisor';
 import { type DevServer, startTemporal } from './lib/temporal';
 
 const DATA_DIR = resolve('data');
@@ -153,15 +153,6 @@ async function stopStaleDevServer(): Promise<void> {
     while (await isPortTaken(7233)) await new Promise((r) => setTimeout(r, 100));
   }
   await rm(DEV_SERVER_PID_FILE, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function answersAsTemporal(address: string): Promise<boolean> {

@@ -13,6 +13,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ports';
+import { isAlive } from './supervisor';
 
 const execFileAsync = promisify(execFile);
 
@@ -75,14 +76,6 @@ export async function startControlledPostgres({ maxConnections = 200 }: Controll
     const pid = Number(text?.split('\n')[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   };
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   // Named in every process title (`postgres: <name>: …`), so its backends are told from any other server's.
   const clusterName = `wfa-test-${port}`;
   const serverProcesses = async (): Promise<number> => {
@@ -124,7 +117,7 @@ export async function startControlledPostgres({ maxConnections = 200 }: Controll
       if (pid === undefined) throw new Error('the controlled Postgres is not running');
       process.kill(pid, 'SIGKILL');
       const deadline = Date.now() + 60_000;
-      while (alive(pid) || (await serverProcesses()) > 0) {
+      while (isAlive(pid) || (await serverProcesses()) > 0) {
         if (Date.now() > deadline) throw new Error('the killed Postgres and its backends did not exit within 60 s');
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ensureDatabase } from '../../scripts/lib/postgres';
 import { freePort, isPortTaken } from '../../scripts/lib/ports';
+import { isAlive } from '../../scripts/lib/supervisor';
 import { eventually } from '../support/harness';
 
 /** The stacks these tests started: any still running after a failure is stopped, its group with it. */
@@ -20,15 +21,6 @@ afterAll(async () => {
   for (const child of running) process.kill(-child.pid!, 'SIGTERM');
   await Promise.all(running.map((child) => new Promise((resolve) => child.once('exit', resolve))));
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface RunningDev {
   child: ChildProcess;
