@@ -96,11 +96,12 @@ const mirror = wf.proxyLocalActivities<Activities>({
 
 /**
  * Evaluates an expression too large for the workflow thread. Its own limits
- * (steps and 3 s of the main thread) end it well within the timeout; a
- * second attempt only for a worker lost mid-way.
+ * (steps, 3 s of CPU) end it; the timeout leaves room for the evaluations
+ * queued before it in the worker's expression process, which runs one at a
+ * time at the lowest priority. A second attempt only for a worker lost mid-way.
  */
 const outside = wf.proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30s',
+  startToCloseTimeout: '10m',
   retry: { maximumAttempts: 2, initialInterval: '1s', nonRetryableErrorTypes: [ERROR_TYPES.ExpressionFailed] },
   summary: 'evaluate an expression past the workflow thread\'s limits',
 });
@@ -405,6 +406,7 @@ export class RunContext {
       fastComparisons: !isFirstType(),
       guards: () => (shared.guards ??= guardsOfRun()),
       task: shared.taskBudget,
+      budget: this.input.settings?.expressionStepsInWorkflow,
       fallback: (source, data, stopped) => this.evaluateOutside(source, data, stopped),
     };
   }

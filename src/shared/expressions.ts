@@ -34,6 +34,18 @@ export const MAX_EVALUATION_STEPS = 2_500;
  */
 export const MAX_TASK_STEPS = 2_500;
 /**
+ * Work one expression, and all the expressions of one workflow task
+ * together, may do in the workflow thread of runs started now, in the same
+ * steps; an expression past it is evaluated outside the thread instead
+ * (activities/expressions.ts). About 70 ms of the thread at the cost above:
+ * the worker has one workflow thread, so that is what one run's expressions
+ * can make every other run of the worker wait. Runs record it in their
+ * settings when they start (`expressionStepsInWorkflow`), so it can change
+ * without changing how earlier runs replay; those without it use
+ * {@link MAX_EVALUATION_STEPS} and {@link MAX_TASK_STEPS}.
+ */
+export const WORKFLOW_EXPRESSION_STEPS = 200;
+/**
  * List items an expression may build for one step of work: building an item
  * costs about 20 ns, a step in a workflow about 0.33 ms.
  */
@@ -151,6 +163,8 @@ interface Counters {
   source: string;
   /** Outside a workflow: the limits in place of the workflow thread's. */
   outside?: OutsideLimits | undefined;
+  /** Steps of one expression and of one task, in place of {@link MAX_EVALUATION_STEPS} and {@link MAX_TASK_STEPS}. */
+  budget?: number | undefined;
 }
 
 /**
@@ -159,7 +173,9 @@ interface Counters {
  * items) so the message says what reached the limit.
  */
 function charge(counters: Counters, cost: number, what?: string): void {
-  const limits = counters.metered ? { expression: counters.outside?.steps ?? MAX_EVALUATION_STEPS, task: MAX_TASK_STEPS } : BOUNDED_LIMITS;
+  const limits = counters.metered
+    ? { expression: counters.outside?.steps ?? counters.budget ?? MAX_EVALUATION_STEPS, task: counters.budget ?? MAX_TASK_STEPS }
+    : BOUNDED_LIMITS;
   const by = what ? ` (${what} alone costs ${Math.ceil(cost)})` : '';
   counters.steps += cost;
   if (counters.steps > limits.expression) {
@@ -531,6 +547,12 @@ export interface EvaluationOptions {
   fallback?: ((source: string, data: unknown, stopped: StepLimitError) => Promise<unknown>) | undefined;
   /** Outside a workflow: limits in place of the workflow thread's (metered guards only). @default none */
   outside?: OutsideLimits | undefined;
+  /**
+   * Steps one expression, and one task's expressions together, may take
+   * under metered guards (a run's `expressionStepsInWorkflow`).
+   * @default {@link MAX_EVALUATION_STEPS} and {@link MAX_TASK_STEPS}
+   */
+  budget?: number | undefined;
 }
 
 /** Evaluates one expression against a prototype-free copy of the scope. */
@@ -547,7 +569,7 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
   try {
     if (legacy) result = await compiled.evaluate(data);
     else {
-      const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside };
+      const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside, budget: options.budget };
       result = await compiled.evaluate(data, { [COUNTERS]: counters });
     }
   } catch (err) {

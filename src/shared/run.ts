@@ -114,6 +114,13 @@ export interface RunSettings {
    * @default none, for runs started before it was set: those failures are retried like any other
    */
   databaseWaitLimitSeconds?: number | undefined;
+  /**
+   * Evaluation steps one expression, and the expressions of one workflow task
+   * together, may take in the workflow thread; an expression past them is
+   * evaluated outside it (src/shared/expressions.ts, `WORKFLOW_EXPRESSION_STEPS`).
+   * @default none, for runs started before it was set: 2,500 each
+   */
+  expressionStepsInWorkflow?: number | undefined;
 }
 
 export type StepStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'SKIPPED';

@@ -1,13 +1,15 @@
 /**
  * Expressions too large for the workflow thread: the in-workflow evaluation
  * hands them to a fallback (a local activity in a run), and the activity
- * evaluates them with its own, larger limits.
+ * evaluates them with its own, larger limits, in a child process.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { describe, expect, it } from 'vitest';
+import { getPriority } from 'node:os';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { ExpressionProcess } from '../../activities/expression-process';
 import { createExpressionActivities, EXPRESSION_ACTIVITY_STEPS, type ExpressionActivityInput } from '../../activities/expressions';
-import { evaluateExpression, type ExpressionScope, MAX_EVALUATION_STEPS, StepLimitError } from '../../src/shared/expressions';
+import { evaluateExpression, type ExpressionScope, MAX_EVALUATION_STEPS, StepLimitError, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
 import { HOSTILE, inRun, matchesResult } from '../support/hostile-expressions';
 
 const TOTALS = 'input.items.(qty * price)';
@@ -16,10 +18,14 @@ function scopeWithItems(count: number): ExpressionScope {
   return { input: { items: Array.from({ length: count }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) }, vars: {}, steps: {}, run: {} };
 }
 
-const activities = createExpressionActivities();
+const shared = new ExpressionProcess();
+const activities = createExpressionActivities(shared);
+afterAll(() => shared.close());
 
-async function inActivity(input: ExpressionActivityInput) {
-  return new MockActivityEnvironment().run<[], { value: unknown }, () => Promise<{ value: unknown }>>(() => activities.evaluateExpression(input)).then(
+type Activities = ReturnType<typeof createExpressionActivities>;
+
+async function inActivity(input: ExpressionActivityInput, own: Activities = activities, env = new MockActivityEnvironment()) {
+  return env.run<[], { value: unknown }, () => Promise<{ value: unknown }>>(() => own.evaluateExpression(input)).then(
     (answer) => ({ value: answer.value }),
     (error: unknown) => ({ error }),
   );
@@ -60,6 +66,24 @@ describe('an expression past the workflow thread’s step budgets', () => {
     expect(calls).toBe(0);
   });
 
+  it(`stops at a run's own budget (${WORKFLOW_EXPRESSION_STEPS} steps for runs started now), and at ${MAX_EVALUATION_STEPS} without one`, async () => {
+    const scope = scopeWithItems(50);
+    const fallback = async () => 'elsewhere';
+    expect(await evaluateExpression(TOTALS, scope, { task: { used: 0 }, budget: WORKFLOW_EXPRESSION_STEPS, fallback })).toBe('elsewhere');
+    await expect(evaluateExpression(TOTALS, scope, { task: { used: 0 }, budget: WORKFLOW_EXPRESSION_STEPS })).rejects.toThrow(
+      `more than ${WORKFLOW_EXPRESSION_STEPS} evaluation steps`,
+    );
+    expect(await evaluateExpression(TOTALS, scope, { task: { used: 0 }, fallback })).toHaveLength(50);
+    // The task's budget is the run's too: two small expressions that fit alone do not fit together.
+    const task = { used: 0 };
+    const small = '[1..10].($ * 2)'; // about 45 steps
+    expect(await evaluateExpression(small, scope, { task, budget: WORKFLOW_EXPRESSION_STEPS, fallback })).toHaveLength(10);
+    let outside = 0;
+    for (let i = 0; i < 5; i++) await evaluateExpression(small, scope, { task, budget: WORKFLOW_EXPRESSION_STEPS, fallback: async () => ++outside });
+    expect(outside).toBeGreaterThan(0);
+    expect(outside).toBeLessThan(5);
+  });
+
   it('goes to the fallback when the task budget, not the expression, is spent', async () => {
     const task = { used: 2_400 };
     const value = await evaluateExpression('$sum([1..100].($ * 2))', scopeWithItems(0), { task, fallback: async () => 'elsewhere' });
@@ -93,7 +117,9 @@ describe('the evaluateExpression activity', () => {
     );
   });
 
-  it('gives the event loop turns while it evaluates', async () => {
+  it('evaluates in a child process at the lowest priority, with the worker\'s event loop free meanwhile', async () => {
+    const evaluator = new ExpressionProcess();
+    const own = createExpressionActivities(evaluator);
     let turns = 0;
     let evaluating = true;
     const count = () => {
@@ -102,8 +128,44 @@ describe('the evaluateExpression activity', () => {
       setImmediate(count);
     };
     setImmediate(count);
-    await inActivity({ source: TOTALS, data: scopeWithItems(10_000) });
+    const outcome = await inActivity({ source: TOTALS, data: scopeWithItems(10_000) }, own);
     evaluating = false;
+    expect((outcome as { value: unknown[] }).value).toHaveLength(10_000);
+    expect(evaluator.pid).toBeDefined();
+    expect(evaluator.pid).not.toBe(process.pid);
+    expect(getPriority(evaluator.pid!)).toBe(19);
     expect(turns).toBeGreaterThan(1);
+    evaluator.close();
+  });
+
+  it('fails an expression that needs more memory than its process has, and evaluates the next one in a new process', async () => {
+    // A small heap, so that the expression reaches it long before the CPU limit.
+    const evaluator = new ExpressionProcess({ heapMb: 64 });
+    const own = createExpressionActivities(evaluator);
+    const hog = '$map([1..3000], function($i){ [1..100000] })';
+    const { error } = (await inActivity({ source: hog, data: scopeWithItems(0) }, own)) as { error: unknown };
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect((error as ApplicationFailure).type).toBe('ExpressionFailed');
+    expect((error as ApplicationFailure).nonRetryable).toBe(true);
+    expect((error as ApplicationFailure).message).toBe(
+      'expression needed more than 64 MB of memory (the memory limit of an expression evaluated outside the workflow thread)',
+    );
+    expect(await inActivity({ source: TOTALS, data: scopeWithItems(3) }, own)).toEqual({ value: [2, 4, 6] });
+    evaluator.close();
+  });
+
+  it('ends the evaluation when the activity is cancelled, and the ones queued behind it still run', async () => {
+    const evaluator = new ExpressionProcess();
+    const own = createExpressionActivities(evaluator);
+    const env = new MockActivityEnvironment();
+    const endless = inActivity({ source: '($f := function($x){ $f($x) }; $f(1))', data: scopeWithItems(0) }, own, env);
+    const queued = inActivity({ source: TOTALS, data: scopeWithItems(2) }, own);
+    await vi.waitFor(() => expect(evaluator.pid).toBeDefined());
+    const pid = evaluator.pid;
+    env.cancel('TIMED_OUT');
+    expect(await endless).toHaveProperty('error');
+    expect(await queued).toEqual({ value: [2, 4] });
+    expect(evaluator.pid).not.toBe(pid);
+    evaluator.close();
   });
 });

@@ -1,17 +1,17 @@
 /** The user guide's table of expression limits says what the code enforces. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EXPRESSION_ACTIVITY_STEPS, EXPRESSION_ACTIVITY_TIME_LIMIT_MS } from '../../activities/expressions';
+import { EXPRESSION_PROCESS_HEAP_MB } from '../../activities/expression-process';
+import { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS } from '../../activities/expressions';
 import {
   CHARACTERS_PER_STEP,
   ITEMS_PER_STEP,
   MAX_EVALUATION_DEPTH,
-  MAX_EVALUATION_STEPS,
   MAX_EXPRESSION_LENGTH,
   MAX_SEQUENCE_LENGTH,
   MAX_STRING_LENGTH,
-  MAX_TASK_STEPS,
   STRING_CHARACTERS_PER_STEP,
+  WORKFLOW_EXPRESSION_STEPS,
 } from '../../src/shared/expressions';
 
 const guide = readFileSync(new URL('../../docs/USER_GUIDE.md', import.meta.url), 'utf8');
@@ -27,10 +27,11 @@ function documented(label: string): number {
 describe("the user guide's expression limits", () => {
   it.each([
     ['length of one expression', MAX_EXPRESSION_LENGTH],
-    ['evaluation steps of one expression', MAX_EVALUATION_STEPS],
-    ['evaluation steps of all expressions in one workflow task', MAX_TASK_STEPS],
+    ['evaluation steps of one expression in the workflow thread', WORKFLOW_EXPRESSION_STEPS],
+    ['evaluation steps of all expressions in one workflow task', WORKFLOW_EXPRESSION_STEPS],
     ['evaluation steps of one expression evaluated outside the workflow thread', EXPRESSION_ACTIVITY_STEPS],
-    ['time one expression evaluated outside the workflow thread may take', EXPRESSION_ACTIVITY_TIME_LIMIT_MS],
+    ['CPU time one expression evaluated outside the workflow thread may use', EXPRESSION_ACTIVITY_CPU_LIMIT_MS],
+    ['memory one expression evaluated outside the workflow thread may use', EXPRESSION_PROCESS_HEAP_MB],
     ['nesting depth of evaluation', MAX_EVALUATION_DEPTH],
     ['length of a list an expression builds', MAX_SEQUENCE_LENGTH],
     ['length of a string an expression builds', MAX_STRING_LENGTH],

@@ -1,0 +1,183 @@
+/**
+ * A child process that evaluates the expressions too large for the workflow
+ * thread, one at a time, so that none holds the worker: not its main thread
+ * (which hands workflow tasks to the workflow thread and runs every other
+ * activity), nor much of its CPU (the child runs at the lowest priority, so it
+ * gets what the other runs leave), nor its memory (the child has its own heap
+ * limit). An evaluation that is cancelled, or that outlives the child, ends
+ * the child; the next one starts another.
+ */
+import { type ChildProcess, fork, spawn, type StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { EvaluationAnswer, EvaluationRequest } from './expression-child';
+
+/** Largest heap of the child, in MB: an expression that builds more fails, and the worker keeps its memory. */
+export const EXPRESSION_PROCESS_HEAP_MB = 256;
+/** The lowest priority there is: the child runs on what the runs leave of the CPU. */
+const LOWEST_PRIORITY = 19;
+
+const CHILD = fileURLToPath(new URL('./expression-child.ts', import.meta.url));
+/** The child is TypeScript, like the worker: it runs through the same loader. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** `nice` of coreutils or BusyBox, where there is one. */
+const NICE = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
+
+const memoryLimit = (mb: number) => `expression needed more than ${mb} MB of memory (the memory limit of an expression evaluated outside the workflow thread)`;
+
+/** Why an evaluation got no answer from the child; `memory` when the expression took all the child's heap. */
+export class EvaluationLost extends Error {
+  constructor(
+    message: string,
+    readonly memory = false,
+  ) {
+    super(message);
+    this.name = 'EvaluationLost';
+  }
+}
+
+interface Pending {
+  /** The child evaluating it. */
+  child: ChildProcess;
+  resolve(answer: EvaluationAnswer): void;
+  reject(err: Error): void;
+}
+
+export interface ExpressionProcessOptions {
+  /** The child's CPU priority (nice value, -20 to 19). @default {@link LOWEST_PRIORITY} */
+  priority?: number;
+  /** The child's largest heap, in MB. @default {@link EXPRESSION_PROCESS_HEAP_MB} */
+  heapMb?: number;
+}
+
+export class ExpressionProcess {
+  private readonly priority: number;
+  private readonly heapMb: number;
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<number, Pending>();
+  /** Evaluations run one after another: the tail of the queue. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 0;
+
+  constructor(options: ExpressionProcessOptions = {}) {
+    this.priority = options.priority ?? LOWEST_PRIORITY;
+    this.heapMb = options.heapMb ?? EXPRESSION_PROCESS_HEAP_MB;
+  }
+
+  /**
+   * Evaluates in the child, after the evaluations queued before it. `signal`
+   * (the activity's cancellation) drops it from the queue, or ends the child
+   * if it is being evaluated.
+   */
+  evaluate(source: string, data: EvaluationRequest['data'], signal?: AbortSignal): Promise<EvaluationAnswer> {
+    const turn = this.queue.then(() => this.send({ id: ++this.nextId, source, data }, signal));
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** The child's process id, while there is one. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Ends the child, failing what it was evaluating. */
+  close(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  private send(request: EvaluationRequest, signal?: AbortSignal): Promise<EvaluationAnswer> {
+    signal?.throwIfAborted();
+    const child = this.started();
+    return new Promise<EvaluationAnswer>((resolve, reject) => {
+      const onAbort = () => {
+        // Let go of the child first: the evaluations queued behind this one start another.
+        if (this.child === child) this.child = undefined;
+        child.kill('SIGKILL');
+        this.settle(request.id, signal?.reason instanceof Error ? signal.reason : new EvaluationLost('the evaluation was cancelled'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(request.id, {
+        child,
+        resolve: (answer) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(answer);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      });
+      // While it evaluates, the child keeps the worker's event loop alive; idle, it does not.
+      holdOpen(child, true);
+      child.send(request, (err) => {
+        if (err) this.settle(request.id, new EvaluationLost(`the expression could not be handed to its process: ${err.message}`));
+      });
+    });
+  }
+
+  private started(): ChildProcess {
+    if (this.child) return this.child;
+    const node = ['--import', TSX, `--max-old-space-size=${this.heapMb}`];
+    const options = {
+      // Its standard error is kept for the message of a crash, not written to the worker's log (V8 writes pages there at its heap limit).
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'] as StdioOptions,
+      serialization: 'advanced' as const,
+    };
+    // Started through `nice`, every thread of the child has the priority from its first instruction
+    // (V8's garbage collector and the loader start threads before the child could lower its own).
+    const child = NICE
+      ? spawn(NICE, ['-n', String(this.priority), process.execPath, ...node, CHILD], options)
+      : fork(CHILD, [], { ...options, execArgv: node });
+    if (!NICE && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, this.priority);
+      } catch {
+        // Where priorities cannot be set, the child still keeps the worker's main thread free.
+      }
+    }
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-2_000);
+    });
+    child.on('message', (answer: EvaluationAnswer) => this.settle(answer.id, answer));
+    child.on('error', (err) => this.lost(child, `the expression process failed: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      // V8 aborts a process that reaches its heap limit.
+      if (signal === 'SIGABRT' || code === 134) this.lost(child, memoryLimit(this.heapMb), true);
+      else {
+        const last = stderr.trim().split('\n').pop();
+        this.lost(child, `the expression process ended (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
+      }
+    });
+    holdOpen(child, false);
+    this.child = child;
+    return child;
+  }
+
+  private settle(id: number, outcome: EvaluationAnswer | Error): void {
+    const waiting = this.pending.get(id);
+    if (!waiting) return;
+    this.pending.delete(id);
+    if (![...this.pending.values()].some((other) => other.child === waiting.child)) holdOpen(waiting.child, false);
+    if (outcome instanceof Error) waiting.reject(outcome);
+    else waiting.resolve(outcome);
+  }
+
+  /** The child is gone: whatever it was evaluating gets no answer, and the next evaluation starts another. */
+  private lost(child: ChildProcess, message: string, memory = false): void {
+    if (this.child === child) this.child = undefined;
+    for (const [id, waiting] of [...this.pending]) if (waiting.child === child) this.settle(id, new EvaluationLost(message, memory));
+  }
+}
+
+function holdOpen(child: ChildProcess, hold: boolean): void {
+  if (hold) {
+    child.ref();
+    child.channel?.ref();
+  } else {
+    child.unref();
+    child.channel?.unref();
+  }
+}
