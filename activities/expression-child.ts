@@ -1,6 +1,6 @@
 /**
  * The process that evaluates expressions too large for the workflow thread
- * (activities/expression-process.ts starts it, at the lowest CPU priority).
+ * (activities/expression-process.ts starts it, at a low CPU priority).
  * It takes one evaluation at a time over its IPC channel and answers each;
  * it ends when its worker does.
  */

@@ -2,8 +2,8 @@
  * A child process that evaluates the expressions too large for the workflow
  * thread, one at a time, so that none holds the worker: not its main thread
  * (which hands workflow tasks to the workflow thread and runs every other
- * activity), nor much of its CPU (the child runs at the lowest priority, so it
- * gets what the other runs leave), nor its memory (the child has its own heap
+ * activity), nor much of its CPU (the child runs at a low priority, so the
+ * other runs come first), nor its memory (the child has its own heap
  * limit). An evaluation that is cancelled, or that outlives the child, ends
  * the child; the next one starts another.
  */
@@ -16,8 +16,13 @@ import type { EvaluationAnswer, EvaluationRequest } from './expression-child';
 
 /** Largest heap of the child, in MB: an expression that builds more fails, and the worker keeps its memory. */
 export const EXPRESSION_PROCESS_HEAP_MB = 256;
-/** The lowest priority there is: the child runs on what the runs leave of the CPU. */
-const LOWEST_PRIORITY = 19;
+/**
+ * The child's CPU priority (nice value): where the CPU is contended it gets
+ * about a tenth of what a process of ordinary priority gets, and all that is
+ * idle. At the lowest (19) it got about 1.5 % of a busy core, so a 3 s
+ * evaluation took minutes on a loaded worker.
+ */
+export const EXPRESSION_PROCESS_PRIORITY = 10;
 
 const CHILD = fileURLToPath(new URL('./expression-child.ts', import.meta.url));
 /** The child is TypeScript, like the worker: it runs through the same loader. */
@@ -46,7 +51,7 @@ interface Pending {
 }
 
 export interface ExpressionProcessOptions {
-  /** The child's CPU priority (nice value, -20 to 19). @default {@link LOWEST_PRIORITY} */
+  /** The child's CPU priority (nice value, -20 to 19). @default {@link EXPRESSION_PROCESS_PRIORITY} */
   priority?: number;
   /** The child's largest heap, in MB. @default {@link EXPRESSION_PROCESS_HEAP_MB} */
   heapMb?: number;
@@ -62,7 +67,7 @@ export class ExpressionProcess {
   private nextId = 0;
 
   constructor(options: ExpressionProcessOptions = {}) {
-    this.priority = options.priority ?? LOWEST_PRIORITY;
+    this.priority = options.priority ?? EXPRESSION_PROCESS_PRIORITY;
     this.heapMb = options.heapMb ?? EXPRESSION_PROCESS_HEAP_MB;
   }
 

@@ -4,7 +4,7 @@
  * here, in a local activity, with a larger step limit and a CPU time limit,
  * and its history records the result (workflows/context.ts).
  *
- * The evaluation itself runs in a child process of the worker, at the lowest
+ * The evaluation itself runs in a child process of the worker, at a low
  * CPU priority and one at a time (activities/expression-process.ts), so that
  * a hostile expression holds neither the worker's main thread nor the CPU
  * that other runs need.
