@@ -10,13 +10,13 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfigOrExit } from '../src/config';
-import { isRole, ROLES } from '../src/gateway/auth';
+import { isRole, type Role, ROLES } from '../src/shared/roles';
 import { createApiKey, listApiKeys, revokeApiKey } from './api-keys';
 import { createDb } from './client';
 
 const USAGE = `usage: npm run keys -- create --role <${ROLES.join('|')}> --name <name> | list | revoke <id>`;
 
-type Command = { name: 'create'; role: (typeof ROLES)[number]; keyName: string } | { name: 'list' } | { name: 'revoke'; id: string };
+type Command = { name: 'create'; role: Role; keyName: string } | { name: 'list' } | { name: 'revoke'; id: string };
 
 function parseCommand(argv: string[]): Command | string {
   let parsed;

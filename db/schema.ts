@@ -4,6 +4,7 @@
  * follows them.
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { Role } from '../src/shared/roles';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string, string>;
@@ -95,8 +96,8 @@ export interface DeliveryTable {
   updated_at: Timestamp;
 }
 
-/** Roles of an API key, lowest first; the migration's check constraint lists the same. */
-export type ApiKeyRole = 'viewer' | 'operator' | 'admin';
+/** Roles of an API key (src/shared/roles.ts); the migration's check constraint lists the same. */
+export type ApiKeyRole = Role;
 
 export interface ApiKeyTable {
   id: Generated<string>;

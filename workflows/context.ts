@@ -19,6 +19,7 @@ import {
   type TaskBudget,
 } from '../src/shared/expressions';
 import type { ApprovalStep, RetryPolicy, Step } from '../src/shared/definition';
+import { roleAtLeast } from '../src/shared/roles';
 import { CurrentStep } from '../src/shared/search-attributes';
 import type { ExecutionStatus, StepEvent } from '../src/shared/status';
 import {
@@ -157,8 +158,6 @@ export interface OpenApproval {
   /** How many of the escalation ladder's rungs have run. */
   escalated: number;
 }
-
-const ROLE_ORDER = ['viewer', 'operator', 'admin'];
 
 /** Where in the run a step executes: the top level, or one iteration of a loop. */
 export interface Frame {
@@ -580,7 +579,7 @@ export class RunContext {
     const { step } = open;
     const by = input.by.trim().toLowerCase();
     const named = step.approvers?.some((a) => a.toLowerCase() === by) ?? false;
-    const byRole = step.role !== undefined && input.role !== undefined && ROLE_ORDER.indexOf(input.role) >= ROLE_ORDER.indexOf(step.role);
+    const byRole = step.role !== undefined && input.role !== undefined && roleAtLeast(input.role, step.role);
     if (!named && !byRole) {
       return step.approvers
         ? `"${input.by}" may not decide step "${step.id}"; approvers: ${step.approvers.join(', ')}`

@@ -8,12 +8,12 @@ import type { DailyRow, StepRow, Summary } from '../../db/reports';
 import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
 import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
 import type { publicDefinition } from '../../src/gateway/routes/workflows';
+import type { Role } from '../../src/shared/roles';
 import type { RunState } from '../../src/shared/run';
 
 /** A value as it comes out of JSON.stringify: Dates become strings. */
 export type Json<T> = T extends Date ? string : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T;
 
-export type Role = 'viewer' | 'operator' | 'admin';
 export interface Session {
   name: string;
   role: Role;
@@ -108,10 +108,4 @@ export function createApi(key: string, onUnauthenticated: () => void): Api {
     },
     post: (path, body) => call('POST', path, body ?? {}),
   };
-}
-
-/** Whether `role` may do what needs `needed`. */
-export function allows(role: Role, needed: Role): boolean {
-  const order: Role[] = ['viewer', 'operator', 'admin'];
-  return order.indexOf(role) >= order.indexOf(needed);
 }

@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { ROLES } from '../shared/roles';
 import { ApiError, type ApiClient, createApiClient, Unreachable } from './client';
 import { fields, progress, table } from './format';
 
@@ -555,7 +556,7 @@ keys
   .command('create')
   .description('create a key; it is printed once')
   .requiredOption('--name <name>', 'who or what uses it')
-  .addOption(new Option('--role <role>', 'what it may do').choices(['viewer', 'operator', 'admin']).makeOptionMandatory())
+  .addOption(new Option('--role <role>', 'what it may do').choices(ROLES).makeOptionMandatory())
   .action(async (o: { name: string; role: string }) => {
     const { body } = await api().post('/api/keys', { name: o.name, role: o.role });
     out(body, (k) => `${k.name} (${k.role}, id ${k.id}): ${k.key}\nthe key is shown this once: keep it now`);

@@ -12,25 +12,12 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { NextFunction, RequestHandler, Response } from 'express';
 import type { Kysely } from 'kysely';
 import { API_KEY_PATTERN, type ApiKeyRecord, hashApiKey, touchLastUsed } from '../../db/api-keys';
-import type { ApiKeyRole, Database } from '../../db/schema';
+import type { Database } from '../../db/schema';
 import type { Logger } from '../logger';
+import { type Role, roleAtLeast } from '../shared/roles';
 import type { Lookups } from './lookups';
 import type { TokenCaller, TokenVerifier } from './oidc';
 import { HttpProblem } from './problem';
-
-export type Role = ApiKeyRole;
-
-/** Every role, lowest first: each one may do what the roles before it may. */
-export const ROLES = ['viewer', 'operator', 'admin'] as const satisfies readonly Role[];
-
-export function isRole(value: unknown): value is Role {
-  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
-}
-
-/** Whether a key with role `have` may call a route that needs `need`. */
-export function roleAllows(have: Role, need: Role): boolean {
-  return ROLES.indexOf(have) >= ROLES.indexOf(need);
-}
 
 export type Credentials =
   | { kind: 'none' }
@@ -183,7 +170,7 @@ export function requireRole(need: Role): (req: IncomingMessage, res: Response, n
     if (!state) throw new Error('requireRole() runs after authenticate(); the gateway is wired wrongly');
     if ('problem' in state) throw state.problem;
     const { caller } = state;
-    if (!roleAllows(caller.role, need)) {
+    if (!roleAtLeast(caller.role, need)) {
       throw new HttpProblem(
         'forbidden',
         caller.kind === 'key'

@@ -9,7 +9,8 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import type { OidcConfig } from '../config';
 import type { Logger } from '../logger';
-import { ROLES, type Role, unauthenticated } from './auth';
+import { type Role, roleAtLeast } from '../shared/roles';
+import { unauthenticated } from './auth';
 import { HttpProblem } from './problem';
 
 /** Who a verified token speaks for. */
@@ -72,7 +73,7 @@ export function roleFromClaims(
   if (values === undefined) return { missing: `its "${rolesClaim}" claim is neither a string nor an array of strings` };
   const granted = values.filter((v) => Object.hasOwn(roleMap, v)).map((v) => roleMap[v] as Role);
   if (granted.length === 0) return { missing: `none of the values of its "${rolesClaim}" claim is mapped to a role by OIDC_ROLE_MAP` };
-  return granted.reduce((best, role) => (ROLES.indexOf(role) > ROLES.indexOf(best) ? role : best));
+  return granted.reduce((best, role) => (roleAtLeast(best, role) ? best : role));
 }
 
 /**

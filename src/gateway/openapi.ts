@@ -13,8 +13,8 @@ import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
 import * as definitionModule from '../shared/definition';
 import { definitionSchema, STEP_TYPES, stepSchema } from '../shared/definition';
+import { isRole, ROLES, type Role } from '../shared/roles';
 import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
-import { ROLES, type Role } from './auth';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { decisionBody } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
@@ -371,7 +371,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
       }),
     ),
   }),
-  Session: z.object({ name: z.string(), role: z.enum(['viewer', 'operator', 'admin']), kind: z.enum(['key', 'token']) }),
+  Session: z.object({ name: z.string(), role: z.enum(ROLES), kind: z.enum(['key', 'token']) }),
   ApprovalList: z.object({
     items: z.array(
       z.object({
@@ -1194,12 +1194,12 @@ const PROBLEM_HEADERS: Partial<Record<number, Record<string, Json>>> = {
 /** The problems an operation may answer with: its own, and those of how it is reached. */
 function problemsOf(spec: OperationSpec, metricsRequireKey: boolean, oidc: boolean): ProblemCode[] {
   const codes = new Set<ProblemCode>(spec.problems ?? []);
-  const keyed = (ROLES as readonly string[]).includes(spec.access) || (spec.access === 'metrics' && metricsRequireKey);
+  const keyed = isRole(spec.access) || (spec.access === 'metrics' && metricsRequireKey);
   if (keyed) codes.add('unauthenticated');
   // With OIDC, a valid token that maps to no role is refused even where any key may read.
   if (keyed && ((spec.access !== 'metrics' && spec.access !== 'viewer') || oidc)) codes.add('forbidden');
   if (keyed && oidc) codes.add('identity_provider_unavailable');
-  if ((ROLES as readonly string[]).includes(spec.access) || spec.access === 'signed') codes.add('rate_limited');
+  if (isRole(spec.access) || spec.access === 'signed') codes.add('rate_limited');
   if (spec.access === 'signed') codes.add('invalid_signature');
   if (spec.body) {
     codes.add('invalid_json');
@@ -1274,7 +1274,7 @@ function operation(key: string, spec: OperationSpec, metricsRequireKey: boolean,
     access = `Needs an API key with the **${spec.access}** role or higher.`;
   }
   // The lowest role of an API key the operation accepts; null when it takes no key.
-  const keyRole = (ROLES as readonly string[]).includes(spec.access) ? spec.access : spec.access === 'metrics' && metricsRequireKey ? 'viewer' : null;
+  const keyRole = isRole(spec.access) ? spec.access : spec.access === 'metrics' && metricsRequireKey ? 'viewer' : null;
 
   const answers: Record<string, Json> = {
     ...problemAnswers(problemsOf(spec, metricsRequireKey, oidc)),

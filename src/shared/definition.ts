@@ -13,7 +13,8 @@ import { jsonPath } from './json-path';
 import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
 import { checkPhoneNumber, checkSlackChannel, MAX_RECIPIENTS, writtenRecipientProblem } from './recipients';
-import { allSteps, childStepLists } from './step-tree';
+import { type Role, ROLES } from './roles';
+import { allSteps, childStepLists, NESTED_STEP_FIELDS, nestedStepLists } from './step-tree';
 
 export { allSteps, childStepLists };
 
@@ -469,9 +470,6 @@ export const foreachStepSchema: z.ZodType<ForeachStep> = z
   })
   .strict();
 
-/** Roles of API keys, lowest first: who may decide an approval when it names a role. */
-export const DECIDER_ROLES = ['viewer', 'operator', 'admin'] as const;
-
 export interface ApprovalStep {
   id: string;
   name?: string | undefined;
@@ -481,7 +479,7 @@ export interface ApprovalStep {
   /** Who may decide, by name (an API key's name, or the `by` an operator acts for). */
   approvers?: string[] | undefined;
   /** Or: any caller whose API key has at least this role. */
-  role?: (typeof DECIDER_ROLES)[number] | undefined;
+  role?: Role | undefined;
   /** Approvals needed; one rejection decides against. @default 1 */
   required?: number | undefined;
   /** Rungs of the ladder: after each duration (from the step's start) its steps run, e.g. notify the next level. */
@@ -497,7 +495,7 @@ export const approvalStepSchema: z.ZodType<ApprovalStep> = z
     ...stepBase,
     type: z.literal('approval'),
     approvers: z.array(z.string().min(1).max(200)).min(1).max(100).optional(),
-    role: z.enum(DECIDER_ROLES).optional(),
+    role: z.enum(ROLES).optional(),
     required: z.number().int().min(1).max(100).optional(),
     get escalation() {
       return z.array(z.object({ after: duration, steps: z.array(stepSchema).min(1) }).strict()).max(10).optional();
@@ -712,18 +710,7 @@ function duplicateIds(input: unknown): DefinitionProblem[] {
       if (earlier) problems.push({ path: [...at, 'id'], message: `duplicate step id "${record.id}" (also at ${earlier})` });
       else seen.set(record.id, jsonPath(at));
     }
-    for (const field of ['then', 'else', 'default', 'onTimeout', 'steps']) visitList(record[field], [...at, field]);
-    if (Array.isArray(record.branches)) record.branches.forEach((b: unknown, i) => visitList(b, [...at, 'branches', i]));
-    if (Array.isArray(record.escalation)) {
-      record.escalation.forEach((r: unknown, i) =>
-        visitList(r && typeof r === 'object' ? (r as Record<string, unknown>).steps : undefined, [...at, 'escalation', i, 'steps']),
-      );
-    }
-    if (Array.isArray(record.cases)) {
-      record.cases.forEach((c: unknown, i) => visitList(c && typeof c === 'object' ? (c as Record<string, unknown>).steps : undefined, [...at, 'cases', i, 'steps']));
-    }
-    const onError = record.onError;
-    if (onError && typeof onError === 'object') visitList((onError as Record<string, unknown>).compensate, [...at, 'onError', 'compensate']);
+    for (const child of nestedStepLists(record)) visitList(child.steps, [...at, ...child.path]);
   };
   if (input && typeof input === 'object') visitList((input as Record<string, unknown>).steps, ['steps']);
   return problems;
@@ -892,5 +879,5 @@ function referenceProblem(id: string, from: string, ids: ReadonlySet<string>, lo
 /** Fields that hold a bare expression rather than templated text. */
 const EXPRESSION_FIELDS = new Set(['if', 'condition', 'value', 'items', 'until']);
 
-/** Fields that hold nested step lists rather than values. */
-const NESTING_FIELDS = new Set(['then', 'else', 'cases', 'default', 'branches', 'onTimeout', 'onError', 'steps', 'escalation']);
+/** Fields that hold nested step lists rather than values (and are passed over even when they hold a value: an approval's `onTimeout`). */
+const NESTING_FIELDS: ReadonlySet<string> = new Set(Object.keys(NESTED_STEP_FIELDS));

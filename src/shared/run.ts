@@ -5,6 +5,7 @@
 import type { Sinks } from '@temporalio/workflow';
 import type { Definition } from './definition';
 import type { MigrationCarry } from './migration';
+import type { Role } from './roles';
 import type { ExecutionStatus, StepEvent } from './status';
 
 /**
@@ -153,7 +154,7 @@ export interface RunState {
   approvals: {
     stepPath: string;
     approvers: string[] | null;
-    role: string | null;
+    role: Role | null;
     required: number;
     decisions: ApprovalDecision[];
   }[];
@@ -207,7 +208,7 @@ export interface DecisionInput {
   decision: 'approve' | 'reject';
   by: string;
   /** The caller's API key role, for steps that name a role. */
-  role?: 'viewer' | 'operator' | 'admin' | undefined;
+  role?: Role | undefined;
   viaKey?: string | undefined;
   comment?: string | undefined;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { API_KEY_PATTERN, generateApiKey, hashApiKey, SHOWN_PREFIX_LENGTH } from '../../db/api-keys';
-import { isRole, readCredentials, roleAllows, ROLES } from '../../src/gateway/auth';
+import { readCredentials } from '../../src/gateway/auth';
 import { nestingDepthExceeds } from '../../src/gateway/validate';
 
 const key = generateApiKey();
@@ -13,28 +13,6 @@ describe('API keys', () => {
     expect(hashApiKey(key)).toMatch(/^[0-9a-f]{64}$/);
     expect(hashApiKey(key)).toBe(hashApiKey(key));
     expect(hashApiKey(key)).not.toContain(key.slice(SHOWN_PREFIX_LENGTH));
-  });
-});
-
-describe('roles', () => {
-  it('are ordered viewer < operator < admin, each allowed what the lower ones are', () => {
-    expect(ROLES).toEqual(['viewer', 'operator', 'admin']);
-    const allowed = ROLES.flatMap((have) => ROLES.filter((need) => roleAllows(have, need)).map((need) => `${have}→${need}`));
-    expect(allowed).toEqual([
-      'viewer→viewer',
-      'operator→viewer',
-      'operator→operator',
-      'admin→viewer',
-      'admin→operator',
-      'admin→admin',
-    ]);
-  });
-
-  it('are recognised by name only', () => {
-    expect(isRole('operator')).toBe(true);
-    expect(isRole('Admin')).toBe(false);
-    expect(isRole('root')).toBe(false);
-    expect(isRole(undefined)).toBe(false);
   });
 });
 

@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../db/api-keys';
 import { ConfigError, loadConfig, parseRoleMap } from '../../src/config';
-import { readCredentials, ROLES } from '../../src/gateway/auth';
+import { readCredentials } from '../../src/gateway/auth';
 import { identityName, readClaim, roleFromClaims } from '../../src/gateway/oidc';
 import { buildOpenApiDocument } from '../../src/gateway/openapi';
+import { ROLES } from '../../src/shared/roles';
 
 const base = { DATABASE_URL: 'postgres://app:s3cret@db.example:5432/workflows' };
 const oidc = {

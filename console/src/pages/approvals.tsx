@@ -4,7 +4,7 @@
  * typed into one card never moves to another run's card when the list changes.
  */
 import { useState } from 'preact/hooks';
-import { allows } from '../api';
+import { roleAtLeast } from '../../../src/shared/roles';
 import type { PageProps } from '../main';
 import { describe, Problem, useLoad, when } from '../ui';
 
@@ -29,14 +29,14 @@ export interface ApprovalsList {
 }
 
 export function ApprovalsPage({ api, session, query }: PageProps) {
-  const all = query.get('all') === 'true' || !allows(session.role, 'operator');
+  const all = query.get('all') === 'true' || !roleAtLeast(session.role, 'operator');
   const list = useLoad(() => api.get<ApprovalsList>('/api/approvals', { mine: all ? undefined : 'true' }), [all], 10_000);
   return (
     <>
       <h1>Approvals</h1>
       <p class="hint">
         {all ? 'Every approval waiting now.' : `Waiting on you (${session.name}) or your role.`}{' '}
-        {allows(session.role, 'operator') && <a href={all ? '#/approvals' : '#/approvals?all=true'}>{all ? 'Only mine' : 'Show all'}</a>}
+        {roleAtLeast(session.role, 'operator') && <a href={all ? '#/approvals' : '#/approvals?all=true'}>{all ? 'Only mine' : 'Show all'}</a>}
       </p>
       <Problem text={list.problem} />
       {list.data?.items.length === 0 && <p class="hint">Nothing is waiting.</p>}

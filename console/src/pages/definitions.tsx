@@ -1,6 +1,8 @@
 /** Definitions: the list with their health, and one definition's steps, versions, a diff between two, and a form to start a run. */
 import { useState } from 'preact/hooks';
-import { allows, type DailyReport, type DefinitionDetail, type DefinitionSummary, type StepDoc } from '../api';
+import type { DailyReport, DefinitionDetail, DefinitionSummary, StepDoc } from '../api';
+import { roleAtLeast } from '../../../src/shared/roles';
+import { type NestedStepField, nestedStepLists } from '../../../src/shared/step-tree';
 import { diffLines } from '../diff';
 import { totalsByDefinition } from '../reports';
 import type { PageProps } from '../main';
@@ -86,7 +88,7 @@ export function DefinitionPage({ api, session, params }: PageProps) {
         <Section title="Steps">
           <Outline steps={d.definition.steps} />
         </Section>
-        {allows(session.role, 'operator') && d.enabled && (
+        {roleAtLeast(session.role, 'operator') && d.enabled && (
           <Section title="Start a run">
             <StartForm api={api} definitionKey={d.key} schema={d.definition.inputSchema} />
           </Section>
@@ -118,27 +120,24 @@ export function Outline({ steps }: { steps: StepDoc[] }) {
   );
 }
 
+/** The step lists under a step (which fields hold them is src/shared/step-tree.ts's to say), each with its label. */
 function children(step: StepDoc): { label: string; steps: StepDoc[] }[] {
-  const lists: { label: string; steps: StepDoc[] }[] = [];
-  const steps = (v: unknown) => (Array.isArray(v) ? (v as StepDoc[]) : []);
-  if (step.type === 'condition') {
-    lists.push({ label: `then (when ${String(step.condition)})`, steps: steps(step.then) });
-    if (step.else) lists.push({ label: 'else', steps: steps(step.else) });
-  }
-  if (step.type === 'switch') {
-    for (const c of steps(step.cases) as unknown as { equals: unknown; steps: StepDoc[] }[]) lists.push({ label: `case ${JSON.stringify(c.equals)}`, steps: c.steps });
-    if (step.default) lists.push({ label: 'default', steps: steps(step.default) });
-  }
-  if (step.type === 'parallel') (step.branches as StepDoc[][]).forEach((b, i) => lists.push({ label: `lane ${i + 1}`, steps: b }));
-  if (step.type === 'foreach') lists.push({ label: `for each of ${String(step.items)}`, steps: steps(step.steps) });
-  if (step.type === 'wait_for_signal' && step.onTimeout) lists.push({ label: `on timeout (${String(step.timeout)})`, steps: steps(step.onTimeout) });
-  if (step.type === 'approval') {
-    for (const rung of (step.escalation ?? []) as { after: string; steps: StepDoc[] }[]) lists.push({ label: `escalate after ${rung.after}`, steps: rung.steps });
-  }
-  const onError = step.onError as { compensate?: StepDoc[] } | undefined;
-  if (onError && typeof onError === 'object' && onError.compensate) lists.push({ label: 'on error, compensate', steps: onError.compensate });
-  return lists;
+  // A stored definition was validated: its nested lists hold steps.
+  return nestedStepLists(step).map(({ path: [field, index], steps }) => ({ label: LABELS[field](step, Number(index)), steps: steps as StepDoc[] }));
 }
+
+/** What the outline calls a list nested in `step` under `field` (the `index`th, for cases, lanes and rungs). */
+const LABELS: Record<NestedStepField, (step: StepDoc, index: number) => string> = {
+  then: (step) => `then (when ${String(step.condition)})`,
+  else: () => 'else',
+  cases: (step, index) => `case ${JSON.stringify((step.cases as { equals: unknown }[])[index]?.equals)}`,
+  default: () => 'default',
+  branches: (_step, index) => `lane ${index + 1}`,
+  onTimeout: (step) => `on timeout (${String(step.timeout)})`,
+  steps: (step) => `for each of ${String(step.items)}`,
+  escalation: (step, index) => `escalate after ${(step.escalation as { after: string }[])[index]?.after}`,
+  onError: () => 'on error, compensate',
+};
 
 /** A form from the definition's input schema: a field per top-level property it can type, JSON for the rest. */
 function StartForm({ api, definitionKey, schema }: { api: PageProps['api']; definitionKey: string; schema: Record<string, unknown> | undefined }) {

@@ -1,5 +1,6 @@
 /** What is happening: runs per day and success rate, what fails now, approvals waiting, deliveries. From /api/reports. */
-import { allows, type DailyReport, type StepsReport, type SummaryReport } from '../api';
+import type { DailyReport, StepsReport, SummaryReport } from '../api';
+import { roleAtLeast } from '../../../src/shared/roles';
 import { Chart } from '../chart';
 import { OUTBOX_DELIVERY_STATUS } from '../../../src/shared/run';
 import { successRate } from '../../../src/shared/success-rate';
@@ -97,7 +98,7 @@ export function OverviewPage({ api, session }: PageProps) {
                 <th scope="col">Step</th>
                 <th scope="col" class="num">Failed</th>
                 <th scope="col">Commonest error</th>
-                {allows(session.role, 'admin') && <th scope="col">Fix</th>}
+                {roleAtLeast(session.role, 'admin') && <th scope="col">Fix</th>}
               </tr>
             </thead>
             <tbody>
@@ -113,7 +114,7 @@ export function OverviewPage({ api, session }: PageProps) {
                       {st.failed} ({percent(st.failureRate)})
                     </td>
                     <td class="error-text">{st.topErrors[0] ? `${st.topErrors[0].errorType ?? 'untyped'}: ${st.topErrors[0].sample ?? ''}` : '–'}</td>
-                    {allows(session.role, 'admin') && (
+                    {roleAtLeast(session.role, 'admin') && (
                       <td>
                         <a href={recoveryLink(st.definitionKey, st.stepId, st.topErrors[0]?.errorType ?? null)}>Recover…</a>
                       </td>

@@ -1,5 +1,6 @@
 /** One run: its steps as a timeline, its live state while it runs, the Temporal UI link, and what the key's role may do to it. */
-import { allows, type ExecutionDetail, type LogRow } from '../api';
+import type { ExecutionDetail, LogRow } from '../api';
+import { roleAtLeast } from '../../../src/shared/roles';
 import { isOutboxResult } from '../../../src/shared/run';
 import type { PageProps } from '../main';
 import { ConfirmButton, duration, Problem, Section, Status, useLoad, when } from '../ui';
@@ -90,7 +91,7 @@ export function RunPage({ api, session, params }: PageProps) {
       </dl>
 
       <div class="actions" aria-label="Actions">
-        {open && allows(session.role, 'operator') && (
+        {open && roleAtLeast(session.role, 'operator') && (
           <ConfirmButton
             label="Cancel"
             title="Cancel this run?"
@@ -99,7 +100,7 @@ export function RunPage({ api, session, params }: PageProps) {
             onConfirm={act('cancel')}
           />
         )}
-        {open && allows(session.role, 'admin') && (
+        {open && roleAtLeast(session.role, 'admin') && (
           <ConfirmButton
             label="Terminate"
             title="Terminate this run?"
@@ -109,7 +110,7 @@ export function RunPage({ api, session, params }: PageProps) {
             onConfirm={(reason) => act('terminate', { reason })()}
           />
         )}
-        {!open && r.status !== 'SUCCESS' && allows(session.role, 'admin') && (
+        {!open && r.status !== 'SUCCESS' && roleAtLeast(session.role, 'admin') && (
           <ConfirmButton
             label="Reset to the failed step"
             title="Reset this run to the failed step?"
@@ -118,7 +119,7 @@ export function RunPage({ api, session, params }: PageProps) {
             onConfirm={(reason) => act('reset', { reason, to: 'failed-step' })()}
           />
         )}
-        {!open && allows(session.role, 'admin') && (
+        {!open && roleAtLeast(session.role, 'admin') && (
           <ConfirmButton
             label="Replay"
             title="Replay this run?"

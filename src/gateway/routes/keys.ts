@@ -2,7 +2,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from '../../../db/api-keys';
-import { requireRole, ROLES } from '../auth';
+import { ROLES } from '../../shared/roles';
+import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
