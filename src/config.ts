@@ -1,11 +1,51 @@
 /**
  * The one place that reads `process.env`. Everything else receives the frozen
  * {@link Config} object this module returns.
+ *
+ * Each setting is declared once, in `settings` below: the variable it reads,
+ * the zod schema of its text (default, bounds, error message) and its doc
+ * comment. The parsing and the `Config` type both follow from that tree; each
+ * variable's meaning for operators is in .env.example and docs/DEPLOYMENT.md,
+ * which test/unit/config.test.ts keeps in step with it.
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import type { ApiKeyRole } from '../db/schema';
 import { standardSecretKey, WEBHOOK_SIGNATURE_SCHEMES, type WebhookSignatureScheme } from './gateway/webhook-signature';
+import { isRole, ROLES, type Role } from './shared/roles';
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * One setting: the variables it reads, each with the zod schema of its text,
+ * and how their values become the setting's. `value` runs once every variable
+ * has passed its schema, and throws {@link ConfigError} when variables valid
+ * on their own do not fit together.
+ */
+class Setting<T> {
+  constructor(
+    readonly variables: z.ZodRawShape,
+    readonly value: (env: Environment) => T,
+  ) {}
+}
+
+/** The setting of one variable, its parsed value passed through `finish` when given (which may read other settings). */
+function from<S extends z.ZodType>(name: string, schema: S): Setting<z.output<S>>;
+function from<S extends z.ZodType, T>(name: string, schema: S, finish: (value: z.output<S>, env: Environment) => T): Setting<T>;
+function from(name: string, schema: z.ZodType, finish: (value: unknown, env: Environment) => unknown = (value) => value): Setting<unknown> {
+  return new Setting({ [name]: schema }, (env) => finish(schema.parse(env[name]), env));
+}
+
+/** The setting of several variables that must fit together. */
+function fromVariables<S extends z.ZodObject, T>(schema: S, combine: (values: z.output<S>) => T): Setting<T> {
+  return new Setting(schema.shape, (env) => combine(schema.parse(env)));
+}
+
+interface Settings {
+  readonly [key: string]: Setting<unknown> | Settings;
+}
+
+/** What a tree of settings reads as: each setting replaced by its value. */
+type Values<T> = { readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : Values<T[K]> };
 
 const bool = (fallback: boolean) =>
   z
@@ -49,99 +89,40 @@ const optionalUrl = (protocols: string[]) =>
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
 
+const optionalHttpUrl = optionalUrl(['http:', 'https:']);
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
 /** A table name as `DATA_TABLES` lists it: `table` or `schema.table`, plain identifiers. */
 const TABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 
-const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+/** Settings that others default to. */
+const nodeEnv = from('NODE_ENV', z.enum(['development', 'production', 'test']).default('development'));
+const databaseUrl = from(
+  'DATABASE_URL',
+  z.string({ error: 'is required (postgres://user:password@host:5432/database)' }).refine((v) => POSTGRES_URL.test(v), 'must start with postgres:// or postgresql://'),
+);
 
-const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().default('127.0.0.1'),
-  PORT: int(3000, 0, 65535),
-  PUBLIC_URL: optionalUrl(['http:', 'https:']),
-  TRUST_PROXY: optionalString.transform((v, ctx) => {
-    const parsed = parseTrustProxy(v);
-    if (parsed instanceof Error) {
-      ctx.addIssue({ code: 'custom', message: parsed.message });
-      return z.NEVER;
-    }
-    return parsed;
-  }),
+/** Signed webhook deliveries (`POST /api/hooks/<key>`). */
+export interface WebhookConfig {
+  /** Which signatures are taken (WEBHOOK_SIGNATURE_SCHEME). @default 'standard' */
+  readonly scheme: WebhookSignatureScheme;
+  /** Every secret accepted, as written (several while one is rotated). */
+  readonly secrets: readonly string[];
+}
 
-  DATABASE_URL: z
-    .string({ error: 'is required (postgres://user:password@host:5432/database)' })
-    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
-  DATABASE_POOL_MAX: int(10, 1, 500),
-  DATABASE_LISTEN_URL: optionalString.refine((v) => v === undefined || v === 'off' || /^postgres(ql)?:\/\//.test(v), 'must be off, or start with postgres:// or postgresql://'),
-  DATA_DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
-  DATA_TABLES: optionalString.refine((v) => list(v).every((name) => TABLE_NAME.test(name)), {
-    message: 'must be a comma-separated list of table or schema.table names (letters, digits, _ and $)',
-  }),
-  REDIS_URL: optionalUrl(['redis:', 'rediss:']),
-  REDIS_PASSWORD: optionalString,
-  RATE_LIMIT_REDIS_PREFIX: z.string().min(1, 'must not be empty').max(100).default('wfa:ratelimit:'),
-
-  TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('workflow-automation'),
-  TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
-
-  SMTP_HOST: optionalString,
-  SMTP_PORT: int(587, 1, 65535),
-  SMTP_SECURE: bool(false),
-  SMTP_USER: optionalString,
-  SMTP_PASS: optionalString,
-  SMTP_FROM: optionalString,
-  EMAIL_MAX_ATTACHMENT_BYTES: int(10 * 1024 * 1024, 1),
-  EMAIL_MAX_TOTAL_ATTACHMENT_BYTES: int(25 * 1024 * 1024, 1),
-
-  TWILIO_ACCOUNT_SID: optionalString,
-  TWILIO_AUTH_TOKEN: optionalString,
-  TWILIO_PHONE_NUMBER: optionalString,
-  TWILIO_MESSAGING_SERVICE_SID: optionalString,
-  TWILIO_API_URL: optionalUrl(['http:', 'https:']),
-
-  SLACK_BOT_TOKEN: optionalString,
-  SLACK_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
-  SLACK_API_URL: optionalUrl(['http:', 'https:']),
-  TEAMS_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
-  DEV_OUTBOX: optionalBool,
-  EXPRESSION_ENV: optionalString,
-  PACING_EMAIL_PER_MINUTE: int(0, 0, 100_000),
-  PACING_SMS_PER_MINUTE: int(0, 0, 100_000),
-  PACING_SLACK_PER_MINUTE: int(0, 0, 100_000),
-  PACING_TEAMS_PER_MINUTE: int(0, 0, 100_000),
-
-  WORKFLOW_MAX_CONCURRENT_EXECUTIONS: int(20, 1, 10_000),
-  WORKFLOW_DEFAULT_TIMEOUT: int(300, 1, 86_400),
-  WORKFLOW_HEARTBEAT_TIMEOUT: int(10, 2, 3_600),
-  WORKFLOW_DATABASE_WAIT_LIMIT: int(86_400, 10, 2_592_000),
-  WORKFLOW_QUEUE_CONCURRENCY: int(10, 1, 10_000),
-  WORKFLOW_ENABLE_CACHING: bool(true),
-  WORKFLOW_CACHE_TTL: int(3600, 0),
-  WORKFLOW_CONTINUE_AS_NEW_EVENTS: int(10_000, 50, 50_000),
-  MIRROR_RECONCILE_INTERVAL_MS: int(5000, 100, 3_600_000),
-  REPORTS_REFRESH_INTERVAL_MS: int(60_000, 1000, 86_400_000),
-  RETENTION_DAYS: int(90, 1, 36_500),
-  RETENTION_AUDIT_DAYS: int(365, 1, 36_500),
-
-  SENTRY_DSN: optionalUrl(['http:', 'https:']),
-  LOG_LEVEL: logLevel.default('info'),
-  METRICS_REQUIRE_KEY: bool(false),
-  WORKER_METRICS_ADDRESS: optionalString.refine((v) => v === undefined || isBindAddress(v), {
-    message: 'must be host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464 ([::1]:9464 for IPv6)',
-  }),
-
-  RATE_LIMIT_PER_MINUTE: int(120, 1, 1_000_000),
-  ENABLE_RATE_LIMITING: bool(true),
+/** The variables of signed webhook deliveries, checked together by webhookConfig. */
+const webhookVariables = z.object({
   /** Comma-separated; `whsec_<base64>` for the standard scheme (src/gateway/webhook-signature.ts). */
   WEBHOOK_SIGNATURE_SECRET: optionalString,
   WEBHOOK_SIGNATURE_SCHEME: z
     .enum(WEBHOOK_SIGNATURE_SCHEMES, { error: `must be one of ${WEBHOOK_SIGNATURE_SCHEMES.join(', ')}` })
     .default('standard'),
-  CORS_ORIGINS: optionalString,
-  HTTP_ALLOWED_HOSTS: optionalString,
+});
+const webhooks = fromVariables(webhookVariables, webhookConfig);
 
+/** The variables of OIDC bearer tokens and of the console's sign-in, checked together by oidcConfig. */
+const oidcVariables = z.object({
   OIDC_JWKS_URL: optionalString.refine((v) => v === undefined || isSafeJwksUrl(v), {
     message: 'must be an https:// URL (http:// only on a loopback address)',
   }),
@@ -152,18 +133,229 @@ const envSchema = z.object({
   }),
   OIDC_ROLE_MAP: optionalString,
   OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
-  /** Payload encryption (src/temporal/encryption.ts): `<id>:<base64 of 32 bytes>`, comma-separated. */
-  ENCRYPTION_KEYS: optionalString,
-  ENCRYPTION_KEY_ID: optionalString,
   /** The console's sign-in through the provider (authorization code with PKCE, a public client). */
   OIDC_CONSOLE_CLIENT_ID: optionalString,
-  OIDC_AUTHORIZATION_URL: optionalUrl(['http:', 'https:']),
-  OIDC_TOKEN_URL: optionalUrl(['http:', 'https:']),
+  OIDC_AUTHORIZATION_URL: optionalHttpUrl,
+  OIDC_TOKEN_URL: optionalHttpUrl,
   OIDC_CONSOLE_SCOPE: optionalString,
 });
 
-export type Env = z.input<typeof envSchema>;
-type Parsed = z.output<typeof envSchema>;
+/** Payload encryption (src/temporal/encryption.ts), checked together by encryptionConfig. */
+const encryptionVariables = z.object({
+  /** `<id>:<base64 of 32 bytes>`, comma-separated. */
+  ENCRYPTION_KEYS: optionalString,
+  ENCRYPTION_KEY_ID: optionalString,
+});
+
+/**
+ * Every setting, in the shape of {@link Config}. Checks that involve several
+ * variables throw in this order: EXPRESSION_ENV, OIDC, encryption, webhooks.
+ */
+const settings = {
+  env: nodeEnv,
+  http: {
+    host: from('HOST', z.string().default('127.0.0.1')),
+    port: from('PORT', int(3000, 0, 65535)),
+    publicUrl: from('PUBLIC_URL', optionalHttpUrl),
+    /**
+     * Express's `trust proxy`: which hops' `X-Forwarded-For` to believe for the
+     * client address (rate limits per address, logs). @default false
+     */
+    trustProxy: from(
+      'TRUST_PROXY',
+      optionalString.transform((v, ctx) => {
+        const parsed = parseTrustProxy(v);
+        if (parsed instanceof Error) {
+          ctx.addIssue({ code: 'custom', message: parsed.message });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+    ),
+  },
+  database: {
+    url: databaseUrl,
+    poolMax: from('DATABASE_POOL_MAX', int(10, 1, 500)),
+    /**
+     * Where the gateway listens for changed keys and definitions (a direct
+     * connection: LISTEN does not pass a pooler in transaction mode); undefined
+     * when `off`, which makes every lookup read the database. @default DATABASE_URL
+     */
+    listenUrl: from(
+      'DATABASE_LISTEN_URL',
+      optionalString.refine((v) => v === undefined || v === 'off' || POSTGRES_URL.test(v), 'must be off, or start with postgres:// or postgresql://'),
+      (url, env) => (url === 'off' ? undefined : (url ?? databaseUrl.value(env))),
+    ),
+  },
+  redis: {
+    url: from('REDIS_URL', optionalUrl(['redis:', 'rediss:'])),
+    password: from('REDIS_PASSWORD', optionalString),
+    /** Prefix of the rate limiter's keys in Redis. @default 'wfa:ratelimit:' */
+    rateLimitPrefix: from('RATE_LIMIT_REDIS_PREFIX', z.string().min(1, 'must not be empty').max(100).default('wfa:ratelimit:')),
+  },
+  temporal: {
+    address: from('TEMPORAL_ADDRESS', z.string().default('localhost:7233')),
+    namespace: from('TEMPORAL_NAMESPACE', z.string().min(1).default('default')),
+    taskQueue: from('TEMPORAL_TASK_QUEUE', z.string().min(1).default('workflow-automation')),
+    uiUrl: from('TEMPORAL_UI_URL', z.url().default('http://localhost:8233')),
+  },
+  smtp: {
+    host: from('SMTP_HOST', optionalString),
+    port: from('SMTP_PORT', int(587, 1, 65535)),
+    secure: from('SMTP_SECURE', bool(false)),
+    user: from('SMTP_USER', optionalString),
+    pass: from('SMTP_PASS', optionalString),
+    from: from('SMTP_FROM', optionalString),
+    /** Largest attachment of an email step, in bytes. @default 10 MiB */
+    maxAttachmentBytes: from('EMAIL_MAX_ATTACHMENT_BYTES', int(10 * 1024 * 1024, 1)),
+    /** Largest sum of an email step's attachments, in bytes. @default 25 MiB */
+    maxTotalAttachmentBytes: from('EMAIL_MAX_TOTAL_ATTACHMENT_BYTES', int(25 * 1024 * 1024, 1)),
+  },
+  twilio: {
+    accountSid: from('TWILIO_ACCOUNT_SID', optionalString),
+    authToken: from('TWILIO_AUTH_TOKEN', optionalString),
+    phoneNumber: from('TWILIO_PHONE_NUMBER', optionalString),
+    messagingServiceSid: from('TWILIO_MESSAGING_SERVICE_SID', optionalString),
+    /** Base URL replacing Twilio's API hosts (a proxy; a loopback stand-in in tests). */
+    apiUrl: from('TWILIO_API_URL', optionalHttpUrl),
+  },
+  slack: {
+    botToken: from('SLACK_BOT_TOKEN', optionalString),
+    webhookUrl: from('SLACK_WEBHOOK_URL', optionalHttpUrl),
+    apiUrl: from('SLACK_API_URL', optionalHttpUrl),
+  },
+  teams: { webhookUrl: from('TEAMS_WEBHOOK_URL', optionalHttpUrl) },
+  /**
+   * A notification step (email, sms, slack, teams) whose channel has no
+   * credentials records its message in the `dev_outbox` table, not delivered,
+   * instead of failing. Off in test runs so they state what they rely on, and
+   * off in production, where a missing variable must fail the run.
+   * @default true when NODE_ENV is development, false otherwise
+   */
+  devOutbox: from('DEV_OUTBOX', optionalBool, (on, env) => on ?? nodeEnv.value(env) === 'development'),
+  /** Variables exposed to expressions as `env.<NAME>` (EXPRESSION_ENV): captured when a run starts, so not secrets. */
+  expressionEnv: from('EXPRESSION_ENV', optionalString, (names, env) => exposedVariables(list(names), env)),
+  /** Sends per minute allowed on each channel, across all runs; 0 leaves a channel unpaced. */
+  pacing: {
+    email: from('PACING_EMAIL_PER_MINUTE', int(0, 0, 100_000)),
+    sms: from('PACING_SMS_PER_MINUTE', int(0, 0, 100_000)),
+    slack: from('PACING_SLACK_PER_MINUTE', int(0, 0, 100_000)),
+    teams: from('PACING_TEAMS_PER_MINUTE', int(0, 0, 100_000)),
+  },
+  /** Where `db_insert` and `db_update` steps write, and the only tables they may touch. */
+  data: {
+    /** @default DATABASE_URL */
+    url: from(
+      'DATA_DATABASE_URL',
+      optionalString.refine((v) => v === undefined || POSTGRES_URL.test(v), 'must start with postgres:// or postgresql://'),
+      (url, env) => url ?? databaseUrl.value(env),
+    ),
+    /** Allowed tables as listed, `table` or `schema.table`; none by default, which turns the steps off. */
+    tables: from(
+      'DATA_TABLES',
+      optionalString.refine((v) => list(v).every((name) => TABLE_NAME.test(name)), {
+        message: 'must be a comma-separated list of table or schema.table names (letters, digits, _ and $)',
+      }),
+      list,
+    ),
+  },
+  workflow: {
+    /** Concurrent workflow tasks per worker. @default 20 */
+    maxConcurrentExecutions: from('WORKFLOW_MAX_CONCURRENT_EXECUTIONS', int(20, 1, 10_000)),
+    /** Default start-to-close timeout of a step's activity, in seconds. @default 300 */
+    defaultTimeoutSeconds: from('WORKFLOW_DEFAULT_TIMEOUT', int(300, 1, 86_400)),
+    /** Seconds a step's activity may go without a heartbeat before it is retried elsewhere (a dead worker). @default 10 */
+    heartbeatTimeoutSeconds: from('WORKFLOW_HEARTBEAT_TIMEOUT', int(10, 2, 3_600)),
+    /**
+     * Seconds a step waits, in all, for the product's own Postgres to answer
+     * again (the delivery ledger, pacing) before it fails with
+     * `DatabaseUnavailable`; the wait spends none of the step's retries. @default 86400
+     */
+    databaseWaitLimitSeconds: from('WORKFLOW_DATABASE_WAIT_LIMIT', int(86_400, 10, 2_592_000)),
+    /** Concurrent activities (deliveries, data updates) per worker. @default 10 */
+    queueConcurrency: from('WORKFLOW_QUEUE_CONCURRENCY', int(10, 1, 10_000)),
+    /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
+    enableCaching: from('WORKFLOW_ENABLE_CACHING', bool(true)),
+    /** Seconds a definition version stays in the gateway's cache. @default 3600 */
+    cacheTtlSeconds: from('WORKFLOW_CACHE_TTL', int(3600, 0)),
+    /** History length past which a run continues as new between top-level steps. @default 10000 */
+    continueAsNewAfterEvents: from('WORKFLOW_CONTINUE_AS_NEW_EVENTS', int(10_000, 50, 50_000)),
+  },
+  /** How often a worker reconciles the mirror with Temporal, and brings the report rollups up to date (db/reports.ts). */
+  mirror: {
+    reconcileIntervalMs: from('MIRROR_RECONCILE_INTERVAL_MS', int(5000, 100, 3_600_000)),
+    reportsRefreshIntervalMs: from('REPORTS_REFRESH_INTERVAL_MS', int(60_000, 1000, 86_400_000)),
+  },
+  /** What `npm run clean-logs` keeps: finished runs' rows for `days`, audit entries and finished batches for `auditDays`. */
+  retention: {
+    days: from('RETENTION_DAYS', int(90, 1, 36_500)),
+    auditDays: from('RETENTION_AUDIT_DAYS', int(365, 1, 36_500)),
+  },
+  sentryDsn: from('SENTRY_DSN', optionalHttpUrl),
+  logLevel: from('LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
+  /** `GET /metrics`: open, or only with an API key (any role). @default open */
+  metrics: { requireKey: from('METRICS_REQUIRE_KEY', bool(false)) },
+  /**
+   * Where the worker serves the Temporal SDK's metrics for Prometheus
+   * (`host:port`, scraped at `/metrics`). @default off
+   */
+  workerMetricsAddress: from(
+    'WORKER_METRICS_ADDRESS',
+    optionalString.refine((v) => v === undefined || isBindAddress(v), {
+      message: 'must be host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464 ([::1]:9464 for IPv6)',
+    }),
+  ),
+  rateLimit: {
+    enabled: from('ENABLE_RATE_LIMITING', bool(true)),
+    perMinute: from('RATE_LIMIT_PER_MINUTE', int(120, 1, 1_000_000)),
+  },
+  corsOrigins: from('CORS_ORIGINS', optionalString, list),
+  /** What `http` steps may reach beyond the public internet, and the secrets their headers may use. */
+  outbound: {
+    /** Host names, addresses or CIDR networks allowed although not public. */
+    allowedHosts: from('HTTP_ALLOWED_HOSTS', optionalString, list),
+    /** `HTTP_SECRET_<NAME>` values by `<NAME>`. */
+    secrets: new Setting({}, (env): Readonly<Record<string, string>> =>
+      Object.fromEntries(
+        Object.entries(env)
+          .filter((entry): entry is [string, string] => /^HTTP_SECRET_[A-Z0-9_]+$/.test(entry[0]) && Boolean(entry[1]))
+          .map(([name, value]) => [name.slice('HTTP_SECRET_'.length), value]),
+      ),
+    ),
+  },
+  /** Bearer tokens from an OpenID Connect provider, accepted beside API keys; off unless OIDC_JWKS_URL is set. */
+  oidc: fromVariables(oidcVariables, oidcConfig),
+  /**
+   * Payload encryption, when ENCRYPTION_KEYS is set: every key by id (base64
+   * of 32 bytes) and the one new payloads are sealed with (ENCRYPTION_KEY_ID,
+   * or the only key). Off by default.
+   */
+  encryption: fromVariables(encryptionVariables, encryptionConfig),
+  /**
+   * Signed webhook deliveries (`POST /api/hooks/<key>`); undefined without
+   * WEBHOOK_SIGNATURE_SECRET, which turns the route off (503).
+   */
+  webhooks,
+  /** The values of the {@link SECRET_VARIABLES} and `HTTP_SECRET_*` variables that are set: never to leave the process (e.g. in error reports). */
+  secretValues: new Setting({}, (env): readonly string[] =>
+    [
+      ...SECRET_VARIABLES.map((name) => env[name]),
+      // Each webhook secret on its own, and a standard one's base64 without its prefix.
+      ...(webhooks.value(env)?.secrets ?? []).flatMap((secret) => [secret, secret.replace(/^whsec_/, '')]),
+      ...Object.entries(env)
+        .filter(([name]) => name.startsWith('HTTP_SECRET_'))
+        .map(([, value]) => value),
+    ].filter((value): value is string => value !== undefined && value.trim() !== ''),
+  ),
+} satisfies Settings;
+
+export type Config = Values<typeof settings>;
+
+/** Every variable a setting reads, with the zod schema of its text. */
+const envSchema = z.object(variablesOf(settings));
+
+/** The names of the variables {@link loadConfig} reads (besides `HTTP_SECRET_*`), in the order of {@link Config}. */
+export const VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 /** Variables whose values are secrets: never logged, never echoed in errors. */
 export const SECRET_VARIABLES = [
@@ -180,153 +372,6 @@ export const SECRET_VARIABLES = [
   'WEBHOOK_SIGNATURE_SECRET',
   'ENCRYPTION_KEYS',
 ] as const;
-
-export interface Config {
-  readonly env: Parsed['NODE_ENV'];
-  readonly http: {
-    readonly host: string;
-    readonly port: number;
-    readonly publicUrl: string | undefined;
-    /**
-     * Express's `trust proxy`: which hops' `X-Forwarded-For` to believe for the
-     * client address (rate limits per address, logs). @default false
-     */
-    readonly trustProxy: TrustProxy;
-  };
-  readonly database: {
-    readonly url: string;
-    readonly poolMax: number;
-    /**
-     * Where the gateway listens for changed keys and definitions (a direct
-     * connection: LISTEN does not pass a pooler in transaction mode); undefined
-     * when `off`, which makes every lookup read the database. @default DATABASE_URL
-     */
-    readonly listenUrl: string | undefined;
-  };
-  readonly redis: {
-    readonly url: string | undefined;
-    readonly password: string | undefined;
-    /** Prefix of the rate limiter's keys in Redis. @default 'wfa:ratelimit:' */
-    readonly rateLimitPrefix: string;
-  };
-  readonly temporal: {
-    readonly address: string;
-    readonly namespace: string;
-    readonly taskQueue: string;
-    readonly uiUrl: string;
-  };
-  readonly smtp: {
-    readonly host: string | undefined;
-    readonly port: number;
-    readonly secure: boolean;
-    readonly user: string | undefined;
-    readonly pass: string | undefined;
-    readonly from: string | undefined;
-    /** Largest attachment of an email step, in bytes. @default 10 MiB */
-    readonly maxAttachmentBytes: number;
-    /** Largest sum of an email step's attachments, in bytes. @default 25 MiB */
-    readonly maxTotalAttachmentBytes: number;
-  };
-  readonly twilio: {
-    readonly accountSid: string | undefined;
-    readonly authToken: string | undefined;
-    readonly phoneNumber: string | undefined;
-    readonly messagingServiceSid: string | undefined;
-    /** Base URL replacing Twilio's API hosts (a proxy; a loopback stand-in in tests). */
-    readonly apiUrl: string | undefined;
-  };
-  readonly slack: {
-    readonly botToken: string | undefined;
-    readonly webhookUrl: string | undefined;
-    readonly apiUrl: string | undefined;
-  };
-  readonly teams: { readonly webhookUrl: string | undefined };
-  /**
-   * A notification step (email, sms, slack, teams) whose channel has no
-   * credentials records its message in the `dev_outbox` table, not delivered,
-   * instead of failing. Off in test runs so they state what they rely on, and
-   * off in production, where a missing variable must fail the run.
-   * @default true when NODE_ENV is development, false otherwise
-   */
-  readonly devOutbox: boolean;
-  /** Variables exposed to expressions as `env.<NAME>` (EXPRESSION_ENV): captured when a run starts, so not secrets. */
-  readonly expressionEnv: Readonly<Record<string, string>>;
-  /** Sends per minute allowed on each channel, across all runs; 0 leaves a channel unpaced. */
-  readonly pacing: { readonly email: number; readonly sms: number; readonly slack: number; readonly teams: number };
-  /** Where `db_insert` and `db_update` steps write, and the only tables they may touch. */
-  readonly data: {
-    /** @default DATABASE_URL */
-    readonly url: string;
-    /** Allowed tables as listed, `table` or `schema.table`; none by default, which turns the steps off. */
-    readonly tables: readonly string[];
-  };
-  readonly workflow: {
-    /** Concurrent workflow tasks per worker. @default 20 */
-    readonly maxConcurrentExecutions: number;
-    /** Default start-to-close timeout of a step's activity, in seconds. @default 300 */
-    readonly defaultTimeoutSeconds: number;
-    /** Seconds a step's activity may go without a heartbeat before it is retried elsewhere (a dead worker). @default 10 */
-    readonly heartbeatTimeoutSeconds: number;
-    /**
-     * Seconds a step waits, in all, for the product's own Postgres to answer
-     * again (the delivery ledger, pacing) before it fails with
-     * `DatabaseUnavailable`; the wait spends none of the step's retries. @default 86400
-     */
-    readonly databaseWaitLimitSeconds: number;
-    /** Concurrent activities (deliveries, data updates) per worker. @default 10 */
-    readonly queueConcurrency: number;
-    /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
-    readonly enableCaching: boolean;
-    /** Seconds a definition version stays in the gateway's cache. @default 3600 */
-    readonly cacheTtlSeconds: number;
-    /** History length past which a run continues as new between top-level steps. @default 10000 */
-    readonly continueAsNewAfterEvents: number;
-  };
-  /** How often a worker reconciles the mirror with Temporal, and brings the report rollups up to date (db/reports.ts). */
-  readonly mirror: { readonly reconcileIntervalMs: number; readonly reportsRefreshIntervalMs: number };
-  /** What `npm run clean-logs` keeps: finished runs' rows for `days`, audit entries and finished batches for `auditDays`. */
-  readonly retention: { readonly days: number; readonly auditDays: number };
-  readonly sentryDsn: string | undefined;
-  /**
-   * Payload encryption, when ENCRYPTION_KEYS is set: every key by id (base64
-   * of 32 bytes) and the one new payloads are sealed with (ENCRYPTION_KEY_ID,
-   * or the only key). Off by default.
-   */
-  readonly encryption: { readonly keys: Readonly<Record<string, string>>; readonly currentKeyId: string } | undefined;
-  /** The values of the {@link SECRET_VARIABLES} and `HTTP_SECRET_*` variables that are set: never to leave the process (e.g. in error reports). */
-  readonly secretValues: readonly string[];
-  readonly logLevel: Parsed['LOG_LEVEL'];
-  /** `GET /metrics`: open, or only with an API key (any role). @default open */
-  readonly metrics: { readonly requireKey: boolean };
-  /**
-   * Where the worker serves the Temporal SDK's metrics for Prometheus
-   * (`host:port`, scraped at `/metrics`). @default off
-   */
-  readonly workerMetricsAddress: string | undefined;
-  readonly rateLimit: { readonly enabled: boolean; readonly perMinute: number };
-  /**
-   * Signed webhook deliveries (`POST /api/hooks/<key>`); undefined without
-   * WEBHOOK_SIGNATURE_SECRET, which turns the route off (503).
-   */
-  readonly webhooks:
-    | {
-        /** Which signatures are taken (WEBHOOK_SIGNATURE_SCHEME). @default 'standard' */
-        readonly scheme: WebhookSignatureScheme;
-        /** Every secret accepted, as written (several while one is rotated). */
-        readonly secrets: readonly string[];
-      }
-    | undefined;
-  /** Bearer tokens from an OpenID Connect provider, accepted beside API keys; off unless OIDC_JWKS_URL is set. */
-  readonly oidc: OidcConfig | undefined;
-  readonly corsOrigins: readonly string[];
-  /** What `http` steps may reach beyond the public internet, and the secrets their headers may use. */
-  readonly outbound: {
-    /** Host names, addresses or CIDR networks allowed although not public. */
-    readonly allowedHosts: readonly string[];
-    /** `HTTP_SECRET_<NAME>` values by `<NAME>`. */
-    readonly secrets: Readonly<Record<string, string>>;
-  };
-}
 
 /** Raised when the environment does not describe a runnable configuration. */
 export class ConfigError extends Error {
@@ -351,96 +396,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(problems);
   }
-  const e = result.data;
-  const expressionEnv = exposedVariables(list(e.EXPRESSION_ENV), env);
-  if (expressionEnv.problems.length > 0) throw new ConfigError(expressionEnv.problems);
-  const oidc = oidcConfig(e);
-  if (oidc instanceof ConfigError) throw oidc;
-  const encryption = encryptionConfig(e);
-  if (encryption instanceof ConfigError) throw encryption;
-  const webhooks = webhookConfig(e);
-  if (webhooks instanceof ConfigError) throw webhooks;
-  return deepFreeze({
-    env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, publicUrl: e.PUBLIC_URL, trustProxy: e.TRUST_PROXY ?? false },
-    database: {
-      url: e.DATABASE_URL,
-      poolMax: e.DATABASE_POOL_MAX,
-      listenUrl: e.DATABASE_LISTEN_URL === 'off' ? undefined : (e.DATABASE_LISTEN_URL ?? e.DATABASE_URL),
-    },
-    redis: { url: e.REDIS_URL, password: e.REDIS_PASSWORD, rateLimitPrefix: e.RATE_LIMIT_REDIS_PREFIX },
-    temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE,
-      taskQueue: e.TEMPORAL_TASK_QUEUE,
-      uiUrl: e.TEMPORAL_UI_URL,
-    },
-    smtp: {
-      host: e.SMTP_HOST,
-      port: e.SMTP_PORT,
-      secure: e.SMTP_SECURE,
-      user: e.SMTP_USER,
-      pass: e.SMTP_PASS,
-      from: e.SMTP_FROM,
-      maxAttachmentBytes: e.EMAIL_MAX_ATTACHMENT_BYTES,
-      maxTotalAttachmentBytes: e.EMAIL_MAX_TOTAL_ATTACHMENT_BYTES,
-    },
-    twilio: {
-      accountSid: e.TWILIO_ACCOUNT_SID,
-      authToken: e.TWILIO_AUTH_TOKEN,
-      phoneNumber: e.TWILIO_PHONE_NUMBER,
-      messagingServiceSid: e.TWILIO_MESSAGING_SERVICE_SID,
-      apiUrl: e.TWILIO_API_URL,
-    },
-    slack: { botToken: e.SLACK_BOT_TOKEN, webhookUrl: e.SLACK_WEBHOOK_URL, apiUrl: e.SLACK_API_URL },
-    teams: { webhookUrl: e.TEAMS_WEBHOOK_URL },
-    devOutbox: e.DEV_OUTBOX ?? e.NODE_ENV === 'development',
-    expressionEnv: expressionEnv.values,
-    pacing: {
-      email: e.PACING_EMAIL_PER_MINUTE,
-      sms: e.PACING_SMS_PER_MINUTE,
-      slack: e.PACING_SLACK_PER_MINUTE,
-      teams: e.PACING_TEAMS_PER_MINUTE,
-    },
-    data: { url: e.DATA_DATABASE_URL ?? e.DATABASE_URL, tables: list(e.DATA_TABLES) },
-    workflow: {
-      maxConcurrentExecutions: e.WORKFLOW_MAX_CONCURRENT_EXECUTIONS,
-      defaultTimeoutSeconds: e.WORKFLOW_DEFAULT_TIMEOUT,
-      heartbeatTimeoutSeconds: e.WORKFLOW_HEARTBEAT_TIMEOUT,
-      databaseWaitLimitSeconds: e.WORKFLOW_DATABASE_WAIT_LIMIT,
-      queueConcurrency: e.WORKFLOW_QUEUE_CONCURRENCY,
-      enableCaching: e.WORKFLOW_ENABLE_CACHING,
-      cacheTtlSeconds: e.WORKFLOW_CACHE_TTL,
-      continueAsNewAfterEvents: e.WORKFLOW_CONTINUE_AS_NEW_EVENTS,
-    },
-    mirror: { reconcileIntervalMs: e.MIRROR_RECONCILE_INTERVAL_MS, reportsRefreshIntervalMs: e.REPORTS_REFRESH_INTERVAL_MS },
-    retention: { days: e.RETENTION_DAYS, auditDays: e.RETENTION_AUDIT_DAYS },
-    sentryDsn: e.SENTRY_DSN,
-    encryption,
-    secretValues: [
-      ...SECRET_VARIABLES.map((name) => env[name]),
-      // Each webhook secret on its own, and a standard one's base64 without its prefix.
-      ...(webhooks?.secrets ?? []).flatMap((secret) => [secret, secret.replace(/^whsec_/, '')]),
-      ...Object.entries(env)
-        .filter(([name]) => name.startsWith('HTTP_SECRET_'))
-        .map(([, value]) => value),
-    ].filter((value): value is string => value !== undefined && value.trim() !== ''),
-    logLevel: e.LOG_LEVEL,
-    metrics: { requireKey: e.METRICS_REQUIRE_KEY },
-    workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
-    rateLimit: { enabled: e.ENABLE_RATE_LIMITING, perMinute: e.RATE_LIMIT_PER_MINUTE },
-    webhooks,
-    oidc,
-    corsOrigins: list(e.CORS_ORIGINS),
-    outbound: {
-      allowedHosts: list(e.HTTP_ALLOWED_HOSTS),
-      secrets: Object.fromEntries(
-        Object.entries(env)
-          .filter((entry): entry is [string, string] => /^HTTP_SECRET_[A-Z0-9_]+$/.test(entry[0]) && Boolean(entry[1]))
-          .map(([name, value]) => [name.slice('HTTP_SECRET_'.length), value]),
-      ),
-    },
-  });
+  return deepFreeze(valuesOf(settings, env));
+}
+
+function variablesOf(tree: Settings): z.ZodRawShape {
+  return Object.assign({}, ...Object.values(tree).map((node) => (node instanceof Setting ? node.variables : variablesOf(node))));
+}
+
+function valuesOf<T extends Settings>(tree: T, env: Environment): Values<T> {
+  const entries = Object.entries(tree).map(([key, node]) => [key, node instanceof Setting ? node.value(env) : valuesOf(node, env)]);
+  // Object.fromEntries cannot carry the keys' types: Values<T> is what the line above builds.
+  return Object.fromEntries(entries) as Values<T>;
 }
 
 /**
@@ -461,7 +427,7 @@ export interface OidcConfig {
    */
   readonly rolesClaim: string;
   /** Our role for each claim value that grants one (OIDC_ROLE_MAP). */
-  readonly roleMap: Readonly<Record<string, ApiKeyRole>>;
+  readonly roleMap: Readonly<Record<string, Role>>;
   /**
    * Least seconds between two fetches of the key set prompted by a token
    * signed with a key not in it (a rotation). @default 30
@@ -480,7 +446,7 @@ export interface OidcConfig {
  * `standard` every secret is `whsec_<base64>`; under `both` at least one is
  * (the others serve legacy senders only) and none is a broken `whsec_`.
  */
-function webhookConfig(e: Parsed): Config['webhooks'] | ConfigError {
+function webhookConfig(e: z.output<typeof webhookVariables>): WebhookConfig | undefined {
   const secrets = list(e.WEBHOOK_SIGNATURE_SECRET);
   if (secrets.length === 0) return undefined;
   const scheme = e.WEBHOOK_SIGNATURE_SCHEME;
@@ -497,10 +463,10 @@ function webhookConfig(e: Parsed): Config['webhooks'] | ConfigError {
       'WEBHOOK_SIGNATURE_SECRET: a Standard Webhooks secret is whsec_ and the base64 of 24 to 64 random bytes (echo "whsec_$(openssl rand -base64 32)"); ' +
         'for senders signing X-Signature with an older secret, set WEBHOOK_SIGNATURE_SCHEME=both (or legacy): see docs/DEPLOYMENT.md',
     );
-    return new ConfigError(problems);
+    throw new ConfigError(problems);
   }
   if (!standard.includes(true)) {
-    return new ConfigError([
+    throw new ConfigError([
       'WEBHOOK_SIGNATURE_SECRET has no whsec_ secret, which WEBHOOK_SIGNATURE_SCHEME=both needs for standard signatures: add one, or set legacy',
     ]);
   }
@@ -510,9 +476,10 @@ function webhookConfig(e: Parsed): Config['webhooks'] | ConfigError {
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** ENCRYPTION_KEYS and ENCRYPTION_KEY_ID, checked: ids, 32-byte keys, a current key that is one of them. */
-function encryptionConfig(e: Parsed): Config['encryption'] | ConfigError {
+function encryptionConfig(e: z.output<typeof encryptionVariables>): { readonly keys: Readonly<Record<string, string>>; readonly currentKeyId: string } | undefined {
   if (e.ENCRYPTION_KEYS === undefined) {
-    return e.ENCRYPTION_KEY_ID === undefined ? undefined : new ConfigError(['ENCRYPTION_KEY_ID is set, but ENCRYPTION_KEYS is not: set the keys too']);
+    if (e.ENCRYPTION_KEY_ID === undefined) return undefined;
+    throw new ConfigError(['ENCRYPTION_KEY_ID is set, but ENCRYPTION_KEYS is not: set the keys too']);
   }
   const problems: string[] = [];
   const keys: Record<string, string> = {};
@@ -536,31 +503,30 @@ function encryptionConfig(e: Parsed): Config['encryption'] | ConfigError {
   const currentKeyId = e.ENCRYPTION_KEY_ID?.trim() ?? (ids.length === 1 ? ids[0] : undefined);
   if (problems.length === 0 && currentKeyId === undefined) problems.push(`ENCRYPTION_KEY_ID is required when ENCRYPTION_KEYS holds several keys: name the one new payloads use (${ids.join(', ')})`);
   else if (problems.length === 0 && keys[currentKeyId!] === undefined) problems.push(`ENCRYPTION_KEY_ID is "${currentKeyId}", which is not a key of ENCRYPTION_KEYS (${ids.join(', ')})`);
-  return problems.length ? new ConfigError(problems) : { keys, currentKeyId: currentKeyId! };
+  if (problems.length) throw new ConfigError(problems);
+  return { keys, currentKeyId: currentKeyId! };
 }
-
-/** The roles OIDC_ROLE_MAP may name, as the gateway orders them (see gateway/auth.ts). */
-const OIDC_ROLE_NAMES = ['viewer', 'operator', 'admin'] as const satisfies readonly ApiKeyRole[];
 
 /** The variables that switch OIDC on, all needed together. */
 const OIDC_REQUIRED = ['OIDC_JWKS_URL', 'OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_ROLE_MAP'] as const;
 
-function oidcConfig(e: Parsed): OidcConfig | undefined | ConfigError {
+function oidcConfig(e: z.output<typeof oidcVariables>): OidcConfig | undefined {
   const missing = OIDC_REQUIRED.filter((name) => e[name] === undefined);
   if (missing.length === OIDC_REQUIRED.length) {
     const stray = (['OIDC_ROLES_CLAIM', 'OIDC_CONSOLE_CLIENT_ID', 'OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL', 'OIDC_CONSOLE_SCOPE'] as const).filter((n) => e[n] !== undefined);
-    return stray.length === 0 ? undefined : new ConfigError(stray.map((name) => `${name} is set, but OIDC is not: set ${OIDC_REQUIRED.join(', ')} too`));
+    if (stray.length === 0) return undefined;
+    throw new ConfigError(stray.map((name) => `${name} is set, but OIDC is not: set ${OIDC_REQUIRED.join(', ')} too`));
   }
   if (missing.length > 0) {
     const set = OIDC_REQUIRED.filter((name) => e[name] !== undefined).join(', ');
-    return new ConfigError(missing.map((name) => `${name} is required when ${set} ${set.includes(',') ? 'are' : 'is'} set: OIDC needs ${OIDC_REQUIRED.join(', ')}`));
+    throw new ConfigError(missing.map((name) => `${name} is required when ${set} ${set.includes(',') ? 'are' : 'is'} set: OIDC needs ${OIDC_REQUIRED.join(', ')}`));
   }
   const roleMap = parseRoleMap(e.OIDC_ROLE_MAP as string);
-  if (roleMap instanceof Error) return new ConfigError([`OIDC_ROLE_MAP ${roleMap.message}`]);
+  if (roleMap instanceof Error) throw new ConfigError([`OIDC_ROLE_MAP ${roleMap.message}`]);
   const consoleVars = ['OIDC_CONSOLE_CLIENT_ID', 'OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL'] as const;
   const consoleMissing = consoleVars.filter((name) => e[name] === undefined);
   if (consoleMissing.length > 0 && consoleMissing.length < consoleVars.length) {
-    return new ConfigError(consoleMissing.map((name) => `${name} is required for the console's sign-in through OIDC: set ${consoleVars.join(', ')} together`));
+    throw new ConfigError(consoleMissing.map((name) => `${name} is required for the console's sign-in through OIDC: set ${consoleVars.join(', ')} together`));
   }
   return {
     ...(consoleMissing.length === 0
@@ -588,8 +554,8 @@ function oidcConfig(e: Parsed): OidcConfig | undefined | ConfigError {
  * values may contain colons (`urn:group:admins:admin`). An Error says what is
  * wrong.
  */
-export function parseRoleMap(value: string): Record<string, ApiKeyRole> | Error {
-  const map: Record<string, ApiKeyRole> = Object.create(null) as Record<string, ApiKeyRole>;
+export function parseRoleMap(value: string): Record<string, Role> | Error {
+  const map: Record<string, Role> = Object.create(null) as Record<string, Role>;
   const entries = list(value);
   if (entries.length === 0) return new Error('must list at least one <claim value>:<role> pair');
   for (const entry of entries) {
@@ -599,13 +565,13 @@ export function parseRoleMap(value: string): Record<string, ApiKeyRole> | Error 
     if (colon < 0 || claimValue === '') {
       return new Error(`has "${entry}", which is not <claim value>:<role> (e.g. wf-admins:admin)`);
     }
-    if (!(OIDC_ROLE_NAMES as readonly string[]).includes(role)) {
-      return new Error(`maps "${claimValue}" to "${role}", which is not a role: use ${OIDC_ROLE_NAMES.join(', ')}`);
+    if (!isRole(role)) {
+      return new Error(`maps "${claimValue}" to "${role}", which is not a role: use ${ROLES.join(', ')}`);
     }
     if (Object.hasOwn(map, claimValue) && map[claimValue] !== role) {
       return new Error(`maps "${claimValue}" twice, to ${map[claimValue]} and to ${role}`);
     }
-    map[claimValue] = role as ApiKeyRole;
+    map[claimValue] = role;
   }
   return map;
 }
@@ -640,7 +606,7 @@ const SECRET_LOOKING = /PASS|SECRET|TOKEN|AUTH|CREDENTIAL|PRIVATE|DSN|(^|_)KEY($
 const MAX_EXPOSED_VALUE = 4_096;
 
 /** The variables EXPRESSION_ENV lists, checked: set, plain names, and not secrets. */
-function exposedVariables(names: string[], env: Record<string, string | undefined>): { values: Record<string, string>; problems: string[] } {
+function exposedVariables(names: readonly string[], env: Environment): Readonly<Record<string, string>> {
   const values: Record<string, string> = {};
   const problems: string[] = [];
   for (const name of names) {
@@ -652,7 +618,8 @@ function exposedVariables(names: string[], env: Record<string, string | undefine
     else if (value.length > MAX_EXPOSED_VALUE) problems.push(`EXPRESSION_ENV lists ${name}, whose value is longer than ${MAX_EXPOSED_VALUE} characters`);
     else values[name] = value;
   }
-  return { values, problems };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values;
 }
 
 /**
@@ -725,7 +692,7 @@ function isBindAddress(value: string): boolean {
   return port >= 1 && port <= 65535;
 }
 
-function list(value: string | undefined): string[] {
+function list(value: string | undefined): readonly string[] {
   return (value ?? '')
     .split(',')
     .map((v) => v.trim())

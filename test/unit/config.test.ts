@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactUrl } from '../../src/config';
+import { ConfigError, loadConfig, redactUrl, VARIABLES } from '../../src/config';
 
 const base = { DATABASE_URL: 'postgres://app:s3cret@db.example:5432/workflows' };
 
@@ -202,5 +203,26 @@ describe('webhook signature settings', () => {
       'WEBHOOK_SIGNATURE_SECRET entry 1 of 2 is not base64 after whsec_',
     );
     expect(problemsOf({ ...base, WEBHOOK_SIGNATURE_SCHEME: 'hmac' })).toEqual(['WEBHOOK_SIGNATURE_SCHEME must be one of standard, legacy, both']);
+  });
+});
+
+describe('the variables as documented', () => {
+  /** Read outside the declared settings: by prefix (HTTP_SECRET_), or by the scripts only (TEMPORAL_CLI_PATH). */
+  const undeclared = ['HTTP_SECRET_<NAME>', 'TEMPORAL_CLI_PATH'];
+  const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+
+  it('are each in .env.example, set or commented out, and it has no other', () => {
+    const names = [...read('.env.example').matchAll(/^#?\s*([A-Z][A-Z0-9_]*(?:<NAME>)?)=/gm)].map((m) => m[1]!);
+    expect(names.toSorted()).toEqual([...VARIABLES, ...undeclared].toSorted());
+  });
+
+  it("are each in DEPLOYMENT.md's table of variables, and it has no other", () => {
+    const doc = read('docs/DEPLOYMENT.md');
+    const table = doc.slice(doc.indexOf('| variable | read by |')).split('\n\n')[0]!;
+    const names = table
+      .split('\n')
+      .slice(2)
+      .flatMap((row) => [...row.split('|')[1]!.matchAll(/`([A-Z][A-Z0-9_]*(?:<NAME>)?)`/g)].map((m) => m[1]!));
+    expect(names.toSorted()).toEqual([...VARIABLES, ...undeclared].toSorted());
   });
 });
