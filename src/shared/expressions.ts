@@ -34,15 +34,16 @@ export const MAX_EVALUATION_STEPS = 2_500;
  */
 export const MAX_TASK_STEPS = 2_500;
 /**
- * Work one expression, and all the expressions of one workflow task
- * together, may do in the workflow thread of runs started now, in the same
- * steps; an expression past it is evaluated outside the thread instead
- * (activities/expressions.ts). About 70 ms of the thread at the cost above:
- * the worker has one workflow thread, so that is what one run's expressions
- * can make every other run of the worker wait. Runs record it in their
- * settings when they start (`expressionStepsInWorkflow`), so it can change
- * without changing how earlier runs replay; those without it use
- * {@link MAX_EVALUATION_STEPS} and {@link MAX_TASK_STEPS}.
+ * Work one expression may do in the workflow thread of runs started now, in
+ * the same steps; an expression past it is evaluated outside the thread
+ * instead (activities/expressions.ts). About 70 ms of the thread at the cost
+ * above: the worker has one workflow thread, so that is what one hostile
+ * expression can make every other run of the worker wait. Runs record it in
+ * their settings when they start (`expressionStepsInWorkflow`), so it can
+ * change without changing how earlier runs replay; those without it use
+ * {@link MAX_EVALUATION_STEPS}. A task's expressions together keep
+ * {@link MAX_TASK_STEPS}: a budget per task depends on where tasks begin, which
+ * replay sees differently around local activities, so it stays as it was.
  */
 export const WORKFLOW_EXPRESSION_STEPS = 200;
 /**
@@ -163,7 +164,7 @@ interface Counters {
   source: string;
   /** Outside a workflow: the limits in place of the workflow thread's. */
   outside?: OutsideLimits | undefined;
-  /** Steps of one expression and of one task, in place of {@link MAX_EVALUATION_STEPS} and {@link MAX_TASK_STEPS}. */
+  /** Steps of one expression, in place of {@link MAX_EVALUATION_STEPS}. */
   budget?: number | undefined;
 }
 
@@ -174,7 +175,7 @@ interface Counters {
  */
 function charge(counters: Counters, cost: number, what?: string): void {
   const limits = counters.metered
-    ? { expression: counters.outside?.steps ?? counters.budget ?? MAX_EVALUATION_STEPS, task: counters.budget ?? MAX_TASK_STEPS }
+    ? { expression: counters.outside?.steps ?? counters.budget ?? MAX_EVALUATION_STEPS, task: MAX_TASK_STEPS }
     : BOUNDED_LIMITS;
   const by = what ? ` (${what} alone costs ${Math.ceil(cost)})` : '';
   counters.steps += cost;
@@ -548,9 +549,8 @@ export interface EvaluationOptions {
   /** Outside a workflow: limits in place of the workflow thread's (metered guards only). @default none */
   outside?: OutsideLimits | undefined;
   /**
-   * Steps one expression, and one task's expressions together, may take
-   * under metered guards (a run's `expressionStepsInWorkflow`).
-   * @default {@link MAX_EVALUATION_STEPS} and {@link MAX_TASK_STEPS}
+   * Steps one expression may take under metered guards (a run's
+   * `expressionStepsInWorkflow`). @default {@link MAX_EVALUATION_STEPS}
    */
   budget?: number | undefined;
 }

@@ -116,10 +116,10 @@ export interface RunSettings {
    */
   databaseWaitLimitSeconds?: number | undefined;
   /**
-   * Evaluation steps one expression, and the expressions of one workflow task
-   * together, may take in the workflow thread; an expression past them is
-   * evaluated outside it (src/shared/expressions.ts, `WORKFLOW_EXPRESSION_STEPS`).
-   * @default none, for runs started before it was set: 2,500 each
+   * Evaluation steps one expression may take in the workflow thread; an
+   * expression past them is evaluated outside it (src/shared/expressions.ts,
+   * `WORKFLOW_EXPRESSION_STEPS`).
+   * @default none, for runs started before it was set: 2,500
    */
   expressionStepsInWorkflow?: number | undefined;
 }

@@ -10,6 +10,7 @@ import {
   MAX_EXPRESSION_LENGTH,
   MAX_SEQUENCE_LENGTH,
   MAX_STRING_LENGTH,
+  MAX_TASK_STEPS,
   STRING_CHARACTERS_PER_STEP,
   WORKFLOW_EXPRESSION_STEPS,
 } from '../../src/shared/expressions';
@@ -28,7 +29,7 @@ describe("the user guide's expression limits", () => {
   it.each([
     ['length of one expression', MAX_EXPRESSION_LENGTH],
     ['evaluation steps of one expression in the workflow thread', WORKFLOW_EXPRESSION_STEPS],
-    ['evaluation steps of all expressions in one workflow task', WORKFLOW_EXPRESSION_STEPS],
+    ['evaluation steps of all expressions in one workflow task', MAX_TASK_STEPS],
     ['evaluation steps of one expression evaluated outside the workflow thread', EXPRESSION_ACTIVITY_STEPS],
     ['CPU time one expression evaluated outside the workflow thread may use', EXPRESSION_ACTIVITY_CPU_LIMIT_MS],
     ['memory one expression evaluated outside the workflow thread may use', EXPRESSION_PROCESS_HEAP_MB],
