@@ -24,8 +24,17 @@ import { findOrInstallBrowser } from '../../scripts/lib/browsers';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { CONSOLE_DIR } from '../../src/gateway/routes/console';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { runTimeout } from '../support/timeouts';
 
 const SHOTS = join('test-results', 'console');
+/**
+ * The longest one wait on a page may take: a page load, or a run of a few
+ * steps followed to its end, on a loaded machine. Every wait uses it (the
+ * browsers' defaults are 30 s), so none is set per call.
+ */
+const UI_WAIT = runTimeout({ runs: 3, steps: 5 });
+/** A test: a browser started (Firefox takes seconds), a few runs, a few pages. */
+const TEST_TIMEOUT = runTimeout({ runs: 3, steps: 5, extra: '30s' });
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
 
 let h: Harness;
@@ -152,8 +161,15 @@ afterAll(async () => {
 });
 
 /** A new page signed in with `key`, recording every request it makes and every script error. */
-async function signedIn(key: string): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+/** A browser context whose every wait and action may take {@link UI_WAIT}. */
+async function newContext() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(UI_WAIT);
+  return context;
+}
+
+async function signedIn(key: string): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+  const context = await newContext();
   const page = await context.newPage();
   const requests: string[] = [];
   const errors: string[] = [];
@@ -180,18 +196,18 @@ async function settled(executionId: string, status?: string) {
   });
 }
 
-describe('the console', () => {
+describe('the console', { timeout: TEST_TIMEOUT }, () => {
   it('signs in with a key and draws the overview from real runs', async () => {
     for (const amount of [50, 150, 300]) await settled(await start('console-orders', { orderId: `A-${amount}`, amount }));
     await settled(await start('console-sync'), 'FAILED');
     await refreshReports(h.db);
 
     const { page, requests, errors } = await signedIn(h.adminKey);
-    await expect.poll(() => page.getByText('Runs ended').locator('..').locator('.tile-value').textContent()).toBe('4');
+    await expect.poll(() => page.getByText('Runs ended').locator('..').locator('.tile-value').textContent(), { timeout: UI_WAIT }).toBe('4');
     // uPlot drew its canvas, with the legend of the three series.
     await page.locator('.chart canvas').first().waitFor();
     expect(await page.locator('.chart .u-legend').textContent()).toMatch(/ended.*failed.*success %/);
-    await expect.poll(() => page.getByRole('region', { name: 'Failing steps' }).textContent()).toContain('push');
+    await expect.poll(() => page.getByRole('region', { name: 'Failing steps' }).textContent(), { timeout: UI_WAIT }).toContain('push');
     await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
     // Nothing but the gateway was asked for anything, and no script failed.
     const origin = new URL(h.baseUrl).origin;
@@ -201,13 +217,13 @@ describe('the console', () => {
   });
 
   it("signs in through the organization's OIDC provider, with PKCE, and acts with the token's role", async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await newContext();
     const page = await context.newPage();
     await page.goto(`${h.baseUrl}/console/#/approvals`);
     const errors: string[] = [];
     page.on('console', (m) => errors.push(m.text()));
     await page.getByRole('button', { name: "Sign in with your organization's account" }).click();
-    await page.getByRole('heading', { name: 'Approvals' }).waitFor({ timeout: 10_000 }).catch(async (err: unknown) => {
+    await page.getByRole('heading', { name: 'Approvals' }).waitFor().catch(async (err: unknown) => {
       throw new Error(`${String(err)}\n${await page.locator('body').textContent()}\n${errors.join('\n')}`);
     });
     // Back where it was, as Ida with the role her group maps to; the code is gone from the address.
@@ -226,14 +242,14 @@ describe('the console', () => {
     await page.getByRole('navigation').getByRole('link', { name: 'Definitions' }).click();
     await page.getByRole('link', { name: 'console-orders' }).click();
     // The outline shows the condition's two branches.
-    await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent()).toMatch(/check\s*condition.*then \(when vars\.total > 100\).*big.*else.*small/s);
+    await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent(), { timeout: UI_WAIT }).toMatch(/check\s*condition.*then \(when vars\.total > 100\).*big.*else.*small/s);
     await page.getByLabel('orderId (required)').fill('B-7');
     await page.getByLabel('amount').fill('120');
     await page.screenshot({ path: join(SHOTS, 'definition.png'), fullPage: true });
     await page.getByRole('button', { name: 'Start' }).click();
     await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
-    await page.locator('h1 .status-success').waitFor({ timeout: 20_000 });
-    await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent()).toMatch(/price.*COMPLETED.*check.*COMPLETED.*big.*COMPLETED/s);
+    await page.locator('h1 .status-success').waitFor();
+    await expect.poll(() => page.getByRole('region', { name: 'Steps' }).textContent(), { timeout: UI_WAIT }).toMatch(/price.*COMPLETED.*check.*COMPLETED.*big.*COMPLETED/s);
     // Ended: what only an open run offers is gone, what an ended one offers is there.
     expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Replay' }).count()).toBe(1);
@@ -249,11 +265,11 @@ describe('the console', () => {
     const { page } = await signedIn(h.adminKey);
     await page.goto(`${h.baseUrl}/console/#/definitions/console-nightly`);
     const times = page.getByRole('list', { name: 'Next fire times' }).getByRole('listitem');
-    await expect.poll(() => times.count()).toBe(5);
+    await expect.poll(() => times.count(), { timeout: UI_WAIT }).toBe(5);
     // 02:30 in Paris is 01:30 UTC in winter.
     expect(await times.first().textContent()).toMatch(/ 0[01]:30:00 UTC$/);
     const diff = page.getByLabel('Changes from version 1 to version 2');
-    await expect.poll(() => diff.textContent()).toMatch(/- +"n": 1\s*\+ +"n": 2/);
+    await expect.poll(() => diff.textContent(), { timeout: UI_WAIT }).toMatch(/- +"n": 1\s*\+ +"n": 2/);
     await page.screenshot({ path: join(SHOTS, 'schedule-and-diff.png'), fullPage: true });
     await page.context().close();
   });
@@ -267,7 +283,7 @@ describe('the console', () => {
     await page.getByRole('navigation').getByRole('link', { name: 'Approvals' }).click();
     // Oldest first: the first run's card, then the second's, each with its trigger data, definition and version.
     const cards = page.locator('.approval', { hasText: 'console-signoff' });
-    await expect.poll(() => cards.count()).toBe(2);
+    await expect.poll(() => cards.count(), { timeout: UI_WAIT }).toBe(2);
     expect(await cards.nth(0).textContent()).toMatch(/console-signoff v1 · signoff.*Signoff.*Trigger data \{"orderId":"SO-1001"\}/s);
     // As the mirror keeps it (jsonb orders keys by length), the hostile note as text.
     expect(await cards.nth(1).textContent()).toContain(`{"note":${JSON.stringify(HOSTILE)},"orderId":"SO-2002"}`);
@@ -310,7 +326,7 @@ describe('the console', () => {
     expect(await dialog.getByRole('button', { name: 'Reset to the failed step' }).isDisabled()).toBe(true);
     await dialog.getByLabel('Reason (kept in the audit log)').fill('the peer is back');
     await dialog.getByRole('button', { name: 'Reset to the failed step' }).click();
-    await page.locator('h1 .status-success').waitFor({ timeout: 30_000 });
+    await page.locator('h1 .status-success').waitFor();
     const audit = await h.api('GET', `/api/audit?target=${executionId}`);
     expect(audit.body.items[0]).toMatchObject({ action: 'execution.reset', reason: 'the peer is back' });
     await page.context().close();
@@ -343,7 +359,7 @@ describe('the console', () => {
     await dialog.getByLabel('Reason (kept in the audit log)').fill('the batch peer is back');
     await dialog.getByRole('button', { name: 'Reset 3 runs' }).click();
     await page.waitForURL(/#\/batches\/[0-9a-f-]{36}$/);
-    await page.locator('h1 .status-completed').waitFor({ timeout: 60_000 });
+    await page.locator('h1 .status-completed').waitFor();
     expect(await page.locator('main').textContent()).toContain('done 3 · failed 0 · skipped 0');
     await page.screenshot({ path: join(SHOTS, 'batch.png'), fullPage: true });
     for (const id of failed) expect(await settled(id, 'SUCCESS')).toBe('SUCCESS');
@@ -390,7 +406,7 @@ describe('the console', () => {
   });
 
   it('can be used with the keyboard alone', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await newContext();
     const page = await context.newPage();
     await page.goto(`${h.baseUrl}/console/`);
     // This gateway offers OIDC too: its button comes first, once the page knows (from its settings).
@@ -415,6 +431,7 @@ describe('the console', () => {
     const firefox = await puppeteer.launch({ browser: 'firefox', executablePath, headless: true });
     try {
       const page = await firefox.newPage();
+      page.setDefaultTimeout(UI_WAIT);
       await page.setViewport({ width: 1280, height: 900 });
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(String(e)));
