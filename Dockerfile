@@ -11,7 +11,9 @@
 # TypeScript runs through tsx, a runtime dependency; the one build is the web
 # console's static files, made in a stage of their own and copied in.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The current LTS of Node.js (20 reached its end of life on 2026-04-30); `npm run test:lts`
+# runs the core integration tests on the same release (scripts/lts-node.mjs).
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- deps: production dependencies only --------------------------------------
 FROM ${NODE_IMAGE} AS deps

@@ -10,6 +10,10 @@ if (major < 20 || (major === 20 && minor < 19)) {
   process.exit(1);
 }
 
+if (major < 22) {
+  console.log(`[setup] Node.js ${process.versions.node} is past its end of life (2026-04-30): fine for development, but run production on Node.js 24 LTS (docs/DEPLOYMENT.md, "Supported Node.js versions").`);
+}
+
 const marker = 'node_modules/.package-lock.json';
 const stale =
   !existsSync(marker) ||
