@@ -179,6 +179,20 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { contact: { primary: { address: { name: 'lanes' } } } },
   },
+  // An expression past the workflow thread's budget of one expression (200 steps for runs that
+  // record it): evaluated again by the local activity `evaluateExpression`, whose result the
+  // history keeps. Its history fails to replay if the budget, or where the fallback happens, moves.
+  'expression-outside': {
+    definition: {
+      key: 'replay-expression-outside',
+      name: "Replay: an expression past the workflow thread's budget",
+      steps: [
+        { id: 'totals', type: 'set', values: { totals: '{{ input.items.(qty * price) }}' } },
+        { id: 'sum', type: 'set', values: { sum: '{{ $sum(vars.totals) }}' } },
+      ],
+    },
+    triggerData: { items: Array.from({ length: 50 }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) },
+  },
 };
 
 /** The UTC time of day `offsetMs` from now, as HH:MM:SS. */
