@@ -393,7 +393,10 @@ describe('the console', { timeout: TEST_TIMEOUT }, () => {
     for (const route of ['#/definitions', '#/definitions/console-hostile', `#/runs/${executionId}`, '#/runs?definition=console-hostile', '#/']) {
       await page.goto(`${h.baseUrl}/console/${route}`);
       await page.locator('main h1').waitFor();
-      await page.waitForTimeout(300);
+      // The page has drawn the run's or the definition's data (the hostile text, or its key), so whatever it would run has run.
+      await expect.poll(() => page.locator('main').textContent(), { timeout: UI_WAIT }).toMatch(/console-hostile|<img src=x/);
+      // Drawn as text: had it been drawn as markup, its image would be there now, whether or not its handler ran yet.
+      expect(await page.locator('main img').count()).toBe(0);
     }
     await page.goto(`${h.baseUrl}/console/#/runs/${executionId}`);
     await page.locator('h1 .status-failed').waitFor();
