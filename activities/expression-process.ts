@@ -87,6 +87,11 @@ export class ExpressionProcess {
     return this.child?.pid;
   }
 
+  /** Starts the child now rather than at the first evaluation, which then need not wait for it. */
+  start(): void {
+    this.started();
+  }
+
   /** Ends the child, failing what it was evaluating. */
   close(): void {
     this.child?.kill('SIGKILL');
@@ -186,3 +191,6 @@ function holdOpen(child: ChildProcess, hold: boolean): void {
     child.channel?.unref();
   }
 }
+
+/** The worker's expression process: one per worker process, whatever the number of workers in it. */
+export const expressionProcess = new ExpressionProcess();

@@ -12,7 +12,7 @@
 import { Context } from '@temporalio/activity';
 import type { ExpressionScope } from '../src/shared/expressions';
 import { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS } from './expression-child';
-import { EvaluationLost, ExpressionProcess } from './expression-process';
+import { EvaluationLost, expressionProcess } from './expression-process';
 import { permanent } from './failures';
 
 export { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS };
@@ -23,7 +23,7 @@ export interface ExpressionActivityInput {
   data: ExpressionScope;
 }
 
-export function createExpressionActivities(evaluator = new ExpressionProcess()) {
+export function createExpressionActivities(evaluator = expressionProcess) {
   return {
     /**
      * Evaluates an expression the workflow thread's budgets stopped. An

@@ -1,4 +1,5 @@
 /** Worker process: runs workflows and activities, and reconciles the mirror. */
+import { expressionProcess } from '../../activities/expression-process';
 import { createDb } from '../../db/client';
 import { startReportRefresher } from '../../db/reports';
 import { loadConfigOrExit } from '../config';
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
   }
   const { connection, client, native: nativeConnection } = connections;
   const worker = await createWorker({ config, db, connection: nativeConnection });
+  // Started with the worker, so the first expression past the workflow thread's budget does not wait for it.
+  expressionProcess.start();
   const reconciler = createReconciler({ db, client, logger, intervalMs: config.mirror.reconcileIntervalMs });
   reconciler.start();
   const reports = startReportRefresher(db, logger, config.mirror.reportsRefreshIntervalMs);
@@ -37,6 +40,7 @@ async function main(): Promise<void> {
   // The SDK stops the worker on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.
   await worker.run();
   await Promise.all([reconciler.stop(), reports.stop()]);
+  expressionProcess.close();
   await Promise.all([nativeConnection.close(), connection.close(), db.destroy()]);
   logger.info('worker stopped');
 }
