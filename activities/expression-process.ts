@@ -43,11 +43,11 @@ export class EvaluationLost extends Error {
   }
 }
 
-interface Pending {
-  /** The child evaluating it. */
+/** The evaluation the child is working on (there is one at a time), and how to end its wait. */
+interface Current {
+  id: number;
   child: ChildProcess;
-  resolve(answer: EvaluationAnswer): void;
-  reject(err: Error): void;
+  finish(outcome: EvaluationAnswer | Error): void;
 }
 
 export interface ExpressionProcessOptions {
@@ -61,7 +61,7 @@ export class ExpressionProcess {
   private readonly priority: number;
   private readonly heapMb: number;
   private child: ChildProcess | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private current: Current | undefined;
   /** Evaluations run one after another: the tail of the queue. */
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 0;
@@ -108,18 +108,18 @@ export class ExpressionProcess {
         this.settle(request.id, signal?.reason instanceof Error ? signal.reason : new EvaluationLost('the evaluation was cancelled'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(request.id, {
+      this.current = {
+        id: request.id,
         child,
-        resolve: (answer) => {
+        finish: (outcome) => {
           signal?.removeEventListener('abort', onAbort);
-          resolve(answer);
+          // Idle, the child does not keep the worker's event loop alive.
+          holdOpen(child, false);
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome);
         },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      });
-      // While it evaluates, the child keeps the worker's event loop alive; idle, it does not.
+      };
+      // While it evaluates, the child keeps the worker's event loop alive.
       holdOpen(child, true);
       child.send(request, (err) => {
         if (err) this.settle(request.id, new EvaluationLost(`the expression could not be handed to its process: ${err.message}`));
@@ -167,18 +167,16 @@ export class ExpressionProcess {
   }
 
   private settle(id: number, outcome: EvaluationAnswer | Error): void {
-    const waiting = this.pending.get(id);
-    if (!waiting) return;
-    this.pending.delete(id);
-    if (![...this.pending.values()].some((other) => other.child === waiting.child)) holdOpen(waiting.child, false);
-    if (outcome instanceof Error) waiting.reject(outcome);
-    else waiting.resolve(outcome);
+    const current = this.current;
+    if (current?.id !== id) return;
+    this.current = undefined;
+    current.finish(outcome);
   }
 
-  /** The child is gone: whatever it was evaluating gets no answer, and the next evaluation starts another. */
+  /** The child is gone: what it was evaluating gets no answer, and the next evaluation starts another. */
   private lost(child: ChildProcess, message: string, memory = false): void {
     if (this.child === child) this.child = undefined;
-    for (const [id, waiting] of [...this.pending]) if (waiting.child === child) this.settle(id, new EvaluationLost(message, memory));
+    if (this.current?.child === child) this.settle(this.current.id, new EvaluationLost(message, memory));
   }
 }
 

@@ -27,6 +27,7 @@ import { sql } from 'kysely';
 import type { DefinitionInput } from '../../src/shared/definition';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { freePort, isPortTaken } from '../lib/ports';
+import { stopChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
 import {
   ensureNamespace,
@@ -125,20 +126,7 @@ function startWorkerProcess(env: BenchEnv, address: string, taskQueue: string): 
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    child,
-    process: {
-      pid: child.pid!,
-      async stop() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      },
-    },
-  };
+  return { child, process: { pid: child.pid!, stop: () => stopChild(child) } };
 }
 
 /** Waits until `count` workers poll `taskQueue` for workflow tasks, as the server sees them. */

@@ -22,6 +22,7 @@ import { interpreterStartOptions, mirrorRow } from '../../src/executions/start';
 import type { DefinitionInput } from '../../src/shared/definition';
 import { INTERPRETER_WORKFLOW } from '../../src/shared/run';
 import { workflowIdFor } from '../../src/temporal/client';
+import { stopChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
 import { type Benchmark, type Installed, install } from './benchmarks';
 import type { BenchEnv } from './env';
@@ -152,17 +153,7 @@ function startWorkerProcess(env: BenchEnv, taskQueue: string, onLine: (line: str
       for (const p of parts) if (p.trim()) onLine(p);
     });
   }
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return { child, stop: () => stopChild(child) };
 }
 
 async function waitForPoller(client: Client, taskQueue: string, child: ChildProcess): Promise<void> {
