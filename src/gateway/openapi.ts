@@ -38,7 +38,8 @@ type Json = Record<string, unknown>;
 
 export interface OpenApiDocument {
   openapi: string;
-  info: { title: string; version: string; description?: string };
+  info: { title: string; version: string; description?: string; license: { name: string; identifier?: string; url?: string } };
+  servers: { url: string; description?: string }[];
   paths: Record<string, Record<string, Json>>;
   components: Record<string, Record<string, Json>>;
   security: Record<string, string[]>[];
@@ -1343,7 +1344,11 @@ export function buildOpenApiDocument({ metricsRequireKey = false, oidc = false }
           ? ' This gateway also accepts OIDC access tokens (JWTs from its identity provider) as `Authorization: Bearer <token>`; ' +
             'a token\'s role comes from its roles claim through the configured role map.'
           : ''),
+      // The package is private and carries no licence: its use is proprietary.
+      license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
     },
+    // Relative: the document is served by the gateway it describes, whatever its address.
+    servers: [{ url: '/', description: 'the gateway serving this document' }],
     tags: TAGS,
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     paths,
