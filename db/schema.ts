@@ -246,5 +246,6 @@ export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type ApprovalDecisionRow = Selectable<ApprovalDecisionTable>;
 export type DevOutboxRow = Selectable<DevOutboxTable>;
 export type RecoveryBatchRow = Selectable<RecoveryBatchTable>;
+export type NewRecoveryBatchRow = Insertable<RecoveryBatchTable>;
 export type RecoveryBatchItemRow = Selectable<RecoveryBatchItemTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
