@@ -11,8 +11,7 @@
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
-import * as definitionModule from '../shared/definition';
-import { definitionSchema, STEP_TYPES, stepSchema } from '../shared/definition';
+import { definitionSchema, STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
 import { isRole, ROLES, type Role } from '../shared/roles';
 import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
@@ -48,22 +47,6 @@ export interface OpenApiDocument {
 }
 
 // --- schemas ------------------------------------------------------------------------------------
-
-/**
- * Every step type's schema, by type: the module's `…StepSchema` exports, each
- * an object whose `type` is a literal. (The definition parser dispatches on
- * `type` by hand, so its own table is not needed here.)
- */
-const STEP_SCHEMAS: ReadonlyMap<string, z.ZodType> = (() => {
-  const found = new Map<string, z.ZodType>();
-  for (const [name, value] of Object.entries(definitionModule)) {
-    if (!name.endsWith('StepSchema') || !(value instanceof z.ZodType)) continue;
-    const type = (value as { shape?: { type?: { value?: unknown } } }).shape?.type?.value;
-    if (typeof type === 'string') found.set(type, value);
-  }
-  // In the order the language lists them; a type without a schema found is left out (a test catches it).
-  return new Map(STEP_TYPES.filter((type) => found.has(type)).map((type) => [type, found.get(type) as z.ZodType]));
-})();
 
 /** `wait_for_signal` → `WaitForSignalStep` */
 function stepComponentName(type: string): string {
@@ -222,7 +205,7 @@ const COMPONENTS: Record<string, z.ZodType> = {
     description: 'A complete definition document; `key` may be left out, and any key sent is replaced by the stored one.',
   }),
   Step: stepSchema,
-  ...Object.fromEntries([...STEP_SCHEMAS].map(([type, schema]) => [stepComponentName(type), schema])),
+  ...Object.fromEntries(STEP_TYPES.map((type) => [stepComponentName(type), STEP_SCHEMAS[type]])),
   TriggerData: triggerDataSchema,
   ExecuteRequest: executeBody,
   SignalRequest: signalBody,
@@ -508,7 +491,7 @@ function componentSchemas(): Record<string, Json> {
       }
       // The step parser dispatches on `type` by hand; the document says the same with a discriminator.
       if (ctx.zodSchema === (stepSchema as unknown)) {
-        const types = [...STEP_SCHEMAS.keys()];
+        const types = STEP_TYPES;
         Object.assign(ctx.jsonSchema, {
           description: `A step: its \`type\` is one of ${types.join(', ')}.`,
           oneOf: types.map((type) => ({ $ref: `#/components/schemas/${stepComponentName(type)}` })),

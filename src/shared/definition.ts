@@ -566,7 +566,8 @@ export type Step =
   | DbUpdateStep;
 export type StepType = Step['type'];
 
-const STEP_SCHEMAS = {
+/** Each step type's schema, by type, in the order the language lists them. */
+export const STEP_SCHEMAS = {
   email: emailStepSchema,
   slack: slackStepSchema,
   sms: smsStepSchema,
