@@ -6,7 +6,7 @@
 #
 #   docker run IMAGE                                          # gateway on :3000
 #   docker run IMAGE node --import tsx src/worker/main.ts     # worker
-#   docker run IMAGE node --import tsx db/cli.ts migrate      # migrations, then exit
+#   docker run IMAGE node --import tsx src/cli/database.ts migrate      # migrations, then exit
 #
 # TypeScript runs through tsx, a runtime dependency; the one build is the web
 # console's static files, made in a stage of their own and copied in.

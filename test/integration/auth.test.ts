@@ -371,7 +371,7 @@ describe('key routes', () => {
   it('are managed from the command line', async () => {
     const run = (...args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-        const child = spawn(resolve('node_modules', '.bin', 'tsx'), ['db/keys-cli.ts', ...args], {
+        const child = spawn(resolve('node_modules', '.bin', 'tsx'), ['src/cli/keys.ts', ...args], {
           env: { ...process.env, DATABASE_URL: h.databaseUrl, LOG_LEVEL: 'silent' },
         });
         let stdout = '';

@@ -13,7 +13,7 @@ import { findDefinition } from '../../db/definitions';
 import { cleanRetention } from '../../db/retention';
 import type { DefinitionRow } from '../../db/schema';
 import { mirrorRow } from '../../src/executions/start';
-import { RETENTION_SCHEDULE_ID } from '../../db/retention-schedule';
+import { RETENTION_SCHEDULE_ID } from '../../src/temporal/retention-schedule';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
 
@@ -89,7 +89,7 @@ async function counts() {
 
 /** `npm run clean-logs` with `args`, on the harness's database and Temporal. */
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'db/clean-logs-cli.ts', ...args], {
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/clean-logs.ts', ...args], {
     env: harnessEnvironment(h, { RETENTION_DAYS: '90' }),
     encoding: 'utf8',
     timeout: 60_000,

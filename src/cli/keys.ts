@@ -9,10 +9,10 @@
  * `KEY=$(npm run -s keys -- create --role admin --name ops)` captures it.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigOrExit } from '../src/config';
-import { isRole, type Role, ROLES } from '../src/shared/roles';
-import { createApiKey, listApiKeys, revokeApiKey } from './api-keys';
-import { createDb } from './client';
+import { loadConfigOrExit } from '../config';
+import { isRole, type Role, ROLES } from '../shared/roles';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys';
+import { createDb } from '../../db/client';
 
 const USAGE = `usage: npm run keys -- create --role <${ROLES.join('|')}> --name <name> | list | revoke <id>`;
 

@@ -6,11 +6,11 @@
  * workers run instead; `--unschedule` removes it. Reads DATABASE_URL and
  * TEMPORAL_ADDRESS like the services do.
  */
-import { loadConfigOrExit, redactUrl } from '../src/config';
-import { createDb } from './client';
-import { connectTemporal } from '../src/temporal/client';
-import { cleanRetention } from './retention';
-import { RETENTION_SCHEDULE_ID, scheduleRetention, unscheduleRetention } from './retention-schedule';
+import { loadConfigOrExit, redactUrl } from '../config';
+import { createDb } from '../../db/client';
+import { connectTemporal } from '../temporal/client';
+import { cleanRetention } from '../../db/retention';
+import { RETENTION_SCHEDULE_ID, scheduleRetention, unscheduleRetention } from '../temporal/retention-schedule';
 
 const USAGE =
   'usage: npm run clean-logs -- [--dry-run] [--days <n>] [--audit-days <n>] [--batch-size <n>]\n' +

@@ -2,11 +2,11 @@
  * `npm run migrate`, `npm run migrate:down`, `npm run db:seed`.
  * Reads DATABASE_URL like the services do.
  */
-import { loadConfigOrExit, redactUrl } from '../src/config';
-import { loadTemplates } from '../src/templates';
-import { createDb } from './client';
-import { createMigrator, migrateToLatest } from './migrator';
-import { seedTemplates } from './seed';
+import { loadConfigOrExit, redactUrl } from '../config';
+import { loadTemplates } from '../templates';
+import { createDb } from '../../db/client';
+import { createMigrator, migrateToLatest } from '../../db/migrator';
+import { seedTemplates } from '../../db/seed';
 
 const command = process.argv[2];
 const config = loadConfigOrExit();
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       break;
     }
     default:
-      console.error('usage: tsx db/cli.ts <migrate|down|seed>');
+      console.error('usage: tsx src/cli/database.ts <migrate|down|seed>');
       process.exitCode = 2;
   }
 }

@@ -1,6 +1,6 @@
 /** The Temporal Schedule that runs the retention job (workflows/retention.ts) on a cron. */
 import { type Client, ScheduleNotFoundError } from '@temporalio/client';
-import type { Config } from '../src/config';
+import type { Config } from '../config';
 
 export const RETENTION_SCHEDULE_ID = 'wfa-retention';
 export const RETENTION_WORKFLOW = 'retentionWorkflow';
