@@ -109,6 +109,19 @@ export default tseslint.config(
     rules: { 'sandbox/imports': ['error', allowed] },
   })),
   {
+    // db/ holds tables and queries: the services import it, never the other way round. Only the
+    // pure vocabulary of src/shared/ (statuses, roles, the definition's types) may be shared.
+    files: ['db/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          regex: '^(\\.\\./)+src/(?!shared/)',
+          message: 'db/ may import from src/ only src/shared/: pass what it needs in, or move the pure piece into src/shared.',
+        }],
+      }],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { console: 'readonly', process: 'readonly' } },

@@ -10,7 +10,7 @@
  * when it starts (notices sent in between are lost).
  */
 import pg from 'pg';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 
 export const CHANGE_CHANNEL = 'wfa_changes';
 

@@ -19,7 +19,7 @@
  * reports reach further back than the mirror keeps runs.
  */
 import { type Kysely, sql } from 'kysely';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 import { OUTBOX_DELIVERY_STATUS } from '../src/shared/run';
 import { successRate } from '../src/shared/success-rate';
 import type { Database } from './schema';

@@ -1,12 +1,18 @@
 /** Installs the template catalogue as definitions; running it again changes nothing. */
 import type { Kysely } from 'kysely';
 import { isDeepStrictEqual } from 'node:util';
-import type { Template } from '../src/templates';
+import type { Definition } from '../src/shared/definition';
 import { createDefinition, findDefinition, getDefinitionVersion, updateDefinition } from './definitions';
 import type { Database } from './schema';
 
 /** Who versions written by seeding are attributed to. */
 export const SEED_AUTHOR = 'seed';
+
+/** What seeding reads of a template (src/templates.ts): its key and its definition. */
+export interface SeedTemplate {
+  key: string;
+  definition: Definition;
+}
 
 export interface SeedResult {
   created: string[];
@@ -21,7 +27,7 @@ export interface SeedResult {
  * changed since it was seeded. A definition whose current version an admin
  * wrote is never overwritten: re-seeding keeps it and says so.
  */
-export async function seedTemplates(db: Kysely<Database>, templates: Template[]): Promise<SeedResult> {
+export async function seedTemplates(db: Kysely<Database>, templates: readonly SeedTemplate[]): Promise<SeedResult> {
   const result: SeedResult = { created: [], updated: [], unchanged: [], kept: [] };
   for (const template of templates) {
     const existing = await findDefinition(db, template.definition.key, { includeDeleted: true });
