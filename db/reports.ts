@@ -117,6 +117,11 @@ async function dirtyDays(db: Kysely<Database>, query: ReturnType<typeof sql>): P
   return rows.map((r) => r.day);
 }
 
+/** `day = any(…)` of `days` (YYYY-MM-DD): one parameter however many days there are. */
+function anyDay(days: string[]) {
+  return sql<Date>`any(${days}::date[])`;
+}
+
 /** Each day of `days` as a UTC range, for the statements below to join on (an index range scan per day). */
 function dayRanges(days: string[]) {
   return sql`(select d::date as day, (d::date)::timestamp at time zone 'UTC' as day_start, (d::date + 1)::timestamp at time zone 'UTC' as day_end
@@ -125,8 +130,8 @@ function dayRanges(days: string[]) {
 
 async function redoRuns(db: Kysely<Database>, days: string[]): Promise<void> {
   if (days.length === 0) return;
-  await sql`delete from report_runs_daily where day = any(${days}::date[])`.execute(db);
-  await sql`delete from report_durations_daily where day = any(${days}::date[])`.execute(db);
+  await db.deleteFrom('report_runs_daily').where('day', '=', anyDay(days)).execute();
+  await db.deleteFrom('report_durations_daily').where('day', '=', anyDay(days)).execute();
   await sql`
     insert into report_runs_daily
     select d.day, e.definition_id, e.definition_version, count(*),
@@ -151,8 +156,8 @@ async function redoRuns(db: Kysely<Database>, days: string[]): Promise<void> {
 
 async function redoSteps(db: Kysely<Database>, days: string[]): Promise<void> {
   if (days.length === 0) return;
-  await sql`delete from report_steps_daily where day = any(${days}::date[])`.execute(db);
-  await sql`delete from report_step_errors_daily where day = any(${days}::date[])`.execute(db);
+  await db.deleteFrom('report_steps_daily').where('day', '=', anyDay(days)).execute();
+  await db.deleteFrom('report_step_errors_daily').where('day', '=', anyDay(days)).execute();
   await sql`
     insert into report_steps_daily
     select d.day, e.definition_id, e.definition_version, l.step_id, max(l.step_type),
@@ -173,7 +178,7 @@ async function redoSteps(db: Kysely<Database>, days: string[]): Promise<void> {
 
 async function redoDeliveries(db: Kysely<Database>, days: string[]): Promise<void> {
   if (days.length === 0) return;
-  await sql`delete from report_deliveries_daily where day = any(${days}::date[])`.execute(db);
+  await db.deleteFrom('report_deliveries_daily').where('day', '=', anyDay(days)).execute();
   await sql`
     insert into report_deliveries_daily
     select d.day, t.channel, t.status, count(*), coalesce(sum(t.attempts), 0)
@@ -198,9 +203,11 @@ function byDefinition(filter: ReportFilter, column = sql.ref('r.definition_id'))
 
 /** When the rollups were last brought up to date (the oldest of them), or null before the first pass. */
 export async function reportsAsOf(db: Kysely<Database>): Promise<Date | null> {
-  const { rows } = await sql<{ as_of: Date | null; count: string }>`
-    select min(refreshed_at) as as_of, count(*) as count from report_rollup_state`.execute(db);
-  return Number(rows[0]!.count) === ROLLUPS.length ? rows[0]!.as_of : null;
+  const row = await db
+    .selectFrom('report_rollup_state')
+    .select((eb) => [eb.fn.min('refreshed_at').as('as_of'), eb.fn.countAll<number>().as('count')])
+    .executeTakeFirstOrThrow();
+  return Number(row.count) === ROLLUPS.length ? row.as_of : null;
 }
 
 export interface RunCounts {

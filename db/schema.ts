@@ -214,6 +214,68 @@ export interface ReportRollupStateTable {
   refreshed_at: Date;
 }
 
+/**
+ * A rollup's UTC day. The queries read it as text (`day::text`): pg would
+ * make a `date` a Date at local midnight.
+ */
+type Day = ColumnType<Date, string, never>;
+
+/** Runs that ended, by the UTC day they started, definition and version (db/reports.ts redoes a day at a time). */
+export interface ReportRunsDailyTable {
+  day: Day;
+  definition_id: string;
+  definition_version: number;
+  runs: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  timed_out: number;
+  terminated: number;
+  sla_breached: number;
+  duration_sum_ms: number;
+}
+
+/** Successful runs' durations as a histogram: bucket b holds durations in [1.1^b, 1.1^(b+1)) ms. */
+export interface ReportDurationsDailyTable {
+  day: Day;
+  definition_id: string;
+  definition_version: number;
+  bucket: number;
+  runs: number;
+}
+
+/** Step events by the UTC day they happened. */
+export interface ReportStepsDailyTable {
+  day: Day;
+  definition_id: string;
+  definition_version: number;
+  step_id: string;
+  step_type: string;
+  started: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** Failed step events by day, step and failure type ('' for none), with a sample message. */
+export interface ReportStepErrorsDailyTable {
+  day: Day;
+  definition_id: string;
+  step_id: string;
+  error_type: string;
+  failures: number;
+  sample: string | null;
+}
+
+/** Deliveries by the UTC day they were first tried, channel and ledger status. */
+export interface ReportDeliveriesDailyTable {
+  day: Day;
+  channel: string;
+  status: string;
+  deliveries: number;
+  attempts: number;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
@@ -230,6 +292,11 @@ export interface Database {
   recovery_claims: RecoveryClaimTable;
   audit_log: AuditLogTable;
   report_rollup_state: ReportRollupStateTable;
+  report_runs_daily: ReportRunsDailyTable;
+  report_durations_daily: ReportDurationsDailyTable;
+  report_steps_daily: ReportStepsDailyTable;
+  report_step_errors_daily: ReportStepErrorsDailyTable;
+  report_deliveries_daily: ReportDeliveriesDailyTable;
 }
 
 export type DefinitionRow = Selectable<WorkflowDefinitionTable>;
