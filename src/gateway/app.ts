@@ -11,7 +11,7 @@ import { createLookups } from './lookups';
 import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { createTokenVerifier } from './oidc';
-import { OPERATIONS } from './openapi';
+import { buildOpenApiDocument, OPERATIONS } from './openapi';
 import { HttpProblem, sendProblem } from './problem';
 import { bodyTextGuard, requestTextGuard } from './request-text';
 import { JSON_TYPES } from './validate';
@@ -70,7 +70,7 @@ export function createApp(deps: GatewayDeps): Express {
   // Open, and not rate limited: probes must not be turned away.
   app.use(healthRoutes(deps));
   // The API reference: open, and static.
-  app.use(docsRoutes(deps));
+  app.use(docsRoutes(deps, buildOpenApiDocument));
   app.use(consoleRoutes(deps.config));
 
   // Everything below needs an API key (or an OIDC token); each route names its role (see auth.ts).

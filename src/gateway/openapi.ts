@@ -12,9 +12,10 @@ import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
 import { definitionSchema, STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
-import { isRole, ROLES, type Role } from '../shared/roles';
+import { isRole, ROLES } from '../shared/roles';
 import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
+import { type Answer, apiSchemas, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
 import { decisionBody } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
 import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
@@ -24,14 +25,11 @@ import { OUTBOX_CHANNELS, outboxQuery } from './routes/outbox';
 import { deliveriesReportQuery, reportQuery, stepsReportQuery } from './routes/reports';
 import { approvalsQuery } from './routes/approvals';
 import { codecBody } from './routes/codec';
+import { docsOperations } from './routes/docs';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
 import { SIGNATURE_TOLERANCE_SECONDS, WEBHOOK_ID_PATTERN } from './webhook-signature';
-
-/** Where the document and the page that renders it are served. */
-export const OPENAPI_PATH = '/api/openapi.json';
-export const DOCS_PATH = '/api/docs';
 
 type Json = Record<string, unknown>;
 
@@ -196,7 +194,7 @@ const runCounts = {
 };
 
 /** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
-const COMPONENTS: Record<string, z.ZodType> = {
+const COMPONENTS = {
   Problem: problemSchema,
   ProblemField: problemFieldSchema,
   // Requests
@@ -469,15 +467,19 @@ const COMPONENTS: Record<string, z.ZodType> = {
     time,
   }),
   Liveness: z.object({ status: z.literal('alive'), time }),
-};
+} satisfies Record<string, z.ZodType>;
+for (const [id, schema] of Object.entries(COMPONENTS)) named(id, schema);
 
-const ref = (name: keyof typeof COMPONENTS & string) => ({ $ref: `#/components/schemas/${name}` });
+/** A reference to a named schema. */
+function ref(schema: z.ZodType): Json {
+  const id = apiSchemas.get(schema)?.id;
+  if (id === undefined) throw new Error(`an operation uses a schema the document does not name (${schema.description ?? 'no description'}): name it with named()`);
+  return { $ref: `#/components/schemas/${id}` };
+}
 
 /** The named schemas as JSON Schema, each `Step` a choice of the step types. */
 function componentSchemas(): Record<string, Json> {
-  const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
-  const { schemas } = z.toJSONSchema(registry, {
+  const { schemas } = z.toJSONSchema(apiSchemas, {
     io: 'input',
     // Refinements and transforms have no JSON Schema: the rest of the schema still says what is accepted.
     unrepresentable: 'any',
@@ -534,44 +536,8 @@ function inline(schema: z.ZodType): Json {
 
 // --- operations ---------------------------------------------------------------------------------
 
-/** Who may call an operation: anyone, a signed webhook sender, or an API key with at least a role. */
-type Access = 'open' | 'signed' | 'metrics' | Role;
-
-interface Body {
-  schema: keyof typeof COMPONENTS & string;
-  description: string;
-  /** An empty body is read as `{}`, so the body may be left out. */
-  optional?: boolean;
-  example?: unknown;
-}
-
-interface Answer {
-  description: string;
-  schema?: keyof typeof COMPONENTS & string;
-  /** Content type when not JSON. */
-  type?: 'text/plain' | 'text/html';
-  headers?: Record<string, Json>;
-  /** The answer has no body. */
-  empty?: boolean;
-}
-
-interface OperationSpec {
-  tag: string;
-  summary: string;
-  description?: string;
-  access: Access;
-  params?: Record<string, { description: string; schema?: z.ZodType }>;
-  query?: { schema: z.ZodType; docs: Record<string, { description: string; example?: unknown }> };
-  headers?: { name: string; required: boolean; description: string; schema: Json }[];
-  body?: Body;
-  answers: Record<number, Answer>;
-  /** Problems this operation answers with, besides those every operation of its kind may give. */
-  problems?: ProblemCode[];
-}
-
 const DEFINITION_ID = { description: "the definition's UUID or its `key`" };
 const EXECUTION_ID = { description: "the execution's id (UUID) or its Temporal workflow id" };
-const LOCATION = { Location: { description: 'where the new resource is', schema: { type: 'string' } } };
 
 const EXAMPLE_DEFINITION = {
   key: 'order-followup',
@@ -584,12 +550,12 @@ const EXAMPLE_DEFINITION = {
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Record<string, OperationSpec> = {
+const TABLE: Operations = {
   'GET /livez': {
     tag: 'Probes',
     summary: 'Liveness: the process serves requests',
     access: 'open',
-    answers: { 200: { description: 'alive', schema: 'Liveness' } },
+    answers: { 200: { description: 'alive', schema: COMPONENTS.Liveness } },
   },
   'GET /readyz': {
     tag: 'Probes',
@@ -597,8 +563,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'Workers are not required. Not rate limited.',
     access: 'open',
     answers: {
-      200: { description: 'ready', schema: 'Readiness' },
-      503: { description: 'Postgres or Temporal is down (same shape)', schema: 'Readiness' },
+      200: { description: 'ready', schema: COMPONENTS.Readiness },
+      503: { description: 'Postgres or Temporal is down (same shape)', schema: COMPONENTS.Readiness },
     },
   },
   'GET /api/health/workflows': {
@@ -607,8 +573,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'Each dependency is checked in parallel within 3 s; the worker is up when a poller was seen on the workflow task queue within 90 s.',
     access: 'open',
     answers: {
-      200: { description: 'all three are up', schema: 'Health' },
-      503: { description: 'one or more is down (same shape)', schema: 'Health' },
+      200: { description: 'all three are up', schema: COMPONENTS.Health },
+      503: { description: 'one or more is down (same shape)', schema: COMPONENTS.Health },
     },
   },
   'GET /metrics': {
@@ -617,19 +583,6 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'Open unless `METRICS_REQUIRE_KEY=true`, when it needs an API key of any role.',
     access: 'metrics',
     answers: { 200: { description: 'Prometheus text exposition format', type: 'text/plain' } },
-  },
-  'GET /api/openapi.json': {
-    tag: 'Reference',
-    summary: 'This document',
-    access: 'open',
-    answers: { 200: { description: 'the OpenAPI 3.1 document of the gateway' } },
-  },
-  'GET /api/docs': {
-    tag: 'Reference',
-    summary: 'This document as a readable page',
-    description: 'Works offline: the page and its assets are served by the gateway.',
-    access: 'open',
-    answers: { 200: { description: 'an HTML page', type: 'text/html' } },
   },
   'GET /api/workflows': {
     tag: 'Definitions',
@@ -646,23 +599,23 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         offset: { description: 'definitions to skip' },
       },
     },
-    answers: { 200: { description: 'a page of definitions', schema: 'DefinitionList' } },
+    answers: { 200: { description: 'a page of definitions', schema: COMPONENTS.DefinitionList } },
     problems: ['validation_failed'],
   },
   'POST /api/workflows/validate': {
     tag: 'Definitions',
     summary: 'Check a definition without saving it',
     access: 'admin',
-    body: { schema: 'Definition', description: 'a definition document', example: EXAMPLE_DEFINITION },
-    answers: { 200: { description: 'valid; the definition with defaults applied', schema: 'ValidationResult' } },
+    body: { schema: COMPONENTS.Definition, description: 'a definition document', example: EXAMPLE_DEFINITION },
+    answers: { 200: { description: 'valid; the definition with defaults applied', schema: COMPONENTS.ValidationResult } },
     problems: ['invalid_definition'],
   },
   'POST /api/workflows': {
     tag: 'Definitions',
     summary: 'Create a definition (version 1)',
     access: 'admin',
-    body: { schema: 'Definition', description: 'a definition document', example: EXAMPLE_DEFINITION },
-    answers: { 201: { description: 'created', schema: 'DefinitionWithDocument', headers: LOCATION } },
+    body: { schema: COMPONENTS.Definition, description: 'a definition document', example: EXAMPLE_DEFINITION },
+    answers: { 201: { description: 'created', schema: COMPONENTS.DefinitionWithDocument, headers: LOCATION } },
     problems: ['invalid_definition', 'definition_key_taken'],
   },
   'GET /api/workflows/:id': {
@@ -670,7 +623,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'One definition, its current document and its versions',
     access: 'viewer',
     params: { id: DEFINITION_ID },
-    answers: { 200: { description: 'the definition; versions newest first', schema: 'DefinitionDetail' } },
+    answers: { 200: { description: 'the definition; versions newest first', schema: COMPONENTS.DefinitionDetail } },
     problems: ['not_found'],
   },
   'GET /api/workflows/:id/versions/:version': {
@@ -678,7 +631,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'One stored version of a definition',
     access: 'viewer',
     params: { id: DEFINITION_ID, version: { description: 'a version number', schema: versionParam } },
-    answers: { 200: { description: 'the version', schema: 'DefinitionVersion' } },
+    answers: { 200: { description: 'the version', schema: COMPONENTS.DefinitionVersion } },
     problems: ['validation_failed', 'not_found'],
   },
   'PUT /api/workflows/:id': {
@@ -687,8 +640,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'Runs already started stay on their version.',
     access: 'admin',
     params: { id: DEFINITION_ID },
-    body: { schema: 'DefinitionUpdate', description: 'the complete new document', example: { ...EXAMPLE_DEFINITION, key: undefined } },
-    answers: { 200: { description: 'saved', schema: 'DefinitionWithDocument' } },
+    body: { schema: COMPONENTS.DefinitionUpdate, description: 'the complete new document', example: { ...EXAMPLE_DEFINITION, key: undefined } },
+    answers: { 200: { description: 'saved', schema: COMPONENTS.DefinitionWithDocument } },
     problems: ['invalid_definition', 'not_found'],
   },
   'DELETE /api/workflows/:id': {
@@ -705,7 +658,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       schema: deleteQuery,
       docs: { force: { description: '`true` cancels open runs and deletes; without it, open runs refuse the deletion' } },
     },
-    answers: { 200: { description: 'deleted', schema: 'DefinitionDeleted' } },
+    answers: { 200: { description: 'deleted', schema: COMPONENTS.DefinitionDeleted } },
     problems: ['validation_failed', 'not_found', 'definition_has_open_runs', 'temporal_unavailable'],
   },
   'POST /api/workflows/:id/enable': {
@@ -716,7 +669,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       'Idempotent: an enabled definition is answered as it is. No body.',
     access: 'admin',
     params: { id: DEFINITION_ID },
-    answers: { 200: { description: 'the definition, enabled', schema: 'DefinitionWithDocument' } },
+    answers: { 200: { description: 'the definition, enabled', schema: COMPONENTS.DefinitionWithDocument } },
     problems: ['not_found', 'definition_invalid'],
   },
   'POST /api/workflows/:id/disable': {
@@ -727,7 +680,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       'Runs already started go on. Idempotent: a disabled definition is answered as it is. No body.',
     access: 'admin',
     params: { id: DEFINITION_ID },
-    answers: { 200: { description: 'the definition, disabled', schema: 'DefinitionWithDocument' } },
+    answers: { 200: { description: 'the definition, disabled', schema: COMPONENTS.DefinitionWithDocument } },
     problems: ['not_found', 'definition_invalid'],
   },
   'POST /api/workflows/:id/execute': {
@@ -746,15 +699,15 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       },
     ],
     body: {
-      schema: 'ExecuteRequest',
+      schema: COMPONENTS.ExecuteRequest,
       description:
         "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any. `timeout` gives this run a deadline (it ends TIMED_OUT), no longer than the definition's `timeout`",
       optional: true,
       example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
     },
     answers: {
-      202: { description: 'the run is accepted; it has not finished', schema: 'RunStarted', headers: LOCATION },
-      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: 'RunStarted', headers: LOCATION },
+      202: { description: 'the run is accepted; it has not finished', schema: COMPONENTS.RunStarted, headers: LOCATION },
+      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: COMPONENTS.RunStarted, headers: LOCATION },
     },
     problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
   },
@@ -804,10 +757,10 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
       },
     ],
-    body: { schema: 'TriggerData', description: "the trigger data: the run's `input`", optional: true, example: { orderId: 'SO-1' } },
+    body: { schema: COMPONENTS.TriggerData, description: "the trigger data: the run's `input`", optional: true, example: { orderId: 'SO-1' } },
     answers: {
-      202: { description: 'the run is accepted', schema: 'RunStarted', headers: LOCATION },
-      200: { description: 'a delivery with this id (webhook-id, or a legacy X-Delivery-Id) already started the run', schema: 'RunStarted', headers: LOCATION },
+      202: { description: 'the run is accepted', schema: COMPONENTS.RunStarted, headers: LOCATION },
+      200: { description: 'a delivery with this id (webhook-id, or a legacy X-Delivery-Id) already started the run', schema: COMPONENTS.RunStarted, headers: LOCATION },
     },
     problems: [
       'validation_failed',
@@ -842,7 +795,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         limit: { description: 'page size' },
       },
     },
-    answers: { 200: { description: 'a page of runs', schema: 'ExecutionList' } },
+    answers: { 200: { description: 'a page of runs', schema: COMPONENTS.ExecutionList } },
     problems: ['validation_failed'],
   },
   'GET /api/executions/:id': {
@@ -850,7 +803,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'One run: mirror row, step log, live state',
     access: 'viewer',
     params: { id: EXECUTION_ID },
-    answers: { 200: { description: 'the run', schema: 'ExecutionDetail' } },
+    answers: { 200: { description: 'the run', schema: COMPONENTS.ExecutionDetail } },
     problems: ['not_found'],
   },
   'GET /api/executions/:id/logs': {
@@ -858,7 +811,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: "A run's step log, in order",
     access: 'viewer',
     params: { id: EXECUTION_ID },
-    answers: { 200: { description: 'the step log', schema: 'ExecutionLogs' } },
+    answers: { 200: { description: 'the step log', schema: COMPONENTS.ExecutionLogs } },
     problems: ['not_found'],
   },
   'GET /api/executions/:id/history': {
@@ -867,7 +820,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'One entry per event; payloads (input, activity arguments and results, signal data) are left out.',
     access: 'viewer',
     params: { id: EXECUTION_ID },
-    answers: { 200: { description: 'the events', schema: 'ExecutionHistory' } },
+    answers: { 200: { description: 'the events', schema: COMPONENTS.ExecutionHistory } },
     problems: ['not_found', 'temporal_unavailable'],
   },
   'POST /api/executions/:id/signal': {
@@ -875,8 +828,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'Send an event to a run waiting at a wait_for_signal step',
     access: 'operator',
     params: { id: EXECUTION_ID },
-    body: { schema: 'SignalRequest', description: 'the event', example: { signal: 'manager-approval', data: { approved: true }, by: 'grace' } },
-    answers: { 200: { description: 'the run has the event', schema: 'SignalReceipt' } },
+    body: { schema: COMPONENTS.SignalRequest, description: 'the event', example: { signal: 'manager-approval', data: { approved: true }, by: 'grace' } },
+    answers: { 200: { description: 'the run has the event', schema: COMPONENTS.SignalReceipt } },
     problems: ['validation_failed', 'not_found', 'execution_closed', 'not_waiting'],
   },
   'POST /api/executions/:id/cancel': {
@@ -885,7 +838,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'The step in progress is cancelled and the run records itself `CANCELLED`. No body.',
     access: 'operator',
     params: { id: EXECUTION_ID },
-    answers: { 202: { description: 'cancellation requested', schema: 'CancelAccepted' } },
+    answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.CancelAccepted } },
     problems: ['not_found', 'execution_closed'],
   },
   'POST /api/executions/:id/terminate': {
@@ -894,8 +847,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'No workflow code runs; the mirror row becomes `TERMINATED`.',
     access: 'admin',
     params: { id: EXECUTION_ID },
-    body: { schema: 'TerminateRequest', description: 'why', example: { reason: 'sent to the wrong list' } },
-    answers: { 200: { description: 'terminated', schema: 'Terminated' } },
+    body: { schema: COMPONENTS.TerminateRequest, description: 'why', example: { reason: 'sent to the wrong list' } },
+    answers: { 200: { description: 'terminated', schema: COMPONENTS.Terminated } },
     problems: ['validation_failed', 'not_found', 'execution_closed'],
   },
   'POST /api/executions/:id/replay': {
@@ -905,8 +858,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       'Starts a new execution of the definition version the original pinned (not the current one) with the same trigger data; its `replayOf` names the original. Messages go out again: deliveries are deduplicated per execution. The reason goes to the audit log.',
     access: 'admin',
     params: { id: EXECUTION_ID },
-    body: { schema: 'ReplayRequest', description: 'why', example: { reason: 'the template is fixed' } },
-    answers: { 202: { description: 'the new execution is accepted', schema: 'ReplayStarted' } },
+    body: { schema: COMPONENTS.ReplayRequest, description: 'why', example: { reason: 'the template is fixed' } },
+    answers: { 202: { description: 'the new execution is accepted', schema: COMPONENTS.ReplayStarted } },
     problems: ['validation_failed', 'not_found', 'execution_open', 'definition_deleted', 'definition_version_missing', 'temporal_unavailable'],
   },
   'POST /api/executions/:id/reset': {
@@ -916,8 +869,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       "Resets the execution's Temporal run: a new run under the same workflow id and execution redoes the step that failed (the last activity or called workflow that failed) and what follows, or the whole run with `\"to\": \"start\"`. Steps before the reset point do not run again. The reason, with the key's name, is recorded in the run's history.",
     access: 'admin',
     params: { id: EXECUTION_ID },
-    body: { schema: 'ResetRequest', description: 'why, and where to', example: { reason: 'the CRM is back up', to: 'failed-step' } },
-    answers: { 202: { description: 'the reset run is under way', schema: 'ResetAccepted' } },
+    body: { schema: COMPONENTS.ResetRequest, description: 'why, and where to', example: { reason: 'the CRM is back up', to: 'failed-step' } },
+    answers: { 202: { description: 'the reset run is under way', schema: COMPONENTS.ResetAccepted } },
     // The reason goes to the run's history and the audit log.
     problems: ['validation_failed', 'not_found', 'execution_open', 'execution_succeeded', 'execution_closed', 'reset_refused'],
   },
@@ -931,11 +884,11 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     access: 'admin',
     params: { id: DEFINITION_ID },
     body: {
-      schema: 'MigrateRequest',
+      schema: COMPONENTS.MigrateRequest,
       description: 'from which version to which, and why',
       example: { fromVersion: 3, toVersion: 4, stepMap: { approve: 'manager-approval' }, reason: 'approvals now go to the manager', dryRun: true },
     },
-    answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: 'MigrationResult' } },
+    answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: COMPONENTS.MigrationResult } },
     problems: ['validation_failed', 'not_found', 'nothing_matched', 'temporal_unavailable'],
   },
   'POST /api/executions/bulk/reset': {
@@ -948,13 +901,13 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       'A run another batch acted on is skipped; a run that cannot be reset is recorded as failed and the batch goes on. Recorded in the audit log.',
     access: 'admin',
     body: {
-      schema: 'BulkRecoveryRequest',
+      schema: COMPONENTS.BulkRecoveryRequest,
       description: 'which runs, why, and whether to act',
       example: { filter: { definition: 'order-followup', failedStep: 'notify', errorType: 'ProviderUnavailable' }, reason: 'SMTP relay back up', dryRun: true },
     },
     answers: {
-      200: { description: 'the dry run: what would happen', schema: 'BulkPreview' },
-      202: { description: 'the batch is under way', schema: 'BatchAccepted' },
+      200: { description: 'the dry run: what would happen', schema: COMPONENTS.BulkPreview },
+      202: { description: 'the batch is under way', schema: COMPONENTS.BatchAccepted },
     },
     problems: ['validation_failed', 'nothing_matched', 'temporal_unavailable'],
   },
@@ -965,13 +918,13 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       'As the bulk reset, but each run is replayed: a new execution of the version it pinned with its trigger data, every step (and message) again. A run replayed by another batch is skipped. Recorded in the audit log.',
     access: 'admin',
     body: {
-      schema: 'BulkRecoveryRequest',
+      schema: COMPONENTS.BulkRecoveryRequest,
       description: 'which runs, why, and whether to act',
       example: { filter: { definition: 'order-followup', status: ['FAILED', 'TIMED_OUT'], from: '2026-11-25T00:00:00Z' }, reason: 'bad version 3 fixed in 4', dryRun: true },
     },
     answers: {
-      200: { description: 'the dry run: what would happen', schema: 'BulkPreview' },
-      202: { description: 'the batch is under way', schema: 'BatchAccepted' },
+      200: { description: 'the dry run: what would happen', schema: COMPONENTS.BulkPreview },
+      202: { description: 'the batch is under way', schema: COMPONENTS.BatchAccepted },
     },
     problems: ['validation_failed', 'nothing_matched', 'temporal_unavailable'],
   },
@@ -980,7 +933,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'List recovery batches, newest first',
     access: 'viewer',
     query: { schema: batchesQuery, docs: { limit: { description: 'how many' } } },
-    answers: { 200: { description: 'the batches', schema: 'BatchList' } },
+    answers: { 200: { description: 'the batches', schema: COMPONENTS.BatchList } },
     problems: ['validation_failed'],
   },
   'GET /api/batches/:id': {
@@ -989,7 +942,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'Counts by outcome (pending, working, done, failed, skipped) and every failed or skipped run with the reason.',
     access: 'viewer',
     params: { id: { description: "the batch's id (UUID)" } },
-    answers: { 200: { description: 'the batch', schema: 'BatchProgress' } },
+    answers: { 200: { description: 'the batch', schema: COMPONENTS.BatchProgress } },
     problems: ['not_found'],
   },
   'POST /api/batches/:id/cancel': {
@@ -998,8 +951,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: 'Runs not begun are skipped; those in hand finish. The batch ends `CANCELLED`. Recorded in the audit log.',
     access: 'admin',
     params: { id: { description: "the batch's id (UUID)" } },
-    body: { schema: 'CancelBatchRequest', description: 'why', example: { reason: 'wrong filter' } },
-    answers: { 202: { description: 'cancellation requested', schema: 'BatchCancelling' } },
+    body: { schema: COMPONENTS.CancelBatchRequest, description: 'why', example: { reason: 'wrong filter' } },
+    answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.BatchCancelling } },
     problems: ['validation_failed', 'not_found', 'batch_finished'],
   },
   'GET /api/session': {
@@ -1007,7 +960,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'Who the caller is, and its role',
     description: "The name and role of the API key (or token) the request carries: a client such as the console shows only what that role may do.",
     access: 'viewer',
-    answers: { 200: { description: 'the caller', schema: 'Session' } },
+    answers: { 200: { description: 'the caller', schema: COMPONENTS.Session } },
     problems: [],
   },
   'POST /api/codec/decode': {
@@ -1016,8 +969,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description:
       'Opens payloads sealed by the payload encryption (ENCRYPTION_KEYS), in the protocol of the Temporal Web UI and CLI: payloads as JSON, metadata values and data in base64. Payloads that are not sealed come back as they are. Answers CORS for the Temporal UI\'s origin and the origins in CORS_ORIGINS.',
     access: 'viewer',
-    body: { schema: 'CodecPayloads', description: 'the payloads to open', example: { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: '' }] } },
-    answers: { 200: { description: 'the payloads, opened', schema: 'CodecPayloads' } },
+    body: { schema: COMPONENTS.CodecPayloads, description: 'the payloads to open', example: { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: '' }] } },
+    answers: { 200: { description: 'the payloads, opened', schema: COMPONENTS.CodecPayloads } },
     problems: ['validation_failed'],
   },
   'POST /api/codec/encode': {
@@ -1025,8 +978,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'Encode payloads (the Temporal UI\'s remote codec)',
     description: 'Seals payloads with the current key, as clients and workers do; with encryption off, answers them as they are.',
     access: 'operator',
-    body: { schema: 'CodecPayloads', description: 'the payloads to seal', example: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] } },
-    answers: { 200: { description: 'the payloads, sealed', schema: 'CodecPayloads' } },
+    body: { schema: COMPONENTS.CodecPayloads, description: 'the payloads to seal', example: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] } },
+    answers: { 200: { description: 'the payloads, sealed', schema: COMPONENTS.CodecPayloads } },
     problems: ['validation_failed'],
   },
   'GET /api/approvals': {
@@ -1036,7 +989,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       'From the mirror (open runs whose approval step started and has not ended) and each run\'s live state (who may decide, decisions so far). `mine=true` keeps those the caller may decide and has not yet: named as an approver, or holding the role the step asks for (a viewer decides nothing).',
     access: 'viewer',
     query: { schema: approvalsQuery, docs: { mine: { description: 'only those the caller may decide' }, limit: { description: 'how many' } } },
-    answers: { 200: { description: 'the waiting approvals', schema: 'ApprovalList' } },
+    answers: { 200: { description: 'the waiting approvals', schema: COMPONENTS.ApprovalList } },
     problems: ['validation_failed'],
   },
   'GET /api/reports/summary': {
@@ -1045,7 +998,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: REPORT_NOTE,
     access: 'viewer',
     query: { schema: reportQuery, docs: REPORT_QUERY_DOCS },
-    answers: { 200: { description: 'the summary', schema: 'ReportSummary' } },
+    answers: { 200: { description: 'the summary', schema: COMPONENTS.ReportSummary } },
     problems: ['validation_failed', 'not_found'],
   },
   'GET /api/reports/daily': {
@@ -1054,7 +1007,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: REPORT_NOTE,
     access: 'viewer',
     query: { schema: reportQuery, docs: REPORT_QUERY_DOCS },
-    answers: { 200: { description: 'a row per day × definition × version, newest day first', schema: 'ReportDaily' } },
+    answers: { 200: { description: 'a row per day × definition × version, newest day first', schema: COMPONENTS.ReportDaily } },
     problems: ['validation_failed', 'not_found'],
   },
   'GET /api/reports/steps': {
@@ -1063,7 +1016,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: REPORT_NOTE,
     access: 'viewer',
     query: { schema: stepsReportQuery, docs: { ...REPORT_QUERY_DOCS, limit: { description: 'how many steps' } } },
-    answers: { 200: { description: 'the steps, most failures first', schema: 'ReportSteps' } },
+    answers: { 200: { description: 'the steps, most failures first', schema: COMPONENTS.ReportSteps } },
     problems: ['validation_failed', 'not_found'],
   },
   'GET /api/reports/deliveries': {
@@ -1072,7 +1025,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     description: REPORT_NOTE,
     access: 'viewer',
     query: { schema: deliveriesReportQuery, docs: { from: REPORT_QUERY_DOCS.from, to: REPORT_QUERY_DOCS.to } },
-    answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: 'ReportDeliveries' } },
+    answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: COMPONENTS.ReportDeliveries } },
     problems: ['validation_failed'],
   },
   'GET /api/outbox': {
@@ -1089,7 +1042,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         limit: { description: 'how many' },
       },
     },
-    answers: { 200: { description: 'the messages, newest first', schema: 'OutboxList' } },
+    answers: { 200: { description: 'the messages, newest first', schema: COMPONENTS.OutboxList } },
     problems: ['validation_failed'],
   },
   'GET /api/audit': {
@@ -1104,7 +1057,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         limit: { description: 'page size' },
       },
     },
-    answers: { 200: { description: 'a page of entries', schema: 'AuditList' } },
+    answers: { 200: { description: 'a page of entries', schema: COMPONENTS.AuditList } },
     problems: ['validation_failed'],
   },
   'POST /api/executions/:id/approvals': {
@@ -1112,19 +1065,19 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     summary: 'Decide on a waiting approval step',
     access: 'operator',
     params: { id: EXECUTION_ID },
-    body: { schema: 'DecisionRequest', description: 'the decision', example: { step: 'review', decision: 'approve', comment: 'looks right' } },
-    answers: { 200: { description: 'the decision is recorded', schema: 'DecisionReceipt' } },
+    body: { schema: COMPONENTS.DecisionRequest, description: 'the decision', example: { step: 'review', decision: 'approve', comment: 'looks right' } },
+    answers: { 200: { description: 'the decision is recorded', schema: COMPONENTS.DecisionReceipt } },
     problems: ['validation_failed', 'not_found', 'execution_closed', 'decision_refused'],
   },
   'POST /api/keys': {
     tag: 'API keys',
     summary: 'Create an API key (shown once)',
     access: 'admin',
-    body: { schema: 'CreateApiKeyRequest', description: 'the new key', example: { name: 'reporting', role: 'viewer' } },
+    body: { schema: COMPONENTS.CreateApiKeyRequest, description: 'the new key', example: { name: 'reporting', role: 'viewer' } },
     answers: {
       201: {
         description: 'the only answer that contains the key',
-        schema: 'ApiKeyCreated',
+        schema: COMPONENTS.ApiKeyCreated,
         headers: { 'Cache-Control': { description: '`no-store`', schema: { type: 'string' } } },
       },
     },
@@ -1134,7 +1087,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     tag: 'API keys',
     summary: 'List API keys, newest first, revoked ones included',
     access: 'admin',
-    answers: { 200: { description: 'every key, never the key itself or its hash', schema: 'ApiKeyList' } },
+    answers: { 200: { description: 'every key, never the key itself or its hash', schema: COMPONENTS.ApiKeyList } },
   },
   'DELETE /api/keys/:id': {
     tag: 'API keys',
@@ -1147,16 +1100,8 @@ export const OPERATIONS: Record<string, OperationSpec> = {
   },
 };
 
-const TAGS = [
-  { name: 'Definitions', description: 'Workflow definitions and their versions.' },
-  { name: 'Runs', description: 'Starting runs, with an API key or a signed webhook.' },
-  { name: 'Executions', description: 'Runs as the Postgres mirror records them, and acting on them.' },
-  { name: 'Recovery', description: 'Resetting and replaying failed runs in bulk, with a dry run first; moving waiting runs to a new version; batches and the audit log.' },
-  { name: 'Reports', description: 'Runs, success rates, durations, step failures and deliveries per day, from rollups of the mirror (viewers may read).' },
-  { name: 'API keys', description: 'Keys and their roles (admin only).' },
-  { name: 'Probes', description: 'Health, readiness and metrics: open, never rate limited.' },
-  { name: 'Reference', description: 'This document.' },
-];
+/** Every route the gateway declares, keyed by method and Express path. */
+export const OPERATIONS: Operations = { ...TABLE, ...docsOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {
@@ -1176,7 +1121,7 @@ const PROBLEM_HEADERS: Partial<Record<number, Record<string, Json>>> = {
 };
 
 /** The problems an operation may answer with: its own, and those of how it is reached. */
-function problemsOf(spec: OperationSpec, metricsRequireKey: boolean, oidc: boolean): ProblemCode[] {
+function problemsOf(spec: Operation, metricsRequireKey: boolean, oidc: boolean): ProblemCode[] {
   const codes = new Set<ProblemCode>(spec.problems ?? []);
   const keyed = isRole(spec.access) || (spec.access === 'metrics' && metricsRequireKey);
   if (keyed) codes.add('unauthenticated');
@@ -1206,7 +1151,7 @@ function problemAnswers(codes: ProblemCode[]): Record<string, Json> {
       {
         description: `problem: ${list.map((c) => `\`${c}\``).join(', ')}`,
         headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' }, ...PROBLEM_HEADERS[status] },
-        content: { 'application/problem+json': { schema: ref('Problem') } },
+        content: { 'application/problem+json': { schema: ref(problemSchema) } },
       },
     ]),
   );
@@ -1219,7 +1164,7 @@ function answer(a: Answer): Json {
   return { description: a.description, headers, content };
 }
 
-function queryParameters(query: NonNullable<OperationSpec['query']>): Json[] {
+function queryParameters(query: NonNullable<Operation['query']>): Json[] {
   const schema = inline(query.schema) as { properties?: Record<string, Json>; required?: string[] };
   return Object.entries(schema.properties ?? {}).map(([name, property]) => ({
     name,
@@ -1231,7 +1176,7 @@ function queryParameters(query: NonNullable<OperationSpec['query']>): Json[] {
   }));
 }
 
-function operation(key: string, spec: OperationSpec, metricsRequireKey: boolean, oidc: boolean): Json {
+function operation(key: string, spec: Operation, metricsRequireKey: boolean, oidc: boolean): Json {
   const parameters: Json[] = [
     ...Object.entries(spec.params ?? {}).map(([name, p]) => ({
       name,
@@ -1332,7 +1277,7 @@ export function buildOpenApiDocument({ metricsRequireKey = false, oidc = false }
     },
     // Relative: the document is served by the gateway it describes, whatever its address.
     servers: [{ url: '/', description: 'the gateway serving this document' }],
-    tags: TAGS,
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     paths,
     components: {

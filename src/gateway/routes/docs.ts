@@ -1,6 +1,8 @@
 /**
  * The API reference, open to all and not rate limited:
- * - `GET /api/openapi.json`: the OpenAPI 3.1 document (see ../openapi.ts);
+ * - `GET /api/openapi.json`: the OpenAPI 3.1 document, built by ../openapi.ts
+ *   from every route's declarations (these included), and handed to
+ *   {@link docsRoutes} so that this file and that one do not import each other;
  * - `GET /api/docs`: a page rendering it with Swagger UI, whose assets are
  *   served from the installed package under `/api/docs/`: no CDN, so the page
  *   works offline. The page gets a Content-Security-Policy of its own that
@@ -11,7 +13,27 @@ import { dirname, join } from 'node:path';
 import { type RequestHandler, Router } from 'express';
 import helmet from 'helmet';
 import type { GatewayDeps } from '../context';
-import { buildOpenApiDocument, DOCS_PATH, OPENAPI_PATH } from '../openapi';
+import type { Operations } from '../operations';
+
+/** Where the document and the page that renders it are served. */
+export const OPENAPI_PATH = '/api/openapi.json';
+export const DOCS_PATH = '/api/docs';
+
+export const docsOperations = {
+  'GET /api/openapi.json': {
+    tag: 'Reference',
+    summary: 'This document',
+    access: 'open',
+    answers: { 200: { description: 'the OpenAPI 3.1 document of the gateway' } },
+  },
+  'GET /api/docs': {
+    tag: 'Reference',
+    summary: 'This document as a readable page',
+    description: 'Works offline: the page and its assets are served by the gateway.',
+    access: 'open',
+    answers: { 200: { description: 'an HTML page', type: 'text/html' } },
+  },
+} satisfies Operations;
 
 const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -75,12 +97,15 @@ export const DOCS_CSP_DIRECTIVES = {
 /** The document as served, built once per setting of METRICS_REQUIRE_KEY and of OIDC. */
 const documents = new Map<string, string>();
 
-export function docsRoutes({ config }: GatewayDeps): Router {
+/** The document for a setting of METRICS_REQUIRE_KEY and of OIDC. */
+type BuildDocument = (options: { metricsRequireKey: boolean; oidc: boolean }) => unknown;
+
+export function docsRoutes({ config }: GatewayDeps, buildDocument: BuildDocument): Router {
   const router = Router();
   const metricsRequireKey = config.metrics.requireKey;
   const oidc = config.oidc !== undefined;
   const variant = `${metricsRequireKey}/${oidc}`;
-  const document = documents.get(variant) ?? JSON.stringify(buildOpenApiDocument({ metricsRequireKey, oidc }));
+  const document = documents.get(variant) ?? JSON.stringify(buildDocument({ metricsRequireKey, oidc }));
   documents.set(variant, document);
   const csp: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: DOCS_CSP_DIRECTIVES });
 

@@ -1,0 +1,88 @@
+/**
+ * How a route describes itself in the API document: each routes file
+ * declares its operations beside its handlers (request and answer schemas,
+ * who may call, what can go wrong), and src/gateway/openapi.ts builds the
+ * OpenAPI document from those declarations.
+ */
+import { z } from 'zod';
+import type { Role } from '../shared/roles';
+import type { ProblemCode } from './problem';
+
+type Json = Record<string, unknown>;
+
+/**
+ * The document's named schemas, `components.schemas`: a schema registered
+ * here is referenced by its id wherever it is used. Request and answer
+ * schemas must be named.
+ */
+export const apiSchemas = z.registry<{ id: string }>();
+
+/**
+ * Names a schema in the document and returns it unchanged, so the route
+ * validates (or describes its answer) with the very schema the document shows.
+ */
+export function named<T extends z.ZodType>(id: string, schema: T): T {
+  apiSchemas.add(schema, { id });
+  return schema;
+}
+
+/** The document's groups of operations, in the order it lists them. */
+export const TAGS = {
+  Definitions: 'Workflow definitions and their versions.',
+  Runs: 'Starting runs, with an API key or a signed webhook.',
+  Executions: 'Runs as the Postgres mirror records them, and acting on them.',
+  Recovery: 'Resetting and replaying failed runs in bulk, with a dry run first; moving waiting runs to a new version; batches and the audit log.',
+  Reports: 'Runs, success rates, durations, step failures and deliveries per day, from rollups of the mirror (viewers may read).',
+  'API keys': 'Keys and their roles (admin only).',
+  Probes: 'Health, readiness and metrics: open, never rate limited.',
+  Reference: 'This document.',
+} as const;
+export type Tag = keyof typeof TAGS;
+
+/** Who may call an operation: anyone, a signed webhook sender, Prometheus (open unless METRICS_REQUIRE_KEY), or an API key with at least a role. */
+export type Access = 'open' | 'signed' | 'metrics' | Role;
+
+export interface Body {
+  schema: z.ZodType;
+  description: string;
+  /** An empty body is read as `{}`, so the body may be left out. */
+  optional?: boolean;
+  example?: unknown;
+}
+
+export interface Answer {
+  description: string;
+  /** The JSON answer's schema; without it (and without `type`), any JSON object. */
+  schema?: z.ZodType;
+  /** Content type when not JSON. */
+  type?: 'text/plain' | 'text/html';
+  headers?: Record<string, Json>;
+  /** The answer has no body. */
+  empty?: boolean;
+}
+
+export interface Operation {
+  tag: Tag;
+  summary: string;
+  description?: string;
+  access: Access;
+  params?: Record<string, { description: string; schema?: z.ZodType }>;
+  query?: { schema: z.ZodType; docs: Record<string, { description: string; example?: unknown }> };
+  headers?: { name: string; required: boolean; description: string; schema: Json }[];
+  body?: Body;
+  answers: Record<number, Answer>;
+  /** Problems this operation answers with, besides those every operation of its kind may give. */
+  problems?: ProblemCode[];
+}
+
+/** A routes file's operations, keyed by method and Express path (`POST /api/workflows/:id/execute`). */
+export type Operations = Record<`${'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'} /${string}`, Operation>;
+
+// --- pieces the routes' answer schemas share ------------------------------------------------------
+
+/** A time as answers carry it: ISO 8601 with an offset. */
+export const time = z.iso.datetime({ offset: true });
+export const uuid = z.uuid();
+
+/** The `Location` header of an answer that made something. */
+export const LOCATION = { Location: { description: 'where the new resource is', schema: { type: 'string' } } };
