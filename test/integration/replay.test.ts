@@ -1,8 +1,8 @@
 /**
- * Determinism guard. Every history under test/histories/ — recorded from
- * representative runs of an earlier version of the interpreter — must replay
- * on the current workflow code without a DeterminismViolationError; so must
- * fresh runs of the same definitions.
+ * Determinism guard. Fresh runs of representative definitions must replay on
+ * the current workflow code without a DeterminismViolationError, on the dev
+ * server and on the real one. Their histories, recorded, are what
+ * replay-histories.test.ts replays for every later version.
  *
  * To record new histories after an intended interpreter change (guarded by
  * `patched()`), run `RECORD_HISTORIES=1 npx vitest run --project integration
@@ -10,14 +10,12 @@
  * test/histories/ next to the old ones, which stay, since runs started on the
  * old code may still be open.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import proto from '@temporalio/proto';
-import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpSink, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
-import { mirrorSinks } from '../../src/worker/mirror-sink';
 import { createHarness, type Harness } from '../support/harness';
+import { replayHistories } from '../support/replay';
 
 const HISTORIES = resolve('test', 'histories');
 const PREFIX = 'interpreter-';
@@ -228,17 +226,21 @@ beforeAll(async () => {
       WORKFLOW_CONTINUE_AS_NEW_EVENTS: '50',
     },
   });
-  for (const [name, { definition, triggerData }] of Object.entries(REPRESENTATIVE)) {
-    const created = await h.api('POST', '/api/workflows', definition);
-    const started = await h.api('POST', `/api/workflows/${created.body.id}/execute`, { triggerData });
-    await h.client.workflow
-      .getHandle(started.body.workflowId)
-      .result()
-      .catch(() => undefined);
-    // The first run's history: for a run that continued as new, the one that did.
-    const handle = h.client.workflow.getHandle(started.body.workflowId, started.body.runId);
-    fresh.set(name, JSON.parse(JSON.stringify(await handle.fetchHistory())));
-  }
+  // All at once: each run is independent of the others (its own definition and channel).
+  const histories = await Promise.all(
+    Object.entries(REPRESENTATIVE).map(async ([name, { definition, triggerData }]) => {
+      const created = await h.api('POST', '/api/workflows', definition);
+      const started = await h.api('POST', `/api/workflows/${created.body.id}/execute`, { triggerData });
+      await h.client.workflow
+        .getHandle(started.body.workflowId)
+        .result()
+        .catch(() => undefined);
+      // The first run's history: for a run that continued as new, the one that did.
+      const handle = h.client.workflow.getHandle(started.body.workflowId, started.body.runId);
+      return [name, JSON.parse(JSON.stringify(await handle.fetchHistory()))] as const;
+    }),
+  );
+  for (const [name, history] of histories) fresh.set(name, history);
   if (process.env.RECORD_HISTORIES) {
     const existing = new Set(await readdir(HISTORIES));
     for (const [name, history] of fresh) {
@@ -258,35 +260,9 @@ afterAll(async () => {
   await Promise.all([smtp?.close(), slack?.close(), twilio?.close()]);
 });
 
-async function replay(histories: { workflowId: string; history: unknown }[]) {
-  const results = [];
-  for await (const result of Worker.runReplayHistories(
-    // The sinks the worker registers (a replay never calls them).
-    { workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'determinism-guard', sinks: mirrorSinks(async () => undefined) },
-    histories.map(({ workflowId, history }) => ({
-      workflowId,
-      // Saved as protobuf JSON (what `JSON.stringify` of a fetched history gives); read back the same way.
-      history: proto.temporal.api.history.v1.History.fromObject(history as Record<string, unknown>),
-    })),
-  )) {
-    results.push({ workflowId: result.workflowId, error: result.error ? String(result.error) : undefined });
-  }
-  return results;
-}
-
 describe('determinism', () => {
-  it('replays the recorded histories of earlier interpreter versions', async () => {
-    const files = (await readdir(HISTORIES)).filter((f) => f.startsWith(PREFIX) && f.endsWith('.json'));
-    expect(files.length).toBeGreaterThanOrEqual(2);
-    const histories = await Promise.all(
-      files.map(async (f) => ({ workflowId: f, history: JSON.parse(await readFile(join(HISTORIES, f), 'utf8')) as unknown })),
-    );
-    const results = await replay(histories);
-    expect(results).toEqual(files.map((f) => ({ workflowId: f, error: undefined })));
-  });
-
   it('replays fresh runs of the representative definitions', async () => {
-    const results = await replay([...fresh].map(([workflowId, history]) => ({ workflowId, history })));
+    const results = await replayHistories([...fresh].map(([workflowId, history]) => ({ workflowId, history })));
     expect(results.map((r) => r.error)).toEqual([...fresh.keys()].map(() => undefined));
   });
 });
