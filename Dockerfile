@@ -8,8 +8,9 @@
 #   docker run IMAGE node --import tsx src/worker/main.ts     # worker
 #   docker run IMAGE node --import tsx src/cli/database.ts migrate      # migrations, then exit
 #
-# TypeScript runs through tsx, a runtime dependency; the one build is the web
-# console's static files, made in a stage of their own and copied in.
+# TypeScript runs through tsx, a runtime dependency; the builds are the web
+# console's static files, made in a stage of their own and copied in, and the
+# workflow bundle the workers load (WORKFLOW_BUNDLE_PATH).
 
 # The current LTS of Node.js (20 reached its end of life on 2026-04-30); `npm run test:lts`
 # runs the core integration tests on the same release (scripts/lts-node.mjs).
@@ -59,6 +60,10 @@ COPY db ./db
 COPY templates ./templates
 COPY scripts ./scripts
 COPY --from=console /app/dist/console ./dist/console
+# The workflow code bundled once, with the image, from the code beside it: each
+# worker loads it instead of bundling the same code as it starts.
+RUN node --import tsx scripts/build-workflows.ts dist/workflow-bundle.js
+ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 
 # The official Node images ship an unprivileged "node" user (uid 1000).
 USER node

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { type Kysely, sql } from 'kysely';
 import type { createActivities } from '../../activities';
 import { createDb } from '../../db/client';
@@ -22,7 +22,7 @@ import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { dataConverterFor } from '../../src/temporal/encryption';
-import { createWorker, WORKFLOW_BUNDLER_OPTIONS } from '../../src/worker/create-worker';
+import { buildWorkflowBundle, createWorker } from '../../src/worker/create-worker';
 import { installRuntime } from '../../src/worker/runtime';
 import { dropDatabase, ensureDatabase, obtainPostgres, type RunningPostgres } from '../lib/postgres';
 import { freePort } from '../lib/ports';
@@ -112,7 +112,6 @@ export interface BenchEnv {
 }
 
 const noop = () => undefined;
-const silentLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
 
 export async function startBenchEnv(say: Say): Promise<BenchEnv> {
   const scratch = await mkdtemp(join(tmpdir(), 'wfa-bench-'));
@@ -137,7 +136,7 @@ export async function startBenchEnv(say: Say): Promise<BenchEnv> {
         ),
         (pg: RunningPostgres) => pg.stop(),
       ),
-      bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./workflows.ts', import.meta.url)), logger: silentLogger, ...WORKFLOW_BUNDLER_OPTIONS }),
+      buildWorkflowBundle(fileURLToPath(new URL('./workflows.ts', import.meta.url))).then((code) => ({ code })),
       up(startSmtpSink(), (sink) => sink.close()),
       up(startHttpSink(), (sink) => sink.close()),
       up(startHttpSink(), (sink) => sink.close()),

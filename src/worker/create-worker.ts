@@ -1,6 +1,6 @@
 /** Builds the Temporal worker that runs the interpreter and its activities. */
 import { fileURLToPath } from 'node:url';
-import { type BundleOptions, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type BundleOptions, bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../../activities';
 import type { Database } from '../../db/schema';
@@ -49,11 +49,24 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
  */
 export const WORKFLOW_CODE_DEADLINE = '24h';
 
+const silent = () => undefined;
+
+/**
+ * The workflow code bundled as a worker bundles it at start: for
+ * `WORKFLOW_BUNDLE_PATH` (`npm run build:workflows`), the tests and the
+ * benchmarks, which build it once for many workers. Returns the bundle's text.
+ */
+export async function buildWorkflowBundle(workflowsPath = WORKFLOWS_PATH): Promise<string> {
+  const logger = { trace: silent, debug: silent, info: silent, warn: silent, error: silent, log: silent };
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger, ...WORKFLOW_BUNDLER_OPTIONS });
+  return code;
+}
+
 export interface CreateWorkerOptions {
   config: Config;
   db: Kysely<Database>;
   connection: NativeConnection;
-  /** A pre-built workflow bundle (tests build it once); otherwise bundled at start. */
+  /** A pre-built workflow bundle (tests build it once). @default the one at `WORKFLOW_BUNDLE_PATH`, else bundled at start */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** The activities to register. @default createActivities({ config, db }) (the benchmarks swap one out) */
   activities?: ReturnType<typeof createActivities>;
@@ -65,7 +78,7 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: WORKFLOW_BUNDLER_OPTIONS }),
+    ...bundleOptions(workflowBundle ?? (config.workflow.bundlePath ? { codePath: config.workflow.bundlePath } : undefined)),
     activities: registered,
     // Payload encryption, when configured: the same codec as the clients'.
     dataConverter: dataConverterFor(config.encryption),
@@ -78,4 +91,9 @@ export async function createWorker({ config, db, connection, workflowBundle, act
   };
   // Not in the SDK's typings (it is an option of its compiled form), but read from them all the same.
   return Worker.create(Object.assign(options, { isolateExecutionTimeout: WORKFLOW_CODE_DEADLINE }));
+}
+
+/** A bundle built ahead when there is one; otherwise the SDK bundles the workflow code as the worker starts. */
+function bundleOptions(workflowBundle: WorkerOptions['workflowBundle']): Partial<WorkerOptions> {
+  return workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: WORKFLOW_BUNDLER_OPTIONS };
 }

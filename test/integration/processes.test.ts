@@ -180,6 +180,8 @@ describe('with Temporal away', () => {
       SMTP_PORT: String(smtp.port),
       SMTP_FROM: 'automation@example.test',
       LOG_LEVEL: 'info',
+      // A bundle built ahead, as the container image's workers load it (the test above bundles at start).
+      WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
     };
     const worker = start('src/worker/main.ts', env);
     const gateway = start('src/gateway/main.ts', env);

@@ -8,13 +8,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { obtainPostgres } from '../../scripts/lib/postgres';
 import { freePort, isPortTaken } from '../../scripts/lib/ports';
 import { startTemporal } from '../../scripts/lib/temporal';
 import { ensureNamespace, findOrBuildTemporalServer, setupTemporalDatabases, startTemporalServer } from '../../scripts/lib/temporal-server';
-import { WORKFLOW_BUNDLER_OPTIONS, WORKFLOWS_PATH } from '../../src/worker/create-worker';
+import { buildWorkflowBundle } from '../../src/worker/create-worker';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 
 declare module 'vitest' {
@@ -52,9 +51,8 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
     })(),
     postgresReady,
     (async () => {
-      const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger, ...WORKFLOW_BUNDLER_OPTIONS });
       const path = join(scratch, 'workflow-bundle.js');
-      await writeFile(path, code);
+      await writeFile(path, await buildWorkflowBundle());
       return path;
     })(),
   ]);
@@ -101,6 +99,3 @@ async function testPostgres(scratch: string) {
     return obtainPostgres(local, { dataDir: '', port: 0, database: '' }, say);
   }
 }
-
-const noop = () => undefined;
-const silentLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };

@@ -4,15 +4,22 @@
  * reaches the process that runs the worker or gateway.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { inject } from 'vitest';
 import { eventually, type Harness } from './harness';
 
-/** The environment of a product process in a harness's world (its database, Temporal and task queue), with `extra`. */
+/**
+ * The environment of a product process in a harness's world (its database,
+ * Temporal and task queue), with `extra`. Workers load the suite's workflow
+ * bundle rather than bundling the same code again as each starts
+ * (processes.test.ts starts them as `npm run dev` does, bundling).
+ */
 export function harnessEnvironment(h: Harness, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
     DATABASE_URL: h.databaseUrl,
     TEMPORAL_ADDRESS: h.config.temporal.address,
     TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+    WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
     LOG_LEVEL: 'info',
     NODE_ENV: 'test',
     ...extra,
