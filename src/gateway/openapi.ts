@@ -26,6 +26,7 @@ import { deliveriesReportQuery, reportQuery, stepsReportQuery } from './routes/r
 import { approvalsQuery } from './routes/approvals';
 import { codecBody } from './routes/codec';
 import { docsOperations } from './routes/docs';
+import { healthOperations } from './routes/health';
 import { createBody as createKeyBody } from './routes/keys';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
@@ -137,12 +138,6 @@ const apiKeySchema = z.object({
   createdAt: time,
   lastUsedAt: nullableTime,
   revokedAt: nullableTime,
-});
-
-const checkSchema = z.object({
-  status: z.enum(['up', 'down']),
-  latencyMs: z.number(),
-  detail: z.string().optional(),
 });
 
 const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
@@ -456,17 +451,6 @@ const COMPONENTS = {
   ApiKey: apiKeySchema,
   ApiKeyCreated: apiKeySchema.extend({ key: z.string().meta({ description: 'the key itself, shown this once' }) }),
   ApiKeyList: z.object({ items: z.array(apiKeySchema) }),
-  Health: z.object({
-    status: z.enum(['healthy', 'unhealthy']),
-    checks: z.object({ postgres: checkSchema, temporal: checkSchema, worker: checkSchema }),
-    time,
-  }),
-  Readiness: z.object({
-    status: z.enum(['ready', 'not_ready']),
-    checks: z.object({ postgres: checkSchema, temporal: checkSchema }),
-    time,
-  }),
-  Liveness: z.object({ status: z.literal('alive'), time }),
 } satisfies Record<string, z.ZodType>;
 for (const [id, schema] of Object.entries(COMPONENTS)) named(id, schema);
 
@@ -551,32 +535,6 @@ const EXAMPLE_DEFINITION = {
 
 /** Every route the gateway declares, keyed by method and Express path. */
 const TABLE: Operations = {
-  'GET /livez': {
-    tag: 'Probes',
-    summary: 'Liveness: the process serves requests',
-    access: 'open',
-    answers: { 200: { description: 'alive', schema: COMPONENTS.Liveness } },
-  },
-  'GET /readyz': {
-    tag: 'Probes',
-    summary: 'Readiness: Postgres and Temporal answer',
-    description: 'Workers are not required. Not rate limited.',
-    access: 'open',
-    answers: {
-      200: { description: 'ready', schema: COMPONENTS.Readiness },
-      503: { description: 'Postgres or Temporal is down (same shape)', schema: COMPONENTS.Readiness },
-    },
-  },
-  'GET /api/health/workflows': {
-    tag: 'Probes',
-    summary: 'Health of Postgres, Temporal and the worker',
-    description: 'Each dependency is checked in parallel within 3 s; the worker is up when a poller was seen on the workflow task queue within 90 s.',
-    access: 'open',
-    answers: {
-      200: { description: 'all three are up', schema: COMPONENTS.Health },
-      503: { description: 'one or more is down (same shape)', schema: COMPONENTS.Health },
-    },
-  },
   'GET /metrics': {
     tag: 'Probes',
     summary: "This gateway's Prometheus metrics",
@@ -1101,7 +1059,7 @@ const TABLE: Operations = {
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...docsOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...docsOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

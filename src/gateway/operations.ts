@@ -78,6 +78,14 @@ export interface Operation {
 /** A routes file's operations, keyed by method and Express path (`POST /api/workflows/:id/execute`). */
 export type Operations = Record<`${'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'} /${string}`, Operation>;
 
+/**
+ * What a handler builds for an answer schema: the schema's shape, where a
+ * `Date` may stand for a string (JSON writes it as its ISO time). A handler's
+ * answer typed so cannot leave out, add or mistype a field the document shows.
+ */
+export type Built<S extends z.ZodType> = Dated<z.output<S>>;
+type Dated<T> = T extends string ? T | Date : T extends readonly (infer U)[] ? Dated<U>[] : T extends object ? { [K in keyof T]: Dated<T[K]> } : T;
+
 // --- pieces the routes' answer schemas share ------------------------------------------------------
 
 /** A time as answers carry it: ISO 8601 with an offset. */

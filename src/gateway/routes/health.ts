@@ -7,8 +7,10 @@
 import { Router } from 'express';
 import { sql } from 'kysely';
 import proto from '@temporalio/proto';
+import { z } from 'zod';
 import type { Logger } from '../../logger';
 import type { GatewayDeps } from '../context';
+import { type Built, named, type Operations, time } from '../operations';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
 const { temporal } = proto;
@@ -23,11 +25,59 @@ export const PROBE_PATHS: readonly string[] = ['/livez', '/readyz', '/api/health
 const POLLER_FRESH_MS = 90_000;
 const CHECK_TIMEOUT_MS = 3_000;
 
-interface Check {
-  status: 'up' | 'down';
-  latencyMs: number;
-  detail?: string;
-}
+const checkSchema = z.object({
+  status: z.enum(['up', 'down']),
+  latencyMs: z.number(),
+  detail: z.string().optional(),
+});
+type Check = z.infer<typeof checkSchema>;
+
+const livenessSchema = named('Liveness', z.object({ status: z.literal('alive'), time }));
+const readinessSchema = named(
+  'Readiness',
+  z.object({
+    status: z.enum(['ready', 'not_ready']),
+    checks: z.object({ postgres: checkSchema, temporal: checkSchema }),
+    time,
+  }),
+);
+const healthSchema = named(
+  'Health',
+  z.object({
+    status: z.enum(['healthy', 'unhealthy']),
+    checks: z.object({ postgres: checkSchema, temporal: checkSchema, worker: checkSchema }),
+    time,
+  }),
+);
+
+export const healthOperations = {
+  'GET /livez': {
+    tag: 'Probes',
+    summary: 'Liveness: the process serves requests',
+    access: 'open',
+    answers: { 200: { description: 'alive', schema: livenessSchema } },
+  },
+  'GET /readyz': {
+    tag: 'Probes',
+    summary: 'Readiness: Postgres and Temporal answer',
+    description: 'Workers are not required. Not rate limited.',
+    access: 'open',
+    answers: {
+      200: { description: 'ready', schema: readinessSchema },
+      503: { description: 'Postgres or Temporal is down (same shape)', schema: readinessSchema },
+    },
+  },
+  'GET /api/health/workflows': {
+    tag: 'Probes',
+    summary: 'Health of Postgres, Temporal and the worker',
+    description: `Each dependency is checked in parallel within ${CHECK_TIMEOUT_MS / 1000} s; the worker is up when a poller was seen on the workflow task queue within ${POLLER_FRESH_MS / 1000} s.`,
+    access: 'open',
+    answers: {
+      200: { description: 'all three are up', schema: healthSchema },
+      503: { description: 'one or more is down (same shape)', schema: healthSchema },
+    },
+  },
+} satisfies Operations;
 
 async function timed(fn: () => Promise<string | undefined>): Promise<Check> {
   const start = performance.now();
@@ -82,7 +132,8 @@ export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): 
 
   // Nothing but the event loop: a process that answers this is alive, whatever its dependencies do.
   router.get('/livez', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ status: 'alive', time: new Date().toISOString() });
+    const answer: Built<typeof livenessSchema> = { status: 'alive', time: new Date().toISOString() };
+    res.set('Cache-Control', 'no-store').json(answer);
   });
 
   // Workers are not required: the gateway can accept runs while they are away, and they start once one polls.
@@ -91,10 +142,11 @@ export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): 
     const checks = { postgres, temporal: temporalCheck };
     const ready = Object.values(checks).every((c) => c.status === 'up');
     readiness(ready, checks);
+    const answer: Built<typeof readinessSchema> = { status: ready ? 'ready' : 'not_ready', checks, time: new Date().toISOString() };
     res
       .status(ready ? 200 : 503)
       .set('Cache-Control', 'no-store')
-      .json({ status: ready ? 'ready' : 'not_ready', checks, time: new Date().toISOString() });
+      .json(answer);
   });
 
   router.get('/api/health/workflows', async (_req, res) => {
@@ -121,7 +173,8 @@ export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): 
     const checks = { postgres, temporal: temporalCheck, worker };
     const healthy = Object.values(checks).every((c) => c.status === 'up');
     health(healthy, checks);
-    res.status(healthy ? 200 : 503).json({ status: healthy ? 'healthy' : 'unhealthy', checks, time: new Date().toISOString() });
+    const answer: Built<typeof healthSchema> = { status: healthy ? 'healthy' : 'unhealthy', checks, time: new Date().toISOString() };
+    res.status(healthy ? 200 : 503).json(answer);
   });
   return router;
 }
