@@ -7,7 +7,8 @@
  * timer until the slot and calls again, and the second call finds its slot
  * reserved and due.
  */
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { pruneReservations, reserveSlot } from '../db/pacing';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
 import type { PacedSend } from '../src/shared/run';
@@ -34,34 +35,8 @@ export function createPacer(config: Config, db: Kysely<Database>): Pacer {
       const perMinute = config.pacing[channel];
       if (!perMinute) return undefined;
       const spacingSeconds = 60 / perMinute;
-      if (++calls % 500 === 0) {
-        await db
-          .deleteFrom('pacing_reservations')
-          .where('slot', '<', sql<Date>`now() - ${KEEP_RESERVATIONS}::interval`)
-          .execute();
-      }
-      const reserved = await db.transaction().execute(async (trx) => {
-        const existing = await trx
-          .selectFrom('pacing_reservations')
-          .select(['slot', sql<number>`extract(epoch from (slot - now())) * 1000`.as('ahead_ms')])
-          .where('delivery_key', '=', deliveryKey)
-          .executeTakeFirst();
-        if (existing) return existing;
-        const taken = await sql<{ slot: Date; ahead_ms: number }>`
-          insert into channel_pacing (channel, next_slot)
-          values (${channel}, now() + make_interval(secs => ${spacingSeconds}))
-          on conflict (channel) do update
-            set next_slot = greatest(channel_pacing.next_slot, now()) + make_interval(secs => ${spacingSeconds})
-          returning next_slot - make_interval(secs => ${spacingSeconds}) as slot,
-                    extract(epoch from (next_slot - make_interval(secs => ${spacingSeconds}) - now())) * 1000 as ahead_ms`.execute(trx);
-        const row = taken.rows[0]!;
-        await trx
-          .insertInto('pacing_reservations')
-          .values({ delivery_key: deliveryKey, channel, slot: row.slot })
-          .onConflict((oc) => oc.column('delivery_key').doNothing())
-          .execute();
-        return row;
-      });
+      if (++calls % 500 === 0) await pruneReservations(db, KEEP_RESERVATIONS);
+      const reserved = await reserveSlot(db, channel, deliveryKey, spacingSeconds);
       return Number(reserved.ahead_ms) > DUE_WITHIN_MS ? reserved.slot : undefined;
     },
   };
