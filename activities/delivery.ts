@@ -32,9 +32,10 @@
  */
 import { Context } from '@temporalio/activity';
 import type { ApplicationFailure } from '@temporalio/common';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database, DeliveryRow } from '../db/schema';
 import { isDatabaseUnavailable } from '../db/client';
+import { type DeliveryOutcome, getDelivery, insertSending, reclaimDelivery, settleDelivery } from '../db/deliveries';
 import { DELIVERY_POLICIES } from '../src/shared/definition';
 import { ERROR_TYPES, type UnrecordedDelivery } from '../src/shared/run';
 import { needsDatabase, permanent, transient } from './failures';
@@ -152,24 +153,9 @@ const OWED_WRITE_MAX_DELAY_MS = 2_000;
 export function createLedger(db: Kysely<Database>) {
   async function claim(d: Delivery<unknown>, attempt: string | null): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
     const { workflowId, stepPath } = splitDeliveryKey(d.key);
-    const inserted = await db
-      .insertInto('deliveries')
-      .values({
-        delivery_key: d.key,
-        channel: d.channel,
-        status: 'SENDING',
-        attempts: 1,
-        workflow_id: workflowId,
-        step_path: stepPath,
-        recipient: d.recipient ?? null,
-        claimed_by: attempt,
-      })
-      .onConflict((oc) => oc.column('delivery_key').doNothing())
-      .returning('delivery_key')
-      .executeTakeFirst();
-    if (inserted) return { fresh: true };
-    const row = await db.selectFrom('deliveries').selectAll().where('delivery_key', '=', d.key).executeTakeFirstOrThrow();
-    return { fresh: false, row };
+    const fresh = await insertSending(db, { key: d.key, channel: d.channel, workflowId, stepPath, recipient: d.recipient ?? null, claimedBy: attempt });
+    if (fresh) return { fresh: true };
+    return { fresh: false, row: await getDelivery(db, d.key) };
   }
 
   /**
@@ -180,18 +166,7 @@ export function createLedger(db: Kysely<Database>) {
     const until = Date.now() + OWED_WRITE_LIMIT_MS;
     let delay = OWED_WRITE_FIRST_DELAY_MS;
     const tryOnce = () => {
-      db.updateTable('deliveries')
-        .set({
-          status: 'SENT',
-          provider_message_id: fields.providerMessageId ?? null,
-          result: fields.result === undefined ? null : JSON.stringify(fields.result),
-          last_error: null,
-          updated_at: sql<Date>`now()`,
-        })
-        .where('delivery_key', '=', key)
-        .where('status', '!=', 'SENT')
-        .execute()
-        .catch((err: unknown) => {
+      settleDelivery(db, key, 'SENT', fields, { unlessSent: true }).catch((err: unknown) => {
           if (!isDatabaseUnavailable(err) || Date.now() + delay > until) return;
           setTimeout(tryOnce, delay).unref();
           delay = Math.min(delay * 2, OWED_WRITE_MAX_DELAY_MS);
@@ -200,29 +175,8 @@ export function createLedger(db: Kysely<Database>) {
     setTimeout(tryOnce, delay).unref();
   }
 
-  async function reclaim(key: string, from: string, attempt: string | null): Promise<boolean> {
-    const res = await db
-      .updateTable('deliveries')
-      .set({ status: 'SENDING', attempts: sql<number>`attempts + 1`, claimed_by: attempt, updated_at: sql<Date>`now()` })
-      .where('delivery_key', '=', key)
-      .where('status', '=', from)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
-  }
-
-  async function settle(key: string, status: 'SENT' | 'FAILED' | 'UNKNOWN', fields: { providerMessageId?: string | undefined; result?: unknown; error?: string }) {
-    await db
-      .updateTable('deliveries')
-      .set({
-        status,
-        provider_message_id: fields.providerMessageId ?? null,
-        result: fields.result === undefined ? null : JSON.stringify(fields.result),
-        last_error: fields.error ?? null,
-        updated_at: sql<Date>`now()`,
-      })
-      .where('delivery_key', '=', key)
-      .execute();
-  }
+  const reclaim = (key: string, from: string, attempt: string | null) => reclaimDelivery(db, key, from, attempt);
+  const settle = (key: string, status: 'SENT' | 'FAILED' | 'UNKNOWN', outcome: DeliveryOutcome) => settleDelivery(db, key, status, outcome);
 
   return {
     /** Sends unless the ledger shows the delivery already happened; see the module comment. */

@@ -1,0 +1,83 @@
+/**
+ * The delivery ledger's table, `deliveries`: one row per message a step
+ * sends, keyed `<workflow id>/<step path>`. Queries only; when to claim,
+ * retake or settle a row is decided in activities/delivery.ts.
+ */
+import { type Kysely, sql } from 'kysely';
+import type { Database, DeliveryRow } from './schema';
+
+export interface NewDelivery {
+  key: string;
+  channel: string;
+  workflowId: string;
+  stepPath: string;
+  recipient: string | null;
+  /** The activity attempt that claims it, or null outside an activity. */
+  claimedBy: string | null;
+}
+
+/** Writes the delivery as SENDING, first attempt; answers false when a row with its key is already there. */
+export async function insertSending(db: Kysely<Database>, d: NewDelivery): Promise<boolean> {
+  const inserted = await db
+    .insertInto('deliveries')
+    .values({
+      delivery_key: d.key,
+      channel: d.channel,
+      status: 'SENDING',
+      attempts: 1,
+      workflow_id: d.workflowId,
+      step_path: d.stepPath,
+      recipient: d.recipient,
+      claimed_by: d.claimedBy,
+    })
+    .onConflict((oc) => oc.column('delivery_key').doNothing())
+    .returning('delivery_key')
+    .executeTakeFirst();
+  return inserted !== undefined;
+}
+
+export async function getDelivery(db: Kysely<Database>, key: string): Promise<DeliveryRow> {
+  return db.selectFrom('deliveries').selectAll().where('delivery_key', '=', key).executeTakeFirstOrThrow();
+}
+
+/** Takes the row back to SENDING for another attempt, if it still has status `from`; answers whether it did. */
+export async function reclaimDelivery(db: Kysely<Database>, key: string, from: string, claimedBy: string | null): Promise<boolean> {
+  const res = await db
+    .updateTable('deliveries')
+    .set({ status: 'SENDING', attempts: sql<number>`attempts + 1`, claimed_by: claimedBy, updated_at: sql<Date>`now()` })
+    .where('delivery_key', '=', key)
+    .where('status', '=', from)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+export interface DeliveryOutcome {
+  providerMessageId?: string | undefined;
+  result?: unknown;
+  error?: string | undefined;
+}
+
+/**
+ * Records how the delivery ended. `unlessSent`: leave a row already SENT as
+ * it is (a late write of the same outcome must not overwrite it).
+ */
+export async function settleDelivery(
+  db: Kysely<Database>,
+  key: string,
+  status: 'SENT' | 'FAILED' | 'UNKNOWN',
+  outcome: DeliveryOutcome,
+  { unlessSent = false }: { unlessSent?: boolean } = {},
+): Promise<void> {
+  let q = db
+    .updateTable('deliveries')
+    .set({
+      status,
+      provider_message_id: outcome.providerMessageId ?? null,
+      result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
+      last_error: outcome.error ?? null,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('delivery_key', '=', key);
+  if (unlessSent) q = q.where('status', '!=', 'SENT');
+  await q.execute();
+}
