@@ -10,6 +10,7 @@
  */
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
+import { recordOutboxMessage } from '../db/dev-outbox';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
 import type { OutboxResult } from '../src/shared/run';
@@ -46,32 +47,25 @@ export function createOutbox(config: Config, db: Kysely<Database>) {
         throw permanent('ChannelNotConfigured', `${u.reason}${hint}`);
       }
       const { workflowId, stepPath } = splitDeliveryKey(u.deliveryKey);
-      const inserted = await db
-        .insertInto('dev_outbox')
-        .values({
-          delivery_key: u.deliveryKey,
-          channel: u.channel,
-          workflow_id: workflowId,
-          step_path: stepPath,
-          recipient: u.recipient,
-          message: JSON.stringify(u.message),
-        })
-        .onConflict((oc) => oc.column('delivery_key').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      const result: OutboxResult = { delivered: false, outbox: true, outboxId: '', channel: u.channel, missing: u.missing };
-      if (inserted) {
-        result.outboxId = inserted.id;
+      const recorded = await recordOutboxMessage(db, {
+        delivery_key: u.deliveryKey,
+        channel: u.channel,
+        workflow_id: workflowId,
+        step_path: stepPath,
+        recipient: u.recipient,
+        message: JSON.stringify(u.message),
+      });
+      const result: OutboxResult = { delivered: false, outbox: true, outboxId: recorded.id, channel: u.channel, missing: u.missing };
+      if (recorded.fresh) {
         // The activity's logger carries the workflow and activity ids; outside a worker there is none.
         asyncLocalStorage.getStore()?.log.info(`dev outbox: ${u.channel} to ${u.recipient} recorded, not sent (${u.missing.join(', ')} not set)`, {
-          outboxId: inserted.id,
+          outboxId: recorded.id,
           deliveryKey: u.deliveryKey,
           preview: preview(u.message),
         });
         return result;
       }
-      const row = await db.selectFrom('dev_outbox').select('id').where('delivery_key', '=', u.deliveryKey).executeTakeFirstOrThrow();
-      return { ...result, outboxId: row.id, deduplicated: true };
+      return { ...result, deduplicated: true };
     },
   };
 }

@@ -1,6 +1,22 @@
-/** Reading the dev outbox (activities/outbox.ts writes it): what was recorded instead of sent, newest first. */
+/** The dev outbox: a message recorded instead of sent (activities/outbox.ts decides when), and reading them back, newest first. */
 import { type Kysely, sql } from 'kysely';
-import type { Database } from './schema';
+import type { Database, NewDevOutboxRow } from './schema';
+
+/**
+ * Records the message once per delivery key: answers its id, and whether this
+ * call wrote it (false: a retried or reset step had recorded it already).
+ */
+export async function recordOutboxMessage(db: Kysely<Database>, row: NewDevOutboxRow): Promise<{ id: string; fresh: boolean }> {
+  const inserted = await db
+    .insertInto('dev_outbox')
+    .values(row)
+    .onConflict((oc) => oc.column('delivery_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted) return { id: inserted.id, fresh: true };
+  const existing = await db.selectFrom('dev_outbox').select('id').where('delivery_key', '=', row.delivery_key).executeTakeFirstOrThrow();
+  return { id: existing.id, fresh: false };
+}
 
 export interface OutboxFilter {
   /** One run's messages, by its execution id (its foreach slices' included). */

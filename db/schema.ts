@@ -312,6 +312,7 @@ export type DeliveryRow = Selectable<DeliveryTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type ApprovalDecisionRow = Selectable<ApprovalDecisionTable>;
 export type DevOutboxRow = Selectable<DevOutboxTable>;
+export type NewDevOutboxRow = Insertable<DevOutboxTable>;
 export type RecoveryBatchRow = Selectable<RecoveryBatchTable>;
 export type NewRecoveryBatchRow = Insertable<RecoveryBatchTable>;
 export type RecoveryBatchItemRow = Selectable<RecoveryBatchItemTable>;
