@@ -333,6 +333,28 @@ export async function listOpenExecutionsOf(
     .execute();
 }
 
+/**
+ * The runs of one version of a definition that are PENDING or RUNNING, oldest
+ * first, at most `limit` (ask for one more to learn whether there are more).
+ */
+export async function listOpenExecutionsOfVersion(
+  db: Kysely<Database>,
+  definitionId: string,
+  version: number,
+  limit: number,
+): Promise<Pick<ExecutionRow, 'id' | 'workflow_id'>[]> {
+  return db
+    .selectFrom('workflow_executions')
+    .select(['id', 'workflow_id'])
+    .where('definition_id', '=', definitionId)
+    .where('definition_version', '=', version)
+    .where('status', 'in', ['PENDING', 'RUNNING'])
+    .orderBy('started_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
 export async function findExecutionByWorkflowId(db: Kysely<Database>, workflowId: string): Promise<ExecutionRow | undefined> {
   return db.selectFrom('workflow_executions').selectAll().where('workflow_id', '=', workflowId).executeTakeFirst();
 }

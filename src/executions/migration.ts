@@ -11,6 +11,7 @@ import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { getDefinitionVersion } from '../../db/definitions';
+import { listOpenExecutionsOfVersion } from '../../db/executions';
 import type { Database, DefinitionRow } from '../../db/schema';
 import type { Definition, Step } from '../shared/definition';
 import { STEP_ID } from '../shared/definition';
@@ -155,16 +156,7 @@ export async function migrateWaitingRuns(
   const to = toRow.document as Definition;
   checkStepMap(from, to, request.stepMap);
 
-  const rows = await db
-    .selectFrom('workflow_executions')
-    .select(['id', 'workflow_id'])
-    .where('definition_id', '=', definition.id)
-    .where('definition_version', '=', request.fromVersion)
-    .where('status', 'in', ['PENDING', 'RUNNING'])
-    .orderBy('started_at')
-    .orderBy('id')
-    .limit(request.limit + 1)
-    .execute();
+  const rows = await listOpenExecutionsOfVersion(db, definition.id, request.fromVersion, request.limit + 1);
   const page = rows.slice(0, request.limit);
   const snapshot: DefinitionSnapshot = { id: definition.id, version: request.toVersion, document: to };
 
