@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
 import { definitionSchema, STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
-import { isRole, ROLES } from '../shared/roles';
+import { isRole } from '../shared/roles';
 import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { type Answer, apiSchemas, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
@@ -27,7 +27,9 @@ import { approvalsQuery } from './routes/approvals';
 import { codecBody } from './routes/codec';
 import { docsOperations } from './routes/docs';
 import { healthOperations } from './routes/health';
-import { createBody as createKeyBody } from './routes/keys';
+import { keyOperations } from './routes/keys';
+import { metricsOperations } from './routes/metrics';
+import { sessionOperations } from './routes/session';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
 import { triggerDataSchema } from './start-run';
 import { SIGNATURE_TOLERANCE_SECONDS, WEBHOOK_ID_PATTERN } from './webhook-signature';
@@ -130,16 +132,6 @@ const executionLogSchema = z.object({
   timestamp: time,
 });
 
-const apiKeySchema = z.object({
-  id: uuid,
-  name: z.string(),
-  role: z.enum(ROLES),
-  prefix: z.string().meta({ description: 'the first 8 characters of the key, to tell keys apart' }),
-  createdAt: time,
-  lastUsedAt: nullableTime,
-  revokedAt: nullableTime,
-});
-
 const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
 
 const batchSchema = z.object({
@@ -210,7 +202,6 @@ const COMPONENTS = {
   CodecPayloads: codecBody,
   CancelBatchRequest: cancelBatchBody,
   DecisionRequest: decisionBody,
-  CreateApiKeyRequest: createKeyBody,
   // Answers
   DefinitionSummary: definitionSummarySchema,
   DefinitionList: z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
@@ -348,7 +339,6 @@ const COMPONENTS = {
       }),
     ),
   }),
-  Session: z.object({ name: z.string(), role: z.enum(ROLES), kind: z.enum(['key', 'token']) }),
   ApprovalList: z.object({
     items: z.array(
       z.object({
@@ -448,9 +438,6 @@ const COMPONENTS = {
     ),
     nextBefore: z.int().nullable().meta({ description: 'pass it back as `before` for older entries; null on the last page' }),
   }),
-  ApiKey: apiKeySchema,
-  ApiKeyCreated: apiKeySchema.extend({ key: z.string().meta({ description: 'the key itself, shown this once' }) }),
-  ApiKeyList: z.object({ items: z.array(apiKeySchema) }),
 } satisfies Record<string, z.ZodType>;
 for (const [id, schema] of Object.entries(COMPONENTS)) named(id, schema);
 
@@ -535,13 +522,6 @@ const EXAMPLE_DEFINITION = {
 
 /** Every route the gateway declares, keyed by method and Express path. */
 const TABLE: Operations = {
-  'GET /metrics': {
-    tag: 'Probes',
-    summary: "This gateway's Prometheus metrics",
-    description: 'Open unless `METRICS_REQUIRE_KEY=true`, when it needs an API key of any role.',
-    access: 'metrics',
-    answers: { 200: { description: 'Prometheus text exposition format', type: 'text/plain' } },
-  },
   'GET /api/workflows': {
     tag: 'Definitions',
     summary: 'List definitions',
@@ -913,14 +893,6 @@ const TABLE: Operations = {
     answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.BatchCancelling } },
     problems: ['validation_failed', 'not_found', 'batch_finished'],
   },
-  'GET /api/session': {
-    tag: 'API keys',
-    summary: 'Who the caller is, and its role',
-    description: "The name and role of the API key (or token) the request carries: a client such as the console shows only what that role may do.",
-    access: 'viewer',
-    answers: { 200: { description: 'the caller', schema: COMPONENTS.Session } },
-    problems: [],
-  },
   'POST /api/codec/decode': {
     tag: 'Executions',
     summary: 'Decode payloads (the Temporal UI\'s remote codec)',
@@ -1027,39 +999,10 @@ const TABLE: Operations = {
     answers: { 200: { description: 'the decision is recorded', schema: COMPONENTS.DecisionReceipt } },
     problems: ['validation_failed', 'not_found', 'execution_closed', 'decision_refused'],
   },
-  'POST /api/keys': {
-    tag: 'API keys',
-    summary: 'Create an API key (shown once)',
-    access: 'admin',
-    body: { schema: COMPONENTS.CreateApiKeyRequest, description: 'the new key', example: { name: 'reporting', role: 'viewer' } },
-    answers: {
-      201: {
-        description: 'the only answer that contains the key',
-        schema: COMPONENTS.ApiKeyCreated,
-        headers: { 'Cache-Control': { description: '`no-store`', schema: { type: 'string' } } },
-      },
-    },
-    problems: ['validation_failed'],
-  },
-  'GET /api/keys': {
-    tag: 'API keys',
-    summary: 'List API keys, newest first, revoked ones included',
-    access: 'admin',
-    answers: { 200: { description: 'every key, never the key itself or its hash', schema: COMPONENTS.ApiKeyList } },
-  },
-  'DELETE /api/keys/:id': {
-    tag: 'API keys',
-    summary: 'Revoke an API key',
-    description: 'Requests with it are refused from now on; revoking a revoked key changes nothing.',
-    access: 'admin',
-    params: { id: { description: "the key's id" } },
-    answers: { 204: { description: 'revoked', empty: true } },
-    problems: ['not_found'],
-  },
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...docsOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

@@ -5,17 +5,68 @@ import { type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from '../.
 import { ROLES } from '../../shared/roles';
 import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
+import { type Built, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
 
-export const createBody = z
-  .object({
-    name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
-    role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }),
-  })
-  .strict();
+export const createBody = named(
+  'CreateApiKeyRequest',
+  z
+    .object({
+      name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+      role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }),
+    })
+    .strict(),
+);
 
-export function publicApiKey(record: ApiKeyRecord) {
+const apiKeySchema = named(
+  'ApiKey',
+  z.object({
+    id: uuid,
+    name: z.string(),
+    role: z.enum(ROLES),
+    prefix: z.string().meta({ description: 'the first 8 characters of the key, to tell keys apart' }),
+    createdAt: time,
+    lastUsedAt: time.nullable(),
+    revokedAt: time.nullable(),
+  }),
+);
+const apiKeyCreatedSchema = named('ApiKeyCreated', apiKeySchema.extend({ key: z.string().meta({ description: 'the key itself, shown this once' }) }));
+const apiKeyListSchema = named('ApiKeyList', z.object({ items: z.array(apiKeySchema) }));
+
+export const keyOperations = {
+  'POST /api/keys': {
+    tag: 'API keys',
+    summary: 'Create an API key (shown once)',
+    access: 'admin',
+    body: { schema: createBody, description: 'the new key', example: { name: 'reporting', role: 'viewer' } },
+    answers: {
+      201: {
+        description: 'the only answer that contains the key',
+        schema: apiKeyCreatedSchema,
+        headers: { 'Cache-Control': { description: '`no-store`', schema: { type: 'string' } } },
+      },
+    },
+    problems: ['validation_failed'],
+  },
+  'GET /api/keys': {
+    tag: 'API keys',
+    summary: 'List API keys, newest first, revoked ones included',
+    access: 'admin',
+    answers: { 200: { description: 'every key, never the key itself or its hash', schema: apiKeyListSchema } },
+  },
+  'DELETE /api/keys/:id': {
+    tag: 'API keys',
+    summary: 'Revoke an API key',
+    description: 'Requests with it are refused from now on; revoking a revoked key changes nothing.',
+    access: 'admin',
+    params: { id: { description: "the key's id" } },
+    answers: { 204: { description: 'revoked', empty: true } },
+    problems: ['not_found'],
+  },
+} satisfies Operations;
+
+export function publicApiKey(record: ApiKeyRecord): Built<typeof apiKeySchema> {
   return {
     id: record.id,
     name: record.name,
@@ -34,12 +85,14 @@ export function keyRoutes({ db, lookups }: RouteDeps): Router {
     const body = parseRequest(createBody, req.body ?? {}, 'body');
     const { record, key } = await createApiKey(db, { name: body.name, role: body.role });
     // The only time the key is shown: keep it out of every cache.
-    res.status(201).set('Cache-Control', 'no-store').json({ ...publicApiKey(record), key });
+    const answer: Built<typeof apiKeyCreatedSchema> = { ...publicApiKey(record), key };
+    res.status(201).set('Cache-Control', 'no-store').json(answer);
   });
 
   router.get('/api/keys', requireRole('admin'), async (_req, res) => {
     const keys = await listApiKeys(db);
-    res.json({ items: keys.map(publicApiKey) });
+    const answer: Built<typeof apiKeyListSchema> = { items: keys.map(publicApiKey) };
+    res.json(answer);
   });
 
   router.delete('/api/keys/:id', requireRole('admin'), async (req, res) => {

@@ -5,6 +5,17 @@
 import { type RequestHandler, Router } from 'express';
 import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
+import type { Operations } from '../operations';
+
+export const metricsOperations = {
+  'GET /metrics': {
+    tag: 'Probes',
+    summary: "This gateway's Prometheus metrics",
+    description: 'Open unless `METRICS_REQUIRE_KEY=true`, when it needs an API key of any role.',
+    access: 'metrics',
+    answers: { 200: { description: 'Prometheus text exposition format', type: 'text/plain' } },
+  },
+} satisfies Operations;
 
 export function metricsRoutes({ config, metrics }: RouteDeps): Router {
   const router = Router();
