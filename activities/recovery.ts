@@ -1,15 +1,16 @@
 /**
  * The steps of a bulk recovery batch (workflows/bulk-recovery.ts): recover
  * the batch's next run, and end the batch. Each step is safe to run again
- * (see src/executions/recovery.ts); the Temporal client they reset and start
+ * (see src/executions/recovery-batch.ts); the Temporal client they reset and start
  * runs with is the worker's own, connected on first use.
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
+import { finishBatch } from '../db/recovery';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
-import { finishBatch, recoverNextItem } from '../src/executions/recovery';
+import { recoverNextItem } from '../src/executions/recovery-batch';
 import { connectTemporal } from '../src/temporal/client';
 
 export function createRecoveryActivities(config: Config, db: Kysely<Database>) {

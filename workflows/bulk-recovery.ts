@@ -1,7 +1,7 @@
 /**
  * A bulk recovery batch as a workflow of its own, so it survives restarts of
  * workers and gateways: `concurrency` lanes each recover the batch's next run
- * until none is left (src/executions/recovery.ts chooses and records them),
+ * until none is left (src/executions/recovery-batch.ts chooses and records them),
  * continuing as new every so many runs so the history stays small. One run
  * that cannot be recovered is recorded as FAILED and the batch goes on;
  * cancelling the workflow ends the batch CANCELLED, the runs not begun
