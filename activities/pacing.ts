@@ -37,7 +37,7 @@ export function createPacer(config: Config, db: Kysely<Database>): Pacer {
       const spacingSeconds = 60 / perMinute;
       if (++calls % 500 === 0) await pruneReservations(db, KEEP_RESERVATIONS);
       const reserved = await reserveSlot(db, channel, deliveryKey, spacingSeconds);
-      return Number(reserved.ahead_ms) > DUE_WITHIN_MS ? reserved.slot : undefined;
+      return reserved.ahead_ms > DUE_WITHIN_MS ? reserved.slot : undefined;
     },
   };
 }

@@ -21,7 +21,7 @@ export async function reserveSlot(db: Kysely<Database>, channel: string, deliver
   return db.transaction().execute(async (trx) => {
     const existing = await trx
       .selectFrom('pacing_reservations')
-      .select(['slot', sql<number>`extract(epoch from (slot - now())) * 1000`.as('ahead_ms')])
+      .select(['slot', sql<number>`(extract(epoch from (slot - now())) * 1000)::float8`.as('ahead_ms')])
       .where('delivery_key', '=', deliveryKey)
       .executeTakeFirst();
     if (existing) return existing;
@@ -31,7 +31,7 @@ export async function reserveSlot(db: Kysely<Database>, channel: string, deliver
       on conflict (channel) do update
         set next_slot = greatest(channel_pacing.next_slot, now()) + make_interval(secs => ${spacingSeconds})
       returning next_slot - make_interval(secs => ${spacingSeconds}) as slot,
-                extract(epoch from (next_slot - make_interval(secs => ${spacingSeconds}) - now())) * 1000 as ahead_ms`.execute(trx);
+                (extract(epoch from (next_slot - make_interval(secs => ${spacingSeconds}) - now())) * 1000)::float8 as ahead_ms`.execute(trx);
     const row = taken.rows[0]!;
     await trx
       .insertInto('pacing_reservations')
