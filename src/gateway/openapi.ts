@@ -21,10 +21,10 @@ import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, s
 import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
 import { bulkRequest } from '../executions/recovery';
 import { migrateRequest } from '../executions/migration';
-import { OUTBOX_CHANNELS, outboxQuery } from './routes/outbox';
+import { outboxOperations } from './routes/outbox';
 import { deliveriesReportQuery, reportQuery, stepsReportQuery } from './routes/reports';
 import { approvalsQuery } from './routes/approvals';
-import { codecBody } from './routes/codec';
+import { codecOperations } from './routes/codec';
 import { docsOperations } from './routes/docs';
 import { healthOperations } from './routes/health';
 import { keyOperations } from './routes/keys';
@@ -199,7 +199,6 @@ const COMPONENTS = {
   ReplayRequest: replayBody,
   BulkRecoveryRequest: bulkRequest,
   MigrateRequest: migrateRequest,
-  CodecPayloads: codecBody,
   CancelBatchRequest: cancelBatchBody,
   DecisionRequest: decisionBody,
   // Answers
@@ -388,22 +387,6 @@ const COMPONENTS = {
         topErrors: z.array(z.object({ errorType: z.string().nullable(), failures: z.int(), sample: z.string().nullable() })),
       }),
     ),
-  }),
-  OutboxList: z.object({
-    items: z.array(
-      z.object({
-        id: uuid,
-        channel: z.enum(OUTBOX_CHANNELS),
-        recipient: z.string().nullable(),
-        delivered: z.literal(false).meta({ description: 'recorded, not delivered: the channel had no credentials' }),
-        executionId: uuid.nullable().meta({ description: "the run's execution id; null when its mirror row is gone" }),
-        workflowId: z.string(),
-        stepPath: z.string(),
-        message: z.record(z.string(), z.unknown()).meta({ description: 'what the provider would have received, as the step rendered it' }),
-        createdAt: z.string(),
-      }),
-    ),
-    limit: z.int(),
   }),
   ReportDeliveries: reportFrame.extend({
     items: z.array(z.object({ day: z.string(), channel: z.string(), status: z.string(), deliveries: z.int(), attempts: z.int() })),
@@ -893,25 +876,6 @@ const TABLE: Operations = {
     answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.BatchCancelling } },
     problems: ['validation_failed', 'not_found', 'batch_finished'],
   },
-  'POST /api/codec/decode': {
-    tag: 'Executions',
-    summary: 'Decode payloads (the Temporal UI\'s remote codec)',
-    description:
-      'Opens payloads sealed by the payload encryption (ENCRYPTION_KEYS), in the protocol of the Temporal Web UI and CLI: payloads as JSON, metadata values and data in base64. Payloads that are not sealed come back as they are. Answers CORS for the Temporal UI\'s origin and the origins in CORS_ORIGINS.',
-    access: 'viewer',
-    body: { schema: COMPONENTS.CodecPayloads, description: 'the payloads to open', example: { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: '' }] } },
-    answers: { 200: { description: 'the payloads, opened', schema: COMPONENTS.CodecPayloads } },
-    problems: ['validation_failed'],
-  },
-  'POST /api/codec/encode': {
-    tag: 'Executions',
-    summary: 'Encode payloads (the Temporal UI\'s remote codec)',
-    description: 'Seals payloads with the current key, as clients and workers do; with encryption off, answers them as they are.',
-    access: 'operator',
-    body: { schema: COMPONENTS.CodecPayloads, description: 'the payloads to seal', example: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] } },
-    answers: { 200: { description: 'the payloads, sealed', schema: COMPONENTS.CodecPayloads } },
-    problems: ['validation_failed'],
-  },
   'GET /api/approvals': {
     tag: 'Executions',
     summary: 'Approval steps waiting for a decision, oldest first',
@@ -958,23 +922,6 @@ const TABLE: Operations = {
     answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: COMPONENTS.ReportDeliveries } },
     problems: ['validation_failed'],
   },
-  'GET /api/outbox': {
-    tag: 'Executions',
-    summary: 'The dev outbox: messages recorded, not delivered, for want of channel credentials',
-    description:
-      'With `DEV_OUTBOX` on (development only), an email, SMS, Slack or Teams step whose channel has no credentials records its message here instead of sending it. Newest first; empty where it has never been on.',
-    access: 'operator',
-    query: {
-      schema: outboxQuery,
-      docs: {
-        execution: { description: "one run's messages (its execution id), its foreach slices' included", example: '3f2a1c9e-8b7d-4e6f-a5c4-1d2e3f4a5b6c' },
-        channel: { description: 'one channel' },
-        limit: { description: 'how many' },
-      },
-    },
-    answers: { 200: { description: 'the messages, newest first', schema: COMPONENTS.OutboxList } },
-    problems: ['validation_failed'],
-  },
   'GET /api/audit': {
     tag: 'Recovery',
     summary: 'The audit log: every reset, replay and batch, newest first',
@@ -1002,7 +949,7 @@ const TABLE: Operations = {
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

@@ -15,18 +15,45 @@ import { z } from 'zod';
 import type { Config } from '../../config';
 import { EncryptionCodec, encryptionKeys, payloadUnreadable } from '../../temporal/encryption';
 import { requireRole } from '../auth';
+import { type Built, named, type Operations } from '../operations';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
-export const codecBody = z
-  .object({
-    payloads: z
-      .array(z.object({ metadata: z.record(z.string(), base64).default({}), data: base64.default('') }).strict())
-      .max(1000),
-  })
-  .strict();
+/** The codec's request, and its answer. */
+export const codecBody = named(
+  'CodecPayloads',
+  z
+    .object({
+      payloads: z
+        .array(z.object({ metadata: z.record(z.string(), base64).default({}), data: base64.default('') }).strict())
+        .max(1000),
+    })
+    .strict(),
+);
+
+export const codecOperations = {
+  'POST /api/codec/decode': {
+    tag: 'Executions',
+    summary: "Decode payloads (the Temporal UI's remote codec)",
+    description:
+      "Opens payloads sealed by the payload encryption (ENCRYPTION_KEYS), in the protocol of the Temporal Web UI and CLI: payloads as JSON, metadata values and data in base64. Payloads that are not sealed come back as they are. Answers CORS for the Temporal UI's origin and the origins in CORS_ORIGINS.",
+    access: 'viewer',
+    body: { schema: codecBody, description: 'the payloads to open', example: { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: '' }] } },
+    answers: { 200: { description: 'the payloads, opened', schema: codecBody } },
+    problems: ['validation_failed'],
+  },
+  'POST /api/codec/encode': {
+    tag: 'Executions',
+    summary: "Encode payloads (the Temporal UI's remote codec)",
+    description: 'Seals payloads with the current key, as clients and workers do; with encryption off, answers them as they are.',
+    access: 'operator',
+    body: { schema: codecBody, description: 'the payloads to seal', example: { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'e30=' }] } },
+    answers: { 200: { description: 'the payloads, sealed', schema: codecBody } },
+    problems: ['validation_failed'],
+  },
+} satisfies Operations;
 
 /** CORS for the Temporal UI's origin (and the listed CORS_ORIGINS) on the codec routes: the UI sends its token in Authorization, and the namespace. */
 export function codecCors(config: Pick<Config, 'temporal' | 'corsOrigins'>): RequestHandler {
@@ -68,7 +95,8 @@ export function codecRoutes(config: Pick<Config, 'encryption'>): Router {
       if (!payloadUnreadable(err)) throw err;
       throw new HttpProblem('validation_failed', (err as Error).message, [{ path: '$.body.payloads', message: (err as Error).message }]);
     }
-    res.json({ payloads: out.map(toJson) });
+    const answer: Built<typeof codecBody> = { payloads: out.map(toJson) };
+    res.json(answer);
   };
   router.post('/api/codec/decode', requireRole('viewer'), handle('decode'));
   router.post('/api/codec/encode', requireRole('operator'), handle('encode'));

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { listOutbox } from '../../../db/dev-outbox';
 import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { named, type Operations, uuid } from '../operations';
 import { parseRequest, wholeNumber } from '../validate';
 
 /** The channels that record in the outbox (activities/outbox.ts). */
@@ -23,6 +24,40 @@ export const outboxQuery = z
   })
   .strict();
 
+const outboxMessageSchema = z.object({
+  id: uuid,
+  channel: z.enum(OUTBOX_CHANNELS),
+  recipient: z.string().nullable(),
+  delivered: z.literal(false).meta({ description: 'recorded, not delivered: the channel had no credentials' }),
+  executionId: uuid.nullable().meta({ description: "the run's execution id; null when its mirror row is gone" }),
+  workflowId: z.string(),
+  stepPath: z.string(),
+  message: z.record(z.string(), z.unknown()).meta({ description: 'what the provider would have received, as the step rendered it' }),
+  createdAt: z.string(),
+});
+const outboxListSchema = named('OutboxList', z.object({ items: z.array(outboxMessageSchema), limit: z.int() }));
+
+export const outboxOperations = {
+  'GET /api/outbox': {
+    tag: 'Executions',
+    summary: 'The dev outbox: messages recorded, not delivered, for want of channel credentials',
+    description:
+      'With `DEV_OUTBOX` on (development only), an email, SMS, Slack or Teams step whose channel has no credentials records its message here instead of sending it. Newest first; empty where it has never been on.',
+    access: 'operator',
+    query: {
+      schema: outboxQuery,
+      docs: {
+        execution: { description: "one run's messages (its execution id), its foreach slices' included", example: '3f2a1c9e-8b7d-4e6f-a5c4-1d2e3f4a5b6c' },
+        channel: { description: 'one channel' },
+        limit: { description: 'how many' },
+      },
+    },
+    answers: { 200: { description: 'the messages, newest first', schema: outboxListSchema } },
+    problems: ['validation_failed'],
+  },
+} satisfies Operations;
+
+// Not typed by the schema: the table's channel and message columns are looser than what the outbox writes in them.
 export function publicOutboxMessage(row: Awaited<ReturnType<typeof listOutbox>>[number]) {
   return {
     id: row.id,
