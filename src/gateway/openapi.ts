@@ -15,15 +15,14 @@ import { definitionSchema, STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../share
 import { isRole } from '../shared/roles';
 import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
-import { type Answer, apiSchemas, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
-import { decisionBody } from './routes/approvals';
+import { type Answer, apiSchemas, DEFINITION_ID, EXECUTION_ID, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
+import { approvalOperations } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
 import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
 import { bulkRequest } from '../executions/recovery';
 import { migrateRequest } from '../executions/migration';
 import { outboxOperations } from './routes/outbox';
 import { deliveriesReportQuery, reportQuery, stepsReportQuery } from './routes/reports';
-import { approvalsQuery } from './routes/approvals';
 import { codecOperations } from './routes/codec';
 import { docsOperations } from './routes/docs';
 import { healthOperations } from './routes/health';
@@ -200,8 +199,6 @@ const COMPONENTS = {
   BulkRecoveryRequest: bulkRequest,
   MigrateRequest: migrateRequest,
   CancelBatchRequest: cancelBatchBody,
-  DecisionRequest: decisionBody,
-  // Answers
   DefinitionSummary: definitionSummarySchema,
   DefinitionList: z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
   DefinitionWithDocument: definitionSummarySchema.extend({ definition: storedDocument }),
@@ -256,14 +253,6 @@ const COMPONENTS = {
     ),
   }),
   SignalReceipt: z.object({ accepted: z.literal(true), stepPath: z.string(), executionId: uuid, signal: z.string() }),
-  DecisionReceipt: z.object({
-    accepted: z.literal(true),
-    stepPath: z.string(),
-    sequence: z.int(),
-    executionId: uuid,
-    decision: z.enum(['approve', 'reject']),
-    by: z.string(),
-  }),
   CancelAccepted: z.object({ executionId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
   Terminated: z.object({ executionId: uuid, status: z.literal('TERMINATED') }),
   ReplayStarted: z.object({
@@ -335,28 +324,6 @@ const COMPONENTS = {
         stepChanged: z.boolean().meta({ description: 'the step it goes on at differs in the new version' }),
         refused: z.string().optional().meta({ description: 'why it cannot (or did not) move' }),
         outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
-      }),
-    ),
-  }),
-  ApprovalList: z.object({
-    items: z.array(
-      z.object({
-        executionId: uuid,
-        workflowId: z.string(),
-        definitionKey: z.string(),
-        definitionName: z.string(),
-        definitionVersion: z.int().meta({ description: 'the version the run runs' }),
-        triggerData: z
-          .record(z.string(), z.unknown())
-          .nullable()
-          .meta({ description: 'the data the run was started with; null when larger than 8 KiB as JSON (the run has it whole)' }),
-        stepPath: z.string(),
-        waitingSince: time,
-        approvers: z.array(z.string()).nullable(),
-        role: z.string().nullable(),
-        required: z.int(),
-        decisions: z.array(z.object({ by: z.string(), decision: z.enum(['approve', 'reject']), comment: z.string().nullable(), at: time })),
-        mayDecide: z.boolean().meta({ description: 'whether the caller may decide it now' }),
       }),
     ),
   }),
@@ -490,8 +457,6 @@ function inline(schema: z.ZodType): Json {
 
 // --- operations ---------------------------------------------------------------------------------
 
-const DEFINITION_ID = { description: "the definition's UUID or its `key`" };
-const EXECUTION_ID = { description: "the execution's id (UUID) or its Temporal workflow id" };
 
 const EXAMPLE_DEFINITION = {
   key: 'order-followup',
@@ -876,16 +841,6 @@ const TABLE: Operations = {
     answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.BatchCancelling } },
     problems: ['validation_failed', 'not_found', 'batch_finished'],
   },
-  'GET /api/approvals': {
-    tag: 'Executions',
-    summary: 'Approval steps waiting for a decision, oldest first',
-    description:
-      'From the mirror (open runs whose approval step started and has not ended) and each run\'s live state (who may decide, decisions so far). `mine=true` keeps those the caller may decide and has not yet: named as an approver, or holding the role the step asks for (a viewer decides nothing).',
-    access: 'viewer',
-    query: { schema: approvalsQuery, docs: { mine: { description: 'only those the caller may decide' }, limit: { description: 'how many' } } },
-    answers: { 200: { description: 'the waiting approvals', schema: COMPONENTS.ApprovalList } },
-    problems: ['validation_failed'],
-  },
   'GET /api/reports/summary': {
     tag: 'Reports',
     summary: 'Runs, success rate, durations, open runs, failing definitions and deliveries over a range of days',
@@ -937,19 +892,10 @@ const TABLE: Operations = {
     answers: { 200: { description: 'a page of entries', schema: COMPONENTS.AuditList } },
     problems: ['validation_failed'],
   },
-  'POST /api/executions/:id/approvals': {
-    tag: 'Executions',
-    summary: 'Decide on a waiting approval step',
-    access: 'operator',
-    params: { id: EXECUTION_ID },
-    body: { schema: COMPONENTS.DecisionRequest, description: 'the decision', example: { step: 'review', decision: 'approve', comment: 'looks right' } },
-    answers: { 200: { description: 'the decision is recorded', schema: COMPONENTS.DecisionReceipt } },
-    problems: ['validation_failed', 'not_found', 'execution_closed', 'decision_refused'],
-  },
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

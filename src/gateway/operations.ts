@@ -92,5 +92,9 @@ type Dated<T> = T extends string ? T | Date : T extends readonly (infer U)[] ? D
 export const time = z.iso.datetime({ offset: true });
 export const uuid = z.uuid();
 
+/** Path parameters several routes take. */
+export const DEFINITION_ID = { description: "the definition's UUID or its `key`" };
+export const EXECUTION_ID = { description: "the execution's id (UUID) or its Temporal workflow id" };
+
 /** The `Location` header of an answer that made something. */
 export const LOCATION = { Location: { description: 'where the new resource is', schema: { type: 'string' } } };

@@ -9,20 +9,24 @@ import { roleAtLeast } from '../../shared/roles';
 import { isTerminal } from '../../shared/status';
 import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { type Built, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
 import { parseRequest, wholeNumber } from '../validate';
 
-export const decisionBody = z
-  .object({
-    /** The approval step's id, or its full path inside a loop (`review[2].approve`). */
-    step: z.string().min(1).max(300),
-    decision: z.enum(['approve', 'reject']),
-    comment: z.string().max(2000).optional(),
-    /** The person deciding, when an admin records a decision for them; defaults to the API key's name. */
-    by: z.string().min(1).max(200).optional(),
-  })
-  .strict();
+export const decisionBody = named(
+  'DecisionRequest',
+  z
+    .object({
+      /** The approval step's id, or its full path inside a loop (`review[2].approve`). */
+      step: z.string().min(1).max(300),
+      decision: z.enum(['approve', 'reject']),
+      comment: z.string().max(2000).optional(),
+      /** The person deciding, when an admin records a decision for them; defaults to the API key's name. */
+      by: z.string().min(1).max(200).optional(),
+    })
+    .strict(),
+);
 
 export const approvalsQuery = z
   .object({
@@ -37,6 +41,66 @@ export const approvalsQuery = z
  * so a person can tell runs apart; larger data is left to the run's own page.
  */
 export const TRIGGER_DATA_SHOWN_BYTES = 8192;
+
+const approvalListSchema = named(
+  'ApprovalList',
+  z.object({
+    items: z.array(
+      z.object({
+        executionId: uuid,
+        workflowId: z.string(),
+        definitionKey: z.string(),
+        definitionName: z.string(),
+        definitionVersion: z.int().meta({ description: 'the version the run runs' }),
+        triggerData: z
+          .record(z.string(), z.unknown())
+          .nullable()
+          .meta({ description: `the data the run was started with; null when larger than ${TRIGGER_DATA_SHOWN_BYTES / 1024} KiB as JSON (the run has it whole)` }),
+        stepPath: z.string(),
+        waitingSince: time,
+        approvers: z.array(z.string()).nullable(),
+        role: z.string().nullable(),
+        required: z.int(),
+        decisions: z.array(z.object({ by: z.string(), decision: z.enum(['approve', 'reject']), comment: z.string().nullable(), at: time })),
+        mayDecide: z.boolean().meta({ description: 'whether the caller may decide it now' }),
+      }),
+    ),
+  }),
+);
+
+const decisionReceiptSchema = named(
+  'DecisionReceipt',
+  z.object({
+    accepted: z.literal(true),
+    stepPath: z.string(),
+    sequence: z.int(),
+    executionId: uuid,
+    decision: z.enum(['approve', 'reject']),
+    by: z.string(),
+  }),
+);
+
+export const approvalOperations = {
+  'GET /api/approvals': {
+    tag: 'Executions',
+    summary: 'Approval steps waiting for a decision, oldest first',
+    description:
+      "From the mirror (open runs whose approval step started and has not ended) and each run's live state (who may decide, decisions so far). `mine=true` keeps those the caller may decide and has not yet: named as an approver, or holding the role the step asks for (a viewer decides nothing).",
+    access: 'viewer',
+    query: { schema: approvalsQuery, docs: { mine: { description: 'only those the caller may decide' }, limit: { description: 'how many' } } },
+    answers: { 200: { description: 'the waiting approvals', schema: approvalListSchema } },
+    problems: ['validation_failed'],
+  },
+  'POST /api/executions/:id/approvals': {
+    tag: 'Executions',
+    summary: 'Decide on a waiting approval step',
+    access: 'operator',
+    params: { id: EXECUTION_ID },
+    body: { schema: decisionBody, description: 'the decision', example: { step: 'review', decision: 'approve', comment: 'looks right' } },
+    answers: { 200: { description: 'the decision is recorded', schema: decisionReceiptSchema } },
+    problems: ['validation_failed', 'not_found', 'execution_closed', 'decision_refused'],
+  },
+} satisfies Operations;
 
 export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
   const router = Router();
@@ -76,14 +140,14 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
     await Promise.all(
       [...new Set(rows.map((r) => r.workflow_id))].map(async (id) => states.set(id, await liveState(temporal.client, id).catch(() => null))),
     );
-    const items = rows.flatMap((r) => {
+    const items = rows.flatMap((r): Built<typeof approvalListSchema>['items'] => {
       const open = states.get(r.workflow_id)?.approvals.find((a) => a.stepPath === r.step_path);
       if (!open) return [];
       const me = caller.name.toLowerCase();
-      const named = open.approvers?.some((a) => a.toLowerCase() === me) ?? false;
+      const listed = open.approvers?.some((a) => a.toLowerCase() === me) ?? false;
       const byRole = open.role !== null && roleAtLeast(caller.role, open.role);
       const decided = open.decisions.some((d) => d.decidedBy.toLowerCase() === me);
-      const mayDecide = (named || byRole) && !decided && caller.role !== 'viewer';
+      const mayDecide = (listed || byRole) && !decided && caller.role !== 'viewer';
       if (query.mine && !mayDecide) return [];
       return [
         {
@@ -129,7 +193,8 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
     };
     try {
       const receipt = await updateRun<DecisionReceipt, DecisionInput>(temporal.client, row.workflow_id, DECIDE_UPDATE, input);
-      res.json({ ...receipt, executionId: row.id, decision: body.decision, by: input.by });
+      const answer: Built<typeof decisionReceiptSchema> = { ...receipt, executionId: row.id, decision: body.decision, by: input.by };
+      res.json(answer);
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         throw new HttpProblem('decision_refused', err.cause?.message ?? err.message, [{ path: '$.body', message: err.cause?.message ?? 'refused' }]);
