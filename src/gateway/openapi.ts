@@ -30,8 +30,8 @@ import { keyOperations } from './routes/keys';
 import { metricsOperations } from './routes/metrics';
 import { sessionOperations } from './routes/session';
 import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
-import { triggerDataSchema } from './start-run';
-import { SIGNATURE_TOLERANCE_SECONDS, WEBHOOK_ID_PATTERN } from './webhook-signature';
+import { hookOperations } from './routes/hooks';
+import { runStartedSchema } from './start-run';
 
 type Json = Record<string, unknown>;
 
@@ -90,16 +90,6 @@ const definitionSummarySchema = z.object({
 });
 
 const storedDocument = z.record(z.string(), z.unknown()).meta({ description: 'the definition document, defaults applied' });
-
-const runStartedSchema = z.object({
-  executionId: uuid,
-  workflowId: z.string(),
-  runId: z.string(),
-  definitionVersion: z.int().min(1),
-  status: z.enum(EXECUTION_STATUSES).optional(),
-  statusUrl: z.string(),
-  idempotentReplay: z.boolean().optional().meta({ description: 'with an idempotency key: whether this run was started by an earlier request' }),
-});
 
 const executionSchema = z.object({
   id: uuid,
@@ -190,7 +180,6 @@ const COMPONENTS = {
   }),
   Step: stepSchema,
   ...Object.fromEntries(STEP_TYPES.map((type) => [stepComponentName(type), STEP_SCHEMAS[type]])),
-  TriggerData: triggerDataSchema,
   ExecuteRequest: executeBody,
   SignalRequest: signalBody,
   TerminateRequest: terminateBody,
@@ -218,7 +207,6 @@ const COMPONENTS = {
     cancelledExecutions: z.array(uuid).meta({ description: 'open runs asked to cancel (with `force=true`)' }),
   }),
   ValidationResult: z.object({ valid: z.literal(true), definition: storedDocument }),
-  RunStarted: runStartedSchema,
   Execution: executionSchema,
   ExecutionLog: executionLogSchema,
   ExecutionDetail: executionSchema.extend({
@@ -592,71 +580,10 @@ const TABLE: Operations = {
       example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
     },
     answers: {
-      202: { description: 'the run is accepted; it has not finished', schema: COMPONENTS.RunStarted, headers: LOCATION },
-      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: COMPONENTS.RunStarted, headers: LOCATION },
+      202: { description: 'the run is accepted; it has not finished', schema: runStartedSchema, headers: LOCATION },
+      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: runStartedSchema, headers: LOCATION },
     },
     problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
-  },
-  'POST /api/hooks/:key': {
-    tag: 'Runs',
-    summary: 'Webhook trigger: start a run of the definition with this key',
-    description:
-      "The definition's trigger must be `webhook`. No API key: the request is signed with the shared secret (`WEBHOOK_SIGNATURE_SECRET`) " +
-      'the [Standard Webhooks](https://www.standardwebhooks.com) way: `webhook-signature` holds `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">`, ' +
-      `keyed with the base64-decoded bytes after \`whsec_\`; the timestamp may be at most ${SIGNATURE_TOLERANCE_SECONDS} s from the gateway's clock. ` +
-      'The id is signed: the same id again answers the first run, another id needs its own signature. ' +
-      'Where `WEBHOOK_SIGNATURE_SCHEME` is `legacy` or `both`, older senders sign `X-Signature` instead (see the API reference). ' +
-      'The signature is checked before anything is looked up. The body is the trigger data.',
-    access: 'signed',
-    params: { key: { description: "the definition's `key`" } },
-    headers: [
-      {
-        name: 'webhook-id',
-        required: false,
-        description: "the delivery's id, signed; the same id starts no second run. Required unless the legacy scheme is used",
-        schema: { type: 'string', pattern: WEBHOOK_ID_PATTERN.source },
-      },
-      {
-        name: 'webhook-timestamp',
-        required: false,
-        description: 'when the delivery was signed, in unix seconds. Required unless the legacy scheme is used',
-        schema: { type: 'string', pattern: '^\\d{1,12}$' },
-      },
-      {
-        name: 'webhook-signature',
-        required: false,
-        description:
-          'space-separated `v1,<base64>` signatures (one per secret while a secret is rotated; other versions are ignored). Required unless the legacy scheme is used',
-        schema: { type: 'string', pattern: '^[A-Za-z0-9]+,[A-Za-z0-9+/=]+( +[A-Za-z0-9]+,[A-Za-z0-9+/=]+)*$' },
-      },
-      {
-        name: 'X-Signature',
-        required: false,
-        description:
-          'legacy scheme, where `WEBHOOK_SIGNATURE_SCHEME` is `legacy` or `both`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; several `v1` values may be sent while the secret is rotated',
-        schema: { type: 'string', pattern: '^t=\\d{1,12}(,[A-Za-z0-9]+=[^,]*)+$' },
-      },
-      {
-        name: 'X-Delivery-Id',
-        required: false,
-        description: 'legacy scheme only (not signed): makes redelivery safe, the same id starts no second run',
-        schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
-      },
-    ],
-    body: { schema: COMPONENTS.TriggerData, description: "the trigger data: the run's `input`", optional: true, example: { orderId: 'SO-1' } },
-    answers: {
-      202: { description: 'the run is accepted', schema: COMPONENTS.RunStarted, headers: LOCATION },
-      200: { description: 'a delivery with this id (webhook-id, or a legacy X-Delivery-Id) already started the run', schema: COMPONENTS.RunStarted, headers: LOCATION },
-    },
-    problems: [
-      'validation_failed',
-      'not_found',
-      'definition_disabled',
-      'definition_invalid',
-      'definition_version_missing',
-      'temporal_unavailable',
-      'webhooks_not_configured',
-    ],
   },
   'GET /api/executions': {
     tag: 'Executions',
@@ -895,7 +822,7 @@ const TABLE: Operations = {
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

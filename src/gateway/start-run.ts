@@ -13,6 +13,8 @@ import {
 import { underPath } from '../shared/json-path';
 import type { TriggerType } from '../shared/run';
 import type { RouteDeps } from './context';
+import { EXECUTION_STATUSES } from '../shared/status';
+import { type Built, named, uuid } from './operations';
 import { HttpProblem } from './problem';
 import { nestingDepthExceeds } from './validate';
 
@@ -20,11 +22,28 @@ import { nestingDepthExceeds } from './validate';
 export const MAX_TRIGGER_DEPTH = 32;
 
 /** Trigger data as any start accepts it: a JSON object, not absurdly deep. */
-export const triggerDataSchema = z
-  .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
-  .refine((data) => !nestingDepthExceeds(data, MAX_TRIGGER_DEPTH), {
-    message: `is nested deeper than ${MAX_TRIGGER_DEPTH} levels`,
-  });
+export const triggerDataSchema = named(
+  'TriggerData',
+  z
+    .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+    .refine((data) => !nestingDepthExceeds(data, MAX_TRIGGER_DEPTH), {
+      message: `is nested deeper than ${MAX_TRIGGER_DEPTH} levels`,
+    }),
+);
+
+/** The answer to a start. */
+export const runStartedSchema = named(
+  'RunStarted',
+  z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string(),
+    definitionVersion: z.int().min(1),
+    status: z.enum(EXECUTION_STATUSES).optional(),
+    statusUrl: z.string(),
+    idempotentReplay: z.boolean().optional().meta({ description: 'with an idempotency key: whether this run was started by an earlier request' }),
+  }),
+);
 
 /**
  * The value of a header carrying an idempotency key (`Idempotency-Key`,
@@ -66,14 +85,13 @@ export async function startAndAnswer(
     if (start.idempotencyKey === undefined) {
       const started = await startExecution(deps, definition, start.triggerData, start.triggerType, options);
       metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
-      res
-        .status(202)
-        .location(`/api/executions/${started.executionId}`)
-        .json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
+      const answer: Built<typeof runStartedSchema> = { ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` };
+      res.status(202).location(`/api/executions/${started.executionId}`).json(answer);
       return;
     }
     const started = await startExecutionIdempotently(deps, definition, start.triggerData, start.triggerType, start.idempotencyKey, options);
     if (!started.idempotentReplay) metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
+    // Not typed by the schema: an earlier run's status comes from its mirror row, typed as any string there.
     res
       .status(started.idempotentReplay ? 200 : 202)
       .location(`/api/executions/${started.executionId}`)
