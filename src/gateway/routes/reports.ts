@@ -10,6 +10,7 @@ import { findDefinition } from '../../../db/definitions';
 import { dailyReport, deliveriesReport, type ReportFilter, reportsAsOf, stepsReport, summaryReport } from '../../../db/reports';
 import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { named, type Operations, time } from '../operations';
 import { HttpProblem } from '../problem';
 import { parseRequest, wholeNumber } from '../validate';
 
@@ -41,6 +42,121 @@ export const stepsReportQuery = reportQuery.extend({ limit: wholeNumber(1, 500).
 export const deliveriesReportQuery = reportQuery.omit({ definition: true }).strict();
 
 const DAY_MS = 86_400_000;
+
+const REPORT_NOTE =
+  `Days are UTC; the range is \`from\` to \`to\`, both included (the last ${DEFAULT_DAYS} days by default, at most ${MAX_REPORT_DAYS}). Runs count on the day they started, once they have ended; steps and deliveries on the day they happened. ` +
+  'Answered from rollups that the workers bring up to date every `REPORTS_REFRESH_INTERVAL_MS` (a minute by default): `asOf` says when.';
+
+const REPORT_QUERY_DOCS = {
+  from: { description: 'first day (YYYY-MM-DD, or a time)', example: '2026-11-01' },
+  to: { description: 'last day, included; today by default', example: '2026-11-30' },
+  definition: { description: "one definition's id or key" },
+};
+
+const reportFrame = z.object({
+  from: z.string().meta({ description: 'first day of the range (UTC)' }),
+  to: z.string().meta({ description: 'last day, included' }),
+  definition: z.string().optional().meta({ description: "the definition's key, when the report is about one" }),
+  asOf: time.nullable().meta({ description: 'when the rollups were last brought up to date; null before their first pass' }),
+});
+
+const runCounts = {
+  runs: z.int().meta({ description: 'runs that ended' }),
+  succeeded: z.int(),
+  failed: z.int(),
+  cancelled: z.int(),
+  timedOut: z.int(),
+  terminated: z.int(),
+  slaBreached: z.int().meta({ description: "runs that succeeded later than their version's `sla`" }),
+  successRate: z
+    .number()
+    .nullable()
+    .meta({ description: 'succeeded out of the runs that ended on their own (succeeded, failed, timed out): cancelled and terminated runs are left out; null when none did' }),
+};
+
+const reportSummarySchema = named(
+  'ReportSummary',
+  reportFrame.extend({
+    ...runCounts,
+    open: z.int().meta({ description: 'runs started in the range and not yet ended (live)' }),
+    openPastSla: z.int().meta({ description: 'of those, the ones past their version\'s `sla`' }),
+    durationMs: z
+      .object({ p50: z.int().nullable(), p95: z.int().nullable(), p99: z.int().nullable() })
+      .meta({ description: "successful runs' durations, estimated from the rollup's histogram to within 5%" }),
+    failingDefinitions: z.array(z.object({ definitionKey: z.string(), runs: z.int(), failed: z.int(), successRate: z.number().nullable() })),
+    deliveries: z.array(z.object({ channel: z.string(), status: z.string(), deliveries: z.int() })),
+  }),
+);
+const reportDailySchema = named(
+  'ReportDaily',
+  reportFrame.extend({
+    items: z.array(z.object({ day: z.string(), definitionKey: z.string(), definitionVersion: z.int(), ...runCounts, meanDurationMs: z.int().nullable() })),
+  }),
+);
+const reportStepsSchema = named(
+  'ReportSteps',
+  reportFrame.extend({
+    items: z.array(
+      z.object({
+        definitionKey: z.string(),
+        stepId: z.string(),
+        stepType: z.string(),
+        started: z.int(),
+        completed: z.int(),
+        failed: z.int(),
+        skipped: z.int(),
+        failureRate: z.number().nullable().meta({ description: 'failed out of finished step executions' }),
+        topErrors: z.array(z.object({ errorType: z.string().nullable(), failures: z.int(), sample: z.string().nullable() })),
+      }),
+    ),
+  }),
+);
+const reportDeliveriesSchema = named(
+  'ReportDeliveries',
+  reportFrame.extend({
+    items: z.array(z.object({ day: z.string(), channel: z.string(), status: z.string(), deliveries: z.int(), attempts: z.int() })),
+  }),
+);
+
+export const reportOperations = {
+  'GET /api/reports/summary': {
+    tag: 'Reports',
+    summary: 'Runs, success rate, durations, open runs, failing definitions and deliveries over a range of days',
+    description: REPORT_NOTE,
+    access: 'viewer',
+    query: { schema: reportQuery, docs: REPORT_QUERY_DOCS },
+    answers: { 200: { description: 'the summary', schema: reportSummarySchema } },
+    problems: ['validation_failed', 'not_found'],
+  },
+  'GET /api/reports/daily': {
+    tag: 'Reports',
+    summary: 'Ended runs per day, definition and version, with the success rate',
+    description: REPORT_NOTE,
+    access: 'viewer',
+    query: { schema: reportQuery, docs: REPORT_QUERY_DOCS },
+    answers: { 200: { description: 'a row per day × definition × version, newest day first', schema: reportDailySchema } },
+    problems: ['validation_failed', 'not_found'],
+  },
+  'GET /api/reports/steps': {
+    tag: 'Reports',
+    summary: 'Steps by failures, with failure rates and their commonest errors',
+    description: REPORT_NOTE,
+    access: 'viewer',
+    query: { schema: stepsReportQuery, docs: { ...REPORT_QUERY_DOCS, limit: { description: 'how many steps' } } },
+    answers: { 200: { description: 'the steps, most failures first', schema: reportStepsSchema } },
+    problems: ['validation_failed', 'not_found'],
+  },
+  'GET /api/reports/deliveries': {
+    tag: 'Reports',
+    summary: 'Deliveries per day, channel and ledger status',
+    description: REPORT_NOTE,
+    access: 'viewer',
+    query: { schema: deliveriesReportQuery, docs: { from: REPORT_QUERY_DOCS.from, to: REPORT_QUERY_DOCS.to } },
+    answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: reportDeliveriesSchema } },
+    problems: ['validation_failed'],
+  },
+
+} satisfies Operations;
 
 export function reportRoutes({ db }: GatewayDeps): Router {
   const router = Router();
