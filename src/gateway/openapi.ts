@@ -18,8 +18,7 @@ import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { type Answer, apiSchemas, DEFINITION_ID, EXECUTION_ID, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
 import { approvalOperations } from './routes/approvals';
 import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
-import { auditQuery, batchesQuery, cancelBatchBody } from './routes/recovery';
-import { bulkRequest } from '../executions/recovery';
+import { recoveryOperations } from './routes/recovery';
 import { migrateRequest } from '../executions/migration';
 import { outboxOperations } from './routes/outbox';
 import { reportOperations } from './routes/reports';
@@ -123,21 +122,6 @@ const executionLogSchema = z.object({
 
 const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
 
-const batchSchema = z.object({
-  id: uuid,
-  action: z.enum(['reset', 'replay']),
-  resetTo: z.enum(['failed-step', 'start']).nullable(),
-  status: z.enum(['RUNNING', 'COMPLETED', 'CANCELLED']),
-  reason: z.string(),
-  requestedBy: z.string(),
-  filter: z.record(z.string(), z.unknown()),
-  concurrency: z.int(),
-  total: z.int(),
-  createdAt: time,
-  finishedAt: time.nullable(),
-  workflowId: z.string().meta({ description: "the batch's own Temporal workflow" }),
-});
-
 /** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
 const COMPONENTS = {
   Problem: problemSchema,
@@ -154,9 +138,7 @@ const COMPONENTS = {
   TerminateRequest: terminateBody,
   ResetRequest: resetBody,
   ReplayRequest: replayBody,
-  BulkRecoveryRequest: bulkRequest,
   MigrateRequest: migrateRequest,
-  CancelBatchRequest: cancelBatchBody,
   DefinitionSummary: definitionSummarySchema,
   DefinitionList: z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
   DefinitionWithDocument: definitionSummarySchema.extend({ definition: storedDocument }),
@@ -231,33 +213,6 @@ const COMPONENTS = {
     status: z.literal('RUNNING'),
     statusUrl: z.string(),
   }),
-  BulkPreview: z.object({
-    dryRun: z.literal(true),
-    action: z.enum(['reset', 'replay']),
-    matched: z.int().meta({ description: 'runs the filter matches' }),
-    groups: z.array(
-      z.object({ definitionKey: z.string(), definitionVersion: z.int(), failedStep: z.string().nullable(), errorType: z.string().nullable(), count: z.int() }),
-    ),
-    runs: z.array(
-      z.object({
-        executionId: uuid,
-        workflowId: z.string(),
-        runId: z.string().nullable(),
-        definitionKey: z.string(),
-        definitionVersion: z.int(),
-        status: z.string(),
-        error: z.string().nullable(),
-        failedStep: z.string().nullable(),
-        errorType: z.string().nullable(),
-        startedAt: time,
-        action: z.string().meta({ description: 'what the batch would do to the run' }),
-        refused: z.string().optional().meta({ description: 'why it would skip the run' }),
-        delivered: z
-          .array(z.object({ stepPath: z.string(), channel: z.string(), recipient: z.string().nullable() }))
-          .meta({ description: 'deliveries the ledger shows made: a reset does not send them again; a replay does' }),
-      }),
-    ),
-  }),
   MigrationResult: z.object({
     definitionId: uuid,
     fromVersion: z.int(),
@@ -283,36 +238,6 @@ const COMPONENTS = {
         outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
       }),
     ),
-  }),
-  BatchAccepted: z.object({ batchId: uuid, total: z.int(), status: z.literal('RUNNING'), statusUrl: z.string() }),
-  Batch: batchSchema,
-  BatchList: z.object({ items: z.array(batchSchema) }),
-  BatchProgress: batchSchema.extend({
-    pending: z.int(),
-    working: z.int(),
-    done: z.int(),
-    failed: z.int(),
-    skipped: z.int(),
-    problems: z
-      .array(z.object({ executionId: uuid, outcome: z.enum(['FAILED', 'SKIPPED']), detail: z.string().nullable() }))
-      .meta({ description: 'each run failed or skipped, with the reason (the first 500)' }),
-  }),
-  BatchCancelling: z.object({ batchId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
-  AuditList: z.object({
-    items: z.array(
-      z.object({
-        id: z.int(),
-        at: time,
-        actor: z.string(),
-        viaKey: z.string().nullable(),
-        action: z.string().meta({ description: 'execution.reset, execution.replay, batch.reset, batch.replay, batch.cancel or definition.migrate' }),
-        target: z.string().meta({ description: 'the execution or batch acted on' }),
-        reason: z.string().nullable(),
-        filter: z.record(z.string(), z.unknown()).nullable(),
-        outcome: z.record(z.string(), z.unknown()),
-      }),
-    ),
-    nextBefore: z.int().nullable().meta({ description: 'pass it back as `before` for older entries; null on the last page' }),
   }),
 } satisfies Record<string, z.ZodType>;
 for (const [id, schema] of Object.entries(COMPONENTS)) named(id, schema);
@@ -642,89 +567,10 @@ const TABLE: Operations = {
     answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: COMPONENTS.MigrationResult } },
     problems: ['validation_failed', 'not_found', 'nothing_matched', 'temporal_unavailable'],
   },
-  'POST /api/executions/bulk/reset': {
-    tag: 'Recovery',
-    summary: 'Reset every failed run a filter matches, or see what that would do',
-    description:
-      'The filter takes closed runs by definition, version, failed step, error type, error text, status and start time (a definition or `from` is required). ' +
-      'With `"dryRun": true` nothing changes: the answer counts the matching runs, groups them by version × failed step × error type, and describes a page of them (where each goes on, which deliveries the ledger shows made and so will not be sent again). ' +
-      'Otherwise a batch is created of the runs matching now and worked through by a Temporal workflow of its own, `concurrency` at a time; follow it at `statusUrl`. ' +
-      'A run another batch acted on is skipped; a run that cannot be reset is recorded as failed and the batch goes on. Recorded in the audit log.',
-    access: 'admin',
-    body: {
-      schema: COMPONENTS.BulkRecoveryRequest,
-      description: 'which runs, why, and whether to act',
-      example: { filter: { definition: 'order-followup', failedStep: 'notify', errorType: 'ProviderUnavailable' }, reason: 'SMTP relay back up', dryRun: true },
-    },
-    answers: {
-      200: { description: 'the dry run: what would happen', schema: COMPONENTS.BulkPreview },
-      202: { description: 'the batch is under way', schema: COMPONENTS.BatchAccepted },
-    },
-    problems: ['validation_failed', 'nothing_matched', 'temporal_unavailable'],
-  },
-  'POST /api/executions/bulk/replay': {
-    tag: 'Recovery',
-    summary: 'Replay every closed run a filter matches, or see what that would do',
-    description:
-      'As the bulk reset, but each run is replayed: a new execution of the version it pinned with its trigger data, every step (and message) again. A run replayed by another batch is skipped. Recorded in the audit log.',
-    access: 'admin',
-    body: {
-      schema: COMPONENTS.BulkRecoveryRequest,
-      description: 'which runs, why, and whether to act',
-      example: { filter: { definition: 'order-followup', status: ['FAILED', 'TIMED_OUT'], from: '2026-11-25T00:00:00Z' }, reason: 'bad version 3 fixed in 4', dryRun: true },
-    },
-    answers: {
-      200: { description: 'the dry run: what would happen', schema: COMPONENTS.BulkPreview },
-      202: { description: 'the batch is under way', schema: COMPONENTS.BatchAccepted },
-    },
-    problems: ['validation_failed', 'nothing_matched', 'temporal_unavailable'],
-  },
-  'GET /api/batches': {
-    tag: 'Recovery',
-    summary: 'List recovery batches, newest first',
-    access: 'viewer',
-    query: { schema: batchesQuery, docs: { limit: { description: 'how many' } } },
-    answers: { 200: { description: 'the batches', schema: COMPONENTS.BatchList } },
-    problems: ['validation_failed'],
-  },
-  'GET /api/batches/:id': {
-    tag: 'Recovery',
-    summary: "A batch's progress",
-    description: 'Counts by outcome (pending, working, done, failed, skipped) and every failed or skipped run with the reason.',
-    access: 'viewer',
-    params: { id: { description: "the batch's id (UUID)" } },
-    answers: { 200: { description: 'the batch', schema: COMPONENTS.BatchProgress } },
-    problems: ['not_found'],
-  },
-  'POST /api/batches/:id/cancel': {
-    tag: 'Recovery',
-    summary: 'Stop a batch',
-    description: 'Runs not begun are skipped; those in hand finish. The batch ends `CANCELLED`. Recorded in the audit log.',
-    access: 'admin',
-    params: { id: { description: "the batch's id (UUID)" } },
-    body: { schema: COMPONENTS.CancelBatchRequest, description: 'why', example: { reason: 'wrong filter' } },
-    answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.BatchCancelling } },
-    problems: ['validation_failed', 'not_found', 'batch_finished'],
-  },
-  'GET /api/audit': {
-    tag: 'Recovery',
-    summary: 'The audit log: every reset, replay and batch, newest first',
-    access: 'admin',
-    query: {
-      schema: auditQuery,
-      docs: {
-        target: { description: 'entries about one execution or batch (its id)' },
-        before: { description: '`nextBefore` of the previous page' },
-        limit: { description: 'page size' },
-      },
-    },
-    answers: { 200: { description: 'a page of entries', schema: COMPONENTS.AuditList } },
-    problems: ['validation_failed'],
-  },
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations, ...recoveryOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {
