@@ -13,11 +13,10 @@ import { z } from 'zod';
 import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
 import { definitionSchema, STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
 import { isRole } from '../shared/roles';
-import { EXECUTION_STATUSES, STEP_EVENTS } from '../shared/status';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
-import { type Answer, apiSchemas, DEFINITION_ID, EXECUTION_ID, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
+import { type Answer, apiSchemas, DEFINITION_ID, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
 import { approvalOperations } from './routes/approvals';
-import { encodeCursor, listQuery as executionListQuery, replayBody, resetBody, signalBody, terminateBody } from './routes/executions';
+import { executionOperations } from './routes/executions';
 import { recoveryOperations } from './routes/recovery';
 import { migrateRequest } from '../executions/migration';
 import { outboxOperations } from './routes/outbox';
@@ -53,7 +52,6 @@ function stepComponentName(type: string): string {
 }
 
 const time = z.iso.datetime({ offset: true });
-const nullableTime = time.nullable();
 const uuid = z.uuid();
 
 const problemFieldSchema = z.object({
@@ -90,38 +88,6 @@ const definitionSummarySchema = z.object({
 
 const storedDocument = z.record(z.string(), z.unknown()).meta({ description: 'the definition document, defaults applied' });
 
-const executionSchema = z.object({
-  id: uuid,
-  workflowId: z.string(),
-  runId: z.string().nullable(),
-  definitionId: uuid,
-  definitionVersion: z.int(),
-  status: z.enum(EXECUTION_STATUSES),
-  triggerType: z.string(),
-  templateKey: z.string().nullable(),
-  category: z.string(),
-  currentStep: z.string().nullable(),
-  error: z.string().nullable(),
-  startedAt: time,
-  finishedAt: nullableTime,
-  durationMs: z.number().nullable(),
-  replayOf: uuid.nullable().meta({ description: 'the execution this one replays, if it is a replay' }),
-});
-
-const executionLogSchema = z.object({
-  stepPath: z.string(),
-  stepId: z.string(),
-  stepType: z.string(),
-  event: z.enum(STEP_EVENTS),
-  attempt: z.int(),
-  message: z.string().nullable(),
-  output: z.unknown(),
-  error: z.string().nullable(),
-  timestamp: time,
-});
-
-const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
-
 /** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
 const COMPONENTS = {
   Problem: problemSchema,
@@ -134,10 +100,6 @@ const COMPONENTS = {
   Step: stepSchema,
   ...Object.fromEntries(STEP_TYPES.map((type) => [stepComponentName(type), STEP_SCHEMAS[type]])),
   ExecuteRequest: executeBody,
-  SignalRequest: signalBody,
-  TerminateRequest: terminateBody,
-  ResetRequest: resetBody,
-  ReplayRequest: replayBody,
   MigrateRequest: migrateRequest,
   DefinitionSummary: definitionSummarySchema,
   DefinitionList: z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
@@ -158,61 +120,6 @@ const COMPONENTS = {
     cancelledExecutions: z.array(uuid).meta({ description: 'open runs asked to cancel (with `force=true`)' }),
   }),
   ValidationResult: z.object({ valid: z.literal(true), definition: storedDocument }),
-  Execution: executionSchema,
-  ExecutionLog: executionLogSchema,
-  ExecutionDetail: executionSchema.extend({
-    triggerData: z.record(z.string(), z.unknown()).meta({ description: 'the data the run was started with' }),
-    temporalUiUrl: z.string(),
-    live: z
-      .record(z.string(), z.unknown())
-      .nullable()
-      .meta({ description: "the workflow's own view while it runs (steps, waits, variables); null once finished or when it does not answer in 2 s" }),
-    logs: z.array(executionLogSchema),
-  }),
-  ExecutionList: z.object({
-    items: z.array(executionSchema),
-    nextCursor: z.string().nullable().meta({ description: 'pass it back as `cursor` for the next page; null on the last' }),
-  }),
-  ExecutionLogs: z.object({ executionId: uuid, items: z.array(executionLogSchema) }),
-  ExecutionHistory: z.object({
-    executionId: uuid,
-    workflowId: z.string(),
-    runId: z.string().nullable(),
-    events: z.array(
-      z.object({
-        eventId: z.int(),
-        time: z.string().nullable(),
-        type: z.string(),
-        activityType: z.string().optional(),
-        timerId: z.string().optional(),
-        summary: z.string().optional(),
-        attempt: z.int().optional(),
-        failure: z.string().optional(),
-      }),
-    ),
-  }),
-  SignalReceipt: z.object({ accepted: z.literal(true), stepPath: z.string(), executionId: uuid, signal: z.string() }),
-  CancelAccepted: z.object({ executionId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
-  Terminated: z.object({ executionId: uuid, status: z.literal('TERMINATED') }),
-  ReplayStarted: z.object({
-    executionId: uuid,
-    workflowId: z.string(),
-    runId: z.string(),
-    definitionVersion: z.int().meta({ description: 'the version the original pinned' }),
-    replayOf: uuid,
-    status: z.literal('RUNNING'),
-    statusUrl: z.string(),
-  }),
-  ResetAccepted: z.object({
-    executionId: uuid,
-    workflowId: z.string(),
-    runId: z.string().meta({ description: 'the new run carrying the execution' }),
-    previousRunId: z.string(),
-    resetTo: z.enum(['failed-step', 'start']),
-    redoes: z.string().optional().meta({ description: 'the activity type (or called workflow) of the step redone' }),
-    status: z.literal('RUNNING'),
-    statusUrl: z.string(),
-  }),
   MigrationResult: z.object({
     definitionId: uuid,
     fromVersion: z.int(),
@@ -448,108 +355,6 @@ const TABLE: Operations = {
     },
     problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
   },
-  'GET /api/executions': {
-    tag: 'Executions',
-    summary: 'List runs, newest first',
-    description: 'Paged by cursor: pass `nextCursor` back as `cursor` for the next page.',
-    access: 'viewer',
-    query: {
-      schema: executionListQuery,
-      docs: {
-        definition: { description: "a definition's id or key", example: 'order-followup' },
-        version: { description: 'a definition version; with definition, the runs of that version', example: 1 },
-        failedStep: { description: 'runs in which this step (its id) failed; best narrowed with definition', example: 'notify' },
-        status: {
-          description: `one status, or several separated by commas (case-insensitive): ${EXECUTION_STATUSES.join(', ')}`,
-          example: 'FAILED,TIMED_OUT',
-        },
-        template: { description: 'template key', example: 'welcome-email' },
-        category: { description: 'exact category', example: 'orders' },
-        from: { description: 'runs started at or after this time', example: '2026-11-25T00:00:00Z' },
-        to: { description: 'runs started before this time (later than `from`)', example: '2026-11-26T00:00:00Z' },
-        cursor: { description: '`nextCursor` of the previous page, as it came', example: cursorExample },
-        limit: { description: 'page size' },
-      },
-    },
-    answers: { 200: { description: 'a page of runs', schema: COMPONENTS.ExecutionList } },
-    problems: ['validation_failed'],
-  },
-  'GET /api/executions/:id': {
-    tag: 'Executions',
-    summary: 'One run: mirror row, step log, live state',
-    access: 'viewer',
-    params: { id: EXECUTION_ID },
-    answers: { 200: { description: 'the run', schema: COMPONENTS.ExecutionDetail } },
-    problems: ['not_found'],
-  },
-  'GET /api/executions/:id/logs': {
-    tag: 'Executions',
-    summary: "A run's step log, in order",
-    access: 'viewer',
-    params: { id: EXECUTION_ID },
-    answers: { 200: { description: 'the step log', schema: COMPONENTS.ExecutionLogs } },
-    problems: ['not_found'],
-  },
-  'GET /api/executions/:id/history': {
-    tag: 'Executions',
-    summary: "A run's Temporal event history, summarized",
-    description: 'One entry per event; payloads (input, activity arguments and results, signal data) are left out.',
-    access: 'viewer',
-    params: { id: EXECUTION_ID },
-    answers: { 200: { description: 'the events', schema: COMPONENTS.ExecutionHistory } },
-    problems: ['not_found', 'temporal_unavailable'],
-  },
-  'POST /api/executions/:id/signal': {
-    tag: 'Executions',
-    summary: 'Send an event to a run waiting at a wait_for_signal step',
-    access: 'operator',
-    params: { id: EXECUTION_ID },
-    body: { schema: COMPONENTS.SignalRequest, description: 'the event', example: { signal: 'manager-approval', data: { approved: true }, by: 'grace' } },
-    answers: { 200: { description: 'the run has the event', schema: COMPONENTS.SignalReceipt } },
-    problems: ['validation_failed', 'not_found', 'execution_closed', 'not_waiting'],
-  },
-  'POST /api/executions/:id/cancel': {
-    tag: 'Executions',
-    summary: 'Cancel a run',
-    description: 'The step in progress is cancelled and the run records itself `CANCELLED`. No body.',
-    access: 'operator',
-    params: { id: EXECUTION_ID },
-    answers: { 202: { description: 'cancellation requested', schema: COMPONENTS.CancelAccepted } },
-    problems: ['not_found', 'execution_closed'],
-  },
-  'POST /api/executions/:id/terminate': {
-    tag: 'Executions',
-    summary: 'Terminate a run at once',
-    description: 'No workflow code runs; the mirror row becomes `TERMINATED`.',
-    access: 'admin',
-    params: { id: EXECUTION_ID },
-    body: { schema: COMPONENTS.TerminateRequest, description: 'why', example: { reason: 'sent to the wrong list' } },
-    answers: { 200: { description: 'terminated', schema: COMPONENTS.Terminated } },
-    problems: ['validation_failed', 'not_found', 'execution_closed'],
-  },
-  'POST /api/executions/:id/replay': {
-    tag: 'Executions',
-    summary: 'Run a closed execution again',
-    description:
-      'Starts a new execution of the definition version the original pinned (not the current one) with the same trigger data; its `replayOf` names the original. Messages go out again: deliveries are deduplicated per execution. The reason goes to the audit log.',
-    access: 'admin',
-    params: { id: EXECUTION_ID },
-    body: { schema: COMPONENTS.ReplayRequest, description: 'why', example: { reason: 'the template is fixed' } },
-    answers: { 202: { description: 'the new execution is accepted', schema: COMPONENTS.ReplayStarted } },
-    problems: ['validation_failed', 'not_found', 'execution_open', 'definition_deleted', 'definition_version_missing', 'temporal_unavailable'],
-  },
-  'POST /api/executions/:id/reset': {
-    tag: 'Executions',
-    summary: 'Redo a failed execution from the failed step',
-    description:
-      "Resets the execution's Temporal run: a new run under the same workflow id and execution redoes the step that failed (the last activity or called workflow that failed) and what follows, or the whole run with `\"to\": \"start\"`. Steps before the reset point do not run again. The reason, with the key's name, is recorded in the run's history.",
-    access: 'admin',
-    params: { id: EXECUTION_ID },
-    body: { schema: COMPONENTS.ResetRequest, description: 'why, and where to', example: { reason: 'the CRM is back up', to: 'failed-step' } },
-    answers: { 202: { description: 'the reset run is under way', schema: COMPONENTS.ResetAccepted } },
-    // The reason goes to the run's history and the audit log.
-    problems: ['validation_failed', 'not_found', 'execution_open', 'execution_succeeded', 'execution_closed', 'reset_refused'],
-  },
   'POST /api/workflows/:id/migrate': {
     tag: 'Recovery',
     summary: 'Move waiting runs onto another version of the definition',
@@ -570,7 +375,7 @@ const TABLE: Operations = {
 };
 
 /** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations, ...recoveryOperations };
+export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations, ...recoveryOperations, ...executionOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

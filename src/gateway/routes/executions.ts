@@ -12,13 +12,14 @@ import {
 } from '../../../db/executions';
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import { DELIVER_EVENT_UPDATE, type RunEvent, type RunEventReceipt, type RunState } from '../../shared/run';
-import { EXECUTION_STATUSES, isExecutionStatus, isTerminal } from '../../shared/status';
+import { EXECUTION_STATUSES, isExecutionStatus, isTerminal, STEP_EVENTS } from '../../shared/status';
 import { callerOf, requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
 import { RESET_TARGETS } from '../../executions/reset';
 import { recordAudit, replayClosedExecution, resetExecution } from '../../executions/recovery';
 import { actorOf, refusal } from './recovery';
 import { summarizeHistory } from '../history';
+import { type Built, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
 import { parseRequest, wholeNumber } from '../validate';
@@ -27,6 +28,42 @@ import { STEP_ID } from '../../shared/definition';
 const LIVE_QUERY_TIMEOUT_MS = 2_000;
 /** gRPC's NOT_FOUND: the history call hands back the raw gRPC error. */
 const GRPC_NOT_FOUND = 5;
+
+const executionSchema = named(
+  'Execution',
+  z.object({
+    id: uuid,
+    workflowId: z.string(),
+    runId: z.string().nullable(),
+    definitionId: uuid,
+    definitionVersion: z.int(),
+    status: z.enum(EXECUTION_STATUSES),
+    triggerType: z.string(),
+    templateKey: z.string().nullable(),
+    category: z.string(),
+    currentStep: z.string().nullable(),
+    error: z.string().nullable(),
+    startedAt: time,
+    finishedAt: time.nullable(),
+    durationMs: z.number().nullable(),
+    replayOf: uuid.nullable().meta({ description: 'the execution this one replays, if it is a replay' }),
+  }),
+);
+
+const executionLogSchema = named(
+  'ExecutionLog',
+  z.object({
+    stepPath: z.string(),
+    stepId: z.string(),
+    stepType: z.string(),
+    event: z.enum(STEP_EVENTS),
+    attempt: z.int(),
+    message: z.string().nullable(),
+    output: z.unknown(),
+    error: z.string().nullable(),
+    timestamp: time,
+  }),
+);
 
 export function publicExecution(row: ExecutionRow) {
   return {
@@ -62,28 +99,28 @@ export function publicLog(row: ExecutionLogRow) {
   };
 }
 
-export const signalBody = z
+export const signalBody = named('SignalRequest', z
   .object({
     signal: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'must be the name a wait_for_signal step waits for'),
     data: z.record(z.string(), z.unknown()).optional(),
     /** Who decided, when the caller acts for someone; defaults to the API key's name. */
     by: z.string().min(1).max(200).optional(),
   })
-  .strict();
+  .strict());
 
 /** `POST /api/executions/:id/reset`: why, and where to. */
-export const resetBody = z
+export const resetBody = named('ResetRequest', z
   .object({
     reason: z.string().trim().min(1, 'say why the run is reset').max(500),
     /** `failed-step` (the default) redoes the step that failed and what follows; `start` redoes the whole run. */
     to: z.enum(RESET_TARGETS).default('failed-step'),
   })
-  .strict();
+  .strict());
 
 /** `POST /api/executions/:id/replay`: why; the run is always the same version with the same trigger data. */
-export const replayBody = z.object({ reason: z.string().trim().min(1, 'say why the run is replayed').max(500) }).strict();
+export const replayBody = named('ReplayRequest', z.object({ reason: z.string().trim().min(1, 'say why the run is replayed').max(500) }).strict());
 
-export const terminateBody = z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict();
+export const terminateBody = named('TerminateRequest', z.object({ reason: z.string().min(1, 'say why the run is terminated').max(1000) }).strict());
 
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -155,6 +192,195 @@ export const listQuery = z
     }
   });
 
+const executionDetailSchema = named(
+  'ExecutionDetail',
+  executionSchema.extend({
+    triggerData: z.record(z.string(), z.unknown()).meta({ description: 'the data the run was started with' }),
+    temporalUiUrl: z.string(),
+    live: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .meta({ description: `the workflow's own view while it runs (steps, waits, variables); null once finished or when it does not answer in ${LIVE_QUERY_TIMEOUT_MS / 1000} s` }),
+    logs: z.array(executionLogSchema),
+  }),
+);
+const executionListSchema = named(
+  'ExecutionList',
+  z.object({
+    items: z.array(executionSchema),
+    nextCursor: z.string().nullable().meta({ description: 'pass it back as `cursor` for the next page; null on the last' }),
+  }),
+);
+const executionLogsSchema = named(
+  'ExecutionLogs',
+  z.object({ executionId: uuid, items: z.array(executionLogSchema) }),
+);
+const executionHistorySchema = named(
+  'ExecutionHistory',
+  z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string().nullable(),
+    events: z.array(
+      z.object({
+        eventId: z.int(),
+        time: z.string().nullable(),
+        type: z.string(),
+        activityType: z.string().optional(),
+        timerId: z.string().optional(),
+        summary: z.string().optional(),
+        attempt: z.int().optional(),
+        failure: z.string().optional(),
+      }),
+    ),
+  }),
+);
+const signalReceiptSchema = named(
+  'SignalReceipt',
+  z.object({ accepted: z.literal(true), stepPath: z.string(), executionId: uuid, signal: z.string() }),
+);
+const cancelAcceptedSchema = named(
+  'CancelAccepted',
+  z.object({ executionId: uuid, status: z.literal('CANCELLING'), statusUrl: z.string() }),
+);
+const terminatedSchema = named(
+  'Terminated',
+  z.object({ executionId: uuid, status: z.literal('TERMINATED') }),
+);
+const replayStartedSchema = named(
+  'ReplayStarted',
+  z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string(),
+    definitionVersion: z.int().meta({ description: 'the version the original pinned' }),
+    replayOf: uuid,
+    status: z.literal('RUNNING'),
+    statusUrl: z.string(),
+  }),
+);
+const resetAcceptedSchema = named(
+  'ResetAccepted',
+  z.object({
+    executionId: uuid,
+    workflowId: z.string(),
+    runId: z.string().meta({ description: 'the new run carrying the execution' }),
+    previousRunId: z.string(),
+    resetTo: z.enum(['failed-step', 'start']),
+    redoes: z.string().optional().meta({ description: 'the activity type (or called workflow) of the step redone' }),
+    status: z.literal('RUNNING'),
+    statusUrl: z.string(),
+  }),
+);
+
+const cursorExample = encodeCursor({ startedAt: '2026-11-25T18:32:19.680123Z', id: '3f1b0f8e-0000-4000-8000-000000000000' });
+
+export const executionOperations = {
+  'GET /api/executions': {
+    tag: 'Executions',
+    summary: 'List runs, newest first',
+    description: 'Paged by cursor: pass `nextCursor` back as `cursor` for the next page.',
+    access: 'viewer',
+    query: {
+      schema: listQuery,
+      docs: {
+        definition: { description: "a definition's id or key", example: 'order-followup' },
+        version: { description: 'a definition version; with definition, the runs of that version', example: 1 },
+        failedStep: { description: 'runs in which this step (its id) failed; best narrowed with definition', example: 'notify' },
+        status: {
+          description: `one status, or several separated by commas (case-insensitive): ${EXECUTION_STATUSES.join(', ')}`,
+          example: 'FAILED,TIMED_OUT',
+        },
+        template: { description: 'template key', example: 'welcome-email' },
+        category: { description: 'exact category', example: 'orders' },
+        from: { description: 'runs started at or after this time', example: '2026-11-25T00:00:00Z' },
+        to: { description: 'runs started before this time (later than `from`)', example: '2026-11-26T00:00:00Z' },
+        cursor: { description: '`nextCursor` of the previous page, as it came', example: cursorExample },
+        limit: { description: 'page size' },
+      },
+    },
+    answers: { 200: { description: 'a page of runs', schema: executionListSchema } },
+    problems: ['validation_failed'],
+  },
+  'GET /api/executions/:id': {
+    tag: 'Executions',
+    summary: 'One run: mirror row, step log, live state',
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: 'the run', schema: executionDetailSchema } },
+    problems: ['not_found'],
+  },
+  'GET /api/executions/:id/logs': {
+    tag: 'Executions',
+    summary: "A run's step log, in order",
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: 'the step log', schema: executionLogsSchema } },
+    problems: ['not_found'],
+  },
+  'GET /api/executions/:id/history': {
+    tag: 'Executions',
+    summary: "A run's Temporal event history, summarized",
+    description: 'One entry per event; payloads (input, activity arguments and results, signal data) are left out.',
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: 'the events', schema: executionHistorySchema } },
+    problems: ['not_found', 'temporal_unavailable'],
+  },
+  'POST /api/executions/:id/signal': {
+    tag: 'Executions',
+    summary: 'Send an event to a run waiting at a wait_for_signal step',
+    access: 'operator',
+    params: { id: EXECUTION_ID },
+    body: { schema: signalBody, description: 'the event', example: { signal: 'manager-approval', data: { approved: true }, by: 'grace' } },
+    answers: { 200: { description: 'the run has the event', schema: signalReceiptSchema } },
+    problems: ['validation_failed', 'not_found', 'execution_closed', 'not_waiting'],
+  },
+  'POST /api/executions/:id/cancel': {
+    tag: 'Executions',
+    summary: 'Cancel a run',
+    description: 'The step in progress is cancelled and the run records itself `CANCELLED`. No body.',
+    access: 'operator',
+    params: { id: EXECUTION_ID },
+    answers: { 202: { description: 'cancellation requested', schema: cancelAcceptedSchema } },
+    problems: ['not_found', 'execution_closed'],
+  },
+  'POST /api/executions/:id/terminate': {
+    tag: 'Executions',
+    summary: 'Terminate a run at once',
+    description: 'No workflow code runs; the mirror row becomes `TERMINATED`.',
+    access: 'admin',
+    params: { id: EXECUTION_ID },
+    body: { schema: terminateBody, description: 'why', example: { reason: 'sent to the wrong list' } },
+    answers: { 200: { description: 'terminated', schema: terminatedSchema } },
+    problems: ['validation_failed', 'not_found', 'execution_closed'],
+  },
+  'POST /api/executions/:id/replay': {
+    tag: 'Executions',
+    summary: 'Run a closed execution again',
+    description:
+      'Starts a new execution of the definition version the original pinned (not the current one) with the same trigger data; its `replayOf` names the original. Messages go out again: deliveries are deduplicated per execution. The reason goes to the audit log.',
+    access: 'admin',
+    params: { id: EXECUTION_ID },
+    body: { schema: replayBody, description: 'why', example: { reason: 'the template is fixed' } },
+    answers: { 202: { description: 'the new execution is accepted', schema: replayStartedSchema } },
+    problems: ['validation_failed', 'not_found', 'execution_open', 'definition_deleted', 'definition_version_missing', 'temporal_unavailable'],
+  },
+  'POST /api/executions/:id/reset': {
+    tag: 'Executions',
+    summary: 'Redo a failed execution from the failed step',
+    description:
+      "Resets the execution's Temporal run: a new run under the same workflow id and execution redoes the step that failed (the last activity or called workflow that failed) and what follows, or the whole run with `\"to\": \"start\"`. Steps before the reset point do not run again. The reason, with the key's name, is recorded in the run's history.",
+    access: 'admin',
+    params: { id: EXECUTION_ID },
+    body: { schema: resetBody, description: 'why, and where to', example: { reason: 'the CRM is back up', to: 'failed-step' } },
+    answers: { 202: { description: 'the reset run is under way', schema: resetAcceptedSchema } },
+    // The reason goes to the run's history and the audit log.
+    problems: ['validation_failed', 'not_found', 'execution_open', 'execution_succeeded', 'execution_closed', 'reset_refused'],
+  },
+
+} satisfies Operations;
+
 export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
   const router = Router();
   const recovery = { db, client: temporal.client, config };
@@ -197,7 +423,8 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
       throw closedProblem(err, row.id) ?? err;
     }
     // The workflow runs its own cleanup and records CANCELLED when it has stopped.
-    res.status(202).json({ executionId: row.id, status: 'CANCELLING', statusUrl: `/api/executions/${row.id}` });
+    const answer: Built<typeof cancelAcceptedSchema> = { executionId: row.id, status: 'CANCELLING', statusUrl: `/api/executions/${row.id}` };
+    res.status(202).json(answer);
   });
 
   router.post('/api/executions/:id/terminate', requireRole('admin'), async (req, res) => {
@@ -210,7 +437,8 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
       throw closedProblem(err, row.id) ?? err;
     }
     await settleExecution(db, row.id, { status: 'TERMINATED', error: `terminated by ${by}: ${body.reason}` });
-    res.json({ executionId: row.id, status: 'TERMINATED' });
+    const answer: Built<typeof terminatedSchema> = { executionId: row.id, status: 'TERMINATED' };
+    res.json(answer);
   });
 
   /** A closed execution, for the routes that act on one that has ended. */
