@@ -10,15 +10,13 @@
  */
 import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { IDEMPOTENCY_KEY_PATTERN } from '../executions/start';
-import { definitionSchema, STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
+import { STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
 import { isRole } from '../shared/roles';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
-import { type Answer, apiSchemas, DEFINITION_ID, LOCATION, named, type Operation, type Operations, TAGS } from './operations';
+import { type Answer, apiSchemas, named, type Operation, type Operations, TAGS } from './operations';
 import { approvalOperations } from './routes/approvals';
 import { executionOperations } from './routes/executions';
 import { recoveryOperations } from './routes/recovery';
-import { migrateRequest } from '../executions/migration';
 import { outboxOperations } from './routes/outbox';
 import { reportOperations } from './routes/reports';
 import { codecOperations } from './routes/codec';
@@ -27,9 +25,8 @@ import { healthOperations } from './routes/health';
 import { keyOperations } from './routes/keys';
 import { metricsOperations } from './routes/metrics';
 import { sessionOperations } from './routes/session';
-import { deleteQuery, executeBody, listQuery as definitionListQuery, versionParam } from './routes/workflows';
+import { workflowOperations } from './routes/workflows';
 import { hookOperations } from './routes/hooks';
-import { runStartedSchema } from './start-run';
 
 type Json = Record<string, unknown>;
 
@@ -51,8 +48,6 @@ function stepComponentName(type: string): string {
   return `${type.replace(/(^|_)([a-z])/g, (_m, _sep, c: string) => c.toUpperCase())}Step`;
 }
 
-const time = z.iso.datetime({ offset: true });
-const uuid = z.uuid();
 
 const problemFieldSchema = z.object({
   path: z.string().meta({ description: 'JSON path of the field, e.g. `$.steps[2].to` or `$.query.limit`' }),
@@ -71,81 +66,13 @@ const problemSchema = z
   })
   .meta({ description: 'An RFC 9457 problem: every error the gateway answers has this shape.' });
 
-const definitionSummarySchema = z.object({
-  id: uuid,
-  key: z.string(),
-  name: z.string(),
-  description: z.string(),
-  category: z.string(),
-  enabled: z.boolean(),
-  templateKey: z.string().nullable(),
-  triggerType: z.enum(['manual', 'webhook', 'schedule']),
-  version: z.int().min(1).meta({ description: 'the current version' }),
-  createdBy: z.string().nullable().meta({ description: '`"seed"` for definitions installed from templates, null through the API' }),
-  createdAt: time,
-  updatedAt: time,
-});
-
-const storedDocument = z.record(z.string(), z.unknown()).meta({ description: 'the definition document, defaults applied' });
-
 /** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
 const COMPONENTS = {
   Problem: problemSchema,
   ProblemField: problemFieldSchema,
   // Requests
-  Definition: definitionSchema,
-  DefinitionUpdate: definitionSchema.partial({ key: true }).meta({
-    description: 'A complete definition document; `key` may be left out, and any key sent is replaced by the stored one.',
-  }),
   Step: stepSchema,
   ...Object.fromEntries(STEP_TYPES.map((type) => [stepComponentName(type), STEP_SCHEMAS[type]])),
-  ExecuteRequest: executeBody,
-  MigrateRequest: migrateRequest,
-  DefinitionSummary: definitionSummarySchema,
-  DefinitionList: z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
-  DefinitionWithDocument: definitionSummarySchema.extend({ definition: storedDocument }),
-  DefinitionDetail: definitionSummarySchema.extend({
-    definition: storedDocument,
-    versions: z.array(z.object({ version: z.int(), createdAt: time, createdBy: z.string().nullable() })),
-    schedule: z
-      .object({ id: z.string(), nextFireTimes: z.array(time), paused: z.boolean(), lastFiredAt: time.nullable() })
-      .nullable()
-      .optional()
-      .meta({ description: "a schedule trigger's Temporal Schedule: its next five firings; null while the definition is disabled" }),
-  }),
-  DefinitionVersion: z.object({ id: uuid, key: z.string(), version: z.int(), createdAt: time, definition: storedDocument }),
-  DefinitionDeleted: definitionSummarySchema.extend({
-    deletedAt: time,
-    scheduleDeleted: z.boolean().meta({ description: "whether the definition's Temporal Schedule was deleted with it" }),
-    cancelledExecutions: z.array(uuid).meta({ description: 'open runs asked to cancel (with `force=true`)' }),
-  }),
-  ValidationResult: z.object({ valid: z.literal(true), definition: storedDocument }),
-  MigrationResult: z.object({
-    definitionId: uuid,
-    fromVersion: z.int(),
-    toVersion: z.int(),
-    dryRun: z.boolean(),
-    total: z.int().meta({ description: 'open runs of the old version looked at (at most `limit`, oldest first)' }),
-    more: z.boolean().meta({ description: 'more open runs of the old version are past the limit' }),
-    movable: z.int(),
-    moved: z.int(),
-    refused: z.int(),
-    runs: z.array(
-      z.object({
-        executionId: uuid,
-        workflowId: z.string(),
-        waitingAt: z.string().nullable().meta({ description: 'the top-level step it waits at now' }),
-        waitingType: z.string().nullable(),
-        continuesAt: z.string().optional().meta({ description: 'the step of the new version it goes on at' }),
-        continuesType: z.string().optional(),
-        notRun: z.array(z.string()).meta({ description: 'steps of the new version before that one which the run never ran: they will not run' }),
-        passedRemoved: z.array(z.string()).meta({ description: 'steps the run passed that the new version no longer has' }),
-        stepChanged: z.boolean().meta({ description: 'the step it goes on at differs in the new version' }),
-        refused: z.string().optional().meta({ description: 'why it cannot (or did not) move' }),
-        outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
-      }),
-    ),
-  }),
 } satisfies Record<string, z.ZodType>;
 for (const [id, schema] of Object.entries(COMPONENTS)) named(id, schema);
 
@@ -216,166 +143,8 @@ function inline(schema: z.ZodType): Json {
 // --- operations ---------------------------------------------------------------------------------
 
 
-const EXAMPLE_DEFINITION = {
-  key: 'order-followup',
-  name: 'Order follow-up',
-  category: 'orders',
-  steps: [
-    { id: 'prepare', type: 'set', values: { label: '{{ "Order " & input.orderId }}' } },
-    { id: 'thank', type: 'email', to: '{{ input.email }}', subject: 'Thanks for order {{ input.orderId }}', text: 'We are on it.' },
-  ],
-};
-
 /** Every route the gateway declares, keyed by method and Express path. */
-const TABLE: Operations = {
-  'GET /api/workflows': {
-    tag: 'Definitions',
-    summary: 'List definitions',
-    description: 'Sorted by name.',
-    access: 'viewer',
-    query: {
-      schema: definitionListQuery,
-      docs: {
-        category: { description: 'exact category', example: 'orders' },
-        enabled: { description: 'only enabled (`true`) or disabled (`false`) definitions' },
-        q: { description: 'case-insensitive substring of name, key or description', example: 'order' },
-        limit: { description: 'page size' },
-        offset: { description: 'definitions to skip' },
-      },
-    },
-    answers: { 200: { description: 'a page of definitions', schema: COMPONENTS.DefinitionList } },
-    problems: ['validation_failed'],
-  },
-  'POST /api/workflows/validate': {
-    tag: 'Definitions',
-    summary: 'Check a definition without saving it',
-    access: 'admin',
-    body: { schema: COMPONENTS.Definition, description: 'a definition document', example: EXAMPLE_DEFINITION },
-    answers: { 200: { description: 'valid; the definition with defaults applied', schema: COMPONENTS.ValidationResult } },
-    problems: ['invalid_definition'],
-  },
-  'POST /api/workflows': {
-    tag: 'Definitions',
-    summary: 'Create a definition (version 1)',
-    access: 'admin',
-    body: { schema: COMPONENTS.Definition, description: 'a definition document', example: EXAMPLE_DEFINITION },
-    answers: { 201: { description: 'created', schema: COMPONENTS.DefinitionWithDocument, headers: LOCATION } },
-    problems: ['invalid_definition', 'definition_key_taken'],
-  },
-  'GET /api/workflows/:id': {
-    tag: 'Definitions',
-    summary: 'One definition, its current document and its versions',
-    access: 'viewer',
-    params: { id: DEFINITION_ID },
-    answers: { 200: { description: 'the definition; versions newest first', schema: COMPONENTS.DefinitionDetail } },
-    problems: ['not_found'],
-  },
-  'GET /api/workflows/:id/versions/:version': {
-    tag: 'Definitions',
-    summary: 'One stored version of a definition',
-    access: 'viewer',
-    params: { id: DEFINITION_ID, version: { description: 'a version number', schema: versionParam } },
-    answers: { 200: { description: 'the version', schema: COMPONENTS.DefinitionVersion } },
-    problems: ['validation_failed', 'not_found'],
-  },
-  'PUT /api/workflows/:id': {
-    tag: 'Definitions',
-    summary: 'Save a new version and make it current',
-    description: 'Runs already started stay on their version.',
-    access: 'admin',
-    params: { id: DEFINITION_ID },
-    body: { schema: COMPONENTS.DefinitionUpdate, description: 'the complete new document', example: { ...EXAMPLE_DEFINITION, key: undefined } },
-    answers: { 200: { description: 'saved', schema: COMPONENTS.DefinitionWithDocument } },
-    problems: ['invalid_definition', 'not_found'],
-  },
-  'DELETE /api/workflows/:id': {
-    tag: 'Definitions',
-    summary: 'Delete a definition',
-    description:
-      'A soft delete: the definition disappears from every route (list, read, execute, webhooks, `call` steps) and its Temporal Schedule is deleted, ' +
-      'while its versions and its runs stay for reports (`GET /api/executions?definition=<id>` still finds them). Its key is not reused. ' +
-      'Refused with 409 while runs are open (PENDING or RUNNING) unless `force=true`, which asks each open run to cancel first: ' +
-      'the step in progress is cancelled and the run records itself `CANCELLED`.',
-    access: 'admin',
-    params: { id: DEFINITION_ID },
-    query: {
-      schema: deleteQuery,
-      docs: { force: { description: '`true` cancels open runs and deletes; without it, open runs refuse the deletion' } },
-    },
-    answers: { 200: { description: 'deleted', schema: COMPONENTS.DefinitionDeleted } },
-    problems: ['validation_failed', 'not_found', 'definition_has_open_runs', 'temporal_unavailable'],
-  },
-  'POST /api/workflows/:id/enable': {
-    tag: 'Definitions',
-    summary: 'Enable a definition',
-    description:
-      'Saves a new version with `enabled: true` (as `PUT` would) and creates its Temporal Schedule if its trigger is a schedule. ' +
-      'Idempotent: an enabled definition is answered as it is. No body.',
-    access: 'admin',
-    params: { id: DEFINITION_ID },
-    answers: { 200: { description: 'the definition, enabled', schema: COMPONENTS.DefinitionWithDocument } },
-    problems: ['not_found', 'definition_invalid'],
-  },
-  'POST /api/workflows/:id/disable': {
-    tag: 'Definitions',
-    summary: 'Disable a definition',
-    description:
-      'Saves a new version with `enabled: false` (as `PUT` would): no new runs start, by any trigger, and its Temporal Schedule is removed. ' +
-      'Runs already started go on. Idempotent: a disabled definition is answered as it is. No body.',
-    access: 'admin',
-    params: { id: DEFINITION_ID },
-    answers: { 200: { description: 'the definition, disabled', schema: COMPONENTS.DefinitionWithDocument } },
-    problems: ['not_found', 'definition_invalid'],
-  },
-  'POST /api/workflows/:id/execute': {
-    tag: 'Runs',
-    summary: "Start a run of the definition's current version",
-    description:
-      "The workflow id is `<definition key>-<executionId>`. With an `Idempotency-Key`, the same key for the same definition answers the run it first started (200, `idempotentReplay: true`).",
-    access: 'operator',
-    params: { id: DEFINITION_ID },
-    headers: [
-      {
-        name: 'Idempotency-Key',
-        required: false,
-        description: 'makes retrying the request safe: the same key starts no second run',
-        schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
-      },
-    ],
-    body: {
-      schema: COMPONENTS.ExecuteRequest,
-      description:
-        "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any. `timeout` gives this run a deadline (it ends TIMED_OUT), no longer than the definition's `timeout`",
-      optional: true,
-      example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
-    },
-    answers: {
-      202: { description: 'the run is accepted; it has not finished', schema: runStartedSchema, headers: LOCATION },
-      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: runStartedSchema, headers: LOCATION },
-    },
-    problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
-  },
-  'POST /api/workflows/:id/migrate': {
-    tag: 'Recovery',
-    summary: 'Move waiting runs onto another version of the definition',
-    description:
-      'Takes the open runs of `fromVersion` (oldest first, up to `limit`) that wait at a top-level `approval`, `delay` or `wait_for_signal` step, and moves each onto `toVersion` at the step it waits on: the same id, or the one `stepMap` names. ' +
-      'The run continues as new on the new version with its variables, the outputs of the steps it passed and its undelivered events; steps before that one in the new version do not run; the wait goes on from when it began (a delay ends when it would on the new duration, an approval keeps its decisions). ' +
-      'A run whose waiting step has no counterpart, that is busy, or that does not wait is refused, with the reason, and the others move. `"dryRun": true` answers the plan per run and changes nothing. The mirror row\'s version follows; the move is recorded in the audit log and in each run\'s step log (`MIGRATED`).',
-    access: 'admin',
-    params: { id: DEFINITION_ID },
-    body: {
-      schema: COMPONENTS.MigrateRequest,
-      description: 'from which version to which, and why',
-      example: { fromVersion: 3, toVersion: 4, stepMap: { approve: 'manager-approval' }, reason: 'approvals now go to the manager', dryRun: true },
-    },
-    answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: COMPONENTS.MigrationResult } },
-    problems: ['validation_failed', 'not_found', 'nothing_matched', 'temporal_unavailable'],
-  },
-};
-
-/** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...TABLE, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations, ...recoveryOperations, ...executionOperations };
+export const OPERATIONS: Operations = { ...workflowOperations, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations, ...recoveryOperations, ...executionOperations };
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {

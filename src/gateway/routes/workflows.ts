@@ -15,12 +15,14 @@ import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-de
 import { checkSchedule, describeSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
 import { migrateRequest, migrateWaitingRuns } from '../../executions/migration';
-import { type Definition, parseDefinition, runTimeoutSchema } from '../../shared/definition';
+import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/start';
+import { type Definition, definitionSchema, parseDefinition, runTimeoutSchema } from '../../shared/definition';
 import { parseDuration } from '../../shared/duration';
 import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
+import { DEFINITION_ID, LOCATION, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem, jsonPath } from '../problem';
-import { idempotencyHeader, startAndAnswer, triggerDataSchema } from '../start-run';
+import { idempotencyHeader, runStartedSchema, startAndAnswer, triggerDataSchema } from '../start-run';
 import { parseRequest, wholeNumber } from '../validate';
 import { actorOf, refusal } from './recovery';
 
@@ -34,13 +36,13 @@ export const listQuery = z.object({
   offset: wholeNumber(0).default(0),
 });
 
-export const executeBody = z
+export const executeBody = named('ExecuteRequest', z
   .object({
     triggerData: triggerDataSchema.default({}),
     /** A deadline for this run, shorter than the definition's `timeout` if it has one. */
     timeout: runTimeoutSchema.optional(),
   })
-  .strict();
+  .strict());
 
 /** `DELETE /api/workflows/:id?force=true` cancels the open runs first. */
 export const deleteQuery = z
@@ -49,6 +51,261 @@ export const deleteQuery = z
 
 /** A version number in a path, as `GET /api/workflows/:id/versions/:version` reads it. */
 export const versionParam = wholeNumber(1);
+
+/** Definitions are read by `parseDefinition` (which also checks what the schema cannot); the schema describes them. */
+const definitionBody = named('Definition', definitionSchema);
+/** The migration request, as src/executions/migration.ts reads it, named in the document. */
+const migrateBody = named('MigrateRequest', migrateRequest);
+
+const definitionSummarySchema = named(
+  'DefinitionSummary',
+  z.object({
+    id: uuid,
+    key: z.string(),
+    name: z.string(),
+    description: z.string(),
+    category: z.string(),
+    enabled: z.boolean(),
+    templateKey: z.string().nullable(),
+    triggerType: z.enum(['manual', 'webhook', 'schedule']),
+    version: z.int().min(1).meta({ description: 'the current version' }),
+    createdBy: z.string().nullable().meta({ description: '`"seed"` for definitions installed from templates, null through the API' }),
+    createdAt: time,
+    updatedAt: time,
+  }),
+);
+
+const storedDocument = z.record(z.string(), z.unknown()).meta({ description: 'the definition document, defaults applied' });
+
+const definitionUpdateBody = named(
+  'DefinitionUpdate',
+  definitionSchema.partial({ key: true }).meta({
+    description: 'A complete definition document; `key` may be left out, and any key sent is replaced by the stored one.',
+  }),
+);
+const definitionListSchema = named(
+  'DefinitionList',
+  z.object({ items: z.array(definitionSummarySchema), total: z.int(), limit: z.int(), offset: z.int() }),
+);
+const definitionWithDocumentSchema = named(
+  'DefinitionWithDocument',
+  definitionSummarySchema.extend({ definition: storedDocument }),
+);
+const definitionDetailSchema = named(
+  'DefinitionDetail',
+  definitionSummarySchema.extend({
+    definition: storedDocument,
+    versions: z.array(z.object({ version: z.int(), createdAt: time, createdBy: z.string().nullable() })),
+    schedule: z
+      .object({ id: z.string(), nextFireTimes: z.array(time), paused: z.boolean(), lastFiredAt: time.nullable() })
+      .nullable()
+      .optional()
+      .meta({ description: "a schedule trigger's Temporal Schedule: its next five firings; null while the definition is disabled" }),
+  }),
+);
+const definitionVersionSchema = named(
+  'DefinitionVersion',
+  z.object({ id: uuid, key: z.string(), version: z.int(), createdAt: time, definition: storedDocument }),
+);
+const definitionDeletedSchema = named(
+  'DefinitionDeleted',
+  definitionSummarySchema.extend({
+    deletedAt: time,
+    scheduleDeleted: z.boolean().meta({ description: "whether the definition's Temporal Schedule was deleted with it" }),
+    cancelledExecutions: z.array(uuid).meta({ description: 'open runs asked to cancel (with `force=true`)' }),
+  }),
+);
+const validationResultSchema = named(
+  'ValidationResult',
+  z.object({ valid: z.literal(true), definition: storedDocument }),
+);
+const migrationResultSchema = named(
+  'MigrationResult',
+  z.object({
+    definitionId: uuid,
+    fromVersion: z.int(),
+    toVersion: z.int(),
+    dryRun: z.boolean(),
+    total: z.int().meta({ description: 'open runs of the old version looked at (at most `limit`, oldest first)' }),
+    more: z.boolean().meta({ description: 'more open runs of the old version are past the limit' }),
+    movable: z.int(),
+    moved: z.int(),
+    refused: z.int(),
+    runs: z.array(
+      z.object({
+        executionId: uuid,
+        workflowId: z.string(),
+        waitingAt: z.string().nullable().meta({ description: 'the top-level step it waits at now' }),
+        waitingType: z.string().nullable(),
+        continuesAt: z.string().optional().meta({ description: 'the step of the new version it goes on at' }),
+        continuesType: z.string().optional(),
+        notRun: z.array(z.string()).meta({ description: 'steps of the new version before that one which the run never ran: they will not run' }),
+        passedRemoved: z.array(z.string()).meta({ description: 'steps the run passed that the new version no longer has' }),
+        stepChanged: z.boolean().meta({ description: 'the step it goes on at differs in the new version' }),
+        refused: z.string().optional().meta({ description: 'why it cannot (or did not) move' }),
+        outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
+      }),
+    ),
+  }),
+);
+
+const EXAMPLE_DEFINITION = {
+  key: 'order-followup',
+  name: 'Order follow-up',
+  category: 'orders',
+  steps: [
+    { id: 'prepare', type: 'set', values: { label: '{{ "Order " & input.orderId }}' } },
+    { id: 'thank', type: 'email', to: '{{ input.email }}', subject: 'Thanks for order {{ input.orderId }}', text: 'We are on it.' },
+  ],
+};
+
+export const workflowOperations = {
+  'GET /api/workflows': {
+    tag: 'Definitions',
+    summary: 'List definitions',
+    description: 'Sorted by name.',
+    access: 'viewer',
+    query: {
+      schema: listQuery,
+      docs: {
+        category: { description: 'exact category', example: 'orders' },
+        enabled: { description: 'only enabled (`true`) or disabled (`false`) definitions' },
+        q: { description: 'case-insensitive substring of name, key or description', example: 'order' },
+        limit: { description: 'page size' },
+        offset: { description: 'definitions to skip' },
+      },
+    },
+    answers: { 200: { description: 'a page of definitions', schema: definitionListSchema } },
+    problems: ['validation_failed'],
+  },
+  'POST /api/workflows/validate': {
+    tag: 'Definitions',
+    summary: 'Check a definition without saving it',
+    access: 'admin',
+    body: { schema: definitionBody, description: 'a definition document', example: EXAMPLE_DEFINITION },
+    answers: { 200: { description: 'valid; the definition with defaults applied', schema: validationResultSchema } },
+    problems: ['invalid_definition'],
+  },
+  'POST /api/workflows': {
+    tag: 'Definitions',
+    summary: 'Create a definition (version 1)',
+    access: 'admin',
+    body: { schema: definitionBody, description: 'a definition document', example: EXAMPLE_DEFINITION },
+    answers: { 201: { description: 'created', schema: definitionWithDocumentSchema, headers: LOCATION } },
+    problems: ['invalid_definition', 'definition_key_taken'],
+  },
+  'GET /api/workflows/:id': {
+    tag: 'Definitions',
+    summary: 'One definition, its current document and its versions',
+    access: 'viewer',
+    params: { id: DEFINITION_ID },
+    answers: { 200: { description: 'the definition; versions newest first', schema: definitionDetailSchema } },
+    problems: ['not_found'],
+  },
+  'GET /api/workflows/:id/versions/:version': {
+    tag: 'Definitions',
+    summary: 'One stored version of a definition',
+    access: 'viewer',
+    params: { id: DEFINITION_ID, version: { description: 'a version number', schema: versionParam } },
+    answers: { 200: { description: 'the version', schema: definitionVersionSchema } },
+    problems: ['validation_failed', 'not_found'],
+  },
+  'PUT /api/workflows/:id': {
+    tag: 'Definitions',
+    summary: 'Save a new version and make it current',
+    description: 'Runs already started stay on their version.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    body: { schema: definitionUpdateBody, description: 'the complete new document', example: { ...EXAMPLE_DEFINITION, key: undefined } },
+    answers: { 200: { description: 'saved', schema: definitionWithDocumentSchema } },
+    problems: ['invalid_definition', 'not_found'],
+  },
+  'DELETE /api/workflows/:id': {
+    tag: 'Definitions',
+    summary: 'Delete a definition',
+    description:
+      'A soft delete: the definition disappears from every route (list, read, execute, webhooks, `call` steps) and its Temporal Schedule is deleted, ' +
+      'while its versions and its runs stay for reports (`GET /api/executions?definition=<id>` still finds them). Its key is not reused. ' +
+      'Refused with 409 while runs are open (PENDING or RUNNING) unless `force=true`, which asks each open run to cancel first: ' +
+      'the step in progress is cancelled and the run records itself `CANCELLED`.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    query: {
+      schema: deleteQuery,
+      docs: { force: { description: '`true` cancels open runs and deletes; without it, open runs refuse the deletion' } },
+    },
+    answers: { 200: { description: 'deleted', schema: definitionDeletedSchema } },
+    problems: ['validation_failed', 'not_found', 'definition_has_open_runs', 'temporal_unavailable'],
+  },
+  'POST /api/workflows/:id/enable': {
+    tag: 'Definitions',
+    summary: 'Enable a definition',
+    description:
+      'Saves a new version with `enabled: true` (as `PUT` would) and creates its Temporal Schedule if its trigger is a schedule. ' +
+      'Idempotent: an enabled definition is answered as it is. No body.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    answers: { 200: { description: 'the definition, enabled', schema: definitionWithDocumentSchema } },
+    problems: ['not_found', 'definition_invalid'],
+  },
+  'POST /api/workflows/:id/disable': {
+    tag: 'Definitions',
+    summary: 'Disable a definition',
+    description:
+      'Saves a new version with `enabled: false` (as `PUT` would): no new runs start, by any trigger, and its Temporal Schedule is removed. ' +
+      'Runs already started go on. Idempotent: a disabled definition is answered as it is. No body.',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    answers: { 200: { description: 'the definition, disabled', schema: definitionWithDocumentSchema } },
+    problems: ['not_found', 'definition_invalid'],
+  },
+  'POST /api/workflows/:id/execute': {
+    tag: 'Runs',
+    summary: "Start a run of the definition's current version",
+    description:
+      "The workflow id is `<definition key>-<executionId>`. With an `Idempotency-Key`, the same key for the same definition answers the run it first started (200, `idempotentReplay: true`).",
+    access: 'operator',
+    params: { id: DEFINITION_ID },
+    headers: [
+      {
+        name: 'Idempotency-Key',
+        required: false,
+        description: 'makes retrying the request safe: the same key starts no second run',
+        schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
+      },
+    ],
+    body: {
+      schema: executeBody,
+      description:
+        "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any. `timeout` gives this run a deadline (it ends TIMED_OUT), no longer than the definition's `timeout`",
+      optional: true,
+      example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
+    },
+    answers: {
+      202: { description: 'the run is accepted; it has not finished', schema: runStartedSchema, headers: LOCATION },
+      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: runStartedSchema, headers: LOCATION },
+    },
+    problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
+  },
+  'POST /api/workflows/:id/migrate': {
+    tag: 'Recovery',
+    summary: 'Move waiting runs onto another version of the definition',
+    description:
+      'Takes the open runs of `fromVersion` (oldest first, up to `limit`) that wait at a top-level `approval`, `delay` or `wait_for_signal` step, and moves each onto `toVersion` at the step it waits on: the same id, or the one `stepMap` names. ' +
+      'The run continues as new on the new version with its variables, the outputs of the steps it passed and its undelivered events; steps before that one in the new version do not run; the wait goes on from when it began (a delay ends when it would on the new duration, an approval keeps its decisions). ' +
+      'A run whose waiting step has no counterpart, that is busy, or that does not wait is refused, with the reason, and the others move. `"dryRun": true` answers the plan per run and changes nothing. The mirror row\'s version follows; the move is recorded in the audit log and in each run\'s step log (`MIGRATED`).',
+    access: 'admin',
+    params: { id: DEFINITION_ID },
+    body: {
+      schema: migrateBody,
+      description: 'from which version to which, and why',
+      example: { fromVersion: 3, toVersion: 4, stepMap: { approve: 'manager-approval' }, reason: 'approvals now go to the manager', dryRun: true },
+    },
+    answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: migrationResultSchema } },
+    problems: ['validation_failed', 'not_found', 'nothing_matched', 'temporal_unavailable'],
+  },
+
+} satisfies Operations;
 
 export function publicDefinition(row: DefinitionRow) {
   return {
@@ -260,7 +517,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
    * on (src/executions/migration.ts). A dry run answers the plan per run.
    */
   router.post('/api/workflows/:id/migrate', requireRole('admin'), async (req, res) => {
-    const body = parseRequest(migrateRequest, req.body ?? {}, 'body');
+    const body = parseRequest(migrateBody, req.body ?? {}, 'body');
     const row = await loadDefinition(req.params.id, { fresh: true });
     try {
       res.json(await migrateWaitingRuns({ db, client: deps.temporal.client }, row, body, actorOf(res)));
