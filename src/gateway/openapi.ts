@@ -1,32 +1,35 @@
 /**
  * The gateway's OpenAPI 3.1 document, served at `GET /api/openapi.json` and
- * rendered at `/api/docs`.
+ * rendered at `/api/docs`, built from the operations each routes file
+ * declares beside its handlers (see operations.ts).
  *
  * Request bodies, query strings and path parameters are described by the
- * very zod schemas the routes validate with, converted by `z.toJSONSchema`,
- * so the document follows the routes as they change; refinements, which JSON
- * Schema cannot express, are named in descriptions (`x-rules`). Answers are
- * described by the schemas below, which the tests check real answers against.
+ * very zod schemas the routes validate with, and answers by the schemas the
+ * routes declare beside the code that builds them (which the tests check real
+ * answers against), converted by `z.toJSONSchema`; refinements, which JSON
+ * Schema cannot express, are named in descriptions (`x-rules`). What is shared
+ * by every route is here: the problem shape, the steps of the definition
+ * language, the security schemes and what reaching a route may answer.
  */
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
 import { isRole } from '../shared/roles';
-import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { type Answer, apiSchemas, named, type Operation, type Operations, TAGS } from './operations';
+import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { approvalOperations } from './routes/approvals';
-import { executionOperations } from './routes/executions';
-import { recoveryOperations } from './routes/recovery';
-import { outboxOperations } from './routes/outbox';
-import { reportOperations } from './routes/reports';
 import { codecOperations } from './routes/codec';
 import { docsOperations } from './routes/docs';
+import { executionOperations } from './routes/executions';
 import { healthOperations } from './routes/health';
+import { hookOperations } from './routes/hooks';
 import { keyOperations } from './routes/keys';
 import { metricsOperations } from './routes/metrics';
+import { outboxOperations } from './routes/outbox';
+import { recoveryOperations } from './routes/recovery';
+import { reportOperations } from './routes/reports';
 import { sessionOperations } from './routes/session';
 import { workflowOperations } from './routes/workflows';
-import { hookOperations } from './routes/hooks';
 
 type Json = Record<string, unknown>;
 
@@ -48,7 +51,6 @@ function stepComponentName(type: string): string {
   return `${type.replace(/(^|_)([a-z])/g, (_m, _sep, c: string) => c.toUpperCase())}Step`;
 }
 
-
 const problemFieldSchema = z.object({
   path: z.string().meta({ description: 'JSON path of the field, e.g. `$.steps[2].to` or `$.query.limit`' }),
   message: z.string(),
@@ -66,11 +68,11 @@ const problemSchema = z
   })
   .meta({ description: 'An RFC 9457 problem: every error the gateway answers has this shape.' });
 
-/** Named schemas, as `components.schemas`. Request schemas are the routes' own. */
+/** The named schemas every route shares; the routes name their own beside them. */
 const COMPONENTS = {
   Problem: problemSchema,
   ProblemField: problemFieldSchema,
-  // Requests
+  // Definition documents' steps (request bodies name `Definition`, whose steps refer here).
   Step: stepSchema,
   ...Object.fromEntries(STEP_TYPES.map((type) => [stepComponentName(type), STEP_SCHEMAS[type]])),
 } satisfies Record<string, z.ZodType>;
@@ -143,8 +145,34 @@ function inline(schema: z.ZodType): Json {
 // --- operations ---------------------------------------------------------------------------------
 
 
-/** Every route the gateway declares, keyed by method and Express path. */
-export const OPERATIONS: Operations = { ...workflowOperations, ...healthOperations, ...metricsOperations, ...docsOperations, ...sessionOperations, ...keyOperations, ...outboxOperations, ...codecOperations, ...approvalOperations, ...hookOperations, ...reportOperations, ...recoveryOperations, ...executionOperations };
+/** Every route the gateway declares, keyed by method and Express path, in the order the document lists them. */
+export const OPERATIONS: Operations = merged([
+  healthOperations,
+  metricsOperations,
+  docsOperations,
+  workflowOperations,
+  hookOperations,
+  executionOperations,
+  approvalOperations,
+  recoveryOperations,
+  reportOperations,
+  outboxOperations,
+  codecOperations,
+  sessionOperations,
+  keyOperations,
+]);
+
+/** The routes files' operations as one table; a route declared in two of them is a mistake, caught here. */
+function merged(tables: Operations[]): Operations {
+  const all: Record<string, Operation> = {};
+  for (const table of tables) {
+    for (const [key, op] of Object.entries(table)) {
+      if (Object.hasOwn(all, key)) throw new Error(`${key} is declared by two routes files`);
+      all[key] = op;
+    }
+  }
+  return all;
+}
 
 /** `/api/workflows/:id` → `/api/workflows/{id}` */
 export function openApiPath(expressPath: string): string {
