@@ -47,7 +47,12 @@ async function startDev(): Promise<RunningDev> {
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   // Bootstrap, migrations, the console's build: minutes on a loaded machine.
-  await eventually(async () => (output.includes('Ctrl-C stops everything started here.') ? true : undefined), 300_000, 'npm run dev to be ready');
+  // Ready, or gone: a stack that cannot start says why and exits, and the test ends with its words.
+  const ready = eventually(async () => (output.includes('Ctrl-C stops everything started here.') ? true : undefined), 300_000, 'npm run dev to be ready');
+  const gone = exited.then((code) => Promise.reject(new Error(`npm run dev exited (${code ?? child.signalCode}) before it was ready`)));
+  await Promise.race([ready, gone]).catch((err: unknown) => {
+    throw new Error(`${String(err)}; it printed:\n${output.slice(-3000)}`);
+  });
   const smtpPort = Number(/emails go to a local catcher on port (\d+)/.exec(output)?.[1]);
   return { child, output: () => output, exited, port, smtpPort };
 }
