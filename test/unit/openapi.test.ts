@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { buildOpenApiDocument, openApiPath, type OpenApiDocument } from '../../src/gateway/openapi';
+import { buildOpenApiDocument, OPERATIONS, openApiPath, type OpenApiDocument } from '../../src/gateway/openapi';
 import { HttpProblem, sendProblem } from '../../src/gateway/problem';
 import { STEP_TYPES } from '../../src/shared/definition';
 
@@ -164,6 +164,23 @@ function collectRefs(node: unknown, found: string[] = []): string[] {
   return found;
 }
 
+/** Each routes file's routes, with the role its handler requires (null without `requireRole`), and the operations it exports. */
+async function routesFiles() {
+  const dir = resolve('src/gateway/routes');
+  return Promise.all(
+    (await readdir(dir)).map(async (file) => {
+      const text = await readFile(resolve(dir, file), 'utf8');
+      const routes = [...text.matchAll(/router\.(get|post|put|delete|patch)\(\s*'([^']+)',\s*(?:requireRole\('(\w+)'\))?/g)].map((m) => ({
+        key: `${m[1]!.toUpperCase()} ${m[2]!}`,
+        role: m[3] ?? null,
+      }));
+      const module = (await import(resolve(dir, file))) as Record<string, unknown>;
+      const tables = Object.entries(module).filter(([name]) => name.endsWith('Operations'));
+      return { file, routes, tables: tables.map(([, table]) => table as Record<string, { access: string }>) };
+    }),
+  );
+}
+
 describe('the OpenAPI document', () => {
   it('is OpenAPI 3.1 in the parts that matter', () => {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
@@ -189,6 +206,24 @@ describe('the OpenAPI document', () => {
     const declared = await declaredRoutes();
     expect(declared.length).toBeGreaterThan(20);
     expect(documentedRoutes(doc)).toEqual(declared);
+  });
+
+  it('is described by each routes file beside its handlers: its own routes, each with the role its handler requires', async () => {
+    const files = await routesFiles();
+    for (const { file, routes, tables } of files) {
+      if (routes.length === 0) {
+        expect(tables, file).toEqual([]);
+        continue;
+      }
+      expect(tables, `${file} exports one table of operations`).toHaveLength(1);
+      const table = tables[0]!;
+      expect(Object.keys(table).sort(), file).toEqual(routes.map((r) => r.key).sort());
+      for (const { key, role } of routes) {
+        if (role !== null) expect(table[key]!.access, `${file}: ${key}`).toBe(role);
+        else expect(['open', 'signed', 'metrics'], `${file}: ${key} has no requireRole`).toContain(table[key]!.access);
+      }
+    }
+    expect(files.flatMap((f) => f.routes).length).toBe(Object.keys(OPERATIONS).length);
   });
 
   it('would fail the route check when a declared route is missing', async () => {
