@@ -4,24 +4,27 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Files that take a minute or more, mostly waiting (outages, process starts,
- * a browser): started first, so the short files fill the other worker beside
- * them instead of leaving them to run alone at the end. On a fresh clone
- * vitest has no durations of its own and would start files in name order.
+ * a browser), longest first: they start first, whichever project they are in,
+ * so the short files fill the other lanes beside them instead of leaving them
+ * to run alone at the end. On a fresh clone vitest has no durations of its
+ * own and would start files in name order, project by project.
  */
 const LONG_FIRST = [
   'cluster-failover',
-  'hostile-expressions',
-  'bulk-recovery',
   'postgres-failover',
-  'console',
-  'cli',
-  'processes',
-  'worker-failover',
   'dev-stack',
+  // Not beside cluster-failover from the start: each loads a core, and together they took twice as long.
+  'bulk-recovery',
+  'cli',
+  'console',
+  'hostile-expressions',
+  'processes',
   'auth',
+  'worker-failover',
   'retention',
-  'replay',
+  'control-flow',
   'approvals',
+  'replay',
   'recovery',
 ].map((name) => `test/integration/${name}.test.ts`);
 
@@ -31,8 +34,9 @@ class LongFirst extends BaseSequencer {
       const at = LONG_FIRST.findIndex((path) => file.moduleId.endsWith(path));
       return at === -1 ? LONG_FIRST.length : at;
     };
-    // Array.prototype.sort is stable: projects, and the files of equal rank, keep the order vitest gave them.
-    return (await super.sort(files)).sort((a, b) => (a.project === b.project ? rank(a) - rank(b) : 0));
+    const group = (file: TestSpecification) => file.project.config.sequence.groupOrder;
+    // Array.prototype.sort is stable: files of equal rank keep the order vitest gave them.
+    return (await super.sort(files)).sort((a, b) => group(a) - group(b) || rank(a) - rank(b));
   }
 }
 
@@ -50,8 +54,13 @@ const integration = {
   isolate: false,
 };
 
-/** Files that load a whole core on their own (a 5,000-item loop, 200 runs recovered through a worker kill): run alone, after the rest. */
-const HEAVY = ['test/integration/foreach.test.ts', 'test/integration/bulk-recovery.test.ts'];
+/**
+ * Both integration projects run at once, three files at a time between them,
+ * after the unit tests: most of an integration file's time is waiting (on
+ * timers, outages, processes starting), so a third lane on two cores keeps
+ * them busy. Projects of one group share one count of workers.
+ */
+const INTEGRATION_LANES = { sequence: { groupOrder: 1 }, maxWorkers: 3 };
 
 /** Files that need the production topology's server (two workers and gateways against one Temporal on Postgres). */
 const SERVER_ONLY = ['test/integration/cluster-failover.test.ts'];
@@ -90,8 +99,7 @@ const onServer = {
     globalSetup: ['test/support/global-setup-server.ts'],
     name: 'integration-server',
     include: ON_SERVER,
-    sequence: { groupOrder: 3 },
-    maxWorkers: 2,
+    ...INTEGRATION_LANES,
   },
 };
 
@@ -115,18 +123,8 @@ export default defineConfig({
           ...integration,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: [...HEAVY, ...SERVER_ONLY],
-          sequence: { groupOrder: 1 },
-          maxWorkers: 2,
-        },
-      },
-      {
-        test: {
-          ...integration,
-          name: 'integration-heavy',
-          include: HEAVY,
-          sequence: { groupOrder: 2 },
-          maxWorkers: 1,
+          exclude: SERVER_ONLY,
+          ...INTEGRATION_LANES,
         },
       },
       ...(withServer ? [onServer] : []),
