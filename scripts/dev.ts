@@ -1,11 +1,11 @@
 /**
  * `npm run dev`: the whole stack on one machine. Starts (or reuses) a Temporal
  * dev server and a Postgres, applies migrations, seeds the templates, starts
- * the worker and the gateway (started again should one exit), builds the web
- * console, and prints where everything is. Ctrl-C, SIGTERM or SIGHUP stops
+ * the worker and the gateway (started again should one exit) while it builds
+ * the web console, and prints where everything is. Ctrl-C, SIGTERM or SIGHUP stops
  * everything it started.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -86,15 +86,14 @@ async function main(): Promise<void> {
   const apiKey = await prepareDatabase(stack, config.database.url, 'npm run dev');
   await registerSearchAttributes(stack, config);
 
-  say('building the web console (console/ → dist/console)');
-  const built = spawnSync('npm', ['run', '--silent', 'build:console'], { stdio: 'inherit' });
-  if (built.status !== 0) throw new Error('the web console did not build; see the messages above');
-
+  // The console builds while the worker and the gateway start: neither needs the other.
+  say('building the web console (console/ → dist/console) while the worker and the gateway start');
+  const consoleBuilt = buildConsole();
   stack.startChild('worker', 'src/worker/main.ts', env);
   stack.startChild('gateway', 'src/gateway/main.ts', env);
 
   const apiUrl = `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}`;
-  await stack.waitForHealthy(apiUrl);
+  await Promise.all([consoleBuilt, stack.waitForHealthy(apiUrl)]);
   process.stdout.write(
     [
       '',
@@ -118,6 +117,15 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** `npm run build:console`, its messages shown as they come. */
+function buildConsole(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const build = spawn('npm', ['run', '--silent', 'build:console'], { stdio: 'inherit' });
+    build.once('error', reject);
+    build.once('exit', (code) => (code === 0 ? resolve() : reject(new Error('the web console did not build; see the messages above'))));
+  });
 }
 
 /**

@@ -167,20 +167,28 @@ describe('the admin CLI', () => {
   });
 
   it('says what is wrong, with an exit code for each kind of failure', async () => {
-    const bad = await wfa(['runs', 'reset', 'no-such-run', '--reason', 'x']);
-    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^wfa: 404 not_found: no execution has id "no-such-run"/) });
     const invalid = join(dir, 'invalid.json');
     await writeFile(invalid, JSON.stringify({ key: 'cli-bad', name: 'Bad', steps: [{ id: 'x', type: 'email' }] }));
-    const rejected = await wfa(['definitions', 'validate', invalid]);
+    // Independent of one another: all at once, as many Node starts as there are cases.
+    const [bad, rejected, missing, noReason, badLimit, unknown, away, help] = await Promise.all([
+      wfa(['runs', 'reset', 'no-such-run', '--reason', 'x']),
+      wfa(['definitions', 'validate', invalid]),
+      wfa(['definitions', 'apply', join(dir, 'missing.json')]),
+      wfa(['runs', 'reset', 'x']),
+      wfa(['runs', 'list', '--limit', 'lots']),
+      wfa(['no-such-command']),
+      wfa(['runs', 'list'], { WFA_URL: 'http://127.0.0.1:9' }),
+      wfa(['--help']),
+    ]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^wfa: 404 not_found: no execution has id "no-such-run"/) });
     expect(rejected.code).toBe(1);
     expect(rejected.stderr).toMatch(/\$\.steps\[0\]\.to: /);
-    expect((await wfa(['definitions', 'apply', join(dir, 'missing.json')])).stderr).toContain('cannot read');
-    expect((await wfa(['runs', 'reset', 'x'])).code).toBe(2); // --reason is required
-    expect((await wfa(['runs', 'list', '--limit', 'lots'])).code).toBe(2);
-    expect((await wfa(['no-such-command'])).code).toBe(2);
-    const away = await wfa(['runs', 'list'], { WFA_URL: 'http://127.0.0.1:9' });
+    expect(missing.stderr).toContain('cannot read');
+    expect(noReason.code).toBe(2); // --reason is required
+    expect(badLimit.code).toBe(2);
+    expect(unknown.code).toBe(2);
     expect(away.code).toBe(3);
     expect(away.stderr).toMatch(/^wfa: cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);
-    expect((await wfa(['--help'])).code).toBe(0);
+    expect(help.code).toBe(0);
   });
 });

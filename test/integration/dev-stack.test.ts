@@ -30,15 +30,18 @@ interface RunningDev {
   smtpPort: number;
 }
 
-/** `npm run dev` on a free port and a database of its own, once it says it is ready. */
-async function startDev(): Promise<RunningDev> {
+/**
+ * `npm run dev` on a free port and a database of its own, once it says it is
+ * ready; with `env` added to what it inherits.
+ */
+async function startDev(env: Record<string, string> = {}): Promise<RunningDev> {
   const database = new URL(inject('postgresUrl'));
   database.pathname = `/wfa_test_dev_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   await ensureDatabase(database.toString());
   const port = await freePort();
   let output = '';
   const child = spawn('npm', ['run', 'dev'], {
-    env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), DATABASE_URL: database.toString(), PORT: String(port), NODE_ENV: 'development' },
+    env: { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), DATABASE_URL: database.toString(), PORT: String(port), NODE_ENV: 'development', ...env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -99,6 +102,7 @@ describe('npm run dev', () => {
   });
 
   it.each(['SIGTERM', 'SIGHUP'] as const)('stops whole on %s to npm', { timeout: 400_000 }, async (signal) => {
-    await stopWith(await startDev(), signal);
+    // How it stops is the point here: its worker loads the suite's workflow bundle rather than bundling the code again.
+    await stopWith(await startDev({ WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath') }), signal);
   });
 });

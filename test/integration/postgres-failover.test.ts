@@ -32,12 +32,10 @@ const workers: ChildProcess[] = [];
 const smtpEnv = () => ({ SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' });
 
 beforeAll(async () => {
-  postgres = await startControlledPostgres();
-  smtp = await startSmtpSink();
+  [postgres, smtp] = await Promise.all([startControlledPostgres(), startSmtpSink()]);
   h = await createHarness({ worker: false, postgresUrl: postgres.url, env: smtpEnv() });
-  for (let i = 0; i < 2; i++) {
-    workers.push(await processes.start('src/worker/main.ts', harnessEnvironment(h, { ...smtpEnv(), PACING_EMAIL_PER_MINUTE: String(MAILS_PER_MINUTE) })));
-  }
+  const workerEnv = harnessEnvironment(h, { ...smtpEnv(), PACING_EMAIL_PER_MINUTE: String(MAILS_PER_MINUTE) });
+  workers.push(...(await Promise.all([processes.start('src/worker/main.ts', workerEnv), processes.start('src/worker/main.ts', workerEnv)])));
 }, 180_000);
 
 afterAll(async () => {
