@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshReports } from '../../db/reports';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { runTimeout } from '../support/timeouts';
 
 let h: Harness;
 let peer: HttpSink;
@@ -52,7 +53,13 @@ function wfa(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   });
 }
 
-describe('the admin CLI', () => {
+/**
+ * Each test starts the CLI up to ten times, a Node process with tsx's loader each (seconds apiece on
+ * a loaded machine), and a few one-step runs: its time is those starts, not the runs.
+ */
+const CLI_TEST_TIMEOUT = runTimeout({ runs: 4, steps: 2, extra: '15s' });
+
+describe('the admin CLI', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('applies a definition from a file, starts a run and follows it to its end', async () => {
     const file = join(dir, 'greet.json');
     const definition = { key: 'cli-greet', name: 'Greet', steps: [{ id: 'hello', type: 'set', values: { greeting: '{{ "hi " & input.name }}' } }] };

@@ -188,5 +188,5 @@ describe('the cluster topology under failover', () => {
     // As one gateway would: the limit in all, the rest refused, whichever gateway took them.
     expect(statuses.filter((s) => s === 200)).toHaveLength(limit);
     expect(statuses.filter((s) => s === 429)).toHaveLength(limit);
-  });
+  }, runTimeout({ extra: '10s' })); // two gateway processes to start
 });

@@ -19,6 +19,7 @@ import { startSmtpSink, type SmtpSink } from '../../scripts/lib/sinks';
 import { createSupervisor } from '../../scripts/lib/supervisor';
 import { type DevServer, startTemporal } from '../../scripts/lib/temporal';
 import { eventually } from '../support/harness';
+import { runTimeout } from '../support/timeouts';
 
 let databaseUrl: string;
 let adminKey: string;
@@ -88,6 +89,7 @@ afterAll(async () => {
 });
 
 describe('worker and gateway processes', () => {
+  // Two processes to start, one of them bundling the workflow code: seconds of CPU each.
   it('start from their entry points, run a workflow end to end, serve the worker SDK metrics, and exit 0 on SIGTERM', async () => {
     const port = await freePort();
     const metricsAddress = `127.0.0.1:${await freePort()}`;
@@ -109,7 +111,8 @@ describe('worker and gateway processes', () => {
 
     await eventually(
       async () => ((await fetch(`${api}/api/health/workflows`).catch(() => undefined))?.ok ? true : undefined),
-      60_000,
+      // Healthy once the worker polls: a Node start and the workflow code's bundling, each seconds of CPU.
+      runTimeout({ extra: '12s' }),
       `a healthy gateway (output so far: ${output.join('')})`,
     );
 
@@ -147,7 +150,7 @@ describe('worker and gateway processes', () => {
     worker.kill('SIGTERM');
     expect(await exitOf(gateway)).toBe(0);
     expect(await exitOf(worker)).toBe(0);
-  });
+  }, runTimeout({ steps: 1, extra: '30s' }));
 
   it('refuses to start on a bad configuration, one line per problem', async () => {
     const gateway = start('src/gateway/main.ts', { DATABASE_URL: '', PORT: 'x', SMTP_SECURE: 'perhaps' });
