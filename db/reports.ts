@@ -22,7 +22,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { OUTBOX_DELIVERY_STATUS } from '../src/shared/run';
 import { successRate } from '../src/shared/success-rate';
-import type { Database } from './schema';
+import type { Database, ReportRunsDailyTable } from './schema';
 import { isDatabaseUnavailable } from './client';
 
 const OVERLAP_MS = 60_000;
@@ -239,16 +239,8 @@ const COUNTS = sql`coalesce(sum(r.runs), 0)::int as runs, coalesce(sum(r.succeed
   coalesce(sum(r.timed_out), 0)::int as timed_out, coalesce(sum(r.terminated), 0)::int as terminated,
   coalesce(sum(r.sla_breached), 0)::int as sla_breached, coalesce(sum(r.duration_sum_ms), 0)::bigint::text as duration_sum_ms`;
 
-interface CountRow {
-  runs: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  timed_out: number;
-  terminated: number;
-  sla_breached: number;
-  duration_sum_ms: string;
-}
+/** The rollup's counts as COUNTS sums them: the table's columns, the duration's sum as text (a bigint). */
+type CountRow = Omit<ReportRunsDailyTable, 'day' | 'definition_id' | 'definition_version' | 'duration_sum_ms'> & { duration_sum_ms: string };
 
 function counts(r: CountRow): RunCounts {
   return {

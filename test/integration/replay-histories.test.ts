@@ -8,15 +8,13 @@
  * replay.test.ts replays fresh runs on both the dev server and the real one.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { replayHistories } from '../support/replay';
+import { HISTORIES, HISTORY_PREFIX, replayHistories } from '../support/replay';
 
-const HISTORIES = resolve('test', 'histories');
-const PREFIX = 'interpreter-';
 
 it('replays the recorded histories of earlier interpreter versions', async () => {
-  const files = (await readdir(HISTORIES)).filter((f) => f.startsWith(PREFIX) && f.endsWith('.json'));
+  const files = (await readdir(HISTORIES)).filter((f) => f.startsWith(HISTORY_PREFIX) && f.endsWith('.json'));
   expect(files.length).toBeGreaterThanOrEqual(2);
   const histories = await Promise.all(
     files.map(async (f) => ({ workflowId: f, history: JSON.parse(await readFile(join(HISTORIES, f), 'utf8')) as unknown })),

@@ -11,14 +11,12 @@
  * old code may still be open.
  */
 import { readdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpSink, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
 import { createHarness, type Harness } from '../support/harness';
-import { replayHistories } from '../support/replay';
+import { HISTORIES, HISTORY_PREFIX, replayHistories } from '../support/replay';
 
-const HISTORIES = resolve('test', 'histories');
-const PREFIX = 'interpreter-';
 
 /** Definitions that together exercise every step type and outcome. */
 const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; triggerData: Record<string, unknown> }> = {
@@ -245,7 +243,7 @@ beforeAll(async () => {
     const existing = new Set(await readdir(HISTORIES));
     for (const [name, history] of fresh) {
       // Never overwrite: older histories stand for runs that may still be open.
-      const base = `${PREFIX}${name}-${new Date().toISOString().slice(0, 10)}`;
+      const base = `${HISTORY_PREFIX}${name}-${new Date().toISOString().slice(0, 10)}`;
       let file = `${base}.json`;
       for (let n = 2; existing.has(file); n += 1) file = `${base}-${n}.json`;
       // Stack traces in failures name this checkout's paths: keep machine paths out of the repository.

@@ -1,7 +1,12 @@
+import { resolve } from 'node:path';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { mirrorSinks } from '../../src/worker/mirror-sink';
+
+/** Where recorded histories are kept (test/integration/replay.test.ts records them), and how their names begin. */
+export const HISTORIES = resolve('test', 'histories');
+export const HISTORY_PREFIX = 'interpreter-';
 
 /**
  * Replays histories on the current workflow bundle, as a worker would after a
