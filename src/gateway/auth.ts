@@ -6,7 +6,8 @@
  * from the identity provider may stand in for the key (see oidc.ts).
  *
  * `authenticate` resolves the key or token once per request without rejecting
- * anything; each route then states the role it needs with `requireRole`.
+ * anything; `requireRole` then checks the role a route's declaration names
+ * (see declared-router.ts).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { NextFunction, RequestHandler, Response } from 'express';
@@ -162,6 +163,7 @@ function keyCaller({ id, name, role }: ApiKeyRecord): KeyCaller {
 
 /**
  * Lets the request through only with a key whose role is `need` or higher.
+ * Routes are given it by declared-router.ts from their declared `access`.
  * (Typed on the bare request so routes keep the parameter types of their paths.)
  */
 export function requireRole(need: Role): (req: IncomingMessage, res: Response, next: NextFunction) => void {

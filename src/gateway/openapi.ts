@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
 import { isRole } from '../shared/roles';
-import { type Answer, apiSchemas, named, type Operation, type Operations, TAGS } from './operations';
+import { type Answer, apiSchemas, named, type Operation, type Operations, requiredRole, TAGS } from './operations';
 import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { approvalOperations } from './routes/approvals';
 import { codecOperations } from './routes/codec';
@@ -194,7 +194,7 @@ const PROBLEM_HEADERS: Partial<Record<number, Record<string, Json>>> = {
 /** The problems an operation may answer with: its own, and those of how it is reached. */
 function problemsOf(spec: Operation, metricsRequireKey: boolean, oidc: boolean): ProblemCode[] {
   const codes = new Set<ProblemCode>(spec.problems ?? []);
-  const keyed = isRole(spec.access) || (spec.access === 'metrics' && metricsRequireKey);
+  const keyed = requiredRole(spec.access, { metricsRequireKey }) !== null;
   if (keyed) codes.add('unauthenticated');
   // With OIDC, a valid token that maps to no role is refused even where any key may read.
   if (keyed && ((spec.access !== 'metrics' && spec.access !== 'viewer') || oidc)) codes.add('forbidden');
@@ -274,7 +274,7 @@ function operation(key: string, spec: Operation, metricsRequireKey: boolean, oid
     access = `Needs an API key with the **${spec.access}** role or higher.`;
   }
   // The lowest role of an API key the operation accepts; null when it takes no key.
-  const keyRole = isRole(spec.access) ? spec.access : spec.access === 'metrics' && metricsRequireKey ? 'viewer' : null;
+  const keyRole = requiredRole(spec.access, { metricsRequireKey });
 
   const answers: Record<string, Json> = {
     ...problemAnswers(problemsOf(spec, metricsRequireKey, oidc)),

@@ -1,11 +1,12 @@
 /**
  * How a route describes itself in the API document: each routes file
  * declares its operations beside its handlers (request and answer schemas,
- * who may call, what can go wrong), and src/gateway/openapi.ts builds the
- * OpenAPI document from those declarations.
+ * who may call, what can go wrong), serves each from its declaration
+ * (declared-router.ts), and src/gateway/openapi.ts builds the OpenAPI
+ * document from those declarations.
  */
 import { z } from 'zod';
-import type { Role } from '../shared/roles';
+import { isRole, type Role } from '../shared/roles';
 import type { ProblemCode } from './problem';
 
 type Json = Record<string, unknown>;
@@ -41,6 +42,17 @@ export type Tag = keyof typeof TAGS;
 
 /** Who may call an operation: anyone, a signed webhook sender, Prometheus (open unless METRICS_REQUIRE_KEY), or an API key with at least a role. */
 export type Access = 'open' | 'signed' | 'metrics' | Role;
+
+/**
+ * The lowest role of an API key (or token) an operation of this access takes,
+ * or null when it takes none: what the gateway enforces (declared-router.ts)
+ * and what the document states, read from the one declaration.
+ */
+export function requiredRole(access: Access, { metricsRequireKey = false }: { metricsRequireKey?: boolean } = {}): Role | null {
+  if (isRole(access)) return access;
+  // METRICS_REQUIRE_KEY: a key of any role.
+  return access === 'metrics' && metricsRequireKey ? 'viewer' : null;
+}
 
 export interface Body {
   schema: z.ZodType;

@@ -158,7 +158,7 @@ function declaredRoutes(): string[] {
   const declared: string[] = [];
   for (const file of readdirSync(dir)) {
     const text = readFileSync(join(dir, file), 'utf8');
-    for (const m of text.matchAll(/router\.(get|post|put|delete|patch)\(\s*'([^']+)'/g)) declared.push(`${m[1]!.toUpperCase()} ${openApiPath(m[2]!)}`);
+    for (const m of text.matchAll(/serve\(\s*'(GET|POST|PUT|DELETE|PATCH) ([^']+)'/g)) declared.push(`${m[1]!} ${openApiPath(m[2]!)}`);
   }
   return declared.sort();
 }

@@ -1,14 +1,15 @@
 /** Decisions on waiting `approval` steps, and the list of those waiting (an inbox). */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { sql } from 'kysely';
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { findExecution } from '../../../db/executions';
 import { DECIDE_UPDATE, type DecisionInput, type DecisionReceipt } from '../../shared/run';
 import { roleAtLeast } from '../../shared/roles';
 import { isTerminal } from '../../shared/status';
-import { callerOf, requireRole } from '../auth';
+import { callerOf } from '../auth';
 import type { GatewayDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { type Built, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
@@ -103,14 +104,14 @@ export const approvalOperations = {
 } satisfies Operations;
 
 export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(approvalOperations);
 
   /**
    * The approval steps waiting now, oldest first: the mirror names the open
    * runs whose approval step started and has not ended; each run's live state
    * says who may decide and what was decided.
    */
-  router.get('/api/approvals', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/approvals', async (req, res) => {
     const query = parseRequest(approvalsQuery, req.query, 'query');
     const { rows } = await sql<{
       execution_id: string;
@@ -170,7 +171,7 @@ export function approvalRoutes({ db, temporal }: GatewayDeps): Router {
     res.json({ items });
   });
 
-  router.post('/api/executions/:id/approvals', requireRole('operator'), async (req, res) => {
+  serve('POST /api/executions/:id/approvals', async (req, res) => {
     const body = parseRequest(decisionBody, req.body ?? {}, 'body');
     const row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);

@@ -10,11 +10,11 @@
  */
 import type { Payload } from '@temporalio/common';
 import cors from 'cors';
-import { type RequestHandler, Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import { EncryptionCodec, encryptionKeys, payloadUnreadable } from '../../temporal/encryption';
-import { requireRole } from '../auth';
+import { declaredRouter } from '../declared-router';
 import { type Built, named, type Operations } from '../operations';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
@@ -82,7 +82,7 @@ function toJson(p: Payload) {
 }
 
 export function codecRoutes(config: Pick<Config, 'encryption'>): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(codecOperations);
   const codec = config.encryption ? new EncryptionCodec(encryptionKeys(config.encryption)) : undefined;
   const handle = (direction: 'encode' | 'decode'): RequestHandler => async (req, res) => {
     const body = parseRequest(codecBody, req.body ?? {}, 'body');
@@ -98,7 +98,7 @@ export function codecRoutes(config: Pick<Config, 'encryption'>): Router {
     const answer: Built<typeof codecBody> = { payloads: out.map(toJson) };
     res.json(answer);
   };
-  router.post('/api/codec/decode', requireRole('viewer'), handle('decode'));
-  router.post('/api/codec/encode', requireRole('operator'), handle('encode'));
+  serve('POST /api/codec/decode', handle('decode'));
+  serve('POST /api/codec/encode', handle('encode'));
   return router;
 }

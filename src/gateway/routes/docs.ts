@@ -10,9 +10,10 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type RequestHandler, Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import helmet from 'helmet';
 import type { GatewayDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import type { Operations } from '../operations';
 
 /** Where the document and the page that renders it are served. */
@@ -101,7 +102,7 @@ const documents = new Map<string, string>();
 type BuildDocument = (options: { metricsRequireKey: boolean; oidc: boolean }) => unknown;
 
 export function docsRoutes({ config }: GatewayDeps, buildDocument: BuildDocument): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(docsOperations);
   const metricsRequireKey = config.metrics.requireKey;
   const oidc = config.oidc !== undefined;
   const variant = `${metricsRequireKey}/${oidc}`;
@@ -110,11 +111,11 @@ export function docsRoutes({ config }: GatewayDeps, buildDocument: BuildDocument
   const csp: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: DOCS_CSP_DIRECTIVES });
 
   // Paths written out (not OPENAPI_PATH, DOCS_PATH): the tests find the declared routes by reading them.
-  router.get('/api/openapi.json', (_req, res) => {
+  serve('GET /api/openapi.json', (_req, res) => {
     res.type('application/json').set('Cache-Control', 'no-cache').send(document);
   });
 
-  router.get('/api/docs', csp, (_req, res) => {
+  serve('GET /api/docs', csp, (_req, res) => {
     res.type('html').set('Cache-Control', 'no-cache').send(PAGE);
   });
 

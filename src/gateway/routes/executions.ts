@@ -1,6 +1,6 @@
 /** Runs as the mirror records them, with live state from the workflow while it runs. */
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { findDefinition } from '../../../db/definitions';
 import {
@@ -13,12 +13,13 @@ import {
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import { DELIVER_EVENT_UPDATE, type RunEvent, type RunEventReceipt, type RunState } from '../../shared/run';
 import { EXECUTION_STATUSES, isExecutionStatus, isTerminal, STEP_EVENTS } from '../../shared/status';
-import { callerOf, requireRole } from '../auth';
+import { callerOf } from '../auth';
 import type { GatewayDeps } from '../context';
 import { RESET_TARGETS } from '../../executions/reset';
 import { recordAudit, replayClosedExecution, resetExecution } from '../../executions/recovery';
 import { actorOf, refusal } from './recovery';
 import { summarizeHistory } from '../history';
+import { declaredRouter } from '../declared-router';
 import { type Built, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState, updateRun } from '../run-updates';
@@ -382,7 +383,7 @@ export const executionOperations = {
 } satisfies Operations;
 
 export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(executionOperations);
   const recovery = { db, client: temporal.client, config };
 
   async function openExecution(id: string) {
@@ -400,7 +401,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     return undefined;
   }
 
-  router.post('/api/executions/:id/signal', requireRole('operator'), async (req, res) => {
+  serve('POST /api/executions/:id/signal', async (req, res) => {
     const body = parseRequest(signalBody, req.body ?? {}, 'body');
     const row = await openExecution(req.params.id);
     const event: RunEvent = { signal: body.signal, data: body.data, by: body.by ?? callerOf(res)?.name };
@@ -415,7 +416,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     }
   });
 
-  router.post('/api/executions/:id/cancel', requireRole('operator'), async (req, res) => {
+  serve('POST /api/executions/:id/cancel', async (req, res) => {
     const row = await openExecution(req.params.id);
     try {
       await temporal.client.workflow.getHandle(row.workflow_id).cancel();
@@ -427,7 +428,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     res.status(202).json(answer);
   });
 
-  router.post('/api/executions/:id/terminate', requireRole('admin'), async (req, res) => {
+  serve('POST /api/executions/:id/terminate', async (req, res) => {
     const body = parseRequest(terminateBody, req.body ?? {}, 'body');
     const row = await openExecution(req.params.id);
     const by = callerOf(res)?.name ?? 'unknown';
@@ -455,7 +456,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
    * Runs a closed execution again as a new one: the version it pinned, the
    * same trigger data. The new row's `replayOf` names the original.
    */
-  router.post('/api/executions/:id/replay', requireRole('admin'), async (req, res) => {
+  serve('POST /api/executions/:id/replay', async (req, res) => {
     const body = parseRequest(replayBody, req.body ?? {}, 'body');
     const original = await closedExecution(req.params.id);
     const actor = actorOf(res);
@@ -474,7 +475,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
    * start): a new run, same workflow id and execution, redoes it and what
    * follows; steps before it, deliveries included, are not run again.
    */
-  router.post('/api/executions/:id/reset', requireRole('admin'), async (req, res) => {
+  serve('POST /api/executions/:id/reset', async (req, res) => {
     const body = parseRequest(resetBody, req.body ?? {}, 'body');
     const row = await closedExecution(req.params.id);
     const actor = actorOf(res);
@@ -494,7 +495,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
    * Runs from the mirror, newest first, filtered and paged by cursor: pass
    * `nextCursor` back as `cursor` for the next page; it is null on the last.
    */
-  router.get('/api/executions', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/executions', async (req, res) => {
     const query = parseRequest(listQuery, req.query, 'query');
     let definitionId: string | undefined;
     if (query.definition !== undefined) {
@@ -521,7 +522,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     res.json({ items: rows.map(publicExecution), nextCursor: next ? encodeCursor(next) : null });
   });
 
-  router.get('/api/executions/:id/logs', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/executions/:id/logs', async (req, res) => {
     const row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     const logs = await listExecutionLogs(db, row.id);
@@ -533,7 +534,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
    * (workflow input, activity arguments and results, signal data) are left
    * out: they carry trigger data, which may be personal or secret.
    */
-  router.get('/api/executions/:id/history', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/executions/:id/history', async (req, res) => {
     const row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     let history;
@@ -555,7 +556,7 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     res.json({ executionId: row.id, workflowId: row.workflow_id, runId: row.run_id, events });
   });
 
-  router.get('/api/executions/:id', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/executions/:id', async (req, res) => {
     const row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     const logs = await listExecutionLogs(db, row.id);

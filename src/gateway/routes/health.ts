@@ -4,12 +4,13 @@
  * - `GET /readyz`: Postgres and Temporal answer (send it traffic when this passes);
  * - `GET /api/health/workflows`: each dependency, workers included, reported on its own; 503 when any is down.
  */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { sql } from 'kysely';
 import proto from '@temporalio/proto';
 import { z } from 'zod';
 import type { Logger } from '../../logger';
 import type { GatewayDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { type Built, named, type Operations, time } from '../operations';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
@@ -115,7 +116,7 @@ export function probeChanges(logger: Logger, probe: string): (passing: boolean, 
 }
 
 export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(healthOperations);
   const readiness = probeChanges(logger, '/readyz');
   const health = probeChanges(logger, '/api/health/workflows');
   const checkPostgres = () =>
@@ -131,13 +132,13 @@ export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): 
     });
 
   // Nothing but the event loop: a process that answers this is alive, whatever its dependencies do.
-  router.get('/livez', (_req, res) => {
+  serve('GET /livez', (_req, res) => {
     const answer: Built<typeof livenessSchema> = { status: 'alive', time: new Date().toISOString() };
     res.set('Cache-Control', 'no-store').json(answer);
   });
 
   // Workers are not required: the gateway can accept runs while they are away, and they start once one polls.
-  router.get('/readyz', async (_req, res) => {
+  serve('GET /readyz', async (_req, res) => {
     const [postgres, temporalCheck] = await Promise.all([checkPostgres(), checkTemporal()]);
     const checks = { postgres, temporal: temporalCheck };
     const ready = Object.values(checks).every((c) => c.status === 'up');
@@ -149,7 +150,7 @@ export function healthRoutes({ config, db, temporal: t, logger }: GatewayDeps): 
       .json(answer);
   });
 
-  router.get('/api/health/workflows', async (_req, res) => {
+  serve('GET /api/health/workflows', async (_req, res) => {
     const [postgres, temporalCheck, worker] = await Promise.all([
       checkPostgres(),
       checkTemporal(),

@@ -11,9 +11,10 @@
  * delivery without one is known by its signature (timestamp and HMAC, so its
  * timestamp and body): the same signed request sent again answers the first run.
  */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/start';
 import type { RouteDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { LOCATION, type Operations } from '../operations';
 import { HttpProblem } from '../problem';
 import { idempotencyHeader, runStartedSchema, startAndAnswer, triggerDataSchema } from '../start-run';
@@ -92,9 +93,9 @@ export const hookOperations = {
 
 export function hookRoutes(deps: RouteDeps): Router {
   const { config } = deps;
-  const router = Router();
+  const { router, serve } = declaredRouter(hookOperations);
 
-  router.post('/api/hooks/:key', async (req, res) => {
+  serve('POST /api/hooks/:key', async (req, res) => {
     const webhooks = config.webhooks;
     if (!webhooks) {
       throw new HttpProblem('webhooks_not_configured', 'webhooks are not configured on this gateway: WEBHOOK_SIGNATURE_SECRET is not set');

@@ -1,10 +1,10 @@
 /** API keys (`/api/keys`): admins create, list and revoke them. */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from '../../../db/api-keys';
 import { ROLES } from '../../shared/roles';
-import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { type Built, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { parseRequest } from '../validate';
@@ -79,9 +79,9 @@ export function publicApiKey(record: ApiKeyRecord): Built<typeof apiKeySchema> {
 }
 
 export function keyRoutes({ db, lookups }: RouteDeps): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(keyOperations);
 
-  router.post('/api/keys', requireRole('admin'), async (req, res) => {
+  serve('POST /api/keys', async (req, res) => {
     const body = parseRequest(createBody, req.body ?? {}, 'body');
     const { record, key } = await createApiKey(db, { name: body.name, role: body.role });
     // The only time the key is shown: keep it out of every cache.
@@ -89,13 +89,13 @@ export function keyRoutes({ db, lookups }: RouteDeps): Router {
     res.status(201).set('Cache-Control', 'no-store').json(answer);
   });
 
-  router.get('/api/keys', requireRole('admin'), async (_req, res) => {
+  serve('GET /api/keys', async (_req, res) => {
     const keys = await listApiKeys(db);
     const answer: Built<typeof apiKeyListSchema> = { items: keys.map(publicApiKey) };
     res.json(answer);
   });
 
-  router.delete('/api/keys/:id', requireRole('admin'), async (req, res) => {
+  serve('DELETE /api/keys/:id', async (req, res) => {
     const revoked = await revokeApiKey(db, req.params.id);
     lookups.forget('api_keys');
     if (!revoked) throw new HttpProblem('not_found', `no API key has id "${req.params.id}"`);

@@ -2,9 +2,9 @@
  * `GET /metrics`: this gateway's Prometheus metrics. Open by default, like the
  * probes; with METRICS_REQUIRE_KEY=true it needs an API key (any role).
  */
-import { type RequestHandler, Router } from 'express';
-import { requireRole } from '../auth';
+import type { Router } from 'express';
 import type { RouteDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import type { Operations } from '../operations';
 
 export const metricsOperations = {
@@ -18,9 +18,8 @@ export const metricsOperations = {
 } satisfies Operations;
 
 export function metricsRoutes({ config, metrics }: RouteDeps): Router {
-  const router = Router();
-  const guard: RequestHandler[] = config.metrics.requireKey ? [requireRole('viewer')] : [];
-  router.get('/metrics', ...guard, async (_req, res) => {
+  const { router, serve } = declaredRouter(metricsOperations, { metricsRequireKey: config.metrics.requireKey });
+  serve('GET /metrics', async (_req, res) => {
     res.set('Cache-Control', 'no-store').type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   return router;

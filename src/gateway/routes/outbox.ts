@@ -4,16 +4,17 @@
  * newest first, for one run or all. Operators may read it: the messages name
  * their recipients. Empty where DEV_OUTBOX has never been on.
  */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
+import { CHANNEL_TYPES } from '../../../channels';
 import { listOutbox } from '../../../db/dev-outbox';
-import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { named, type Operations, uuid } from '../operations';
 import { parseRequest, wholeNumber } from '../validate';
 
-/** The channels that record in the outbox (activities/outbox.ts). */
-export const OUTBOX_CHANNELS = ['email', 'sms', 'slack', 'teams'] as const;
+/** The channels that record in the outbox (activities/outbox.ts): every notification channel. */
+export const OUTBOX_CHANNELS = CHANNEL_TYPES;
 
 export const outboxQuery = z
   .object({
@@ -74,8 +75,8 @@ export function publicOutboxMessage(row: Awaited<ReturnType<typeof listOutbox>>[
 }
 
 export function outboxRoutes({ db }: GatewayDeps): Router {
-  const router = Router();
-  router.get('/api/outbox', requireRole('operator'), async (req, res) => {
+  const { router, serve } = declaredRouter(outboxOperations);
+  serve('GET /api/outbox', async (req, res) => {
     const query = parseRequest(outboxQuery, req.query, 'query');
     const rows = await listOutbox(db, { executionId: query.execution, channel: query.channel, limit: query.limit });
     res.json({ items: rows.map(publicOutboxMessage), limit: query.limit });

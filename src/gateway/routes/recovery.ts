@@ -4,7 +4,7 @@
  * `/api/audit`. Mounted before the executions routes, whose
  * `/api/executions/:id/…` would otherwise take `bulk` for an id.
  */
-import { type Request, type Response, Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import {
   type Actor,
@@ -18,8 +18,9 @@ import {
   recordAudit,
 } from '../../executions/recovery';
 import type { RecoveryAction } from '../../../db/schema';
-import { callerOf, requireRole } from '../auth';
+import { callerOf } from '../auth';
 import type { GatewayDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { type Built, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem, PROBLEM_CODES, type ProblemCode } from '../problem';
 import { parseRequest, wholeNumber } from '../validate';
@@ -234,7 +235,7 @@ export function refusal(err: unknown): HttpProblem | undefined {
 }
 
 export function recoveryRoutes({ db, temporal, config }: GatewayDeps): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(recoveryOperations);
   const deps = { db, client: temporal.client, config };
 
   /** A dry run answers what would happen; a real one creates the batch and starts its workflow. */
@@ -262,21 +263,21 @@ export function recoveryRoutes({ db, temporal, config }: GatewayDeps): Router {
     const answer: Built<typeof batchAcceptedSchema> = { batchId: batch.batchId, total: batch.total, status: 'RUNNING', statusUrl: `/api/batches/${batch.batchId}` };
     res.status(202).json(answer);
   };
-  router.post('/api/executions/bulk/reset', requireRole('admin'), bulk('reset'));
-  router.post('/api/executions/bulk/replay', requireRole('admin'), bulk('replay'));
+  serve('POST /api/executions/bulk/reset', bulk('reset'));
+  serve('POST /api/executions/bulk/replay', bulk('replay'));
 
-  router.get('/api/batches', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/batches', async (req, res) => {
     const query = parseRequest(batchesQuery, req.query, 'query');
     res.json({ items: await listBatches(db, query.limit) });
   });
 
-  router.get('/api/batches/:id', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/batches/:id', async (req, res) => {
     const progress = /^[0-9a-f-]{36}$/i.test(req.params.id) ? await batchProgress(db, req.params.id) : undefined;
     if (!progress) throw new HttpProblem('not_found', `no batch has id "${req.params.id}"`);
     res.json(progress);
   });
 
-  router.post('/api/batches/:id/cancel', requireRole('admin'), async (req, res) => {
+  serve('POST /api/batches/:id/cancel', async (req, res) => {
     const body = parseRequest(cancelBatchBody, req.body ?? {}, 'body');
     if (!/^[0-9a-f-]{36}$/i.test(req.params.id)) throw new HttpProblem('not_found', `no batch has id "${req.params.id}"`);
     try {
@@ -289,7 +290,7 @@ export function recoveryRoutes({ db, temporal, config }: GatewayDeps): Router {
     res.status(202).json(answer);
   });
 
-  router.get('/api/audit', requireRole('admin'), async (req, res) => {
+  serve('GET /api/audit', async (req, res) => {
     const query = parseRequest(auditQuery, req.query, 'query');
     let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(query.limit + 1);
     if (query.target !== undefined) q = q.where('target', '=', query.target);

@@ -4,12 +4,12 @@
  * when the rollups were last brought up to date (`asOf`); open runs are
  * counted live.
  */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { findDefinition } from '../../../db/definitions';
 import { dailyReport, deliveriesReport, type ReportFilter, reportsAsOf, stepsReport, summaryReport } from '../../../db/reports';
-import { requireRole } from '../auth';
 import type { GatewayDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { named, type Operations, time } from '../operations';
 import { HttpProblem } from '../problem';
 import { parseRequest, wholeNumber } from '../validate';
@@ -159,7 +159,7 @@ export const reportOperations = {
 } satisfies Operations;
 
 export function reportRoutes({ db }: GatewayDeps): Router {
-  const router = Router();
+  const { router, serve } = declaredRouter(reportOperations);
 
   async function filterOf(query: z.infer<typeof reportQuery>): Promise<ReportFilter & { definition?: string }> {
     const to = query.to ?? new Date().toISOString().slice(0, 10);
@@ -184,26 +184,26 @@ export function reportRoutes({ db }: GatewayDeps): Router {
     asOf: await reportsAsOf(db),
   });
 
-  router.get('/api/reports/summary', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/reports/summary', async (req, res) => {
     const filter = await filterOf(parseRequest(reportQuery, req.query, 'query'));
     const [head, summary] = await Promise.all([frame(filter), summaryReport(db, filter)]);
     res.json({ ...head, ...summary });
   });
 
-  router.get('/api/reports/daily', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/reports/daily', async (req, res) => {
     const filter = await filterOf(parseRequest(reportQuery, req.query, 'query'));
     const [head, items] = await Promise.all([frame(filter), dailyReport(db, filter)]);
     res.json({ ...head, items });
   });
 
-  router.get('/api/reports/steps', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/reports/steps', async (req, res) => {
     const query = parseRequest(stepsReportQuery, req.query, 'query');
     const filter = await filterOf(query);
     const [head, items] = await Promise.all([frame(filter), stepsReport(db, filter, query.limit)]);
     res.json({ ...head, items });
   });
 
-  router.get('/api/reports/deliveries', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/reports/deliveries', async (req, res) => {
     const query = parseRequest(deliveriesReportQuery, req.query, 'query');
     const filter = await filterOf(query);
     const [head, items] = await Promise.all([frame(filter), deliveriesReport(db, filter)]);

@@ -1,8 +1,9 @@
 /** `GET /api/session`: who the caller's key or token is, and its role, for a client (the console) to show what it may do. */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { ROLES } from '../../shared/roles';
-import { callerOf, requireRole } from '../auth';
+import { callerOf } from '../auth';
+import { declaredRouter } from '../declared-router';
 import { type Built, named, type Operations } from '../operations';
 
 const sessionSchema = named('Session', z.object({ name: z.string(), role: z.enum(ROLES), kind: z.enum(['key', 'token']) }));
@@ -19,8 +20,8 @@ export const sessionOperations = {
 } satisfies Operations;
 
 export function sessionRoutes(): Router {
-  const router = Router();
-  router.get('/api/session', requireRole('viewer'), (_req, res) => {
+  const { router, serve } = declaredRouter(sessionOperations);
+  serve('GET /api/session', (_req, res) => {
     const caller = callerOf(res)!;
     const answer: Built<typeof sessionSchema> = { name: caller.name, role: caller.role, kind: caller.kind };
     res.json(answer);

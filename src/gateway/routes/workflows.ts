@@ -1,5 +1,5 @@
 /** Definitions (`/api/workflows`) and starting runs of them. */
-import { type Request, type Response, Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import {
   createDefinition,
@@ -18,8 +18,8 @@ import { migrateRequest, migrateWaitingRuns } from '../../executions/migration';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/start';
 import { type Definition, definitionSchema, parseDefinition, runTimeoutSchema } from '../../shared/definition';
 import { parseDuration } from '../../shared/duration';
-import { requireRole } from '../auth';
 import type { RouteDeps } from '../context';
+import { declaredRouter } from '../declared-router';
 import { DEFINITION_ID, LOCATION, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem, jsonPath } from '../problem';
 import { idempotencyHeader, runStartedSchema, startAndAnswer, triggerDataSchema } from '../start-run';
@@ -343,7 +343,7 @@ async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
 
 export function workflowRoutes(deps: RouteDeps): Router {
   const { db } = deps;
-  const router = Router();
+  const { router, serve } = declaredRouter(workflowOperations);
 
   /**
    * Brings the definition's Temporal Schedule in line with it. The definition
@@ -370,7 +370,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
     return row;
   }
 
-  router.get('/api/workflows', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/workflows', async (req, res) => {
     const query = parseRequest(listQuery, req.query, 'query');
     const { items, total } = await listDefinitions(db, {
       category: query.category,
@@ -382,12 +382,12 @@ export function workflowRoutes(deps: RouteDeps): Router {
     res.json({ items: items.map(publicDefinition), total, limit: query.limit, offset: query.offset });
   });
 
-  router.post('/api/workflows/validate', requireRole('admin'), async (req, res) => {
+  serve('POST /api/workflows/validate', async (req, res) => {
     const definition = await parseDefinitionOr400(db, req.body);
     res.json({ valid: true, definition });
   });
 
-  router.post('/api/workflows', requireRole('admin'), async (req, res) => {
+  serve('POST /api/workflows', async (req, res) => {
     const definition = await parseDefinitionOr400(db, req.body);
     const holder = await findDefinition(db, definition.key, { includeDeleted: true });
     if (holder) {
@@ -403,7 +403,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
     res.status(201).location(`/api/workflows/${row.id}`).json({ ...publicDefinition(row), definition, ...schedule });
   });
 
-  router.get('/api/workflows/:id', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/workflows/:id', async (req, res) => {
     const row = await loadDefinition(req.params.id);
     const [current, versions, schedule] = await Promise.all([
       getDefinitionVersion(db, row.id, row.current_version),
@@ -424,7 +424,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
     });
   });
 
-  router.get('/api/workflows/:id/versions/:version', requireRole('viewer'), async (req, res) => {
+  serve('GET /api/workflows/:id/versions/:version', async (req, res) => {
     const row = await loadDefinition(req.params.id);
     const version = parseRequest(versionParam, req.params.version, 'version');
     const stored = await getDefinitionVersion(db, row.id, version);
@@ -432,7 +432,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
     res.json({ id: row.id, key: row.key, version, createdAt: stored.created_at, definition: stored.document });
   });
 
-  router.put('/api/workflows/:id', requireRole('admin'), async (req, res) => {
+  serve('PUT /api/workflows/:id', async (req, res) => {
     const row = await loadDefinition(req.params.id, { fresh: true });
     const definition = await parseDefinitionOr400(db, { ...req.body, key: row.key });
     const updated = await updateDefinition(db, row.id, definition);
@@ -446,7 +446,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
    * Deletes the definition (see executions/delete-definition.ts): refused with
    * 409 while runs are open, unless `?force=true` cancels them first.
    */
-  router.delete('/api/workflows/:id', requireRole('admin'), async (req, res) => {
+  serve('DELETE /api/workflows/:id', async (req, res) => {
     const { force } = parseRequest(deleteQuery, req.query, 'query');
     const row = await loadDefinition(req.params.id, { fresh: true });
     try {
@@ -490,15 +490,15 @@ export function workflowRoutes(deps: RouteDeps): Router {
     const schedule = await scheduleOf(current, definition);
     res.json({ ...publicDefinition(current), definition, ...schedule });
   };
-  router.post('/api/workflows/:id/enable', requireRole('admin'), setEnabled(true));
-  router.post('/api/workflows/:id/disable', requireRole('admin'), setEnabled(false));
+  serve('POST /api/workflows/:id/enable', setEnabled(true));
+  serve('POST /api/workflows/:id/disable', setEnabled(false));
 
   /**
    * Starts a run of the definition's current version. With an `Idempotency-Key`
    * header, the same key for the same definition answers the run it first
    * started (200, `idempotentReplay: true`) instead of starting another.
    */
-  router.post('/api/workflows/:id/execute', requireRole('operator'), async (req, res) => {
+  serve('POST /api/workflows/:id/execute', async (req, res) => {
     const body = parseRequest(executeBody, req.body ?? {}, 'body');
     const idempotencyKey = idempotencyHeader(req, 'Idempotency-Key');
     const row = await loadDefinition(req.params.id);
@@ -516,7 +516,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
    * wait_for_signal step from one version to another, at the step they wait
    * on (src/executions/migration.ts). A dry run answers the plan per run.
    */
-  router.post('/api/workflows/:id/migrate', requireRole('admin'), async (req, res) => {
+  serve('POST /api/workflows/:id/migrate', async (req, res) => {
     const body = parseRequest(migrateBody, req.body ?? {}, 'body');
     const row = await loadDefinition(req.params.id, { fresh: true });
     try {
