@@ -22,6 +22,7 @@ import { payloadUnreadable } from '../temporal/encryption';
 import { codecCors, codecRoutes } from './routes/codec';
 import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
+import { executionActionRoutes } from './routes/execution-actions';
 import { executionRoutes } from './routes/executions';
 import { recoveryRoutes } from './routes/recovery';
 import { outboxRoutes } from './routes/outbox';
@@ -114,6 +115,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(outboxRoutes(deps));
   app.use(sessionRoutes());
   app.use(codecRoutes(deps.config));
+  app.use(executionActionRoutes(deps));
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));

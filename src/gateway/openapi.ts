@@ -20,6 +20,7 @@ import { PROBLEM_CODES, type ProblemCode } from './problem';
 import { approvalOperations } from './routes/approvals';
 import { codecOperations } from './routes/codec';
 import { docsOperations } from './routes/docs';
+import { executionActionOperations } from './routes/execution-actions';
 import { executionOperations } from './routes/executions';
 import { healthOperations } from './routes/health';
 import { hookOperations } from './routes/hooks';
@@ -153,6 +154,7 @@ export const OPERATIONS: Operations = merged([
   workflowOperations,
   hookOperations,
   executionOperations,
+  executionActionOperations,
   approvalOperations,
   recoveryOperations,
   reportOperations,
