@@ -32,6 +32,7 @@ import { healthRoutes, PROBE_PATHS } from './routes/health';
 import { hookRoutes, type RawBodyCarrier } from './routes/hooks';
 import { keyRoutes } from './routes/keys';
 import { metricsRoutes } from './routes/metrics';
+import { workflowRunRoutes } from './routes/workflow-runs';
 import { workflowRoutes } from './routes/workflows';
 
 /** Largest JSON body accepted. */
@@ -110,6 +111,7 @@ export function createApp(deps: GatewayDeps): Express {
     next();
   });
   app.use(workflowRoutes(routeDeps));
+  app.use(workflowRunRoutes(routeDeps));
   app.use(recoveryRoutes(deps));
   app.use(reportRoutes(deps));
   app.use(outboxRoutes(deps));

@@ -30,6 +30,7 @@ import { outboxOperations } from './routes/outbox';
 import { recoveryOperations } from './routes/recovery';
 import { reportOperations } from './routes/reports';
 import { sessionOperations } from './routes/session';
+import { workflowRunOperations } from './routes/workflow-runs';
 import { workflowOperations } from './routes/workflows';
 
 type Json = Record<string, unknown>;
@@ -152,6 +153,7 @@ export const OPERATIONS: Operations = merged([
   metricsOperations,
   docsOperations,
   workflowOperations,
+  workflowRunOperations,
   hookOperations,
   executionOperations,
   executionActionOperations,

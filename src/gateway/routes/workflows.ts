@@ -1,4 +1,8 @@
-/** Definitions (`/api/workflows`) and starting runs of them. */
+/**
+ * Definitions (`/api/workflows`): listing, checking, saving, reading,
+ * enabling and deleting them and their versions. Starting runs of one and
+ * moving its waiting runs between versions is workflow-runs.ts.
+ */
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import {
@@ -14,17 +18,12 @@ import { checkCalls } from '../../executions/calls';
 import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-definition';
 import { checkSchedule, describeSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
 import { inputSchemaProblem } from '../../executions/input-schema';
-import { migrateRequest, migrateWaitingRuns } from '../../executions/migration';
-import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/start';
-import { type Definition, definitionSchema, parseDefinition, runTimeoutSchema } from '../../shared/definition';
-import { parseDuration } from '../../shared/duration';
+import { type Definition, definitionSchema, parseDefinition } from '../../shared/definition';
 import type { RouteDeps } from '../context';
 import { declaredRouter } from '../declared-router';
 import { DEFINITION_ID, LOCATION, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem, jsonPath } from '../problem';
-import { idempotencyHeader, runStartedSchema, startAndAnswer, triggerDataSchema } from '../start-run';
 import { parseRequest, wholeNumber } from '../validate';
-import { actorOf, refusal } from './recovery';
 
 export { MAX_TRIGGER_DEPTH } from '../start-run';
 
@@ -36,14 +35,6 @@ export const listQuery = z.object({
   offset: wholeNumber(0).default(0),
 });
 
-export const executeBody = named('ExecuteRequest', z
-  .object({
-    triggerData: triggerDataSchema.default({}),
-    /** A deadline for this run, shorter than the definition's `timeout` if it has one. */
-    timeout: runTimeoutSchema.optional(),
-  })
-  .strict());
-
 /** `DELETE /api/workflows/:id?force=true` cancels the open runs first. */
 export const deleteQuery = z
   .object({ force: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true').default(false) })
@@ -54,8 +45,6 @@ export const versionParam = wholeNumber(1);
 
 /** Definitions are read by `parseDefinition` (which also checks what the schema cannot); the schema describes them. */
 const definitionBody = named('Definition', definitionSchema);
-/** The migration request, as src/executions/migration.ts reads it, named in the document. */
-const migrateBody = named('MigrateRequest', migrateRequest);
 
 const definitionSummarySchema = named(
   'DefinitionSummary',
@@ -118,35 +107,6 @@ const definitionDeletedSchema = named(
 const validationResultSchema = named(
   'ValidationResult',
   z.object({ valid: z.literal(true), definition: storedDocument }),
-);
-const migrationResultSchema = named(
-  'MigrationResult',
-  z.object({
-    definitionId: uuid,
-    fromVersion: z.int(),
-    toVersion: z.int(),
-    dryRun: z.boolean(),
-    total: z.int().meta({ description: 'open runs of the old version looked at (at most `limit`, oldest first)' }),
-    more: z.boolean().meta({ description: 'more open runs of the old version are past the limit' }),
-    movable: z.int(),
-    moved: z.int(),
-    refused: z.int(),
-    runs: z.array(
-      z.object({
-        executionId: uuid,
-        workflowId: z.string(),
-        waitingAt: z.string().nullable().meta({ description: 'the top-level step it waits at now' }),
-        waitingType: z.string().nullable(),
-        continuesAt: z.string().optional().meta({ description: 'the step of the new version it goes on at' }),
-        continuesType: z.string().optional(),
-        notRun: z.array(z.string()).meta({ description: 'steps of the new version before that one which the run never ran: they will not run' }),
-        passedRemoved: z.array(z.string()).meta({ description: 'steps the run passed that the new version no longer has' }),
-        stepChanged: z.boolean().meta({ description: 'the step it goes on at differs in the new version' }),
-        refused: z.string().optional().meta({ description: 'why it cannot (or did not) move' }),
-        outcome: z.enum(['MOVED', 'REFUSED']).optional().meta({ description: 'after a real move' }),
-      }),
-    ),
-  }),
 );
 
 const EXAMPLE_DEFINITION = {
@@ -259,51 +219,6 @@ export const workflowOperations = {
     answers: { 200: { description: 'the definition, disabled', schema: definitionWithDocumentSchema } },
     problems: ['not_found', 'definition_invalid'],
   },
-  'POST /api/workflows/:id/execute': {
-    tag: 'Runs',
-    summary: "Start a run of the definition's current version",
-    description:
-      "The workflow id is `<definition key>-<executionId>`. With an `Idempotency-Key`, the same key for the same definition answers the run it first started (200, `idempotentReplay: true`).",
-    access: 'operator',
-    params: { id: DEFINITION_ID },
-    headers: [
-      {
-        name: 'Idempotency-Key',
-        required: false,
-        description: 'makes retrying the request safe: the same key starts no second run',
-        schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
-      },
-    ],
-    body: {
-      schema: executeBody,
-      description:
-        "`triggerData` is the run's `input`; it must match the definition's `inputSchema`, if any. `timeout` gives this run a deadline (it ends TIMED_OUT), no longer than the definition's `timeout`",
-      optional: true,
-      example: { triggerData: { orderId: 'SO-1', email: 'ada.lovelace@example.com' } },
-    },
-    answers: {
-      202: { description: 'the run is accepted; it has not finished', schema: runStartedSchema, headers: LOCATION },
-      200: { description: 'an earlier request with this Idempotency-Key started the run', schema: runStartedSchema, headers: LOCATION },
-    },
-    problems: ['validation_failed', 'not_found', 'definition_disabled', 'definition_invalid', 'definition_version_missing', 'temporal_unavailable'],
-  },
-  'POST /api/workflows/:id/migrate': {
-    tag: 'Recovery',
-    summary: 'Move waiting runs onto another version of the definition',
-    description:
-      'Takes the open runs of `fromVersion` (oldest first, up to `limit`) that wait at a top-level `approval`, `delay` or `wait_for_signal` step, and moves each onto `toVersion` at the step it waits on: the same id, or the one `stepMap` names. ' +
-      'The run continues as new on the new version with its variables, the outputs of the steps it passed and its undelivered events; steps before that one in the new version do not run; the wait goes on from when it began (a delay ends when it would on the new duration, an approval keeps its decisions). ' +
-      'A run whose waiting step has no counterpart, that is busy, or that does not wait is refused, with the reason, and the others move. `"dryRun": true` answers the plan per run and changes nothing. The mirror row\'s version follows; the move is recorded in the audit log and in each run\'s step log (`MIGRATED`).',
-    access: 'admin',
-    params: { id: DEFINITION_ID },
-    body: {
-      schema: migrateBody,
-      description: 'from which version to which, and why',
-      example: { fromVersion: 3, toVersion: 4, stepMap: { approve: 'manager-approval' }, reason: 'approvals now go to the manager', dryRun: true },
-    },
-    answers: { 200: { description: 'the plan (dry run) or what was done, per run', schema: migrationResultSchema } },
-    problems: ['validation_failed', 'not_found', 'nothing_matched', 'temporal_unavailable'],
-  },
 
 } satisfies Operations;
 
@@ -341,6 +256,20 @@ async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
   );
 }
 
+/**
+ * The definition, as kept by the app's lookups for reads and starts; `fresh`
+ * reads the database, for a change made from what it holds.
+ */
+export async function loadDefinition(
+  { db, lookups }: Pick<RouteDeps, 'db' | 'lookups'>,
+  idOrKey: string,
+  { fresh = false } = {},
+): Promise<DefinitionRow> {
+  const row = fresh ? await findDefinition(db, idOrKey) : await lookups.definition(idOrKey);
+  if (!row) throw new HttpProblem('not_found', `no workflow definition has id or key "${idOrKey}"`);
+  return row;
+}
+
 export function workflowRoutes(deps: RouteDeps): Router {
   const { db } = deps;
   const { router, serve } = declaredRouter(workflowOperations);
@@ -358,16 +287,6 @@ export function workflowRoutes(deps: RouteDeps): Router {
       deps.logger.warn({ err, definition: row.key }, 'could not sync the schedule');
       return { schedule: { id: scheduleIdFor(row.key), sync: 'failed', error: (err as Error).message } };
     }
-  }
-
-  /**
-   * The definition, as kept by the app's lookups for reads and starts; `fresh`
-   * reads the database, for a change made from what it holds.
-   */
-  async function loadDefinition(idOrKey: string, { fresh = false } = {}): Promise<DefinitionRow> {
-    const row = fresh ? await findDefinition(db, idOrKey) : await deps.lookups.definition(idOrKey);
-    if (!row) throw new HttpProblem('not_found', `no workflow definition has id or key "${idOrKey}"`);
-    return row;
   }
 
   serve('GET /api/workflows', async (req, res) => {
@@ -404,7 +323,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
   });
 
   serve('GET /api/workflows/:id', async (req, res) => {
-    const row = await loadDefinition(req.params.id);
+    const row = await loadDefinition(deps, req.params.id);
     const [current, versions, schedule] = await Promise.all([
       getDefinitionVersion(db, row.id, row.current_version),
       listDefinitionVersions(db, row.id),
@@ -425,7 +344,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
   });
 
   serve('GET /api/workflows/:id/versions/:version', async (req, res) => {
-    const row = await loadDefinition(req.params.id);
+    const row = await loadDefinition(deps, req.params.id);
     const version = parseRequest(versionParam, req.params.version, 'version');
     const stored = await getDefinitionVersion(db, row.id, version);
     if (!stored) throw new HttpProblem('not_found', `definition "${row.key}" has no version ${version}`);
@@ -433,7 +352,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
   });
 
   serve('PUT /api/workflows/:id', async (req, res) => {
-    const row = await loadDefinition(req.params.id, { fresh: true });
+    const row = await loadDefinition(deps, req.params.id, { fresh: true });
     const definition = await parseDefinitionOr400(db, { ...req.body, key: row.key });
     const updated = await updateDefinition(db, row.id, definition);
     deps.lookups.forget('workflow_definitions');
@@ -448,7 +367,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
    */
   serve('DELETE /api/workflows/:id', async (req, res) => {
     const { force } = parseRequest(deleteQuery, req.query, 'query');
-    const row = await loadDefinition(req.params.id, { fresh: true });
+    const row = await loadDefinition(deps, req.params.id, { fresh: true });
     try {
       const deleted = await deleteDefinition({ db, client: deps.temporal.client }, row, { force });
       deps.lookups.forget('workflow_definitions');
@@ -473,7 +392,7 @@ export function workflowRoutes(deps: RouteDeps): Router {
    * (removed while disabled). Asking for the state it is in changes nothing.
    */
   const setEnabled = (enabled: boolean) => async (req: Request<{ id: string }>, res: Response) => {
-    const row = await loadDefinition(req.params.id, { fresh: true });
+    const row = await loadDefinition(deps, req.params.id, { fresh: true });
     const stored = await getDefinitionVersion(db, row.id, row.current_version);
     const parsed = parseDefinition(stored?.document);
     if (!parsed.ok) {
@@ -492,39 +411,6 @@ export function workflowRoutes(deps: RouteDeps): Router {
   };
   serve('POST /api/workflows/:id/enable', setEnabled(true));
   serve('POST /api/workflows/:id/disable', setEnabled(false));
-
-  /**
-   * Starts a run of the definition's current version. With an `Idempotency-Key`
-   * header, the same key for the same definition answers the run it first
-   * started (200, `idempotentReplay: true`) instead of starting another.
-   */
-  serve('POST /api/workflows/:id/execute', async (req, res) => {
-    const body = parseRequest(executeBody, req.body ?? {}, 'body');
-    const idempotencyKey = idempotencyHeader(req, 'Idempotency-Key');
-    const row = await loadDefinition(req.params.id);
-    await startAndAnswer(deps, res, row, {
-      triggerData: body.triggerData,
-      triggerType: 'manual',
-      idempotencyKey,
-      dataPath: '$.body.triggerData',
-      timeoutMs: body.timeout === undefined ? undefined : parseDuration(body.timeout),
-    });
-  });
-
-  /**
-   * Moves the definition's runs waiting at a top-level approval, delay or
-   * wait_for_signal step from one version to another, at the step they wait
-   * on (src/executions/migration.ts). A dry run answers the plan per run.
-   */
-  serve('POST /api/workflows/:id/migrate', async (req, res) => {
-    const body = parseRequest(migrateBody, req.body ?? {}, 'body');
-    const row = await loadDefinition(req.params.id, { fresh: true });
-    try {
-      res.json(await migrateWaitingRuns({ db, client: deps.temporal.client }, row, body, actorOf(res)));
-    } catch (err) {
-      throw refusal(err) ?? err;
-    }
-  });
 
   return router;
 }
