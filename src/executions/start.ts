@@ -12,16 +12,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { getDefinitionVersion } from '../../db/definitions';
-import {
-  findExecutionByWorkflowId,
-  insertExecutionOnce,
-  insertExecutions,
-  markExecutionStarted,
-  markExecutionsStarted,
-  type PendingExecutionRow,
-  reopenUnstartedExecution,
-  settleExecution,
-} from '../../db/executions';
+import { insertExecutions, markExecutionStarted, markExecutionsStarted, type PendingExecutionRow } from '../../db/execution-starts';
+import { findExecutionByWorkflowId, insertExecutionOnce, reopenUnstartedExecution, settleExecution } from '../../db/executions';
 import { GroupWriter } from '../../db/group-writer';
 import type { Database, DefinitionRow, ExecutionRow } from '../../db/schema';
 import type { Config } from '../config';

@@ -8,7 +8,8 @@
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable } from '../../db/client';
-import { applyMirrorUpdate, listUnsettledExecutions, markExecutionStarted, settleExecution, touchExecution } from '../../db/executions';
+import { markExecutionStarted } from '../../db/execution-starts';
+import { applyMirrorUpdate, listUnsettledExecutions, settleExecution, touchExecution } from '../../db/executions';
 import type { Database } from '../../db/schema';
 import type { Logger } from '../logger';
 import type { RunState, StepLogEvent } from '../shared/run';
