@@ -56,6 +56,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
+COPY channels ./channels
 COPY db ./db
 COPY templates ./templates
 COPY scripts ./scripts

@@ -12,11 +12,37 @@ import tseslint from 'typescript-eslint';
  */
 const PURE_PACKAGES = ['@temporalio/common', 'jsonata', 're2js', 'zod'];
 
-/** Per folder of workflow code: the project folders and the packages it may import values from. */
+/**
+ * The workflow-safe files of the notification channels (channels/): what each
+ * declares for the interpreter (`channel.ts`, bundled into the workflow) and
+ * for the definition language (`schema.ts`), with their registries. Their
+ * senders (`sender.ts`, `senders.ts`) are Node code.
+ */
+const CHANNEL_DECLARATIONS = ['channels/index.ts', 'channels/channel.ts', 'channels/*/channel.ts'];
+const CHANNEL_FILES = [...CHANNEL_DECLARATIONS, 'channels/schemas.ts', 'channels/schema.ts', 'channels/*/schema.ts'];
+
+/**
+ * Per kind of workflow code: its files, the project folders and files it may
+ * import values from (files as globs; `*` stands for one folder name), and
+ * the packages.
+ */
 const SANDBOX = {
-  workflows: { folders: ['workflows', 'src/shared'], packages: ['@temporalio/workflow', ...PURE_PACKAGES] },
-  'src/shared': { folders: ['src/shared'], packages: PURE_PACKAGES },
+  workflows: {
+    files: ['workflows/**/*.ts'],
+    folders: ['workflows', 'src/shared', ...CHANNEL_DECLARATIONS],
+    packages: ['@temporalio/workflow', ...PURE_PACKAGES],
+  },
+  'src/shared': { files: ['src/shared/**/*.ts'], folders: ['src/shared', ...CHANNEL_FILES], packages: PURE_PACKAGES },
+  channels: { files: CHANNEL_FILES, folders: ['src/shared', ...CHANNEL_FILES], packages: PURE_PACKAGES },
 };
+
+/** Whether `target` (a path from the root, maybe without its extension) is `entry`: a folder it lies in, or a file glob it matches. */
+function within(target, entry) {
+  if (!entry.endsWith('.ts')) return target === entry || target.startsWith(entry + '/');
+  const file = new RegExp('^' + entry.replace(/\.ts$/, '').replace(/\*/g, '[^/]+') + '(\\.ts)?$');
+  // `../channels` names channels/index.ts.
+  return file.test(target) || (entry.endsWith('/index.ts') && target === entry.slice(0, -'/index.ts'.length));
+}
 
 const onlyTypes = (specifiers, kind) =>
   specifiers.length > 0 && specifiers.every((s) => s[kind] === 'type');
@@ -46,12 +72,12 @@ const sandboxImports = {
   create(context) {
     const { folders, packages } = context.options[0];
     const here = dirname(context.filename);
-    const where = folders[0] + '/';
-    const allowed = [...folders.map((f) => f + '/'), ...packages].join(', ');
+    const where = relative(import.meta.dirname, context.filename).split(sep).join('/');
+    const allowed = [...folders.map((f) => (f.endsWith('.ts') ? f : f + '/')), ...packages].join(', ');
     const isAllowed = (source) => {
       if (!source.startsWith('.') && !source.startsWith('/')) return packages.includes(source);
       const target = relative(import.meta.dirname, resolve(here, source)).split(sep).join('/');
-      return folders.some((f) => target === f || target.startsWith(f + '/'));
+      return folders.some((f) => within(target, f));
     };
     const check = (node, sourceNode) => {
       if (sourceNode?.type !== 'Literal' || typeof sourceNode.value !== 'string') {
@@ -103,8 +129,8 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
     },
   },
-  ...Object.entries(SANDBOX).map(([folder, allowed]) => ({
-    files: [`${folder}/**/*.ts`],
+  ...Object.values(SANDBOX).map(({ files, ...allowed }) => ({
+    files,
     plugins: { sandbox },
     rules: { 'sandbox/imports': ['error', allowed] },
   })),

@@ -10,6 +10,7 @@
  */
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
+import type { ChannelType } from '../channels';
 import { recordOutboxMessage } from '../db/dev-outbox';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
@@ -22,7 +23,7 @@ export type { OutboxResult };
 /** A message its channel cannot send for want of configuration. */
 export interface Unsendable {
   deliveryKey: string;
-  channel: 'email' | 'sms' | 'slack' | 'teams';
+  channel: ChannelType;
   recipient: string;
   /** What the provider would have received, as the step rendered it; never credentials. */
   message: Record<string, unknown>;

@@ -8,14 +8,12 @@
  * reserved and due.
  */
 import type { Kysely } from 'kysely';
+import type { ChannelType } from '../channels';
 import { pruneReservations, reserveSlot } from '../db/pacing';
 import type { Database } from '../db/schema';
 import type { Config } from '../src/config';
 import type { PacedSend } from '../src/shared/run';
 import { needsDatabase } from './failures';
-
-export const PACED_CHANNELS = ['email', 'sms', 'slack', 'teams'] as const;
-export type PacedChannel = (typeof PACED_CHANNELS)[number];
 
 /** A slot this close (or already past) counts as due: not worth a timer. */
 const DUE_WITHIN_MS = 25;
@@ -24,8 +22,8 @@ const DUE_WITHIN_MS = 25;
 const KEEP_RESERVATIONS = '7 days';
 
 export interface Pacer {
-  /** When this delivery may go out, or undefined when its channel is not paced or the slot is due. */
-  slotFor(channel: PacedChannel, deliveryKey: string): Promise<Date | undefined>;
+  /** When this delivery may go out, or undefined when its channel is not paced (or not limited) or the slot is due. */
+  slotFor(channel: ChannelType, deliveryKey: string): Promise<Date | undefined>;
 }
 
 export function createPacer(config: Config, db: Kysely<Database>): Pacer {
@@ -49,7 +47,7 @@ type Send<I, R> = (input: I) => Promise<R>;
  * delivery's slot lies ahead. Input without a delivery key goes straight
  * through, to be refused by the activity's own validation.
  */
-export function paced<I, R>(pacer: Pacer, channel: PacedChannel, send: Send<I, R>): Send<I, R | PacedSend> {
+export function paced<I, R>(pacer: Pacer, channel: ChannelType, send: Send<I, R>): Send<I, R | PacedSend> {
   return async (input) => {
     const key = (input as { deliveryKey?: unknown } | null)?.deliveryKey;
     if (typeof key === 'string' && key !== '') {

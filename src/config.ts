@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { CHANNEL_TYPES, type ChannelType } from '../channels';
 import { standardSecretKey, WEBHOOK_SIGNATURE_SCHEMES, type WebhookSignatureScheme } from './gateway/webhook-signature';
 import { isRole, ROLES, type Role } from './shared/roles';
 
@@ -148,6 +149,11 @@ const encryptionVariables = z.object({
   ENCRYPTION_KEY_ID: optionalString,
 });
 
+/** One setting per notification channel (channels/index.ts), by its type. */
+function channelSettings<T>(setting: (type: ChannelType) => Setting<T>): { readonly [K in ChannelType]: Setting<T> } {
+  return Object.fromEntries(CHANNEL_TYPES.map((type) => [type, setting(type)])) as { [K in ChannelType]: Setting<T> };
+}
+
 /**
  * Every setting, in the shape of {@link Config}. Checks that involve several
  * variables throw in this order: EXPRESSION_ENV, OIDC, encryption, webhooks.
@@ -227,7 +233,7 @@ const settings = {
   },
   teams: { webhookUrl: from('TEAMS_WEBHOOK_URL', optionalHttpUrl) },
   /**
-   * A notification step (email, sms, slack, teams) whose channel has no
+   * A notification step (email, sms, slack, teams, …) whose channel has no
    * credentials records its message in the `dev_outbox` table, not delivered,
    * instead of failing. Off in test runs so they state what they rely on, and
    * off in production, where a missing variable must fail the run.
@@ -236,13 +242,8 @@ const settings = {
   devOutbox: from('DEV_OUTBOX', optionalBool, (on, env) => on ?? nodeEnv.value(env) === 'development'),
   /** Variables exposed to expressions as `env.<NAME>` (EXPRESSION_ENV): captured when a run starts, so not secrets. */
   expressionEnv: from('EXPRESSION_ENV', optionalString, (names, env) => exposedVariables(list(names), env)),
-  /** Sends per minute allowed on each channel, across all runs; 0 leaves a channel unpaced. */
-  pacing: {
-    email: from('PACING_EMAIL_PER_MINUTE', int(0, 0, 100_000)),
-    sms: from('PACING_SMS_PER_MINUTE', int(0, 0, 100_000)),
-    slack: from('PACING_SLACK_PER_MINUTE', int(0, 0, 100_000)),
-    teams: from('PACING_TEAMS_PER_MINUTE', int(0, 0, 100_000)),
-  },
+  /** Sends per minute allowed on each channel (PACING_<CHANNEL>_PER_MINUTE), across all runs; 0 leaves a channel unpaced. */
+  pacing: channelSettings((type) => from(`PACING_${type.toUpperCase()}_PER_MINUTE`, int(0, 0, 100_000))),
   /** Where `db_insert` and `db_update` steps write, and the only tables they may touch. */
   data: {
     /** @default DATABASE_URL */

@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { CHANNEL_TYPES } from '../../channels';
 import { ROLES } from '../shared/roles';
 import { ApiError, type ApiClient, createApiClient, Unreachable } from './client';
 import { fields, progress, table } from './format';
@@ -440,7 +441,7 @@ program
   .command('outbox')
   .description('messages recorded in the dev outbox, not delivered, because their channel has no credentials (npm run dev), newest first')
   .option('--run <executionId>', "one run's messages")
-  .option('--channel <channel>', 'email, sms, slack or teams')
+  .option('--channel <channel>', `${CHANNEL_TYPES.slice(0, -1).join(', ')} or ${CHANNEL_TYPES.at(-1)}`)
   .option('--limit <n>', 'how many', (v) => positive(v, '--limit'), 20)
   .action(async (o: { run?: string; channel?: string; limit: number }) => {
     const page = await api().get('/api/outbox', { execution: o.run, channel: o.channel, limit: o.limit });

@@ -4,7 +4,9 @@
  *
  * A step is a discriminated union on `type`. Adding a step type means: its
  * schema here, its handler under `workflows/steps/`, and — when it has side
- * effects — its activity under `activities/`.
+ * effects — its activity under `activities/`. A notification channel is
+ * declared in its own folder under `channels/` instead, and its step follows
+ * from the registry there (`channels/index.ts`).
  */
 import { z } from 'zod';
 import { parseDuration } from './duration';
@@ -12,11 +14,16 @@ import { issueMessage } from './issue-messages';
 import { jsonPath } from './json-path';
 import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
 import { compileExpression, ExpressionError, templateExpressions } from './expressions';
-import { checkPhoneNumber, checkSlackChannel, MAX_RECIPIENTS, writtenRecipientProblem } from './recipients';
+import { checkPhoneNumber, checkSlackChannel, writtenRecipientProblem } from './recipients';
 import { type Role, ROLES } from './roles';
+import { SECRET_NAME } from './step-fields';
 import { allSteps, childStepLists, NESTED_STEP_FIELDS, nestedStepLists } from './step-tree';
+import type { ChannelType } from '../../channels';
+import { type ChannelSchema, DELIVERY_POLICIES, type StepFields } from '../../channels/schema';
+import { CHANNEL_SCHEMAS, type ChannelSchemas } from '../../channels/schemas';
 
-export { allSteps, childStepLists };
+export { allSteps, childStepLists, DELIVERY_POLICIES };
+export { HEADER_NAME, SECRET_NAME } from './step-fields';
 
 export const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 export const DEFINITION_KEY = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -79,9 +86,6 @@ const activityStepBase = {
   timeout: duration.optional(),
 };
 
-/** What a notification step does when an earlier attempt may already have delivered. */
-export const DELIVERY_POLICIES = ['at-least-once', 'at-most-once'] as const;
-
 /** Fields of steps that deliver a message through the delivery ledger. */
 const notificationStepBase = {
   ...activityStepBase,
@@ -114,111 +118,21 @@ const messageStepBase = {
 };
 
 /**
- * One address, or a list of them. What each must be is checked after
- * templating (src/shared/recipients.ts); what is written literally is also
- * checked when a version is saved ({@link parseDefinition}).
+ * The step of a notification channel: the fields of every message step, then
+ * the channel's own (channels/<type>/schema.ts).
  */
-const recipients = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(MAX_RECIPIENTS)]);
+function channelStepSchema<const T extends string, F extends z.ZodRawShape>(type: T, channel: ChannelSchema<F>) {
+  const schema = z.object({ ...messageStepBase, type: z.literal(type), ...channel.fields }).strict();
+  const check = channel.check;
+  return check ? schema.superRefine((step, ctx) => check(step as StepFields<F>, ctx)) : schema;
+}
 
-/** An HTTP header name (an RFC 9110 token). */
-export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$/;
-/** The `<NAME>` of a configured HTTP_SECRET_<NAME>. */
-export const SECRET_NAME = /^[A-Z0-9_]+$/;
+type ChannelStepSchemas = { [K in ChannelType]: ReturnType<typeof channelStepSchema<K, ChannelSchemas[K]['fields']>> };
 
-/** Header name → name of a configured secret (HTTP_SECRET_<NAME>); the value never enters the run. */
-const secretHeadersSchema = z.record(
-  z.string().regex(HEADER_NAME),
-  z.string().regex(SECRET_NAME, 'must be a secret name like API_TOKEN'),
-  { error: (issue) => (issue.code === 'invalid_key' ? 'must be an HTTP header name' : 'must be an object of header name → secret name') },
-);
-
-/** Largest number of attachments on one email step. */
-export const EMAIL_MAX_ATTACHMENTS = 20;
-
-/**
- * A file attached to an email: fetched from `url` when the step runs (through
- * the same address guard as `http` steps), or given as `content`: text, or
- * base64 with `encoding: 'base64'`.
- */
-export const emailAttachmentSchema = z
-  .object({
-    filename: z.string().min(1).max(255),
-    /** e.g. `application/pdf`; by default the answer's content type, or guessed from the file name. */
-    contentType: z.string().min(1).max(255).optional(),
-    url: z.string().min(1).optional(),
-    content: z.string().optional(),
-    /** @default 'text' */
-    encoding: z.enum(['text', 'base64']).optional(),
-    /** Headers sent when fetching `url`, by the name of a configured secret, as on `http` steps. */
-    secretHeaders: secretHeadersSchema.optional(),
-  })
-  .strict()
-  .superRefine((a, ctx) => {
-    if ((a.url === undefined) === (a.content === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'an attachment needs either url or content, not both' });
-    }
-    if (a.encoding !== undefined && a.content === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['encoding'], message: 'encoding applies to content only' });
-    }
-    if (a.secretHeaders !== undefined && a.url === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['secretHeaders'], message: 'secretHeaders apply to an attachment fetched from url only' });
-    }
-  });
-
-export const emailStepSchema = z
-  .object({
-    ...messageStepBase,
-    type: z.literal('email'),
-    to: recipients,
-    cc: recipients.optional(),
-    bcc: recipients.optional(),
-    replyTo: recipients.optional(),
-    subject: z.string().min(1).max(998),
-    text: z.string().optional(),
-    html: z.string().optional(),
-    attachments: z.array(emailAttachmentSchema).max(EMAIL_MAX_ATTACHMENTS).optional(),
-  })
-  .strict()
-  .refine((s) => s.text !== undefined || s.html !== undefined, {
-    message: 'an email step needs text or html',
-    path: ['text'],
-  });
-
-export const slackStepSchema = z
-  .object({
-    ...messageStepBase,
-    type: z.literal('slack'),
-    /** Channel id or name; without it the configured incoming webhook is used. */
-    channel: z.string().min(1).optional(),
-    /** Always required: the notification and fallback text, also when `blocks` lay out the message. */
-    text: z.string().min(1).max(40_000),
-    /** Block Kit blocks, passed to Slack as written (templates inside are rendered). */
-    blocks: z.array(z.record(z.string(), z.unknown())).min(1).max(50).optional(),
-    /** Reply in the thread of this message, e.g. `{{ steps.first.output.ts }}`. */
-    threadTs: z.string().min(1).optional(),
-  })
-  .strict();
-
-export const smsStepSchema = z
-  .object({
-    ...messageStepBase,
-    type: z.literal('sms'),
-    /** E.164 phone number, e.g. +14155550123 (checked when the step runs, after templating). */
-    to: z.string().min(1),
-    body: z.string().min(1).max(1600),
-  })
-  .strict();
-
-export const teamsStepSchema = z
-  .object({
-    ...messageStepBase,
-    type: z.literal('teams'),
-    title: z.string().min(1).max(400).optional(),
-    text: z.string().min(1).max(20_000),
-    /** An Adaptive Card `body` array, replacing the title-and-text layout. */
-    card: z.array(z.record(z.string(), z.unknown())).max(100).optional(),
-  })
-  .strict();
+/** Each channel's step schema, by type, in the registry's order. */
+const CHANNEL_STEP_SCHEMAS = Object.fromEntries(
+  Object.entries(CHANNEL_SCHEMAS).map(([type, channel]) => [type, channelStepSchema(type, channel as ChannelSchema<z.ZodRawShape>)]),
+) as ChannelStepSchemas;
 
 /** One form field's value, as written in a definition. */
 const formValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -521,11 +435,15 @@ export const approvalStepSchema: z.ZodType<ApprovalStep> = z
     });
   });
 
-export type EmailStep = z.infer<typeof emailStepSchema>;
-export type SlackStep = z.infer<typeof slackStepSchema>;
-export type SmsStep = z.infer<typeof smsStepSchema>;
+/** The step of each notification channel, by type. */
+export type ChannelSteps = { [K in ChannelType]: z.infer<ChannelStepSchemas[K]> };
+/** A step of any notification channel. */
+export type ChannelStep = ChannelSteps[ChannelType];
+export type EmailStep = ChannelSteps['email'];
+export type SlackStep = ChannelSteps['slack'];
+export type SmsStep = ChannelSteps['sms'];
 export type QuietHoursSetting = z.infer<typeof quietHoursSchema>;
-export type TeamsStep = z.infer<typeof teamsStepSchema>;
+export type TeamsStep = ChannelSteps['teams'];
 export type CallStep = z.infer<typeof callStepSchema>;
 export type HttpStep = z.infer<typeof httpStepSchema>;
 export type DbInsertStep = z.infer<typeof dbInsertStepSchema>;
@@ -546,10 +464,7 @@ export interface WaitForSignalStep {
 }
 
 export type Step =
-  | EmailStep
-  | SlackStep
-  | SmsStep
-  | TeamsStep
+  | ChannelStep
   | HttpStep
   | SetStep
   | DelayStep
@@ -568,10 +483,7 @@ export type StepType = Step['type'];
 
 /** Each step type's schema, by type, in the order the language lists them. */
 export const STEP_SCHEMAS = {
-  email: emailStepSchema,
-  slack: slackStepSchema,
-  sms: smsStepSchema,
-  teams: teamsStepSchema,
+  ...CHANNEL_STEP_SCHEMAS,
   http: httpStepSchema,
   set: setStepSchema,
   delay: delayStepSchema,

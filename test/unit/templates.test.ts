@@ -8,8 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { sendEmailInput } from '../../activities/email';
-import { sendSlackInput } from '../../activities/slack';
+import { sendEmailInput } from '../../channels/email/sender';
+import { sendSlackInput } from '../../channels/slack/sender';
 import { allSteps, parseDefinition, type Definition, type Step } from '../../src/shared/definition';
 import { parseDuration } from '../../src/shared/duration';
 import {

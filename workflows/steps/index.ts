@@ -2,6 +2,7 @@
  * The registry of step handlers: one line per step type. The `satisfies`
  * clause makes a step type without a handler a compile error.
  */
+import { CHANNELS, type ChannelType } from '../../channels';
 import type { Step, StepType } from '../../src/shared/definition';
 import { runApproval } from './approval';
 import { runCall } from './call';
@@ -9,23 +10,22 @@ import { runCondition } from './condition';
 import { runDbInsert, runDbUpdate } from './database';
 import { runFail, runParallel, runSucceed, runSwitch } from './control';
 import { runDelay } from './delay';
-import { runEmail } from './email';
 import { runForeach } from './foreach';
 import { runHttp } from './http';
+import { messageHandler } from './notify';
 import { runSet } from './set';
-import { runSlack } from './slack';
-import { runSms } from './sms';
-import { runTeams } from './teams';
 import type { StepHandler } from './types';
 import { runWaitForSignal } from './wait-for-signal';
 
 type Handlers = { [K in StepType]: StepHandler<Extract<Step, { type: K }>> };
 
+/** Every notification channel's step has the one message handler. */
+const CHANNEL_HANDLERS = Object.fromEntries(Object.values(CHANNELS).map((channel) => [channel.type, messageHandler(channel)])) as {
+  [K in ChannelType]: ReturnType<typeof messageHandler>;
+};
+
 export const STEP_HANDLERS = {
-  email: runEmail,
-  slack: runSlack,
-  sms: runSms,
-  teams: runTeams,
+  ...CHANNEL_HANDLERS,
   http: runHttp,
   set: runSet,
   delay: runDelay,

@@ -1,16 +1,41 @@
 /**
- * What every message step (email, sms, slack, teams) does around its send:
- * wait out the recipient's quiet hours, then send, waiting for the channel's
- * pacing slot when the activity answers with one. Both waits are durable
- * timers, shown in the run's state and named in the Temporal UI.
+ * The step of every notification channel (channels/index.ts), one handler for
+ * all: render the fields the channel names, wait out the recipient's quiet
+ * hours, then send, waiting for the channel's pacing slot when the activity
+ * answers with one. Both waits are durable timers, shown in the run's state
+ * and named in the Temporal UI.
  */
 import * as wf from '@temporalio/workflow';
-import type { EmailStep, SlackStep, SmsStep, TeamsStep } from '../../src/shared/definition';
+import type { AnyChannel } from '../../channels/channel';
+import type { ChannelStep } from '../../src/shared/definition';
 import { quietHoursEnd } from '../../src/shared/quiet-hours';
 import { ERROR_TYPES, isPacedSend, type PacedSend } from '../../src/shared/run';
 import type { RunContext } from '../context';
+import type { StepHandler } from './types';
 
-type MessageStep = EmailStep | SlackStep | SmsStep | TeamsStep;
+type MessageStep = ChannelStep;
+
+/**
+ * The handler of a channel's step: its rendered message, the delivery key and
+ * the step's delivery policy, then what the channel adds, go to its send
+ * activity. (The order of the awaits here is the order of commands in
+ * recorded histories: keep it.)
+ */
+export function messageHandler(channel: AnyChannel): StepHandler<MessageStep> {
+  return async (step, path, ctx) => {
+    const rendering = ctx.renderFields(channel.message(step), step);
+    const rendered = rendering instanceof Promise ? await rendering : rendering;
+    return deliver(step, path, ctx, () => {
+      const activities = ctx.activities(ctx.activityOptions(step, channel.summary)) as unknown as Record<string, (input: unknown) => Promise<unknown>>;
+      return activities[channel.activity]!({
+        deliveryKey: ctx.deliveryKey(path),
+        ...rendered,
+        delivery: step.delivery,
+        ...channel.extra?.(step),
+      });
+    });
+  };
+}
 
 /** Rounds of "not yet" from the pacer before the step gives up; each is a timer to a slot the pacer gave. */
 const MAX_PACING_ROUNDS = 20;

@@ -6,14 +6,15 @@
  */
 import type { Router } from 'express';
 import { z } from 'zod';
+import { CHANNEL_TYPES } from '../../../channels';
 import { listOutbox } from '../../../db/dev-outbox';
 import type { GatewayDeps } from '../context';
 import { declaredRouter } from '../declared-router';
 import { named, type Operations, uuid } from '../operations';
 import { parseRequest, wholeNumber } from '../validate';
 
-/** The channels that record in the outbox (activities/outbox.ts). */
-export const OUTBOX_CHANNELS = ['email', 'sms', 'slack', 'teams'] as const;
+/** The channels that record in the outbox (activities/outbox.ts): every notification channel. */
+export const OUTBOX_CHANNELS = CHANNEL_TYPES;
 
 export const outboxQuery = z
   .object({

@@ -1,16 +1,18 @@
 /**
- * The `slack` step: `chat.postMessage` with a bot token, or the configured
- * incoming webhook when the step names no channel or no token is set.
+ * The `slack` step's sender: `chat.postMessage` with a bot token, or the
+ * configured incoming webhook when the step names no channel or no token is set.
  */
 import { type Block, ErrorCode, WebClient } from '@slack/web-api';
 import { z } from 'zod';
-import type { Config } from '../src/config';
-import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
-import { checkSlackChannel } from '../src/shared/recipients';
-import type { Rendered } from '../src/shared/run';
-import { parseInput, permanent, transient, recipientField } from './failures';
-import type { Outbox, OutboxResult } from './outbox';
-import { postJson } from './webhook';
+import { type Ledger, SendFailure } from '../../activities/delivery';
+import { parseInput, permanent, transient, recipientField } from '../../activities/failures';
+import type { Outbox, OutboxResult } from '../../activities/outbox';
+import { postJson } from '../../activities/webhook';
+import type { Config } from '../../src/config';
+import { checkSlackChannel } from '../../src/shared/recipients';
+import type { Rendered } from '../../src/shared/run';
+import { deliveryKeyInput, deliveryPolicyInput } from '../schema';
+import { slackFields, slackThreadTsInput } from './schema';
 
 /** Where the message goes, checked on its own first: a bad channel fails the step as `InvalidRecipient`. */
 export const slackRecipientInput = z.object({
@@ -19,14 +21,11 @@ export const slackRecipientInput = z.object({
 });
 
 export const sendSlackInput = slackRecipientInput.extend({
-  deliveryKey: z.string().min(1),
-  /** The notification and fallback text; required even with blocks. */
-  text: z.string().min(1).max(40_000),
-  /** Block Kit blocks, passed through as written; Slack checks them (`invalid_blocks`). */
-  blocks: z.array(z.record(z.string(), z.unknown())).min(1).max(50).optional(),
-  /** The `ts` of the message to reply to, e.g. 1732544123.004500. */
-  threadTs: z.string().regex(/^\d+(\.\d+)?$/, 'must be a Slack message ts such as 1732544123.004500').optional(),
-  delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
+  deliveryKey: deliveryKeyInput,
+  text: slackFields.text,
+  blocks: slackFields.blocks,
+  threadTs: slackThreadTsInput.optional(),
+  delivery: deliveryPolicyInput,
 });
 
 /** What a message holds besides where it goes. */
@@ -55,8 +54,7 @@ const PERMANENT_PLATFORM_ERRORS: Record<string, 'InvalidRecipient' | 'ProviderAu
   invalid_blocks: 'ProviderRejected',
 };
 
-export function createSlackActivities(config: Config, ledger: Ledger, outbox: Outbox) {
-  const { slack } = config;
+export function createSlackSender({ slack }: Config, ledger: Ledger, outbox: Outbox) {
   let client: WebClient | undefined;
   const getClient = () => {
     client ??= new WebClient(slack.botToken, {
@@ -70,38 +68,36 @@ export function createSlackActivities(config: Config, ledger: Ledger, outbox: Ou
     return client;
   };
 
-  return {
-    async sendSlack(raw: SendSlackInput): Promise<SendSlackResult | OutboxResult> {
-      parseInput(slackRecipientInput, raw, 'slack', 'InvalidRecipient');
-      const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
-      const send = input.channel && slack.botToken
-        ? () => postWithApi(getClient(), input.channel ?? '', input)
-        : slack.webhookUrl
-          ? () => postWithWebhook(slack.webhookUrl ?? '', input)
-          : undefined;
-      if (send) {
-        return ledger.deliver({
-          key: input.deliveryKey,
-          channel: 'slack',
-          recipient: input.channel ?? 'webhook',
-          policy: input.delivery,
-          send: async () => {
-            const result = await send();
-            return { result, providerMessageId: result.ts };
-          },
-        });
-      }
-      return outbox.hold({
-        deliveryKey: input.deliveryKey,
+  return async function sendSlack(raw: SendSlackInput): Promise<SendSlackResult | OutboxResult> {
+    parseInput(slackRecipientInput, raw, 'slack', 'InvalidRecipient');
+    const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
+    const send = input.channel && slack.botToken
+      ? () => postWithApi(getClient(), input.channel ?? '', input)
+      : slack.webhookUrl
+        ? () => postWithWebhook(slack.webhookUrl ?? '', input)
+        : undefined;
+    if (send) {
+      return ledger.deliver({
+        key: input.deliveryKey,
         channel: 'slack',
         recipient: input.channel ?? 'webhook',
-        message: { channel: input.channel, text: input.text, blocks: input.blocks, threadTs: input.threadTs },
-        missing: [input.channel ? 'SLACK_BOT_TOKEN' : 'SLACK_WEBHOOK_URL'],
-        reason: input.channel
-          ? 'Slack is not configured: set SLACK_BOT_TOKEN to post to a channel'
-          : 'Slack is not configured: set SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN and a channel on the step',
+        policy: input.delivery,
+        send: async () => {
+          const result = await send();
+          return { result, providerMessageId: result.ts };
+        },
       });
-    },
+    }
+    return outbox.hold({
+      deliveryKey: input.deliveryKey,
+      channel: 'slack',
+      recipient: input.channel ?? 'webhook',
+      message: { channel: input.channel, text: input.text, blocks: input.blocks, threadTs: input.threadTs },
+      missing: [input.channel ? 'SLACK_BOT_TOKEN' : 'SLACK_WEBHOOK_URL'],
+      reason: input.channel
+        ? 'Slack is not configured: set SLACK_BOT_TOKEN to post to a channel'
+        : 'Slack is not configured: set SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN and a channel on the step',
+    });
   };
 }
 

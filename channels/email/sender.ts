@@ -1,5 +1,5 @@
 /**
- * The `email` step: one message over SMTP through nodemailer, with
+ * The `email` step's sender: one message over SMTP through nodemailer, with
  * attachments given inline or fetched (through the `http` step's address
  * guard) when the message is actually sent.
  */
@@ -7,14 +7,16 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
-import type { Config } from '../src/config';
-import { EMAIL_MAX_ATTACHMENTS, HEADER_NAME, SECRET_NAME } from '../src/shared/definition';
-import { checkEmailRecipients } from '../src/shared/recipients';
-import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
-import type { Rendered } from '../src/shared/run';
-import { parseInput, permanent, transient, recipientField } from './failures';
-import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from './http';
-import { joinNames, type Outbox, type OutboxResult } from './outbox';
+import { type Ledger, SendFailure } from '../../activities/delivery';
+import { parseInput, permanent, transient, recipientField } from '../../activities/failures';
+import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from '../../activities/http';
+import { joinNames, type Outbox, type OutboxResult } from '../../activities/outbox';
+import type { Config } from '../../src/config';
+import { checkEmailRecipients } from '../../src/shared/recipients';
+import type { Rendered } from '../../src/shared/run';
+import { HEADER_NAME, SECRET_NAME } from '../../src/shared/step-fields';
+import { deliveryKeyInput, deliveryPolicyInput } from '../schema';
+import { EMAIL_MAX_ATTACHMENTS, emailFields } from './schema';
 
 /** One plain address, or a list of them: never text that names several (see src/shared/recipients). */
 const addresses = recipientField(checkEmailRecipients);
@@ -28,13 +30,13 @@ export const emailRecipientsInput = z.object({
 });
 
 export const sendEmailInput = emailRecipientsInput.extend({
-  deliveryKey: z.string().min(1),
-  subject: z.string().min(1).max(998),
-  text: z.string().optional(),
-  html: z.string().optional(),
+  deliveryKey: deliveryKeyInput,
+  subject: emailFields.subject,
+  text: emailFields.text,
+  html: emailFields.html,
   /** Checked on their own by {@link emailAttachmentInput}: a bad attachment is no bad recipient. */
   attachments: z.array(z.unknown()).max(EMAIL_MAX_ATTACHMENTS).optional(),
-  delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
+  delivery: deliveryPolicyInput,
   /** How long one attachment download may take. */
   fetchTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
 });
@@ -82,7 +84,7 @@ interface ResolvedAttachment {
 /** SMTP errors that mean the connection, not the message, failed. */
 const NETWORK_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EGREETING']);
 
-export function createEmailActivities(config: Config, ledger: Ledger, outbox: Outbox) {
+export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox) {
   const { smtp } = config;
   const guard = createAddressGuard(config.outbound.allowedHosts);
   // Built on first use, so a worker without SMTP settings still starts.
@@ -103,79 +105,77 @@ export function createEmailActivities(config: Config, ledger: Ledger, outbox: Ou
     return transport;
   };
 
-  return {
-    async sendEmail(raw: SendEmailInput): Promise<SendEmailResult | OutboxResult> {
-      parseInput(emailRecipientsInput, raw, 'email', 'InvalidRecipient');
-      const input = parseInput(sendEmailInput, raw, 'email', 'ProviderRejected');
-      const { attachments: specs } = parseInput(
-        z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
-        { attachments: input.attachments },
-        'email',
-        'ProviderRejected',
-      );
-      // Inline attachments are checked before anything is claimed or sent; fetched ones when the message goes out.
-      const limits = new AttachmentBudget(smtp.maxAttachmentBytes, smtp.maxTotalAttachmentBytes);
-      const inline = specs.map((spec) => (spec.url === undefined ? limits.take(spec.filename, decodeContent(spec)) : undefined));
-      const missing = [...(smtp.host ? [] : ['SMTP_HOST']), ...(smtp.from ? [] : ['SMTP_FROM'])];
-      if (missing.length > 0) {
-        const { to, cc, bcc, replyTo, subject, text, html } = input;
-        // What would be attached, not the bytes: files named by URL are not fetched.
-        const attachments = specs.map((spec, i) => ({
-          filename: spec.filename,
-          contentType: spec.contentType,
-          ...(spec.url !== undefined ? { url: spec.url } : { bytes: inline[i]?.bytes.length }),
-        }));
-        return outbox.hold({
-          deliveryKey: input.deliveryKey,
-          channel: 'email',
-          recipient: [to].flat().join(', '),
-          message: { to, cc, bcc, replyTo, subject, text, html, attachments },
-          missing,
-          reason: `email is not configured: set ${joinNames(missing)}`,
-        });
-      }
-      // Secret values are looked up here and live only in this call: never in the input, result or errors.
-      const fetchHeaders = specs.map((spec) => secretHeaderValues(spec, config.outbound.secrets));
-      return ledger.deliver({
-        key: input.deliveryKey,
+  return async function sendEmail(raw: SendEmailInput): Promise<SendEmailResult | OutboxResult> {
+    parseInput(emailRecipientsInput, raw, 'email', 'InvalidRecipient');
+    const input = parseInput(sendEmailInput, raw, 'email', 'ProviderRejected');
+    const { attachments: specs } = parseInput(
+      z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
+      { attachments: input.attachments },
+      'email',
+      'ProviderRejected',
+    );
+    // Inline attachments are checked before anything is claimed or sent; fetched ones when the message goes out.
+    const limits = new AttachmentBudget(smtp.maxAttachmentBytes, smtp.maxTotalAttachmentBytes);
+    const inline = specs.map((spec) => (spec.url === undefined ? limits.take(spec.filename, decodeContent(spec)) : undefined));
+    const missing = [...(smtp.host ? [] : ['SMTP_HOST']), ...(smtp.from ? [] : ['SMTP_FROM'])];
+    if (missing.length > 0) {
+      const { to, cc, bcc, replyTo, subject, text, html } = input;
+      // What would be attached, not the bytes: files named by URL are not fetched.
+      const attachments = specs.map((spec, i) => ({
+        filename: spec.filename,
+        contentType: spec.contentType,
+        ...(spec.url !== undefined ? { url: spec.url } : { bytes: inline[i]?.bytes.length }),
+      }));
+      return outbox.hold({
+        deliveryKey: input.deliveryKey,
         channel: 'email',
-        recipient: [input.to].flat().join(', '),
-        policy: input.delivery,
-        send: async () => {
-          const attachments: ResolvedAttachment[] = [];
-          for (const [i, spec] of specs.entries()) {
-            const content = inline[i] ?? (await fetchAttachment(spec, fetchHeaders[i] ?? {}, limits, guard, input.fetchTimeoutMs));
-            attachments.push({ filename: spec.filename, content: content.bytes, contentType: spec.contentType ?? content.contentType });
-          }
-          try {
-            const info = await getTransport().sendMail({
-              from: smtp.from,
-              // Address objects, which nodemailer takes as they are: text would be parsed again as a list.
-              to: mailboxes(input.to),
-              cc: mailboxes(input.cc),
-              bcc: mailboxes(input.bcc),
-              replyTo: mailboxes(input.replyTo),
-              subject: input.subject,
-              text: input.text,
-              html: input.html,
-              attachments: attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: a.contentType })),
-              // The same Message-ID on every send of one delivery: a copy sent again after a crash
-              // in the ledger's blind spot is one message to the mail stores that merge by it.
-              messageId: deliveryMessageId(input.deliveryKey, smtp.from),
-              headers: { 'X-Delivery-Key': input.deliveryKey },
-              // Nothing in a message may make nodemailer read a file or a URL itself.
-              disableFileAccess: true,
-              disableUrlAccess: true,
-            });
-            const result: SendEmailResult = { messageId: info.messageId, accepted: (info.accepted ?? []).map(String) };
-            if (attachments.length > 0) result.attachments = attachments.map((a) => ({ filename: a.filename, bytes: a.content.length }));
-            return { result, providerMessageId: info.messageId };
-          } catch (err) {
-            throw classifySmtpError(err);
-          }
-        },
+        recipient: [to].flat().join(', '),
+        message: { to, cc, bcc, replyTo, subject, text, html, attachments },
+        missing,
+        reason: `email is not configured: set ${joinNames(missing)}`,
       });
-    },
+    }
+    // Secret values are looked up here and live only in this call: never in the input, result or errors.
+    const fetchHeaders = specs.map((spec) => secretHeaderValues(spec, config.outbound.secrets));
+    return ledger.deliver({
+      key: input.deliveryKey,
+      channel: 'email',
+      recipient: [input.to].flat().join(', '),
+      policy: input.delivery,
+      send: async () => {
+        const attachments: ResolvedAttachment[] = [];
+        for (const [i, spec] of specs.entries()) {
+          const content = inline[i] ?? (await fetchAttachment(spec, fetchHeaders[i] ?? {}, limits, guard, input.fetchTimeoutMs));
+          attachments.push({ filename: spec.filename, content: content.bytes, contentType: spec.contentType ?? content.contentType });
+        }
+        try {
+          const info = await getTransport().sendMail({
+            from: smtp.from,
+            // Address objects, which nodemailer takes as they are: text would be parsed again as a list.
+            to: mailboxes(input.to),
+            cc: mailboxes(input.cc),
+            bcc: mailboxes(input.bcc),
+            replyTo: mailboxes(input.replyTo),
+            subject: input.subject,
+            text: input.text,
+            html: input.html,
+            attachments: attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: a.contentType })),
+            // The same Message-ID on every send of one delivery: a copy sent again after a crash
+            // in the ledger's blind spot is one message to the mail stores that merge by it.
+            messageId: deliveryMessageId(input.deliveryKey, smtp.from),
+            headers: { 'X-Delivery-Key': input.deliveryKey },
+            // Nothing in a message may make nodemailer read a file or a URL itself.
+            disableFileAccess: true,
+            disableUrlAccess: true,
+          });
+          const result: SendEmailResult = { messageId: info.messageId, accepted: (info.accepted ?? []).map(String) };
+          if (attachments.length > 0) result.attachments = attachments.map((a) => ({ filename: a.filename, bytes: a.content.length }));
+          return { result, providerMessageId: info.messageId };
+        } catch (err) {
+          throw classifySmtpError(err);
+        }
+      },
+    });
   };
 }
 

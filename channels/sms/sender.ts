@@ -1,13 +1,15 @@
-/** The `sms` step: one text message through Twilio's Messages API. */
+/** The `sms` step's sender: one text message through Twilio's Messages API. */
 import twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
 import { z } from 'zod';
-import type { Config } from '../src/config';
-import { checkPhoneNumber } from '../src/shared/recipients';
-import type { Rendered } from '../src/shared/run';
-import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
-import { parseInput, permanent, transient, recipientField } from './failures';
-import { joinNames, type Outbox, type OutboxResult } from './outbox';
+import { type Ledger, SendFailure } from '../../activities/delivery';
+import { parseInput, permanent, transient, recipientField } from '../../activities/failures';
+import { joinNames, type Outbox, type OutboxResult } from '../../activities/outbox';
+import type { Config } from '../../src/config';
+import { checkPhoneNumber } from '../../src/shared/recipients';
+import type { Rendered } from '../../src/shared/run';
+import { deliveryKeyInput, deliveryPolicyInput } from '../schema';
+import { smsFields } from './schema';
 
 /** Who the message goes to, checked on its own first: a bad number fails the step as `InvalidRecipient`. */
 export const smsRecipientInput = z.object({
@@ -16,9 +18,9 @@ export const smsRecipientInput = z.object({
 });
 
 export const sendSmsInput = smsRecipientInput.extend({
-  deliveryKey: z.string().min(1),
-  body: z.string().min(1).max(1600),
-  delivery: z.enum(DELIVERY_POLICIES).default('at-least-once'),
+  deliveryKey: deliveryKeyInput,
+  body: smsFields.body,
+  delivery: deliveryPolicyInput,
 });
 
 export type SendSmsInput = Rendered<z.input<typeof sendSmsInput>>;
@@ -47,8 +49,7 @@ class RedirectingRequestClient extends twilio.RequestClient {
   }
 }
 
-export function createSmsActivities(config: Config, ledger: Ledger, outbox: Outbox) {
-  const { twilio: settings } = config;
+export function createSmsSender({ twilio: settings }: Config, ledger: Ledger, outbox: Outbox) {
   let client: twilio.Twilio | undefined;
   const getClient = () => {
     client ??= twilio(settings.accountSid, settings.authToken, {
@@ -60,47 +61,45 @@ export function createSmsActivities(config: Config, ledger: Ledger, outbox: Outb
     return client;
   };
 
-  return {
-    async sendSms(raw: SendSmsInput): Promise<SendSmsResult | OutboxResult> {
-      parseInput(smsRecipientInput, raw, 'sms', 'InvalidRecipient');
-      const input = parseInput(sendSmsInput, raw, 'sms', 'ProviderRejected');
-      const missing = [
-        ...(settings.accountSid ? [] : ['TWILIO_ACCOUNT_SID']),
-        ...(settings.authToken ? [] : ['TWILIO_AUTH_TOKEN']),
-        ...(settings.phoneNumber || settings.messagingServiceSid ? [] : ['TWILIO_PHONE_NUMBER']),
-      ];
-      if (missing.length > 0) {
-        const sender = missing.includes('TWILIO_PHONE_NUMBER') ? ' (or TWILIO_MESSAGING_SERVICE_SID instead of the phone number)' : '';
-        return outbox.hold({
-          deliveryKey: input.deliveryKey,
-          channel: 'sms',
-          recipient: input.to,
-          message: { to: input.to, body: input.body },
-          missing,
-          reason: `SMS is not configured: set ${joinNames(missing)}${sender}`,
-        });
-      }
-      return ledger.deliver({
-        key: input.deliveryKey,
+  return async function sendSms(raw: SendSmsInput): Promise<SendSmsResult | OutboxResult> {
+    parseInput(smsRecipientInput, raw, 'sms', 'InvalidRecipient');
+    const input = parseInput(sendSmsInput, raw, 'sms', 'ProviderRejected');
+    const missing = [
+      ...(settings.accountSid ? [] : ['TWILIO_ACCOUNT_SID']),
+      ...(settings.authToken ? [] : ['TWILIO_AUTH_TOKEN']),
+      ...(settings.phoneNumber || settings.messagingServiceSid ? [] : ['TWILIO_PHONE_NUMBER']),
+    ];
+    if (missing.length > 0) {
+      const sender = missing.includes('TWILIO_PHONE_NUMBER') ? ' (or TWILIO_MESSAGING_SERVICE_SID instead of the phone number)' : '';
+      return outbox.hold({
+        deliveryKey: input.deliveryKey,
         channel: 'sms',
         recipient: input.to,
-        policy: input.delivery,
-        send: async () => {
-          try {
-            const message = await getClient().messages.create({
-              to: input.to,
-              body: input.body,
-              ...(settings.messagingServiceSid
-                ? { messagingServiceSid: settings.messagingServiceSid }
-                : { from: settings.phoneNumber }),
-            });
-            return { result: { sid: message.sid, status: message.status, to: message.to }, providerMessageId: message.sid };
-          } catch (err) {
-            throw classifyTwilioError(err);
-          }
-        },
+        message: { to: input.to, body: input.body },
+        missing,
+        reason: `SMS is not configured: set ${joinNames(missing)}${sender}`,
       });
-    },
+    }
+    return ledger.deliver({
+      key: input.deliveryKey,
+      channel: 'sms',
+      recipient: input.to,
+      policy: input.delivery,
+      send: async () => {
+        try {
+          const message = await getClient().messages.create({
+            to: input.to,
+            body: input.body,
+            ...(settings.messagingServiceSid
+              ? { messagingServiceSid: settings.messagingServiceSid }
+              : { from: settings.phoneNumber }),
+          });
+          return { result: { sid: message.sid, status: message.status, to: message.to }, providerMessageId: message.sid };
+        } catch (err) {
+          throw classifyTwilioError(err);
+        }
+      },
+    });
   };
 }
 
