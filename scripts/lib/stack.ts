@@ -11,6 +11,7 @@ import { createDb } from '../../db/client';
 import { migrateToLatest } from '../../db/migrator';
 import { seedTemplates } from '../../db/seed';
 import { type Config, ConfigError, loadConfig } from '../../src/config';
+import { temporalConnectionOptions } from '../../src/temporal/connection-options';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { loadTemplates } from '../../src/templates';
 import { isPortTaken } from './ports';
@@ -195,7 +196,7 @@ export function stackConfig(env: Record<string, string | undefined>, command: st
 
 /** Registers the product's search attributes on the stack's Temporal, saying which were missing. */
 export async function registerSearchAttributes(stack: Stack, config: Config): Promise<void> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   try {
     const added = await ensureSearchAttributes(connection, config.temporal.namespace);
     if (added.length) stack.say(`registered search attributes: ${added.join(', ')}`);

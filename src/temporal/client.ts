@@ -4,6 +4,7 @@ import proto from '@temporalio/proto';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { temporalConnectionOptions } from './connection-options';
 import { dataConverterFor } from './encryption';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
@@ -46,7 +47,7 @@ type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
 function connectionOptions(config: Config, { failFast = false }: ConnectOptions): ConnectionOptions {
   return {
-    address: config.temporal.address,
+    ...temporalConnectionOptions(config.temporal),
     connectTimeout: '5s',
     channelArgs: { 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS },
     ...(failFast ? { interceptors: [failFastRetryInterceptor(UNREACHABLE_RETRY_BUDGET_MS)] } : {}),
@@ -103,6 +104,56 @@ export function isTemporalUnavailable(err: unknown): boolean {
   return false;
 }
 
+// gRPC status codes of a refused credential.
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
+
+/** TLS alerts a server sends when it refuses the client's certificate (rustls's names, the worker's native connection). */
+const REFUSED_BY_SERVER: Record<string, string> = {
+  UnknownCA: "the server does not trust the CA that signed this process's client certificate (TEMPORAL_TLS_CLIENT_CERT_*)",
+  BadCertificate: "the server refused this process's client certificate (TEMPORAL_TLS_CLIENT_CERT_*)",
+  CertificateUnknown: "the server refused this process's client certificate (TEMPORAL_TLS_CLIENT_CERT_*)",
+  CertificateExpired: "the server says this process's client certificate has expired (TEMPORAL_TLS_CLIENT_CERT_*)",
+  CertificateRevoked: "the server says this process's client certificate is revoked (TEMPORAL_TLS_CLIENT_CERT_*)",
+  CertificateRequired: 'the server requires a client certificate (mTLS): set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH',
+  HandshakeFailure: 'the TLS handshake failed: the server and this process share no protocol version or cipher, or it wants a client certificate',
+};
+
+/** Why this process refused the server's certificate (rustls's names). */
+const REFUSED_BY_CLIENT: Record<string, string> = {
+  UnknownIssuer: "the server's certificate is not signed by a CA this process trusts: set TEMPORAL_TLS_SERVER_CA_CERT_PATH to its CA",
+  NotValidForName: "the server's certificate does not hold this address's host name: set TEMPORAL_TLS_SERVER_NAME to a name it holds",
+  Expired: "the server's certificate has expired",
+  BadSignature: "the server's certificate has a bad signature",
+};
+
+/**
+ * What a connection refused by TLS or by the server's authentication says
+ * went wrong, in a line naming the variables to fix; undefined for any other
+ * failure (an unreachable server is retried, a refusal is not: certificates
+ * do not fix themselves). Never repeats a credential.
+ */
+export function temporalRefusal(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e) && e.code === GRPC_UNAUTHENTICATED) return `the server refused this process's credentials (TEMPORAL_API_KEY or client certificate): ${e.details}`;
+    if (isGrpcServiceError(e) && e.code === GRPC_PERMISSION_DENIED) return `the server denied access (TEMPORAL_API_KEY, client certificate or TEMPORAL_NAMESPACE): ${e.details}`;
+    const message = e instanceof Error ? e.message : '';
+    const alert = /received fatal alert: (\w+)/.exec(message)?.[1];
+    if (alert) return REFUSED_BY_SERVER[alert] ?? `the server ended the TLS handshake (${alert})`;
+    const invalid = /InvalidCertificate\((\w+)/.exec(message)?.[1];
+    if (invalid) return REFUSED_BY_CLIENT[invalid] ?? `this process refused the server's certificate (${invalid})`;
+  }
+  return undefined;
+}
+
+/** Temporal refused this process's connection (see {@link temporalRefusal}). */
+export class TemporalRefusedError extends Error {
+  constructor(address: string, reason: string) {
+    super(`Temporal at ${address} refused the connection: ${reason}`);
+    this.name = 'TemporalRefusedError';
+  }
+}
+
 /**
  * Checks that Temporal answers, every `intervalMs` while it does and with a
  * backoff from 1 s to `intervalMs` while it does not, logging once per outage
@@ -129,9 +180,12 @@ export function watchTemporal(
     } catch (err) {
       if (available !== false) {
         downSince = Date.now();
+        const refusal = temporalRefusal(err);
         logger.warn(
           { err, address },
-          `Temporal at ${address} does not answer: runs cannot start or change until it does (503 temporal_unavailable); retrying`,
+          refusal
+            ? `Temporal at ${address} refused the connection: ${refusal}; runs cannot start or change until it is fixed (503 temporal_unavailable); retrying`
+            : `Temporal at ${address} does not answer: runs cannot start or change until it does (503 temporal_unavailable); retrying`,
         );
       }
       available = false;

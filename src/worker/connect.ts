@@ -6,7 +6,8 @@
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import { connectTemporal, ensureSearchAttributes, isTemporalUnavailable, type TemporalClient } from '../temporal/client';
+import { temporalConnectionOptions } from '../temporal/connection-options';
+import { connectTemporal, ensureSearchAttributes, isTemporalUnavailable, type TemporalClient, TemporalRefusedError, temporalRefusal } from '../temporal/client';
 
 export interface WorkerConnections extends TemporalClient {
   /** What the worker polls through. */
@@ -19,8 +20,9 @@ const MAX_BACKOFF_MS = 15_000;
 /**
  * Connects (client and native connection) and registers the search
  * attributes, retrying with backoff while Temporal cannot be reached; logs
- * one warning for the wait and one line when connected. Any other failure (a
- * refused search-attribute registration, say) is thrown. Resolves undefined
+ * one warning for the wait and one line when connected. A refused certificate
+ * or key is thrown as a {@link TemporalRefusedError}, and any other failure (a
+ * refused search-attribute registration, say) as it is. Resolves undefined
  * when `signal` aborts first.
  */
 export async function connectWorker(config: Config, logger: Logger, signal: AbortSignal): Promise<WorkerConnections | undefined> {
@@ -33,6 +35,8 @@ export async function connectWorker(config: Config, logger: Logger, signal: Abor
       if (waitingSince !== undefined) logger.info({ address, waitedMs: Date.now() - waitingSince }, `connected to Temporal at ${address}`);
       return connections;
     } catch (err) {
+      const refusal = temporalRefusal(err);
+      if (refusal) throw new TemporalRefusedError(address, refusal);
       if (!isTemporalUnavailable(err)) throw err;
       if (waitingSince === undefined) {
         waitingSince = Date.now();
@@ -47,7 +51,7 @@ export async function connectWorker(config: Config, logger: Logger, signal: Abor
 
 async function connectOnce(config: Config): Promise<WorkerConnections> {
   // The native connection first: it fails at once when nothing listens, where the client waits out its timeout.
-  const native = await NativeConnection.connect({ address: config.temporal.address });
+  const native = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
   try {
     const temporal = await connectTemporal(config);
     try {

@@ -6,6 +6,7 @@ import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { createReconciler } from '../mirror/reconciler';
 import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
+import { TemporalRefusedError } from '../temporal/client';
 import { connectWorker } from './connect';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
@@ -46,7 +47,9 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  logger.fatal({ err }, 'worker failed');
+  // A refused certificate or key is said in its one line; nothing about it is unexpected.
+  if (err instanceof TemporalRefusedError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'worker failed');
   reportError(err, { tags: { service: 'worker' } });
   await flushErrorReports();
   process.exit(1);
