@@ -2,7 +2,8 @@
  * `npm run cluster`: the production topology on one machine. A real Temporal
  * server (built from the Go module proxy) with persistence and visibility on
  * Postgres and its Web UI, two workers and two gateways sharing one
- * Redis-backed rate limit.
+ * Redis-backed rate limit. With `--tls`, the frontend takes mTLS only, from
+ * certificates made here (data/cluster/tls), and every process connects with them.
  * A worker or gateway that exits is started again after a backoff, and the
  * rest keep running, as an orchestrator would. Prints where everything is;
  * Ctrl-C, SIGTERM or SIGHUP stops everything it started.
@@ -10,6 +11,7 @@
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { redactUrl } from '../src/config';
+import { generateCertificates } from './lib/certificates';
 import { obtainPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
@@ -27,6 +29,7 @@ const TEMPORAL_PORT = 7233;
 const GATEWAY_PORTS = [3000, 3001];
 const WORKERS = 2;
 const RETENTION_DAYS = 3;
+const TLS = process.argv.slice(2).includes('--tls');
 const stack = createStack('cluster');
 const { say } = stack;
 
@@ -48,12 +51,25 @@ async function main(): Promise<void> {
   const started = Date.now();
   const binaries = await findOrBuildTemporalServer(say);
   await setupTemporalDatabases(binaries, { postgresUrl: postgres.url }, say);
-  const temporal = await startTemporalServer(binaries, { postgresUrl: postgres.url, port: TEMPORAL_PORT, dataDir: resolve(DATA_DIR, 'temporal') }, say);
+  // Made afresh at each start (they last 30 days): a CA, the frontend's certificate, and the client certificate every process presents.
+  const certificates = TLS ? await generateCertificates(resolve(DATA_DIR, 'tls')) : undefined;
+  if (certificates) say(`mTLS certificates in ${certificates.dir}: CA ca.pem, server server.pem (localhost, 127.0.0.1), client client.pem`);
+  const temporal = await startTemporalServer(
+    binaries,
+    { postgresUrl: postgres.url, port: TEMPORAL_PORT, dataDir: resolve(DATA_DIR, 'temporal'), ...(certificates ? { tls: certificates } : {}) },
+    say,
+  );
   stack.onStop('Temporal server', () => temporal.stop());
-  await ensureNamespace(temporal.address, 'default', RETENTION_DAYS, say);
+  await ensureNamespace(temporal, 'default', RETENTION_DAYS, say);
   env.TEMPORAL_ADDRESS = temporal.address;
+  if (certificates) {
+    env.TEMPORAL_TLS_CLIENT_CERT_PATH = certificates.clientCert;
+    env.TEMPORAL_TLS_CLIENT_KEY_PATH = certificates.clientKey;
+    env.TEMPORAL_TLS_SERVER_CA_CERT_PATH = certificates.ca;
+  }
   const ui = await startTemporalUi(await findOrBuildTemporalUi(say), {
     temporalAddress: temporal.address,
+    tls: certificates,
     port: (await isPortTaken(8080)) ? await freePort() : 8080,
     dataDir: resolve(DATA_DIR, 'ui'),
     codecEndpoint: env.ENCRYPTION_KEYS ? `http://127.0.0.1:${GATEWAY_PORTS[0]}/api/codec` : undefined,
@@ -91,6 +107,12 @@ async function main(): Promise<void> {
       `  Workers        ${WORKERS}, task queue ${config.temporal.taskQueue}`,
       `  Temporal UI    ${ui.url}`,
       `  Temporal       ${temporal.address}  namespace ${config.temporal.namespace} (closed runs kept ${RETENTION_DAYS} days), Postgres persistence and visibility`,
+      ...(certificates
+        ? [
+            `  mTLS           the frontend takes only certificates signed by ${certificates.ca}; the processes present ${certificates.clientCert}`,
+            `                 temporal workflow list --address ${temporal.address} --tls-ca-path ${certificates.ca} --tls-cert-path ${certificates.clientCert} --tls-key-path ${certificates.clientKey}`,
+          ]
+        : []),
       `  Postgres       ${redactUrl(config.database.url)}`,
       `  Rate limit     ${limitNote}`,
       '',

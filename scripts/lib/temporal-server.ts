@@ -7,13 +7,14 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { isPortTaken } from './ports';
+import type { ServerCertificates } from './certificates';
 import { RecentLines } from './postgres';
 import { signalGroup } from './supervisor';
 import { builtVersion, goBinDir, goInstall, onPath, type Say } from './temporal';
@@ -118,10 +119,22 @@ export interface TemporalServerOptions extends ServerDatabases {
   logTo?: 'inherit' | 'ignore';
   /** Given each chunk of the server's output, unless `logTo` is `'inherit'`. */
   onOutput?: (text: string) => void;
+  /**
+   * mTLS on the frontend: it presents `serverCert` and takes only clients
+   * whose certificate `ca` signed; its own system worker presents `clientCert`.
+   * @default plain connections
+   */
+  tls?: ServerCertificates;
 }
 
-export interface TemporalServer {
+/** How to reach a server: its frontend's address, and the TLS a client needs there. */
+export interface ServerEndpoint {
   address: string;
+  /** The CA and a client certificate, when the frontend takes mTLS only. */
+  tls?: TLSConfig;
+}
+
+export interface TemporalServer extends ServerEndpoint {
   pid: number | undefined;
   /** Whether the server process is still running. */
   running(): boolean;
@@ -161,7 +174,17 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
     TEMPORAL_PG_USER: user,
     TEMPORAL_PG_PASSWORD: password,
     TEMPORAL_DYNAMIC_CONFIG: DYNAMIC_CONFIG,
+    ...(options.tls
+      ? {
+          TEMPORAL_FRONTEND_TLS_CERT: options.tls.serverCert,
+          TEMPORAL_FRONTEND_TLS_KEY: options.tls.serverKey,
+          TEMPORAL_FRONTEND_TLS_CA: options.tls.ca,
+          TEMPORAL_SYSTEM_WORKER_TLS_CERT: options.tls.clientCert,
+          TEMPORAL_SYSTEM_WORKER_TLS_KEY: options.tls.clientKey,
+        }
+      : {}),
   };
+  const tls = options.tls && (await clientTls(options.tls));
   // Its own process group: Ctrl-C reaches the script, which stops the server after the workers that use it.
   const child: ChildProcess = spawn(binaries.server, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', '--allow-no-auth', 'start'], {
     env,
@@ -179,7 +202,7 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ready = await Connection.connect({ address, connectTimeout: 1_000 })
+    const ready = await Connection.connect({ address, tls, connectTimeout: 1_000 })
       .then(async (connection) => {
         await connection.workflowService.getSystemInfo({});
         await connection.close();
@@ -193,9 +216,10 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  say(`Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (Postgres persistence and visibility)`);
+  say(`Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (Postgres persistence and visibility${tls ? ', mTLS on the frontend' : ''})`);
   return {
     address,
+    ...(tls ? { tls } : {}),
     pid: child.pid,
     running: () => child.exitCode === null && child.signalCode === null,
     async stop() {
@@ -209,9 +233,15 @@ export async function startTemporalServer(binaries: ServerBinaries, options: Tem
   };
 }
 
+/** What a client of a server with `certificates` presents and trusts: its client certificate, and the CA. */
+export async function clientTls(certificates: ServerCertificates): Promise<TLSConfig> {
+  const [ca, crt, key] = await Promise.all([certificates.ca, certificates.clientCert, certificates.clientKey].map((file) => readFile(file)));
+  return { serverRootCACertificate: ca!, clientCertPair: { crt: crt!, key: key! } };
+}
+
 /** Registers a namespace with a retention for closed runs, unless it exists. */
-export async function ensureNamespace(address: string, namespace: string, retentionDays: number, say: Say): Promise<void> {
-  const connection = await Connection.connect({ address });
+export async function ensureNamespace(server: string | ServerEndpoint, namespace: string, retentionDays: number, say: Say): Promise<void> {
+  const connection = await Connection.connect(typeof server === 'string' ? { address: server } : server);
   try {
     await connection.workflowService.registerNamespace({
       namespace,
@@ -251,15 +281,19 @@ export async function findOrBuildTemporalUi(say: Say): Promise<string> {
 /** Starts the Temporal UI for the server at `temporalAddress` on `port`; answers its URL once it serves. */
 export async function startTemporalUi(
   binary: string,
-  options: { temporalAddress: string; port: number; dataDir: string; codecEndpoint?: string | undefined },
+  options: { temporalAddress: string; port: number; dataDir: string; codecEndpoint?: string | undefined; tls?: ServerCertificates | undefined },
 ): Promise<{ url: string; stop(): Promise<void> }> {
   const configDir = join(options.dataDir, 'config');
   await mkdir(configDir, { recursive: true });
   // With a codec endpoint (payload encryption on), the browser decodes payloads there, sending the user's token.
   const codec = options.codecEndpoint ? ['codec:', `  endpoint: ${options.codecEndpoint}`, '  passAccessToken: true'] : [];
+  // A frontend with mTLS: the UI server presents the client certificate too.
+  const tls = options.tls
+    ? ['tls:', `  caFile: ${options.tls.ca}`, `  certFile: ${options.tls.clientCert}`, `  keyFile: ${options.tls.clientKey}`, '  enableHostVerification: true', '  serverName: localhost']
+    : [];
   await writeFile(
     join(configDir, 'cluster.yaml'),
-    [`temporalGrpcAddress: ${options.temporalAddress}`, 'host: 127.0.0.1', `port: ${options.port}`, 'enableUi: true', 'defaultNamespace: default', ...codec, ''].join('\n'),
+    [`temporalGrpcAddress: ${options.temporalAddress}`, 'host: 127.0.0.1', `port: ${options.port}`, 'enableUi: true', 'defaultNamespace: default', ...codec, ...tls, ''].join('\n'),
   );
   const child = spawn(binary, ['--root', options.dataDir, '--config', 'config', '--env', 'cluster', 'start'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const recent = new RecentLines(20);
