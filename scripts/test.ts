@@ -1,0 +1,43 @@
+/**
+ * `npm test`: the console's build (the browser tests serve it), then the test
+ * suite and the static checks at once. The checks run at a low CPU priority
+ * (nice 10): they take the CPU the suite leaves idle while its integration
+ * files wait (on timers, outages, processes starting) and yield it whenever
+ * the suite wants it, instead of taking a minute and a half of both cores
+ * before the suite starts. Their output is printed after the suite's. Exits
+ * non-zero when the suite or any check failed.
+ *
+ *   node --import tsx scripts/test.ts [vitest filters and options]
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CONSOLE_BUILD, describeOutcome, runChecks, STATIC_CHECKS, summarizeFailures } from './lib/checks';
+
+/** Below the suite's processes, above nothing: a check still ends on an idle machine as fast as alone. */
+const CHECKS_PRIORITY = 10;
+
+function vitest(args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(join('node_modules', '.bin', 'vitest'), ['run', ...args], { stdio: 'inherit' });
+    child.once('error', (err) => {
+      process.stderr.write(`[test] could not start vitest: ${err.message}\n`);
+      resolve(1);
+    });
+    child.once('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const [build] = await runChecks([CONSOLE_BUILD], { lanes: 1 });
+if (build!.code !== 0) {
+  process.stdout.write(describeOutcome(build!));
+  process.exit(1);
+}
+
+const checks = runChecks(STATIC_CHECKS, { lanes: 2, nice: CHECKS_PRIORITY });
+const suite = await vitest(process.argv.slice(2));
+process.stdout.write('[checks] the static checks, which ran beside the suite:\n');
+const outcomes = await checks;
+for (const outcome of outcomes) process.stdout.write(describeOutcome(outcome));
+const failures = summarizeFailures([build!, ...outcomes]);
+if (failures) process.stdout.write(failures);
+process.exit(suite !== 0 || failures ? 1 : 0);
