@@ -18,6 +18,7 @@ import type { Database } from '../../db/schema';
 import { dropDatabase, ensureDatabase } from '../../scripts/lib/postgres';
 import { type Config, loadConfig } from '../../src/config';
 import { createApp } from '../../src/gateway/app';
+import { temporalConnectionOptions } from '../../src/temporal/connection-options';
 import { createLogger, type Logger } from '../../src/logger';
 import { createWorker } from '../../src/worker/create-worker';
 import { installRuntime } from '../../src/worker/runtime';
@@ -82,7 +83,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
   await migrateToLatest(db);
   const { key: adminKey } = await createApiKey(db, { name: 'test harness', role: 'admin' });
 
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterFor(config.encryption) });
   const logger = gatewayLogger ?? createLogger(config, 'test');
   installRuntime(createLogger({ logLevel: 'error' }, 'sdk'));
@@ -109,7 +110,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
     baseUrl,
     adminKey,
     async startWorker() {
-      nativeConnection ??= await NativeConnection.connect({ address: config.temporal.address });
+      nativeConnection ??= await NativeConnection.connect(temporalConnectionOptions(config.temporal));
       worker = await createWorker({
         config,
         db,
