@@ -2,14 +2,8 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { DefinitionRow } from '../../db/schema';
-import {
-  IDEMPOTENCY_KEY_PATTERN,
-  startExecution,
-  startExecutionIdempotently,
-  StartError,
-  StartOptionError,
-  TriggerDataError,
-} from '../executions/start';
+import { IDEMPOTENCY_KEY_PATTERN, startExecutionIdempotently } from '../executions/idempotent-start';
+import { startExecution, StartError, StartOptionError, TriggerDataError } from '../executions/start';
 import { underPath } from '../shared/json-path';
 import type { TriggerType } from '../shared/run';
 import type { RouteDeps } from './context';

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idempotentWorkflowId } from '../../src/executions/start';
+import { idempotentWorkflowId } from '../../src/executions/idempotent-start';
 import { signLegacyWebhook, signStandardWebhook } from '../../src/gateway/webhook-signature';
 import { createHarness, eventually, type Harness } from '../support/harness';
 

@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idempotentWorkflowId } from '../../src/executions/start';
+import { idempotentWorkflowId } from '../../src/executions/idempotent-start';
 import { createApp } from '../../src/gateway/app';
 import { createLogger } from '../../src/logger';
 import { createHarness, eventually, type Harness } from '../support/harness';

@@ -12,7 +12,7 @@
  * timestamp and body): the same signed request sent again answers the first run.
  */
 import type { Router } from 'express';
-import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/start';
+import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/idempotent-start';
 import type { RouteDeps } from '../context';
 import { declaredRouter } from '../declared-router';
 import { LOCATION, type Operations } from '../operations';

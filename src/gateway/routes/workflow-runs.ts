@@ -6,7 +6,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { migrateRequest, migrateWaitingRuns } from '../../executions/migration';
-import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/start';
+import { IDEMPOTENCY_KEY_PATTERN } from '../../executions/idempotent-start';
 import { runTimeoutSchema } from '../../shared/definition';
 import { parseDuration } from '../../shared/duration';
 import type { RouteDeps } from '../context';
