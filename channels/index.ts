@@ -6,6 +6,7 @@
  * Workflow-safe: the workflow bundle and src/shared/ import it.
  */
 import { emailChannel } from './email/channel';
+import { pagerDutyChannel } from './pagerduty/channel';
 import { slackChannel } from './slack/channel';
 import { smsChannel } from './sms/channel';
 import { teamsChannel } from './teams/channel';
@@ -16,6 +17,7 @@ export const CHANNELS = {
   slack: slackChannel,
   sms: smsChannel,
   teams: teamsChannel,
+  pagerduty: pagerDutyChannel,
 } as const;
 
 export type Channels = typeof CHANNELS;

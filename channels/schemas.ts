@@ -7,6 +7,7 @@
  */
 import type { ChannelType } from '.';
 import { emailSchema } from './email/schema';
+import { pagerDutySchema } from './pagerduty/schema';
 import type { AnyChannelSchema } from './schema';
 import { slackSchema } from './slack/schema';
 import { smsSchema } from './sms/schema';
@@ -17,6 +18,7 @@ export const CHANNEL_SCHEMAS = {
   slack: slackSchema,
   sms: smsSchema,
   teams: teamsSchema,
+  pagerduty: pagerDutySchema,
 } as const satisfies { [K in ChannelType]: AnyChannelSchema };
 
 export type ChannelSchemas = typeof CHANNEL_SCHEMAS;

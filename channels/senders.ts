@@ -11,6 +11,7 @@ import type { Config } from '../src/config';
 import type { PacedSend } from '../src/shared/run';
 import { CHANNELS, type Channels, type ChannelType } from '.';
 import { createEmailSender } from './email/sender';
+import { createPagerDutySender } from './pagerduty/sender';
 import { createSlackSender } from './slack/sender';
 import { createSmsSender } from './sms/sender';
 import { createTeamsSender } from './teams/sender';
@@ -24,6 +25,7 @@ const SENDERS = {
   slack: createSlackSender,
   sms: createSmsSender,
   teams: createTeamsSender,
+  pagerduty: createPagerDutySender,
 } satisfies { [K in ChannelType]: (config: Config, ledger: Ledger, outbox: Outbox) => Send };
 
 type Senders = typeof SENDERS;

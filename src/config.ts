@@ -232,6 +232,12 @@ const settings = {
     apiUrl: from('SLACK_API_URL', optionalHttpUrl),
   },
   teams: { webhookUrl: from('TEAMS_WEBHOOK_URL', optionalHttpUrl) },
+  pagerduty: {
+    /** The integration key of the PagerDuty service events go to (Events API v2). */
+    routingKey: from('PAGERDUTY_ROUTING_KEY', optionalString),
+    /** Where events are sent (a proxy; a loopback stand-in in tests). @default 'https://events.pagerduty.com/v2/enqueue' */
+    eventsUrl: from('PAGERDUTY_EVENTS_URL', optionalHttpUrl, (url) => url ?? 'https://events.pagerduty.com/v2/enqueue'),
+  },
   /**
    * A notification step (email, sms, slack, teams, …) whose channel has no
    * credentials records its message in the `dev_outbox` table, not delivered,
@@ -379,6 +385,7 @@ export const SECRET_VARIABLES = [
   'SLACK_BOT_TOKEN',
   'SLACK_WEBHOOK_URL',
   'TEAMS_WEBHOOK_URL',
+  'PAGERDUTY_ROUTING_KEY',
   'SENTRY_DSN',
   'WEBHOOK_SIGNATURE_SECRET',
   'ENCRYPTION_KEYS',

@@ -33,7 +33,7 @@ describe('parseDefinition', () => {
 
   it('names an unknown step type with its path and the known types', () => {
     const [problem] = problems({ ...valid, steps: [{ id: 'x', type: 'fax', to: '1' }] });
-    expect(problem).toMatch(/^\$\.steps\[0\]\.type: unknown step type "fax"; expected one of email, slack, sms, teams, http, set, delay, condition/);
+    expect(problem).toMatch(/^\$\.steps\[0\]\.type: unknown step type "fax"; expected one of email, slack, sms, teams, pagerduty, http, set, delay, condition/);
   });
 
   it('reports problems inside nested branches at their full path', () => {
