@@ -123,9 +123,21 @@ const REFUSED_BY_SERVER: Record<string, string> = {
 const REFUSED_BY_CLIENT: Record<string, string> = {
   UnknownIssuer: "the server's certificate is not signed by a CA this process trusts: set TEMPORAL_TLS_SERVER_CA_CERT_PATH to its CA",
   NotValidForName: "the server's certificate does not hold this address's host name: set TEMPORAL_TLS_SERVER_NAME to a name it holds",
+  NotValidForNameContext: "the server's certificate does not hold this address's host name: set TEMPORAL_TLS_SERVER_NAME to a name it holds",
   Expired: "the server's certificate has expired",
   BadSignature: "the server's certificate has a bad signature",
 };
+
+/** The same, as OpenSSL words them (the client's connection, through grpc-js). */
+const OPENSSL_REFUSALS: [RegExp, string][] = [
+  [/alert unknown ca/, REFUSED_BY_SERVER.UnknownCA!],
+  [/alert bad certificate|alert certificate unknown/, REFUSED_BY_SERVER.BadCertificate!],
+  [/alert certificate expired/, REFUSED_BY_SERVER.CertificateExpired!],
+  [/alert certificate required/, REFUSED_BY_SERVER.CertificateRequired!],
+  [/unable to verify the first certificate|unable to get local issuer certificate|self[- ]signed certificate/, REFUSED_BY_CLIENT.UnknownIssuer!],
+  [/ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames/, REFUSED_BY_CLIENT.NotValidForName!],
+  [/certificate has expired/, REFUSED_BY_CLIENT.Expired!],
+];
 
 /**
  * What a connection refused by TLS or by the server's authentication says
@@ -142,6 +154,8 @@ export function temporalRefusal(err: unknown): string | undefined {
     if (alert) return REFUSED_BY_SERVER[alert] ?? `the server ended the TLS handshake (${alert})`;
     const invalid = /InvalidCertificate\((\w+)/.exec(message)?.[1];
     if (invalid) return REFUSED_BY_CLIENT[invalid] ?? `this process refused the server's certificate (${invalid})`;
+    const openssl = OPENSSL_REFUSALS.find(([pattern]) => pattern.test(message));
+    if (openssl) return openssl[1];
   }
   return undefined;
 }
