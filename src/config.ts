@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { CHANNEL_TYPES, type ChannelType } from '../channels';
 import { standardSecretKey, WEBHOOK_SIGNATURE_SCHEMES, type WebhookSignatureScheme } from './gateway/webhook-signature';
 import { isRole, ROLES, type Role } from './shared/roles';
+import { temporalConnectionSecurity, temporalConnectionVariables, type TemporalConnectionSecurity } from './temporal/connection-options';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -99,6 +100,12 @@ const POSTGRES_URL = /^postgres(ql)?:\/\//;
 const TABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 
 /** Settings that others default to. */
+/** How the connection to Temporal is secured: an envconfig profile under the TEMPORAL_* variables, checked. */
+const temporalSecurity = new Setting(temporalConnectionVariables.shape, (env): TemporalConnectionSecurity => {
+  const security = temporalConnectionSecurity(env);
+  if (security instanceof Error) throw new ConfigError([security.message]);
+  return security;
+});
 const nodeEnv = from('NODE_ENV', z.enum(['development', 'production', 'test']).default('development'));
 const databaseUrl = from(
   'DATABASE_URL',
@@ -201,8 +208,12 @@ const settings = {
     rateLimitPrefix: from('RATE_LIMIT_REDIS_PREFIX', z.string().min(1, 'must not be empty').max(100).default('wfa:ratelimit:')),
   },
   temporal: {
-    address: from('TEMPORAL_ADDRESS', z.string().default('localhost:7233')),
-    namespace: from('TEMPORAL_NAMESPACE', z.string().min(1).default('default')),
+    /** The frontend's `host:port`; else the profile's (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE). @default 'localhost:7233' */
+    address: from('TEMPORAL_ADDRESS', z.string().optional(), (address, env) => address ?? temporalSecurity.value(env).profileAddress ?? 'localhost:7233'),
+    /** Else the profile's. @default 'default' */
+    namespace: from('TEMPORAL_NAMESPACE', z.string().min(1).optional(), (namespace, env) => namespace ?? temporalSecurity.value(env).profileNamespace ?? 'default'),
+    /** TLS, mTLS or an API key to the frontend (src/temporal/connection-options.ts); plain by default. */
+    security: temporalSecurity,
     taskQueue: from('TEMPORAL_TASK_QUEUE', z.string().min(1).default('workflow-automation')),
     uiUrl: from('TEMPORAL_UI_URL', z.url().default('http://localhost:8233')),
   },
@@ -362,6 +373,9 @@ const settings = {
       ...Object.entries(env)
         .filter(([name]) => name.startsWith('HTTP_SECRET_'))
         .map(([, value]) => value),
+      // An API key or client key that came from a profile file.
+      temporalSecurity.value(env).apiKey,
+      temporalSecurity.value(env).tls?.client?.key,
     ].filter((value): value is string => value !== undefined && value.trim() !== ''),
   ),
 } satisfies Settings;
@@ -389,6 +403,8 @@ export const SECRET_VARIABLES = [
   'SENTRY_DSN',
   'WEBHOOK_SIGNATURE_SECRET',
   'ENCRYPTION_KEYS',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
 ] as const;
 
 /** Raised when the environment does not describe a runnable configuration. */
