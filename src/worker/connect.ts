@@ -7,6 +7,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { temporalConnectionOptions } from '../temporal/connection-options';
+import { tlsRefusalOf } from '../temporal/tls-probe';
 import { connectTemporal, ensureSearchAttributes, isTemporalUnavailable, type TemporalClient, TemporalRefusedError, temporalRefusal } from '../temporal/client';
 
 export interface WorkerConnections extends TemporalClient {
@@ -35,7 +36,9 @@ export async function connectWorker(config: Config, logger: Logger, signal: Abor
       if (waitingSince !== undefined) logger.info({ address, waitedMs: Date.now() - waitingSince }, `connected to Temporal at ${address}`);
       return connections;
     } catch (err) {
-      const refusal = temporalRefusal(err);
+      // A closed connection may hide a refused certificate (see tls-probe.ts): the server says which.
+      const tls = config.temporal.security.tls;
+      const refusal = temporalRefusal(err) ?? (tls && isTemporalUnavailable(err) ? await tlsRefusalOf(address, tls) : undefined);
       if (refusal) throw new TemporalRefusedError(address, refusal);
       if (!isTemporalUnavailable(err)) throw err;
       if (waitingSince === undefined) {
