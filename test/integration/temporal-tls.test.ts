@@ -11,8 +11,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCa, generateCertificates, generateSigned, type ServerCertificates } from '../../scripts/lib/certificates';
+import { dropDatabase } from '../../scripts/lib/postgres';
+import { ensureSearchAttributes } from '../../src/temporal/client';
 import {
   ensureNamespace,
   findOrBuildTemporalServer,
@@ -80,6 +83,18 @@ describe.skipIf(!withGo)('the product over mTLS (needs Go to build the Temporal 
     await setupTemporalDatabases(binaries, databases(suffix), say);
     server = await startTemporalServer(binaries, { ...databases(suffix), port: await freeServerPort(), dataDir: join(scratch, 'temporal'), tls: certificates }, say);
     await ensureNamespace(server, 'default', 1, say);
+    const connection = await Connection.connect(server);
+    try {
+      await ensureSearchAttributes(connection, 'default');
+      // The frontend learns of a new namespace and its search attributes when it next reads it: until
+      // a query by one is accepted, a start could be refused.
+      await eventually(async () => {
+        await connection.workflowService.listWorkflowExecutions({ namespace: 'default', query: `DefinitionKey = 'none'` });
+        return true;
+      }, 60_000, 'the server to know the namespace and its search attributes');
+    } finally {
+      await connection.close();
+    }
     // The harness's gateway and client connect over mTLS, as the product's processes do.
     h = await createHarness({ worker: false, env: mtlsEnv() });
   }, FILE_TIMEOUT);
@@ -88,6 +103,14 @@ describe.skipIf(!withGo)('the product over mTLS (needs Go to build the Temporal 
     await processes.killAll();
     await h?.close();
     await server?.stop();
+    // The server's two databases go with it, on a Postgres of TEST_DATABASE_URL as on an embedded one.
+    const { postgresUrl, main, visibility } = databases(suffix);
+    const urlOf = (database: string) => {
+      const url = new URL(postgresUrl);
+      url.pathname = `/${database}`;
+      return url.toString();
+    };
+    await Promise.all([main, visibility].map((database) => dropDatabase(urlOf(database)).catch(() => undefined)));
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }, FILE_TIMEOUT);
 
