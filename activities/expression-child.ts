@@ -7,24 +7,19 @@
 import { evaluateExpression, ExpressionError, type ExpressionScope } from '../src/shared/expressions';
 
 /**
- * Evaluation steps one expression may take here, charged as in a workflow:
- * enough for one pass over the longest list an expression may build (100,000
- * items) with a built-in (`$filter(list, $boolean)`, about 0.15 s), or an
- * ordinary map over 10,000 items (about 60,000 steps, 0.4 s). The hostile
- * corpus's cases that stop at this limit take 0.1–0.9 s of CPU to reach it
- * (3–7 µs a step outside the sandbox, against 0.33 ms inside it). Each of
- * those seconds is taken from the other runs of a 2-core machine, so the
- * limits are no larger than ordinary definitions need.
+ * Evaluation steps one expression may take here, charged as in a workflow.
+ * The hostile corpus's cases that stop at this limit take 0.2–2.2 s of CPU to
+ * reach it (3–7 µs a step outside the sandbox, against 0.33 ms inside it), and
+ * an ordinary map over 10,000 items (about 60,000 steps) about 0.4 s.
  */
-export const EXPRESSION_ACTIVITY_STEPS = 150_000;
+export const EXPRESSION_ACTIVITY_STEPS = 300_000;
 /**
  * CPU time (ms) one evaluation may use here, whatever its steps: what bounds
  * work the steps undercharge outside the sandbox (a `$string` of a long list,
- * built natively, costs far more than a step here), the same second a
- * workflow task may spend in expressions. CPU, not wall time, so a busy
- * machine, where this process gets the CPU last, gives the same verdict.
+ * built natively, costs far more than a step here). CPU, not wall time, so a
+ * busy machine, where this process gets the CPU last, gives the same verdict.
  */
-export const EXPRESSION_ACTIVITY_CPU_LIMIT_MS = 1_000;
+export const EXPRESSION_ACTIVITY_CPU_LIMIT_MS = 3_000;
 /** Steps between two looks at the CPU clock. */
 const STEPS_PER_LOOK = 64;
 

@@ -97,7 +97,7 @@ const mirror = wf.proxyLocalActivities<Activities>({
 
 /**
  * Evaluates an expression too large for the workflow thread. Its own limits
- * (steps, 1 s of CPU) end it; the timeout leaves room for the evaluations
+ * (steps, 3 s of CPU) end it; the timeout leaves room for the evaluations
  * queued before it in the worker's expression process, which runs one at a
  * time at the lowest priority. A second attempt only for a worker lost mid-way.
  */
