@@ -1,11 +1,10 @@
 /**
  * `npm test`: the console's build (the browser tests serve it), then the test
  * suite and the static checks at once. The checks run at a low CPU priority
- * (nice 10): they take the CPU the suite leaves idle while its integration
- * files wait (on timers, outages, processes starting) and yield it whenever
- * the suite wants it, instead of taking a minute and a half of both cores
- * before the suite starts. Their output is printed after the suite's. Exits
- * non-zero when the suite or any check failed.
+ * (nice 10), so the suite starts at once instead of after a minute and a half
+ * of checks, and keeps the CPU when both want it (on 2 cores it mostly does:
+ * docs/TESTING.md has the measured runs). Their output is printed after the
+ * suite's. Exits non-zero when the suite or any check failed.
  *
  *   node --import tsx scripts/test.ts [vitest filters and options]
  */
@@ -13,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CONSOLE_BUILD, describeOutcome, runChecks, STATIC_CHECKS, summarizeFailures } from './lib/checks';
 
-/** Below the suite's processes, above nothing: a check still ends on an idle machine as fast as alone. */
+/** Below the suite's processes: a check still runs as fast as alone where the CPU is free. */
 const CHECKS_PRIORITY = 10;
 
 function vitest(args: string[]): Promise<number> {
