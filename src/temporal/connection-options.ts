@@ -186,17 +186,22 @@ function profileError(err: unknown, vars: Variables): Error {
   return new Error(`TEMPORAL_CONFIG_FILE ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
 }
 
-function fileProblem(path: string): string | undefined {
+/** A file's text, or what keeps it from being read, in words that follow its name. */
+function readText(path: string): { text: string } | { problem: string } {
   try {
-    readFileSync(path);
-    return undefined;
+    return { text: readFileSync(path, 'utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return 'does not exist';
-    if (code === 'EACCES') return 'cannot be read (permission denied)';
-    if (code === 'EISDIR') return 'is a folder, not a file';
-    return `cannot be read (${code ?? 'error'})`;
+    if (code === 'ENOENT') return { problem: 'does not exist' };
+    if (code === 'EACCES') return { problem: 'cannot be read (permission denied)' };
+    if (code === 'EISDIR') return { problem: 'is a folder, not a file' };
+    return { problem: `cannot be read (${code ?? 'error'})` };
   }
+}
+
+function fileProblem(path: string): string | undefined {
+  const read = readText(path);
+  return 'problem' in read ? read.problem : undefined;
 }
 
 /** A PEM's text and the words that name where it came from. */
@@ -209,9 +214,9 @@ function readPem(source: ConfigDataSource | undefined, where: (kind: 'path' | 'd
   if (source === undefined) return undefined;
   if ('path' in source) {
     const name = `${where('path')} (${source.path})`;
-    const problem = fileProblem(source.path);
-    if (problem) return new Error(`${name} ${problem}`);
-    return { text: readFileSync(source.path, 'utf8'), source: name };
+    const read = readText(source.path);
+    if ('problem' in read) return new Error(`${name} ${read.problem}`);
+    return { text: read.text, source: name };
   }
   const text = typeof source.data === 'string' ? source.data : Buffer.from(source.data).toString('utf8');
   return { text, source: where('data') };

@@ -13,15 +13,13 @@ import { ERROR_TYPES, isPacedSend, type PacedSend } from '../../src/shared/run';
 import type { RunContext } from '../context';
 import type { StepHandler } from './types';
 
-type MessageStep = ChannelStep;
-
 /**
  * The handler of a channel's step: its rendered message, the delivery key and
  * the step's delivery policy, then what the channel adds, go to its send
  * activity. (The order of the awaits here is the order of commands in
  * recorded histories: keep it.)
  */
-export function messageHandler(channel: AnyChannel): StepHandler<MessageStep> {
+export function messageHandler(channel: AnyChannel): StepHandler<ChannelStep> {
   return async (step, path, ctx) => {
     const rendering = ctx.renderFields(channel.message(step), step);
     const rendered = rendering instanceof Promise ? await rendering : rendering;
@@ -40,7 +38,7 @@ export function messageHandler(channel: AnyChannel): StepHandler<MessageStep> {
 /** Rounds of "not yet" from the pacer before the step gives up; each is a timer to a slot the pacer gave. */
 const MAX_PACING_ROUNDS = 20;
 
-export async function deliver<R>(step: MessageStep, path: string, ctx: RunContext, send: () => Promise<R | PacedSend>): Promise<R> {
+export async function deliver<R>(step: ChannelStep, path: string, ctx: RunContext, send: () => Promise<R | PacedSend>): Promise<R> {
   if (step.quietHours) await waitOutQuietHours(step, path, ctx);
   for (let round = 1; ; round++) {
     const flushing = ctx.flushIfBehind();
@@ -60,7 +58,7 @@ export async function deliver<R>(step: MessageStep, path: string, ctx: RunContex
   }
 }
 
-async function waitOutQuietHours(step: MessageStep, path: string, ctx: RunContext): Promise<void> {
+async function waitOutQuietHours(step: ChannelStep, path: string, ctx: RunContext): Promise<void> {
   const quiet = step.quietHours!;
   const timeZone = await ctx.render(quiet.timeZone, step);
   let end: number | undefined;
