@@ -65,6 +65,7 @@ export class ExpressionProcess {
   /** Evaluations run one after another: the tail of the queue. */
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 0;
+  private unanswered = 0;
 
   constructor(options: ExpressionProcessOptions = {}) {
     this.priority = options.priority ?? EXPRESSION_PROCESS_PRIORITY;
@@ -77,9 +78,17 @@ export class ExpressionProcess {
    * if it is being evaluated.
    */
   evaluate(source: string, data: EvaluationRequest['data'], signal?: AbortSignal): Promise<EvaluationAnswer> {
+    this.unanswered += 1;
     const turn = this.queue.then(() => this.send({ id: ++this.nextId, source, data }, signal));
     this.queue = turn.catch(() => undefined);
-    return turn;
+    return turn.finally(() => {
+      this.unanswered -= 1;
+    });
+  }
+
+  /** Evaluations handed to this process and not answered yet: the one it is working on and those queued behind it. */
+  get pending(): number {
+    return this.unanswered;
   }
 
   /** The child's process id, while there is one. */

@@ -22,6 +22,14 @@ export function transient(type: ErrorType, message: string, retryAfterMs?: numbe
 }
 
 /**
+ * A refusal that says only "not now": retried by the activity's policy, and
+ * benign, so the worker logs each attempt at debug rather than at warn.
+ */
+export function busy(type: ErrorType, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: ERROR_TYPES[type], message, nonRetryable: false, category: ApplicationFailureCategory.BENIGN });
+}
+
+/**
  * Runs `work`, which needs the product's own Postgres, answering a retryable
  * `DatabaseUnavailable` when Postgres is out of reach. Runs started with
  * `databaseWaitLimitSeconds` list that type as not retryable, so the failure

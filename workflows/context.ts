@@ -70,11 +70,21 @@ const PATCH_BOUNDED_EXPRESSIONS = 'bounded-expressions-2026-12';
 const PATCH_METERED_EXPRESSIONS = 'metered-expressions-2026-12';
 /**
  * An expression the metered budgets stop in the workflow thread is evaluated
- * again in a local activity (activities/expressions.ts), with larger limits,
- * and the history records its result. Checked only when an expression needs
- * it, so runs whose expressions fit in the workflow thread record no marker.
+ * again in an activity (activities/expressions.ts), with larger limits, and
+ * the history records its result (a local activity, until the patch below).
+ * Checked only when an expression needs it, so runs whose expressions fit in
+ * the workflow thread record no marker.
  */
 const PATCH_EXPRESSIONS_OUTSIDE = 'expressions-outside-workflow-2026-12';
+/**
+ * That evaluation is an ordinary activity, not a local one: the SDK keeps a
+ * workflow task open while its local activities run, so each evaluation held
+ * one of the worker's workflow-task slots for as long as it took, waiting
+ * included (2.5–5 s a hostile run), and ordinary runs waited for a slot.
+ * Checked at the same point as the patch above, just after it, so runs that
+ * recorded the local activity replay with it.
+ */
+const PATCH_EXPRESSIONS_AS_ACTIVITY = 'expressions-as-activity-2026-12';
 
 /** How far (in workflow time) the mirror may lag a run that is busy with activities. */
 export const MIRROR_MAX_LAG_MS = 1_000;
@@ -96,14 +106,35 @@ const mirror = wf.proxyLocalActivities<Activities>({
 });
 
 /**
- * Evaluates an expression too large for the workflow thread. Its own limits
- * (steps, 3 s of CPU) end it; the timeout leaves room for the evaluations
- * queued before it in the worker's expression process, which runs one at a
- * time at the lowest priority. A second attempt only for a worker lost mid-way.
+ * Evaluates an expression too large for the workflow thread, as runs recorded
+ * before {@link PATCH_EXPRESSIONS_AS_ACTIVITY} did. Its own limits (steps, 3 s
+ * of CPU) end it; the timeout leaves room for the evaluations queued before
+ * it in the worker's expression process, which runs one at a time at a low
+ * priority. A second attempt only for a worker lost mid-way.
  */
-const outside = wf.proxyLocalActivities<Activities>({
+const outsideLocally = wf.proxyLocalActivities<Activities>({
   startToCloseTimeout: '10m',
   retry: { maximumAttempts: 2, initialInterval: '1s', nonRetryableErrorTypes: [ERROR_TYPES.ExpressionFailed] },
+  summary: 'evaluate an expression past the workflow thread\'s limits',
+});
+
+/**
+ * The same evaluation as an ordinary activity (runs with
+ * {@link PATCH_EXPRESSIONS_AS_ACTIVITY}), on the run's task queue: the
+ * workflow task completes, and frees its slot, while the expression is
+ * evaluated. A worker holds only a couple of these at once (one evaluating,
+ * one next), so they cannot take the activity slots other steps need; one it
+ * has no room for fails at once with `ExpressionsBusy` and is tried again
+ * after a backoff, on whichever worker has room, for up to 10 minutes in all
+ * (what the local activity allowed for its queue). An attempt covers its
+ * evaluation (3 s of CPU at most, at a low priority) and the one ahead of it;
+ * the heartbeat notices a worker lost mid-way within seconds.
+ */
+const outside = wf.proxyActivities<Activities>({
+  scheduleToCloseTimeout: '10m',
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [ERROR_TYPES.ExpressionFailed] },
   summary: 'evaluate an expression past the workflow thread\'s limits',
 });
 
@@ -411,15 +442,17 @@ export class RunContext {
   }
 
   /**
-   * An expression the workflow thread's budgets stopped, evaluated by a local
-   * activity instead (runs with metered guards that pass the patch check); the
+   * An expression the workflow thread's budgets stopped, evaluated by an
+   * activity instead (runs with metered guards that pass the patch check):
+   * an ordinary one, or for runs recorded before that patch, a local one. The
    * decision follows the step count, so replay takes the same path.
    */
   private async evaluateOutside(source: string, data: unknown, stopped: StepLimitError): Promise<unknown> {
     const shared = this.shared;
     if (shared.guards !== 'metered' || !wf.patched(PATCH_EXPRESSIONS_OUTSIDE)) throw stopped;
+    const activities = wf.patched(PATCH_EXPRESSIONS_AS_ACTIVITY) ? outside : outsideLocally;
     try {
-      const { value } = await outside.evaluateExpression({ source, data: data as ExpressionScope });
+      const { value } = await activities.evaluateExpression({ source, data: data as ExpressionScope });
       return value;
     } catch (err) {
       if (wf.isCancellation(err)) throw err;

@@ -284,6 +284,11 @@ export const ERROR_TYPES = {
   DeliveryOutcomeUnknown: 'DeliveryOutcomeUnknown',
   /** An expression in the step failed to evaluate: never retried. */
   ExpressionFailed: 'ExpressionFailed',
+  /**
+   * The worker already holds as many expressions past the workflow thread's
+   * limits as it evaluates at once (activities/expressions.ts): retried.
+   */
+  ExpressionsBusy: 'ExpressionsBusy',
   /** The step's time zone (quiet hours) is not one the runtime knows: never retried. */
   InvalidTimeZone: 'InvalidTimeZone',
   /** The channel's pacer kept answering "not yet" (clocks far apart): never retried. */

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecution } from '../../db/executions';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { EXPRESSION_EVALUATIONS_HELD } from '../../activities/expressions';
 import { HOSTILE, type HostileExpression, inRun, matchesResult } from '../support/hostile-expressions';
 
 let h: Harness;
@@ -76,7 +77,7 @@ async function settledRow(executionId: string) {
 }
 
 async function runEntry(saved: HostileExpression) {
-  // A run evaluates again, in a local activity, what the workflow thread's step budgets stop.
+  // A run evaluates again, in an activity, what the workflow thread's step budgets stop.
   const entry = { ...saved, ...inRun(saved) };
   const { key, created } = await saveHostile(entry.expression);
   if (entry.outcome === 'refused') {
@@ -139,6 +140,21 @@ describe('a poison-pill run fails alone', () => {
     expect(h.workerState()).toBe('RUNNING');
   });
 
+  it(`five hostile runs at once each fail naming their limit: the worker holds ${EXPRESSION_EVALUATIONS_HELD} evaluations and has the others tried again`, async () => {
+    const { key } = await saveHostile(RECURSION);
+    const hostile = await Promise.all(Array.from({ length: 5 }, () => start(key)));
+    const limit = /more than 300000 evaluation steps \(the limit of an expression evaluated outside the workflow thread\)/;
+    for (const { handle } of hostile) expect((await rootFailure(handle)).message).toMatch(limit);
+    // The last attempt of each evaluation, with the failure of the one before it (a refusal, where there was one).
+    const lastAttempts = await Promise.all(
+      hostile.map(async ({ handle }) => (await handle.fetchHistory()).events!.find((e) => e.activityTaskStartedEventAttributes)!.activityTaskStartedEventAttributes!),
+    );
+    const refused = lastAttempts.filter((a) => (a.attempt ?? 1) > 1);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const attempt of refused) expect(attempt.lastFailure?.applicationFailureInfo?.type).toBe('ExpressionsBusy');
+    await ordinaryRun();
+  }, 120_000);
+
   it('a worker that starts with hostile runs open stays up and serves the rest', async () => {
     await h.stopWorker();
     const keys = await Promise.all(
@@ -167,7 +183,7 @@ describe('an ordinary expression past the workflow thread’s budgets', () => {
     });
   }
 
-  it.each([1_000, 10_000])('computes %d line totals in a local activity and records its result', async (count) => {
+  it.each([1_000, 10_000])('computes %d line totals in an activity, not a local one, and records its result', async (count) => {
     const { key, created } = await saveHostile(TOTALS);
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const items = Array.from({ length: count }, (_, i) => ({ qty: (i % 5) + 1, price: 2 }));
@@ -176,8 +192,14 @@ describe('an ordinary expression past the workflow thread’s budgets', () => {
     expect(result.status).toBe('SUCCESS');
     expect(result.vars.x).toEqual(items.map((i) => i.qty * i.price));
     const recorded = await markers(handle.workflowId);
-    expect(recorded.filter((m) => m.name === 'core_local_activity' && m.details.includes('evaluateExpression'))).toHaveLength(1);
+    expect(recorded.some((m) => m.name === 'core_local_activity' && m.details.includes('evaluateExpression'))).toBe(false);
     expect(recorded.some((m) => m.name === 'core_patch' && m.details.includes('expressions-outside-workflow-2026-12'))).toBe(true);
+    expect(recorded.some((m) => m.name === 'core_patch' && m.details.includes('expressions-as-activity-2026-12'))).toBe(true);
+    // Scheduled as the workflow task that stopped at the budget completed: the task's slot was free while it ran.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'evaluateExpression');
+    expect(scheduled).toHaveLength(1);
+    expect(events.filter((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled[0]!.eventId?.toString())).toHaveLength(1);
   }, 60_000);
 
   it('records nothing more for a run whose expressions fit in the workflow thread', async () => {

@@ -176,8 +176,9 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     triggerData: { contact: { primary: { address: { name: 'lanes' } } } },
   },
   // An expression past the workflow thread's budget of one expression (200 steps for runs that
-  // record it): evaluated again by the local activity `evaluateExpression`, whose result the
-  // history keeps. Its history fails to replay if the budget, or where the fallback happens, moves.
+  // record it): evaluated again by the activity `evaluateExpression` (a local one in histories
+  // recorded before the `expressions-as-activity-2026-12` patch), whose result the history keeps.
+  // Its history fails to replay if the budget, where the fallback happens, or the kind of activity moves.
   'expression-outside': {
     definition: {
       key: 'replay-expression-outside',

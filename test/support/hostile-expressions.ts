@@ -18,7 +18,7 @@ export interface HostileExpression {
   runResult?: unknown;
 }
 
-/** How an entry ends in a run, where expressions the workflow thread's budgets stop are evaluated again in a local activity. */
+/** How an entry ends in a run, where expressions the workflow thread's budgets stop are evaluated again in an activity. */
 export function inRun(entry: HostileExpression): Pick<HostileExpression, 'outcome' | 'error' | 'result'> {
   return {
     outcome: entry.runOutcome ?? entry.outcome,

@@ -1,14 +1,14 @@
 /**
  * Expressions too large for the workflow thread: the in-workflow evaluation
- * hands them to a fallback (a local activity in a run), and the activity
+ * hands them to a fallback (an activity in a run), and the activity
  * evaluates them with its own, larger limits, in a child process.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { getPriority } from 'node:os';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EXPRESSION_PROCESS_PRIORITY, ExpressionProcess } from '../../activities/expression-process';
-import { createExpressionActivities, EXPRESSION_ACTIVITY_STEPS, type ExpressionActivityInput } from '../../activities/expressions';
+import { createExpressionActivities, EXPRESSION_ACTIVITY_STEPS, EXPRESSION_EVALUATIONS_HELD, type ExpressionActivityInput } from '../../activities/expressions';
 import { evaluateExpression, type ExpressionScope, MAX_EVALUATION_STEPS, StepLimitError, MAX_TASK_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
 import { HOSTILE, inRun, matchesResult } from '../support/hostile-expressions';
 
@@ -150,6 +150,26 @@ describe('the evaluateExpression activity', () => {
       'expression needed more than 64 MB of memory (the memory limit of an expression evaluated outside the workflow thread)',
     );
     expect(await inActivity({ source: TOTALS, data: scopeWithItems(3) }, own)).toEqual({ value: [2, 4, 6] });
+    evaluator.close();
+  });
+
+  it(`holds ${EXPRESSION_EVALUATIONS_HELD} evaluations at once and refuses one more at once (retried), so expressions leave the worker's other activity slots free`, async () => {
+    const evaluator = new ExpressionProcess({ priority: 0 });
+    const own = createExpressionActivities(evaluator);
+    const endless = { source: '($f := function($x){ $f($x) }; $f(1))', data: scopeWithItems(0) };
+    const held = Array.from({ length: EXPRESSION_EVALUATIONS_HELD }, () => inActivity(endless, own));
+    expect(evaluator.pending).toBe(EXPRESSION_EVALUATIONS_HELD);
+    const { error } = (await inActivity({ source: TOTALS, data: scopeWithItems(2) }, own)) as { error: ApplicationFailure };
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error.type).toBe('ExpressionsBusy');
+    expect(error.nonRetryable).toBe(false);
+    expect(error.category).toBe(ApplicationFailureCategory.BENIGN);
+    // A local activity (runs recorded before the ordinary one) takes no activity slot: it waits its turn.
+    const local = inActivity({ source: TOTALS, data: scopeWithItems(2) }, own, new MockActivityEnvironment({ isLocal: true }));
+    for (const outcome of await Promise.all(held)) expect((outcome as { error: Error }).error.message).toMatch('evaluation steps');
+    expect(await local).toEqual({ value: [2, 4] });
+    expect(evaluator.pending).toBe(0);
+    expect(await inActivity({ source: TOTALS, data: scopeWithItems(2) }, own)).toEqual({ value: [2, 4] });
     evaluator.close();
   });
 
