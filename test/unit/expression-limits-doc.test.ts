@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EXPRESSION_PROCESS_HEAP_MB } from '../../activities/expression-process';
-import { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS } from '../../activities/expressions';
+import { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS, EXPRESSION_EVALUATIONS_HELD } from '../../activities/expressions';
 import {
   CHARACTERS_PER_STEP,
   ITEMS_PER_STEP,
@@ -33,6 +33,7 @@ describe("the user guide's expression limits", () => {
     ['evaluation steps of one expression evaluated outside the workflow thread', EXPRESSION_ACTIVITY_STEPS],
     ['CPU time one expression evaluated outside the workflow thread may use', EXPRESSION_ACTIVITY_CPU_LIMIT_MS],
     ['memory one expression evaluated outside the workflow thread may use', EXPRESSION_PROCESS_HEAP_MB],
+    ['expressions a worker holds for evaluation outside the workflow thread at once', EXPRESSION_EVALUATIONS_HELD],
     ['nesting depth of evaluation', MAX_EVALUATION_DEPTH],
     ['length of a list an expression builds', MAX_SEQUENCE_LENGTH],
     ['length of a string an expression builds', MAX_STRING_LENGTH],
