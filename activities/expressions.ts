@@ -48,7 +48,8 @@ export function createExpressionActivities(evaluator = expressionProcess, held =
     async evaluateExpression({ source, data }: ExpressionActivityInput): Promise<{ value: unknown }> {
       // A local activity (runs recorded before the ordinary one) takes no activity slot, and could not wait for a retry.
       if (evaluator.pending >= held && !isLocal()) {
-        throw busy('ExpressionsBusy', `this worker is already evaluating ${held} expressions past the workflow thread's limits; tried again shortly`);
+        // Worded to stand as the step's error too, should no worker have room until the activity's last attempt.
+        throw busy('ExpressionsBusy', `no room on the worker for another expression past the workflow thread's limits (a worker holds ${held} at once)`);
       }
       let answer;
       try {
