@@ -15,11 +15,20 @@ const PURE_PACKAGES = ['@temporalio/common', 'jsonata', 're2js', 'zod'];
 /**
  * The workflow-safe files of the notification channels (channels/): what each
  * declares for the interpreter (`channel.ts`, bundled into the workflow) and
- * for the definition language (`schema.ts`), with their registries. Their
+ * for the definition language (`schema.ts`), their connection types
+ * (`connection.ts`), with their registries. Their
  * senders (`sender.ts`, `senders.ts`) are Node code.
  */
 const CHANNEL_DECLARATIONS = ['channels/index.ts', 'channels/channel.ts', 'channels/*/channel.ts'];
-const CHANNEL_FILES = [...CHANNEL_DECLARATIONS, 'channels/schemas.ts', 'channels/schema.ts', 'channels/*/schema.ts'];
+const CHANNEL_FILES = [
+  ...CHANNEL_DECLARATIONS,
+  'channels/schemas.ts',
+  'channels/schema.ts',
+  'channels/*/schema.ts',
+  'channels/connections.ts',
+  'channels/connection.ts',
+  'channels/*/connection.ts',
+];
 
 /**
  * Per kind of workflow code: its files, the project folders and files it may

@@ -16,7 +16,9 @@ import type { ApplicationFailure } from '@temporalio/common';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { Config } from '../src/config';
+import { httpConnectionHeaders } from '../src/shared/http-connection';
 import type { Rendered } from '../src/shared/run';
+import { type ChannelSettings, retryAuthFailureOfConnection } from './connections';
 import { parseInput, permanent, transient } from './failures';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
@@ -37,6 +39,8 @@ export const httpRequestInput = z.object({
   headers: z.record(z.string(), z.string()).default({}),
   /** Header name → name of a secret in configuration (HTTP_SECRET_<NAME>). */
   secretHeaders: z.record(z.string(), z.string()).default({}),
+  /** An `http` connection whose credentials the request carries. */
+  connection: z.string().min(1).optional(),
   body: z.unknown().optional(),
   /** Instead of `body`. */
   form: formFields.optional(),
@@ -58,7 +62,7 @@ export const MAX_RESPONSE_BYTES = 1_048_576;
 
 const KEPT_HEADERS = ['content-type', 'content-length', 'etag', 'last-modified', 'location', 'retry-after', 'x-request-id'];
 
-export function createHttpActivities(config: Config) {
+export function createHttpActivities(config: Config, settings: Pick<ChannelSettings, 'http'>) {
   const guard = createAddressGuard(config.outbound.allowedHosts);
 
   return {
@@ -74,6 +78,12 @@ export function createHttpActivities(config: Config) {
         }
         headers[header.toLowerCase()] = value;
       }
+      const connection = input.connection === undefined ? undefined : await settings.http(input.connection);
+      if (connection?.baseUrl !== undefined && !isUnder(input.url, connection.baseUrl)) {
+        throw permanent('ProviderRejected', `http step: ${new URL(input.url).origin} is not under the base URL of connection "${input.connection}"; its credentials go only there`);
+      }
+      const connectionHeaders = connection ? lowerKeys(httpConnectionHeaders(connection)) : {};
+      Object.assign(headers, connectionHeaders);
       let payload: string | undefined;
       if (input.method !== 'GET' && input.method !== 'HEAD') {
         if (input.form !== undefined) {
@@ -89,14 +99,14 @@ export function createHttpActivities(config: Config) {
         method: input.method,
         headers,
         payload,
-        credentialHeaders: Object.keys(input.secretHeaders).map((h) => h.toLowerCase()),
+        credentialHeaders: [...Object.keys(input.secretHeaders).map((h) => h.toLowerCase()), ...Object.keys(connectionHeaders)],
         timeoutMs: input.timeoutMs,
         maxBytes: MAX_RESPONSE_BYTES,
         tooLarge: (url) => permanent('ProviderRejected', `the response from ${url.host} is larger than ${MAX_RESPONSE_BYTES} bytes`),
         guard,
       });
       const failure = statusFailure(res);
-      if (failure) throw failure;
+      if (failure) throw retryAuthFailureOfConnection(failure, input.connection);
       const text = res.body.toString('utf8');
       const type = String(res.headers['content-type'] ?? '');
       let body: unknown = text;
@@ -115,6 +125,14 @@ export function createHttpActivities(config: Config) {
       return { status: res.status, headers: kept, body };
     },
   };
+}
+
+/** Whether `url` lies under `base`: the same origin, and a path that starts with the base's. */
+function isUnder(url: string, base: string): boolean {
+  const target = new URL(url);
+  const root = new URL(base);
+  const path = root.pathname.endsWith('/') ? root.pathname : `${root.pathname}/`;
+  return target.origin === root.origin && (target.pathname === root.pathname || target.pathname.startsWith(path));
 }
 
 /** One outbound request through the address guard. */

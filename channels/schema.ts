@@ -7,6 +7,7 @@
  * (zod): the registry of these is channels/schemas.ts.
  */
 import { z } from 'zod';
+import { connectionName } from './connection';
 
 /** What a notification step does when an earlier attempt may already have delivered. */
 export const DELIVERY_POLICIES = ['at-least-once', 'at-most-once'] as const;
@@ -31,8 +32,11 @@ export const deliveryPolicyInput = z.enum(DELIVERY_POLICIES).default('at-least-o
 
 /**
  * A message activity's input made of its step's fields: the delivery key, the
- * fields, the delivery policy.
+ * fields, the delivery policy, the connection.
  */
 export function messageInput<F extends z.ZodRawShape>(fields: F) {
-  return z.object({ deliveryKey: deliveryKeyInput, ...fields, delivery: deliveryPolicyInput });
+  return z.object({ deliveryKey: deliveryKeyInput, ...fields, delivery: deliveryPolicyInput, connection: connectionInput });
 }
+
+/** The connection a step names, opened by its sender; none: the channel's settings from the environment. */
+export const connectionInput = connectionName.optional();

@@ -4,6 +4,7 @@
  * activity under the name its declaration gives (channels/index.ts), taking
  * the channel's next pacing slot first.
  */
+import { type ChannelSettings, retryAuthFailureOfConnection } from '../activities/connections';
 import type { Ledger } from '../activities/delivery';
 import type { Outbox } from '../activities/outbox';
 import { type Pacer, paced } from '../activities/pacing';
@@ -19,14 +20,18 @@ import { createTeamsSender } from './teams/sender';
 // `any`: each sender takes its own input, typed in ChannelActivities below.
 type Send = (input: any) => Promise<unknown>;
 
-/** Each channel's sender, built from the configuration, the delivery ledger and the dev outbox. */
+/**
+ * Each channel's sender, built from the configuration, the delivery ledger,
+ * the dev outbox and its settings for each send (the environment's, or a
+ * named connection's).
+ */
 const SENDERS = {
   email: createEmailSender,
   slack: createSlackSender,
   sms: createSmsSender,
   teams: createTeamsSender,
   pagerduty: createPagerDutySender,
-} satisfies { [K in ChannelType]: (config: Config, ledger: Ledger, outbox: Outbox) => Send };
+} satisfies { [K in ChannelType]: (config: Config, ledger: Ledger, outbox: Outbox, settings: ChannelSettings) => Send };
 
 type Senders = typeof SENDERS;
 
@@ -38,11 +43,16 @@ export type ChannelActivities = {
   [K in ChannelType as Channels[K]['activity']]: Paced<ReturnType<Senders[K]>>;
 };
 
-export function createChannelActivities(config: Config, ledger: Ledger, outbox: Outbox, pacer: Pacer): ChannelActivities {
+export function createChannelActivities(config: Config, ledger: Ledger, outbox: Outbox, pacer: Pacer, settings: ChannelSettings): ChannelActivities {
   const activities: Record<string, Send> = {};
   for (const type of Object.keys(SENDERS) as ChannelType[]) {
+    const send = SENDERS[type](config, ledger, outbox, settings) as Send;
+    const sendThroughConnection: Send = (input: { connection?: string }) =>
+      send(input).catch((err: unknown) => {
+        throw retryAuthFailureOfConnection(err, input.connection);
+      });
     // Sends take their channel's next slot first (PACING_<CHANNEL>_PER_MINUTE).
-    activities[CHANNELS[type].activity] = paced(pacer, type, SENDERS[type](config, ledger, outbox) as Send);
+    activities[CHANNELS[type].activity] = paced(pacer, type, sendThroughConnection);
   }
   return activities as ChannelActivities;
 }

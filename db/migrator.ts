@@ -12,6 +12,7 @@ import * as deliveryClaimedBy from './migrations/2026-12-03T07-00-00_delivery_cl
 import * as recoveryBatches from './migrations/2026-12-03T14-00-00_recovery_batches';
 import * as reports from './migrations/2026-12-04T00-00-00_reports';
 import * as successRateOfConcludedRuns from './migrations/2026-12-06T12-00-00_success_rate_of_concluded_runs';
+import * as connections from './migrations/2026-12-06T13-00-00_connections';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-03T14-00-00_recovery_batches': recoveryBatches,
   '2026-12-04T00-00-00_reports': reports,
   '2026-12-06T12-00-00_success_rate_of_concluded_runs': successRateOfConcludedRuns,
+  '2026-12-06T13-00-00_connections': connections,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -10,7 +10,16 @@ import type { BatchItemOutcome, Database, NewRecoveryBatchRow, RecoveryBatchItem
 
 export interface AuditEntry {
   actor: { name: string; keyId?: string | undefined };
-  action: 'execution.reset' | 'execution.replay' | 'batch.reset' | 'batch.replay' | 'batch.cancel' | 'definition.migrate';
+  action:
+    | 'execution.reset'
+    | 'execution.replay'
+    | 'batch.reset'
+    | 'batch.replay'
+    | 'batch.cancel'
+    | 'definition.migrate'
+    | 'connection.create'
+    | 'connection.update'
+    | 'connection.delete';
   target: string;
   reason?: string | undefined;
   filter?: unknown;

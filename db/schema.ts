@@ -276,6 +276,28 @@ export interface ReportDeliveriesDailyTable {
   attempts: number;
 }
 
+/** A named, typed credential that steps name; its secrets only sealed (src/connections/envelope.ts). */
+export interface ConnectionTable {
+  id: string;
+  name: string;
+  type: string;
+  /** 1 when created, one more at each update. */
+  version: number;
+  /** The type's non-secret fields, as written. */
+  settings: Json<Record<string, unknown>>;
+  /** The secret fields' JSON, sealed with the data key (nonce ‖ ciphertext ‖ tag). */
+  secret_ciphertext: Buffer;
+  /** The data key, sealed with the master key `master_key_id`. */
+  data_key_wrapped: Buffer;
+  master_key_id: string;
+  /** Secret field → fingerprint, for every secret field that is set. */
+  secret_fingerprints: Json<Record<string, string>>;
+  created_by: string;
+  created_at: Generated<Date>;
+  updated_by: string;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   workflow_definitions: WorkflowDefinitionTable;
   workflow_definition_versions: WorkflowDefinitionVersionTable;
@@ -291,6 +313,7 @@ export interface Database {
   recovery_batch_items: RecoveryBatchItemTable;
   recovery_claims: RecoveryClaimTable;
   audit_log: AuditLogTable;
+  connections: ConnectionTable;
   report_rollup_state: ReportRollupStateTable;
   report_runs_daily: ReportRunsDailyTable;
   report_durations_daily: ReportDurationsDailyTable;
@@ -317,3 +340,6 @@ export type RecoveryBatchRow = Selectable<RecoveryBatchTable>;
 export type NewRecoveryBatchRow = Insertable<RecoveryBatchTable>;
 export type RecoveryBatchItemRow = Selectable<RecoveryBatchItemTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
+export type ConnectionRow = Selectable<ConnectionTable>;
+export type NewConnectionRow = Insertable<ConnectionTable>;
+export type ConnectionUpdate = Updateable<ConnectionTable>;

@@ -149,11 +149,18 @@ const oidcVariables = z.object({
   OIDC_CONSOLE_SCOPE: optionalString,
 });
 
-/** Payload encryption (src/temporal/encryption.ts), checked together by encryptionConfig. */
+/** Payload encryption (src/temporal/encryption.ts), checked together by keyRingConfig. */
 const encryptionVariables = z.object({
   /** `<id>:<base64 of 32 bytes>`, comma-separated. */
   ENCRYPTION_KEYS: optionalString,
   ENCRYPTION_KEY_ID: optionalString,
+});
+
+/** The master keys of connections' secrets (src/connections/envelope.ts), checked together by keyRingConfig. */
+const connectionKeyVariables = z.object({
+  /** `<id>:<base64 of 32 bytes>`, comma-separated. */
+  CONNECTION_KEYS: optionalString,
+  CONNECTION_KEY_ID: optionalString,
 });
 
 /** One setting per notification channel (channels/index.ts), by its type. */
@@ -358,7 +365,17 @@ const settings = {
    * of 32 bytes) and the one new payloads are sealed with (ENCRYPTION_KEY_ID,
    * or the only key). Off by default.
    */
-  encryption: fromVariables(encryptionVariables, encryptionConfig),
+  encryption: fromVariables(encryptionVariables, (e) => keyRingConfig('ENCRYPTION_KEYS', e.ENCRYPTION_KEYS, 'ENCRYPTION_KEY_ID', e.ENCRYPTION_KEY_ID, 'new payloads use')),
+  /**
+   * The master keys that wrap connections' data keys, when CONNECTION_KEYS is
+   * set: every key by id (base64 of 32 bytes) and the one new and updated
+   * connections are sealed with (CONNECTION_KEY_ID, or the only key). Without
+   * them connections cannot be created or opened; steps use the channels'
+   * variables above.
+   */
+  connectionKeys: fromVariables(connectionKeyVariables, (e) =>
+    keyRingConfig('CONNECTION_KEYS', e.CONNECTION_KEYS, 'CONNECTION_KEY_ID', e.CONNECTION_KEY_ID, 'new connections are sealed with'),
+  ),
   /**
    * Signed webhook deliveries (`POST /api/hooks/<key>`); undefined without
    * WEBHOOK_SIGNATURE_SECRET, which turns the route off (503).
@@ -403,6 +420,7 @@ export const SECRET_VARIABLES = [
   'SENTRY_DSN',
   'WEBHOOK_SIGNATURE_SECRET',
   'ENCRYPTION_KEYS',
+  'CONNECTION_KEYS',
   'TEMPORAL_API_KEY',
   'TEMPORAL_TLS_CLIENT_KEY_DATA',
 ] as const;
@@ -509,34 +527,46 @@ function webhookConfig(e: z.output<typeof webhookVariables>): WebhookConfig | un
 
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** ENCRYPTION_KEYS and ENCRYPTION_KEY_ID, checked: ids, 32-byte keys, a current key that is one of them. */
-function encryptionConfig(e: z.output<typeof encryptionVariables>): { readonly keys: Readonly<Record<string, string>>; readonly currentKeyId: string } | undefined {
-  if (e.ENCRYPTION_KEYS === undefined) {
-    if (e.ENCRYPTION_KEY_ID === undefined) return undefined;
-    throw new ConfigError(['ENCRYPTION_KEY_ID is set, but ENCRYPTION_KEYS is not: set the keys too']);
+/** A set of AES-256 keys by id and the current one, as ENCRYPTION_KEYS and CONNECTION_KEYS give them. */
+export interface KeyRingConfig {
+  /** Key id → base64 of 32 bytes. */
+  readonly keys: Readonly<Record<string, string>>;
+  /** The id of the key new ciphertext is made with. */
+  readonly currentKeyId: string;
+}
+
+/**
+ * A key ring's two variables (ENCRYPTION_KEYS and ENCRYPTION_KEY_ID, or
+ * CONNECTION_KEYS and CONNECTION_KEY_ID), checked: ids, 32-byte keys, a
+ * current key that is one of them.
+ */
+function keyRingConfig(keysName: string, keysValue: string | undefined, idName: string, idValue: string | undefined, purpose: string): KeyRingConfig | undefined {
+  if (keysValue === undefined) {
+    if (idValue === undefined) return undefined;
+    throw new ConfigError([`${idName} is set, but ${keysName} is not: set the keys too`]);
   }
   const problems: string[] = [];
   const keys: Record<string, string> = {};
-  for (const entry of list(e.ENCRYPTION_KEYS)) {
+  for (const entry of list(keysValue)) {
     const at = entry.indexOf(':');
     const id = at < 0 ? '' : entry.slice(0, at).trim();
     const value = at < 0 ? '' : entry.slice(at + 1).trim();
     if (!KEY_ID_PATTERN.test(id) || !value) {
-      problems.push('ENCRYPTION_KEYS takes <id>:<base64 key> pairs separated by commas, ids of letters, digits, dots, dashes and underscores');
+      problems.push(`${keysName} takes <id>:<base64 key> pairs separated by commas, ids of letters, digits, dots, dashes and underscores`);
       continue;
     }
     const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(value) ? Buffer.from(value, 'base64').length : 0;
     if (bytes !== 32) {
-      problems.push(`ENCRYPTION_KEYS: key "${id}" is ${bytes ? `${bytes} bytes` : 'not base64'}; AES-256 needs 32 bytes (make one with: openssl rand -base64 32)`);
+      problems.push(`${keysName}: key "${id}" is ${bytes ? `${bytes} bytes` : 'not base64'}; AES-256 needs 32 bytes (make one with: openssl rand -base64 32)`);
       continue;
     }
-    if (keys[id] !== undefined) problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
+    if (keys[id] !== undefined) problems.push(`${keysName}: key id "${id}" appears twice`);
     keys[id] = value;
   }
   const ids = Object.keys(keys);
-  const currentKeyId = e.ENCRYPTION_KEY_ID?.trim() ?? (ids.length === 1 ? ids[0] : undefined);
-  if (problems.length === 0 && currentKeyId === undefined) problems.push(`ENCRYPTION_KEY_ID is required when ENCRYPTION_KEYS holds several keys: name the one new payloads use (${ids.join(', ')})`);
-  else if (problems.length === 0 && keys[currentKeyId!] === undefined) problems.push(`ENCRYPTION_KEY_ID is "${currentKeyId}", which is not a key of ENCRYPTION_KEYS (${ids.join(', ')})`);
+  const currentKeyId = idValue?.trim() ?? (ids.length === 1 ? ids[0] : undefined);
+  if (problems.length === 0 && currentKeyId === undefined) problems.push(`${idName} is required when ${keysName} holds several keys: name the one ${purpose} (${ids.join(', ')})`);
+  else if (problems.length === 0 && keys[currentKeyId!] === undefined) problems.push(`${idName} is "${currentKeyId}", which is not a key of ${keysName} (${ids.join(', ')})`);
   if (problems.length) throw new ConfigError(problems);
   return { keys, currentKeyId: currentKeyId! };
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { z } from 'zod';
+import type { ChannelSettings } from '../../activities/connections';
 import { type Ledger, SendFailure } from '../../activities/delivery';
 import { parseInput, permanent, transient, recipientField } from '../../activities/failures';
 import { type AddressGuard, createAddressGuard, fetchGuarded, statusFailure } from '../../activities/http';
@@ -15,7 +16,7 @@ import type { Config } from '../../src/config';
 import { checkEmailRecipients } from '../../src/shared/recipients';
 import type { Rendered } from '../../src/shared/run';
 import { HEADER_NAME, SECRET_NAME } from '../../src/shared/step-fields';
-import { deliveryKeyInput, deliveryPolicyInput } from '../schema';
+import { connectionInput, deliveryKeyInput, deliveryPolicyInput } from '../schema';
 import { EMAIL_MAX_ATTACHMENTS, emailFields } from './schema';
 
 /** One plain address, or a list of them: never text that names several (see src/shared/recipients). */
@@ -37,6 +38,7 @@ export const sendEmailInput = emailRecipientsInput.extend({
   /** Checked on their own by {@link emailAttachmentInput}: a bad attachment is no bad recipient. */
   attachments: z.array(z.unknown()).max(EMAIL_MAX_ATTACHMENTS).optional(),
   delivery: deliveryPolicyInput,
+  connection: connectionInput,
   /** How long one attachment download may take. */
   fetchTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
 });
@@ -84,13 +86,13 @@ interface ResolvedAttachment {
 /** SMTP errors that mean the connection, not the message, failed. */
 const NETWORK_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EGREETING']);
 
-export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox) {
-  const { smtp } = config;
+export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox, settings: ChannelSettings) {
   const guard = createAddressGuard(config.outbound.allowedHosts);
-  // Built on first use, so a worker without SMTP settings still starts.
-  let transport: Transporter | undefined;
-  const getTransport = () => {
-    transport ??= nodemailer.createTransport({
+  // The environment's transport is built on first use, so a worker without SMTP settings still starts;
+  // a connection's is made for its send, with the version it opened.
+  let environmentTransport: Transporter | undefined;
+  const transportOf = (smtp: Config['smtp']) =>
+    nodemailer.createTransport({
       host: smtp.host,
       port: smtp.port,
       secure: smtp.secure,
@@ -102,12 +104,12 @@ export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox
       greetingTimeout: 10_000,
       socketTimeout: 30_000,
     });
-    return transport;
-  };
 
   return async function sendEmail(raw: SendEmailInput): Promise<SendEmailResult | OutboxResult> {
     parseInput(emailRecipientsInput, raw, 'email', 'InvalidRecipient');
     const input = parseInput(sendEmailInput, raw, 'email', 'ProviderRejected');
+    const smtp = await settings.settings('smtp', input.connection);
+    const getTransport = () => (input.connection ? transportOf(smtp) : (environmentTransport ??= transportOf(config.smtp)));
     const { attachments: specs } = parseInput(
       z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
       { attachments: input.attachments },

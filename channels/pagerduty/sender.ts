@@ -5,6 +5,7 @@
  * the outbox or an error.
  */
 import { createHash } from 'node:crypto';
+import type { ChannelSettings } from '../../activities/connections';
 import type { Ledger } from '../../activities/delivery';
 import { parseInput } from '../../activities/failures';
 import type { Outbox, OutboxResult } from '../../activities/outbox';
@@ -37,7 +38,7 @@ export function defaultDedupKey(deliveryKey: string): string {
   return deliveryKey.length <= MAX_DEDUP_KEY ? deliveryKey : `wfa-${createHash('sha256').update(deliveryKey).digest('hex')}`;
 }
 
-export function createPagerDutySender({ pagerduty }: Config, ledger: Ledger, outbox: Outbox) {
+export function createPagerDutySender(_config: Config, ledger: Ledger, outbox: Outbox, settings: ChannelSettings) {
   return async function sendPagerDuty(raw: SendPagerDutyInput): Promise<SendPagerDutyResult | OutboxResult> {
     const input = parseInput(sendPagerDutyInput, raw, 'pagerduty', 'ProviderRejected');
     const dedupKey = input.dedupKey ?? defaultDedupKey(input.deliveryKey);
@@ -48,6 +49,7 @@ export function createPagerDutySender({ pagerduty }: Config, ledger: Ledger, out
         ? { payload: { summary: input.summary, source: input.source, severity: input.severity, custom_details: input.customDetails } }
         : {}),
     };
+    const pagerduty = await settings.settings('pagerduty', input.connection);
     const routingKey = pagerduty.routingKey;
     if (!routingKey) {
       return outbox.hold({

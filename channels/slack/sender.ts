@@ -4,6 +4,7 @@
  */
 import { type Block, ErrorCode, WebClient } from '@slack/web-api';
 import { z } from 'zod';
+import type { ChannelSettings } from '../../activities/connections';
 import { type Ledger, SendFailure } from '../../activities/delivery';
 import { parseInput, permanent, transient, recipientField } from '../../activities/failures';
 import type { Outbox, OutboxResult } from '../../activities/outbox';
@@ -11,7 +12,7 @@ import { postJson } from '../../activities/webhook';
 import type { Config } from '../../src/config';
 import { checkSlackChannel } from '../../src/shared/recipients';
 import type { Rendered } from '../../src/shared/run';
-import { deliveryKeyInput, deliveryPolicyInput } from '../schema';
+import { connectionInput, deliveryKeyInput, deliveryPolicyInput } from '../schema';
 import { slackFields, slackThreadTsInput } from './schema';
 
 /** Where the message goes, checked on its own first: a bad channel fails the step as `InvalidRecipient`. */
@@ -26,6 +27,7 @@ export const sendSlackInput = slackRecipientInput.extend({
   blocks: slackFields.blocks,
   threadTs: slackThreadTsInput.optional(),
   delivery: deliveryPolicyInput,
+  connection: connectionInput,
 });
 
 /** What a message holds besides where it goes. */
@@ -54,10 +56,11 @@ const PERMANENT_PLATFORM_ERRORS: Record<string, 'InvalidRecipient' | 'ProviderAu
   invalid_blocks: 'ProviderRejected',
 };
 
-export function createSlackSender({ slack }: Config, ledger: Ledger, outbox: Outbox) {
-  let client: WebClient | undefined;
-  const getClient = () => {
-    client ??= new WebClient(slack.botToken, {
+export function createSlackSender({ slack: environment }: Config, ledger: Ledger, outbox: Outbox, settings: ChannelSettings) {
+  // The environment's client is kept; a connection's is made for its send, with the version it opened.
+  let environmentClient: WebClient | undefined;
+  const clientOf = (slack: Config['slack']) =>
+    new WebClient(slack.botToken, {
       ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}),
       // The client's own retries run for about thirty minutes and can post
       // twice; the step's retry policy is the only retry.
@@ -65,12 +68,12 @@ export function createSlackSender({ slack }: Config, ledger: Ledger, outbox: Out
       rejectRateLimitedCalls: true,
       timeout: 15_000,
     });
-    return client;
-  };
 
   return async function sendSlack(raw: SendSlackInput): Promise<SendSlackResult | OutboxResult> {
     parseInput(slackRecipientInput, raw, 'slack', 'InvalidRecipient');
     const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
+    const slack = await settings.settings('slack', input.connection);
+    const getClient = () => (input.connection ? clientOf(slack) : (environmentClient ??= clientOf(environment)));
     const send = input.channel && slack.botToken
       ? () => postWithApi(getClient(), input.channel ?? '', input)
       : slack.webhookUrl

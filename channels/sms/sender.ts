@@ -2,13 +2,14 @@
 import twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient';
 import { z } from 'zod';
+import type { ChannelSettings } from '../../activities/connections';
 import { type Ledger, SendFailure } from '../../activities/delivery';
 import { parseInput, permanent, transient, recipientField } from '../../activities/failures';
 import { joinNames, type Outbox, type OutboxResult } from '../../activities/outbox';
 import type { Config } from '../../src/config';
 import { checkPhoneNumber } from '../../src/shared/recipients';
 import type { Rendered } from '../../src/shared/run';
-import { deliveryKeyInput, deliveryPolicyInput } from '../schema';
+import { connectionInput, deliveryKeyInput, deliveryPolicyInput } from '../schema';
 import { smsFields } from './schema';
 
 /** Who the message goes to, checked on its own first: a bad number fails the step as `InvalidRecipient`. */
@@ -21,6 +22,7 @@ export const sendSmsInput = smsRecipientInput.extend({
   deliveryKey: deliveryKeyInput,
   body: smsFields.body,
   delivery: deliveryPolicyInput,
+  connection: connectionInput,
 });
 
 export type SendSmsInput = Rendered<z.input<typeof sendSmsInput>>;
@@ -38,7 +40,7 @@ const RECIPIENT_ERRORS = new Set([21211, 21214, 21408, 21610, 21612, 21614, 2121
  * Sends requests to `baseUrl` instead of Twilio's hosts (a proxy, or a
  * loopback stand-in in tests); everything else is the stock client.
  */
-class RedirectingRequestClient extends twilio.RequestClient {
+export class RedirectingRequestClient extends twilio.RequestClient {
   constructor(private readonly baseUrl: string) {
     super({ timeout: 15_000, autoRetry: false });
   }
@@ -49,21 +51,22 @@ class RedirectingRequestClient extends twilio.RequestClient {
   }
 }
 
-export function createSmsSender({ twilio: settings }: Config, ledger: Ledger, outbox: Outbox) {
-  let client: twilio.Twilio | undefined;
-  const getClient = () => {
-    client ??= twilio(settings.accountSid, settings.authToken, {
+export function createSmsSender({ twilio: environment }: Config, ledger: Ledger, outbox: Outbox, channelSettings: ChannelSettings) {
+  // The environment's client is kept; a connection's is made for its send, with the version it opened.
+  let environmentClient: twilio.Twilio | undefined;
+  const clientOf = (settings: Config['twilio']) =>
+    twilio(settings.accountSid, settings.authToken, {
       // Twilio's own retry on 429 stays off: the step's retry policy is the only one.
       autoRetry: false,
       timeout: 15_000,
       ...(settings.apiUrl ? { httpClient: new RedirectingRequestClient(settings.apiUrl) } : {}),
     });
-    return client;
-  };
 
   return async function sendSms(raw: SendSmsInput): Promise<SendSmsResult | OutboxResult> {
     parseInput(smsRecipientInput, raw, 'sms', 'InvalidRecipient');
     const input = parseInput(sendSmsInput, raw, 'sms', 'ProviderRejected');
+    const settings = await channelSettings.settings('twilio', input.connection);
+    const getClient = () => (input.connection ? clientOf(settings) : (environmentClient ??= clientOf(environment)));
     const missing = [
       ...(settings.accountSid ? [] : ['TWILIO_ACCOUNT_SID']),
       ...(settings.authToken ? [] : ['TWILIO_AUTH_TOKEN']),

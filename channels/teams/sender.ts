@@ -4,6 +4,7 @@
  * 365 connectors. The payload is an Adaptive Card with a plain-text fallback.
  */
 import type { z } from 'zod';
+import type { ChannelSettings } from '../../activities/connections';
 import type { Ledger } from '../../activities/delivery';
 import { parseInput } from '../../activities/failures';
 import type { Outbox, OutboxResult } from '../../activities/outbox';
@@ -38,10 +39,10 @@ export function adaptiveCardMessage(input: { title?: string | undefined; text: s
   };
 }
 
-export function createTeamsSender({ teams }: Config, ledger: Ledger, outbox: Outbox) {
+export function createTeamsSender(_config: Config, ledger: Ledger, outbox: Outbox, settings: ChannelSettings) {
   return async function sendTeams(raw: SendTeamsInput): Promise<SendTeamsResult | OutboxResult> {
     const input = parseInput(sendTeamsInput, raw, 'teams', 'ProviderRejected');
-    const url = teams.webhookUrl;
+    const url = (await settings.settings('teams', input.connection)).webhookUrl;
     if (!url) {
       return outbox.hold({
         deliveryKey: input.deliveryKey,

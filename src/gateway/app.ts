@@ -20,6 +20,7 @@ import { approvalRoutes } from './routes/approvals';
 import { isTemporalUnavailable } from '../temporal/client';
 import { payloadUnreadable } from '../temporal/encryption';
 import { codecCors, codecRoutes } from './routes/codec';
+import { connectionRoutes } from './routes/connections';
 import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
 import { executionActionRoutes } from './routes/execution-actions';
@@ -121,6 +122,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(executionRoutes(deps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));
+  app.use(connectionRoutes(routeDeps));
 
   app.use((req, res) => {
     sendProblem(res, new HttpProblem('route_not_found', `no route for ${req.method} ${req.path}`), res.locals.requestId);

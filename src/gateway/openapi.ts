@@ -24,6 +24,7 @@ import { executionActionOperations } from './routes/execution-actions';
 import { executionOperations } from './routes/executions';
 import { healthOperations } from './routes/health';
 import { hookOperations } from './routes/hooks';
+import { connectionOperations } from './routes/connections';
 import { keyOperations } from './routes/keys';
 import { metricsOperations } from './routes/metrics';
 import { outboxOperations } from './routes/outbox';
@@ -164,6 +165,7 @@ export const OPERATIONS: Operations = merged([
   codecOperations,
   sessionOperations,
   keyOperations,
+  connectionOperations,
 ]);
 
 /** The routes files' operations as one table; a route declared in two of them is a mistake, caught here. */

@@ -34,6 +34,7 @@ export const TAGS = {
   Executions: 'Runs as the Postgres mirror records them, and acting on them.',
   Recovery: 'Resetting and replaying failed runs in bulk, with a dry run first; moving waiting runs to a new version; batches and the audit log.',
   Reports: 'Runs, success rates, durations, step failures and deliveries per day, from rollups of the mirror (viewers may read).',
+  Connections: 'Named credentials that steps use (admins write; secrets are never answered).',
   'API keys': 'Keys and their roles (admin only).',
   Probes: 'Health, readiness and metrics: open, never rate limited.',
   Reference: 'This document.',

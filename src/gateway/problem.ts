@@ -25,6 +25,9 @@ export const PROBLEM_CODES = {
   not_waiting: 409,
   batch_finished: 409,
   decision_refused: 409,
+  connection_name_taken: 409,
+  connection_in_use: 409,
+  connection_changed: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   definition_invalid: 422,
@@ -36,6 +39,8 @@ export const PROBLEM_CODES = {
   webhooks_not_configured: 503,
   console_not_built: 503,
   payload_unreadable: 500,
+  connection_unreadable: 500,
+  connection_keys_missing: 503,
   identity_provider_unavailable: 503,
   internal_error: 500,
 } as const;

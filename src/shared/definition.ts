@@ -19,6 +19,7 @@ import { type Role, ROLES } from './roles';
 import { SECRET_NAME } from './step-fields';
 import { allSteps, childStepLists, NESTED_STEP_FIELDS, nestedStepLists } from './step-tree';
 import type { ChannelType } from '../../channels';
+import { connectionName } from '../../channels/connection';
 import { type ChannelSchema, DELIVERY_POLICIES, type StepFields } from '../../channels/schema';
 import { CHANNEL_SCHEMAS, type ChannelSchemas } from '../../channels/schemas';
 
@@ -115,6 +116,12 @@ export const quietHoursSchema = z
 const messageStepBase = {
   ...notificationStepBase,
   quietHours: quietHoursSchema.optional(),
+  /**
+   * The connection the step sends through (`POST /api/connections`), of its
+   * channel's type; without one, the channel's settings from the environment.
+   * The run holds only this name: the sender opens the connection at send time.
+   */
+  connection: connectionName.optional(),
 };
 
 /**
@@ -144,6 +151,8 @@ export const httpStepSchema = z
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
     url: z.string().min(1),
     headers: z.record(z.string(), z.string()).optional(),
+    /** An `http` connection whose credentials the request carries (and whose base URL, if any, it must stay under). */
+    connection: connectionName.optional(),
     /** Header name → name of a configured secret (HTTP_SECRET_<NAME>); the value never enters the run. */
     secretHeaders: z.record(z.string(), z.string().regex(SECRET_NAME, 'must be a secret name like API_TOKEN')).optional(),
     /** JSON body (or a string); templates inside are rendered. */

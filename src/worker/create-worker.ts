@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { type BundleOptions, bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../../activities';
+import type { ChangeFeed } from '../../db/change-feed';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
 import { mirrorSinks } from './mirror-sink';
@@ -68,12 +69,14 @@ export interface CreateWorkerOptions {
   connection: NativeConnection;
   /** A pre-built workflow bundle (tests build it once). @default the one at `WORKFLOW_BUNDLE_PATH`, else bundled at start */
   workflowBundle?: WorkerOptions['workflowBundle'];
-  /** The activities to register. @default createActivities({ config, db }) (the benchmarks swap one out) */
+  /** The activities to register. @default createActivities({ config, db, changes }) (the benchmarks swap one out) */
   activities?: ReturnType<typeof createActivities>;
+  /** Postgres's change notices, so the activities keep opened connections until one changes. */
+  changes?: ChangeFeed | undefined;
 }
 
-export async function createWorker({ config, db, connection, workflowBundle, activities }: CreateWorkerOptions): Promise<Worker> {
-  const registered = activities ?? createActivities({ config, db });
+export async function createWorker({ config, db, connection, workflowBundle, activities, changes }: CreateWorkerOptions): Promise<Worker> {
+  const registered = activities ?? createActivities({ config, db, changes });
   const options: WorkerOptions = {
     connection,
     namespace: config.temporal.namespace,

@@ -1,8 +1,10 @@
 /** Worker process: runs workflows and activities, and reconciles the mirror. */
 import { expressionProcess } from '../../activities/expression-process';
+import { listenForChanges } from '../../db/change-feed';
 import { createDb } from '../../db/client';
 import { startReportRefresher } from '../../db/reports';
 import { loadConfigOrExit } from '../config';
+import { connectionsWithoutKey } from '../connections/resolver';
 import { createLogger } from '../logger';
 import { createReconciler } from '../mirror/reconciler';
 import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
@@ -31,7 +33,10 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const { connection, client, native: nativeConnection } = connections;
-  const worker = await createWorker({ config, db, connection: nativeConnection });
+  // Opened connections are kept while Postgres reports their changes (src/connections/resolver.ts).
+  const changes = config.database.listenUrl ? listenForChanges({ url: config.database.listenUrl, logger }) : undefined;
+  const worker = await createWorker({ config, db, connection: nativeConnection, changes });
+  for (const problem of await connectionsWithoutKey(db, config.connectionKeys).catch(() => [])) logger.error(problem);
   // Started with the worker, so the first expression past the workflow thread's budget does not wait for it.
   expressionProcess.start();
   const reconciler = createReconciler({ db, client, logger, intervalMs: config.mirror.reconcileIntervalMs });
@@ -42,7 +47,7 @@ async function main(): Promise<void> {
   await worker.run();
   await Promise.all([reconciler.stop(), reports.stop()]);
   expressionProcess.close();
-  await Promise.all([nativeConnection.close(), connection.close(), db.destroy()]);
+  await Promise.all([nativeConnection.close(), connection.close(), changes?.close(), db.destroy()]);
   logger.info('worker stopped');
 }
 

@@ -42,6 +42,8 @@ async function newKey(role: ApiKeyRole, name = `${role} key`): Promise<{ id: str
   return { id: record.id, key };
 }
 
+const teamsConnection = (name: string) => ({ name, type: 'teams', secrets: { webhookUrl: 'https://teams.example.test/workflows/matrix' } });
+
 const minimal = {
   key: 'auth-matrix',
   name: 'Auth matrix',
@@ -52,7 +54,11 @@ let executionId: string;
 
 beforeAll(async () => {
   h = await createHarness({
-    env: { CORS_ORIGINS: `${ALLOWED_ORIGIN}, https://other-console.example.test`, WEBHOOK_SIGNATURE_SECRET: WEBHOOK_SECRET },
+    env: {
+      CORS_ORIGINS: `${ALLOWED_ORIGIN}, https://other-console.example.test`,
+      WEBHOOK_SIGNATURE_SECRET: WEBHOOK_SECRET,
+      CONNECTION_KEYS: `matrix:${Buffer.alloc(32, 7).toString('base64')}`,
+    },
     logger,
   });
   plaintexts.push(h.adminKey);
@@ -62,6 +68,7 @@ beforeAll(async () => {
   keys.revoked = revoked.key;
 
   expect((await h.api('POST', '/api/workflows', minimal)).status).toBe(201);
+  expect((await h.api('POST', '/api/connections', teamsConnection('matrix-teams'))).status).toBe(201);
   expect((await h.api('POST', '/api/workflows', { ...minimal, key: 'auth-matrix-hook', trigger: { type: 'webhook' } })).status).toBe(201);
   // Switched on and off by the matrix, apart from the definition the matrix starts.
   expect((await h.api('POST', '/api/workflows', { ...minimal, key: 'auth-matrix-switch' })).status).toBe(201);
@@ -242,6 +249,25 @@ ROUTES.push(
     async () => ({ method: 'DELETE', path: `/api/keys/${(await newKey('viewer', `doomed ${++serial}`)).id}` }),
     needs('admin', 204),
   ],
+  ['GET /api/connections', () => ({ method: 'GET', path: '/api/connections' }), needs('viewer', 200)],
+  ['GET /api/connections/:name', () => ({ method: 'GET', path: '/api/connections/matrix-teams' }), needs('viewer', 200)],
+  ['POST /api/connections', () => ({ method: 'POST', path: '/api/connections', body: teamsConnection(`made-${++serial}`) }), needs('admin', 201)],
+  [
+    'PUT /api/connections/:name',
+    () => ({ method: 'PUT', path: '/api/connections/matrix-teams', body: { secrets: { webhookUrl: `https://teams.example.test/workflows/${++serial}` } } }),
+    needs('admin', 200),
+  ],
+  [
+    'DELETE /api/connections/:name',
+    async () => {
+      const name = `doomed-${++serial}`;
+      expect((await h.api('POST', '/api/connections', teamsConnection(name))).status).toBe(201);
+      return { method: 'DELETE', path: `/api/connections/${name}` };
+    },
+    needs('admin', 204),
+  ],
+  // A Teams webhook cannot be checked without posting: callers allowed through get that answer.
+  ['POST /api/connections/:name/test', () => ({ method: 'POST', path: '/api/connections/matrix-teams/test' }), needs('admin', 200)],
 );
 
 describe.each(ROUTES)('%s', (_route, request, statuses) => {

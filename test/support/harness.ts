@@ -116,6 +116,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
         db,
         connection: nativeConnection,
         workflowBundle: { codePath: inject('workflowBundlePath') },
+        changes,
       });
       running = worker.run();
     },

@@ -12,6 +12,8 @@ export const runHttp: StepHandler<HttpStep> = async (step, path, ctx) => {
     ...rendered,
     method: step.method,
     secretHeaders: step.secretHeaders,
+    // Only the connection's name enters the run; the activity opens it.
+    ...(step.connection ? { connection: step.connection } : {}),
     // Leave the activity room to classify its own timeout before Temporal's fires.
     timeoutMs: step.timeout ? Math.max(100, (parseDuration(step.timeout) ?? 30_000) - 500) : undefined,
   });

@@ -29,6 +29,8 @@ export function messageHandler(channel: AnyChannel): StepHandler<ChannelStep> {
         deliveryKey: ctx.deliveryKey(path),
         ...rendered,
         delivery: step.delivery,
+        // Only the connection's name enters the run; the sender opens it at send time.
+        ...(step.connection ? { connection: step.connection } : {}),
         ...channel.extra?.(step),
       });
     });

@@ -14,6 +14,7 @@ import {
   updateDefinition,
 } from '../../../db/definitions';
 import type { DefinitionRow } from '../../../db/schema';
+import { checkConnections } from '../../connections/usage';
 import { checkCalls } from '../../executions/calls';
 import { DeleteRefusedError, deleteDefinition } from '../../executions/delete-definition';
 import { checkSchedule, describeSchedule, scheduleIdFor, syncSchedule } from '../../executions/schedules';
@@ -239,11 +240,13 @@ export function publicDefinition(row: DefinitionRow) {
   };
 }
 
-/** Parses and checks a definition, including what needs the database (called definitions). */
+/** Parses and checks a definition, including what needs the database (called definitions, named connections). */
 async function parseDefinitionOr400(db: RouteDeps['db'], body: unknown) {
   const parsed = parseDefinition(body, { newVersion: true });
   const schemaProblem = parsed.ok && parsed.definition.inputSchema ? inputSchemaProblem(parsed.definition.inputSchema) : undefined;
-  const callProblems = parsed.ok ? [...checkSchedule(parsed.definition), ...(await checkCalls(db, parsed.definition))] : [];
+  const callProblems = parsed.ok
+    ? [...checkSchedule(parsed.definition), ...(await checkCalls(db, parsed.definition)), ...(await checkConnections(db, parsed.definition))]
+    : [];
   if (parsed.ok && !schemaProblem && callProblems.length === 0) return parsed.definition;
   const problems = parsed.ok
     ? [...(schemaProblem ? [{ path: ['inputSchema'], message: `is not a valid JSON Schema: ${schemaProblem}` }] : []), ...callProblems]

@@ -1,0 +1,65 @@
+/**
+ * What senders ask of connections: a channel's settings for one send, the
+ * environment's when the step names no connection, else the named
+ * connection's (its fields replace the channel's own; settings that are no
+ * connection's, such as attachment limits, stay). A connection that is gone
+ * or cannot be opened fails the step, naming it (and the master key): never
+ * a send with an empty credential.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { CONNECTION_TYPES, type ConnectionType } from '../channels/connections';
+import type { ConnectionResolver } from '../src/connections/resolver';
+import type { Config } from '../src/config';
+import type { HttpConnectionFields } from '../src/shared/http-connection';
+import { ERROR_TYPES } from '../src/shared/run';
+import { permanent } from './failures';
+
+/** The connection types of channels, each also the name of the channel's settings in the configuration. */
+export type ChannelConnectionType = Exclude<ConnectionType, 'http'>;
+
+export interface ChannelSettings {
+  /** The settings of one send of a channel whose connection type is `type`. */
+  settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<Config[T]>;
+  /** An `http` connection's fields. */
+  http(connection: string): Promise<HttpConnectionFields>;
+}
+
+export function createChannelSettings(config: Config, resolver: ConnectionResolver): ChannelSettings {
+  const open = async <T extends ConnectionType>(type: T, name: string) => {
+    try {
+      return await resolver.open(type, name);
+    } catch (err) {
+      if (err instanceof Error && (err.name === 'ConnectionMissing' || err.name === 'ConnectionUnreadable')) throw permanent('ChannelNotConfigured', err.message);
+      throw err;
+    }
+  };
+  return {
+    async settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<Config[T]> {
+      if (connection === undefined) return config[type];
+      const opened = await open(type, connection);
+      const declaration = CONNECTION_TYPES[type];
+      // Every field of the type is the connection's, set or not: none falls back to the environment's.
+      const own = Object.fromEntries(Object.keys({ ...declaration.settings, ...declaration.secrets }).map((field) => [field, undefined]));
+      // The type's fields are named and typed as the channel's settings (channels/connection.ts).
+      return Object.assign({}, config[type], own, opened.fields) as Config[T];
+    },
+    async http(connection: string): Promise<HttpConnectionFields> {
+      return (await open('http', connection)).fields;
+    },
+  };
+}
+
+/**
+ * A provider's refusal of a connection's credentials is retried, where the
+ * environment's is not: an admin can update a connection while the step
+ * waits, and its next attempt opens the new version (the step's retry policy
+ * bounds the wait).
+ */
+export function retryAuthFailureOfConnection(err: unknown, connection: string | undefined): unknown {
+  if (connection === undefined || !(err instanceof ApplicationFailure) || err.type !== ERROR_TYPES.ProviderAuthFailed || !err.nonRetryable) return err;
+  return ApplicationFailure.create({
+    type: ERROR_TYPES.ProviderAuthFailed,
+    message: `${err.message} (connection "${connection}": retried, so an update of the connection applies to the next attempt)`,
+    nonRetryable: false,
+  });
+}

@@ -1,0 +1,61 @@
+/**
+ * What a connection type declares: the fields of a connection of that type,
+ * split into settings (stored and shown as written) and secrets (sealed at
+ * rest, never shown), and the step type that uses it. A channel's type lives
+ * in its folder (channels/<name>/connection.ts); the registry is
+ * ./connections.ts. Workflow-safe, but not bundled into the workflow (zod).
+ *
+ * A type's fields are named as the channel's settings in the configuration
+ * (src/config.ts), so a step without a connection and one with a connection
+ * reach the same sender with the same shape of settings.
+ */
+import { z } from 'zod';
+
+export interface ConnectionTypeDeclaration<T extends string, S extends z.ZodRawShape, K extends z.ZodRawShape> {
+  /** The type's name, e.g. `smtp`, as connections are created with it. */
+  type: T;
+  /** The step type whose steps may name a connection of this type. */
+  step: string;
+  /** The type in prose. */
+  label: string;
+  /** Fields stored as written and shown to every reader. */
+  settings: S;
+  /** Fields sealed at rest and answered only as set or not set with a fingerprint. */
+  secrets: K;
+  /** Checks across fields, on the parsed settings and secrets together: each problem names its field. */
+  check?: (fields: z.output<z.ZodObject<S>> & z.output<z.ZodObject<K>>) => FieldProblem[];
+  /**
+   * Whether `POST /api/connections/:name/test` can check a connection of this
+   * type without sending anything; the sender's side says how (channels/connection-tests.ts).
+   */
+  checkable: boolean;
+}
+
+/** A field that does not fit the others, e.g. `{ field: 'user', message: 'is required with pass' }`. */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+// `any`: each type's fields differ; its own declaration keeps them typed.
+export type AnyConnectionType = ConnectionTypeDeclaration<string, any, any>;
+
+export function defineConnectionType<const T extends string, S extends z.ZodRawShape, K extends z.ZodRawShape>(
+  declaration: ConnectionTypeDeclaration<T, S, K>,
+): ConnectionTypeDeclaration<T, S, K> {
+  return declaration;
+}
+
+/** An http(s) URL, as connections take them. */
+export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' });
+
+/** A secret's text: not empty, without surrounding space (a pasted newline is a common mistake). */
+export const secretText = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(10_000)
+  .refine((v) => v.trim() === v, { message: 'must not begin or end with spaces or line breaks' });
+
+/** A connection's name, as steps name it: `ops-teams`, `billing.smtp`. */
+export const CONNECTION_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+export const connectionName = z.string().regex(CONNECTION_NAME, 'must be a connection name: lower-case letters, digits, dots, dashes and underscores, starting with a letter or digit (at most 100)');

@@ -1,0 +1,20 @@
+/** The `twilio` connection type: the Twilio account and sender an `sms` step sends from. */
+import { z } from 'zod';
+import { defineConnectionType, httpUrl, secretText } from '../connection';
+
+export const twilioConnection = defineConnectionType({
+  type: 'twilio',
+  step: 'sms',
+  label: 'Twilio account',
+  settings: {
+    accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be a Twilio account SID (AC and 32 hex digits)'),
+    phoneNumber: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +14155550100').optional(),
+    messagingServiceSid: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a messaging service SID (MG and 32 hex digits)').optional(),
+    /** Base URL replacing Twilio's API hosts (a proxy). */
+    apiUrl: httpUrl.optional(),
+  },
+  secrets: { authToken: secretText },
+  check: (fields) =>
+    fields.phoneNumber === undefined && fields.messagingServiceSid === undefined ? [{ field: 'phoneNumber', message: 'is required, or messagingServiceSid' }] : [],
+  checkable: true,
+});
