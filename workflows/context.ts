@@ -89,6 +89,22 @@ const PATCH_EXPRESSIONS_AS_ACTIVITY = 'expressions-as-activity-2026-12';
 /** How far (in workflow time) the mirror may lag a run that is busy with activities. */
 export const MIRROR_MAX_LAG_MS = 1_000;
 
+/**
+ * How far the mirror may lag a run busy with activities that reports its
+ * progress through the sink. A progress write is a statement for the worker
+ * and Postgres, no history event, so the lag only trades freshness of the
+ * runs list against those writes; the run's page reads a running run's live
+ * state from the workflow itself.
+ */
+export const MIRROR_PROGRESS_LAG_MS = 5_000;
+
+/**
+ * Pending events past which a run writes the mirror durably (a local
+ * activity) rather than by a progress write, so a long stretch without a wait
+ * keeps a bounded list to send again.
+ */
+const PROGRESS_KEPT_EVENTS = 200;
+
 /** Largest step output summary kept in query state and mirror rows. */
 const OUTPUT_SUMMARY_BYTES = 4_096;
 
@@ -162,6 +178,8 @@ class SharedState {
   readonly chunks = new Set<string>();
   /** When the mirror was last written (workflow time): the run's start until then. */
   lastFlushAt = Date.now();
+  /** How many of the pending events a progress write has sent already. */
+  progressSent = 0;
   /** The mirror has taken one of this run's writes, so the execution's row is on disk. */
   rowConfirmed = false;
   /** Evaluation steps the run's expressions took in the current workflow task, and the task (its history length). */
@@ -707,7 +725,37 @@ export class RunContext {
    */
   flushIfBehind(): Promise<void> | undefined {
     if (isFirstType()) return this.flushIfBehindInTurn();
+    if (this.input.settings?.mirrorProgress === 'sink' && this.pending.length < PROGRESS_KEPT_EVENTS) {
+      if (Date.now() - this.shared.lastFlushAt >= MIRROR_PROGRESS_LAG_MS) this.writeProgress();
+      return undefined;
+    }
     return this.mirrorIsCurrent() ? undefined : this.flush();
+  }
+
+  /**
+   * The mirror hears of the run's progress from the worker as this workflow
+   * task ends (a sink: no marker, no task held open for a local activity),
+   * for runs started so. The events stay pending, sent again by the next
+   * durable write ({@link flush}), so a progress write that fails loses
+   * nothing; those already sent are not sent again by the next progress write.
+   * The CurrentStep search attribute moves with durable writes only, which
+   * are made where the run is about to wait: each upsert is an event and a
+   * visibility write, and a run busy with activities would make one before
+   * most of them under load, when each takes longer than the mirror's lag.
+   */
+  private writeProgress(): void {
+    this.shared.lastFlushAt = Date.now();
+    const events = this.pending.slice(this.shared.progressSent);
+    if (events.length === 0) return;
+    this.shared.progressSent = this.pending.length;
+    mirrorSink.recordProgress({
+      executionId: this.input.executionId,
+      events,
+      status: 'RUNNING',
+      currentStep: this.currentList()[0] ?? null,
+      ...(this.input.chunk ? {} : { runId: wf.workflowInfo().runId }),
+      ...(this.input.chunk || this.shared.rowConfirmed ? {} : { row: this.rowSeed() }),
+    });
   }
 
   /** As V1 runs were recorded: always a promise. */
@@ -741,6 +789,7 @@ export class RunContext {
     const events = this.pending;
     const decisions = this.shared.pendingDecisions;
     this.pending = [];
+    this.shared.progressSent = 0;
     this.shared.pendingDecisions = [];
     const update: MirrorUpdate = {
       executionId: this.input.executionId,

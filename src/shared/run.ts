@@ -122,6 +122,13 @@ export interface RunSettings {
    * @default none, for runs started before it was set: 2,500
    */
   expressionStepsInWorkflow?: number | undefined;
+  /**
+   * How the mirror hears of a run's progress before an activity: `sink`, by
+   * the worker as the workflow task ends (no history event, no task held
+   * open), the run keeping the events for its next durable write.
+   * @default none, for runs started before it was set: a local activity each time
+   */
+  mirrorProgress?: 'sink' | undefined;
 }
 
 export type StepStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'SKIPPED';
@@ -261,7 +268,11 @@ export interface MirrorRowSeed {
  * to Temporal (src/worker/mirror-sink.ts).
  */
 export interface MirrorSinks extends Sinks {
-  mirror: { recordFinal(update: MirrorUpdate): void };
+  mirror: {
+    recordFinal(update: MirrorUpdate): void;
+    /** A progress write: one attempt, its events kept by the run for its next durable write. */
+    recordProgress(update: MirrorUpdate): void;
+  };
 }
 
 /** Error `type`s a step's failure can carry; retry policies and reports key on them. */

@@ -7,6 +7,11 @@
  * the write used to be, and a worker that dies before the write leaves the
  * workflow task to be retried, the write with it. The write is idempotent
  * (events and decisions insert once; a terminal status is not overwritten).
+ *
+ * Progress writes (a run's events before an activity, in runs started with
+ * `mirrorProgress: 'sink'`) go the same way, tried once: the run keeps the
+ * events until its next durable write (a local activity before a wait, or
+ * the final write), which sends them again.
  */
 import { type InjectedSinks, Runtime } from '@temporalio/worker';
 import { isDatabaseUnavailable } from '../../db/client';
@@ -22,6 +27,13 @@ export interface RetryOptions {
 }
 
 const DEFAULT_RETRY: RetryOptions = { attempts: 3, initialDelayMs: 200, attemptTimeoutMs: 5_000 };
+
+/**
+ * A progress write is tried once, for at most 2 s (the workflow task's
+ * completion waits for it): the run keeps its events and sends them again
+ * with its next durable write, so nothing is lost when it fails.
+ */
+const PROGRESS_ATTEMPT: RetryOptions = { attempts: 1, initialDelayMs: 0, attemptTimeoutMs: 2_000 };
 
 /**
  * Calls `write` until it succeeds, at most `attempts` times, each attempt given
@@ -55,7 +67,7 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
 }
 
 /**
- * The sinks a worker registers: the final write goes through `record` (the
+ * The sinks a worker registers: the final write and progress writes go through `record` (the
  * worker's `recordRunEvents` activity function, so a worker that swaps the
  * activity swaps this too). A write that fails every attempt is logged with
  * the execution and the error, never the update, which carries step outputs;
@@ -77,6 +89,20 @@ export function mirrorSinks(record: (update: MirrorUpdate) => Promise<void>, ret
               executionId: update.executionId,
               workflowId: info.workflowId,
               runId: info.runId,
+              error: err instanceof Error ? err.message : String(err),
+            });
+          }
+        },
+        callDuringReplay: false,
+      },
+      recordProgress: {
+        fn: async (info, update) => {
+          try {
+            await withRetries(() => record(update), PROGRESS_ATTEMPT);
+          } catch (err) {
+            Runtime.instance().logger.debug('a progress write to the mirror failed; the run sends its events again with its next write', {
+              executionId: update.executionId,
+              workflowId: info.workflowId,
               error: err instanceof Error ? err.message : String(err),
             });
           }

@@ -6,18 +6,23 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecution, insertExecution, listExecutionLogs } from '../../db/executions';
 import type { ExecutionRow } from '../../db/schema';
+import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { createLogger } from '../../src/logger';
+import { MIRROR_PROGRESS_LAG_MS } from '../../workflows/context';
 import { createReconciler } from '../../src/mirror/reconciler';
 import { eventually, createHarness, type Harness } from '../support/harness';
 
 let h: Harness;
+let peer: HttpSink;
 
 beforeAll(async () => {
-  h = await createHarness();
+  peer = await startHttpSink();
+  h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1' } });
 });
 
 afterAll(async () => {
   await h?.close();
+  await peer?.close();
 });
 
 /** The execution's row once `check` holds for it. */
@@ -210,6 +215,48 @@ describe('the mirror', () => {
     const result = await h.client.workflow.getHandle(started.body.workflowId).result();
     expect(result.vars).toEqual({ done: true });
     expect(await findExecution(h.db, started.body.executionId)).toBeUndefined();
+  });
+
+  it('hears of a run busy with activities from the worker, with nothing in its history, and logs each event once', async () => {
+    let releaseSecond!: () => void;
+    const second = new Promise<void>((resolve) => (releaseSecond = resolve));
+    // The first call outlasts the mirror's lag for a run busy with activities, so the run reports its progress before the second.
+    const outlast = MIRROR_PROGRESS_LAG_MS + 200;
+    peer.onArrival = (req) => (req.path.startsWith('/first') ? new Promise((resolve) => setTimeout(resolve, outlast)) : req.path.startsWith('/second') ? second : undefined);
+    try {
+      const def = await h.api('POST', '/api/workflows', {
+        key: 'progress-by-sink',
+        name: 'Progress by sink',
+        steps: [
+          { id: 'first', type: 'http', url: `${peer.url}/first` },
+          { id: 'second', type: 'http', url: `${peer.url}/second` },
+        ],
+      });
+      expect(def.status).toBe(201);
+      const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+      const { executionId, workflowId } = started.body as { executionId: string; workflowId: string };
+      // While the second call is held, the mirror already has the first step's end.
+      await eventually(async () => {
+        const logs = await listExecutionLogs(h.db, executionId);
+        return logs.some((l) => l.step_id === 'first' && l.event === 'COMPLETED') ? true : undefined;
+      }, undefined, "the first step's end in the mirror while the run is busy");
+      expect((await findExecution(h.db, executionId))?.status).toBe('RUNNING');
+      releaseSecond();
+      await h.client.workflow.getHandle(workflowId).result();
+
+      // The final write sent those events again: each is logged once all the same.
+      const logs = await listExecutionLogs(h.db, executionId);
+      const keys = logs.map((l) => `${l.step_path} ${l.event} ${l.attempt}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(keys).toEqual(expect.arrayContaining(['first STARTED 1', 'first COMPLETED 1', 'second STARTED 1', 'second COMPLETED 1']));
+      // No local activity wrote the mirror: the history has the two calls and nothing for the mirror.
+      const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+      const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+      expect(markers).toHaveLength(0);
+    } finally {
+      releaseSecond();
+      peer.onArrival = undefined;
+    }
   });
 
   it('keeps a run on the version it started with after a new version is saved', async () => {
