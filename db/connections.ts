@@ -25,6 +25,34 @@ export async function connectionMasterKeys(db: Kysely<Database>): Promise<{ name
   return db.selectFrom('connections').select(['name', 'master_key_id']).orderBy('name').execute();
 }
 
+/** Up to `limit` connections whose data key another master key than `current` wraps, by name after `after`. */
+export async function connectionsToRewrap(
+  db: Kysely<Database>,
+  current: string,
+  after: string,
+  limit: number,
+): Promise<Pick<ConnectionRow, 'id' | 'name' | 'data_key_wrapped' | 'master_key_id'>[]> {
+  return db
+    .selectFrom('connections')
+    .select(['id', 'name', 'data_key_wrapped', 'master_key_id'])
+    .where('master_key_id', '<>', current)
+    .where('name', '>', after)
+    .orderBy('name')
+    .limit(limit)
+    .execute();
+}
+
+/** Replaces a connection's wrapped data key, if it is still wrapped by `from`; false when it changed meanwhile. */
+export async function rewrapDataKey(db: Kysely<Database>, id: string, from: string, to: { wrapped: Buffer; masterKeyId: string }): Promise<boolean> {
+  const result = await db
+    .updateTable('connections')
+    .set({ data_key_wrapped: to.wrapped, master_key_id: to.masterKeyId })
+    .where('id', '=', id)
+    .where('master_key_id', '=', from)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 /** Inserts a connection; undefined when its name is taken. */
 export async function insertConnection(db: Kysely<Database>, row: NewConnectionRow): Promise<ConnectionRow | undefined> {
   return db.insertInto('connections').values(row).onConflict((c) => c.column('name').doNothing()).returningAll().executeTakeFirst();

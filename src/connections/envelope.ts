@@ -94,6 +94,11 @@ export function unwrapDataKey(keys: MasterKeys, connection: string, sealed: Pick
   return dataKey;
 }
 
+/** The data key wrapped again, with the current master key. */
+export function wrapDataKey(keys: MasterKeys, dataKey: Buffer): { wrapped: Buffer; masterKeyId: string } {
+  return { wrapped: seal(keys.keys.get(keys.currentKeyId)!, dataKey, keys.currentKeyId), masterKeyId: keys.currentKeyId };
+}
+
 /**
  * Seals `secrets` for the connection `connection` with `dataKey` (a new one
  * for a new connection, its own when it is updated), wrapped with the current

@@ -6,12 +6,14 @@
  * through the API, with no restart; canary secrets that reach their peers and
  * nothing else (history, mirror, ledger, audit log, API answers, the
  * connections table's ciphertext); the save-time check of a step's
- * connection; a delete refused while a definition names the connection.
+ * connection; a delete refused while a definition names the connection;
+ * a rotation of the master key that re-wraps every data key while runs go on.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { connectionsWithoutKey } from '../../src/connections/resolver';
+import { rewrapConnections } from '../../src/connections/rewrap';
 import { type HttpSink, type RecordedRequest, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
@@ -275,5 +277,30 @@ describe('the connection API', () => {
     const hook = await h.api('POST', '/api/connections/ops-teams/test');
     expect(hook.body).toMatchObject({ checked: false, ok: null, detail: expect.stringMatching(/cannot be checked without posting/) });
     expect(teams[0]!.requests.filter((r) => r.path.endsWith('/test')).length).toBe(0);
+  });
+});
+
+// Last: after it, only the new master key opens the connections.
+describe('rotating the master key', () => {
+  it('re-wraps every data key in batches, after which the new key alone opens them', async () => {
+    const current = h.config.connectionKeys!;
+    const next = { keys: { ...current.keys, 'conn-next': randomBytes(32).toString('base64') }, currentKeyId: 'conn-next' };
+    const total = (await h.db.selectFrom('connections').select('name').execute()).length;
+    const fingerprints = (await h.api('GET', '/api/connections/mail-a')).body.secrets;
+    const batches: number[] = [];
+    const done = await rewrapConnections(h.db, next, { batchSize: 3, onProgress: (p) => batches.push(p.rewrapped) });
+    expect(done).toEqual({ rewrapped: total, unreadable: [] });
+    expect(batches.at(-1)).toBe(total);
+    expect(batches.length).toBe(Math.ceil(total / 3));
+    expect(await connectionsWithoutKey(h.db, { keys: { 'conn-next': next.keys['conn-next'] }, currentKeyId: 'conn-next' })).toEqual([]);
+    // The secrets themselves did not change: same version, same fingerprints.
+    expect((await h.api('GET', '/api/connections/mail-a')).body.secrets).toEqual(fingerprints);
+
+    const onlyNext = { keys: { 'conn-next': next.keys['conn-next'] }, currentKeyId: 'conn-next' };
+    const activities = createActivities({ config: { ...h.config, connectionKeys: onlyNext }, db: h.db });
+    const before = teams[1]!.requests.length;
+    await activities.sendTeams({ deliveryKey: `wf-${randomUUID()}/n`, text: 'after the rotation', connection: 'sales-teams' });
+    expect(teams[1]!.requests.slice(before).map((r) => (r.json as { text?: string }).text)).toEqual(['after the rotation']);
+    expect(teams[1]!.requests.at(-1)!.path).toBe(`/workflows/${CANARIES.teamsB}`);
   });
 });
