@@ -22,7 +22,7 @@ let dir: string;
 beforeAll(async () => {
   peer = await startHttpSink();
   peer.respond = () => (peerDown ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } });
-  h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1' } });
+  h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1', CONNECTION_KEYS: `cli:${Buffer.alloc(32, 5).toString('base64')}` } });
   dir = await mkdtemp(join(tmpdir(), 'wfa-cli-'));
 });
 
@@ -171,6 +171,22 @@ describe('the admin CLI', { timeout: CLI_TEST_TIMEOUT }, () => {
     const revoked = await wfa(['runs', 'list'], { WFA_API_KEY: key.key });
     expect(revoked.code).toBe(1);
     expect(revoked.stderr).toMatch(/^wfa: 401 unauthenticated: /);
+  });
+
+  it('creates, shows, updates, tests and deletes a connection, never printing its secret', async () => {
+    const file = join(dir, 'connection.json');
+    const secret = 'https://teams.example.test/workflows/cli-SECRET-7f3a';
+    await writeFile(file, JSON.stringify({ name: 'cli-teams', type: 'teams', secrets: { webhookUrl: secret } }));
+    expect(await wfa(['connections', 'apply', file])).toMatchObject({ code: 0, stdout: 'cli-teams: created (teams, version 1)\n' });
+    await writeFile(file, JSON.stringify({ name: 'cli-teams', secrets: { webhookUrl: `${secret}-2` } }));
+    expect(await wfa(['connections', 'apply', file])).toMatchObject({ code: 0, stdout: 'cli-teams: updated to version 2\n' });
+    const shown = await wfa(['connections', 'show', 'cli-teams']);
+    expect(shown.stdout).toMatch(/webhookUrl\s+set \(hmac-sha256:[0-9a-f]{12}\)/);
+    expect((await wfa(['connections', 'list'])).stdout).toMatch(/cli-teams\s+teams\s+2/);
+    const tested = await wfa(['connections', 'test', 'cli-teams']);
+    expect(tested).toMatchObject({ code: 0, stdout: expect.stringMatching(/^cli-teams v2: not checked: a Teams webhook cannot be checked/) });
+    for (const ran of [shown, tested]) expect(ran.stdout + ran.stderr).not.toContain('SECRET');
+    expect(await wfa(['connections', 'delete', 'cli-teams'])).toMatchObject({ code: 0, stdout: 'connection cli-teams deleted\n' });
   });
 
   it('says what is wrong, with an exit code for each kind of failure', async () => {
