@@ -1,7 +1,8 @@
 /**
  * Connections on the dev server with loopback peers: two Teams webhooks, two
  * SMTP servers and two Slack workspaces as six connections, and one run that
- * sends to each, each peer getting exactly its message; an `http` step
+ * sends to each, each peer getting exactly its message; a Twilio account and a
+ * PagerDuty service, sent to and (Twilio) checked; an `http` step
  * refused with 401 that succeeds once its connection's token is updated
  * through the API, with no restart; canary secrets that reach their peers and
  * nothing else (history, mirror, ledger, audit log, API answers, the
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { connectionsWithoutKey } from '../../src/connections/resolver';
 import { rewrapConnections } from '../../src/connections/rewrap';
-import { type HttpSink, type RecordedRequest, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
+import { type HttpSink, type RecordedRequest, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
 import { runTimeout } from '../support/timeouts';
@@ -226,6 +227,62 @@ describe('definitions naming connections', () => {
     expect(refused.body.detail).toContain(`${key} v1`);
     expect((await h.api('DELETE', '/api/connections/doomed-teams?force=true')).status).toBe(204);
     expect((await h.api('GET', '/api/connections/doomed-teams')).status).toBe(404);
+  });
+});
+
+describe('sms and pagerduty steps through connections', () => {
+  let twilioPeer: HttpSink;
+  let pagerDutyPeer: HttpSink;
+  const authToken = canary('twilio');
+  const routingKey = canary('routing');
+  const accountSid = `AC${'0'.repeat(31)}7`;
+
+  beforeAll(async () => {
+    twilioPeer = await startHttpSink();
+    twilioPeer.respond = (req) =>
+      req.method === 'GET' && req.path === `/2010-04-01/Accounts/${accountSid}.json`
+        ? { status: 200, body: { sid: accountSid, status: 'active', friendly_name: 'test' } }
+        : twilioMessagesReply(req);
+    pagerDutyPeer = await startHttpSink();
+    pagerDutyPeer.respond = (req) => ({ status: 202, body: { status: 'success', message: 'Event processed', dedup_key: (req.json as { dedup_key?: string }).dedup_key } });
+    const created = await Promise.all([
+      h.api('POST', '/api/connections', { name: 'sms-eu', type: 'twilio', settings: { accountSid, phoneNumber: '+14155550100', apiUrl: twilioPeer.url }, secrets: { authToken } }),
+      h.api('POST', '/api/connections', { name: 'pager-payments', type: 'pagerduty', settings: { eventsUrl: `${pagerDutyPeer.url}/v2/enqueue` }, secrets: { routingKey } }),
+    ]);
+    for (const res of created) expect(res.status, JSON.stringify(res.body)).toBe(201);
+  });
+
+  afterAll(async () => {
+    await Promise.all([twilioPeer?.close(), pagerDutyPeer?.close()]);
+  });
+
+  it('send with the connection each names, and keep its secret out of the run', async () => {
+    const saved = await h.api('POST', '/api/workflows', {
+      key: uniqueKey('sms-and-page'),
+      name: 'SMS and page',
+      steps: [
+        { id: 'text', type: 'sms', connection: 'sms-eu', to: '+4915112345678', body: 'payment failed' },
+        { id: 'page', type: 'pagerduty', connection: 'pager-payments', action: 'trigger', summary: 'payment failed', source: 'checkout', severity: 'error' },
+      ],
+    });
+    expect(saved.status, JSON.stringify(saved.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${saved.body.id}/execute`, { triggerData: {} });
+    await h.client.workflow.getHandle(started.body.workflowId).result();
+
+    const sent = twilioPeer.requests.filter((r) => r.method === 'POST');
+    expect(sent.map((r) => [r.path, new URLSearchParams(r.body).get('From'), new URLSearchParams(r.body).get('Body')])).toEqual([
+      [`/2010-04-01/Accounts/${accountSid}/Messages.json`, '+14155550100', 'payment failed'],
+    ]);
+    expect(sent[0]!.headers.authorization).toBe(`Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`);
+    expect(pagerDutyPeer.requests.map((r) => (r.json as { routing_key?: string }).routing_key)).toEqual([routingKey]);
+    const history = await readableHistory(h.client.workflow.getHandle(started.body.workflowId));
+    for (const secret of [authToken, routingKey]) expect(history.includes(secret)).toBe(false);
+  });
+
+  it('checks a Twilio connection by reading the account', async () => {
+    const checked = await h.api('POST', '/api/connections/sms-eu/test');
+    expect(checked.body).toMatchObject({ checked: true, ok: true, detail: `account ${accountSid} is active` });
+    expect(twilioPeer.requests.at(-1)).toMatchObject({ method: 'GET', path: `/2010-04-01/Accounts/${accountSid}.json` });
   });
 });
 
