@@ -33,6 +33,7 @@ import {
 import { fromRounds, median, PAIRED_NOTE, quantile, type Row, type Table, throughputRatio } from './stats';
 import { expressions } from './expressions';
 import { gateway } from './gateway';
+import { gatewayLoad } from './gateway-load';
 import { hostile } from './hostile';
 import { mirrorScale } from './mirror-scale';
 import { cluster } from './cluster';
@@ -630,4 +631,4 @@ async function mirrorLags(db: Kysely<Database>, client: Client, workflowIds: str
   return lags;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, expressions, hostile, mirrorScale, scale, cluster, outage];
+export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, gatewayLoad, expressions, hostile, mirrorScale, scale, cluster, outage];

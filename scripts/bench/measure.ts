@@ -215,6 +215,8 @@ export function describeCpu(batched: Map<string, BatchResult>, names: readonly s
 
 export interface HistoryCount {
   total: number;
+  /** The history's size as Temporal stores it (protobuf), in bytes. */
+  bytes: number;
   /** Event type name (without the EVENT_TYPE_ prefix) → count. */
   byType: Record<string, number>;
 }
@@ -227,14 +229,14 @@ export async function countHistory(client: Client, workflowId: string): Promise<
     const name = (temporal.api.enums.v1.EventType[event.eventType ?? 0] ?? String(event.eventType)).replace(/^EVENT_TYPE_/, '');
     byType[name] = (byType[name] ?? 0) + 1;
   }
-  return { total: history.events?.length ?? 0, byType };
+  return { total: history.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(history).finish().length, byType };
 }
 
 /** A short line of the event types that tell variants apart. */
 export function describeHistory(count: HistoryCount): string {
   const pick = (name: string) => count.byType[name] ?? 0;
   return (
-    `${count.total} events: ${pick('WORKFLOW_TASK_COMPLETED')} workflow tasks, ` +
+    `${count.total} events (${(count.bytes / 1024).toFixed(1)} KiB): ${pick('WORKFLOW_TASK_COMPLETED')} workflow tasks, ` +
     `${pick('ACTIVITY_TASK_SCHEDULED')} activities, ${pick('MARKER_RECORDED')} markers (local activities), ` +
     `${pick('UPSERT_WORKFLOW_SEARCH_ATTRIBUTES')} search-attribute upserts`
   );

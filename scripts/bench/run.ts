@@ -8,6 +8,7 @@
  *   npm run bench -- gateway --record      those benchmarks, then replaces their sections of
  *                                          docs/BENCHMARKS.md, keeping the others' as recorded
  *   npm run bench -- mirror-scale --scale 0.1   a tenth of the generated data, for a quick run
+ *   npm run bench -- gateway-load --scale 0.1   1,000 runs between its two phases instead of 10,000
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -76,7 +77,8 @@ function parseArgs(argv: string[]): { names: string[]; record: boolean; options:
       process.stdout.write(
         `usage: npm run bench [-- <name>…] [--record] [--scale <fraction>]\n\n` +
           `  --record   write the results to docs/BENCHMARKS.md (with names: replace only their sections)\n` +
-          `  --scale    fraction of the data mirror-scale generates (default 1: a million executions)\n\n` +
+          `  --scale    fraction of the data mirror-scale generates (default 1: a million executions)\n` +
+          `             and of the runs gateway-load makes between its phases (default 1: 10,000)\n\n` +
           `benchmarks:\n${BENCHMARKS.map((b) => `  ${b.name.padEnd(14)} ${b.summary}`).join('\n')}\n`,
       );
       process.exit(0);
@@ -219,7 +221,7 @@ function report(
 runs those and replaces their sections and targets, keeping the others as they were recorded.
 \`npm run bench\` prints the same tables without writing; \`npm run bench -- <name>\` runs one
 (${BENCHMARKS.map((b) => `\`${b.name}\``).join(', ')}); \`--scale <fraction>\` makes \`mirror-scale\` generate that
-fraction of its data, for a quick run.
+fraction of its data, and \`gateway-load\` that fraction of its 10,000 runs between phases, for a quick run.
 
 Last written ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`${invocation}\` (${outcomes.map((o) => `\`${o.bench.name}\``).join(', ')}, ${seconds.toFixed(0)} s in all)${partial ? '; the other sections are from earlier records, each saying when it was made' : ''}.
 

@@ -1,0 +1,405 @@
+/**
+ * `gateway-load`: the product as a user runs it, against the same work written
+ * by hand, at 100 runs in flight. On a file-backed dev server of its own (as
+ * `npm run dev` runs it), one worker process (`src/worker/main.ts`: mirror,
+ * reconciler and report refresh on) and one gateway process
+ * (`src/gateway/main.ts`). Each round, in turn:
+ *
+ * - product: 100 `POST /api/workflows/:key/execute` at once, each a run of a
+ *   definition of 5 `http` steps (labels, mirror and the address guard on);
+ * - hand-written: 100 `client.workflow.start` at once of a plain workflow of
+ *   the same 5 activities, on the same worker process, no labels;
+ * - labelled: the same, started with the product's search attributes, memo
+ *   and summaries, so their cost shows apart from the rest.
+ *
+ * A batch's throughput is its 100 runs over the time from its first start to
+ * its last result. Then one run at a time of 40 sequential steps, each way in
+ * turn, timed by the server's clock. Then `accumulate` more runs through the
+ * gateway, and the same again, so a drift with the runs the stack has done
+ * shows as the second phase's figures against the first's.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { createApiKey } from '../../db/api-keys';
+import { findDefinition } from '../../db/definitions';
+import { interpreterStartOptions } from '../../src/executions/start';
+import { type DefinitionInput, parseDefinition } from '../../src/shared/definition';
+import { ensureSearchAttributes } from '../../src/temporal/client';
+import { buildWorkflowBundle } from '../../src/worker/create-worker';
+import { freePort } from '../lib/ports';
+import { stopChild } from '../lib/supervisor';
+import { type DevServer, type Say, startTemporal } from '../lib/temporal';
+import type { Benchmark, RunOptions } from './benchmarks';
+import type { BenchEnv } from './env';
+import { countHistory, describeHistory, describePhases, phaseTimes, pool, processCpuMs, processGroupCpuMs } from './measure';
+import { median } from './stats';
+import type { SequentialHttpInput } from './workflows';
+
+const { temporal } = proto;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TASK_QUEUE = 'bench-gateway-load';
+
+/** Workload of the default run; `--scale` shrinks `accumulate`. */
+export const GATEWAY_LOAD_SIZES = {
+  inFlight: 100,
+  steps: 5,
+  /** Batches of each variant per phase, the two taking turns. */
+  rounds: 3,
+  sequentialSteps: 40,
+  /** Runs of 40 steps each way per phase, one at a time, in turn. */
+  sequentialRuns: 5,
+  /** Runs through the gateway between the two phases (times `--scale`). */
+  accumulate: 10_000,
+  targets: { throughput: 0.9, sequential: 1.1 },
+} as const;
+
+const httpDefinition = (key: string, url: string, steps: number): DefinitionInput => ({
+  key,
+  name: `Benchmark: ${steps} http steps through the gateway`,
+  category: 'benchmark',
+  steps: Array.from({ length: steps }, (_, i) => ({ id: `call${i + 1}`, type: 'http' as const, url: `${url}?step=${i + 1}` })),
+});
+
+/** Processes whose CPU time a batch is charged with, in ms so far. */
+interface CpuReading {
+  worker: number;
+  gateway: number;
+  temporal: number;
+  postgres: number;
+  bench: number;
+}
+
+interface Batch {
+  variant: 'product' | 'hand-written' | 'labelled';
+  runsPerSecond: number;
+  /** From the first start call to the last start's answer, ms. */
+  startMs: number;
+  p50Ms: number;
+  cpuPerRun: CpuReading;
+  /** One run of the batch (the last to finish): its events, and where its time went. */
+  sample: string;
+}
+
+interface Phase {
+  label: string;
+  batches: Batch[];
+  sequential: { product: number[]; handWritten: number[] };
+}
+
+function spawnProduct(entry: string, environment: Record<string, string>, onExit: (code: number | null) => void): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: ROOT,
+    env: { ...process.env, ...environment },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  child.once('exit', onExit);
+  return child;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`gateway-load: ${what} did not happen within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const ratio = (a: number, b: number) => a / b;
+const x2 = (v: number) => `×${v.toFixed(2)}`;
+const f0 = (v: number) => v.toFixed(0);
+const f1 = (v: number) => v.toFixed(1);
+
+export const gatewayLoad: Benchmark = {
+  name: 'gateway-load',
+  summary:
+    'runs started through the gateway at 100 in flight (worker and gateway as processes, file-backed dev server) vs a hand-written workflow of the same activities started with the raw client, fresh and after many runs',
+  workload: (options) => {
+    const s = GATEWAY_LOAD_SIZES;
+    return (
+      `per phase: ${s.rounds} rounds of ${s.inFlight} runs of ${s.steps} http steps each way, taking turns; ${s.sequentialRuns} runs of ` +
+      `${s.sequentialSteps} sequential steps each way; phases: fresh, then after ${Math.round(s.accumulate * options.scale)} more runs through the gateway`
+    );
+  },
+  async run(env, say, options) {
+    return runGatewayLoad(env, say, options);
+  },
+};
+
+async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
+  const size = GATEWAY_LOAD_SIZES;
+  const accumulate = Math.round(size.accumulate * options.scale);
+  const scratch = await mkdtemp(join(tmpdir(), 'wfa-gateway-load-'));
+  const stops: (() => Promise<unknown>)[] = [() => rm(scratch, { recursive: true, force: true })];
+  let failed: string | undefined;
+  const onExit = (name: string) => (code: number | null) => {
+    failed ??= `${name} exited with code ${code}`;
+  };
+  try {
+    // The server as `npm run dev` runs it: tuned, its state in a SQLite file.
+    const server: DevServer = await startTemporal({ port: await freePort(), headless: true, dbFile: join(scratch, 'temporal.db') }, say);
+    stops.push(() => server.stop());
+    const connection = await Connection.connect({ address: server.address });
+    stops.push(() => connection.close());
+    await ensureSearchAttributes(connection, 'default');
+    const client = new Client({ connection, namespace: 'default' });
+
+    // One bundle holding the interpreter and the hand-written workflows, for the one worker process.
+    const bundlePath = join(scratch, 'workflows.js');
+    await writeFile(bundlePath, await buildWorkflowBundle(fileURLToPath(new URL('./workflows.ts', import.meta.url))));
+    const gatewayPort = await freePort();
+    const environment = {
+      ...env.environmentFor(server, TASK_QUEUE),
+      WORKFLOW_BUNDLE_PATH: bundlePath,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+    };
+    const worker = spawnProduct('src/worker/main.ts', environment, onExit('the worker'));
+    stops.push(() => stopChild(worker));
+    const gatewayProcess = spawnProduct('src/gateway/main.ts', { ...environment, PORT: String(gatewayPort) }, onExit('the gateway'));
+    stops.push(() => stopChild(gatewayProcess));
+    const gateway = `http://127.0.0.1:${gatewayPort}`;
+    // Definitions need an admin; every run is started with an operator's key, as an integration would.
+    const admin = await createApiKey(env.db, { name: `gateway-load admin ${randomUUID().slice(0, 8)}`, role: 'admin' });
+    const { key } = await createApiKey(env.db, { name: `gateway-load ${randomUUID().slice(0, 8)}`, role: 'operator' });
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    await until('the worker polling', async () => {
+      if (failed) throw new Error(failed);
+      const { pollers } = await client.workflowService.describeTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: TASK_QUEUE },
+        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      });
+      return (pollers ?? []).length > 0;
+    });
+    await until('the gateway answering', async () => {
+      if (failed) throw new Error(failed);
+      return (await fetch(`${gateway}/readyz`)).ok;
+    });
+
+    const url = `${env.api.url}/ping`;
+    const config = env.configFor(server, TASK_QUEUE);
+    const defaultStepTimeoutSeconds = config.workflow.defaultTimeoutSeconds;
+    const define = async (definition: DefinitionInput) => {
+      const res = await fetch(`${gateway}/api/workflows`, {
+        method: 'POST',
+        headers: { ...headers, authorization: `Bearer ${admin.key}` },
+        body: JSON.stringify(definition),
+      });
+      if (res.status !== 201) throw new Error(`creating ${definition.key} answered ${res.status}: ${await res.text()}`);
+    };
+    const suffix = randomUUID().slice(0, 8);
+    const fiveKey = `bench-load-5-${suffix}`;
+    const fortyKey = `bench-load-40-${suffix}`;
+    await define(httpDefinition(fiveKey, url, size.steps));
+    await define(httpDefinition(fortyKey, url, size.sequentialSteps));
+
+    const viaGateway = async (definitionKey: string): Promise<string> => {
+      const res = await fetch(`${gateway}/api/workflows/${definitionKey}/execute`, { method: 'POST', headers, body: JSON.stringify({ triggerData: {} }) });
+      if (res.status !== 202) throw new Error(`starting ${definitionKey} answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as { workflowId: string }).workflowId;
+    };
+    // The product's labels (search attributes, memo, summaries) of a run of the 5-step definition, for the labelled variant.
+    const fiveRow = await findDefinition(env.db, fiveKey);
+    if (!fiveRow) throw new Error(`definition ${fiveKey} not found after it was created`);
+    const fiveDocument = parseDefinition(httpDefinition(fiveKey, url, size.steps));
+    if (!fiveDocument.ok) throw new Error(`definition ${fiveKey} is invalid`);
+    const productLabels = (workflowId: string) => {
+      const run = { definition: fiveRow, version: fiveRow.current_version, document: fiveDocument.definition, executionId: randomUUID(), workflowId };
+      const { typedSearchAttributes, memo, staticSummary, staticDetails } = interpreterStartOptions(config, { ...run, triggerType: 'manual', triggerData: {} });
+      return { typedSearchAttributes, memo, staticSummary, staticDetails };
+    };
+    const byHand = async (steps: number, labelled = false): Promise<string> => {
+      const workflowId = `bench-load-hand-${randomUUID()}`;
+      const input: SequentialHttpInput = { url, steps, defaultStepTimeoutSeconds };
+      await client.workflow.start('handWrittenSequentialHttp', { taskQueue: TASK_QUEUE, workflowId, args: [input], ...(labelled ? productLabels(workflowId) : {}) });
+      return workflowId;
+    };
+    const resultOf = async (workflowId: string) => {
+      await client.workflow.getHandle(workflowId).result();
+    };
+
+    const readCpu = (): CpuReading => {
+      const groups = processGroupCpuMs();
+      const own = process.cpuUsage();
+      return {
+        worker: processCpuMs(worker.pid!) ?? 0,
+        gateway: processCpuMs(gatewayProcess.pid!) ?? 0,
+        temporal: server.pid === undefined ? (groups.temporal ?? 0) : (processCpuMs(server.pid) ?? 0),
+        postgres: groups.postgres ?? 0,
+        bench: (own.user + own.system) / 1000,
+      };
+    };
+
+    const batch = async (variant: Batch['variant']): Promise<Batch> => {
+      const start = variant === 'product' ? () => viaGateway(fiveKey) : () => byHand(size.steps, variant === 'labelled');
+      const cpu0 = readCpu();
+      const t0 = performance.now();
+      let lastStarted = t0;
+      let lastId = '';
+      const ends = await Promise.all(
+        Array.from({ length: size.inFlight }, async () => {
+          const id = await start();
+          lastStarted = Math.max(lastStarted, performance.now());
+          await resultOf(id);
+          lastId = id;
+          return performance.now() - t0;
+        }),
+      );
+      const cpu1 = readCpu();
+      const wall = Math.max(...ends);
+      const sample = `${describeHistory(await countHistory(client, lastId))}; ${describePhases(await phaseTimes(client, lastId))}`;
+      const per = (k: keyof CpuReading) => (cpu1[k] - cpu0[k]) / size.inFlight;
+      return {
+        variant,
+        runsPerSecond: size.inFlight / (wall / 1000),
+        startMs: lastStarted - t0,
+        p50Ms: median(ends),
+        cpuPerRun: { worker: per('worker'), gateway: per('gateway'), temporal: per('temporal'), postgres: per('postgres'), bench: per('bench') },
+        sample,
+      };
+    };
+
+    const serverMs = async (workflowId: string) => {
+      const { startTime, closeTime } = await client.workflow.getHandle(workflowId).describe();
+      return closeTime!.getTime() - startTime.getTime();
+    };
+
+    const phase = async (label: string): Promise<Phase> => {
+      const result: Phase = { label, batches: [], sequential: { product: [], handWritten: [] } };
+      for (let round = 0; round < size.rounds; round += 1) {
+        const order: Batch['variant'][] = round % 2 === 0 ? ['product', 'hand-written', 'labelled'] : ['labelled', 'hand-written', 'product'];
+        for (const variant of order) {
+          const b = await batch(variant);
+          result.batches.push(b);
+          say(`gateway-load ${label}, round ${round + 1}: ${variant} ${f1(b.runsPerSecond)} runs/s (starts took ${f0(b.startMs)} ms)`);
+        }
+      }
+      for (let i = 0; i < size.sequentialRuns; i += 1) {
+        const pairs = i % 2 === 0 ? (['product', 'hand'] as const) : (['hand', 'product'] as const);
+        for (const which of pairs) {
+          const id = which === 'product' ? await viaGateway(fortyKey) : await byHand(size.sequentialSteps);
+          await resultOf(id);
+          (which === 'product' ? result.sequential.product : result.sequential.handWritten).push(await serverMs(id));
+        }
+      }
+      say(`gateway-load ${label}: 40 steps, median ${f0(median(result.sequential.product))} ms product, ${f0(median(result.sequential.handWritten))} ms hand-written`);
+      return result;
+    };
+
+    say('gateway-load: warming up (one batch each way)');
+    await batch('product');
+    await batch('hand-written');
+    const phases = [await phase('fresh')];
+    if (accumulate > 0) {
+      say(`gateway-load: ${accumulate} more runs through the gateway, ${size.inFlight} in flight`);
+      const t0 = Date.now();
+      await pool(
+        Array.from({ length: accumulate }, () => async () => resultOf(await viaGateway(fiveKey))),
+        size.inFlight,
+      );
+      say(`gateway-load: accumulated in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      phases.push(await phase(`after ${accumulate} more`));
+    }
+    if (failed) throw new Error(failed);
+    return describe(phases, accumulate);
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  }
+}
+
+function roundRatios(batches: Batch[]): number[] {
+  const product = batches.filter((b) => b.variant === 'product');
+  const hand = batches.filter((b) => b.variant === 'hand-written');
+  return product.map((p, i) => ratio(p.runsPerSecond, hand[i]!.runsPerSecond));
+}
+
+function medianCpu(batches: Batch[]): CpuReading {
+  const keys: (keyof CpuReading)[] = ['worker', 'gateway', 'temporal', 'postgres', 'bench'];
+  return Object.fromEntries(keys.map((k) => [k, median(batches.map((b) => b.cpuPerRun[k]))])) as unknown as CpuReading;
+}
+
+function describe(phases: Phase[], accumulate: number) {
+  const size = GATEWAY_LOAD_SIZES;
+  const rows: string[][] = [];
+  for (const p of phases) {
+    const ratios = roundRatios(p.batches);
+    for (let round = 0; round < size.rounds; round += 1) {
+      const product = p.batches.filter((b) => b.variant === 'product')[round]!;
+      const hand = p.batches.filter((b) => b.variant === 'hand-written')[round]!;
+      const labelled = p.batches.filter((b) => b.variant === 'labelled')[round]!;
+      rows.push([
+        p.label,
+        String(round + 1),
+        f1(product.runsPerSecond),
+        f1(hand.runsPerSecond),
+        x2(ratios[round]!),
+        f1(labelled.runsPerSecond),
+        x2(labelled.runsPerSecond / hand.runsPerSecond),
+        f0(product.p50Ms),
+        f0(hand.p50Ms),
+      ]);
+    }
+    const seq = ratio(median(p.sequential.product), median(p.sequential.handWritten));
+    rows.push([p.label, `40 steps (median of ${p.sequential.product.length})`, `${f0(median(p.sequential.product))} ms`, `${f0(median(p.sequential.handWritten))} ms`, x2(seq), '', '', '', '']);
+  }
+  const cpuRows = phases.flatMap((p) =>
+    (['product', 'hand-written', 'labelled'] as const).map((variant) => {
+      const c = medianCpu(p.batches.filter((b) => b.variant === variant));
+      const total = c.worker + c.gateway + c.temporal + c.postgres + c.bench;
+      return `${p.label}, ${variant}: ${f1(total)} ms of CPU per run — worker ${f1(c.worker)}, gateway ${f1(c.gateway)}, Temporal ${f1(c.temporal)}, Postgres ${f1(c.postgres)}, the bench's client ${f1(c.bench)}`;
+    }),
+  );
+  const allRatios = phases.flatMap((p) => roundRatios(p.batches));
+  const worstRound = Math.min(...allRatios);
+  const seqRatios = phases.map((p) => ratio(median(p.sequential.product), median(p.sequential.handWritten)));
+  const worstSeq = Math.max(...seqRatios);
+  const drift =
+    phases.length > 1
+      ? ratio(median(phases[1]!.batches.filter((b) => b.variant === 'product').map((b) => b.runsPerSecond)), median(phases[0]!.batches.filter((b) => b.variant === 'product').map((b) => b.runsPerSecond)))
+      : undefined;
+  return {
+    table: {
+      title: `gateway-load: ${size.inFlight} runs of ${size.steps} http steps in flight, product through the gateway vs hand-written with the raw client`,
+      latencyNote: 'start → result of each run, in the batch',
+      throughputUnit: 'runs/s',
+      rows: [],
+      counts: {
+        headers: ['phase', 'round', 'product runs/s', 'hand-written runs/s', 'ratio', 'labelled runs/s', 'labelled ratio', 'product p50 ms', 'hand-written p50 ms'],
+        rows,
+      },
+      notes: [
+        'a round: one batch of each variant, the order reversed every other round; a batch is 100 runs started at once, its throughput those runs over the time from its first start to its last result',
+        "labelled: the hand-written workflow started with the product's labels (search attributes, memo, summaries, as src/executions/start.ts sets them), to tell their cost apart; its ratio is against the plain hand-written one",
+        '40 steps: one run at a time, start → close in the server\'s clock, product and hand-written in turn',
+        ...cpuRows,
+        ...phases.flatMap((p) =>
+          (['product', 'hand-written', 'labelled'] as const).map((variant) => `${p.label}, ${variant}, the last run of round 1: ${p.batches.find((b) => b.variant === variant)!.sample}`),
+        ),
+        ...(drift === undefined ? [] : [`product throughput after ${accumulate} more runs, against fresh: ${x2(drift)} (median of the rounds)`]),
+      ],
+    },
+    targets: [
+      {
+        goal: `product through the gateway at ${size.inFlight} in flight at least ×${size.targets.throughput.toFixed(2)} of hand-written in every round${phases.length > 1 ? ', fresh and after many runs' : ''}`,
+        met: worstRound >= size.targets.throughput,
+        measured: `rounds ${allRatios.map(x2).join(', ')}`,
+      },
+      {
+        goal: `40 sequential http steps at most ×${size.targets.sequential.toFixed(2)} of hand-written`,
+        met: worstSeq <= size.targets.sequential,
+        measured: phases.map((p, i) => `${p.label} ${x2(seqRatios[i]!)}`).join(', '),
+      },
+      ...(drift === undefined
+        ? []
+        : [{ goal: 'product throughput after many runs within 10% of fresh', met: drift >= 0.9, measured: `${x2(drift)} (median product throughput of the rounds, after against fresh)` }]),
+    ],
+  };
+}
