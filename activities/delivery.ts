@@ -64,6 +64,8 @@ export interface Delivery<T> {
   key: string;
   channel: string;
   recipient?: string | undefined;
+  /** The connection the step names, if any. */
+  connection?: string | undefined;
   policy: DeliveryPolicy;
   send(): Promise<{ result: T; providerMessageId?: string | undefined }>;
 }
@@ -153,7 +155,15 @@ const OWED_WRITE_MAX_DELAY_MS = 2_000;
 export function createLedger(db: Kysely<Database>) {
   async function claim(d: Delivery<unknown>, attempt: string | null): Promise<{ fresh: true } | { fresh: false; row: DeliveryRow }> {
     const { workflowId, stepPath } = splitDeliveryKey(d.key);
-    const fresh = await insertSending(db, { key: d.key, channel: d.channel, workflowId, stepPath, recipient: d.recipient ?? null, claimedBy: attempt });
+    const fresh = await insertSending(db, {
+      key: d.key,
+      channel: d.channel,
+      workflowId,
+      stepPath,
+      recipient: d.recipient ?? null,
+      claimedBy: attempt,
+      connection: d.connection ?? null,
+    });
     if (fresh) return { fresh: true };
     return { fresh: false, row: await getDelivery(db, d.key) };
   }

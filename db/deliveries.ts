@@ -14,6 +14,8 @@ export interface NewDelivery {
   recipient: string | null;
   /** The activity attempt that claims it, or null outside an activity. */
   claimedBy: string | null;
+  /** The connection the step sends through, or null for the environment's settings. */
+  connection: string | null;
 }
 
 /** Writes the delivery as SENDING, first attempt; answers false when a row with its key is already there. */
@@ -29,6 +31,7 @@ export async function insertSending(db: Kysely<Database>, d: NewDelivery): Promi
       step_path: d.stepPath,
       recipient: d.recipient,
       claimed_by: d.claimedBy,
+      connection: d.connection,
     })
     .onConflict((oc) => oc.column('delivery_key').doNothing())
     .returning('delivery_key')

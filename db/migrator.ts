@@ -13,6 +13,7 @@ import * as recoveryBatches from './migrations/2026-12-03T14-00-00_recovery_batc
 import * as reports from './migrations/2026-12-04T00-00-00_reports';
 import * as successRateOfConcludedRuns from './migrations/2026-12-06T12-00-00_success_rate_of_concluded_runs';
 import * as connections from './migrations/2026-12-06T13-00-00_connections';
+import * as deliveryConnection from './migrations/2026-12-06T13-10-00_delivery_connection';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-04T00-00-00_reports': reports,
   '2026-12-06T12-00-00_success_rate_of_concluded_runs': successRateOfConcludedRuns,
   '2026-12-06T13-00-00_connections': connections,
+  '2026-12-06T13-10-00_delivery_connection': deliveryConnection,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -92,6 +92,8 @@ export interface DeliveryTable {
   last_error: string | null;
   /** The activity attempt holding a SENDING row (`<workflow id>/<run id>/<activity id>#<attempt>`). */
   claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The connection the step sent through; null for the channel's settings from the environment. */
+  connection: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }

@@ -143,6 +143,7 @@ export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox
       key: input.deliveryKey,
       channel: 'email',
       recipient: [input.to].flat().join(', '),
+      connection: input.connection,
       policy: input.delivery,
       send: async () => {
         const attachments: ResolvedAttachment[] = [];

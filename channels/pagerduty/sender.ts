@@ -65,6 +65,7 @@ export function createPagerDutySender(_config: Config, ledger: Ledger, outbox: O
       key: input.deliveryKey,
       channel: 'pagerduty',
       recipient: dedupKey,
+      connection: input.connection,
       policy: input.delivery,
       send: async () => {
         const answer = parseAnswer(await postJson(pagerduty.eventsUrl, { routing_key: routingKey, ...event }, 'PagerDuty Events API'));

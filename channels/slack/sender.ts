@@ -84,7 +84,8 @@ export function createSlackSender({ slack: environment }: Config, ledger: Ledger
         key: input.deliveryKey,
         channel: 'slack',
         recipient: input.channel ?? 'webhook',
-        policy: input.delivery,
+        connection: input.connection,
+      policy: input.delivery,
         send: async () => {
           const result = await send();
           return { result, providerMessageId: result.ts };

@@ -87,6 +87,7 @@ export function createSmsSender({ twilio: environment }: Config, ledger: Ledger,
       key: input.deliveryKey,
       channel: 'sms',
       recipient: input.to,
+      connection: input.connection,
       policy: input.delivery,
       send: async () => {
         try {

@@ -57,6 +57,7 @@ export function createTeamsSender(_config: Config, ledger: Ledger, outbox: Outbo
       key: input.deliveryKey,
       channel: 'teams',
       recipient: 'webhook',
+      connection: input.connection,
       policy: input.delivery,
       send: async () => {
         await postJson(url, adaptiveCardMessage(input), 'Teams webhook');

@@ -115,6 +115,15 @@ describe('one run sending through six connections', () => {
       [['news@b.example.test', ['reader@b.example.test']]],
     ]);
     const posted = (req: RecordedRequest) => [req.headers.authorization, new URLSearchParams(req.body).get('channel'), new URLSearchParams(req.body).get('text')];
+    const ledger = await h.db.selectFrom('deliveries').select(['step_path', 'channel', 'connection']).where('workflow_id', '=', workflowId).orderBy('step_path').execute();
+    expect(ledger.map((d) => [d.step_path, d.channel, d.connection])).toEqual([
+      ['alert', 'email', 'mail-a'],
+      ['news', 'email', 'mail-b'],
+      ['ops', 'teams', 'ops-teams'],
+      ['sales', 'teams', 'sales-teams'],
+      ['slack-a', 'slack', 'slack-a'],
+      ['slack-b', 'slack', 'slack-b'],
+    ]);
     expect(slack.map((sink) => sink.requests.map(posted))).toEqual([
       [[`Bearer ${CANARIES.slackA}`, 'C0OPS', 'slack a 7']],
       [[`Bearer ${CANARIES.slackB}`, 'C0SALES', 'slack b 7']],
