@@ -85,7 +85,7 @@ export function createSlackSender({ slack: environment }: Config, ledger: Ledger
         channel: 'slack',
         recipient: input.channel ?? 'webhook',
         connection: input.connection,
-      policy: input.delivery,
+        policy: input.delivery,
         send: async () => {
           const result = await send();
           return { result, providerMessageId: result.ts };
