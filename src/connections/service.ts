@@ -113,12 +113,13 @@ function sealed(keys: MasterKeys, name: string, dataKey: Buffer, secrets: Record
 }
 
 export async function createConnection(deps: ConnectionDeps, input: ConnectionInput & { name: string }, actor: Actor): Promise<ConnectionView> {
-  const keys = keysOrRefuse(deps);
   if (input.type === undefined || !isConnectionType(input.type)) {
     const types = Object.keys(CONNECTION_TYPES).join(', ');
     throw new ConnectionRefused('validation_failed', `type must be one of ${types}`, [{ path: ['type'], message: `must be one of ${types}` }]);
   }
   const fields = parseFields(input.type, input.settings, input.secrets);
+  // What is wrong with the request is said first; the missing key is the deployment's.
+  const keys = keysOrRefuse(deps);
   const dataKey = newDataKey();
   const row = await repository.insertConnection(deps.db, {
     id: randomUUID(),
@@ -138,7 +139,6 @@ export async function createConnection(deps: ConnectionDeps, input: ConnectionIn
 
 /** Replaces the settings; each secret sent replaces its value, `null` clears it, one left out keeps its value. */
 export async function updateConnection(deps: ConnectionDeps, name: string, input: ConnectionInput, actor: Actor): Promise<ConnectionView> {
-  const keys = keysOrRefuse(deps);
   const row = await repository.findConnection(deps.db, name);
   if (!row) throw new ConnectionRefused('not_found', `no connection is named "${name}"`);
   if (input.type !== undefined && input.type !== row.type) {
@@ -148,6 +148,7 @@ export async function updateConnection(deps: ConnectionDeps, name: string, input
     throw new ConnectionRefused('validation_failed', 'name cannot change: create another connection', [{ path: ['name'], message: 'cannot change' }]);
   }
   const type = row.type as ConnectionType;
+  const keys = keysOrRefuse(deps);
   const dataKey = unwrapDataKey(keys, name, { wrappedKey: row.data_key_wrapped, masterKeyId: row.master_key_id });
   const current = openSecrets(keys, name, { ciphertext: row.secret_ciphertext, wrappedKey: row.data_key_wrapped, masterKeyId: row.master_key_id });
   const merged: Record<string, unknown> = { ...current };

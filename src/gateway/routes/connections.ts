@@ -203,6 +203,7 @@ export function connectionRoutes({ db, config }: RouteDeps): Router {
   });
 
   serve('POST /api/connections/:name/test', async (req, res) => {
+    if (!(await findConnection(db, req.params.name))) throw new HttpProblem('not_found', `no connection is named "${req.params.name}"`);
     if (!config.connectionKeys) throw problemOf(new ConnectionRefused('connection_keys_missing', 'connections need a master key: set CONNECTION_KEYS on every gateway and worker'));
     const opened = await openAnyConnection(db, config.connectionKeys, req.params.name).catch((err: unknown) => {
       throw problemOf(err);
