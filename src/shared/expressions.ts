@@ -9,6 +9,7 @@
  * same verdict. docs/USER_GUIDE.md ("Limits") lists them.
  */
 import jsonata from 'jsonata';
+import { EXIT_HOOK, type JsonataFunction, jsonataBuiltins } from './jsonata-builtins';
 import { LinearRegExp, linearRegExpProblem } from './linear-regexp';
 
 /** Longest expression accepted at save time. @default 2000 characters */
@@ -138,7 +139,6 @@ const cache = new Map<string, jsonata.Expression>();
 const CACHE_LIMIT = 2_000;
 
 const ENTRY_HOOK = Symbol.for('jsonata.__evaluate_entry');
-const EXIT_HOOK = Symbol.for('jsonata.__evaluate_exit');
 /** The binding that carries an evaluation's counters: a name with a space, which no expression can spell. */
 const COUNTERS = 'wfa counters';
 
@@ -212,7 +212,7 @@ export function compileExpression(source: string): jsonata.Expression {
   if (cached) return cached;
   const compiled = parse(source, { RegexEngine: LinearRegExp });
   checkStatically(compiled.ast(), source);
-  for (const [name, guarded] of Object.entries(GUARDED_FUNCTIONS)) compiled.assign(name, guarded);
+  for (const [name, guarded] of Object.entries(guardedFunctions())) compiled.assign(name, guarded);
   // JSONata looks hooks up by symbol; its typings only know strings.
   compiled.assign(EXIT_HOOK as unknown as string, (node: { type: string }, _input: unknown, frame: Frame, result: unknown) => {
     const counters = (frame.base.wfaCounters ??= frame.lookup(COUNTERS) as Counters);
@@ -283,31 +283,6 @@ function checkBuilt(result: unknown, source: string): void {
 }
 
 /** A JSONata function value, as JSONata binds its built-ins. */
-interface JsonataFunction {
-  _jsonata_function: true;
-  implementation: (this: unknown, ...args: unknown[]) => unknown;
-  signature: unknown;
-}
-
-/**
- * JSONata's own implementation of a built-in function. An evaluation of
- * `$name` reaches its exit hook before its first `await`, so the value is
- * there synchronously; the evaluation's promise is left to settle (at module
- * load, outside any workflow task).
- */
-function builtin(name: string): JsonataFunction {
-  let found: unknown;
-  const probe = jsonata(`$${name}`);
-  probe.assign(EXIT_HOOK as unknown as string, (_node: unknown, _input: unknown, _frame: unknown, result: unknown) => {
-    found ??= result;
-  });
-  void probe.evaluate({}).catch(() => undefined);
-  if (!found || typeof found !== 'object' || !('_jsonata_function' in found)) {
-    throw new Error(`JSONata's built-in $${name} could not be found: this version of jsonata evaluates differently`);
-  }
-  return found as JsonataFunction;
-}
-
 /** What JSONata passes a built-in as `this`: the calling evaluation's frame among others. */
 interface Focus {
   environment: { lookup(name: string): unknown };
@@ -411,10 +386,17 @@ function meteredMatcher(fn: JsonataFunction, at: number): JsonataFunction {
  * `$string` (per character it writes) and the regular-expression functions
  * (per search).
  */
-const GUARDED_FUNCTIONS: Record<string, JsonataFunction> = (() => {
-  const pad = builtin('pad');
-  const join = builtin('join');
-  const string = builtin('string');
+function guardedFunctions(): Record<string, JsonataFunction> {
+  return (guarded ??= makeGuardedFunctions(jsonataBuiltins()));
+}
+
+/** Made when an expression is first compiled (src/shared/jsonata-builtins.ts says why not at load). */
+let guarded: Record<string, JsonataFunction> | undefined;
+
+function makeGuardedFunctions(builtins: ReturnType<typeof jsonataBuiltins>): Record<string, JsonataFunction> {
+  const pad = builtins.pad;
+  const join = builtins.join;
+  const string = builtins.string;
   const tooLong = (what: string) => new ExpressionError(`${what} would build a string longer than ${MAX_STRING_LENGTH} characters`, '');
   const listLength = (list: unknown) => (Array.isArray(list) ? list.length : 0);
   return {
@@ -441,17 +423,17 @@ const GUARDED_FUNCTIONS: Record<string, JsonataFunction> = (() => {
         return join.implementation.apply(this, args);
       },
     },
-    map: chargingCalls(builtin('map')),
-    filter: chargingCalls(builtin('filter')),
-    single: chargingCalls(builtin('single')),
-    reduce: chargingCalls(builtin('reduce')),
-    sift: chargingCalls(builtin('sift')),
-    each: chargingCalls(builtin('each')),
-    sort: chargingCalls(chargedBefore(builtin('sort'), ([list]) => {
+    map: chargingCalls(builtins.map),
+    filter: chargingCalls(builtins.filter),
+    single: chargingCalls(builtins.single),
+    reduce: chargingCalls(builtins.reduce),
+    sift: chargingCalls(builtins.sift),
+    each: chargingCalls(builtins.each),
+    sort: chargingCalls(chargedBefore(builtins.sort, ([list]) => {
       const n = listLength(list);
       return n > 1 ? { steps: n * Math.ceil(Math.log2(n)) + (n * n) / 2 / ITEMS_PER_STEP, what: `$sort of ${n} items` } : undefined;
     })),
-    distinct: chargedBefore(builtin('distinct'), ([list]) => {
+    distinct: chargedBefore(builtins.distinct, ([list]) => {
       const n = listLength(list);
       return n > 1 ? { steps: (n * n) / 2 / ITEMS_PER_STEP, what: `$distinct of ${n} items` } : undefined;
     }),
@@ -464,12 +446,12 @@ const GUARDED_FUNCTIONS: Record<string, JsonataFunction> = (() => {
         return text;
       },
     },
-    match: meteredMatcher(builtin('match'), 1),
-    replace: meteredMatcher(builtin('replace'), 1),
-    split: meteredMatcher(builtin('split'), 1),
-    contains: meteredMatcher(builtin('contains'), 1),
+    match: meteredMatcher(builtins.match, 1),
+    replace: meteredMatcher(builtins.replace, 1),
+    split: meteredMatcher(builtins.split, 1),
+    contains: meteredMatcher(builtins.contains, 1),
   };
-})();
+}
 
 interface SyntaxNode {
   type?: string;
