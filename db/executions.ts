@@ -198,16 +198,27 @@ export async function listExecutionLogs(db: Kysely<Database>, executionId: strin
 export async function listUnsettledExecutions(
   db: Kysely<Database>,
   before: Date,
-  limit = 100,
+  { runningGraceMs = 0, limit = 100 }: { runningGraceMs?: number; limit?: number } = {},
 ): Promise<Pick<ExecutionRow, 'id' | 'workflow_id' | 'run_id' | 'status' | 'started_at'>[]> {
-  return db
-    .selectFrom('workflow_executions')
-    .select(['id', 'workflow_id', 'run_id', 'status', 'started_at'])
-    .where('status', 'not in', [...TERMINAL_STATUSES])
-    .where('updated_at', '<', before)
-    .orderBy('updated_at')
-    .limit(limit)
-    .execute();
+  return (
+    db
+      .selectFrom('workflow_executions')
+      .select(['id', 'workflow_id', 'run_id', 'status', 'started_at'])
+      // The open statuses as literals, as idx_execution_unsettled's predicate has them, so the planner uses it.
+      .where(sql<boolean>`status in ('PENDING', 'RUNNING')`)
+      .where('updated_at', '<', before)
+      // A running row waits a quarter of its run's age since it was last written or looked at,
+      // between runningGraceMs and 2 minutes: a run days into a wait is not asked about every pass.
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'PENDING'),
+          sql<boolean>`updated_at < now() - least(greatest((now() - started_at) / 4, ${runningGraceMs} * interval '1 millisecond'), interval '2 minutes')`,
+        ]),
+      )
+      .orderBy('updated_at')
+      .limit(limit)
+      .execute()
+  );
 }
 
 /** Marks a row as looked at, so the reconciler does not revisit it at once. */

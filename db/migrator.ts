@@ -14,6 +14,7 @@ import * as reports from './migrations/2026-12-04T00-00-00_reports';
 import * as successRateOfConcludedRuns from './migrations/2026-12-06T12-00-00_success_rate_of_concluded_runs';
 import * as connections from './migrations/2026-12-06T13-00-00_connections';
 import * as deliveryConnection from './migrations/2026-12-06T13-10-00_delivery_connection';
+import * as unsettledExecutions from './migrations/2026-12-06T14-00-00_unsettled_executions';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-06T12-00-00_success_rate_of_concluded_runs': successRateOfConcludedRuns,
   '2026-12-06T13-00-00_connections': connections,
   '2026-12-06T13-10-00_delivery_connection': deliveryConnection,
+  '2026-12-06T14-00-00_unsettled_executions': unsettledExecutions,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

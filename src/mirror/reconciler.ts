@@ -32,6 +32,15 @@ export interface ReconcilerOptions {
   intervalMs?: number;
   /** Rows touched more recently than this are left to the workflow. @default 2000 */
   graceMs?: number;
+  /**
+   * A RUNNING row is looked at again only once it has gone untouched for a
+   * quarter of its run's age, at least this long (and at most 2 minutes):
+   * a running run writes its own row at its waits and its end, and asking
+   * Temporal about every open run every pass cost each run of a busy batch
+   * a describe and an update (`npm run bench -- gateway-load`), and as many
+   * runs as wait for days, all the time. @default 10000
+   */
+  runningGraceMs?: number;
 }
 
 export interface Reconciler {
@@ -41,7 +50,7 @@ export interface Reconciler {
   stop(): Promise<void>;
 }
 
-export function createReconciler({ db, client, logger, intervalMs = 5_000, graceMs = 2_000 }: ReconcilerOptions): Reconciler {
+export function createReconciler({ db, client, logger, intervalMs = 5_000, graceMs = 2_000, runningGraceMs = 10_000 }: ReconcilerOptions): Reconciler {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
 
@@ -86,7 +95,7 @@ export function createReconciler({ db, client, logger, intervalMs = 5_000, grace
   }
 
   async function reconcileOnce(): Promise<number> {
-    const rows = await listUnsettledExecutions(db, new Date(Date.now() - graceMs));
+    const rows = await listUnsettledExecutions(db, new Date(Date.now() - graceMs), { runningGraceMs });
     let settled = 0;
     for (const row of rows) {
       try {

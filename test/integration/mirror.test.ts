@@ -34,7 +34,7 @@ function rowWhen(executionId: string, check: (row: ExecutionRow) => boolean, wha
 }
 
 function reconciler() {
-  return createReconciler({ db: h.db, client: h.client, logger: createLogger({ logLevel: 'silent' }, 'test'), graceMs: 0 });
+  return createReconciler({ db: h.db, client: h.client, logger: createLogger({ logLevel: 'silent' }, 'test'), graceMs: 0, runningGraceMs: 0 });
 }
 
 async function startWaitingRun(key: string) {
