@@ -54,7 +54,7 @@ export const GATEWAY_LOAD_SIZES = {
   rounds: 3,
   sequentialSteps: 40,
   /** Runs of 40 steps each way per phase, one at a time, in turn. */
-  sequentialRuns: 5,
+  sequentialRuns: 8,
   /** Runs through the gateway between the two phases (times `--scale`). */
   accumulate: 10_000,
   targets: { throughput: 0.9, sequential: 1.1 },

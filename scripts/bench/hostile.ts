@@ -360,7 +360,7 @@ function report(rounds: Round[], lines: LogLine[], logPath: string, caseNames: s
       (warnings.length ? ` First of them: ${warnings.map((w) => `\`${w.text.slice(0, 300).replace(/`/g, "'")}\``).join('; ')}` : ''),
     describeMedianPhases('Where an ordinary run\'s time goes, alone (a)', alone.flatMap((r) => r.phases)),
     describeMedianPhases(`Where it goes beside ${caseNames.length} hostile runs (b)`, beside.flatMap((r) => r.phases)),
-    describeMedianPhases('A hostile run (its workflow task holds the local activity `evaluateExpression`)', beside.flatMap((r) => r.hostilePhases)),
+    describeMedianPhases('A hostile run (its expression past the workflow thread\'s budget goes to the activity `evaluateExpression`)', beside.flatMap((r) => r.hostilePhases)),
     `Worker process CPU (user + system, from /proc) per round: alone ${alone.map((r) => `${f0(r.workerCpuMs)} ms`).join(', ')}; ` +
       `beside hostile runs ${beside.map((r) => `${f0(r.workerCpuMs)} ms`).join(', ')}.`,
     `What dominates: a (b) round costs the worker process (with the expression processes it reaped) ${f0(extraCpu)} ms more CPU than an (a) round, over a (b) round's ` +
