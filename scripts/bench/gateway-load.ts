@@ -3,12 +3,14 @@
  * by hand, at 100 runs in flight. On a file-backed dev server of its own (as
  * `npm run dev` runs it), one worker process (`src/worker/main.ts`: mirror,
  * reconciler and report refresh on) and one gateway process
- * (`src/gateway/main.ts`). Each round, in turn:
+ * (`src/gateway/main.ts`); the hand-written workflow runs from a bundle of
+ * its own on a second worker process of the same settings and activities,
+ * as it would be deployed. Each round, in turn:
  *
  * - product: 100 `POST /api/workflows/:key/execute` at once, each a run of a
  *   definition of 5 `http` steps (labels, mirror and the address guard on);
  * - hand-written: 100 `client.workflow.start` at once of a plain workflow of
- *   the same 5 activities, on the same worker process, no labels;
+ *   the same 5 activities, on its own worker process, no labels;
  * - labelled: the same, started with the product's search attributes, memo
  *   and summaries, so their cost shows apart from the rest.
  *
@@ -40,11 +42,12 @@ import type { Benchmark, RunOptions } from './benchmarks';
 import type { BenchEnv } from './env';
 import { countHistory, describeHistory, describePhases, phaseTimes, pool, processCpuMs, processGroupCpuMs } from './measure';
 import { median } from './stats';
-import type { SequentialHttpInput } from './workflows';
+import type { SequentialHttpInput } from './hand-written';
 
 const { temporal } = proto;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TASK_QUEUE = 'bench-gateway-load';
+const HAND_QUEUE = 'bench-gateway-load-hand-written';
 
 /** Workload of the default run; `--scale` shrinks `accumulate`. */
 export const GATEWAY_LOAD_SIZES = {
@@ -157,19 +160,36 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
     await ensureSearchAttributes(connection, 'default');
     const client = new Client({ connection, namespace: 'default' });
 
-    // One bundle holding the interpreter and the hand-written workflows, for the one worker process.
-    const bundlePath = join(scratch, 'workflows.js');
-    await writeFile(bundlePath, await buildWorkflowBundle(fileURLToPath(new URL('./workflows.ts', import.meta.url))));
+    // Each side runs from a bundle of its own, as each would be deployed: the product's workflow
+    // code alone on its worker, the hand-written workflow alone on another worker process of the
+    // same settings and activities (idle while the product's batches run, and the other way round).
+    const productBundle = join(scratch, 'product.js');
+    const handBundle = join(scratch, 'hand-written.js');
+    await writeFile(productBundle, await buildWorkflowBundle());
+    await writeFile(handBundle, await buildWorkflowBundle(fileURLToPath(new URL('./hand-written.ts', import.meta.url))));
     const gatewayPort = await freePort();
     const environment = {
       ...env.environmentFor(server, TASK_QUEUE),
-      WORKFLOW_BUNDLE_PATH: bundlePath,
+      WORKFLOW_BUNDLE_PATH: productBundle,
       RATE_LIMIT_PER_MINUTE: '1000000',
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
     };
     const worker = spawnProduct('src/worker/main.ts', environment, onExit('the worker'));
     stops.push(() => stopChild(worker));
+    // The baseline's worker keeps no mirror: its reconciler and report refresh wait past the benchmark.
+    const handWorker = spawnProduct(
+      'src/worker/main.ts',
+      {
+        ...environment,
+        TEMPORAL_TASK_QUEUE: HAND_QUEUE,
+        WORKFLOW_BUNDLE_PATH: handBundle,
+        MIRROR_RECONCILE_INTERVAL_MS: '3600000',
+        REPORTS_REFRESH_INTERVAL_MS: '86400000',
+      },
+      onExit('the hand-written workflow\'s worker'),
+    );
+    stops.push(() => stopChild(handWorker));
     const gatewayProcess = spawnProduct('src/gateway/main.ts', { ...environment, PORT: String(gatewayPort) }, onExit('the gateway'));
     stops.push(() => stopChild(gatewayProcess));
     const gateway = `http://127.0.0.1:${gatewayPort}`;
@@ -177,15 +197,17 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
     const admin = await createApiKey(env.db, { name: `gateway-load admin ${randomUUID().slice(0, 8)}`, role: 'admin' });
     const { key } = await createApiKey(env.db, { name: `gateway-load ${randomUUID().slice(0, 8)}`, role: 'operator' });
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-    await until('the worker polling', async () => {
-      if (failed) throw new Error(failed);
-      const { pollers } = await client.workflowService.describeTaskQueue({
-        namespace: 'default',
-        taskQueue: { name: TASK_QUEUE },
-        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    for (const queue of [TASK_QUEUE, HAND_QUEUE]) {
+      await until(`a worker polling ${queue}`, async () => {
+        if (failed) throw new Error(failed);
+        const { pollers } = await client.workflowService.describeTaskQueue({
+          namespace: 'default',
+          taskQueue: { name: queue },
+          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        });
+        return (pollers ?? []).length > 0;
       });
-      return (pollers ?? []).length > 0;
-    });
+    }
     await until('the gateway answering', async () => {
       if (failed) throw new Error(failed);
       return (await fetch(`${gateway}/readyz`)).ok;
@@ -226,7 +248,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
     const byHand = async (steps: number, labelled = false): Promise<string> => {
       const workflowId = `bench-load-hand-${randomUUID()}`;
       const input: SequentialHttpInput = { url, steps, defaultStepTimeoutSeconds };
-      await client.workflow.start('handWrittenSequentialHttp', { taskQueue: TASK_QUEUE, workflowId, args: [input], ...(labelled ? productLabels(workflowId) : {}) });
+      await client.workflow.start('handWrittenSequentialHttp', { taskQueue: HAND_QUEUE, workflowId, args: [input], ...(labelled ? productLabels(workflowId) : {}) });
       return workflowId;
     };
     const resultOf = async (workflowId: string) => {
@@ -237,7 +259,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       const groups = processGroupCpuMs();
       const own = process.cpuUsage();
       return {
-        worker: processCpuMs(worker.pid!) ?? 0,
+        worker: (processCpuMs(worker.pid!) ?? 0) + (processCpuMs(handWorker.pid!) ?? 0),
         gateway: processCpuMs(gatewayProcess.pid!) ?? 0,
         temporal: server.pid === undefined ? (groups.temporal ?? 0) : (processCpuMs(server.pid) ?? 0),
         postgres: groups.postgres ?? 0,
@@ -361,7 +383,7 @@ function describe(phases: Phase[], accumulate: number) {
     (['product', 'hand-written', 'labelled'] as const).map((variant) => {
       const c = medianCpu(p.batches.filter((b) => b.variant === variant));
       const total = c.worker + c.gateway + c.temporal + c.postgres + c.bench;
-      return `${p.label}, ${variant}: ${f1(total)} ms of CPU per run — worker ${f1(c.worker)}, gateway ${f1(c.gateway)}, Temporal ${f1(c.temporal)}, Postgres ${f1(c.postgres)}, the bench's client ${f1(c.bench)}`;
+      return `${p.label}, ${variant}: ${f1(total)} ms of CPU per run — workers (both processes) ${f1(c.worker)}, gateway ${f1(c.gateway)}, Temporal ${f1(c.temporal)}, Postgres ${f1(c.postgres)}, the bench's client ${f1(c.bench)}`;
     }),
   );
   const allRatios = phases.flatMap((p) => roundRatios(p.batches));

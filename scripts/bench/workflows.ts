@@ -1,91 +1,9 @@
 /**
  * The benchmark worker's workflows, in one bundle: the product's generic
  * interpreter, and the same work written by hand directly against Temporal, as
- * a baseline. The hand-written workflows call the same activities, in the same
- * order, with the same activity options the interpreter uses by default.
+ * a baseline (scripts/bench/hand-written.ts).
  *
- * Workflow code: deterministic, bundled into Temporal's sandbox. It imports
- * only the workflow SDK, and the activities as a type.
+ * Workflow code: deterministic, bundled into Temporal's sandbox.
  */
-import * as wf from '@temporalio/workflow';
-import type { ActivityOptions } from '@temporalio/workflow';
-import { isOutboxResult, isPacedSend } from '../../src/shared/run';
-import type { Activities } from '../../workflows/context';
-
 export { deliverEventUpdate, interpreterWorkflow, interpreterWorkflowV2, stateQuery } from '../../workflows/index';
-
-/** The interpreter's defaults: a step's timeout and retry policy when the step names none. */
-function stepOptions(defaultStepTimeoutSeconds: number, summary: string): ActivityOptions {
-  return {
-    startToCloseTimeout: defaultStepTimeoutSeconds * 1000,
-    retry: { maximumAttempts: 5, initialInterval: 1000, backoffCoefficient: 2, maximumInterval: 60_000 },
-    summary,
-  };
-}
-
-export interface OrderShippedInput {
-  orderId: string;
-  customer: { name: string; email: string };
-  total: number;
-  channel: string;
-  defaultStepTimeoutSeconds: number;
-}
-
-export interface HandWrittenResult {
-  status: 'SUCCESS';
-  steps: number;
-  vars: Record<string, unknown>;
-  output: unknown;
-}
-
-/**
- * The five-step definition of the `interpreter` benchmark, by hand: set,
- * condition (a branch setting the tier), email, Slack, set.
- */
-export async function handWrittenOrderShipped(input: OrderShippedInput): Promise<HandWrittenResult> {
-  const { workflowId } = wf.workflowInfo();
-  const vars: Record<string, unknown> = {};
-  vars.who = input.customer.name;
-  vars.total = input.total;
-  vars.tier = input.total > 100 ? 'vip' : 'regular';
-
-  const mail = await wf
-    .proxyActivities<Activities>(stepOptions(input.defaultStepTimeoutSeconds, 'mail: send email'))
-    .sendEmail({
-      deliveryKey: `${workflowId}/mail`,
-      to: input.customer.email,
-      subject: `Order ${input.orderId} shipped`,
-      text: `Hello ${input.customer.name}, total ${input.total} (${String(vars.tier)}).`,
-    });
-  await wf
-    .proxyActivities<Activities>(stepOptions(input.defaultStepTimeoutSeconds, 'notify: post to Slack'))
-    .sendSlack({
-      deliveryKey: `${workflowId}/notify`,
-      channel: input.channel,
-      text: `Order ${input.orderId} shipped to ${input.customer.name}`,
-    });
-
-  vars.notified = true;
-  vars.messageId = isPacedSend(mail) || isOutboxResult(mail) ? null : mail.messageId;
-  return { status: 'SUCCESS', steps: 6, vars, output: null };
-}
-
-export interface SequentialHttpInput {
-  url: string;
-  steps: number;
-  defaultStepTimeoutSeconds: number;
-}
-
-/** The `sequential40` benchmark by hand: one GET after another, each its own activity. */
-export async function handWrittenSequentialHttp(input: SequentialHttpInput): Promise<HandWrittenResult> {
-  const { workflowId } = wf.workflowInfo();
-  let last: unknown = null;
-  for (let i = 0; i < input.steps; i += 1) {
-    const id = `call${i + 1}`;
-    const res = await wf
-      .proxyActivities<Activities>(stepOptions(input.defaultStepTimeoutSeconds, `${id}: GET request`))
-      .httpRequest({ deliveryKey: `${workflowId}/${id}`, url: `${input.url}?step=${i + 1}`, method: 'GET' });
-    last = res.status;
-  }
-  return { status: 'SUCCESS', steps: input.steps, vars: {}, output: last };
-}
+export * from './hand-written';
