@@ -5,9 +5,10 @@
  */
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { EXPRESSION_PROCESS_PRIORITY, ExpressionProcess } from '../../activities/expression-process';
+import { EXPRESSION_PROCESS_CPU_SHARE, EXPRESSION_PROCESS_PRIORITY, ExpressionProcess } from '../../activities/expression-process';
 import { createExpressionActivities, EXPRESSION_ACTIVITY_STEPS, EXPRESSION_EVALUATIONS_HELD, type ExpressionActivityInput } from '../../activities/expressions';
 import { evaluateExpression, type ExpressionScope, MAX_EVALUATION_STEPS, StepLimitError, MAX_TASK_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
 import { HOSTILE, inRun, matchesResult } from '../support/hostile-expressions';
@@ -170,6 +171,29 @@ describe('the evaluateExpression activity', () => {
     expect(await local).toEqual({ value: [2, 4] });
     expect(evaluator.pending).toBe(0);
     expect(await inActivity({ source: TOTALS, data: scopeWithItems(2) }, own)).toEqual({ value: [2, 4] });
+    evaluator.close();
+  });
+
+  it(`lets the child use ${EXPRESSION_PROCESS_CPU_SHARE * 100}% of a core while it evaluates, stopping it for the rest, and lets it run again after`, async () => {
+    const evaluator = new ExpressionProcess({ priority: 0 });
+    const own = createExpressionActivities(evaluator);
+    const states = new Set<string>();
+    // The process state letter of /proc/<pid>/stat: R running, S sleeping, T stopped.
+    const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]!;
+    const endless = inActivity({ source: '($f := function($x){ $f($x) }; $f(1))', data: scopeWithItems(0) }, own);
+    await vi.waitFor(() => expect(evaluator.pid).toBeDefined());
+    const pid = evaluator.pid!;
+    await vi.waitFor(
+      () => {
+        states.add(state(pid));
+        expect(states.has('T') && states.has('R')).toBe(true);
+      },
+      { timeout: 30_000, interval: 2 },
+    );
+    expect((await endless as { error: Error }).error.message).toMatch('evaluation steps');
+    // Idle again, the child is not left stopped: the next evaluation gets its answer.
+    expect(await inActivity({ source: TOTALS, data: scopeWithItems(2) }, own)).toEqual({ value: [2, 4] });
+    expect(state(pid)).not.toBe('T');
     evaluator.close();
   });
 
