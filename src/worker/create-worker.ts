@@ -25,17 +25,6 @@ type WebpackConfig = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>
  * functions are native under both targets, so runs replay as they ran.
  */
 export const WORKFLOW_BUNDLER_OPTIONS = {
-  /**
-   * Libraries evaluated once per workflow context and shared by its runs,
-   * where the workflow code's own modules are evaluated again for every run:
-   * JSONata, which keeps no state of its own and was, evaluated per run, the
-   * larger part of the time a run spent loading its modules (`npm run bench
-   * -- gateway-load` with `BENCH_PROFILE_DIR`). The sandbox freezes what it
-   * shares, so a library that fills a cache of its own later cannot be
-   * shared: re2js (src/shared/linear-regexp.ts) builds its Unicode tables on
-   * first use, and stays per run.
-   */
-  preloadModules: ['jsonata'],
   webpackConfigHook(config: WebpackConfig): WebpackConfig {
     const typescript = config.module?.rules?.find(
       (rule): rule is { use: { loader: string; options: { jsc: { target: string } } } } =>
@@ -46,7 +35,7 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
     typescript.use.options.jsc.target = 'es2022';
     return config;
   },
-} satisfies Pick<BundleOptions, 'preloadModules' | 'webpackConfigHook'>;
+} satisfies Pick<BundleOptions, 'webpackConfigHook'>;
 
 /**
  * How long the SDK lets one call into workflow code run before it stops it:

@@ -6,6 +6,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SmtpSink, startSmtpSink } from '../../scripts/lib/sinks';
+import { runTimeout } from '../support/timeouts';
 import { createHarness, type Harness } from '../support/harness';
 
 let h: Harness;
@@ -128,5 +129,6 @@ describe('foreach', () => {
       .executeTakeFirstOrThrow();
     expect(Number(logCount.n)).toBe(10_000);
     expect((await h.api('GET', `/api/executions/${started.executionId}`)).body.status).toBe('SUCCESS');
-  });
+    // Eleven runs (the parent and ten chunks of 500 items), and 15 s or so of evaluating the items' expressions on a quiet machine.
+  }, runTimeout({ runs: 11, steps: 3, extra: '15s' }));
 });
