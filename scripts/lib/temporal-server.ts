@@ -243,13 +243,27 @@ export async function clientTls(certificates: ServerCertificates): Promise<TLSCo
 export async function ensureNamespace(server: string | ServerEndpoint, namespace: string, retentionDays: number, say: Say): Promise<void> {
   const connection = await Connection.connect(typeof server === 'string' ? { address: server } : server);
   try {
-    await connection.workflowService.registerNamespace({
-      namespace,
-      workflowExecutionRetentionPeriod: msToTs(retentionDays * 86_400_000),
-    });
-    say(`namespace ${namespace} registered, closed runs kept ${retentionDays} days`);
-  } catch (err) {
-    if (!/already (exists|registered)/i.test(String((err as Error).message))) throw err;
+    try {
+      await connection.workflowService.registerNamespace({
+        namespace,
+        workflowExecutionRetentionPeriod: msToTs(retentionDays * 86_400_000),
+      });
+      say(`namespace ${namespace} registered, closed runs kept ${retentionDays} days`);
+    } catch (err) {
+      if (!/already (exists|registered)/i.test(String((err as Error).message))) throw err;
+    }
+    // The frontend learns of a new namespace on its next refresh of the namespace registry, not at
+    // once: until then its calls in the namespace (search attributes, starts) answer NOT_FOUND.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        await connection.operatorService.listSearchAttributes({ namespace });
+        return;
+      } catch (err) {
+        if (!/not found/i.test(String((err as Error).message)) || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   } finally {
     await connection.close();
   }

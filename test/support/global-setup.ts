@@ -12,7 +12,7 @@ import type { TestProject } from 'vitest/node';
 import { obtainPostgres } from '../../scripts/lib/postgres';
 import { freePort, isPortTaken } from '../../scripts/lib/ports';
 import { startTemporal } from '../../scripts/lib/temporal';
-import { ensureNamespace, findOrBuildTemporalServer, setupTemporalDatabases, startTemporalServer } from '../../scripts/lib/temporal-server';
+import { ensureNamespace, findOrBuildTemporalServer, freeServerPort, setupTemporalDatabases, startTemporalServer } from '../../scripts/lib/temporal-server';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 
@@ -89,8 +89,9 @@ async function temporalServer(scratch: string, postgresUrl: string) {
   const binaries = await findOrBuildTemporalServer(say);
   const databases = { postgresUrl, main: 'wfa_test_temporal', visibility: 'wfa_test_temporal_visibility' };
   await setupTemporalDatabases(binaries, databases, say);
-  // The frontend's port and the ones after it (see deploy/temporal/config/cluster.yaml), apart from any other server's.
-  const port = (await isPortTaken(17233)) ? await freePort() : 17233;
+  // The frontend's port and its companions (see deploy/temporal/config/cluster.yaml), apart from any other server's, and
+  // below 32768 (the server stores membership ports as smallint: a port from the ephemeral range stops it at start).
+  const port = (await isPortTaken(17233)) ? await freeServerPort() : 17233;
   const server = await startTemporalServer(binaries, { ...databases, port, dataDir: join(scratch, 'temporal') }, say);
   await ensureNamespace(server.address, 'default', 1, say);
   return server;
