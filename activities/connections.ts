@@ -7,7 +7,9 @@
  * a send with an empty credential.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { CONNECTION_TYPES, type ConnectionType } from '../channels/connections';
+import type { ChannelType } from '../channels';
+import { PACING_SETTINGS } from '../channels/connection';
+import { CONNECTION_TYPES, type ConnectionType, connectionTypeForStep } from '../channels/connections';
 import type { ConnectionResolver } from '../src/connections/resolver';
 import type { Config } from '../src/config';
 import type { HttpConnectionFields } from '../src/shared/http-connection';
@@ -22,6 +24,12 @@ export interface ChannelSettings {
   settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<Config[T]>;
   /** An `http` connection's fields. */
   http(connection: string): Promise<HttpConnectionFields>;
+  /**
+   * The sends a minute a channel's connection allows on a budget of its own
+   * (its `perMinute`, 0 for unpaced), or undefined when it has none and its
+   * sends take their channel's slots.
+   */
+  perMinute(channel: ChannelType, connection: string): Promise<number | undefined>;
 }
 
 export function createChannelSettings(config: Config, resolver: ConnectionResolver): ChannelSettings {
@@ -40,11 +48,20 @@ export function createChannelSettings(config: Config, resolver: ConnectionResolv
       const declaration = CONNECTION_TYPES[type];
       // Every field of the type is the connection's, set or not: none falls back to the environment's.
       const own = Object.fromEntries(Object.keys({ ...declaration.settings, ...declaration.secrets }).map((field) => [field, undefined]));
+      // Pacing is the pacer's (activities/pacing.ts), not a setting of the sender.
+      const fields = Object.fromEntries(Object.entries(opened.fields).filter(([field]) => !Object.hasOwn(PACING_SETTINGS, field)));
+      for (const field of Object.keys(PACING_SETTINGS)) delete own[field];
       // The type's fields are named and typed as the channel's settings (channels/connection.ts).
-      return Object.assign({}, config[type], own, opened.fields) as Config[T];
+      return Object.assign({}, config[type], own, fields) as Config[T];
     },
     async http(connection: string): Promise<HttpConnectionFields> {
       return (await open('http', connection)).fields;
+    },
+    async perMinute(channel: ChannelType, connection: string): Promise<number | undefined> {
+      const type = connectionTypeForStep(channel);
+      if (type === undefined || type === 'http') return undefined;
+      const { fields } = await open(type, connection);
+      return 'perMinute' in fields ? fields.perMinute : undefined;
     },
   };
 }

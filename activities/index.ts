@@ -31,9 +31,9 @@ export interface ActivityDeps {
 
 export function createActivities({ config, db, changes }: ActivityDeps) {
   const ledger = createLedger(db);
-  const pacer = createPacer(config, db);
   const outbox = createOutbox(config, db);
   const settings = createChannelSettings(config, createConnectionResolver({ db, keys: config.connectionKeys, changes }));
+  const pacer = createPacer(config, db, (channel, connection) => settings.perMinute(channel, connection));
   return {
     /** The ledger write a message step owes when Postgres was away as its message went out. */
     recordDelivery: ledger.recordSent,

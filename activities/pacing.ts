@@ -1,7 +1,10 @@
 /**
  * Channel pacing: at most PACING_<CHANNEL>_PER_MINUTE sends per channel,
- * across every run and worker, evenly spaced. Each delivery takes the next
- * free slot of its channel from Postgres (one atomic upsert) and keeps it
+ * across every run and worker, evenly spaced. A step whose connection sets
+ * its own `perMinute` takes slots of that connection's budget instead (a
+ * provider limits each account or number apart); other steps, with a
+ * connection or not, take their channel's. Each delivery takes the next
+ * free slot of its budget from Postgres (one atomic upsert) and keeps it
  * under its delivery key. A send whose slot lies ahead does not wait in the
  * activity: it answers {@link PacedSend}, the workflow sleeps on a durable
  * timer until the slot and calls again, and the second call finds its slot
@@ -21,21 +24,38 @@ const DUE_WITHIN_MS = 25;
 /** Reservations older than this are pruned now and then; a retry after that takes a fresh slot. */
 const KEEP_RESERVATIONS = '7 days';
 
-export interface Pacer {
-  /** When this delivery may go out, or undefined when its channel is not paced (or not limited) or the slot is due. */
-  slotFor(channel: ChannelType, deliveryKey: string): Promise<Date | undefined>;
+/** A slot ahead, and the budget it is of as a run's wait names it: `sms`, or `sms via twilio-eu` for a connection's own. */
+export interface Slot {
+  notBefore: Date;
+  budget: string;
 }
 
-export function createPacer(config: Config, db: Kysely<Database>): Pacer {
+export interface Pacer {
+  /** When this delivery may go out, or undefined when its budget is not limited or the slot is due. */
+  slotFor(channel: ChannelType, deliveryKey: string, connection?: string): Promise<Slot | undefined>;
+}
+
+/** A connection's own sends a minute (activities/connections.ts), undefined when it shares its channel's. */
+export type ConnectionRate = (channel: ChannelType, connection: string) => Promise<number | undefined>;
+
+/** The row of `channel_pacing` a connection's own budget is kept in; channels' rows are named by the channel alone. */
+export function connectionBudget(connection: string): string {
+  return `connection:${connection}`;
+}
+
+export function createPacer(config: Config, db: Kysely<Database>, connectionRate: ConnectionRate): Pacer {
   let calls = 0;
   return {
-    async slotFor(channel, deliveryKey) {
-      const perMinute = config.pacing[channel];
+    async slotFor(channel, deliveryKey, connection) {
+      const own = connection === undefined ? undefined : await connectionRate(channel, connection);
+      const perMinute = own ?? config.pacing[channel];
       if (!perMinute) return undefined;
       const spacingSeconds = 60 / perMinute;
       if (++calls % 500 === 0) await pruneReservations(db, KEEP_RESERVATIONS);
-      const reserved = await reserveSlot(db, channel, deliveryKey, spacingSeconds);
-      return reserved.ahead_ms > DUE_WITHIN_MS ? reserved.slot : undefined;
+      const budget = own === undefined ? channel : connectionBudget(connection!);
+      const reserved = await reserveSlot(db, budget, deliveryKey, spacingSeconds);
+      if (reserved.ahead_ms <= DUE_WITHIN_MS) return undefined;
+      return { notBefore: reserved.slot, budget: own === undefined ? channel : `${channel} via ${connection}` };
     },
   };
 }
@@ -49,10 +69,12 @@ type Send<I, R> = (input: I) => Promise<R>;
  */
 export function paced<I, R>(pacer: Pacer, channel: ChannelType, send: Send<I, R>): Send<I, R | PacedSend> {
   return async (input) => {
-    const key = (input as { deliveryKey?: unknown } | null)?.deliveryKey;
+    const { deliveryKey: key, connection } = (input ?? {}) as { deliveryKey?: unknown; connection?: unknown };
     if (typeof key === 'string' && key !== '') {
-      const slot = await needsDatabase(`taking a ${channel} pacing slot`, () => pacer.slotFor(channel, key));
-      if (slot) return { paced: true, channel, notBefore: slot.toISOString() };
+      const through = typeof connection === 'string' ? connection : undefined;
+      const slot = await needsDatabase(`taking a ${channel} pacing slot`, () => pacer.slotFor(channel, key, through));
+      // `channel` names the budget in the run's wait: `sms pacing`, or `sms via twilio-eu pacing`.
+      if (slot) return { paced: true, channel: slot.budget, notBefore: slot.notBefore.toISOString() };
     }
     return send(input);
   };

@@ -46,6 +46,18 @@ export function defineConnectionType<const T extends string, S extends z.ZodRawS
   return declaration;
 }
 
+/**
+ * The setting every channel's connection type takes besides its own (spread
+ * into its `settings`): its own pacing. Set, a connection's sends take slots
+ * of its own budget, at most `perMinute` a minute (0: unpaced), instead of
+ * their channel's (`PACING_<CHANNEL>_PER_MINUTE`), as a provider limits each
+ * account or number apart. Not a setting of the sender: activities/connections.ts
+ * leaves it out of the settings a send gets.
+ */
+export const PACING_SETTINGS = {
+  perMinute: z.int({ error: 'must be a whole number of sends a minute' }).min(0).max(100_000).optional(),
+};
+
 /** An http(s) URL, as connections take them. */
 export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' });
 

@@ -1,7 +1,8 @@
 /**
  * Channel pacing's tables (activities/pacing.ts decides when to ask): one
- * row per channel holding its next free slot, and each delivery's slot kept
- * under its delivery key so a retry finds the one it took.
+ * row per budget holding its next free slot (a channel's, named by the
+ * channel, or a connection's own), and each delivery's slot kept under its
+ * delivery key so a retry finds the one it took.
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema';
@@ -13,7 +14,7 @@ export interface Slot {
 }
 
 /**
- * The slot reserved for `deliveryKey`, or else the channel's next free one,
+ * The slot reserved for `deliveryKey`, or else the next free one of the budget `channel` names,
  * `spacingSeconds` after the last (or now), reserved for it. One transaction:
  * two deliveries never take the same slot, and one never takes two.
  */

@@ -1,6 +1,6 @@
 /** The `smtp` connection type: the mail server an `email` step sends through. */
 import { z } from 'zod';
-import { defineConnectionType, secretText } from '../connection';
+import { defineConnectionType, PACING_SETTINGS, secretText } from '../connection';
 
 export const smtpConnection = defineConnectionType({
   type: 'smtp',
@@ -14,6 +14,7 @@ export const smtpConnection = defineConnectionType({
     user: z.string().min(1).max(255).optional(),
     /** The sender address, e.g. `Alerts <alerts@example.com>`. */
     from: z.string().min(3).max(500),
+    ...PACING_SETTINGS,
   },
   secrets: { pass: secretText.optional() },
   check: (fields) => (fields.pass !== undefined && fields.user === undefined ? [{ field: 'user', message: 'is required with pass' }] : []),

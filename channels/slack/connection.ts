@@ -1,5 +1,5 @@
 /** The `slack` connection type: a bot token (posts to any channel it is in) or an incoming webhook (one channel). */
-import { defineConnectionType, httpUrl, secretText } from '../connection';
+import { defineConnectionType, httpUrl, PACING_SETTINGS, secretText } from '../connection';
 
 export const slackConnection = defineConnectionType({
   type: 'slack',
@@ -8,6 +8,7 @@ export const slackConnection = defineConnectionType({
   settings: {
     /** Base URL of Slack's Web API (a proxy). */
     apiUrl: httpUrl.optional(),
+    ...PACING_SETTINGS,
   },
   secrets: { botToken: secretText.optional(), webhookUrl: httpUrl.optional() },
   check: (fields) => (fields.botToken === undefined && fields.webhookUrl === undefined ? [{ field: 'botToken', message: 'is required, or webhookUrl' }] : []),

@@ -1,6 +1,6 @@
 /** The `twilio` connection type: the Twilio account and sender an `sms` step sends from. */
 import { z } from 'zod';
-import { defineConnectionType, httpUrl, secretText } from '../connection';
+import { defineConnectionType, httpUrl, PACING_SETTINGS, secretText } from '../connection';
 
 export const twilioConnection = defineConnectionType({
   type: 'twilio',
@@ -12,6 +12,7 @@ export const twilioConnection = defineConnectionType({
     messagingServiceSid: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a messaging service SID (MG and 32 hex digits)').optional(),
     /** Base URL replacing Twilio's API hosts (a proxy). */
     apiUrl: httpUrl.optional(),
+    ...PACING_SETTINGS,
   },
   secrets: { authToken: secretText },
   check: (fields) =>

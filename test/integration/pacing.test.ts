@@ -1,7 +1,10 @@
 /**
  * Channel pacing and quiet hours: runs wait on durable timers, visible in
- * their state and history, instead of sending too fast or at night.
+ * their state and history, instead of sending too fast or at night. A
+ * connection with a rate of its own is paced apart from its channel and from
+ * other connections.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type HttpSink, startHttpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
@@ -25,6 +28,7 @@ beforeAll(async () => {
       TWILIO_PHONE_NUMBER: '+14155550100',
       TWILIO_API_URL: twilio.url,
       PACING_SMS_PER_MINUTE: String(SMS_PER_MINUTE),
+      CONNECTION_KEYS: `pacing:${randomBytes(32).toString('base64')}`,
     },
   });
 });
@@ -130,6 +134,86 @@ describe('channel pacing', () => {
     expect(reservations.map((r) => r.delivery_key)).toEqual([`${run.workflowId}/first`, `${run.workflowId}/second`]);
     const spacing = reservations[1]!.slot.getTime() - reservations[0]!.slot.getTime();
     expect(spacing).toBeGreaterThanOrEqual(60_000 / SMS_PER_MINUTE);
+  });
+});
+
+describe('pacing per connection', () => {
+  /** One send a minute: a second send through the same connection waits far longer than a run takes. */
+  const ONE_A_MINUTE = 1;
+
+  async function twilioConnection(name: string, perMinute: number | undefined) {
+    const settings = { accountSid: `AC${'0'.repeat(31)}2`, phoneNumber: '+14155550300', apiUrl: twilio.url, ...(perMinute === undefined ? {} : { perMinute }) };
+    const res = await h.api('POST', '/api/connections', { name, type: 'twilio', settings, secrets: { authToken: `token-${name}` } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+  }
+
+  async function budgetsOf(workflowId: string) {
+    const rows = await h.db.selectFrom('pacing_reservations').select(['delivery_key', 'channel']).where('delivery_key', 'like', `${workflowId}/%`).orderBy('delivery_key').execute();
+    return rows.map((r) => [r.delivery_key.slice(workflowId.length + 1), r.channel]);
+  }
+
+  it("paces two connections apart: one's sends wait for its slots while the other's go out at once", async () => {
+    await twilioConnection('twilio-eu', ONE_A_MINUTE);
+    await twilioConnection('twilio-us', ONE_A_MINUTE);
+    const pair = await createDefinition({
+      key: 'paced-eu-pair',
+      name: 'Two SMS through twilio-eu',
+      steps: [
+        { id: 'first', type: 'sms', connection: 'twilio-eu', to: '+14155550311', body: 'one' },
+        { id: 'second', type: 'sms', connection: 'twilio-eu', to: '+14155550312', body: 'two' },
+      ],
+    });
+    const eu = await execute(pair.id, {});
+    // twilio-eu's second send waits for its slot, a minute after its first.
+    const waiting = await eventually(async () => {
+      const step = await liveStep(eu.executionId, 'second');
+      return step?.status === 'WAITING' ? step : undefined;
+    }, undefined, "twilio-eu's second send waiting for its slot");
+    expect(waiting.waitingReason).toBe('sms via twilio-eu pacing');
+
+    // Meanwhile twilio-us, paced alike, sends at once: its budget is its own.
+    const one = await createDefinition({ key: 'paced-us-one', name: 'One SMS through twilio-us', steps: [{ id: 'only', type: 'sms', connection: 'twilio-us', to: '+14155550321', body: 'us' }] });
+    const us = await execute(one.id, {});
+    expect((await h.client.workflow.getHandle(us.workflowId).result()).status).toBe('SUCCESS');
+    expect(arrivals.map((a) => a.to).sort()).toEqual(['+14155550311', '+14155550321']);
+    expect((await liveStep(eu.executionId, 'second'))?.status).toBe('WAITING');
+    expect(await budgetsOf(eu.workflowId)).toEqual([
+      ['first', 'connection:twilio-eu'],
+      ['second', 'connection:twilio-eu'],
+    ]);
+    expect(await budgetsOf(us.workflowId)).toEqual([['only', 'connection:twilio-us']]);
+    const [timer] = await timerSummaries(h.client.workflow.getHandle(eu.workflowId));
+    expect(timer).toMatch(/^second: sms via twilio-eu pacing until /);
+    await h.client.workflow.getHandle(eu.workflowId).terminate('the test has seen it wait');
+  });
+
+  it("takes the channel's slots for a connection without a rate of its own, and for a step without a connection", async () => {
+    await twilioConnection('twilio-shared', undefined);
+    const def = await createDefinition({
+      key: 'paced-shared',
+      name: "SMS on the channel's budget",
+      steps: [
+        { id: 'through', type: 'sms', connection: 'twilio-shared', to: '+14155550331', body: 'shared' },
+        { id: 'plain', type: 'sms', to: '+14155550332', body: 'plain' },
+      ],
+    });
+    const run = await execute(def.id, {});
+    expect((await h.client.workflow.getHandle(run.workflowId).result()).status).toBe('SUCCESS');
+    expect(await budgetsOf(run.workflowId)).toEqual([
+      ['plain', 'sms'],
+      ['through', 'sms'],
+    ]);
+  });
+
+  it('refuses a rate that is not a whole number of sends a minute, naming the field', async () => {
+    const res = await h.api('POST', '/api/connections', {
+      name: 'twilio-bad-rate',
+      type: 'twilio',
+      settings: { accountSid: `AC${'0'.repeat(32)}`, phoneNumber: '+14155550300', perMinute: -5 },
+      secrets: { authToken: 't' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([expect.objectContaining({ path: '$.body.settings.perMinute' })]);
   });
 });
 

@@ -79,6 +79,17 @@ describe('connection types', () => {
   });
 });
 
+  it("take a pacing rate of their own on every channel's type, a whole number from 0, and none on http's", () => {
+    const twilio = { accountSid: `AC${'0'.repeat(32)}`, phoneNumber: '+14155550100' };
+    const rate = (perMinute: unknown) => connectionFieldsSchema('twilio').safeParse({ settings: { ...twilio, perMinute }, secrets: { authToken: 't' } });
+    expect(rate(30).data?.settings.perMinute).toBe(30);
+    expect(rate(0).success).toBe(true);
+    for (const bad of [-1, 1.5, '30', 100_001]) expect(rate(bad).error?.issues.map((i) => i.path.join('.')), String(bad)).toEqual(['settings.perMinute']);
+    expect(connectionFieldsSchema('teams').parse({ settings: { perMinute: 6 }, secrets: { webhookUrl: 'https://example.test/hook' } }).settings).toEqual({ perMinute: 6 });
+    const http = connectionFieldsSchema('http').safeParse({ settings: { auth: 'bearer', perMinute: 6 }, secrets: { token: 't' } });
+    expect(http.error?.issues[0]).toMatchObject({ code: 'unrecognized_keys', path: ['settings'] });
+  });
+
 describe('CONNECTION_KEYS', () => {
   const base = { DATABASE_URL: 'postgres://u:p@h/d' };
   const key = randomBytes(32).toString('base64');
