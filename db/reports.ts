@@ -180,11 +180,11 @@ async function redoDeliveries(db: Kysely<Database>, days: string[]): Promise<voi
   if (days.length === 0) return;
   await db.deleteFrom('report_deliveries_daily').where('day', '=', anyDay(days)).execute();
   await sql`
-    insert into report_deliveries_daily
-    select d.day, t.channel, t.status, count(*), coalesce(sum(t.attempts), 0)
+    insert into report_deliveries_daily (day, channel, status, deliveries, attempts, connection)
+    select d.day, t.channel, t.status, count(*), coalesce(sum(t.attempts), 0), coalesce(t.connection, '')
     from ${dayRanges(days)} d
     join deliveries t on t.created_at >= d.day_start and t.created_at < d.day_end
-    group by d.day, t.channel, t.status`.execute(db);
+    group by d.day, t.channel, t.status, coalesce(t.connection, '')`.execute(db);
 }
 
 // --- the queries the API answers ----------------------------------------------------------------
@@ -330,34 +330,56 @@ export async function stepsReport(db: Kysely<Database>, filter: ReportFilter, li
 export interface DeliveryRow {
   day: string;
   channel: string;
+  /** With `by: 'connection'`: the connection sent through, null for the channel's settings from the environment. */
+  connection?: string | null;
   status: string;
   deliveries: number;
   attempts: number;
 }
 
+export interface DeliveryFilter extends Omit<ReportFilter, 'definitionId'> {
+  /** Rows per channel (the default), or per channel × connection. */
+  by?: 'channel' | 'connection' | undefined;
+  /** Only the deliveries through this connection. */
+  connection?: string | undefined;
+}
+
 /**
  * Dev-outbox messages (DEV_OUTBOX, development only) per day × channel, as
  * delivery rows of status `OUTBOX`: recorded, not delivered. Counted live
- * from `dev_outbox`, which production never writes.
+ * from `dev_outbox`, which production never writes. A channel with a
+ * connection has credentials, so these are all the environment's ('').
  */
 function outboxDeliveries(filter: Omit<ReportFilter, 'definitionId'>) {
   return sql`
-    select (o.created_at at time zone 'UTC')::date as day, o.channel, ${OUTBOX_DELIVERY_STATUS}::text as status, count(*)::int as deliveries, 0::bigint as attempts
+    select (o.created_at at time zone 'UTC')::date as day, o.channel, ''::text as connection, ${OUTBOX_DELIVERY_STATUS}::text as status, count(*)::int as deliveries, 0::bigint as attempts
     from dev_outbox o
     where o.created_at >= ${filter.from}::date::timestamp at time zone 'UTC' and o.created_at < (${filter.to}::date + 1)::timestamp at time zone 'UTC'
     group by 1, 2`;
 }
 
-/** Deliveries per day × channel × ledger status (and dev-outbox messages as `OUTBOX`), newest day first. */
-export async function deliveriesReport(db: Kysely<Database>, filter: Omit<ReportFilter, 'definitionId'>): Promise<DeliveryRow[]> {
-  const { rows } = await sql<{ day: string; channel: string; status: string; deliveries: number; attempts: string }>`
-    select day::text as day, channel, status, deliveries, attempts::text as attempts from (
-      select day, channel, status, deliveries, attempts from report_deliveries_daily
+/**
+ * Deliveries per day × channel × ledger status (× connection, `by:
+ * 'connection'`), and dev-outbox messages as `OUTBOX`, newest day first;
+ * with `connection`, only those through it.
+ */
+export async function deliveriesReport(db: Kysely<Database>, filter: DeliveryFilter): Promise<DeliveryRow[]> {
+  const perConnection = filter.by === 'connection' || filter.connection !== undefined;
+  const connection = perConnection ? sql`connection` : sql`''::text`;
+  const { rows } = await sql<{ day: string; channel: string; connection: string; status: string; deliveries: number; attempts: string }>`
+    select day::text as day, channel, ${connection} as connection, status, sum(deliveries)::int as deliveries, sum(attempts)::text as attempts from (
+      select day, channel, connection, status, deliveries, attempts from report_deliveries_daily
       where day between ${filter.from}::date and ${filter.to}::date
       union all ${outboxDeliveries(filter)}
     ) d
-    order by day desc, channel, status`.execute(db);
-  return rows.map((r) => ({ ...r, attempts: Number(r.attempts) }));
+    ${filter.connection !== undefined ? sql`where connection = ${filter.connection}` : sql``}
+    group by 1, 2, 3, 4
+    order by day desc, channel, connection, status`.execute(db);
+  return rows.map(({ connection: through, ...r }) => ({
+    ...r,
+    ...(perConnection ? { connection: through || null } : {}),
+    attempts: Number(r.attempts),
+  }));
 }
 
 export interface Summary extends RunCounts {

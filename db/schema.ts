@@ -273,6 +273,8 @@ export interface ReportStepErrorsDailyTable {
 export interface ReportDeliveriesDailyTable {
   day: Day;
   channel: string;
+  /** The connection the deliveries went through; '' for the channel's settings from the environment. */
+  connection: string;
   status: string;
   deliveries: number;
   attempts: number;

@@ -1,8 +1,10 @@
 /**
- * Reports on real runs (dev server, Postgres, a loopback SMTP peer): the
+ * Reports on real runs (dev server, Postgres, loopback SMTP peers): the
  * rollups counted right, passes that redo only the days that changed, the
- * `/api/reports/*` answers, the SQL views analysts query, and bad input.
+ * `/api/reports/*` answers, deliveries per connection, the SQL views
+ * analysts query, and bad input.
  */
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshReports } from '../../db/reports';
@@ -11,6 +13,8 @@ import { createHarness, eventually, type Harness } from '../support/harness';
 
 let h: Harness;
 let smtp: SmtpSink;
+/** The mail server of the `report-mail` connection. */
+let connectionSmtp: SmtpSink;
 const today = new Date().toISOString().slice(0, 10);
 /**
  * Ten times what an ordinary run of ORDERS takes on a loaded 2-core machine
@@ -45,12 +49,21 @@ async function ended(executionId: string) {
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
-  h = await createHarness({ env: { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' } });
+  connectionSmtp = await startSmtpSink();
+  h = await createHarness({
+    env: {
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_FROM: 'automation@example.test',
+      CONNECTION_KEYS: `reports:${randomBytes(32).toString('base64')}`,
+    },
+  });
 });
 
 afterAll(async () => {
   await h?.close();
   await smtp?.close();
+  await connectionSmtp?.close();
 });
 
 describe('reports', () => {
@@ -228,5 +241,57 @@ describe('the success rate', () => {
       { day: '2020-02-01', success_rate: '0.5000' },
       { day: today, success_rate: '1.0000' },
     ]);
+  });
+});
+
+describe('deliveries by connection', () => {
+  it('groups and filters deliveries by the connection they went through, the environment as null', async () => {
+    const created = await h.api('POST', '/api/connections', {
+      name: 'report-mail',
+      type: 'smtp',
+      settings: { host: '127.0.0.1', port: connectionSmtp.port, from: 'news@example.test' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const definition = {
+      key: 'report-newsletter',
+      name: 'Newsletter',
+      steps: [
+        { id: 'through', type: 'email', connection: 'report-mail', to: 'reader@example.test', subject: 'News', text: 'news' },
+        { id: 'plain', type: 'email', to: 'reader@example.test', subject: 'Receipt', text: 'receipt' },
+      ],
+    };
+    expect((await h.api('POST', '/api/workflows', definition)).status).toBe(201);
+    const { executionId } = await run('report-newsletter', {});
+    await ended(executionId);
+    expect(connectionSmtp.messages).toHaveLength(1);
+    await refreshReports(h.db);
+
+    const byChannel = (await h.api('GET', '/api/reports/deliveries')).body.items as { channel: string; status: string; deliveries: number }[];
+    const sent = byChannel.find((r) => r.channel === 'email' && r.status === 'SENT')!;
+    expect(Object.keys(sent)).not.toContain('connection');
+
+    const byConnection = await h.api('GET', '/api/reports/deliveries?by=connection');
+    expect(byConnection.status).toBe(200);
+    expect(byConnection.body.items).toEqual([
+      { day: today, channel: 'email', connection: null, status: 'SENT', deliveries: sent.deliveries - 1, attempts: expect.any(Number) },
+      { day: today, channel: 'email', connection: 'report-mail', status: 'SENT', deliveries: 1, attempts: 1 },
+    ]);
+    const one = await h.api('GET', '/api/reports/deliveries?connection=report-mail');
+    expect(one.body.items).toEqual([{ day: today, channel: 'email', connection: 'report-mail', status: 'SENT', deliveries: 1, attempts: 1 }]);
+    expect((await h.api('GET', '/api/reports/deliveries?connection=no-such-mail')).body.items).toEqual([]);
+
+    const { rows: view } = await sql<{ connection: string | null; deliveries: number }>`
+      select connection, sum(deliveries)::int as deliveries from report_deliveries where day = ${today}::date and status = 'SENT'
+      group by connection order by connection nulls first`.execute(h.db);
+    expect(view).toEqual([
+      { connection: null, deliveries: sent.deliveries - 1 },
+      { connection: 'report-mail', deliveries: 1 },
+    ]);
+
+    const badGroup = await h.api('GET', '/api/reports/deliveries?by=definition');
+    expect(badGroup.status).toBe(400);
+    expect(badGroup.body.errors).toEqual([expect.objectContaining({ path: '$.query.by', message: 'must be channel or connection' })]);
+    const badName = await h.api('GET', '/api/reports/deliveries?connection=Not%20A%20Name');
+    expect(badName.body.errors).toEqual([expect.objectContaining({ path: '$.query.connection' })]);
   });
 });

@@ -6,6 +6,7 @@
  */
 import type { Router } from 'express';
 import { z } from 'zod';
+import { CONNECTION_NAME } from '../../../channels/connection';
 import { findDefinition } from '../../../db/definitions';
 import { dailyReport, deliveriesReport, type ReportFilter, reportsAsOf, stepsReport, summaryReport } from '../../../db/reports';
 import type { GatewayDeps } from '../context';
@@ -38,8 +39,16 @@ export const reportQuery = z
 
 export const stepsReportQuery = reportQuery.extend({ limit: wholeNumber(1, 500).default(100) }).strict();
 
-/** Deliveries are not per definition. */
-export const deliveriesReportQuery = reportQuery.omit({ definition: true }).strict();
+/** Deliveries are not per definition; they may be per connection. */
+export const deliveriesReportQuery = reportQuery
+  .omit({ definition: true })
+  .extend({
+    /** A row per channel, or per channel × connection. @default 'channel' */
+    by: z.enum(['channel', 'connection'], { error: 'must be channel or connection' }).default('channel'),
+    /** Only the deliveries through this connection (its rows name it). */
+    connection: z.string().regex(CONNECTION_NAME, 'must be a connection name').optional(),
+  })
+  .strict();
 
 const DAY_MS = 86_400_000;
 
@@ -114,7 +123,20 @@ const reportStepsSchema = named(
 const reportDeliveriesSchema = named(
   'ReportDeliveries',
   reportFrame.extend({
-    items: z.array(z.object({ day: z.string(), channel: z.string(), status: z.string(), deliveries: z.int(), attempts: z.int() })),
+    items: z.array(
+      z.object({
+        day: z.string(),
+        channel: z.string(),
+        connection: z
+          .string()
+          .nullable()
+          .optional()
+          .meta({ description: "with `by=connection` or `connection`: the connection sent through; null for the channel's settings from the environment" }),
+        status: z.string(),
+        deliveries: z.int(),
+        attempts: z.int(),
+      }),
+    ),
   }),
 );
 
@@ -148,11 +170,19 @@ export const reportOperations = {
   },
   'GET /api/reports/deliveries': {
     tag: 'Reports',
-    summary: 'Deliveries per day, channel and ledger status',
+    summary: 'Deliveries per day, channel (or connection) and ledger status',
     description: REPORT_NOTE,
     access: 'viewer',
-    query: { schema: deliveriesReportQuery, docs: { from: REPORT_QUERY_DOCS.from, to: REPORT_QUERY_DOCS.to } },
-    answers: { 200: { description: 'a row per day × channel × status, newest day first', schema: reportDeliveriesSchema } },
+    query: {
+      schema: deliveriesReportQuery,
+      docs: {
+        from: REPORT_QUERY_DOCS.from,
+        to: REPORT_QUERY_DOCS.to,
+        by: { description: 'a row per channel (`channel`), or per channel and connection (`connection`)', example: 'connection' },
+        connection: { description: "only the deliveries through this connection", example: 'ops-teams' },
+      },
+    },
+    answers: { 200: { description: 'a row per day × channel (× connection) × status, newest day first', schema: reportDeliveriesSchema } },
     problems: ['validation_failed'],
   },
 
@@ -206,7 +236,7 @@ export function reportRoutes({ db }: GatewayDeps): Router {
   serve('GET /api/reports/deliveries', async (req, res) => {
     const query = parseRequest(deliveriesReportQuery, req.query, 'query');
     const filter = await filterOf(query);
-    const [head, items] = await Promise.all([frame(filter), deliveriesReport(db, filter)]);
+    const [head, items] = await Promise.all([frame(filter), deliveriesReport(db, { ...filter, by: query.by, connection: query.connection })]);
     res.json({ ...head, items });
   });
 
