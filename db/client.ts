@@ -56,25 +56,43 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
 }
 
-/** Remembers whether Postgres answered last, so an outage is logged once when it begins and once when it ends. */
-function outageWatch(logger: OutageLogger | undefined) {
+/** A pool connection that knows when the pool began making it. */
+class TimedClient extends pg.Client {
+  readonly begunAt = Date.now();
+}
+
+/** When the pool began making `client` (a {@link TimedClient}). */
+const begunAt = (client: object): number => (client as Partial<TimedClient>).begunAt ?? Date.now();
+
+/**
+ * Remembers whether Postgres answered last, so an outage is logged once when
+ * it begins and once when it ends, whatever the pool's connections were doing
+ * as it did: a connection begun before the outage was noticed that completes
+ * after does not end it, and a connection made before Postgres came back that
+ * fails afterwards (cut by the outage, found out late) does not begin another.
+ */
+export function outageWatch(logger: OutageLogger | undefined, now: () => number = Date.now) {
   let downSince: number | undefined;
+  let backSince = -Infinity;
   return {
-    failed(err: unknown) {
-      if (downSince !== undefined || !isDatabaseUnavailable(err)) return;
-      downSince = Date.now();
-      logger?.warn({ error: String((err as Error)?.message ?? err) }, 'Postgres is unreachable; steps that need it wait for it, and the gateway answers 503 database_unavailable');
-    },
-    answered() {
-      if (downSince === undefined) return;
-      logger?.info({ downForMs: Date.now() - downSince }, 'Postgres answers again');
+    connected(client: object) {
+      if (downSince === undefined || begunAt(client) < downSince) return;
+      logger?.info({ downForMs: now() - downSince }, 'Postgres answers again');
       downSince = undefined;
+      backSince = now();
+    },
+    failed(err: unknown, client?: object) {
+      if (downSince !== undefined || !isDatabaseUnavailable(err)) return;
+      if (client && begunAt(client) < backSince) return;
+      downSince = now();
+      logger?.warn({ error: String((err as Error)?.message ?? err) }, 'Postgres is unreachable; steps that need it wait for it, and the gateway answers 503 database_unavailable');
     },
   };
 }
 
 export function createDb({ url, poolMax = 10, logger }: DbOptions): Kysely<Database> {
   const pool = new pg.Pool({
+    Client: TimedClient,
     connectionString: url,
     max: poolMax,
     connectionTimeoutMillis: 5_000,
@@ -82,13 +100,13 @@ export function createDb({ url, poolMax = 10, logger }: DbOptions): Kysely<Datab
   });
   const watch = outageWatch(logger);
   // A connection lost while idle in the pool: the pool drops it; the process must not crash.
-  pool.on('error', (err) => watch.failed(err));
+  pool.on('error', (err, client) => watch.failed(err, client));
   pool.on('connect', (client) => {
-    watch.answered();
+    watch.connected(client);
     // A connection lost while checked out but between statements (inside a transaction, or
     // just taken from the pool) is reported on the client alone: without a listener of its
     // own Node would end the process. Its next statement fails, and the pool drops it.
-    client.on('error', (err) => watch.failed(err));
+    client.on('error', (err) => watch.failed(err, client));
   });
   const watched = {
     async connect() {
