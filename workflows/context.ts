@@ -85,6 +85,15 @@ const PATCH_EXPRESSIONS_OUTSIDE = 'expressions-outside-workflow-2026-12';
  * recorded the local activity replay with it.
  */
 const PATCH_EXPRESSIONS_AS_ACTIVITY = 'expressions-as-activity-2026-12';
+/**
+ * When a task's expressions together pass its budget (each within its own),
+ * the run lets the workflow task end (a 1 ms timer) and evaluates the
+ * expression in the next one, instead of in the activity above: that activity
+ * is for expressions too large for the thread, a worker holds two at once, and
+ * a loop of small expressions (a 500-item foreach chunk) waited on its
+ * refusals and backoff. Checked only when a task's budget is spent.
+ */
+const PATCH_TASK_BUDGET_YIELDS = 'task-budget-yields-2026-12';
 
 /** How far (in workflow time) the mirror may lag a run that is busy with activities. */
 export const MIRROR_MAX_LAG_MS = 1_000;
@@ -184,6 +193,8 @@ class SharedState {
   rowConfirmed = false;
   /** Evaluation steps the run's expressions took in the current workflow task, and the task (its history length). */
   readonly taskBudget: TaskBudget & { task: number } = { used: 0, task: -1 };
+  /** The task's end the run's branches wait for once their task spent its budget (one timer for them all). */
+  yielding: Promise<void> | undefined;
   /** The guards this run evaluates JSONata with: those of the version it started on (decided once). */
   guards: Guards | undefined;
   /** The top-level waiting step running now that the run could move away from, with the scope that ends it. */
@@ -456,7 +467,24 @@ export class RunContext {
       task: shared.taskBudget,
       budget: this.input.settings?.expressionStepsInWorkflow,
       fallback: (source, data, stopped) => this.evaluateOutside(source, data, stopped),
+      yieldTask: () => this.yieldTask(),
     };
+  }
+
+  /**
+   * Ends the workflow task so other runs' tasks go first, for a run whose
+   * task spent its expressions' budget; false for runs recorded before
+   * {@link PATCH_TASK_BUDGET_YIELDS}, which took the activity instead.
+   */
+  private async yieldTask(): Promise<boolean> {
+    const shared = this.shared;
+    if (shared.guards !== 'metered' || !wf.patched(PATCH_TASK_BUDGET_YIELDS)) return false;
+    shared.yielding ??= wf.sleep(1, { summary: 'let other runs have the worker between expressions' }).then(() => {
+      Object.assign(shared.taskBudget, { task: wf.workflowInfo().historyLength, used: 0 });
+      shared.yielding = undefined;
+    });
+    await shared.yielding;
+    return true;
   }
 
   /**

@@ -89,7 +89,12 @@ export class ExpressionError extends Error {
  * are the same everywhere.
  */
 export class StepLimitError extends ExpressionError {
-  constructor(message: string, expression: string) {
+  constructor(
+    message: string,
+    expression: string,
+    /** Whose limit stopped it: the expression's own, or its workflow task's (shared by the task's expressions). */
+    readonly limit: 'expression' | 'task' = 'expression',
+  ) {
     super(message, expression);
     this.name = 'StepLimitError';
   }
@@ -187,6 +192,7 @@ function charge(counters: Counters, cost: number, what?: string): void {
     throw new StepLimitError(
       `expressions took more than ${limits.task} evaluation steps in one workflow task (the limit of one task; split the work over steps that wait, or a foreach)${by}`,
       counters.source,
+      'task',
     );
   }
 }
@@ -528,6 +534,14 @@ export interface EvaluationOptions {
    * @default none
    */
   fallback?: ((source: string, data: unknown, stopped: StepLimitError) => Promise<unknown>) | undefined;
+  /**
+   * Lets the workflow task end when the task's budget (not the expression's
+   * own) stops an expression under metered guards: resolves true once a new
+   * task has begun with a fresh budget, and the expression is evaluated again
+   * there, in the workflow thread, against the same data; false leaves it to
+   * {@link fallback}. Asked once per evaluation. @default none
+   */
+  yieldTask?: (() => Promise<boolean>) | undefined;
   /** Outside a workflow: limits in place of the workflow thread's (metered guards only). @default none */
   outside?: OutsideLimits | undefined;
   /**
@@ -547,12 +561,19 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
   const legacy = guards === 'legacy';
   const compiled = legacy ? compileLegacyExpression(source) : compileExpression(source);
   const data = toPlainData(options.fastPaths ? reachableScope(compiled, scope) : scope);
+  const attempt = () => {
+    if (legacy) return compiled.evaluate(data);
+    const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside, budget: options.budget };
+    return compiled.evaluate(data, { [COUNTERS]: counters });
+  };
   let result: unknown;
   try {
-    if (legacy) result = await compiled.evaluate(data);
-    else {
-      const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside, budget: options.budget };
-      result = await compiled.evaluate(data, { [COUNTERS]: counters });
+    try {
+      result = await attempt();
+    } catch (err) {
+      // The task's budget is spent, not this expression's: go on in a new task, where it likely fits.
+      if (!(err instanceof StepLimitError && err.limit === 'task' && guards === 'metered' && (await options.yieldTask?.()))) throw err;
+      result = await attempt();
     }
   } catch (err) {
     if (err instanceof StepLimitError && guards === 'metered' && options.fallback) return withinResultLimit(toPlainData(await options.fallback(source, data, err)), source);

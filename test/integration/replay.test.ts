@@ -190,6 +190,24 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { items: Array.from({ length: 50 }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) },
   },
+  // Expressions that each fit the budget of one expression but together pass their workflow
+  // task's (24 × about 125 steps against 2,500): the run lets its task end (a 1 ms timer) and
+  // evaluates the next one in the task after it. Its history fails to replay if where the
+  // task's budget runs out, or what the run does then, moves.
+  'task-budget': {
+    definition: {
+      key: 'replay-task-budget',
+      name: "Replay: expressions past their workflow task's budget together",
+      steps: [
+        {
+          id: 'sums',
+          type: 'set',
+          values: Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`sum${i}`, '{{ $sum(input.items.(qty * price)) }}'])),
+        },
+      ],
+    },
+    triggerData: { items: Array.from({ length: 20 }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) },
+  },
 };
 
 /** The UTC time of day `offsetMs` from now, as HH:MM:SS. */

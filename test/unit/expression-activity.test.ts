@@ -89,6 +89,39 @@ describe('an expression past the workflow thread’s step budgets', () => {
     const value = await evaluateExpression('$sum([1..100].($ * 2))', scopeWithItems(0), { task, fallback: async () => 'elsewhere' });
     expect(value).toBe('elsewhere');
   });
+
+  it('lets the task end when its budget, not the expression, is spent, and evaluates it again in the next, in the thread', async () => {
+    const task = { used: 2_400 };
+    const events: string[] = [];
+    const yieldTask = async () => {
+      events.push(`yield at ${task.used > MAX_TASK_STEPS ? 'spent' : 'room'}`);
+      task.used = 0;
+      return true;
+    };
+    const fallback = async () => 'elsewhere';
+    expect(await evaluateExpression('$sum([1..100].($ * 2))', scopeWithItems(0), { task, yieldTask, fallback })).toBe(10_100);
+    expect(events).toEqual(['yield at spent']);
+    expect(task.used).toBeGreaterThan(0);
+    expect(task.used).toBeLessThan(WORKFLOW_EXPRESSION_STEPS * 3);
+  });
+
+  it('leaves an expression to the fallback when the task cannot end, or when its own budget stops it', async () => {
+    const refused = await evaluateExpression('$sum([1..100].($ * 2))', scopeWithItems(0), {
+      task: { used: 2_400 },
+      yieldTask: async () => false,
+      fallback: async () => 'elsewhere',
+    });
+    expect(refused).toBe('elsewhere');
+    let yields = 0;
+    const large = await evaluateExpression(TOTALS, scopeWithItems(50), {
+      task: { used: 0 },
+      budget: WORKFLOW_EXPRESSION_STEPS,
+      yieldTask: async () => ++yields > 0,
+      fallback: async (_source, _data, stopped) => stopped.limit,
+    });
+    expect(large).toBe('expression');
+    expect(yields).toBe(0);
+  });
 });
 
 describe('the evaluateExpression activity', () => {
