@@ -96,6 +96,11 @@ const optionalHttpUrl = optionalUrl(['http:', 'https:']);
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
+/** A worker deployment's name: Temporal joins it to a build id with "." in versions' names, so neither "." nor "/". */
+const DEPLOYMENT_NAME = /^[A-Za-z0-9_-]{1,100}$/;
+/** A build id: Temporal reserves the "__" prefix (`__unversioned__`). */
+const BUILD_ID = /^(?!__)[A-Za-z0-9._+-]{1,100}$/;
+
 /** A table name as `DATA_TABLES` lists it: `table` or `schema.table`, plain identifiers. */
 const TABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 
@@ -316,6 +321,28 @@ const settings = {
       optionalString.refine((v) => v === undefined || existsSync(v), { message: 'must be the path of a file built by npm run build:workflows' }),
     ),
   },
+  /**
+   * Worker Versioning (src/worker/versioning.ts): the worker runs as the
+   * version `name`/`buildId` of a Temporal worker deployment when `name` is
+   * set; unversioned otherwise. The gateway and the CLI read the same name for
+   * `GET /api/deployments` and `npm run cli -- deploy`.
+   */
+  deployment: {
+    /** The worker deployment's name (WORKER_DEPLOYMENT_NAME). @default unset: workers run unversioned */
+    name: from(
+      'WORKER_DEPLOYMENT_NAME',
+      optionalString.refine((v) => v === undefined || DEPLOYMENT_NAME.test(v), {
+        message: 'must be 1 to 100 letters, digits, "-" and "_" (no "." or "/")',
+      }),
+    ),
+    /** This release's build id (WORKER_BUILD_ID). @default the package version and git commit (src/worker/versioning.ts) */
+    buildId: from(
+      'WORKER_BUILD_ID',
+      optionalString.refine((v) => v === undefined || BUILD_ID.test(v), {
+        message: 'must be 1 to 100 letters, digits, ".", "-", "_" and "+", not starting with "__"',
+      }),
+    ),
+  },
   /** How often a worker reconciles the mirror with Temporal, and brings the report rollups up to date (db/reports.ts). */
   mirror: {
     reconcileIntervalMs: from('MIRROR_RECONCILE_INTERVAL_MS', int(5000, 100, 3_600_000)),
@@ -439,7 +466,21 @@ export class ConfigError extends Error {
  * since it may be a secret.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const result = envSchema.safeParse(env);
+  return loadSettings(settings, envSchema, env);
+}
+
+const temporalSettings = { temporal: settings.temporal, deployment: settings.deployment, encryption: settings.encryption } satisfies Settings;
+
+/** What a command that talks to Temporal alone needs (`npm run cli -- deploy`): no database. */
+export type TemporalSettings = Values<typeof temporalSettings>;
+
+/** Parses the settings of {@link TemporalSettings} as {@link loadConfig} parses them all. */
+export function loadTemporalSettings(env: Record<string, string | undefined> = process.env): TemporalSettings {
+  return loadSettings(temporalSettings, z.object(variablesOf(temporalSettings)), env);
+}
+
+function loadSettings<T extends Settings>(tree: T, schema: z.ZodObject, env: Record<string, string | undefined>): Values<T> {
+  const result = schema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
@@ -448,7 +489,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(problems);
   }
-  return deepFreeze(valuesOf(settings, env));
+  return deepFreeze(valuesOf(tree, env));
 }
 
 function variablesOf(tree: Settings): z.ZodRawShape {

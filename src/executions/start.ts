@@ -26,6 +26,7 @@ import {
   TemplateKey,
   TriggerType as TriggerTypeAttribute,
 } from '../shared/search-attributes';
+import { VERSIONING_MEMO } from '../shared/versioning';
 import { workflowIdFor } from '../temporal/client';
 import { type InputProblem, validateTriggerData } from './input-schema';
 
@@ -323,7 +324,14 @@ export function interpreterStartOptions(config: Config, run: RunToStart) {
       { key: TriggerTypeAttribute, value: triggerType },
       ...(definition.template_key ? [{ key: TemplateKey, value: definition.template_key }] : []),
     ],
-    memo: { definitionName: document.name, definitionKey: definition.key, definitionVersion: version, executionId },
+    memo: {
+      definitionName: document.name,
+      definitionKey: definition.key,
+      definitionVersion: version,
+      executionId,
+      // Read by the interpreter to declare itself pinned (workflows/versioning.ts).
+      ...(document.versioning === 'pinned' ? { [VERSIONING_MEMO]: 'pinned' } : {}),
+    },
     staticSummary: `${document.name} (v${version})`,
     staticDetails: `Definition \`${definition.key}\` version ${version}, ${document.steps.length} top-level steps, triggered ${triggerType}. Execution ${executionId}.`,
     // The run's deadline: it ends TIMED_OUT, and the reconciler settles its mirror row.

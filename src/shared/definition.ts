@@ -17,6 +17,7 @@ import { compileExpression, ExpressionError, templateExpressions } from './expre
 import { checkPhoneNumber, checkSlackChannel, writtenRecipientProblem } from './recipients';
 import { type Role, ROLES } from './roles';
 import { SECRET_NAME } from './step-fields';
+import { RUN_VERSIONING } from './versioning';
 import { allSteps, childStepLists, NESTED_STEP_FIELDS, nestedStepLists } from './step-tree';
 import type { ChannelType } from '../../channels';
 import { connectionName } from '../../channels/connection';
@@ -582,6 +583,13 @@ export const definitionSchema = z
      * breaches (`report_sla_breaches`); nothing else changes. @default none
      */
     sla: runTimeoutSchema.optional(),
+    /**
+     * How a run moves between builds of the worker under Worker Versioning:
+     * `auto-upgrade` to the current build at its next task (runs that wait for
+     * months must not keep an old build alive), `pinned` to the build it
+     * started on until it ends. Ignored by unversioned workers. @default 'auto-upgrade'
+     */
+    versioning: z.enum(RUN_VERSIONING).optional(),
     steps: z.array(stepSchema).min(1, 'a definition needs at least one step').max(1000),
   })
   .strict();

@@ -1,7 +1,7 @@
 /** Connecting to Temporal, and the server-side setup the product relies on. */
 import { Client, Connection, type ConnectionOptions, defaultGrpcRetryOptions, isGrpcServiceError, makeGrpcRetryInterceptor } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import type { Config } from '../config';
+import type { TemporalSettings } from '../config';
 import type { Logger } from '../logger';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { temporalConnectionOptions } from './connection-options';
@@ -45,7 +45,7 @@ export interface ConnectOptions {
 
 type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
-function connectionOptions(config: Config, { failFast = false }: ConnectOptions): ConnectionOptions {
+function connectionOptions(config: Pick<TemporalSettings, 'temporal'>, { failFast = false }: ConnectOptions): ConnectionOptions {
   return {
     ...temporalConnectionOptions(config.temporal),
     connectTimeout: '5s',
@@ -54,13 +54,13 @@ function connectionOptions(config: Config, { failFast = false }: ConnectOptions)
   };
 }
 
-function clientOf(connection: Connection, config: Config): TemporalClient {
+function clientOf(connection: Connection, config: Pick<TemporalSettings, 'temporal' | 'encryption'>): TemporalClient {
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterFor(config.encryption) });
   return { connection, client };
 }
 
 /** Connects now: fails when Temporal does not answer within 5 s. */
-export async function connectTemporal(config: Config, options: ConnectOptions = {}): Promise<TemporalClient> {
+export async function connectTemporal(config: Pick<TemporalSettings, 'temporal' | 'encryption'>, options: ConnectOptions = {}): Promise<TemporalClient> {
   return clientOf(await Connection.connect(connectionOptions(config, options)), config);
 }
 
@@ -69,7 +69,7 @@ export async function connectTemporal(config: Config, options: ConnectOptions = 
  * outage: a process holding it starts, and serves what needs no Temporal,
  * while Temporal is away. Watch it with {@link watchTemporal}.
  */
-export function lazyTemporal(config: Config, options: ConnectOptions = {}): TemporalClient {
+export function lazyTemporal(config: Pick<TemporalSettings, 'temporal' | 'encryption'>, options: ConnectOptions = {}): TemporalClient {
   return clientOf(Connection.lazy(connectionOptions(config, options)), config);
 }
 

@@ -10,6 +10,7 @@ import { mirrorSinks } from './mirror-sink';
 import { dataConverterFor } from '../temporal/encryption';
 import { heartbeatWhileRunning } from './heartbeat';
 import { reportUnexpectedActivityFailures } from './report-failures';
+import { workerDeploymentOptions, workerVersion } from './versioning';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -92,6 +93,9 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,
     shutdownGraceTime: '10s',
   };
+  // A version of a worker deployment when WORKER_DEPLOYMENT_NAME is set (src/worker/versioning.ts); unversioned otherwise.
+  const deployment = workerDeploymentOptions(workerVersion(config));
+  if (deployment) options.workerDeploymentOptions = deployment;
   // Not in the SDK's typings (it is an option of its compiled form), but read from them all the same.
   return Worker.create(Object.assign(options, { isolateExecutionTimeout: WORKFLOW_CODE_DEADLINE }));
 }

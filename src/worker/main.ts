@@ -12,6 +12,7 @@ import { TemporalRefusedError } from '../temporal/client';
 import { connectWorker } from './connect';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
+import { becomeCurrentIfFirst, workerVersion } from './versioning';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'worker');
@@ -42,9 +43,14 @@ async function main(): Promise<void> {
   const reconciler = createReconciler({ db, client, logger, intervalMs: config.mirror.reconcileIntervalMs });
   reconciler.start();
   const reports = startReportRefresher(db, logger, config.mirror.reportsRefreshIntervalMs);
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker polling');
+  const version = workerVersion(config);
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, ...(version ? { deployment: version.deploymentName, buildId: version.buildId } : {}) }, 'worker polling');
   // The SDK stops the worker on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.
-  await worker.run();
+  const running = worker.run();
+  // A deployment's first build is made current by its worker; later ones wait for `npm run cli -- deploy promote`.
+  const stopped = new AbortController();
+  if (version) void becomeCurrentIfFirst(client, version, logger, { signal: stopped.signal });
+  await running.finally(() => stopped.abort());
   await Promise.all([reconciler.stop(), reports.stop()]);
   expressionProcess.close();
   await Promise.all([nativeConnection.close(), connection.close(), changes?.close(), db.destroy()]);

@@ -1,0 +1,249 @@
+/**
+ * A worker deployment as operators see it (`npm run cli -- deploy`,
+ * `GET /api/deployments`): its builds, which is current and which ramping,
+ * how many open runs each holds and whether an old one has drained; and the
+ * moves between builds: ramp, promote, roll back. All of it over Temporal's
+ * Worker Versioning API, which routes the runs; nothing is kept here.
+ */
+import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
+
+// A CommonJS package whose named exports Node's ESM loader cannot see.
+const { temporal } = proto;
+const { WorkerDeploymentVersionStatus, VersionDrainageStatus } = temporal.api.enums.v1;
+
+type DeploymentInfo = proto.temporal.api.deployment.v1.IWorkerDeploymentInfo;
+type VersionSummary = proto.temporal.api.deployment.v1.WorkerDeploymentInfo.IWorkerDeploymentVersionSummary;
+type Version = proto.temporal.api.deployment.v1.IWorkerDeploymentVersion;
+
+/** What a build is to the deployment, in Temporal's words. */
+export const BUILD_STATES = ['current', 'ramping', 'draining', 'drained', 'inactive'] as const;
+export type BuildState = (typeof BUILD_STATES)[number];
+
+export interface BuildStatus {
+  buildId: string;
+  state: BuildState;
+  /** The share of new runs it gets while ramping, in percent. */
+  rampPercentage: number | null;
+  /**
+   * Runs still open on it (Temporal's visibility, `TemporalWorkerDeploymentVersion`);
+   * null when the count could not be made.
+   */
+  openRuns: number | null;
+  /** Whether the build can be stopped: no current or ramping role, and Temporal found no open pinned run on it. */
+  canStop: boolean;
+  createdAt: string | null;
+  /** When it last became current, if ever. */
+  currentSince: string | null;
+}
+
+export interface DeploymentStatus {
+  name: string;
+  current: string | null;
+  ramping: { buildId: string; percentage: number } | null;
+  builds: BuildStatus[];
+}
+
+/** A move Temporal refused or that cannot be made, said in one line. */
+export class DeploymentError extends Error {
+  constructor(
+    readonly code: 'deployment_not_found' | 'unknown_build' | 'invalid_percentage' | 'nothing_to_roll_back_to',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DeploymentError';
+  }
+}
+
+const GRPC_NOT_FOUND = 5;
+
+/** Temporal's description of the deployment, or a {@link DeploymentError} when it has none of that name. */
+export async function describeDeployment(client: Client, name: string): Promise<proto.temporal.api.workflowservice.v1.DescribeWorkerDeploymentResponse> {
+  try {
+    return await client.workflowService.describeWorkerDeployment({ namespace: client.options.namespace, deploymentName: name });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === GRPC_NOT_FOUND) {
+      throw new DeploymentError('deployment_not_found', `worker deployment "${name}" not found in namespace ${client.options.namespace}: start a worker with WORKER_DEPLOYMENT_NAME=${name} first`);
+    }
+    throw err;
+  }
+}
+
+/** Whether a routing entry names no version (Temporal's `__unversioned__`, or nothing). */
+export function isUnversioned(version: Version | null | undefined): boolean {
+  return !version?.buildId;
+}
+
+/** The value of the `TemporalWorkerDeploymentVersion` search attribute for a build. */
+export function versionSearchValue(deploymentName: string, buildId: string): string {
+  return `${deploymentName}:${buildId}`;
+}
+
+const time = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): string | null => {
+  if (!t?.seconds) return null;
+  const seconds = Number(t.seconds);
+  return seconds > 0 ? new Date(seconds * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString() : null;
+};
+
+/**
+ * Whether an enum field holds `value`: the client decodes enums to their
+ * names (`WORKER_DEPLOYMENT_VERSION_STATUS_DRAINING`), protobuf to numbers.
+ */
+function is<E extends Record<string, string | number>>(field: unknown, enumeration: E, key: keyof E & string): boolean {
+  return field === key || field === enumeration[key];
+}
+
+function stateOf(summary: VersionSummary, info: DeploymentInfo): BuildState {
+  const buildId = summary.deploymentVersion?.buildId;
+  if (buildId && info.routingConfig?.currentDeploymentVersion?.buildId === buildId) return 'current';
+  if (buildId && info.routingConfig?.rampingDeploymentVersion?.buildId === buildId) return 'ramping';
+  const drainage = summary.drainageStatus ?? summary.drainageInfo?.status;
+  if (is(summary.status, WorkerDeploymentVersionStatus, 'WORKER_DEPLOYMENT_VERSION_STATUS_DRAINED') || is(drainage, VersionDrainageStatus, 'VERSION_DRAINAGE_STATUS_DRAINED')) {
+    return 'drained';
+  }
+  if (is(summary.status, WorkerDeploymentVersionStatus, 'WORKER_DEPLOYMENT_VERSION_STATUS_DRAINING') || is(drainage, VersionDrainageStatus, 'VERSION_DRAINAGE_STATUS_DRAINING')) {
+    return 'draining';
+  }
+  return 'inactive';
+}
+
+/** Open runs on a build, counted by Temporal's visibility; null when it would not count. */
+async function openRunsOn(client: Client, deploymentName: string, buildId: string): Promise<number | null> {
+  const query = `TemporalWorkerDeploymentVersion = '${versionSearchValue(deploymentName, buildId).replaceAll("'", "\\'")}' AND ExecutionStatus = 'Running'`;
+  try {
+    return (await client.workflow.count(query)).count;
+  } catch {
+    return null;
+  }
+}
+
+/** The deployment's builds, newest first, with their roles, open runs and drainage. */
+export async function deploymentStatus(client: Client, name: string): Promise<DeploymentStatus> {
+  const info = (await describeDeployment(client, name)).workerDeploymentInfo ?? {};
+  const routing = info.routingConfig;
+  const summaries = [...(info.versionSummaries ?? [])].sort((a, b) => (time(b.createTime) ?? '').localeCompare(time(a.createTime) ?? ''));
+  const builds = await Promise.all(
+    summaries.map(async (summary): Promise<BuildStatus> => {
+      const buildId = summary.deploymentVersion?.buildId ?? '';
+      const state = stateOf(summary, info);
+      const openRuns = await openRunsOn(client, name, buildId);
+      return {
+        buildId,
+        state,
+        rampPercentage: state === 'ramping' ? (routing?.rampingVersionPercentage ?? 0) : null,
+        openRuns,
+        canStop: state === 'drained' || (state === 'inactive' && openRuns === 0),
+        createdAt: time(summary.createTime),
+        currentSince: time(summary.currentSinceTime),
+      };
+    }),
+  );
+  return {
+    name,
+    current: isUnversioned(routing?.currentDeploymentVersion) ? null : routing!.currentDeploymentVersion!.buildId!,
+    ramping: isUnversioned(routing?.rampingDeploymentVersion)
+      ? null
+      : { buildId: routing!.rampingDeploymentVersion!.buildId!, percentage: routing?.rampingVersionPercentage ?? 0 },
+    builds,
+  };
+}
+
+/** The deployment's description, checked to hold `buildId`. */
+async function withBuild(client: Client, name: string, buildId: string) {
+  const described = await describeDeployment(client, name);
+  const builds = (described.workerDeploymentInfo?.versionSummaries ?? []).map((v) => v.deploymentVersion?.buildId).filter((b): b is string => !!b);
+  if (!builds.includes(buildId)) {
+    throw new DeploymentError(
+      'unknown_build',
+      `worker deployment "${name}" has no build "${buildId}"${builds.length ? ` (its builds: ${builds.join(', ')})` : ''}: a build appears once one of its workers polls`,
+    );
+  }
+  return described;
+}
+
+/**
+ * Makes `buildId` current: new runs, and auto-upgrade runs at their next
+ * task, go to it; a ramp of it ends. Answers the build it replaced.
+ */
+export async function promote(client: Client, name: string, buildId: string): Promise<{ previous: string | null }> {
+  const described = await withBuild(client, name, buildId);
+  const answer = await client.workflowService.setWorkerDeploymentCurrentVersion({
+    namespace: client.options.namespace,
+    deploymentName: name,
+    buildId,
+    conflictToken: described.conflictToken,
+    identity: client.options.identity,
+  });
+  return { previous: isUnversioned(answer.previousDeploymentVersion) ? null : answer.previousDeploymentVersion!.buildId! };
+}
+
+/**
+ * Sends `percentage` percent of new runs (chosen by workflow id) and of
+ * auto-upgrade runs to `buildId`, the rest to the current build; 0 keeps it
+ * ramping with none.
+ */
+export async function ramp(client: Client, name: string, buildId: string, percentage: number): Promise<void> {
+  if (!Number.isFinite(percentage) || percentage < 0 || percentage > 100) {
+    throw new DeploymentError('invalid_percentage', `the ramp percentage must be a number from 0 to 100, not ${percentage}`);
+  }
+  const described = await withBuild(client, name, buildId);
+  if (described.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId === buildId) {
+    throw new DeploymentError('unknown_build', `build "${buildId}" is already current in "${name}": ramp another build, or roll back`);
+  }
+  await client.workflowService.setWorkerDeploymentRampingVersion({
+    namespace: client.options.namespace,
+    deploymentName: name,
+    buildId,
+    percentage,
+    conflictToken: described.conflictToken,
+    identity: client.options.identity,
+  });
+}
+
+/**
+ * Undoes the last move: while a build ramps, ends the ramp (every new run
+ * goes to the current build again); otherwise makes the build that was
+ * current before the current one current again: of the other builds, the
+ * one that most recently became current (Temporal's `lastCurrentTime`;
+ * where a server does not record it, the one most recently taken out of
+ * routing).
+ */
+export async function rollback(client: Client, name: string): Promise<{ from: string | null; to: string; ended: 'ramp' | 'current' }> {
+  const described = await describeDeployment(client, name);
+  const info = described.workerDeploymentInfo ?? {};
+  const current = info.routingConfig?.currentDeploymentVersion?.buildId || null;
+  const ramping = info.routingConfig?.rampingDeploymentVersion?.buildId || null;
+  if (ramping && current) {
+    await client.workflowService.setWorkerDeploymentRampingVersion({
+      namespace: client.options.namespace,
+      deploymentName: name,
+      buildId: '',
+      percentage: 0,
+      conflictToken: described.conflictToken,
+      identity: client.options.identity,
+    });
+    return { from: ramping, to: current, ended: 'ramp' };
+  }
+  const previous = previousCurrent(info.versionSummaries ?? [], current);
+  if (!previous) {
+    throw new DeploymentError('nothing_to_roll_back_to', `worker deployment "${name}" has no build that was current before ${current ? `"${current}"` : 'now'}`);
+  }
+  await client.workflowService.setWorkerDeploymentCurrentVersion({
+    namespace: client.options.namespace,
+    deploymentName: name,
+    buildId: previous,
+    conflictToken: described.conflictToken,
+    identity: client.options.identity,
+  });
+  return { from: current, to: previous, ended: 'current' };
+}
+
+/** Of the builds other than `current`, the one that was current most recently. */
+export function previousCurrent(summaries: readonly VersionSummary[], current: string | null): string | undefined {
+  const candidates = summaries
+    .filter((s) => s.deploymentVersion?.buildId && s.deploymentVersion.buildId !== current)
+    .map((s) => ({ buildId: s.deploymentVersion!.buildId!, at: time(s.lastCurrentTime) ?? time(s.lastDeactivationTime) }))
+    .filter((c): c is { buildId: string; at: string } => c.at !== null)
+    .sort((a, b) => b.at.localeCompare(a.at));
+  return candidates[0]?.buildId;
+}
