@@ -13,6 +13,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CHANNEL_TYPES } from '../../channels';
 import { ROLES } from '../shared/roles';
 import { ApiError, type ApiClient, createApiClient, Unreachable } from './client';
+import { deployCommands } from './deploy';
 import { fields, progress, table } from './format';
 
 const TERMINAL = ['SUCCESS', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
@@ -647,6 +648,10 @@ connections
     await api().delete(`/api/connections/${encodeURIComponent(name)}${o.force ? '?force=true' : ''}`);
     out({ deleted: name }, () => `connection ${name} deleted`);
   });
+
+// --- deploys (over Temporal, not the gateway) --------------------------------------------------
+
+deployCommands(program, out);
 
 // --- running ------------------------------------------------------------------------------------
 
