@@ -221,6 +221,20 @@ export async function listUnsettledExecutions(
   );
 }
 
+/** The rows still open (PENDING or RUNNING) of these workflow ids, whenever they were last written. */
+export async function listOpenExecutionsByWorkflowId(
+  db: Kysely<Database>,
+  workflowIds: readonly string[],
+): Promise<Pick<ExecutionRow, 'id' | 'workflow_id' | 'run_id' | 'status' | 'started_at'>[]> {
+  if (workflowIds.length === 0) return [];
+  return db
+    .selectFrom('workflow_executions')
+    .select(['id', 'workflow_id', 'run_id', 'status', 'started_at'])
+    .where('workflow_id', 'in', workflowIds)
+    .where(sql<boolean>`status in ('PENDING', 'RUNNING')`)
+    .execute();
+}
+
 /** Marks a row as looked at, so the reconciler does not revisit it at once. */
 export async function touchExecution(db: Kysely<Database>, id: string): Promise<void> {
   await db.updateTable('workflow_executions').set({ updated_at: sql<Date>`now()` }).where('id', '=', id).execute();

@@ -4,12 +4,17 @@
  * the workflow could not write while Postgres was down. It reads the truth
  * from Temporal (describe, then the `state` query, which also works on closed
  * runs) and writes it idempotently.
+ *
+ * Each pass asks Temporal's visibility for the runs closed since the last
+ * one in a way a run does not report itself (terminated, timed out, failed,
+ * cancelled), and settles those still open in the mirror at once; open rows
+ * left unwritten are asked about one by one, on a backoff, for the rest.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { isDatabaseUnavailable } from '../../db/client';
 import { markExecutionStarted } from '../../db/execution-starts';
-import { applyMirrorUpdate, listUnsettledExecutions, settleExecution, touchExecution } from '../../db/executions';
+import { applyMirrorUpdate, listOpenExecutionsByWorkflowId, listUnsettledExecutions, settleExecution, touchExecution } from '../../db/executions';
 import type { Database } from '../../db/schema';
 import type { Logger } from '../logger';
 import type { RunState, StepLogEvent } from '../shared/run';
@@ -41,7 +46,20 @@ export interface ReconcilerOptions {
    * runs as wait for days, all the time. @default 10000
    */
   runningGraceMs?: number;
+  /**
+   * How far back the first pass looks for runs closed from outside; later
+   * passes look back to the one before, with an overlap for visibility's lag.
+   * @default 600000
+   */
+  closedLookbackMs?: number;
 }
+
+/** Closes a run does not write to the mirror itself (it is not running to do so), in visibility's names. */
+const CLOSED_FROM_OUTSIDE = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
+/** How far a pass's look at closed runs overlaps the previous one: visibility may record a close late. */
+const VISIBILITY_OVERLAP_MS = 30_000;
+/** Closed runs one pass settles from the visibility list at most; the rest wait for the next. */
+const CLOSED_PER_PASS = 500;
 
 export interface Reconciler {
   /** One pass; returns how many rows it settled. */
@@ -50,9 +68,18 @@ export interface Reconciler {
   stop(): Promise<void>;
 }
 
-export function createReconciler({ db, client, logger, intervalMs = 5_000, graceMs = 2_000, runningGraceMs = 10_000 }: ReconcilerOptions): Reconciler {
+export function createReconciler({
+  db,
+  client,
+  logger,
+  intervalMs = 5_000,
+  graceMs = 2_000,
+  runningGraceMs = 10_000,
+  closedLookbackMs = 600_000,
+}: ReconcilerOptions): Reconciler {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
+  let closedSince = new Date(Date.now() - closedLookbackMs);
 
   async function reconcileOne(row: { id: string; workflow_id: string; run_id: string | null; status: string; started_at: Date }): Promise<boolean> {
     const handle = client.workflow.getHandle(row.workflow_id);
@@ -94,10 +121,37 @@ export function createReconciler({ db, client, logger, intervalMs = 5_000, grace
     return true;
   }
 
+  /**
+   * Workflow ids of runs visibility says closed from outside since the last
+   * look; undefined when it could not be asked (the backoff path then covers them).
+   */
+  async function closedFromOutside(): Promise<string[] | undefined> {
+    const passStart = new Date();
+    const since = new Date(closedSince.getTime() - VISIBILITY_OVERLAP_MS).toISOString();
+    const statuses = CLOSED_FROM_OUTSIDE.map((s) => `'${s}'`).join(', ');
+    const ids: string[] = [];
+    try {
+      for await (const run of client.workflow.list({ query: `CloseTime >= '${since}' AND ExecutionStatus IN (${statuses})`, pageSize: 100 })) {
+        ids.push(run.workflowId);
+        if (ids.length >= CLOSED_PER_PASS) return ids;
+      }
+    } catch (err) {
+      logger.debug({ err }, 'could not list recently closed runs; open rows are asked about one by one');
+      return undefined;
+    }
+    closedSince = passStart;
+    return ids;
+  }
+
   async function reconcileOnce(): Promise<number> {
-    const rows = await listUnsettledExecutions(db, new Date(Date.now() - graceMs), { runningGraceMs });
+    const closed = await closedFromOutside();
+    const settledNow = closed?.length ? await listOpenExecutionsByWorkflowId(db, closed) : [];
+    const rows = [...settledNow, ...(await listUnsettledExecutions(db, new Date(Date.now() - graceMs), { runningGraceMs }))];
+    const seen = new Set<string>();
     let settled = 0;
     for (const row of rows) {
+      if (seen.has(row.id)) continue;
+      seen.add(row.id);
       try {
         if (await reconcileOne(row)) settled += 1;
       } catch (err) {

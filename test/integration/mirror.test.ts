@@ -8,7 +8,7 @@ import { findExecution, insertExecution, listExecutionLogs } from '../../db/exec
 import type { ExecutionRow } from '../../db/schema';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { createLogger } from '../../src/logger';
-import { MIRROR_PROGRESS_LAG_MS } from '../../workflows/context';
+import { MIRROR_PROGRESS_LAG_MS } from '../../workflows/run/journal';
 import { createReconciler } from '../../src/mirror/reconciler';
 import { eventually, createHarness, type Harness } from '../support/harness';
 
@@ -87,6 +87,27 @@ describe('the mirror', () => {
     expect(res.body.error).toMatch(/terminated/);
     const events = res.body.logs.map((l: { stepPath: string; event: string }) => `${l.stepPath}:${l.event}`);
     expect(events).toEqual(['before:STARTED', 'before:COMPLETED', 'wait:STARTED']);
+  });
+
+  it('settles a run terminated from outside at the next pass, however recently its row was written, from the runs Temporal lists as closed', async () => {
+    // Backoffs of hours: only the list of runs closed from outside can settle it.
+    const patient = createReconciler({
+      db: h.db,
+      client: h.client,
+      logger: createLogger({ logLevel: 'silent' }, 'test'),
+      graceMs: 3_600_000,
+      runningGraceMs: 3_600_000,
+    });
+    const run = await startWaitingRun('terminated-listed');
+    await h.client.workflow.getHandle(run.workflowId).terminate('operator stopped it');
+    // Visibility records the close shortly after it; each pass asks it again.
+    await eventually(async () => ((await patient.reconcileOnce()) >= 1 ? true : undefined), undefined, 'a pass to settle the terminated run');
+    const row = await findExecution(h.db, run.executionId);
+    expect(row?.status).toBe('TERMINATED');
+    expect(row?.error).toMatch(/terminated/);
+    expect((await listExecutionLogs(h.db, run.executionId)).map((l) => `${l.step_path}:${l.event}`)).toEqual(['before:STARTED', 'before:COMPLETED', 'wait:STARTED']);
+    // The next pass finds it settled and leaves it.
+    expect(await patient.reconcileOnce()).toBe(0);
   });
 
   it('marks a row whose run never reached Temporal as FAILED', async () => {
