@@ -6,6 +6,7 @@
  */
 import type { DailyRow, StepRow, Summary } from '../../db/reports';
 import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
+import type { ConnectionAnswer, ConnectionCheckAnswer, connectionTypeViews } from '../../src/gateway/routes/connections';
 import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
 import type { publicDefinition } from '../../src/gateway/routes/workflows';
 import type { Role } from '../../src/shared/roles';
@@ -46,6 +47,10 @@ export type Batch = Json<BatchProgress>;
 
 export type DefinitionSummary = Json<ReturnType<typeof publicDefinition>>;
 
+export type Connection = Json<ConnectionAnswer>;
+export type ConnectionCheck = Json<ConnectionCheckAnswer>;
+export type ConnectionTypeInfo = Json<ReturnType<typeof connectionTypeViews>>['items'][number];
+
 export interface DefinitionDetail extends DefinitionSummary {
   definition: { steps: StepDoc[]; inputSchema?: Record<string, unknown>; trigger?: { type: string; cron?: string } } & Record<string, unknown>;
   versions: { version: number; createdAt: string; createdBy: string | null }[];
@@ -76,6 +81,9 @@ export class ApiProblem extends Error {
 export interface Api {
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  put<T>(path: string, body: unknown): Promise<T>;
+  /** DELETE; an answer without a body resolves to undefined. */
+  del(path: string, query?: Record<string, string | undefined>): Promise<void>;
 }
 
 export function createApi(key: string, onUnauthenticated: () => void): Api {
@@ -100,12 +108,15 @@ export function createApi(key: string, onUnauthenticated: () => void): Api {
     }
     return parsed as T;
   }
+  const withQuery = (path: string, query: Record<string, string | number | undefined>) => {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(name, String(value));
+    return params.size ? `${path}?${params}` : path;
+  };
   return {
-    get(path, query = {}) {
-      const params = new URLSearchParams();
-      for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(name, String(value));
-      return call('GET', params.size ? `${path}?${params}` : path);
-    },
+    get: (path, query = {}) => call('GET', withQuery(path, query)),
     post: (path, body) => call('POST', path, body ?? {}),
+    put: (path, body) => call('PUT', path, body),
+    del: (path, query = {}) => call('DELETE', withQuery(path, query)),
   };
 }

@@ -1,6 +1,6 @@
 /**
- * The console: sign in with an API key, then the overview, definitions, runs
- * and approvals, acting with the key's role. Controls the role may not use
+ * The console: sign in with an API key, then the overview, definitions, runs,
+ * approvals and connections, acting with the key's role. Controls the role may not use
  * are not shown. Routes live in the URL's hash, so the gateway serves one
  * page and a reload or a shared link lands where it was.
  */
@@ -9,6 +9,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { type Api, ApiProblem, createApi, type Session } from './api';
 import { finishSignIn, type OidcSettings } from './oidc';
 import { ApprovalsPage } from './pages/approvals';
+import { ConnectionsPage } from './pages/connections';
 import { DefinitionPage, DefinitionsPage } from './pages/definitions';
 import { OverviewPage } from './pages/overview';
 import { BatchPage, RecoveryPage } from './pages/recovery';
@@ -48,6 +49,7 @@ const NAV = [
   { href: '#/definitions', label: 'Definitions', match: 'definitions' },
   { href: '#/runs', label: 'Runs', match: 'runs' },
   { href: '#/approvals', label: 'Approvals', match: 'approvals' },
+  { href: '#/connections', label: 'Connections', match: 'connections' },
 ];
 
 function App() {
@@ -119,6 +121,7 @@ function App() {
   else if (section === 'runs' && params.length) page = <RunPage {...props} />;
   else if (section === 'runs') page = <RunsPage {...props} />;
   else if (section === 'approvals') page = <ApprovalsPage {...props} />;
+  else if (section === 'connections') page = <ConnectionsPage {...props} />;
   else if (section === 'recovery') page = <RecoveryPage {...props} />;
   else if (section === 'batches' && params.length) page = <BatchPage {...props} />;
   else page = <p role="alert">No such page. <a href="#/">Back to the overview</a></p>;

@@ -249,6 +249,7 @@ ROUTES.push(
     async () => ({ method: 'DELETE', path: `/api/keys/${(await newKey('viewer', `doomed ${++serial}`)).id}` }),
     needs('admin', 204),
   ],
+  ['GET /api/connection-types', () => ({ method: 'GET', path: '/api/connection-types' }), needs('viewer', 200)],
   ['GET /api/connections', () => ({ method: 'GET', path: '/api/connections' }), needs('viewer', 200)],
   ['GET /api/connections/:name', () => ({ method: 'GET', path: '/api/connections/matrix-teams' }), needs('viewer', 200)],
   ['POST /api/connections', () => ({ method: 'POST', path: '/api/connections', body: teamsConnection(`made-${++serial}`) }), needs('admin', 201)],

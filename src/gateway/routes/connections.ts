@@ -7,7 +7,7 @@
 import type { Response, Router } from 'express';
 import { z } from 'zod';
 import { findConnection, listConnections } from '../../../db/connections';
-import { CONNECTION_TYPE_NAMES } from '../../../channels/connections';
+import { CONNECTION_TYPE_NAMES, CONNECTION_TYPES, type ConnectionType } from '../../../channels/connections';
 import { CONNECTION_NAME } from '../../../channels/connection';
 import { checkConnection } from '../../connections/check';
 import { ConnectionUnreadable } from '../../connections/envelope';
@@ -71,6 +71,11 @@ const connectionSchema = named(
     updatedAt: time,
   }),
 );
+/** A connection as the API answers it. */
+export type ConnectionAnswer = Built<typeof connectionSchema>;
+/** The check's answer. */
+export type ConnectionCheckAnswer = Built<typeof connectionCheckSchema>;
+
 const connectionListSchema = named('ConnectionList', z.object({ items: z.array(connectionSchema) }));
 const connectionCheckSchema = named(
   'ConnectionCheck',
@@ -83,9 +88,68 @@ const connectionCheckSchema = named(
   }),
 );
 
+const fieldSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['string', 'integer', 'number', 'boolean', 'enum', 'json']).meta({ description: '`json`: an object or list, written as JSON' }),
+  required: z.boolean(),
+  options: z.array(z.string()).optional().meta({ description: 'the values an `enum` field takes' }),
+  default: z.unknown().optional(),
+});
+const connectionTypeListSchema = named(
+  'ConnectionTypeList',
+  z.object({
+    items: z.array(
+      z.object({
+        type: z.enum(CONNECTION_TYPE_NAMES),
+        label: z.string(),
+        step: z.string().meta({ description: 'the step type whose steps may name a connection of this type' }),
+        checkable: z.boolean().meta({ description: 'whether `POST /api/connections/:name/test` can check it without sending' }),
+        settings: z.array(fieldSchema),
+        secrets: z.array(fieldSchema),
+      }),
+    ),
+  }),
+);
+
+type FieldView = Built<typeof fieldSchema>;
+
+/** A type's fields as a form shows them, from their zod schema's JSON Schema. */
+function fieldViews(shape: z.ZodRawShape): FieldView[] {
+  const schema = z.toJSONSchema(z.object(shape), { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, { type?: string; enum?: unknown[]; default?: unknown }>;
+    required?: string[];
+  };
+  return Object.entries(schema.properties ?? {}).map(([name, p]): FieldView => {
+    const kind = p.enum ? 'enum' : p.type === 'string' || p.type === 'integer' || p.type === 'number' || p.type === 'boolean' ? p.type : 'json';
+    return {
+      name,
+      kind,
+      required: schema.required?.includes(name) ?? false,
+      ...(p.enum ? { options: p.enum.map(String) } : {}),
+      ...(p.default !== undefined ? { default: p.default } : {}),
+    };
+  });
+}
+
+/** Every connection type with its fields: what the console's form asks for. */
+export function connectionTypeViews(): Built<typeof connectionTypeListSchema> {
+  return {
+    items: CONNECTION_TYPE_NAMES.map((type: ConnectionType) => {
+      const declaration = CONNECTION_TYPES[type];
+      return { type, label: declaration.label, step: declaration.step, checkable: declaration.checkable, settings: fieldViews(declaration.settings), secrets: fieldViews(declaration.secrets) };
+    }),
+  };
+}
+
 const NAME = { description: "the connection's name" };
 
 export const connectionOperations = {
+  'GET /api/connection-types': {
+    tag: 'Connections',
+    summary: 'The connection types and their fields: settings, and secrets (write-only)',
+    access: 'viewer',
+    answers: { 200: { description: 'every type, with the step type that uses it', schema: connectionTypeListSchema } },
+  },
   'GET /api/connections': {
     tag: 'Connections',
     summary: 'List connections: names, types, settings, where each is used; secrets only as set or not',
@@ -166,6 +230,11 @@ function noStore(res: Response): Response {
 export function connectionRoutes({ db, config }: RouteDeps): Router {
   const { router, serve } = declaredRouter(connectionOperations);
   const deps = { db, keys: config.connectionKeys };
+
+  const types = connectionTypeViews();
+  serve('GET /api/connection-types', (_req, res) => {
+    res.json(types);
+  });
 
   serve('GET /api/connections', async (_req, res) => {
     const [rows, uses] = await Promise.all([listConnections(db), connectionUses(db)]);
