@@ -21,6 +21,7 @@ import { isTemporalUnavailable } from '../temporal/client';
 import { payloadUnreadable } from '../temporal/encryption';
 import { codecCors, codecRoutes } from './routes/codec';
 import { connectionRoutes } from './routes/connections';
+import { deploymentRoutes } from './routes/deployments';
 import { consoleRoutes } from './routes/console';
 import { docsRoutes } from './routes/docs';
 import { executionActionRoutes } from './routes/execution-actions';
@@ -123,6 +124,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));
   app.use(connectionRoutes(routeDeps));
+  app.use(deploymentRoutes(deps));
 
   app.use((req, res) => {
     sendProblem(res, new HttpProblem('route_not_found', `no route for ${req.method} ${req.path}`), res.locals.requestId);

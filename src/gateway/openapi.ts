@@ -25,6 +25,7 @@ import { executionOperations } from './routes/executions';
 import { healthOperations } from './routes/health';
 import { hookOperations } from './routes/hooks';
 import { connectionOperations } from './routes/connections';
+import { deploymentOperations } from './routes/deployments';
 import { keyOperations } from './routes/keys';
 import { metricsOperations } from './routes/metrics';
 import { outboxOperations } from './routes/outbox';
@@ -166,6 +167,7 @@ export const OPERATIONS: Operations = merged([
   sessionOperations,
   keyOperations,
   connectionOperations,
+  deploymentOperations,
 ]);
 
 /** The routes files' operations as one table; a route declared in two of them is a mistake, caught here. */

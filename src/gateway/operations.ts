@@ -36,6 +36,7 @@ export const TAGS = {
   Reports: 'Runs, success rates, durations, step failures and deliveries per day, from rollups of the mirror (viewers may read).',
   Connections: 'Named credentials that steps use (admins write; secrets are never answered).',
   'API keys': 'Keys and their roles (admin only).',
+  Deployments: 'Builds of the worker under Worker Versioning: current, ramping, open runs, drainage (admin only; moves are made with npm run cli -- deploy).',
   Probes: 'Health, readiness and metrics: open, never rate limited.',
   Reference: 'This document.',
 } as const;

@@ -247,3 +247,20 @@ export function previousCurrent(summaries: readonly VersionSummary[], current: s
     .sort((a, b) => b.at.localeCompare(a.at));
   return candidates[0]?.buildId;
 }
+
+/** The build a run's latest workflow task ran on, and how the run moves between builds; null for a run of unversioned workers. */
+export interface RunBuild {
+  deployment: string;
+  buildId: string;
+  behavior: 'pinned' | 'auto-upgrade' | null;
+}
+
+/** A run's {@link RunBuild}, from Temporal's description of it (one call: for one run's page, not for lists). */
+export async function runBuild(client: Client, workflowId: string): Promise<RunBuild | null> {
+  const info = (await client.workflow.getHandle(workflowId).describe()).raw.workflowExecutionInfo?.versioningInfo;
+  const version = info?.deploymentVersion;
+  if (!version?.buildId) return null;
+  const pinned = is(info?.behavior, temporal.api.enums.v1.VersioningBehavior, 'VERSIONING_BEHAVIOR_PINNED');
+  const auto = is(info?.behavior, temporal.api.enums.v1.VersioningBehavior, 'VERSIONING_BEHAVIOR_AUTO_UPGRADE');
+  return { deployment: version.deploymentName ?? '', buildId: version.buildId, behavior: pinned ? 'pinned' : auto ? 'auto-upgrade' : null };
+}

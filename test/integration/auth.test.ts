@@ -269,6 +269,7 @@ ROUTES.push(
   ],
   // A Teams webhook cannot be checked without posting: callers allowed through get that answer.
   ['POST /api/connections/:name/test', () => ({ method: 'POST', path: '/api/connections/matrix-teams/test' }), needs('admin', 200)],
+  ['GET /api/deployments', () => ({ method: 'GET', path: '/api/deployments' }), needs('admin', 200)],
 );
 
 describe.each(ROUTES)('%s', (_route, request, statuses) => {

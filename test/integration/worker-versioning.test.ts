@@ -150,6 +150,14 @@ describe('worker versioning', () => {
     expect(status).toMatchObject({ name: DEPLOYMENT, current: B, ramping: null });
     expect(status.builds.map((b) => b.buildId).sort()).toEqual([A, B]);
     expect(status.builds.find((b) => b.buildId === A)?.state).toMatch(/^(draining|drained|inactive)$/);
+    // The gateway shows the same to admins, and each run's build on its page.
+    const shown = await h.api('GET', '/api/deployments');
+    expect(shown.status, JSON.stringify(shown.body)).toBe(200);
+    expect(shown.body).toMatchObject({ name: DEPLOYMENT, current: B, ramping: null });
+    expect(shown.body.builds.find((b: { buildId: string }) => b.buildId === B)).toMatchObject({ state: 'current', canStop: false });
+    const page = await h.api('GET', `/api/executions/${pinned.executionId}`);
+    expect(page.body.build).toEqual({ deployment: DEPLOYMENT, buildId: A, behavior: 'pinned' });
+    expect((await h.api('GET', `/api/executions/${afterPromote[0]!.executionId}`)).body.build).toEqual({ deployment: DEPLOYMENT, buildId: B, behavior: 'auto-upgrade' });
 
     // Rolled back in one command: new runs land on A again.
     const { stdout } = await cli(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--json', 'deploy', 'rollback'], {

@@ -17,6 +17,7 @@ import { declaredRouter } from '../declared-router';
 import { EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState } from '../run-updates';
+import { type RunBuild, runBuild } from '../../temporal/deployments';
 import { parseRequest, wholeNumber } from '../validate';
 import { STEP_ID } from '../../shared/definition';
 
@@ -174,6 +175,12 @@ const executionDetailSchema = named(
       .nullable()
       .meta({ description: `the workflow's own view while it runs (steps, waits, variables); null once finished or when it does not answer in ${LIVE_QUERY_TIMEOUT_MS / 1000} s` }),
     logs: z.array(executionLogSchema),
+    build: z
+      .object({ deployment: z.string(), buildId: z.string(), behavior: z.enum(['pinned', 'auto-upgrade']).nullable() })
+      .nullable()
+      .meta({
+        description: `the worker build that ran the run's latest workflow task, and whether the run is pinned to it (Worker Versioning); null for unversioned workers, when the gateway has no WORKER_DEPLOYMENT_NAME, or when Temporal does not answer in ${LIVE_QUERY_TIMEOUT_MS / 1000} s`,
+      }),
   }),
 );
 const executionListSchema = named(
@@ -335,15 +342,15 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     const row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     const logs = await listExecutionLogs(db, row.id);
-    let live: RunState | null = null;
-    if (!isTerminal(row.status) && row.run_id) {
-      live = await Promise.race([
-        liveState(temporal.client, row.workflow_id),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), LIVE_QUERY_TIMEOUT_MS).unref()),
-      ]).catch(() => null);
-    }
+    const withinDeadline = <T,>(answer: Promise<T>): Promise<T | null> =>
+      Promise.race([answer, new Promise<null>((resolve) => setTimeout(() => resolve(null), LIVE_QUERY_TIMEOUT_MS).unref())]).catch(() => null);
+    const [live, build]: [RunState | null, RunBuild | null] = await Promise.all([
+      !isTerminal(row.status) && row.run_id ? withinDeadline(liveState(temporal.client, row.workflow_id)) : null,
+      // Only under Worker Versioning: one describe per page, never per row of a list.
+      config.deployment.name !== undefined && row.run_id ? withinDeadline(runBuild(temporal.client, row.workflow_id)) : null,
+    ]);
     const ui = `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(row.workflow_id)}`;
-    res.json({ ...publicExecution(row), triggerData: row.trigger_data, temporalUiUrl: ui, live, logs: logs.map(publicLog) });
+    res.json({ ...publicExecution(row), triggerData: row.trigger_data, temporalUiUrl: ui, live, logs: logs.map(publicLog), build });
   });
 
   return router;
