@@ -3,7 +3,7 @@
  * in a workflow passes the workflow thread's step budgets is evaluated again
  * here, in an activity (a local one for runs recorded before it was an
  * ordinary one), with a larger step limit and a CPU time limit, and its
- * history records the result (workflows/context.ts).
+ * history records the result (workflows/run/scope.ts).
  *
  * The evaluation itself runs in a child process of the worker, at a low
  * CPU priority and one at a time (activities/expression-process.ts), so that

@@ -65,7 +65,7 @@ const fresh = (source: string) => {
 };
 
 function operations(): Op[] {
-  // The interpreter builds a new scope object for every evaluation (workflows/context.ts `scope()`).
+  // The interpreter builds a new scope object for every evaluation (workflows/run/scope.ts `scope()`).
   const scope = scopeAtEmailStep;
   const plainCondition = () => {
     const s = scope();
