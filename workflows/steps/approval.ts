@@ -10,9 +10,14 @@ import * as wf from '@temporalio/workflow';
 import { parseDuration } from '../../src/shared/duration';
 import type { ApprovalStep } from '../../src/shared/definition';
 import { ERROR_TYPES } from '../../src/shared/run';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
 
-export const runApproval: StepHandler<ApprovalStep> = async (step, path, ctx, runSteps) => {
+/** What an `approval` step uses of the run. */
+export type ApprovalPorts = Ports<
+  'resumedWait' | 'waitBegan' | 'stepWaiting' | 'openApproval' | 'closeApproval' | 'recordDecision' | 'flush' | 'hasPendingDecisions'
+>;
+
+export const runApproval: StepHandler<ApprovalStep, ApprovalPorts> = async (step, path, ctx, runSteps) => {
   // A run moved here while it waited keeps its decisions, its timeline and the rungs already climbed.
   const resumed = ctx.resumedWait(path, step);
   ctx.stepWaiting(path);

@@ -15,9 +15,12 @@ import {
   TriggerType,
 } from '../../src/shared/search-attributes';
 import { childWorkflowType } from '../generations';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
 
-export const runCall: StepHandler<CallStep> = async (step, path, ctx) => {
+/** What a `call` step uses of the run. */
+export type CallPorts = Ports<'input' | 'render' | 'flush' | 'activities'>;
+
+export const runCall: StepHandler<CallStep, CallPorts> = async (step, path, ctx) => {
   const triggerData = (await ctx.render(step.input ?? {}, step)) as Record<string, unknown>;
   const workflowId = `${step.definition}-${wf.workflowInfo().workflowId}:${path}`;
   await ctx.flush();

@@ -2,7 +2,7 @@
 import * as wf from '@temporalio/workflow';
 import type { FailStep, ParallelStep, SucceedStep, SwitchStep } from '../../src/shared/definition';
 import { ERROR_TYPES } from '../../src/shared/run';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
 
 /** Thrown by `succeed`: unwinds every step and ends the run successfully. */
 export class RunSucceeded extends Error {
@@ -12,7 +12,7 @@ export class RunSucceeded extends Error {
   }
 }
 
-export const runFail: StepHandler<FailStep> = async (step, _path, ctx) => {
+export const runFail: StepHandler<FailStep, Ports<'render'>> = async (step, _path, ctx) => {
   const message = await ctx.render(step.message, step);
   throw wf.ApplicationFailure.create({
     type: ERROR_TYPES.StepFailed,
@@ -21,11 +21,11 @@ export const runFail: StepHandler<FailStep> = async (step, _path, ctx) => {
   });
 };
 
-export const runSucceed: StepHandler<SucceedStep> = async (step, _path, ctx) => {
+export const runSucceed: StepHandler<SucceedStep, Ports<'render'>> = async (step, _path, ctx) => {
   throw new RunSucceeded(step.output === undefined ? null : await ctx.render(step.output, step));
 };
 
-export const runSwitch: StepHandler<SwitchStep> = async (step, _path, ctx, runSteps) => {
+export const runSwitch: StepHandler<SwitchStep, Ports<'evaluate'>> = async (step, _path, ctx, runSteps) => {
   const value = await ctx.evaluate(step.value, step);
   const index = step.cases.findIndex((c) => JSON.stringify(c.equals) === JSON.stringify(value));
   const chosen = index >= 0 ? step.cases[index]?.steps : step.default;
@@ -33,7 +33,7 @@ export const runSwitch: StepHandler<SwitchStep> = async (step, _path, ctx, runSt
   return { value, case: index >= 0 ? index : 'default' };
 };
 
-export const runParallel: StepHandler<ParallelStep> = async (step, _path, ctx, runSteps) => {
+export const runParallel: StepHandler<ParallelStep, unknown> = async (step, _path, ctx, runSteps) => {
   const scopes = step.branches.map(() => new wf.CancellationScope());
   const runs = step.branches.map((branch, i) => scopes[i]!.run(() => runSteps(branch, ctx)).then(() => i));
   const cancelOthers = (except?: number) => scopes.forEach((scope, i) => i !== except && scope.cancel());

@@ -1,9 +1,12 @@
 import * as wf from '@temporalio/workflow';
 import type { DbInsertStep, DbUpdateStep } from '../../src/shared/definition';
 import { ERROR_TYPES } from '../../src/shared/run';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
 
-export const runDbInsert: StepHandler<DbInsertStep> = async (step, path, ctx) => {
+/** What a database step uses of the run. */
+export type DatabasePorts = Ports<'renderFields' | 'flushIfBehind' | 'activities' | 'activityOptions' | 'deliveryKey'>;
+
+export const runDbInsert: StepHandler<DbInsertStep, DatabasePorts> = async (step, path, ctx) => {
   const rendering = ctx.renderFields({ values: step.values }, step);
   const { values } = rendering instanceof Promise ? await rendering : rendering;
   const flushing = ctx.flushIfBehind();
@@ -17,7 +20,7 @@ export const runDbInsert: StepHandler<DbInsertStep> = async (step, path, ctx) =>
   });
 };
 
-export const runDbUpdate: StepHandler<DbUpdateStep> = async (step, path, ctx) => {
+export const runDbUpdate: StepHandler<DbUpdateStep, DatabasePorts> = async (step, path, ctx) => {
   const rendering = ctx.renderFields({ values: step.values, where: step.where }, step);
   const { values, where } = rendering instanceof Promise ? await rendering : rendering;
   // A condition whose template gave nothing would vanish on the way to the

@@ -2,10 +2,13 @@ import * as wf from '@temporalio/workflow';
 import { parseDuration } from '../../src/shared/duration';
 import type { DelayStep } from '../../src/shared/definition';
 import { ERROR_TYPES } from '../../src/shared/run';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
+
+/** What a `delay` step uses of the run. */
+export type DelayPorts = Ports<'resumedWait' | 'waitBegan' | 'stepWaiting' | 'evaluate' | 'flush'>;
 
 /** Waits a duration, or until a moment computed from the run's data (workflow time, so replay agrees). */
-export const runDelay: StepHandler<DelayStep> = async (step, path, ctx) => {
+export const runDelay: StepHandler<DelayStep, DelayPorts> = async (step, path, ctx) => {
   // A run moved here while it waited goes on counting from when it began to wait.
   const resumed = ctx.resumedWait(path, step);
   let ms: number;

@@ -10,14 +10,18 @@
 import * as wf from '@temporalio/workflow';
 import type { ForeachStep, Step } from '../../src/shared/definition';
 import { ERROR_TYPES, type ForeachChunkResult, type RunInput } from '../../src/shared/run';
-import type { RunContext } from '../context';
 import { changeApplies, childWorkflowType } from '../generations';
-import type { RunSteps, StepHandler } from './types';
+import type { Iterates, Ports, RunSteps } from './types';
+
+/** What a `foreach` step uses of the run; it also makes each iteration's context (`Iterates`). */
+export type ForeachPorts = Ports<
+  'input' | 'vars' | 'outputs' | 'frame' | 'evaluate' | 'flush' | 'hasPendingEvents' | 'chunkStarted' | 'chunkEnded'
+>;
 
 /** Items run in the workflow itself; longer lists go to child workflows of this many items each. */
 export const FOREACH_INLINE_ITEMS = 500;
 
-export const runForeach: StepHandler<ForeachStep> = async (step, path, ctx, runSteps) => {
+export const runForeach = async <C extends ForeachPorts & Iterates<C>>(step: ForeachStep, path: string, ctx: C, runSteps: RunSteps<C>) => {
   const items = await ctx.evaluate(step.items, step);
   if (!Array.isArray(items)) {
     throw wf.ApplicationFailure.create({
@@ -84,7 +88,7 @@ class TaskPacer {
   private taskStart = -1;
   private sincePause = 0;
 
-  constructor(private readonly ctx: RunContext) {}
+  constructor(private readonly ctx: Ports<'hasPendingEvents' | 'flush'>) {}
 
   async afterIteration(): Promise<void> {
     const length = wf.workflowInfo().historyLength;
@@ -102,13 +106,13 @@ class TaskPacer {
 }
 
 /** Runs iterations `offset …` of a foreach in this workflow, `concurrency` at a time. */
-export async function runIterations(
+export async function runIterations<C extends Ports<'frame' | 'hasPendingEvents' | 'flush'> & Iterates<C>>(
   step: ForeachStep,
   path: string,
   items: unknown[],
   offset: number,
-  ctx: RunContext,
-  runSteps: RunSteps,
+  ctx: C,
+  runSteps: RunSteps<C>,
 ): Promise<Record<string, unknown>[]> {
   const results: Record<string, unknown>[] = new Array(items.length);
   let next = 0;

@@ -1,8 +1,11 @@
 import { parseDuration } from '../../src/shared/duration';
 import type { HttpStep } from '../../src/shared/definition';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
 
-export const runHttp: StepHandler<HttpStep> = async (step, path, ctx) => {
+/** What an `http` step uses of the run. */
+export type HttpPorts = Ports<'renderFields' | 'flushIfBehind' | 'activities' | 'activityOptions' | 'deliveryKey'>;
+
+export const runHttp: StepHandler<HttpStep, HttpPorts> = async (step, path, ctx) => {
   const rendering = ctx.renderFields({ url: step.url, headers: step.headers, body: step.body, form: step.form }, step);
   const rendered = rendering instanceof Promise ? await rendering : rendering;
   const flushing = ctx.flushIfBehind();

@@ -14,10 +14,10 @@ import { runForeach } from './foreach';
 import { runHttp } from './http';
 import { messageHandler } from './notify';
 import { runSet } from './set';
-import type { StepHandler } from './types';
+import type { RegisteredHandler } from './types';
 import { runWaitForSignal } from './wait-for-signal';
 
-type Handlers = { [K in StepType]: StepHandler<Extract<Step, { type: K }>> };
+type Handlers = { [K in StepType]: RegisteredHandler<Extract<Step, { type: K }>> };
 
 /** Every notification channel's step has the one message handler. */
 const CHANNEL_HANDLERS = Object.fromEntries(Object.values(CHANNELS).map((channel) => [channel.type, messageHandler(channel)])) as {
@@ -42,6 +42,6 @@ export const STEP_HANDLERS = {
   db_update: runDbUpdate,
 } satisfies Handlers;
 
-export function handlerFor<S extends Step>(step: S): StepHandler<S> {
-  return STEP_HANDLERS[step.type] as StepHandler<S>;
+export function handlerFor<S extends Step>(step: S): RegisteredHandler<S> {
+  return STEP_HANDLERS[step.type] as RegisteredHandler<S>;
 }

@@ -10,8 +10,13 @@ import type { AnyChannel } from '../../channels/channel';
 import type { ChannelStep } from '../../src/shared/definition';
 import { quietHoursEnd } from '../../src/shared/quiet-hours';
 import { ERROR_TYPES, isPacedSend, type PacedSend } from '../../src/shared/run';
-import type { RunContext } from '../context';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
+
+/** What a channel's step uses of the run. */
+export type MessagePorts = Ports<'renderFields' | 'activities' | 'activityOptions' | 'deliveryKey'> & DeliveryPorts;
+
+/** What a delivery's waits use of the run: mirror writes, timers, the quiet hours' time zone rendered. */
+export type DeliveryPorts = Ports<'flushIfBehind' | 'holdUntil' | 'render'>;
 
 /**
  * The handler of a channel's step: its rendered message, the delivery key and
@@ -19,7 +24,7 @@ import type { StepHandler } from './types';
  * activity. (The order of the awaits here is the order of commands in
  * recorded histories: keep it.)
  */
-export function messageHandler(channel: AnyChannel): StepHandler<ChannelStep> {
+export function messageHandler(channel: AnyChannel): StepHandler<ChannelStep, MessagePorts> {
   return async (step, path, ctx) => {
     const rendering = ctx.renderFields(channel.message(step), step);
     const rendered = rendering instanceof Promise ? await rendering : rendering;
@@ -40,7 +45,7 @@ export function messageHandler(channel: AnyChannel): StepHandler<ChannelStep> {
 /** Rounds of "not yet" from the pacer before the step gives up; each is a timer to a slot the pacer gave. */
 const MAX_PACING_ROUNDS = 20;
 
-export async function deliver<R>(step: ChannelStep, path: string, ctx: RunContext, send: () => Promise<R | PacedSend>): Promise<R> {
+export async function deliver<R>(step: ChannelStep, path: string, ctx: DeliveryPorts, send: () => Promise<R | PacedSend>): Promise<R> {
   if (step.quietHours) await waitOutQuietHours(step, path, ctx);
   for (let round = 1; ; round++) {
     const flushing = ctx.flushIfBehind();
@@ -60,7 +65,7 @@ export async function deliver<R>(step: ChannelStep, path: string, ctx: RunContex
   }
 }
 
-async function waitOutQuietHours(step: ChannelStep, path: string, ctx: RunContext): Promise<void> {
+async function waitOutQuietHours(step: ChannelStep, path: string, ctx: DeliveryPorts): Promise<void> {
   const quiet = step.quietHours!;
   const timeZone = await ctx.render(quiet.timeZone, step);
   let end: number | undefined;

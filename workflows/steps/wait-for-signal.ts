@@ -1,14 +1,19 @@
 import * as wf from '@temporalio/workflow';
 import { parseDuration } from '../../src/shared/duration';
 import type { WaitForSignalStep } from '../../src/shared/definition';
-import type { StepHandler } from './types';
+import type { Ports, StepHandler } from './types';
+
+/** What a `wait_for_signal` step uses of the run. */
+export type WaitForSignalPorts = Ports<
+  'resumedWait' | 'waitBegan' | 'stepWaiting' | 'awaitEvent' | 'stopAwaiting' | 'hasEvent' | 'takeEvent' | 'flush'
+>;
 
 /**
  * Waits until an event with the step's signal name arrives (through the
  * `deliverEvent` update) or the timeout passes. The event's payload is the
  * step's output; after a timeout, `onTimeout` runs and the output says so.
  */
-export const runWaitForSignal: StepHandler<WaitForSignalStep> = async (step, path, ctx, runSteps) => {
+export const runWaitForSignal: StepHandler<WaitForSignalStep, WaitForSignalPorts> = async (step, path, ctx, runSteps) => {
   // A run moved here while it waited keeps its deadline: the timeout counts from when it began to wait.
   const resumed = ctx.resumedWait(path, step);
   const since = resumed ? Date.parse(resumed.waitingSince) : Date.now();
