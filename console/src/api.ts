@@ -4,7 +4,7 @@
  * are the API's own (type-only imports of the server modules, erased from
  * the bundle), as JSON carries them: times as strings.
  */
-import type { DailyRow, StepRow, Summary } from '../../db/reports';
+import type { DailyRow, DeliveryRow, StepRow, Summary } from '../../db/reports';
 import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
 import type { ConnectionAnswer, ConnectionCheckAnswer, connectionTypeViews } from '../../src/gateway/routes/connections';
 import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
@@ -42,6 +42,7 @@ export interface ReportFrame {
 export type SummaryReport = ReportFrame & Summary;
 export type DailyReport = ReportFrame & { items: DailyRow[] };
 export type StepsReport = ReportFrame & { items: StepRow[] };
+export type DeliveriesReport = ReportFrame & { items: DeliveryRow[] };
 export type Preview = Json<BulkPreview>;
 export type Batch = Json<BatchProgress>;
 

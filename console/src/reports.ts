@@ -1,6 +1,6 @@
-/** Folding the daily report's rows (day × definition × version) into one line per definition. */
+/** Folding report rows into one line per definition (the daily report) or per connection (the deliveries report). */
 import { successRate } from '../../src/shared/success-rate';
-import type { DailyReport } from './api';
+import type { DailyReport, DeliveriesReport } from './api';
 
 export interface DefinitionTotals {
   runs: number;
@@ -26,6 +26,25 @@ export function totalsByDefinition(items: DailyReport['items']): Map<string, Def
     t.successRate = successRate({ succeeded: t.succeeded, failed: t.failed, timedOut: 0 });
     if (r.day > t.lastDay) t.lastDay = r.day;
     totals.set(r.definitionKey, t);
+  }
+  return totals;
+}
+
+/** A connection's deliveries over a report's range, by ledger status, e.g. `{ SENT: 12, FAILED: 1 }`. */
+export type StatusCounts = Record<string, number>;
+
+/**
+ * The deliveries report's rows (`by=connection`: day × channel × connection ×
+ * status) as counts by status per connection; the environment's settings
+ * (connection null) are left out.
+ */
+export function deliveriesByConnection(items: DeliveriesReport['items']): Map<string, StatusCounts> {
+  const totals = new Map<string, StatusCounts>();
+  for (const r of items) {
+    if (!r.connection) continue;
+    const counts = totals.get(r.connection) ?? {};
+    counts[r.status] = (counts[r.status] ?? 0) + r.deliveries;
+    totals.set(r.connection, counts);
   }
   return totals;
 }

@@ -2,8 +2,9 @@
  * The console's connections page in Debian's Chromium (playwright-core)
  * against a real gateway, worker, Temporal dev server, Postgres and a
  * loopback SMTP server: an admin creates a connection, sees it listed with its
- * secret masked, tests it, updates it keeping its secret, and deletes it once
- * the definition naming it is confirmed; a viewer reads the list without a
+ * secret masked, tests it, updates it keeping its secret, sees the delivery
+ * a run made through it counted, and deletes it once the definition naming
+ * it is confirmed; a viewer reads the list without a
  * control to change it. Screenshots go to test-results/console/.
  */
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../db/api-keys';
+import { refreshReports } from '../../db/reports';
 import { findOrInstallBrowser } from '../../scripts/lib/browsers';
 import { type SmtpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { CONSOLE_DIR } from '../../src/gateway/routes/console';
@@ -22,7 +24,8 @@ import { runTimeout } from '../support/timeouts';
 const SHOTS = join('test-results', 'console');
 /** The longest one wait on a page may take: a page load or an API call on a loaded machine. */
 const UI_WAIT = runTimeout({ runs: 1, steps: 2 });
-const TEST_TIMEOUT = runTimeout({ runs: 1, steps: 2, extra: '30s' });
+/** A browser started, a run of one step, a few pages. */
+const TEST_TIMEOUT = runTimeout({ runs: 2, steps: 2, extra: '30s' });
 /** The password the page must never show. */
 const CANARY = `CANARY${randomBytes(8).toString('hex')}`;
 
@@ -120,11 +123,17 @@ describe('the connections page', { timeout: TEST_TIMEOUT }, () => {
     await row.getByRole('button', { name: 'Test' }).click();
     await expect.poll(() => row.getByRole('status').textContent(), { timeout: UI_WAIT }).toMatch(/^check passed \(version 2\)/);
 
-    // A definition names it: the deletion is refused, naming the definition, until confirmed.
+    // A definition names it and sends through it: the row counts the delivery and names the definition.
     const definition = { key: 'console-mailer', name: 'Mailer', steps: [{ id: 'tell', type: 'email', connection: 'ops-mail', to: 'a@example.test', subject: 's', text: 't' }] };
     expect((await h.api('POST', '/api/workflows', definition)).status).toBe(201);
+    const started = await h.api('POST', '/api/workflows/console-mailer/execute', { triggerData: {} });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    expect((await h.client.workflow.getHandle(started.body.workflowId).result()).status).toBe('SUCCESS');
+    expect(smtp.messages.map((m) => m.from)).toEqual(['alerts@example.test']);
+    await refreshReports(h.db);
     await page.reload();
-    await expect.poll(() => row.textContent(), { timeout: UI_WAIT }).toMatch(/console-mailer v1/);
+    await expect.poll(() => row.textContent(), { timeout: UI_WAIT }).toMatch(/console-mailer v1.*1 sent/s);
+    // The deletion is refused, naming the definition, until confirmed.
     await row.getByRole('button', { name: 'Delete' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete connection ops-mail?' });
     await dialog.getByRole('button', { name: 'Delete', exact: true }).click();

@@ -7,8 +7,9 @@
  */
 import { useRef, useState } from 'preact/hooks';
 import { roleAtLeast } from '../../../src/shared/roles';
-import { type Api, ApiProblem, type Connection, type ConnectionCheck, type ConnectionTypeInfo } from '../api';
+import { type Api, ApiProblem, type Connection, type ConnectionCheck, type ConnectionTypeInfo, type DeliveriesReport } from '../api';
 import type { PageProps } from '../main';
+import { deliveriesByConnection } from '../reports';
 import { describe, Problem, Section, useLoad, when } from '../ui';
 
 type Field = ConnectionTypeInfo['settings'][number];
@@ -16,6 +17,8 @@ type Field = ConnectionTypeInfo['settings'][number];
 export function ConnectionsPage({ api, session }: PageProps) {
   const list = useLoad(() => api.get<{ items: Connection[] }>('/api/connections'), []);
   const types = useLoad(() => api.get<{ items: ConnectionTypeInfo[] }>('/api/connection-types'), []);
+  const report = useLoad(() => api.get<DeliveriesReport>('/api/reports/deliveries', { by: 'connection' }), []);
+  const deliveries = deliveriesByConnection(report.data?.items ?? []);
   const admin = roleAtLeast(session.role, 'admin');
   // The connection being edited, or 'new'.
   const [editing, setEditing] = useState<Connection | 'new' | null>(null);
@@ -64,6 +67,7 @@ export function ConnectionsPage({ api, session }: PageProps) {
             <th scope="col">Settings</th>
             <th scope="col">Secrets</th>
             <th scope="col">Used by</th>
+            <th scope="col">Deliveries, 30 days</th>
             <th scope="col">Version</th>
             {admin && <th scope="col">Actions</th>}
           </tr>
@@ -110,6 +114,11 @@ export function ConnectionsPage({ api, session }: PageProps) {
                     ))}
                   </ul>
                 )}
+              </td>
+              <td>
+                {Object.entries(deliveries.get(c.name) ?? {})
+                  .map(([status, n]) => `${n} ${status.toLowerCase()}`)
+                  .join(' · ') || <span class="hint">none</span>}
               </td>
               <td>
                 {c.version}
