@@ -115,6 +115,9 @@ export default defineConfig({
           isolate: false,
           // A hang detector, not a speed bound: the exhaustive expression checks take seconds on a busy machine.
           testTimeout: 60_000,
+          // Likewise for set-up: the TLS tests' certificates (openssl, four keys) passed vitest's 10 s
+          // default with both cores busy, failing every test of the file.
+          hookTimeout: 60_000,
           sequence: { groupOrder: 0 },
         },
       },

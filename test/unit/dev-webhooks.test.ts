@@ -59,13 +59,17 @@ describe('the development webhook secret', () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const body = { email: "o'brien@example.com", firstName: 'Ada' };
       const script = signedHookLines(url, 'welcome-email', secret, body).join('\n');
+      let output = '';
       const code = await new Promise<number | null>((resolve, reject) => {
-        const shell = spawn('bash', ['-c', script], { stdio: 'ignore' });
+        // bash -x: a failure says which line failed and what it printed.
+        const shell = spawn('bash', ['-xc', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        shell.stdout.on('data', (c: Buffer) => (output += c.toString()));
+        shell.stderr.on('data', (c: Buffer) => (output += c.toString()));
         shell.once('error', reject);
-        shell.once('exit', resolve);
+        shell.once('close', resolve);
       });
-      expect(code).toBe(0);
-      expect(received).toHaveLength(1);
+      expect(code, output).toBe(0);
+      expect(received, output).toHaveLength(1);
       expect(received[0]!.path).toBe('/api/hooks/welcome-email');
       expect(received[0]!.verdict).toMatchObject({ ok: true, scheme: 'standard' });
       expect(JSON.parse(received[0]!.body)).toEqual(body);
