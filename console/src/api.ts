@@ -8,6 +8,7 @@ import type { DailyRow, DeliveryRow, StepRow, Summary } from '../../db/reports';
 import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
 import type { ConnectionAnswer, ConnectionCheckAnswer, connectionTypeViews } from '../../src/gateway/routes/connections';
 import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
+import type { RunBuild } from '../../src/temporal/deployments';
 import type { publicDefinition } from '../../src/gateway/routes/workflows';
 import type { Role } from '../../src/shared/roles';
 import type { RunState } from '../../src/shared/run';
@@ -28,6 +29,8 @@ export interface ExecutionDetail extends Execution {
   temporalUiUrl: string;
   live: RunState | null;
   logs: LogRow[];
+  /** The worker build that ran it, under Worker Versioning. */
+  build: RunBuild | null;
 }
 export interface ExecutionPage {
   items: Execution[];

@@ -11,6 +11,7 @@ import { finishSignIn, type OidcSettings } from './oidc';
 import { ApprovalsPage } from './pages/approvals';
 import { ConnectionsPage } from './pages/connections';
 import { DefinitionPage, DefinitionsPage } from './pages/definitions';
+import { DeploymentsPage } from './pages/deployments';
 import { OverviewPage } from './pages/overview';
 import { BatchPage, RecoveryPage } from './pages/recovery';
 import { RunPage } from './pages/run';
@@ -50,6 +51,7 @@ const NAV = [
   { href: '#/runs', label: 'Runs', match: 'runs' },
   { href: '#/approvals', label: 'Approvals', match: 'approvals' },
   { href: '#/connections', label: 'Connections', match: 'connections' },
+  { href: '#/deployments', label: 'Deployments', match: 'deployments', admin: true },
 ];
 
 function App() {
@@ -122,6 +124,7 @@ function App() {
   else if (section === 'runs') page = <RunsPage {...props} />;
   else if (section === 'approvals') page = <ApprovalsPage {...props} />;
   else if (section === 'connections') page = <ConnectionsPage {...props} />;
+  else if (section === 'deployments') page = <DeploymentsPage {...props} />;
   else if (section === 'recovery') page = <RecoveryPage {...props} />;
   else if (section === 'batches' && params.length) page = <BatchPage {...props} />;
   else page = <p role="alert">No such page. <a href="#/">Back to the overview</a></p>;
@@ -131,7 +134,7 @@ function App() {
       <header class="top">
         <a class="brand" href="#/">Workflow automation</a>
         <nav aria-label="Sections">
-          {NAV.map((n) => (
+          {NAV.filter((n) => !n.admin || session.role === 'admin').map((n) => (
             <a href={n.href} aria-current={section === n.match ? 'page' : undefined}>
               {n.label}
             </a>

@@ -68,6 +68,15 @@ export function RunPage({ api, session, params }: PageProps) {
         <dd>{r.definitionVersion}</dd>
         <dt>Trigger</dt>
         <dd>{r.triggerType}</dd>
+        {r.build && (
+          <>
+            <dt>Build</dt>
+            <dd>
+              <code>{r.build.buildId}</code>
+              {r.build.behavior && ` (${r.build.behavior})`}
+            </dd>
+          </>
+        )}
         <dt>Started</dt>
         <dd>{when(r.startedAt)}</dd>
         <dt>Finished</dt>
