@@ -62,6 +62,24 @@ const integration = {
  */
 const INTEGRATION_LANES = { sequence: { groupOrder: 1 }, maxWorkers: 3 };
 
+/**
+ * The integration core: starts, approvals, control flow, deliveries, the
+ * mirror, recovery, idempotency, the gateway. A project of its own (`core`),
+ * which `npm test` runs on the production image's Node.js LTS
+ * (scripts/lts-node.mjs) and the rest of the suite on the Node.js that runs
+ * it; `npm run test:core` runs it alone, on that Node.js.
+ */
+const CORE = [
+  'test/integration/runs.test.ts',
+  'test/integration/approvals.test.ts',
+  'test/integration/control-flow.test.ts',
+  'test/integration/deliveries.test.ts',
+  'test/integration/mirror.test.ts',
+  'test/integration/recovery.test.ts',
+  'test/integration/idempotency.test.ts',
+  'test/integration/gateway.test.ts',
+];
+
 /** Files that need the production topology's server (two workers and gateways against one Temporal on Postgres). */
 const SERVER_ONLY = ['test/integration/cluster-failover.test.ts'];
 
@@ -115,8 +133,7 @@ export default defineConfig({
           isolate: false,
           // A hang detector, not a speed bound: the exhaustive expression checks take seconds on a busy machine.
           testTimeout: 60_000,
-          // Likewise for set-up: the TLS tests' certificates (openssl, four keys) passed vitest's 10 s
-          // default with both cores busy, failing every test of the file.
+          // Likewise for set-up, where vitest's default is 10 s: the TLS tests make four certificates with openssl.
           hookTimeout: 60_000,
           sequence: { groupOrder: 0 },
         },
@@ -126,10 +143,11 @@ export default defineConfig({
           ...integration,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: SERVER_ONLY,
+          exclude: [...SERVER_ONLY, ...CORE],
           ...INTEGRATION_LANES,
         },
       },
+      { test: { ...integration, name: 'core', include: CORE, ...INTEGRATION_LANES } },
       ...(withServer ? [onServer] : []),
     ],
   },
