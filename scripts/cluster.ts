@@ -4,6 +4,9 @@
  * Postgres and its Web UI, two workers and two gateways sharing one
  * Redis-backed rate limit. With `--tls`, the frontend takes mTLS only, from
  * certificates made here (data/cluster/tls), and every process connects with them.
+ * With `--builds <n>` (2 to 4), the workers run as n builds of one worker
+ * deployment side by side (Worker Versioning), one worker each: the first is
+ * current, the others take runs once ramped or promoted with `npm run cli -- deploy`.
  * A worker or gateway that exits is started again after a backoff, and the
  * rest keep running, as an orchestrator would. Prints where everything is;
  * Ctrl-C, SIGTERM or SIGHUP stops everything it started.
@@ -11,6 +14,9 @@
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { redactUrl } from '../src/config';
+import { connectTemporal } from '../src/temporal/client';
+import { deploymentStatus } from '../src/temporal/deployments';
+import { releaseBuildId } from '../src/worker/versioning';
 import { generateCertificates } from './lib/certificates';
 import { obtainPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
@@ -30,6 +36,9 @@ const GATEWAY_PORTS = [3000, 3001];
 const WORKERS = 2;
 const RETENTION_DAYS = 3;
 const TLS = process.argv.slice(2).includes('--tls');
+const BUILDS = buildsWanted(process.argv.slice(2));
+/** The deployment the builds are versions of, unless WORKER_DEPLOYMENT_NAME names another. */
+const DEPLOYMENT = 'workflow-automation';
 const stack = createStack('cluster');
 const { say } = stack;
 
@@ -89,7 +98,8 @@ async function main(): Promise<void> {
   const apiKey = await prepareDatabase(stack, config.database.url, 'npm run cluster');
   await registerSearchAttributes(stack, config);
 
-  for (let i = 1; i <= WORKERS; i++) stack.startChild(`worker-${i}`, 'src/worker/main.ts', env);
+  const builds = BUILDS > 1 ? await startBuilds(env, config) : [];
+  if (builds.length === 0) for (let i = 1; i <= WORKERS; i++) stack.startChild(`worker-${i}`, 'src/worker/main.ts', env);
   const gateways: string[] = [];
   for (const [i, wanted] of GATEWAY_PORTS.entries()) {
     const port = (await isPortTaken(wanted)) ? await freePort() : wanted;
@@ -104,7 +114,11 @@ async function main(): Promise<void> {
       '  Workflow automation is running on a Temporal cluster topology.',
       '',
       ...gateways.map((url, i) => `  Gateway ${i + 1}      ${url}  (health: ${url}/api/health/workflows)`),
-      `  Workers        ${WORKERS}, task queue ${config.temporal.taskQueue}`,
+      builds.length
+        ? `  Workers        ${builds.length} builds of worker deployment ${env.WORKER_DEPLOYMENT_NAME}, one worker each, task queue ${config.temporal.taskQueue}`
+        : `  Workers        ${WORKERS}, task queue ${config.temporal.taskQueue}`,
+      ...builds.map((build, i) => `                 ${build}${i === 0 ? '  (current)' : `  (takes runs once ramped or promoted: npm run cli -- deploy ramp ${build} 50, … promote ${build})`}`),
+      ...(builds.length ? [`                 npm run cli -- deploy status | rollback   (with TEMPORAL_ADDRESS=${temporal.address} WORKER_DEPLOYMENT_NAME=${env.WORKER_DEPLOYMENT_NAME})`] : []),
       `  Temporal UI    ${ui.url}`,
       `  Temporal       ${temporal.address}  namespace ${config.temporal.namespace} (closed runs kept ${RETENTION_DAYS} days), Postgres persistence and visibility`,
       ...(certificates
@@ -127,6 +141,47 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** `--builds <n>`: 1 (unversioned workers, the default) to 4. */
+function buildsWanted(args: string[]): number {
+  const at = args.indexOf('--builds');
+  if (at < 0) return 1;
+  const n = Number(args[at + 1]);
+  if (!Number.isInteger(n) || n < 1 || n > 4) {
+    process.stderr.write(`--builds takes a number of builds from 1 to 4, not ${args[at + 1] ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/**
+ * Starts one worker per build of the deployment, the first alone until the
+ * deployment has a current build (a deployment's first build makes itself
+ * current; started together, neither would be first). Answers the build ids.
+ */
+async function startBuilds(env: Record<string, string | undefined>, config: ReturnType<typeof stackConfig>): Promise<string[]> {
+  const name = (env.WORKER_DEPLOYMENT_NAME ??= DEPLOYMENT);
+  const release = env.WORKER_BUILD_ID ?? releaseBuildId();
+  const builds = Array.from({ length: BUILDS }, (_, i) => `${release}-b${i + 1}`);
+  stack.startChild('worker-build-1', 'src/worker/main.ts', { ...env, WORKER_BUILD_ID: builds[0] });
+  const temporal = await connectTemporal(config);
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const current = await deploymentStatus(temporal.client, name).then((s) => s.current, () => null);
+      if (current) {
+        say(`worker deployment ${name}: ${current} is current`);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`worker deployment ${name} has no current build after 2 minutes: see worker-build-1's output`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await temporal.connection.close();
+  }
+  for (const [i, build] of builds.entries()) if (i > 0) stack.startChild(`worker-build-${i + 1}`, 'src/worker/main.ts', { ...env, WORKER_BUILD_ID: build });
+  return builds;
 }
 
 function answers(host: string, port: number): Promise<boolean> {
