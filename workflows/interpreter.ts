@@ -1,44 +1,50 @@
 /**
  * The one generic workflow: it walks a pinned definition's steps, keeps
- * control flow here and runs every side effect as an activity.
+ * control flow here and runs every side effect as an activity. Read top to
+ * bottom: a run, its top-level steps, a waiting step it may move from, then
+ * any step; then the other ways a run begins (a schedule, a foreach chunk).
+ * What a run answers from outside is in messages.ts, how a failure is told in
+ * failures.ts, and the run's state in context.ts.
  */
 import * as wf from '@temporalio/workflow';
 import type { Step } from '../src/shared/definition';
 import { allSteps } from '../src/shared/step-tree';
 import { isTruthy } from '../src/shared/expressions';
 import {
-  DECIDE_UPDATE,
-  type DecisionInput,
-  type DecisionReceipt,
-  DELIVER_EVENT_UPDATE,
   ERROR_TYPES,
   type ForeachChunkResult,
-  type RunEvent,
-  type RunEventReceipt,
   type RunInput,
   type RunResult,
-  type RunState,
   type ScheduledRunInput,
 } from '../src/shared/run';
 import { DefinitionVersion, TemplateKey } from '../src/shared/search-attributes';
-import { isMigratableStep, MIGRATE_UPDATE, type MigrateInput, type MigrateReceipt } from '../src/shared/migration';
+import { isMigratableStep } from '../src/shared/migration';
 import { type Activities, type Frame, RunContext } from './context';
+import { asFailure, describeFailure, failureType, stepFailure } from './failures';
 import { changeApplies, isFirstType } from './generations';
+import { installHandlers } from './messages';
 import { handlerFor } from './steps';
 import { RunSucceeded } from './steps/control';
 import { runIterations } from './steps/foreach';
 
-/** The run as the workflow sees it now: current steps, step states, variables. */
-export const stateQuery = wf.defineQuery<RunState>('state');
+export { decideUpdate, deliverEventUpdate, migrateUpdate, stateQuery } from './messages';
 
-/** Records one person's decision at a waiting `approval` step. */
-export const decideUpdate = wf.defineUpdate<DecisionReceipt, [DecisionInput]>(DECIDE_UPDATE);
+/** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
+const PATCH_CONTINUE_AS_NEW = 'continue-as-new-between-steps';
+const PATCH_CHUNK_LOOP_PARENT = 'foreach-chunk-loop-parent';
+/**
+ * Top-level waits run in a scope of their own, so a run can move onto
+ * another definition version while it waits. Asked at a run's first such
+ * wait, so runs without one record no marker; a run that began waiting
+ * before it replays as it ran, and cannot move until its next wait.
+ */
+const PATCH_MOVABLE_WAITS = 'movable-waits-2026-12';
 
-/** Moves a run waiting at a top-level step onto another version of its definition (src/shared/migration.ts). */
-export const migrateUpdate = wf.defineUpdate<MigrateReceipt, [MigrateInput]>(MIGRATE_UPDATE);
+/** History length past which a run continues as new, unless its settings say otherwise. */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
 
-/** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
-export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
+/** Largest carried state (JSON) a continuation takes; past it the run goes on in its current history. */
+const MAX_CARRY_BYTES = 1_500_000;
 
 /**
  * The workflow type every run starts as now (INTERPRETER_WORKFLOW): every
@@ -91,137 +97,6 @@ async function runInterpreter(start: RunInput | ScheduledRunInput): Promise<RunR
   await ctx.flush({ status: 'SUCCESS' });
   return { status: 'SUCCESS', steps: ctx.steps.size, vars: ctx.vars, output };
 }
-
-/**
- * A run started by a Temporal Schedule: pins the definition's current version
- * and writes its mirror row through an activity (so the choice is in
- * history), then runs like any other.
- */
-async function prepareScheduledRun({ scheduled }: ScheduledRunInput): Promise<RunInput> {
-  const info = wf.workflowInfo();
-  const triggerData = { scheduledAt: info.startTime.toISOString() };
-  const prepared = await wf
-    .proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 10 }, summary: 'pin the definition version' })
-    .prepareCall({ definitionKey: scheduled.definitionKey, workflowId: info.workflowId, triggerData, triggerType: 'schedule', runId: info.runId });
-  wf.upsertSearchAttributes([
-    { key: DefinitionVersion, value: prepared.definition.version },
-    ...(prepared.templateKey ? [{ key: TemplateKey, value: prepared.templateKey }] : []),
-  ]);
-  return {
-    executionId: prepared.executionId,
-    definition: prepared.definition,
-    triggerType: 'schedule',
-    triggerData,
-    settings: prepared.settings,
-    env: prepared.env,
-  };
-}
-
-/** A slice of a large foreach, started by its run; reports to the same mirror row. */
-async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
-  const chunk = input.chunk!;
-  // Iterations of a nested loop see the enclosing loop as loop.parent (chunks started before this change did not).
-  const loop = chunk.loop !== undefined && changeApplies(PATCH_CHUNK_LOOP_PARENT) ? (chunk.loop as Frame['loop']) : undefined;
-  const ctx = new RunContext(input, undefined, { prefix: '', outputs: chunk.outputs, ...(loop ? { loop } : {}) });
-  Object.assign(ctx.vars, chunk.vars);
-  installHandlers(ctx);
-  const step = findStep(input.definition.document.steps, chunk.stepPath.replace(/.*\]\./, '').replace(/\[\d+\]$/, ''));
-  if (!step || step.type !== 'foreach') {
-    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: `no foreach step at ${chunk.stepPath}`, nonRetryable: true });
-  }
-  try {
-    const results = await runIterations(step, chunk.stepPath, chunk.items, chunk.offset, ctx, runSteps);
-    return { results, vars: ctx.vars };
-  } finally {
-    ctx.showChunkFinished();
-    await wf.CancellationScope.nonCancellable(() => ctx.flush());
-  }
-}
-
-function findStep(steps: Step[], id: string): Step | undefined {
-  for (const step of allSteps(steps)) if (step.id === id) return step;
-  return undefined;
-}
-
-/**
- * The query and updates every run answers, chunks of a large `foreach`
- * included (the gateway forwards an event or a decision to the chunk whose
- * step waits for it).
- */
-function installHandlers(ctx: RunContext): void {
-  wf.setHandler(stateQuery, () => ctx.snapshot());
-  wf.setHandler(
-    deliverEventUpdate,
-    (event) => {
-      ctx.receiveEvent(event);
-      return { accepted: true, stepPath: ctx.waitingFor(event.signal) ?? '' };
-    },
-    {
-      // Refused before it enters history: a malformed event, or one no step waits for.
-      validator: (event) => {
-        if (!event || typeof event.signal !== 'string') throw new Error('an event needs a "signal" name');
-        if (event.data !== undefined && (typeof event.data !== 'object' || event.data === null || Array.isArray(event.data))) {
-          throw new Error('an event\'s "data" must be an object');
-        }
-        if (!ctx.waitingFor(event.signal)) {
-          const waiting = ctx.snapshot().waitingFor;
-          throw new Error(
-            `no step is waiting for "${event.signal}"${waiting.length ? `; waiting for: ${waiting.join(', ')}` : ''}`,
-          );
-        }
-      },
-    },
-  );
-
-  wf.setHandler(migrateUpdate, (input) => ctx.requestMigration(input), {
-    validator: (input) => {
-      const refusal = ctx.refuseMigration(input);
-      if (refusal) throw new Error(refusal);
-    },
-  });
-
-  wf.setHandler(
-    decideUpdate,
-    (input) => {
-      const open = ctx.findApproval(input.step)!;
-      const recorded = ctx.recordDecision(open.path, {
-        decidedBy: input.by,
-        viaKey: input.viaKey,
-        decision: input.decision,
-        comment: input.comment,
-        automatic: false,
-      });
-      return { accepted: true, stepPath: open.path, sequence: recorded.sequence };
-    },
-    {
-      validator: (input) => {
-        if (!input || typeof input.step !== 'string' || typeof input.by !== 'string' || !input.by.trim()) {
-          throw new Error('a decision needs "step" and "by"');
-        }
-        if (input.decision !== 'approve' && input.decision !== 'reject') throw new Error('"decision" must be approve or reject');
-        const refusal = ctx.refuseDecision(input);
-        if (refusal) throw new Error(refusal);
-      },
-    },
-  );
-}
-
-/** Interpreter changes guarded for runs already in flight; see test/integration/replay.test.ts. */
-const PATCH_CONTINUE_AS_NEW = 'continue-as-new-between-steps';
-const PATCH_CHUNK_LOOP_PARENT = 'foreach-chunk-loop-parent';
-/**
- * Top-level waits run in a scope of their own, so a run can move onto
- * another definition version while it waits. Asked at a run's first such
- * wait, so runs without one record no marker; a run that began waiting
- * before it replays as it ran, and cannot move until its next wait.
- */
-const PATCH_MOVABLE_WAITS = 'movable-waits-2026-12';
-
-/** History length past which a run continues as new, unless its settings say otherwise. */
-export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
-
-/** Largest carried state (JSON) a continuation takes; past it the run goes on in its current history. */
-const MAX_CARRY_BYTES = 1_500_000;
 
 /**
  * Runs the definition's top-level steps. Between two of them, once the
@@ -295,16 +170,6 @@ async function continueOnVersion(input: RunInput, ctx: RunContext, next: number,
     definition: migration.input.definition,
     resume: { ...ctx.carryOver(next), migration: migration.carry },
   });
-}
-
-/** Whether this wait can be moved from: the patch, whose marker the SDK records once per run. */
-function movableWaits(): boolean {
-  return wf.patched(PATCH_MOVABLE_WAITS);
-}
-
-function historyIsLong(input: RunInput): boolean {
-  const info = wf.workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength >= (input.settings?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS);
 }
 
 async function runSteps(steps: Step[], ctx: RunContext): Promise<void> {
@@ -385,50 +250,65 @@ async function runStepAsync(step: Step, path: string, ctx: RunContext): Promise<
   ctx.stepFinished(path, step, output);
 }
 
-/** Wraps a step's error so the run's failure names the step that caused it. */
-function stepFailure(step: Step, err: unknown): unknown {
-  if (wf.isCancellation(err)) return err;
-  if (err instanceof wf.ApplicationFailure && err.type === ERROR_TYPES.StepFailed) return err;
-  return wf.ApplicationFailure.create({
-    type: ERROR_TYPES.StepFailed,
-    message: `step "${step.id}" (${step.type}) failed: ${describeFailure(err)}`,
-    nonRetryable: true,
-    cause: asFailure(err),
-  });
-}
-
-/** The most specific message in a failure chain (activity failures wrap the real cause). */
-function describeFailure(err: unknown): string {
-  let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
-  while (current instanceof wf.TemporalFailure) {
-    if (current instanceof wf.ApplicationFailure && current.type === ERROR_TYPES.StepFailed) {
-      return current.message;
-    }
-    if (current.message && !(current instanceof wf.ActivityFailure)) message = current.message;
-    current = current.cause;
-  }
-  return message;
-}
+// --- the other ways a run begins -----------------------------------------------------
 
 /**
- * The type of the innermost failure that has one: an ApplicationFailure's
- * `type` (e.g. ProviderUnavailable), `Timeout` for a timeout. A failure that
- * names no type of the documented vocabulary (ERROR_TYPES: an error the
- * product did not expect, a called run terminated) is `InternalError`.
+ * A run started by a Temporal Schedule: pins the definition's current version
+ * and writes its mirror row through an activity (so the choice is in
+ * history), then runs like any other.
  */
-function failureType(err: unknown): string {
-  let current: unknown = err;
-  let type: string | undefined;
-  while (current instanceof wf.TemporalFailure) {
-    if (current instanceof wf.ApplicationFailure && current.type && current.type !== ERROR_TYPES.StepFailed) type = current.type;
-    else if (current instanceof wf.TimeoutFailure) type = ERROR_TYPES.Timeout;
-    current = current.cause;
-  }
-  if (type === undefined && err instanceof Error && !(err instanceof wf.TemporalFailure)) type = err.name;
-  return type !== undefined && Object.hasOwn(ERROR_TYPES, type) ? type : ERROR_TYPES.InternalError;
+async function prepareScheduledRun({ scheduled }: ScheduledRunInput): Promise<RunInput> {
+  const info = wf.workflowInfo();
+  const triggerData = { scheduledAt: info.startTime.toISOString() };
+  const prepared = await wf
+    .proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 10 }, summary: 'pin the definition version' })
+    .prepareCall({ definitionKey: scheduled.definitionKey, workflowId: info.workflowId, triggerData, triggerType: 'schedule', runId: info.runId });
+  wf.upsertSearchAttributes([
+    { key: DefinitionVersion, value: prepared.definition.version },
+    ...(prepared.templateKey ? [{ key: TemplateKey, value: prepared.templateKey }] : []),
+  ]);
+  return {
+    executionId: prepared.executionId,
+    definition: prepared.definition,
+    triggerType: 'schedule',
+    triggerData,
+    settings: prepared.settings,
+    env: prepared.env,
+  };
 }
 
-function asFailure(err: unknown): wf.TemporalFailure | undefined {
-  return err instanceof wf.TemporalFailure ? err : undefined;
+/** A slice of a large foreach, started by its run; reports to the same mirror row. */
+async function runChunk(input: RunInput): Promise<ForeachChunkResult> {
+  const chunk = input.chunk!;
+  // Iterations of a nested loop see the enclosing loop as loop.parent (chunks started before this change did not).
+  const loop = chunk.loop !== undefined && changeApplies(PATCH_CHUNK_LOOP_PARENT) ? (chunk.loop as Frame['loop']) : undefined;
+  const ctx = new RunContext(input, undefined, { prefix: '', outputs: chunk.outputs, ...(loop ? { loop } : {}) });
+  Object.assign(ctx.vars, chunk.vars);
+  installHandlers(ctx);
+  const step = findStep(input.definition.document.steps, chunk.stepPath.replace(/.*\]\./, '').replace(/\[\d+\]$/, ''));
+  if (!step || step.type !== 'foreach') {
+    throw wf.ApplicationFailure.create({ type: ERROR_TYPES.StepFailed, message: `no foreach step at ${chunk.stepPath}`, nonRetryable: true });
+  }
+  try {
+    const results = await runIterations(step, chunk.stepPath, chunk.items, chunk.offset, ctx, runSteps);
+    return { results, vars: ctx.vars };
+  } finally {
+    ctx.showChunkFinished();
+    await wf.CancellationScope.nonCancellable(() => ctx.flush());
+  }
+}
+
+function findStep(steps: Step[], id: string): Step | undefined {
+  for (const step of allSteps(steps)) if (step.id === id) return step;
+  return undefined;
+}
+
+/** Whether this wait can be moved from: the patch, whose marker the SDK records once per run. */
+function movableWaits(): boolean {
+  return wf.patched(PATCH_MOVABLE_WAITS);
+}
+
+function historyIsLong(input: RunInput): boolean {
+  const info = wf.workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength >= (input.settings?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS);
 }
