@@ -238,14 +238,26 @@ export async function rollback(client: Client, name: string): Promise<{ from: st
   return { from: current, to: previous, ended: 'current' };
 }
 
-/** Of the builds other than `current`, the one that was current most recently. */
-export function previousCurrent(summaries: readonly VersionSummary[], current: string | null): string | undefined {
-  const candidates = summaries
-    .filter((s) => s.deploymentVersion?.buildId && s.deploymentVersion.buildId !== current)
-    .map((s) => ({ buildId: s.deploymentVersion!.buildId!, at: time(s.lastCurrentTime) ?? time(s.lastDeactivationTime) }))
+/** What a rollback reads of a build's summary: the times Temporal records of its routing. */
+type Stamp = { seconds?: unknown; nanos?: number | null } | null | undefined;
+interface RoutingHistory {
+  deploymentVersion?: { buildId?: string | null } | null;
+  lastCurrentTime?: Stamp;
+  lastDeactivationTime?: Stamp;
+}
+
+/**
+ * Of the builds other than `current`, the one that was current most recently:
+ * by when each last became current where the server records it
+ * (`lastCurrentTime`), else (server 1.29) by when each last left routing.
+ */
+export function previousCurrent(summaries: readonly RoutingHistory[], current: string | null): string | undefined {
+  const others = summaries.filter((s) => s.deploymentVersion?.buildId && s.deploymentVersion.buildId !== current);
+  const byCurrent = others.some((s) => time(s.lastCurrentTime) !== null);
+  return others
+    .map((s) => ({ buildId: s.deploymentVersion!.buildId!, at: byCurrent ? time(s.lastCurrentTime) : time(s.lastDeactivationTime) }))
     .filter((c): c is { buildId: string; at: string } => c.at !== null)
-    .sort((a, b) => b.at.localeCompare(a.at));
-  return candidates[0]?.buildId;
+    .sort((a, b) => b.at.localeCompare(a.at))[0]?.buildId;
 }
 
 /** The build a run's latest workflow task ran on, and how the run moves between builds; null for a run of unversioned workers. */
