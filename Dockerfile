@@ -65,6 +65,11 @@ COPY --from=console /app/dist/console ./dist/console
 # worker loads it instead of bundling the same code as it starts.
 RUN node --import tsx scripts/build-workflows.ts dist/workflow-bundle.js
 ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
+# The build id workers run as under Worker Versioning (WORKER_DEPLOYMENT_NAME): there is no git in
+# the image, so give each release its own, e.g. --build-arg BUILD_ID=$(git describe --always --dirty);
+# empty, workers use the package version alone.
+ARG BUILD_ID=
+ENV WORKER_BUILD_ID=${BUILD_ID}
 
 # The official Node images ship an unprivileged "node" user (uid 1000).
 USER node
