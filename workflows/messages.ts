@@ -29,12 +29,18 @@ export const migrateUpdate = wf.defineUpdate<MigrateReceipt, [MigrateInput]>(MIG
 /** Delivers an approval or external event to the `wait_for_signal` step waiting for it. */
 export const deliverEventUpdate = wf.defineUpdate<RunEventReceipt, [RunEvent]>(DELIVER_EVENT_UPDATE);
 
+/** What answering them uses of the run: its state, its waits and its moves. */
+export type MessagePorts = Pick<
+  RunContext,
+  'snapshot' | 'receiveEvent' | 'waitingFor' | 'requestMigration' | 'refuseMigration' | 'findApproval' | 'recordDecision' | 'refuseDecision'
+>;
+
 /**
  * The query and updates every run answers, chunks of a large `foreach`
  * included (the gateway forwards an event or a decision to the chunk whose
  * step waits for it).
  */
-export function installHandlers(ctx: RunContext): void {
+export function installHandlers(ctx: MessagePorts): void {
   wf.setHandler(stateQuery, () => ctx.snapshot());
   wf.setHandler(
     deliverEventUpdate,

@@ -37,6 +37,8 @@ export const fake = {
   /** How an activity answers; absent ones answer undefined. */
   answers: {} as Record<string, (...args: unknown[]) => unknown>,
   sinks: [] as { fn: string; args: unknown[] }[],
+  /** Query and update handlers set, by name, with their validators. */
+  handlers: new Map<string, { handler: (...args: never[]) => unknown; validator?: (...args: never[]) => void }>(),
   /** `condition(fn, timeout)`: true if `fn` holds now, else false (as if the timeout passed). */
   conditions: [] as (number | string | undefined)[],
   reset(): void {
@@ -50,6 +52,7 @@ export const fake = {
     this.calls = [];
     this.answers = {};
     this.sinks = [];
+    this.handlers = new Map();
     this.conditions = [];
     vi.setSystemTime(START);
   },
@@ -95,6 +98,9 @@ export function mocked(original: typeof wf): typeof wf {
       fake.conditions.push(timeout);
       return fn();
     }) as typeof wf.condition,
+    setHandler: ((definition: { name: string }, handler: (...args: never[]) => unknown, options?: { validator?: (...args: never[]) => void }) => {
+      fake.handlers.set(definition.name, { handler, ...(options?.validator ? { validator: options.validator } : {}) });
+    }) as typeof wf.setHandler,
     setCurrentDetails: (details: string) => {
       fake.details.push(details);
     },
