@@ -257,6 +257,7 @@ export function runSettings(config: Config): RunSettings {
     databaseWaitLimitSeconds: config.workflow.databaseWaitLimitSeconds,
     continueAsNewAfterEvents: config.workflow.continueAsNewAfterEvents,
     expressionStepsInWorkflow: WORKFLOW_EXPRESSION_STEPS,
+    expressionsOutsideByShape: true,
     mirrorProgress: 'sink',
   };
 }

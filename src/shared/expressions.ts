@@ -159,6 +159,42 @@ function checkStatically(root: unknown, source: string): void {
   visit(root);
 }
 
+/** A literal range longer than this makes an expression heavy by its shape ({@link heavyShape}). */
+export const HEAVY_RANGE_ITEMS = 10_000;
+
+const shapes = new WeakMap<jsonata.Expression, string | null>();
+
+/**
+ * Why an expression is heavy by its shape alone, or undefined: it defines a
+ * function (`function($x){ … }`), or builds a literal range longer than
+ * {@link HEAVY_RANGE_ITEMS} items. Such expressions are where a step of
+ * evaluation costs the most in a workflow (a call makes a frame and a chain
+ * of promises; a range builds its list before it is charged), so a run that
+ * asks for it ({@link EvaluationOptions.outsideByShape}) evaluates them
+ * outside the workflow thread from the start.
+ */
+export function heavyShape(compiled: jsonata.Expression): string | undefined {
+  let found = shapes.get(compiled);
+  if (found === undefined) {
+    found = null;
+    const visit = (value: unknown): void => {
+      if (found || !value || typeof value !== 'object') return;
+      if (Array.isArray(value)) return value.forEach(visit);
+      const node = value as SyntaxNode & { thunk?: boolean };
+      // JSONata wraps a call in tail position of a function as a thunk lambda; only lambdas users write count.
+      if (node.type === 'lambda' && !node.thunk) found = 'defines a function';
+      else if (node.type === 'binary' && node.value === '..' && node.lhs?.type === 'number' && node.rhs?.type === 'number') {
+        const size = Number(node.rhs.value) - Number(node.lhs.value) + 1;
+        if (size > HEAVY_RANGE_ITEMS) found = `builds a range of ${size} items`;
+      }
+      for (const child of Object.values(node)) if (child && typeof child === 'object') visit(child);
+    };
+    visit(compiled.ast());
+    shapes.set(compiled, found);
+  }
+  return found ?? undefined;
+}
+
 /** How expressions are evaluated. */
 export interface EvaluationOptions {
   /**
@@ -200,6 +236,12 @@ export interface EvaluationOptions {
    * {@link fallback}. Asked once per evaluation. @default none
    */
   yieldTask?: (() => Promise<boolean>) | undefined;
+  /**
+   * Hands an expression heavy by its shape ({@link heavyShape}) to
+   * {@link fallback} without trying it first (metered guards only): a run's
+   * `expressionsOutsideByShape`. @default false
+   */
+  outsideByShape?: boolean | undefined;
   /** Outside a workflow: limits in place of the workflow thread's (metered guards only). @default none */
   outside?: OutsideLimits | undefined;
   /**
@@ -219,6 +261,11 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
   const legacy = guards === 'legacy';
   const compiled = legacy ? compileLegacyExpression(source) : compileExpression(source);
   const data = toPlainData(options.fastPaths ? reachableScope(compiled, scope) : scope);
+  const heavy = options.outsideByShape && guards === 'metered' && options.fallback ? heavyShape(compiled) : undefined;
+  if (heavy) {
+    const why = new StepLimitError(`expression ${heavy}: evaluated outside the workflow thread from the start`, source);
+    return withinResultLimit(toPlainData(await options.fallback!(source, data, why)), source);
+  }
   const attempt = () => {
     if (legacy) return compiled.evaluate(data);
     const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside, budget: options.budget };

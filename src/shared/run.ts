@@ -123,6 +123,14 @@ export interface RunSettings {
    */
   expressionStepsInWorkflow?: number | undefined;
   /**
+   * Expressions heavy by their shape (they define a function, or build a
+   * literal range of more than 10,000 items) are evaluated outside the
+   * workflow thread from the start, without an attempt in it first
+   * (src/shared/expressions.ts, `heavyShape`).
+   * @default none, for runs started before it was set: every expression is tried in the thread first
+   */
+  expressionsOutsideByShape?: boolean | undefined;
+  /**
    * How the mirror hears of a run's progress before an activity: `sink`, by
    * the worker as the workflow task ends (no history event, no task held
    * open), the run keeping the events for its next durable write.

@@ -10,7 +10,7 @@ import { getPriority } from 'node:os';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EXPRESSION_PROCESS_CPU_SHARE, EXPRESSION_PROCESS_PRIORITY, ExpressionProcess } from '../../activities/expression-process';
 import { createExpressionActivities, EXPRESSION_ACTIVITY_STEPS, EXPRESSION_EVALUATIONS_HELD, type ExpressionActivityInput } from '../../activities/expressions';
-import { evaluateExpression, type ExpressionScope, MAX_EVALUATION_STEPS, StepLimitError, MAX_TASK_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
+import { compileExpression, evaluateExpression, type ExpressionScope, heavyShape, MAX_EVALUATION_STEPS, StepLimitError, MAX_TASK_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
 import { HOSTILE, inRun, matchesResult } from '../support/hostile-expressions';
 
 const TOTALS = 'input.items.(qty * price)';
@@ -121,6 +121,36 @@ describe('an expression past the workflow thread’s step budgets', () => {
     });
     expect(large).toBe('expression');
     expect(yields).toBe(0);
+  });
+});
+
+describe('an expression heavy by its shape', () => {
+  it.each([
+    ['($f := function($x){ $f($x) }; $f(1))', 'defines a function'],
+    ['$map(input.items, function($v){ $v.qty * $v.price })', 'defines a function'],
+    ['$count([1..100000].[1..100000])', 'builds a range of 100000 items'],
+    ['$sum(input.items.(qty * price))', undefined],
+    ['[1..10000]', undefined],
+    ['$sum(input.items)', undefined],
+    ['$join($map(input.names, $uppercase), ", ")', undefined],
+  ])('%s: %s', (source, why) => {
+    expect(heavyShape(compileExpression(source))).toBe(why);
+  });
+
+  it('goes to the fallback without an attempt in the thread, for runs that ask for it', async () => {
+    const source = '$sum($map(input.items, function($i){ $i.qty * $i.price }))';
+    const seen: string[] = [];
+    const fallback = async (_source: string, _data: unknown, stopped: StepLimitError) => {
+      seen.push(stopped.message);
+      return 'elsewhere';
+    };
+    const task = { used: 0 };
+    expect(await evaluateExpression(source, scopeWithItems(3), { task, outsideByShape: true, fallback })).toBe('elsewhere');
+    expect(seen).toEqual([`expression defines a function: evaluated outside the workflow thread from the start`]);
+    expect(task.used).toBe(0);
+    // Runs started before the setting try it in the thread, where it fits.
+    expect(await evaluateExpression(source, scopeWithItems(3), { task, fallback })).toBe(12);
+    expect(task.used).toBeGreaterThan(0);
   });
 });
 

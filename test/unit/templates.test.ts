@@ -13,7 +13,9 @@ import { sendSlackInput } from '../../channels/slack/sender';
 import { allSteps, parseDefinition, type Definition, type Step } from '../../src/shared/definition';
 import { parseDuration } from '../../src/shared/duration';
 import {
+  compileExpression,
   evaluateExpression,
+  heavyShape,
   isTruthy,
   renderDeep,
   templateExpressions,
@@ -193,6 +195,11 @@ describe('template catalogue', () => {
       }
       const undeclared = [...used].filter((name) => !declared.includes(name));
       expect(undeclared, `inputs used but not declared in inputSchema.properties`).toEqual([]);
+    });
+
+    it('has no expression heavy by its shape, so its runs evaluate every expression in the workflow thread', () => {
+      const heavy = expressionsOf((file.definition.steps ?? []) as Step[]).filter((expr) => heavyShape(compileExpression(expr)));
+      expect(heavy).toEqual([]);
     });
 
     it('renders against its example trigger data', async () => {

@@ -139,8 +139,14 @@ export class ExpressionBudget {
   /** The guards this run evaluates JSONata with: those of the version it started on (decided once). */
   private guards: Guards | undefined;
 
-  /** @param stepsInWorkflow the run's `expressionStepsInWorkflow` setting */
-  constructor(private readonly stepsInWorkflow: number | undefined) {}
+  /**
+   * @param stepsInWorkflow the run's `expressionStepsInWorkflow` setting
+   * @param outsideByShape the run's `expressionsOutsideByShape` setting
+   */
+  constructor(
+    private readonly stepsInWorkflow: number | undefined,
+    private readonly outsideByShape?: boolean,
+  ) {}
 
   /**
    * Plain paths skip JSONata (same results, fewer microtask turns, so
@@ -158,6 +164,7 @@ export class ExpressionBudget {
       guards: () => (this.guards ??= guardsOfRun()),
       task: this.taskBudget,
       budget: this.stepsInWorkflow,
+      outsideByShape: this.outsideByShape,
       fallback: (source, data, stopped) => this.evaluateOutside(source, data, stopped),
       yieldTask: () => this.yieldTask(),
     };
