@@ -16,7 +16,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { temporalConnectionOptions } from '../../src/temporal/connection-options';
-import { deploymentStatus, describeDeployment, promote, ramp } from '../../src/temporal/deployments';
+import { deploymentStatus, describeDeployment, promote, ramp, rollback } from '../../src/temporal/deployments';
 import { createWorker } from '../../src/worker/create-worker';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
@@ -166,6 +166,11 @@ describe('worker versioning', () => {
     expect(JSON.parse(stdout)).toMatchObject({ deployment: DEPLOYMENT, from: B, to: A, ended: 'current' });
     const afterRollback = await Promise.all(Array.from({ length: 3 }, () => start('waits-auto')));
     for (const r of afterRollback) expect((await buildOf(r.handle)).buildId).toBe(A);
+
+    // During a ramp, a rollback ends the ramp and leaves the current build as it is.
+    await ramp(h.client, DEPLOYMENT, B, 50);
+    expect(await rollback(h.client, DEPLOYMENT)).toEqual({ from: B, to: A, ended: 'ramp' });
+    expect(await deploymentStatus(h.client, DEPLOYMENT)).toMatchObject({ current: A, ramping: null });
   });
 
   it('says in one line what is wrong with a deploy command', async () => {
