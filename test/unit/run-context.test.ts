@@ -3,7 +3,7 @@
  * and updates a run answers with it (workflows/messages.ts), outside a
  * workflow with the SDK's workflow-context functions faked.
  */
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApprovalStep, Step } from '../../src/shared/definition';
 import type { RunInput, RunState } from '../../src/shared/run';
 import { RunContext } from '../../workflows/context';
@@ -32,6 +32,9 @@ beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] });
   fake.reset();
 });
+
+// The unit project shares a process between files: give the next file the real clock back.
+afterAll(() => vi.useRealTimers());
 
 describe('the run\'s context', () => {
   it('gives each loop iteration its own outputs and path prefix, over the run\'s shared state', () => {

@@ -4,7 +4,7 @@
  * step's activity options (workflows/run/activity-options.ts).
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Step } from '../../src/shared/definition';
 import { ERROR_TYPES, type RunInput } from '../../src/shared/run';
 import { defaultTimeoutMs, deliveryKey, stepActivityOptions } from '../../workflows/run/activity-options';
@@ -31,6 +31,9 @@ function frames() {
 }
 
 beforeEach(() => fake.reset());
+
+// The unit project shares a process between files: give the next file the real clock back.
+afterAll(() => vi.useRealTimers());
 
 describe('a frame\'s expressions', () => {
   it('see the trigger, variables, env, the run, and step outputs of the frame over those around it', () => {

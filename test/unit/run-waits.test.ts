@@ -4,7 +4,7 @@
  * for whom, and when a run may move.
  */
 import type { CancellationScope } from '@temporalio/workflow';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApprovalStep, Step } from '../../src/shared/definition';
 import type { MigrateInput } from '../../src/shared/migration';
 import type { ApprovalDecision, RunInput } from '../../src/shared/run';
@@ -27,6 +27,9 @@ beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] });
   fake.reset();
 });
+
+// The unit project shares a process between files: give the next file the real clock back.
+afterAll(() => vi.useRealTimers());
 
 describe('approvals', () => {
   it('takes a decision from a named approver, numbered, and queues it for the mirror', () => {

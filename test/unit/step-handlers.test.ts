@@ -4,7 +4,7 @@
  * what each asks of the run, in what order, and what it answers.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type {
   ApprovalStep,
   ChannelStep,
@@ -53,6 +53,9 @@ beforeEach(() => {
   fake.reset();
   noSteps.mockClear();
 });
+
+// The unit project shares a process between files: give the next file the real clock back.
+afterAll(() => vi.useRealTimers());
 
 describe('set', () => {
   const step = { id: 'v', type: 'set', values: { a: '{{ x }}' } } as SetStep;
