@@ -121,8 +121,8 @@ export interface ExpressionScope {
 
 /**
  * Evaluation steps the expressions of one workflow task have taken; a run
- * keeps one and starts it afresh at each new task (workflows/context.ts,
- * `evaluationOptions`). Outside a workflow there is no task, and only the
+ * keeps one and starts it afresh at each new task (workflows/run/scope.ts,
+ * `ExpressionBudget.options`). Outside a workflow there is no task, and only the
  * per-expression limit applies.
  */
 export interface TaskBudget {

@@ -1,5 +1,5 @@
 /**
- * The worker's side of a run's final mirror write (workflows/context.ts,
+ * The worker's side of a run's final mirror write (workflows/run/journal.ts,
  * `flush`). The SDK calls a sink once the workflow code of an activation has
  * run, and sends the activation's completion (here: the run's end) to
  * Temporal only after the sink's promise settles; never while replaying. So
