@@ -8,16 +8,20 @@
  * command. Every wait is on a condition Temporal reports.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
 import { decodeVersioningBehavior } from '@temporalio/common';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findExecution } from '../../db/executions';
 import { inject } from 'vitest';
 import { temporalConnectionOptions } from '../../src/temporal/connection-options';
-import { deploymentStatus, describeDeployment, promote, ramp, rollback } from '../../src/temporal/deployments';
-import { createWorker } from '../../src/worker/create-worker';
+import { deploymentStatus, promote, ramp, rollback } from '../../src/temporal/deployments';
+import { buildWorkflowBundle, createWorker } from '../../src/worker/create-worker';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productProcesses } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
@@ -59,6 +63,7 @@ afterAll(async () => {
   await native?.close();
   await processes.killAll();
   await h?.close();
+  await Promise.all(cleanups.map((cleanup) => cleanup()));
 });
 
 /** Starts a run of `key`; answers its handle and execution id. */
@@ -77,12 +82,20 @@ async function buildOf(handle: WorkflowHandle): Promise<{ buildId: string; behav
   }, 60_000, `the build of ${handle.workflowId}`);
 }
 
-/** Waits until Temporal lists `buildId` in the deployment (its worker has polled). */
+/**
+ * Waits until Temporal lists `buildId` in the deployment with both of its task
+ * queues (workflow and activity): a build is promoted only once it polls every
+ * task queue the current one does.
+ */
 async function listed(buildId: string): Promise<void> {
   await eventually(async () => {
-    const versions = (await describeDeployment(h.client, DEPLOYMENT)).workerDeploymentInfo?.versionSummaries ?? [];
-    return versions.some((v) => v.deploymentVersion?.buildId === buildId) ? true : undefined;
-  }, 60_000, `build ${buildId} in ${DEPLOYMENT}`);
+    const described = await h.client.workflowService.describeWorkerDeploymentVersion({
+      namespace: h.config.temporal.namespace,
+      deploymentVersion: { deploymentName: DEPLOYMENT, buildId },
+    });
+    const queues = described.workerDeploymentVersionInfo?.taskQueueInfos ?? [];
+    return queues.filter((q) => q.name === h.config.temporal.taskQueue).length >= 2 ? true : undefined;
+  }, 60_000, `build ${buildId} polling both task queues in ${DEPLOYMENT}`);
 }
 
 async function approve(executionId: string): Promise<void> {
@@ -100,6 +113,41 @@ async function taskBuilds(handle: WorkflowHandle): Promise<string[]> {
 }
 
 const cli = promisify(execFile);
+
+/**
+ * A build whose interpreter records a memo change and a timer before anything
+ * else, as a change made without `patched()` would: a history recorded on the
+ * product's code fails on it with a non-determinism error (checked below by
+ * replaying one). Bundled from a wrapper module in a
+ * temporary folder that sees the project's node_modules.
+ */
+async function incompatibleBundle(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'wfa-incompatible-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  await symlink(join(process.cwd(), 'node_modules'), join(dir, 'node_modules'), 'dir');
+  const workflows = join(process.cwd(), 'workflows');
+  await writeFile(
+    join(dir, 'index.ts'),
+    [
+      "import { sleep, upsertMemo } from '@temporalio/workflow';",
+      `import { interpreterWorkflowV2 as original } from '${workflows}/index';`,
+      `import { declareVersioningBehaviour } from '${workflows}/versioning';`,
+      `export * from '${workflows}/index';`,
+      'export async function interpreterWorkflowV2(...args: Parameters<typeof original>): ReturnType<typeof original> {',
+      "  upsertMemo({ incompatible: true });",
+      "  await sleep('1ms');",
+      '  return original(...args);',
+      '}',
+      'declareVersioningBehaviour(interpreterWorkflowV2);',
+      '',
+    ].join('\n'),
+  );
+  const path = join(dir, 'bundle.js');
+  await writeFile(path, await buildWorkflowBundle(join(dir, 'index.ts')));
+  return path;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
 
 describe('worker versioning', () => {
   it('deploys build B beside A, ramps, promotes and rolls back, with pinned runs staying on A', { timeout: runTimeout({ runs: RAMPED + 12, steps: 2, extra: '120s' }) }, async () => {
@@ -171,6 +219,44 @@ describe('worker versioning', () => {
     await ramp(h.client, DEPLOYMENT, B, 50);
     expect(await rollback(h.client, DEPLOYMENT)).toEqual({ from: B, to: A, ended: 'ramp' });
     expect(await deploymentStatus(h.client, DEPLOYMENT)).toMatchObject({ current: A, ramping: null });
+  });
+
+  it('keeps a pinned run off a build that could not replay it', { timeout: runTimeout({ runs: 2, steps: 2, extra: '90s' }) }, async () => {
+    // After the test above: A is current. Build C's interpreter would fail every history recorded on A.
+    const connection = (native ??= await NativeConnection.connect(temporalConnectionOptions(h.config.temporal)));
+    const pinned = await start('waits-pinned');
+    expect(await buildOf(pinned.handle)).toEqual({ buildId: A, behavior: 'PINNED' });
+
+    const codePath = await incompatibleBundle();
+    const workerC = await createWorker({
+      config: { ...h.config, deployment: { name: DEPLOYMENT, buildId: 'build-c' } },
+      db: h.db,
+      connection,
+      workflowBundle: { codePath },
+    });
+    const runningC = workerC.run();
+    try {
+      await listed('build-c');
+      await promote(h.client, DEPLOYMENT, 'build-c');
+      const fresh = await start('waits-pinned');
+      expect((await buildOf(fresh.handle)).buildId).toBe('build-c');
+
+      // The pinned run finishes on A with no failed task; C runs the runs it started (once past C's extra timer).
+      await eventually(async () => ((await findExecution(h.db, fresh.executionId))?.current_step === 'review' ? true : undefined), 60_000, 'the run on C at its approval');
+      await approve(pinned.executionId);
+      await approve(fresh.executionId);
+      await Promise.all([pinned.handle.result(), fresh.handle.result()]);
+      const events = (await pinned.handle.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+      expect(new Set(await taskBuilds(pinned.handle))).toEqual(new Set([A]));
+      expect(new Set(await taskBuilds(fresh.handle))).toEqual(new Set(['build-c']));
+      // Had it moved, C would have failed it: its history does not replay on C's code.
+      const replayed = Worker.runReplayHistory({ workflowBundle: { codePath }, replayName: 'incompatible' }, await pinned.handle.fetchHistory(), pinned.handle.workflowId);
+      await expect(replayed).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
+    } finally {
+      if (workerC.getState() === 'RUNNING') workerC.shutdown();
+      await runningC;
+    }
   });
 
   it('says in one line what is wrong with a deploy command', async () => {
