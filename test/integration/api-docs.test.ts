@@ -220,6 +220,9 @@ const FIXTURES: Record<string, Fixture> = {
   },
   // A Teams webhook cannot be checked without posting: the answer says so.
   'POST /api/connections/{name}/test': { path: () => '/api/connections/docs-teams/test', accepted: [200] },
+  'GET /api/connection-types': { path: () => '/api/connection-types', accepted: [200] },
+  // This gateway names no worker deployment: the answer says so, with no build.
+  'GET /api/deployments': { path: () => '/api/deployments', accepted: [200] },
 };
 
 const OPERATIONS = Object.entries(doc.paths).flatMap(([path, item]) =>
