@@ -7,10 +7,11 @@
  * release is, which needs no gateway key and works while gateways restart.
  */
 import type { Command } from 'commander';
-import { ConfigError, loadTemporalSettings } from '../config';
-import { connectTemporal, isTemporalUnavailable, type TemporalClient } from '../temporal/client';
-import { DeploymentError, type DeploymentStatus, deploymentStatus, promote, ramp, rollback } from '../temporal/deployments';
+import type { TemporalClient } from '../temporal/client';
+import type { DeploymentStatus } from '../temporal/deployments';
 import { table } from './format';
+
+type Deployments = typeof import('../temporal/deployments');
 
 /** Exit codes, as the rest of the CLI uses them. */
 const EXIT = { refused: 1, usage: 2, unreachable: 3 } as const;
@@ -39,7 +40,14 @@ export function deployCommands(program: Command, print: Print): void {
     .description('builds of the worker (Worker Versioning), over Temporal with the workers\' TEMPORAL_* settings: status, ramp, promote, rollback')
     .option('--deployment <name>', 'the worker deployment (WORKER_DEPLOYMENT_NAME)');
 
-  const run = (action: (temporal: TemporalClient, name: string) => Promise<void>) => async () => {
+  const run = (action: (temporal: TemporalClient, name: string, deployments: Deployments) => Promise<void>) => async () => {
+    // Loaded only when a deploy command runs: every other command of the CLI starts without the
+    // Temporal client and the configuration's schema (half a second a start).
+    const [{ ConfigError, loadTemporalSettings }, { connectTemporal, isTemporalUnavailable }, deployments] = await Promise.all([
+      import('../config'),
+      import('../temporal/client'),
+      import('../temporal/deployments'),
+    ]);
     let settings;
     try {
       settings = loadTemporalSettings();
@@ -56,9 +64,9 @@ export function deployCommands(program: Command, print: Print): void {
       return fail(`cannot reach Temporal at ${settings.temporal.address}: ${err instanceof Error ? err.message : String(err)}`, EXIT.unreachable);
     }
     try {
-      await action(temporal, name);
+      await action(temporal, name, deployments);
     } catch (err) {
-      if (err instanceof DeploymentError) fail(err.message, EXIT.refused);
+      if (err instanceof deployments.DeploymentError) fail(err.message, EXIT.refused);
       else if (isTemporalUnavailable(err)) fail(`Temporal at ${settings.temporal.address} did not answer: ${(err as Error).message}`, EXIT.unreachable);
       else if (err instanceof Error && 'details' in err) fail(`Temporal refused: ${String((err as { details: unknown }).details || err.message)}`, EXIT.refused);
       else throw err;
@@ -71,7 +79,7 @@ export function deployCommands(program: Command, print: Print): void {
     .command('status')
     .description('the builds, which is current and which ramping, open runs on each, and which can be stopped')
     .action(
-      run(async ({ client }, name) => {
+      run(async ({ client }, name, { deploymentStatus }) => {
         print(await deploymentStatus(client, name), formatStatus);
       }),
     );
@@ -84,7 +92,7 @@ export function deployCommands(program: Command, print: Print): void {
       if (percent.trim() === '' || !Number.isFinite(percentage) || percentage < 0 || percentage > 100) {
         return fail(`the percentage must be a number from 0 to 100, not ${percent}`, EXIT.usage);
       }
-      await run(async ({ client }, name) => {
+      await run(async ({ client }, name, { ramp }) => {
         await ramp(client, name, build, percentage);
         print({ deployment: name, ramping: build, percentage }, () => `${name}: ${build} now takes ${percentage}% of new runs`);
       })();
@@ -94,7 +102,7 @@ export function deployCommands(program: Command, print: Print): void {
     .command('promote <build>')
     .description('make <build> current: new runs go to it, auto-upgrade runs move to it at their next task, pinned runs stay where they are')
     .action(async (build: string) => {
-      await run(async ({ client }, name) => {
+      await run(async ({ client }, name, { promote }) => {
         const { previous } = await promote(client, name, build);
         print({ deployment: name, current: build, previous }, () => `${name}: ${build} is current${previous ? ` (was ${previous})` : ''}`);
       })();
@@ -104,7 +112,7 @@ export function deployCommands(program: Command, print: Print): void {
     .command('rollback')
     .description('undo the last move: end a ramp, or make the previous current build current again')
     .action(
-      run(async ({ client }, name) => {
+      run(async ({ client }, name, { rollback }) => {
         const result = await rollback(client, name);
         print({ deployment: name, ...result }, (r) =>
           r.ended === 'ramp' ? `${name}: ramp of ${r.from} ended; every new run goes to ${r.to}` : `${name}: ${r.to} is current again (was ${r.from ?? 'none'})`,
