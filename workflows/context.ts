@@ -34,7 +34,7 @@ class RunParts {
     this.journal = new Journal(input);
     this.waits = new Waits(this.journal);
     this.moves = new Moves(input, this.journal, this.waits);
-    this.budget = new ExpressionBudget(input.settings?.expressionStepsInWorkflow, input.settings?.expressionsOutsideByShape);
+    this.budget = new ExpressionBudget(input.settings?.expressionStepsInWorkflow, input.settings?.heavyExpressionStepsInWorkflow);
   }
 }
 

@@ -16,7 +16,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { type Definition, parseDefinition } from '../shared/definition';
 import { parseDuration } from '../shared/duration';
-import { WORKFLOW_EXPRESSION_STEPS } from '../shared/expressions';
+import { HEAVY_EXPRESSION_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../shared/expressions';
 import { INTERPRETER_WORKFLOW, type RunInput, type RunSettings, type TriggerType } from '../shared/run';
 import {
   Category,
@@ -257,7 +257,7 @@ export function runSettings(config: Config): RunSettings {
     databaseWaitLimitSeconds: config.workflow.databaseWaitLimitSeconds,
     continueAsNewAfterEvents: config.workflow.continueAsNewAfterEvents,
     expressionStepsInWorkflow: WORKFLOW_EXPRESSION_STEPS,
-    expressionsOutsideByShape: true,
+    heavyExpressionStepsInWorkflow: HEAVY_EXPRESSION_STEPS,
     mirrorProgress: 'sink',
   };
 }

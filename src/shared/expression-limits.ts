@@ -41,6 +41,16 @@ export const MAX_TASK_STEPS = 2_500;
  */
 export const WORKFLOW_EXPRESSION_STEPS = 200;
 /**
+ * Work one expression heavy by its shape (it defines a function, or builds a
+ * literal range of more than 10,000 items: `heavyShape`) may do in the
+ * workflow thread of runs started now, before it is evaluated outside it: a
+ * step of such an expression cost the thread 0.5–1.9 ms on a busy machine
+ * (100–380 ms for 200), so the same time as {@link WORKFLOW_EXPRESSION_STEPS}
+ * takes a quarter of the steps. A small function over a few items fits. Runs
+ * record it when they start (`heavyExpressionStepsInWorkflow`).
+ */
+export const HEAVY_EXPRESSION_STEPS = 50;
+/**
  * List items an expression may build for one step of work: building an item
  * costs about 20 ns, a step in a workflow about 0.33 ms.
  */

@@ -14,6 +14,7 @@ import {
   ExpressionError,
   type ExpressionScope,
   MAX_EVALUATION_DEPTH,
+  MAX_EVALUATION_STEPS,
   MAX_EXPRESSION_LENGTH,
   MAX_RESULT_BYTES,
   MAX_SEQUENCE_LENGTH,
@@ -170,8 +171,8 @@ const shapes = new WeakMap<jsonata.Expression, string | null>();
  * {@link HEAVY_RANGE_ITEMS} items. Such expressions are where a step of
  * evaluation costs the most in a workflow (a call makes a frame and a chain
  * of promises; a range builds its list before it is charged), so a run that
- * asks for it ({@link EvaluationOptions.outsideByShape}) evaluates them
- * outside the workflow thread from the start.
+ * asks for it ({@link EvaluationOptions.shapeBudget}) gives them fewer steps
+ * in the workflow thread before they go outside it.
  */
 export function heavyShape(compiled: jsonata.Expression): string | undefined {
   let found = shapes.get(compiled);
@@ -237,11 +238,11 @@ export interface EvaluationOptions {
    */
   yieldTask?: (() => Promise<boolean>) | undefined;
   /**
-   * Hands an expression heavy by its shape ({@link heavyShape}) to
-   * {@link fallback} without trying it first (metered guards only): a run's
-   * `expressionsOutsideByShape`. @default false
+   * Steps an expression heavy by its shape ({@link heavyShape}) may take in
+   * the workflow thread under metered guards, in place of {@link budget}
+   * when smaller: a run's `heavyExpressionStepsInWorkflow`. @default none (the same budget as any)
    */
-  outsideByShape?: boolean | undefined;
+  shapeBudget?: number | undefined;
   /** Outside a workflow: limits in place of the workflow thread's (metered guards only). @default none */
   outside?: OutsideLimits | undefined;
   /**
@@ -261,14 +262,11 @@ export async function evaluateExpression(source: string, scope: ExpressionScope,
   const legacy = guards === 'legacy';
   const compiled = legacy ? compileLegacyExpression(source) : compileExpression(source);
   const data = toPlainData(options.fastPaths ? reachableScope(compiled, scope) : scope);
-  const heavy = options.outsideByShape && guards === 'metered' && options.fallback ? heavyShape(compiled) : undefined;
-  if (heavy) {
-    const why = new StepLimitError(`expression ${heavy}: evaluated outside the workflow thread from the start`, source);
-    return withinResultLimit(toPlainData(await options.fallback!(source, data, why)), source);
-  }
+  const heavy = options.shapeBudget !== undefined && guards === 'metered' ? heavyShape(compiled) : undefined;
+  const budget = heavy ? Math.min(options.shapeBudget!, options.budget ?? MAX_EVALUATION_STEPS) : options.budget;
   const attempt = () => {
     if (legacy) return compiled.evaluate(data);
-    const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside, budget: options.budget };
+    const counters: Counters = { steps: 0, task: options.task, metered: guards === 'metered', source, outside: options.outside, budget };
     return compiled.evaluate(data, { [COUNTERS]: counters });
   };
   let result: unknown;

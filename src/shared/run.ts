@@ -123,13 +123,13 @@ export interface RunSettings {
    */
   expressionStepsInWorkflow?: number | undefined;
   /**
-   * Expressions heavy by their shape (they define a function, or build a
-   * literal range of more than 10,000 items) are evaluated outside the
-   * workflow thread from the start, without an attempt in it first
-   * (src/shared/expressions.ts, `heavyShape`).
-   * @default none, for runs started before it was set: every expression is tried in the thread first
+   * Evaluation steps an expression heavy by its shape (it defines a function,
+   * or builds a literal range of more than 10,000 items) may take in the
+   * workflow thread before it is evaluated outside it
+   * (src/shared/expressions.ts, `heavyShape`; `HEAVY_EXPRESSION_STEPS`).
+   * @default none, for runs started before it was set: the budget of any expression
    */
-  expressionsOutsideByShape?: boolean | undefined;
+  heavyExpressionStepsInWorkflow?: number | undefined;
   /**
    * How the mirror hears of a run's progress before an activity: `sink`, by
    * the worker as the workflow task ends (no history event, no task held

@@ -190,16 +190,17 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { items: Array.from({ length: 50 }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) },
   },
-  // An expression that defines a function: heavy by its shape, evaluated by the activity
-  // `evaluateExpression` from the start, without an attempt in the workflow thread (runs with
-  // `expressionsOutsideByShape`). Its history fails to replay if what counts as heavy moves.
-  'expression-by-shape': {
+  // An expression that defines a function, heavy by its shape: 50 steps in the workflow thread
+  // for runs that record `heavyExpressionStepsInWorkflow` (this one takes about 88 over 10 items,
+  // within the 200 of any other expression), then the activity `evaluateExpression`. Its history
+  // fails to replay if what counts as heavy, or its budget, moves.
+  'heavy-shape': {
     definition: {
-      key: 'replay-expression-by-shape',
+      key: 'replay-heavy-shape',
       name: 'Replay: an expression that defines a function',
       steps: [{ id: 'total', type: 'set', values: { total: '{{ $sum($map(input.items, function($i){ $i.qty * $i.price })) }}' } }],
     },
-    triggerData: { items: [{ qty: 2, price: 3 }, { qty: 1, price: 4 }] },
+    triggerData: { items: Array.from({ length: 10 }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) },
   },
   // Expressions that each fit the budget of one expression but together pass their workflow
   // task's (24 × about 125 steps against 2,500): the run lets its task end (a 1 ms timer) and

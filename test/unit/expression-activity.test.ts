@@ -10,7 +10,7 @@ import { getPriority } from 'node:os';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EXPRESSION_PROCESS_CPU_SHARE, EXPRESSION_PROCESS_PRIORITY, ExpressionProcess } from '../../activities/expression-process';
 import { createExpressionActivities, EXPRESSION_ACTIVITY_STEPS, EXPRESSION_EVALUATIONS_HELD, type ExpressionActivityInput } from '../../activities/expressions';
-import { compileExpression, evaluateExpression, type ExpressionScope, heavyShape, MAX_EVALUATION_STEPS, StepLimitError, MAX_TASK_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
+import { compileExpression, evaluateExpression, type ExpressionScope, HEAVY_EXPRESSION_STEPS, heavyShape, MAX_EVALUATION_STEPS, StepLimitError, MAX_TASK_STEPS, WORKFLOW_EXPRESSION_STEPS } from '../../src/shared/expressions';
 import { HOSTILE, inRun, matchesResult } from '../support/hostile-expressions';
 
 const TOTALS = 'input.items.(qty * price)';
@@ -137,20 +137,24 @@ describe('an expression heavy by its shape', () => {
     expect(heavyShape(compileExpression(source))).toBe(why);
   });
 
-  it('goes to the fallback without an attempt in the thread, for runs that ask for it', async () => {
-    const source = '$sum($map(input.items, function($i){ $i.qty * $i.price }))';
+  it(`has ${HEAVY_EXPRESSION_STEPS} steps in the thread, for runs that ask for it: a small function over a few items fits, a runaway one goes outside sooner`, async () => {
+    const small = '$sum($map(input.items, function($i){ $i.qty * $i.price }))';
+    const runaway = '($f := function($x){ $f($x) }; $f(1))';
     const seen: string[] = [];
     const fallback = async (_source: string, _data: unknown, stopped: StepLimitError) => {
       seen.push(stopped.message);
       return 'elsewhere';
     };
-    const task = { used: 0 };
-    expect(await evaluateExpression(source, scopeWithItems(3), { task, outsideByShape: true, fallback })).toBe('elsewhere');
-    expect(seen).toEqual([`expression defines a function: evaluated outside the workflow thread from the start`]);
-    expect(task.used).toBe(0);
-    // Runs started before the setting try it in the thread, where it fits.
-    expect(await evaluateExpression(source, scopeWithItems(3), { task, fallback })).toBe(12);
-    expect(task.used).toBeGreaterThan(0);
+    const options = { budget: WORKFLOW_EXPRESSION_STEPS, shapeBudget: HEAVY_EXPRESSION_STEPS, fallback };
+    expect(await evaluateExpression(small, scopeWithItems(3), { task: { used: 0 }, ...options })).toBe(12);
+    expect(await evaluateExpression(runaway, scopeWithItems(0), { task: { used: 0 }, ...options })).toBe('elsewhere');
+    expect(seen).toEqual([`expression took more than ${HEAVY_EXPRESSION_STEPS} evaluation steps (the limit of one expression)`]);
+    // Runs started before the setting give it the budget of any expression.
+    seen.length = 0;
+    expect(await evaluateExpression(runaway, scopeWithItems(0), { task: { used: 0 }, budget: WORKFLOW_EXPRESSION_STEPS, fallback })).toBe('elsewhere');
+    expect(seen).toEqual([`expression took more than ${WORKFLOW_EXPRESSION_STEPS} evaluation steps (the limit of one expression)`]);
+    // An expression of another shape keeps the budget of any.
+    expect(await evaluateExpression(TOTALS, scopeWithItems(20), { task: { used: 0 }, ...options })).toHaveLength(20);
   });
 });
 

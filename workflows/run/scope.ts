@@ -141,11 +141,11 @@ export class ExpressionBudget {
 
   /**
    * @param stepsInWorkflow the run's `expressionStepsInWorkflow` setting
-   * @param outsideByShape the run's `expressionsOutsideByShape` setting
+   * @param stepsByShape the run's `heavyExpressionStepsInWorkflow` setting
    */
   constructor(
     private readonly stepsInWorkflow: number | undefined,
-    private readonly outsideByShape?: boolean,
+    private readonly stepsByShape?: number,
   ) {}
 
   /**
@@ -164,7 +164,7 @@ export class ExpressionBudget {
       guards: () => (this.guards ??= guardsOfRun()),
       task: this.taskBudget,
       budget: this.stepsInWorkflow,
-      outsideByShape: this.outsideByShape,
+      shapeBudget: this.stepsByShape,
       fallback: (source, data, stopped) => this.evaluateOutside(source, data, stopped),
       yieldTask: () => this.yieldTask(),
     };
