@@ -122,18 +122,20 @@ export function createReconciler({
   }
 
   /**
-   * Workflow ids of runs visibility says closed from outside since the last
-   * look; undefined when it could not be asked (the backoff path then covers them).
+   * Runs visibility says closed from outside since the last look, as their
+   * run ids by workflow id; undefined when it could not be asked (the backoff
+   * path then covers them).
    */
-  async function closedFromOutside(): Promise<string[] | undefined> {
+  async function closedFromOutside(): Promise<Map<string, Set<string>> | undefined> {
     const passStart = new Date();
     const since = new Date(closedSince.getTime() - VISIBILITY_OVERLAP_MS).toISOString();
     const statuses = CLOSED_FROM_OUTSIDE.map((s) => `'${s}'`).join(', ');
-    const ids: string[] = [];
+    const ids = new Map<string, Set<string>>();
+    let listed = 0;
     try {
       for await (const run of client.workflow.list({ query: `CloseTime >= '${since}' AND ExecutionStatus IN (${statuses})`, pageSize: 100 })) {
-        ids.push(run.workflowId);
-        if (ids.length >= CLOSED_PER_PASS) return ids;
+        ids.set(run.workflowId, (ids.get(run.workflowId) ?? new Set()).add(run.runId));
+        if (++listed >= CLOSED_PER_PASS) return ids;
       }
     } catch (err) {
       logger.debug({ err }, 'could not list recently closed runs; open rows are asked about one by one');
@@ -145,7 +147,10 @@ export function createReconciler({
 
   async function reconcileOnce(): Promise<number> {
     const closed = await closedFromOutside();
-    const settledNow = closed?.length ? await listOpenExecutionsByWorkflowId(db, closed) : [];
+    // A run reset or continued lives on under the same workflow id in another run: its row is that run's.
+    const settledNow = closed?.size
+      ? (await listOpenExecutionsByWorkflowId(db, [...closed.keys()])).filter((row) => row.run_id === null || closed.get(row.workflow_id)?.has(row.run_id))
+      : [];
     const rows = [...settledNow, ...(await listUnsettledExecutions(db, new Date(Date.now() - graceMs), { runningGraceMs }))];
     const seen = new Set<string>();
     let settled = 0;
