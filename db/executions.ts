@@ -225,11 +225,11 @@ export async function listUnsettledExecutions(
 export async function listOpenExecutionsByWorkflowId(
   db: Kysely<Database>,
   workflowIds: readonly string[],
-): Promise<Pick<ExecutionRow, 'id' | 'workflow_id' | 'run_id' | 'status' | 'started_at'>[]> {
+): Promise<Pick<ExecutionRow, 'id' | 'workflow_id' | 'run_id' | 'status' | 'started_at' | 'updated_at'>[]> {
   if (workflowIds.length === 0) return [];
   return db
     .selectFrom('workflow_executions')
-    .select(['id', 'workflow_id', 'run_id', 'status', 'started_at'])
+    .select(['id', 'workflow_id', 'run_id', 'status', 'started_at', 'updated_at'])
     .where('workflow_id', 'in', workflowIds)
     .where(sql<boolean>`status in ('PENDING', 'RUNNING')`)
     .execute();

@@ -58,6 +58,13 @@ export interface ReconcilerOptions {
 const CLOSED_FROM_OUTSIDE = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 /** How far a pass's look at closed runs overlaps the previous one: visibility may record a close late. */
 const VISIBILITY_OVERLAP_MS = 30_000;
+/**
+ * How much later than the row's last write a close must be for the list to
+ * settle the row: a row reopened for a reset or a replay was written after
+ * the close it answers (its old run's), and Postgres's and Temporal's clocks
+ * may differ a little. A close nearer than this is left to the backoff path.
+ */
+const CLOSE_AFTER_WRITE_MS = 2_000;
 /** Closed runs one pass settles from the visibility list at most; the rest wait for the next. */
 const CLOSED_PER_PASS = 500;
 
@@ -122,19 +129,19 @@ export function createReconciler({
   }
 
   /**
-   * Runs visibility says closed from outside since the last look, as their
-   * run ids by workflow id; undefined when it could not be asked (the backoff
+   * Runs visibility says closed from outside since the last look, their
+   * close times by run id by workflow id; undefined when it could not be asked (the backoff
    * path then covers them).
    */
-  async function closedFromOutside(): Promise<Map<string, Set<string>> | undefined> {
+  async function closedFromOutside(): Promise<Map<string, Map<string, number>> | undefined> {
     const passStart = new Date();
     const since = new Date(closedSince.getTime() - VISIBILITY_OVERLAP_MS).toISOString();
     const statuses = CLOSED_FROM_OUTSIDE.map((s) => `'${s}'`).join(', ');
-    const ids = new Map<string, Set<string>>();
+    const ids = new Map<string, Map<string, number>>();
     let listed = 0;
     try {
       for await (const run of client.workflow.list({ query: `CloseTime >= '${since}' AND ExecutionStatus IN (${statuses})`, pageSize: 100 })) {
-        ids.set(run.workflowId, (ids.get(run.workflowId) ?? new Set()).add(run.runId));
+        ids.set(run.workflowId, (ids.get(run.workflowId) ?? new Map()).set(run.runId, run.closeTime?.getTime() ?? 0));
         if (++listed >= CLOSED_PER_PASS) return ids;
       }
     } catch (err) {
@@ -147,10 +154,13 @@ export function createReconciler({
 
   async function reconcileOnce(): Promise<number> {
     const closed = await closedFromOutside();
-    // A run reset or continued lives on under the same workflow id in another run: its row is that run's.
-    const settledNow = closed?.size
-      ? (await listOpenExecutionsByWorkflowId(db, [...closed.keys()])).filter((row) => row.run_id === null || closed.get(row.workflow_id)?.has(row.run_id))
-      : [];
+    // A row is settled from the list only by a close of its own run, after its last write: a run
+    // reset or replayed lives on under the same workflow id, its row reopened after the old run closed.
+    const closedAfterWrite = (row: { workflow_id: string; run_id: string | null; updated_at: Date }) =>
+      [...(closed?.get(row.workflow_id) ?? [])].some(
+        ([runId, closedAt]) => (row.run_id === null || row.run_id === runId) && closedAt > row.updated_at.getTime() + CLOSE_AFTER_WRITE_MS,
+      );
+    const settledNow = closed?.size ? (await listOpenExecutionsByWorkflowId(db, [...closed.keys()])).filter(closedAfterWrite) : [];
     const rows = [...settledNow, ...(await listUnsettledExecutions(db, new Date(Date.now() - graceMs), { runningGraceMs }))];
     const seen = new Set<string>();
     let settled = 0;

@@ -99,6 +99,8 @@ describe('the mirror', () => {
       runningGraceMs: 3_600_000,
     });
     const run = await startWaitingRun('terminated-listed');
+    // The row was last written a minute before the close (a close within seconds of a write is left to the backoff).
+    await h.db.updateTable('workflow_executions').set({ updated_at: new Date(Date.now() - 60_000) }).where('id', '=', run.executionId).execute();
     await h.client.workflow.getHandle(run.workflowId).terminate('operator stopped it');
     // Visibility records the close shortly after it; each pass asks it again.
     await eventually(async () => ((await patient.reconcileOnce()) >= 1 ? true : undefined), undefined, 'a pass to settle the terminated run');
@@ -108,6 +110,27 @@ describe('the mirror', () => {
     expect((await listExecutionLogs(h.db, run.executionId)).map((l) => `${l.step_path}:${l.event}`)).toEqual(['before:STARTED', 'before:COMPLETED', 'wait:STARTED']);
     // The next pass finds it settled and leaves it.
     expect(await patient.reconcileOnce()).toBe(0);
+  });
+
+  it('leaves a row reopened after its run closed (a reset or a replay) to the run it follows', async () => {
+    const patient = createReconciler({
+      db: h.db,
+      client: h.client,
+      logger: createLogger({ logLevel: 'silent' }, 'test'),
+      graceMs: 3_600_000,
+      runningGraceMs: 3_600_000,
+    });
+    const run = await startWaitingRun('terminated-reopened');
+    await h.client.workflow.getHandle(run.workflowId).terminate('operator stopped it');
+    // As a bulk reset does before its new run starts: the row open again, written after the close.
+    await h.db.updateTable('workflow_executions').set({ updated_at: new Date(Date.now() + 60_000) }).where('id', '=', run.executionId).execute();
+    const listed = await eventually(async () => {
+      for await (const closed of h.client.workflow.list({ query: `WorkflowId = '${run.workflowId}' AND ExecutionStatus = 'Terminated'` })) return closed.workflowId === run.workflowId;
+      return undefined;
+    }, undefined, 'visibility to list the terminated run');
+    expect(listed).toBe(true);
+    await patient.reconcileOnce();
+    expect((await findExecution(h.db, run.executionId))?.status).toBe('RUNNING');
   });
 
   it('marks a row whose run never reached Temporal as FAILED', async () => {
