@@ -37,6 +37,11 @@ function reconciler() {
   return createReconciler({ db: h.db, client: h.client, logger: createLogger({ logLevel: 'silent' }, 'test'), graceMs: 0, runningGraceMs: 0 });
 }
 
+/** A reconciler whose backoffs are an hour: only its list of runs closed from outside can settle a row. */
+function patientReconciler() {
+  return createReconciler({ db: h.db, client: h.client, logger: createLogger({ logLevel: 'silent' }, 'test'), graceMs: 3_600_000, runningGraceMs: 3_600_000 });
+}
+
 async function startWaitingRun(key: string) {
   const def = await h.api('POST', '/api/workflows', {
     key,
@@ -90,14 +95,7 @@ describe('the mirror', () => {
   });
 
   it('settles a run terminated from outside at the next pass, however recently its row was written, from the runs Temporal lists as closed', async () => {
-    // Backoffs of hours: only the list of runs closed from outside can settle it.
-    const patient = createReconciler({
-      db: h.db,
-      client: h.client,
-      logger: createLogger({ logLevel: 'silent' }, 'test'),
-      graceMs: 3_600_000,
-      runningGraceMs: 3_600_000,
-    });
+    const patient = patientReconciler();
     const run = await startWaitingRun('terminated-listed');
     // The row was last written a minute before the close (a close within seconds of a write is left to the backoff).
     await h.db.updateTable('workflow_executions').set({ updated_at: new Date(Date.now() - 60_000) }).where('id', '=', run.executionId).execute();
@@ -113,13 +111,7 @@ describe('the mirror', () => {
   });
 
   it('leaves a row reopened after its run closed (a reset or a replay) to the run it follows', async () => {
-    const patient = createReconciler({
-      db: h.db,
-      client: h.client,
-      logger: createLogger({ logLevel: 'silent' }, 'test'),
-      graceMs: 3_600_000,
-      runningGraceMs: 3_600_000,
-    });
+    const patient = patientReconciler();
     const run = await startWaitingRun('terminated-reopened');
     await h.client.workflow.getHandle(run.workflowId).terminate('operator stopped it');
     // As a bulk reset does before its new run starts: the row open again, written after the close.
