@@ -7,12 +7,14 @@
  * a send with an empty credential.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import type { z } from 'zod';
 import type { ChannelType } from '../channels';
 import { PACING_SETTINGS } from '../channels/connection';
 import { CONNECTION_TYPES, type ConnectionType, connectionTypeForStep } from '../channels/connections';
 import type { ConnectionResolver } from '../src/connections/resolver';
 import type { Config } from '../src/config';
 import type { HttpConnectionFields } from '../src/shared/http-connection';
+import type { QuietHours } from '../src/shared/quiet-hours';
 import { ERROR_TYPES } from '../src/shared/run';
 import { permanent } from './failures';
 
@@ -25,11 +27,17 @@ export interface ChannelSettings {
   /** An `http` connection's fields. */
   http(connection: string): Promise<HttpConnectionFields>;
   /**
-   * The sends a minute a channel's connection allows on a budget of its own
-   * (its `perMinute`, 0 for unpaced), or undefined when it has none and its
-   * sends take their channel's slots.
+   * When a channel's connection lets its sends go out: the sends a minute
+   * it allows on a budget of its own (its `perMinute`, 0 for unpaced;
+   * undefined when its sends take their channel's slots), and its quiet hours.
    */
-  perMinute(channel: ChannelType, connection: string): Promise<number | undefined>;
+  pacing(channel: ChannelType, connection: string): Promise<ConnectionPacing>;
+}
+
+/** A connection's own pacing settings (channels/connection.ts), each undefined when it has none. */
+export interface ConnectionPacing {
+  perMinute: number | undefined;
+  quietHours: QuietHours | undefined;
 }
 
 export function createChannelSettings(config: Config, resolver: ConnectionResolver): ChannelSettings {
@@ -57,11 +65,12 @@ export function createChannelSettings(config: Config, resolver: ConnectionResolv
     async http(connection: string): Promise<HttpConnectionFields> {
       return (await open('http', connection)).fields;
     },
-    async perMinute(channel: ChannelType, connection: string): Promise<number | undefined> {
+    async pacing(channel: ChannelType, connection: string): Promise<ConnectionPacing> {
       const type = connectionTypeForStep(channel);
-      if (type === undefined || type === 'http') return undefined;
+      if (type === undefined || type === 'http') return { perMinute: undefined, quietHours: undefined };
       const { fields } = await open(type, connection);
-      return 'perMinute' in fields ? fields.perMinute : undefined;
+      const own: { [K in keyof typeof PACING_SETTINGS]?: z.output<(typeof PACING_SETTINGS)[K]> } = fields;
+      return { perMinute: own.perMinute, quietHours: own.quietHours };
     },
   };
 }

@@ -33,7 +33,7 @@ export function createActivities({ config, db, changes }: ActivityDeps) {
   const ledger = createLedger(db);
   const outbox = createOutbox(config, db);
   const settings = createChannelSettings(config, createConnectionResolver({ db, keys: config.connectionKeys, changes }));
-  const pacer = createPacer(config, db, (channel, connection) => settings.perMinute(channel, connection));
+  const pacer = createPacer(config, db, (channel, connection) => settings.pacing(channel, connection));
   return {
     /** The ledger write a message step owes when Postgres was away as its message went out. */
     recordDelivery: ledger.recordSent,

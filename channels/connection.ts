@@ -10,6 +10,7 @@
  * reach the same sender with the same shape of settings.
  */
 import { z } from 'zod';
+import { isTimeZone, TIME_OF_DAY } from '../src/shared/quiet-hours';
 
 export interface ConnectionTypeDeclaration<T extends string, S extends z.ZodRawShape, K extends z.ZodRawShape> {
   /** The type's name, e.g. `smtp`, as connections are created with it. */
@@ -47,15 +48,34 @@ export function defineConnectionType<const T extends string, S extends z.ZodRawS
 }
 
 /**
- * The setting every channel's connection type takes besides its own (spread
- * into its `settings`): its own pacing. Set, a connection's sends take slots
- * of its own budget, at most `perMinute` a minute (0: unpaced), instead of
- * their channel's (`PACING_<CHANNEL>_PER_MINUTE`), as a provider limits each
- * account or number apart. Not a setting of the sender: activities/connections.ts
- * leaves it out of the settings a send gets.
+ * A connection's quiet hours: a daily window, in one fixed time zone (a
+ * Twilio number's region, an on-call team's office), during which its sends
+ * wait. As a step's `quietHours` (src/shared/definition.ts), but the zone is
+ * written out, never a template: a connection knows no run's data.
+ */
+export const connectionQuietHours = z
+  .object({
+    start: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 21:00 or 07:30:00'),
+    end: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 08:00 or 07:30:00'),
+    timeZone: z.string().min(1).max(200).refine(isTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin or America/New_York' }),
+  })
+  .strict()
+  .refine((q) => q.start !== q.end, { message: 'start and end must differ', path: ['end'] });
+
+/**
+ * The settings every channel's connection type takes besides its own (spread
+ * into its `settings`): when its sends may go out. With `perMinute`, a
+ * connection's sends take slots of its own budget, at most that many a
+ * minute (0: unpaced), instead of their channel's
+ * (`PACING_<CHANNEL>_PER_MINUTE`), as a provider limits each account or
+ * number apart. With `quietHours`, a send through it that comes inside the
+ * window waits until the window ends, besides the step's own quiet hours.
+ * Not settings of the sender: activities/connections.ts leaves them out of
+ * the settings a send gets, and activities/pacing.ts applies them.
  */
 export const PACING_SETTINGS = {
   perMinute: z.int({ error: 'must be a whole number of sends a minute' }).min(0).max(100_000).optional(),
+  quietHours: connectionQuietHours.optional(),
 };
 
 /** An http(s) URL, as connections take them. */

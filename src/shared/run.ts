@@ -403,13 +403,20 @@ export function isOutboxResult(value: unknown): value is OutboxResult {
 
 /**
  * What a notification activity answers instead of sending when its channel's
- * pace (PACING_<CHANNEL>_PER_MINUTE) gives this delivery a later slot: the
- * workflow waits on a timer until `notBefore` and calls again.
+ * pace (PACING_<CHANNEL>_PER_MINUTE) gives this delivery a later slot, or its
+ * connection's quiet hours hold it: the workflow waits on a timer until
+ * `notBefore` and calls again.
  */
 export interface PacedSend {
   paced: true;
+  /** The budget whose slot it waits for: `sms`, or `sms via twilio-eu` for a connection's own. */
   channel: string;
   notBefore: string;
+  /**
+   * Why it waits, as the run's state names the wait, when it is not the
+   * slot (`<channel> pacing`): `quiet hours of twilio-eu (21:00–08:00 Europe/Berlin)`.
+   */
+  reason?: string;
 }
 
 export function isPacedSend(value: unknown): value is PacedSend {

@@ -2,7 +2,7 @@
  * Channel pacing and quiet hours: runs wait on durable timers, visible in
  * their state and history, instead of sending too fast or at night. A
  * connection with a rate of its own is paced apart from its channel and from
- * other connections.
+ * other connections; one with quiet hours of its own holds its sends.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -203,6 +203,56 @@ describe('pacing per connection', () => {
       ['plain', 'sms'],
       ['through', 'sms'],
     ]);
+  });
+
+  it("holds a send through a connection with quiet hours until its window ends, in the connection's zone", async () => {
+    const zone = 'Pacific/Auckland';
+    // As the step's quiet hours below: long enough to see the run wait before the window ends.
+    const endsAt = Date.now() + 10_000;
+    const quietHours = { start: localTime(Date.now() - 3_600_000, zone), end: localTime(endsAt, zone), timeZone: zone };
+    const res = await h.api('POST', '/api/connections', {
+      name: 'twilio-night',
+      type: 'twilio',
+      settings: { accountSid: `AC${'0'.repeat(31)}3`, phoneNumber: '+14155550300', apiUrl: twilio.url, quietHours },
+      secrets: { authToken: 'token-twilio-night' },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.settings.quietHours).toEqual(quietHours);
+    const def = await createDefinition({
+      key: 'quiet-connection',
+      name: 'SMS through a connection with quiet hours',
+      steps: [{ id: 'remind', type: 'sms', connection: 'twilio-night', to: '+14155550341', body: 'Reminder' }],
+    });
+    const run = await execute(def.id, {});
+    const waiting = await eventually(async () => {
+      const step = await liveStep(run.executionId, 'remind');
+      return step?.status === 'WAITING' ? step : undefined;
+    }, undefined, "the step waiting out its connection's quiet hours");
+    expect(waiting.waitingReason).toBe(`quiet hours of twilio-night (${quietHours.start}–${quietHours.end} ${zone})`);
+    expect(Math.abs(Date.parse(waiting.waitingUntil!) - endsAt)).toBeLessThan(1_000);
+    expect(arrivals).toHaveLength(0);
+    // Nothing reserved while the window holds it: the slot is taken when it asks again.
+    expect(await budgetsOf(run.workflowId)).toEqual([]);
+
+    const result = await h.client.workflow.getHandle(run.workflowId).result();
+    expect(result.status).toBe('SUCCESS');
+    expect(arrivals.map((a) => a.to)).toEqual(['+14155550341']);
+    expect(arrivals[0]!.at).toBeGreaterThanOrEqual(endsAt - 1_000);
+    expect(await budgetsOf(run.workflowId)).toEqual([['remind', 'sms']]);
+    const [summary] = await timerSummaries(h.client.workflow.getHandle(run.workflowId));
+    expect(summary).toMatch(/^remind: quiet hours of twilio-night \(.* Pacific\/Auckland\) until /);
+  });
+
+  it('refuses quiet hours with a template for a zone, or a window that cannot work, naming the field', async () => {
+    const settings = { accountSid: `AC${'0'.repeat(32)}`, phoneNumber: '+14155550300' };
+    const refused = async (quietHours: Record<string, unknown>) => {
+      const res = await h.api('POST', '/api/connections', { name: 'twilio-bad-quiet', type: 'twilio', settings: { ...settings, quietHours }, secrets: { authToken: 't' } });
+      expect(res.status).toBe(400);
+      return (res.body.errors as { path: string }[]).map((e) => e.path);
+    };
+    expect(await refused({ start: '21:00', end: '08:00', timeZone: '{{ input.zone }}' })).toEqual(['$.body.settings.quietHours.timeZone']);
+    expect(await refused({ start: '9pm', end: '08:00', timeZone: 'UTC' })).toEqual(['$.body.settings.quietHours.start']);
+    expect(await refused({ start: '08:00', end: '08:00', timeZone: 'UTC' })).toEqual(['$.body.settings.quietHours.end']);
   });
 
   it('refuses a rate that is not a whole number of sends a minute, naming the field', async () => {

@@ -90,6 +90,20 @@ describe('connection types', () => {
     expect(http.error?.issues[0]).toMatchObject({ code: 'unrecognized_keys', path: ['settings'] });
   });
 
+  it("take quiet hours of their own on every channel's type, in a zone written out, and none on http's", () => {
+    const quiet = (quietHours: unknown) => connectionFieldsSchema('teams').safeParse({ settings: { quietHours }, secrets: { webhookUrl: 'https://example.test/hook' } });
+    const night = { start: '21:00', end: '08:00', timeZone: 'Europe/Berlin' };
+    expect(quiet(night).data?.settings.quietHours).toEqual(night);
+    const pathsOf = (quietHours: unknown) => quiet(quietHours).error?.issues.map((i) => i.path.join('.'));
+    expect(pathsOf({ ...night, timeZone: '{{ input.zone }}' })).toEqual(['settings.quietHours.timeZone']);
+    expect(pathsOf({ ...night, timeZone: 'Mars/Base' })).toEqual(['settings.quietHours.timeZone']);
+    expect(pathsOf({ ...night, end: '8am' })).toEqual(['settings.quietHours.end']);
+    expect(pathsOf({ ...night, end: '21:00' })).toEqual(['settings.quietHours.end']);
+    expect(pathsOf({ ...night, extra: 1 })).toEqual(['settings.quietHours']);
+    const http = connectionFieldsSchema('http').safeParse({ settings: { auth: 'bearer', quietHours: night }, secrets: { token: 't' } });
+    expect(http.error?.issues[0]).toMatchObject({ code: 'unrecognized_keys', path: ['settings'] });
+  });
+
 describe('CONNECTION_KEYS', () => {
   const base = { DATABASE_URL: 'postgres://u:p@h/d' };
   const key = randomBytes(32).toString('base64');

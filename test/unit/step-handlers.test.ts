@@ -157,6 +157,25 @@ describe('a message\'s delivery', () => {
     ]);
   });
 
+  it("waits out its connection's quiet hours under the reason the sender gives", async () => {
+    const holds: string[] = [];
+    const ctx = ports<DeliveryPorts>({
+      render: async () => 'UTC',
+      flushIfBehind: () => undefined,
+      holdUntil: async (_path: string, _step: Step, _until: number, reason: string) => {
+        holds.push(reason);
+      },
+    });
+    const answers = [
+      { paced: true, channel: 'sms via twilio-eu', notBefore: new Date(Date.now() + 60_000).toISOString(), reason: 'quiet hours of twilio-eu (21:00–08:00 Europe/Berlin)' },
+      { paced: true, channel: 'sms', notBefore: new Date(Date.now() + 62_000).toISOString() },
+      { sent: true },
+    ];
+    const plain = { id: 'text', type: 'sms' } as unknown as ChannelStep;
+    await expect(deliver(plain, 'text', ctx, async () => answers.shift()!)).resolves.toEqual({ sent: true });
+    expect(holds).toEqual(['quiet hours of twilio-eu (21:00–08:00 Europe/Berlin)', 'sms pacing']);
+  });
+
   it('fails for good on a time zone that is none', async () => {
     const ctx = ports<DeliveryPorts>({ render: async () => 'Mars/Olympus', flushIfBehind: () => undefined, holdUntil: async () => undefined });
     await expect(deliver(step, 'mail', ctx, async () => ({}))).rejects.toMatchObject({ type: ERROR_TYPES.InvalidTimeZone, nonRetryable: true });

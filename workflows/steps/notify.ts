@@ -61,7 +61,7 @@ export async function deliver<R>(step: ChannelStep, path: string, ctx: DeliveryP
     }
     // A second "not yet" means the worker's and the database's clocks differ: wait at least a second, not spin.
     const until = round === 1 ? Date.parse(result.notBefore) : Math.max(Date.parse(result.notBefore), Date.now() + 1000);
-    await ctx.holdUntil(path, step, until, `${result.channel} pacing`);
+    await ctx.holdUntil(path, step, until, result.reason ?? `${result.channel} pacing`);
   }
 }
 
