@@ -3,8 +3,8 @@
  * against a real gateway, worker, Temporal dev server, Postgres and a
  * loopback SMTP server: an admin creates a connection, sees it listed with its
  * secret masked, tests it, updates it keeping its secret, sees the delivery
- * a run made through it counted, and deletes it once the definition naming
- * it is confirmed; a viewer reads the list without a
+ * a run made through it counted, clears its secret, and deletes it once the
+ * definition naming it is confirmed; a viewer reads the list without a
  * control to change it. Screenshots go to test-results/console/.
  */
 import { spawnSync } from 'node:child_process';
@@ -74,7 +74,7 @@ async function signedIn(key: string): Promise<{ page: Page; errors: string[] }> 
 const rowOf = (page: Page, name: string) => page.locator(`tr[data-connection="${name}"]`);
 
 describe('the connections page', { timeout: TEST_TIMEOUT }, () => {
-  it('creates a connection, lists it with its secret masked, tests it, updates it keeping the secret, and deletes it', async () => {
+  it('creates a connection, lists it with its secret masked, tests it, updates it keeping the secret, clears the secret, and deletes it', async () => {
     const { page, errors } = await signedIn(h.adminKey);
     await page.getByRole('navigation').getByRole('link', { name: 'Connections' }).click();
     await page.getByRole('heading', { name: 'Connections' }).waitFor();
@@ -111,7 +111,7 @@ describe('the connections page', { timeout: TEST_TIMEOUT }, () => {
     await row.getByRole('button', { name: 'Edit' }).click();
     const update = page.getByRole('form', { name: 'Update ops-mail' });
     expect(await update.getByLabel('host (required)').inputValue()).toBe('127.0.0.1');
-    expect(await update.getByLabel('pass').inputValue()).toBe('');
+    expect(await update.getByLabel('pass', { exact: true }).inputValue()).toBe('');
     await update.getByLabel('from (required)').fill('alerts@example.test');
     await update.getByLabel('perMinute').fill('30');
     await update.getByRole('button', { name: 'Save a new version' }).click();
@@ -133,6 +133,18 @@ describe('the connections page', { timeout: TEST_TIMEOUT }, () => {
     await refreshReports(h.db);
     await page.reload();
     await expect.poll(() => row.textContent(), { timeout: UI_WAIT }).toMatch(/console-mailer v1.*1 sent/s);
+
+    // Another version clears the password (the login then goes without one): it is shown as not set.
+    await row.getByRole('button', { name: 'Edit' }).click();
+    const clearing = page.getByRole('form', { name: 'Update ops-mail' });
+    await clearing.getByLabel('Clear pass').check();
+    expect(await clearing.getByLabel('pass', { exact: true }).isDisabled()).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'connection-clear-secret.png'), fullPage: true });
+    await clearing.getByRole('button', { name: 'Save a new version' }).click();
+    await clearing.waitFor({ state: 'detached' });
+    await expect.poll(() => row.textContent(), { timeout: UI_WAIT }).toMatch(/passnot set/);
+    const cleared = (await h.api('GET', '/api/connections/ops-mail')).body as typeof updated;
+    expect(cleared).toMatchObject({ version: 3, settings: { from: 'alerts@example.test', perMinute: 30, user: 'ops' }, secrets: { pass: { set: false } } });
     // The deletion is refused, naming the definition, until confirmed.
     await row.getByRole('button', { name: 'Delete' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete connection ops-mail?' });
@@ -143,7 +155,7 @@ describe('the connections page', { timeout: TEST_TIMEOUT }, () => {
     await row.waitFor({ state: 'detached' });
     expect((await h.api('GET', '/api/connections/ops-mail')).status).toBe(404);
     const audit = (await h.api('GET', '/api/audit?target=connection:ops-mail')).body as { items: { action: string }[] };
-    expect(audit.items.map((a) => a.action).sort()).toEqual(['connection.create', 'connection.delete', 'connection.update']);
+    expect(audit.items.map((a) => a.action).sort()).toEqual(['connection.create', 'connection.delete', 'connection.update', 'connection.update']);
     expect(errors).toEqual([]);
     await page.context().close();
   });

@@ -2,8 +2,8 @@
  * Connections: every named credential with its type, settings, where it is
  * used, and of its secrets only whether each is set, with a fingerprint.
  * Admins create, update (a new version: a secret left blank keeps its
- * value), test and delete them; the form's fields are the type's, as
- * `/api/connection-types` lists them.
+ * value, an optional one can be cleared), test and delete them; the form's
+ * fields are the type's, as `/api/connection-types` lists them.
  */
 import { useRef, useState } from 'preact/hooks';
 import { roleAtLeast } from '../../../src/shared/roles';
@@ -243,10 +243,13 @@ function valueOf(field: Field, form: FormData): unknown {
   return raw;
 }
 
+/** The form's checkbox that clears a secret on update, as the API does with `null`. */
+const clearName = (field: string) => `clear:${field}`;
+
 /**
  * Creates a connection, or updates one as a new version: the settings as
  * the form holds them replace the old; a secret typed replaces its value,
- * one left blank keeps it.
+ * one left blank keeps it, one marked to clear is sent as `null`.
  */
 function ConnectionForm({ api, types, editing, onDone }: { api: Api; types: ConnectionTypeInfo[]; editing: Connection | undefined; onDone(): void }) {
   const [type, setType] = useState(editing?.type ?? types[0]!.type);
@@ -263,6 +266,7 @@ function ConnectionForm({ api, types, editing, onDone }: { api: Api; types: Conn
       const pick = (fields: Field[]) => Object.fromEntries(fields.map((f) => [f.name, valueOf(f, form)]).filter(([, v]) => v !== undefined));
       settings = pick(info.settings);
       secrets = pick(info.secrets);
+      if (editing) for (const f of info.secrets) if (form.get(clearName(f.name)) === 'on') secrets[f.name] = null;
     } catch (err) {
       setProblem(describe(err));
       return;
@@ -284,7 +288,8 @@ function ConnectionForm({ api, types, editing, onDone }: { api: Api; types: Conn
       <form class="start connection-form" aria-label={title} onSubmit={(e) => void submit(e)}>
         {editing ? (
           <p class="hint">
-            {editing.type} · version {editing.version}: saving makes version {editing.version + 1}. A secret left blank keeps its value.
+            {editing.type} · version {editing.version}: saving makes version {editing.version + 1}. A secret left blank keeps its value; an optional one
+            can be cleared.
           </p>
         ) : (
           <>
@@ -360,6 +365,7 @@ function FieldInput({ field, current }: { field: Field; current: unknown }) {
   }
   const text = shown === undefined ? '' : field.kind === 'json' ? JSON.stringify(shown) : String(shown);
   const pacing = field.name === 'perMinute';
+  const quiet = field.name === 'quietHours';
   return (
     <label>
       {label}
@@ -373,26 +379,48 @@ function FieldInput({ field, current }: { field: Field; current: unknown }) {
           placeholder={pacing ? "the channel's pacing" : undefined}
         />
       ) : (
-        <input name={field.name} type="text" required={field.required} defaultValue={text} />
+        <input
+          name={field.name}
+          type="text"
+          required={field.required}
+          defaultValue={text}
+          placeholder={quiet ? '{"start": "21:00", "end": "08:00", "timeZone": "Europe/Berlin"}' : undefined}
+        />
       )}
       {pacing && <span class="hint">sends a minute on this connection's own budget (0: unpaced); empty: the channel's pacing</span>}
+      {quiet && <span class="hint">a daily window, in that zone, during which sends through this connection wait; empty: none</span>}
     </label>
   );
 }
 
+/**
+ * A secret's input, never filled in. On update, one that is set is kept when
+ * left blank; an optional one that is set can be cleared instead (its input
+ * then disabled, so nothing typed is sent).
+ */
 function SecretInput({ field, state }: { field: Field; state: Connection['secrets'][string] | undefined }) {
   const keeps = state?.set === true;
+  const [clearing, setClearing] = useState(false);
+  const placeholder = clearing
+    ? 'cleared when saved'
+    : keeps
+      ? `set (${state.fingerprint}): leave blank to keep`
+      : field.kind === 'json'
+        ? 'JSON, e.g. {"X-Token": "…"}'
+        : '';
   return (
-    <label>
-      {field.name}
-      {field.required && !keeps ? ' (required)' : ''}
-      <input
-        name={field.name}
-        type="password"
-        autoComplete="off"
-        required={field.required && !keeps}
-        placeholder={keeps ? `set (${state.fingerprint}): leave blank to keep` : field.kind === 'json' ? 'JSON, e.g. {"X-Token": "…"}' : ''}
-      />
-    </label>
+    <>
+      <label>
+        {field.name}
+        {field.required && !keeps ? ' (required)' : ''}
+        <input name={field.name} type="password" autoComplete="off" required={field.required && !keeps} disabled={clearing} placeholder={placeholder} />
+      </label>
+      {keeps && !field.required && (
+        <label class="check">
+          <input type="checkbox" name={clearName(field.name)} checked={clearing} onChange={(e) => setClearing(e.currentTarget.checked)} />
+          Clear {field.name}
+        </label>
+      )}
+    </>
   );
 }
