@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatStatus } from '../../src/cli/deploy';
+import { formatStatus } from '../../src/cli/commands/deploy';
 import { ConfigError, loadConfig, loadTemporalSettings } from '../../src/config';
 import { parseDefinition } from '../../src/shared/definition';
 import { previousCurrent } from '../../src/temporal/deployments';

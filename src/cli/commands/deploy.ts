@@ -7,16 +7,12 @@
  * release is, which needs no gateway key and works while gateways restart.
  */
 import type { Command } from 'commander';
-import type { TemporalClient } from '../temporal/client';
-import type { DeploymentStatus } from '../temporal/deployments';
-import { table } from './format';
+import type { TemporalClient } from '../../temporal/client';
+import type { DeploymentStatus } from '../../temporal/deployments';
+import { type Cli, EXIT, fail } from '../context';
+import { table } from '../format';
 
-type Deployments = typeof import('../temporal/deployments');
-
-/** Exit codes, as the rest of the CLI uses them. */
-const EXIT = { refused: 1, usage: 2, unreachable: 3 } as const;
-
-type Print = <T>(value: T, human: (v: T) => string) => void;
+type Deployments = typeof import('../../temporal/deployments');
 
 /** The status as the CLI prints it: the routing, then a line per build. */
 export function formatStatus(s: DeploymentStatus): string {
@@ -34,7 +30,7 @@ export function formatStatus(s: DeploymentStatus): string {
 }
 
 /** Adds the `deploy` commands to the CLI. */
-export function deployCommands(program: Command, print: Print): void {
+export function deployCommands(program: Command, { out: print }: Cli): void {
   const deploy = program
     .command('deploy')
     .description('builds of the worker (Worker Versioning), over Temporal with the workers\' TEMPORAL_* settings: status, ramp, promote, rollback')
@@ -44,9 +40,9 @@ export function deployCommands(program: Command, print: Print): void {
     // Loaded only when a deploy command runs: every other command of the CLI starts without the
     // Temporal client and the configuration's schema (half a second a start).
     const [{ ConfigError, loadTemporalSettings }, { connectTemporal, isTemporalUnavailable }, deployments] = await Promise.all([
-      import('../config'),
-      import('../temporal/client'),
-      import('../temporal/deployments'),
+      import('../../config'),
+      import('../../temporal/client'),
+      import('../../temporal/deployments'),
     ]);
     let settings;
     try {
@@ -119,9 +115,4 @@ export function deployCommands(program: Command, print: Print): void {
         );
       }),
     );
-}
-
-function fail(message: string, code: number): void {
-  process.stderr.write(`wfa: ${message}\n`);
-  process.exitCode = code;
 }
