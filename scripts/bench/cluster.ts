@@ -36,7 +36,8 @@ import {
   startTemporalServer,
   TEMPORAL_SERVER_VERSION,
 } from '../lib/temporal-server';
-import { type Benchmark, install, interpreterVariant } from './benchmarks';
+import type { Benchmark } from './benchmarks';
+import { install, interpreterVariant } from './workload';
 import type { BenchEnv } from './env';
 import { machineBusyMs, pool, processCpuMs, processGroupCpuMs, rotate, type Timed, type Variant } from './measure';
 import { fromRounds, median, PAIRED_NOTE, quantile, type Row, type Table } from './stats';

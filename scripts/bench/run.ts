@@ -14,7 +14,8 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { promisify } from 'node:util';
-import { BENCHMARKS, type Benchmark, type Outcome, type RunOptions, SIZES } from './benchmarks';
+import { BENCHMARKS, type Benchmark, type Outcome, type RunOptions } from './benchmarks';
+import { SIZES } from './workload';
 import { type BenchEnv, SERVER_SETUPS, startBenchEnv } from './env';
 import { formatMarkdown, formatText } from './stats';
 
