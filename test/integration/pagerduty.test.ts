@@ -4,12 +4,15 @@
  * it; the delivery ledger keeps a repeated send from sending twice; the
  * routing key reaches the stand-in and nothing else (history, mirror, ledger,
  * outputs, errors); without a routing key the event goes to the dev outbox.
+ * The incident-alert template pages through it, beside its Slack posts and
+ * email, and escalates by email even when PagerDuty refuses the page.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
-import { type HttpSink, type RecordedRequest, startHttpSink } from '../../scripts/lib/sinks';
+import { type HttpSink, type RecordedRequest, type SmtpSink, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { isOutboxResult } from '../../src/shared/run';
+import { loadTemplates } from '../../src/templates';
 import { createHarness, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
 
@@ -17,6 +20,8 @@ const ROUTING_KEY = 'R0UT1NGKEYpd7f3a91c2';
 
 let h: Harness;
 let pagerduty: HttpSink;
+let slack: HttpSink;
+let smtp: SmtpSink;
 let activities: ReturnType<typeof createActivities>;
 
 /** What the stand-in knows of each incident, by dedup key. */
@@ -36,8 +41,18 @@ function eventsApi(req: RecordedRequest) {
 }
 
 beforeAll(async () => {
-  pagerduty = await startHttpSink();
-  h = await createHarness({ env: { PAGERDUTY_ROUTING_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: `${pagerduty.url}/v2/enqueue` } });
+  [pagerduty, slack, smtp] = await Promise.all([startHttpSink(), startHttpSink(), startSmtpSink()]);
+  h = await createHarness({
+    env: {
+      PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
+      PAGERDUTY_EVENTS_URL: `${pagerduty.url}/v2/enqueue`,
+      // For the template's other steps.
+      SLACK_WEBHOOK_URL: `${slack.url}/slack-webhook`,
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp.port),
+      SMTP_FROM: 'automation@example.test',
+    },
+  });
   activities = createActivities({ config: h.config, db: h.db });
 });
 
@@ -48,7 +63,7 @@ beforeEach(() => {
 
 afterAll(async () => {
   await h?.close();
-  await pagerduty?.close();
+  await Promise.all([pagerduty?.close(), slack?.close(), smtp?.close()]);
 });
 
 const key = () => `wf-${randomUUID()}/page`;
@@ -161,5 +176,68 @@ describe('the sendPagerDuty activity', () => {
       message: expect.stringContaining('set PAGERDUTY_ROUTING_KEY'),
     });
     expect(pagerduty.requests).toHaveLength(0);
+  });
+});
+
+describe('the incident-alert template', () => {
+  async function runTemplate(triggerData: Record<string, unknown>) {
+    const template = (await loadTemplates()).find((t) => t.key === 'incident-alert')!;
+    const created = await h.api('POST', '/api/workflows', { ...template.definition, key: `incident-alert-${randomUUID().slice(0, 8)}` });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${created.body.id}/execute`, { triggerData: { ...template.exampleTriggerData, ...triggerData } });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    const result = await h.client.workflow.getHandle(started.body.workflowId).result();
+    const posts = slack.requests.map((r) => (r.json as { text: string }).text);
+    slack.requests.length = 0;
+    return { result, posts };
+  }
+
+  it('pages the stand-in for a high-severity incident, keyed by its incident id, beside its Slack posts and email', async () => {
+    const incidentId = `INC-${randomUUID().slice(0, 8)}`;
+    const { result, posts } = await runTemplate({ incidentId });
+    expect(result.status).toBe('SUCCESS');
+    expect(pagerduty.requests.map((r) => r.json)).toEqual([
+      {
+        routing_key: ROUTING_KEY,
+        event_action: 'trigger',
+        dedup_key: incidentId,
+        payload: {
+          summary: `[HIGH] ${incidentId}: Checkout API error rate above 5%`,
+          source: 'checkout-api',
+          severity: 'critical',
+          custom_details: {
+            severity: 'high',
+            summary: '5xx responses on POST /checkout rose to 7.3% over the last 10 minutes.',
+            startedAt: '2026-03-09T14:05:00Z',
+            dashboardUrl: 'https://status.example.com/incidents/INC-2217',
+          },
+        },
+      },
+    ]);
+    expect(incidents.get(incidentId)).toEqual({ status: 'triggered', summary: `[HIGH] ${incidentId}: Checkout API error rate above 5%` });
+    expect(posts).toHaveLength(2);
+    expect(posts[1]).toBe(`:rotating_light: ${incidentId} escalated to PagerDuty and by email to oncall-payments@example.com.`);
+    expect(smtp.messages.filter((m) => m.raw.includes(incidentId)).map((m) => m.to)).toEqual([['oncall-payments@example.com', 'eng-leads@example.com']]);
+
+    // The same incident alerted again adds to the open incident: the dedup key is the incident's id.
+    await runTemplate({ incidentId });
+    expect(pagerduty.requests.map((r) => (r.json as { dedup_key: string }).dedup_key)).toEqual([incidentId, incidentId]);
+  });
+
+  it('escalates by email even when PagerDuty refuses the page, and says it did not page', async () => {
+    pagerduty.respond = () => ({ status: 400, body: { status: 'invalid event', message: 'Event object is invalid' } });
+    const incidentId = `INC-${randomUUID().slice(0, 8)}`;
+    const { result, posts } = await runTemplate({ incidentId, severity: 'critical' });
+    expect(result.status).toBe('SUCCESS');
+    expect(pagerduty.requests).toHaveLength(1);
+    expect(posts[1]).toBe(`:rotating_light: ${incidentId} escalated by email to oncall-payments@example.com.`);
+    expect(smtp.messages.filter((m) => m.raw.includes(incidentId))).toHaveLength(1);
+  });
+
+  it('pages no one for a low-severity incident', async () => {
+    const { result, posts } = await runTemplate({ incidentId: `INC-${randomUUID().slice(0, 8)}`, severity: 'low' });
+    expect(result.status).toBe('SUCCESS');
+    expect(pagerduty.requests).toHaveLength(0);
+    expect(posts).toHaveLength(1);
   });
 });

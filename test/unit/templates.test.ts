@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sendEmailInput } from '../../channels/email/sender';
+import { sendPagerDutyInput } from '../../channels/pagerduty/schema';
 import { sendSlackInput } from '../../channels/slack/sender';
 import { allSteps, parseDefinition, type Definition, type Step } from '../../src/shared/definition';
 import { parseDuration } from '../../src/shared/duration';
@@ -95,7 +96,7 @@ async function dryRun(definition: Definition, triggerData: Record<string, unknow
       definition: { id: 'dry-run', key: definition.key, name: definition.name, version: 1 },
     },
   };
-  const delivered: { type: 'email' | 'slack'; id: string; payload: Record<string, unknown> }[] = [];
+  const delivered: { type: 'email' | 'slack' | 'pagerduty'; id: string; payload: Record<string, unknown> }[] = [];
   const run = async (steps: Step[]): Promise<void> => {
     for (const step of steps) {
       if (step.if !== undefined && !isTruthy(await evaluateExpression(step.if, scope))) {
@@ -139,6 +140,16 @@ async function dryRun(definition: Definition, triggerData: Record<string, unknow
           output = { mode: 'webhook' };
           break;
         }
+        case 'pagerduty': {
+          const { action, dedupKey, summary, source, severity, customDetails } = step;
+          const rendered = (await renderDeep({ action, dedupKey, summary, source, severity, customDetails }, scope)) as Record<string, unknown>;
+          const payload = { deliveryKey: `dry-run:${step.id}`, ...rendered };
+          const check = sendPagerDutyInput.safeParse(payload);
+          expect(check.success, `pagerduty step ${step.id}: ${check.error?.message}`).toBe(true);
+          delivered.push({ type: 'pagerduty', id: step.id, payload });
+          output = { action, dedupKey: rendered.dedupKey ?? payload.deliveryKey, status: 'success' };
+          break;
+        }
       }
       scope.steps[step.id] = { output, status: 'COMPLETED' };
     }
@@ -158,6 +169,25 @@ describe('template catalogue', () => {
     expect(welcome, 'templates/welcome-email.json is missing').toBeDefined();
     const steps = allSteps(parsed(welcome!.file).steps);
     expect(steps.map((s) => s.type).sort()).toEqual(['email', 'slack']);
+  });
+
+  it('has the incident alert page PagerDuty for a high or critical incident, one incident per incident id', async () => {
+    const incident = files.find((f) => f.fileName === 'incident-alert.json');
+    expect(incident, 'templates/incident-alert.json is missing').toBeDefined();
+    const definition = parsed(incident!.file);
+    const high = await dryRun(definition, incident!.file.exampleTriggerData);
+    expect(high.map((d) => `${d.type}:${d.id}`)).toEqual(['slack:postAlert', 'pagerduty:pagePagerDuty', 'email:pageOnCall', 'slack:confirmEscalation']);
+    expect(high[1]!.payload).toMatchObject({
+      action: 'trigger',
+      dedupKey: 'INC-2217',
+      summary: '[HIGH] INC-2217: Checkout API error rate above 5%',
+      source: 'checkout-api',
+      severity: 'critical',
+      customDetails: { severity: 'high', dashboardUrl: 'https://status.example.com/incidents/INC-2217' },
+    });
+    expect(high[3]!.payload.text).toBe(':rotating_light: INC-2217 escalated to PagerDuty and by email to oncall-payments@example.com.');
+    const low = await dryRun(definition, { ...incident!.file.exampleTriggerData, severity: 'low' });
+    expect(low.map((d) => d.type)).toEqual(['slack']);
   });
 
   describe.each(files)('$fileName', ({ fileName, file }) => {
