@@ -22,6 +22,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { OUTBOX_DELIVERY_STATUS } from '../src/shared/run';
 import { successRate } from '../src/shared/success-rate';
+import type { DeliveryGrouping } from '../src/shared/reports';
 import type { Database, ReportRunsDailyTable } from './schema';
 import { isDatabaseUnavailable } from './client';
 
@@ -339,7 +340,7 @@ export interface DeliveryRow {
 
 export interface DeliveryFilter extends Omit<ReportFilter, 'definitionId'> {
   /** Rows per channel (the default), or per channel × connection. */
-  by?: 'channel' | 'connection' | undefined;
+  by?: DeliveryGrouping | undefined;
   /** Only the deliveries through this connection. */
   connection?: string | undefined;
 }

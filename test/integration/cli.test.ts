@@ -2,7 +2,8 @@
  * The admin CLI end to end (`npm run cli`, src/cli/main.ts), as its own
  * process against a real gateway, worker and Temporal dev server: definitions
  * from a file, a run started and followed, a failed run's bulk reset from dry
- * run to a finished batch, keys, the audit log, and its exit codes.
+ * run to a finished batch, the reports (deliveries per connection among them),
+ * keys, the audit log, and its exit codes.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,17 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshReports } from '../../db/reports';
-import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
+import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { runTimeout } from '../support/timeouts';
 
 let h: Harness;
 let peer: HttpSink;
 let peerDown = true;
+/** The mail server of the `cli-mail` connection. */
+let mail: SmtpSink;
 let dir: string;
 
 beforeAll(async () => {
   peer = await startHttpSink();
+  mail = await startSmtpSink();
   peer.respond = () => (peerDown ? { status: 400, body: { error: 'not yet' } } : { status: 200, body: { ok: true } });
   h = await createHarness({ env: { HTTP_ALLOWED_HOSTS: '127.0.0.1', CONNECTION_KEYS: `cli:${Buffer.alloc(32, 5).toString('base64')}` } });
   dir = await mkdtemp(join(tmpdir(), 'wfa-cli-'));
@@ -29,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
   await peer?.close();
+  await mail?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -152,6 +157,35 @@ describe('the admin CLI', { timeout: CLI_TEST_TIMEOUT }, () => {
     expect(JSON.parse(summary.stdout)).toMatchObject({ definition: 'cli-signoff', runs: 1, succeeded: 1, successRate: 1 });
     expect((await wfa(['reports', 'steps'])).stdout).toMatch(/cli-sync\s+push\s+http\s+\d+\s+3/);
     expect((await wfa(['reports', 'deliveries', '--from', 'soon'])).code).toBe(1);
+  });
+
+  it("reports deliveries per connection, and only those through one, with the API's report", async () => {
+    const connection = join(dir, 'mail-connection.json');
+    await writeFile(connection, JSON.stringify({ name: 'cli-mail', type: 'smtp', settings: { host: '127.0.0.1', port: mail.port, from: 'ops@example.test' } }));
+    expect((await wfa(['connections', 'apply', connection])).code).toBe(0);
+    const file = join(dir, 'mail.json');
+    await writeFile(
+      file,
+      JSON.stringify({ key: 'cli-mail', name: 'Mail', steps: [{ id: 'send', type: 'email', connection: 'cli-mail', to: 'ada@example.test', subject: 'Hello', text: 'hi' }] }),
+    );
+    expect((await wfa(['definitions', 'apply', file])).code).toBe(0);
+    const sent = await wfa(['runs', 'start', 'cli-mail', '--follow']);
+    expect(sent.code, sent.stdout + sent.stderr).toBe(0);
+    expect(mail.messages).toHaveLength(1);
+    await refreshReports(h.db);
+
+    const today = new Date().toISOString().slice(0, 10);
+    const byConnection = await wfa(['reports', 'deliveries', '--by', 'connection']);
+    expect(byConnection.code, byConnection.stderr).toBe(0);
+    expect(byConnection.stdout.split('\n')[1]).toMatch(/^day\s+channel\s+connection\s+status\s+deliveries\s+attempts$/);
+    expect(byConnection.stdout).toMatch(new RegExp(`^${today}\\s+email\\s+cli-mail\\s+SENT\\s+1\\s+1$`, 'm'));
+    const one = await wfa(['--json', 'reports', 'deliveries', '--connection', 'cli-mail']);
+    expect(JSON.parse(one.stdout).items).toEqual([{ day: today, channel: 'email', connection: 'cli-mail', status: 'SENT', deliveries: 1, attempts: 1 }]);
+    // Per channel, as before: no connection column.
+    expect((await wfa(['reports', 'deliveries'])).stdout.split('\n')[1]).toMatch(/^day\s+channel\s+status\s+deliveries\s+attempts$/);
+    const badGrouping = await wfa(['reports', 'deliveries', '--by', 'definition']);
+    expect(badGrouping.code).toBe(2);
+    expect(badGrouping.stderr).toContain("argument 'definition' is invalid");
   });
 
   it('creates, lists and revokes keys, and acts with the role of the key it is given', async () => {

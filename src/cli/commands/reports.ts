@@ -1,5 +1,6 @@
 /** `wfa reports …`: the report rollups as tables. */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { DELIVERY_GROUPINGS } from '../../shared/reports';
 import type { Cli } from '../context';
 import { fields, table } from '../format';
 
@@ -70,10 +71,23 @@ export function reportCommands(program: Command, { api, out }: Cli): void {
     );
   });
 
-  reportCommand('deliveries', 'deliveries per day, channel and ledger status', false).action(async (o: ReportOptions) => {
-    const r = await api().get('/api/reports/deliveries', { ...o });
-    out(r, (v) => [range(v), table(['day', 'channel', 'status', 'deliveries', 'attempts'], v.items.map((d: any) => [d.day, d.channel, d.status, d.deliveries, d.attempts]))].join('\n'));
-  });
+  reportCommand('deliveries', 'deliveries per day, channel (or connection) and ledger status', false)
+    .addOption(new Option('--by <grouping>', 'a row per channel (by default), or per channel and connection').choices(DELIVERY_GROUPINGS))
+    .option('--connection <name>', 'only the deliveries through this connection')
+    .action(async (o: ReportOptions & { by?: string; connection?: string }) => {
+      const r = await api().get('/api/reports/deliveries', { ...o });
+      out(r, (v) => {
+        // Rows name their connection when the API groups or filters by it.
+        const perConnection = v.items.some((d: any) => d.connection !== undefined);
+        return [
+          range(v),
+          table(
+            ['day', 'channel', ...(perConnection ? ['connection'] : []), 'status', 'deliveries', 'attempts'],
+            v.items.map((d: any) => [d.day, d.channel, ...(perConnection ? [d.connection ?? ENVIRONMENT] : []), d.status, d.deliveries, d.attempts]),
+          ),
+        ].join('\n');
+      });
+    });
 }
 
 interface ReportOptions {
@@ -84,3 +98,6 @@ interface ReportOptions {
 
 const rate = (r: number | null) => (r === null ? null : `${(r * 100).toFixed(1)}%`);
 const range = (r: any) => `${r.from} to ${r.to}${r.definition ? `, ${r.definition}` : ''}; as of ${r.asOf ?? 'never (no rollup pass yet)'}`;
+
+/** What the deliveries report shows for a channel's settings from the environment (a connection's name has no parentheses). */
+const ENVIRONMENT = '(environment)';

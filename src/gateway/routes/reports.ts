@@ -12,6 +12,7 @@ import { dailyReport, deliveriesReport, type ReportFilter, reportsAsOf, stepsRep
 import type { GatewayDeps } from '../context';
 import { declaredRouter } from '../declared-router';
 import { named, type Operations, time } from '../operations';
+import { DELIVERY_GROUPINGS } from '../../shared/reports';
 import { HttpProblem } from '../problem';
 import { parseRequest, wholeNumber } from '../validate';
 
@@ -44,7 +45,7 @@ export const deliveriesReportQuery = reportQuery
   .omit({ definition: true })
   .extend({
     /** A row per channel, or per channel × connection. @default 'channel' */
-    by: z.enum(['channel', 'connection'], { error: 'must be channel or connection' }).default('channel'),
+    by: z.enum(DELIVERY_GROUPINGS, { error: `must be ${DELIVERY_GROUPINGS.join(' or ')}` }).default('channel'),
     /** Only the deliveries through this connection (its rows name it). */
     connection: z.string().regex(CONNECTION_NAME, 'must be a connection name').optional(),
   })
