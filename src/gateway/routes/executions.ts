@@ -61,37 +61,56 @@ const executionLogSchema = named(
   }),
 );
 
-export function publicExecution(row: ExecutionRow) {
+/** A run as the API answers it: the type of the schema the document states. */
+export type Execution = z.infer<typeof executionSchema>;
+
+/** The row's status as the document states it; a status the document lacks fails the answer instead of reaching the caller. */
+function statusOf(row: ExecutionRow): Execution['status'] {
+  if (!isExecutionStatus(row.status)) throw new Error(`execution ${row.id} has the status "${row.status}", which the API does not describe`);
+  return row.status;
+}
+
+export function publicExecution(row: ExecutionRow): Execution {
   return {
     id: row.id,
     workflowId: row.workflow_id,
     runId: row.run_id,
     definitionId: row.definition_id,
     definitionVersion: row.definition_version,
-    status: row.status,
+    status: statusOf(row),
     triggerType: row.trigger_type,
     templateKey: row.template_key,
     category: row.category,
     currentStep: row.current_step,
     error: row.error,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
+    startedAt: row.started_at.toISOString(),
+    finishedAt: row.finished_at?.toISOString() ?? null,
     durationMs: row.duration_ms,
     replayOf: row.replay_of,
   };
 }
 
-export function publicLog(row: ExecutionLogRow) {
+/** A step event as the API answers it: the type of the schema the document states. */
+export type ExecutionLog = z.infer<typeof executionLogSchema>;
+
+/** The row's event as the document states it; an event the document lacks fails the answer instead of reaching the caller. */
+function eventOf(row: ExecutionLogRow): ExecutionLog['event'] {
+  const known = STEP_EVENTS.find((event) => event === row.event);
+  if (known === undefined) throw new Error(`a log row of execution ${row.execution_id} has the event "${row.event}", which the API does not describe`);
+  return known;
+}
+
+export function publicLog(row: ExecutionLogRow): ExecutionLog {
   return {
     stepPath: row.step_path,
     stepId: row.step_id,
     stepType: row.step_type,
-    event: row.event,
+    event: eventOf(row),
     attempt: row.attempt,
     message: row.message,
     output: row.output,
     error: row.error,
-    timestamp: row.timestamp,
+    timestamp: row.timestamp.toISOString(),
   };
 }
 

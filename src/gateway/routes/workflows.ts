@@ -223,7 +223,17 @@ export const workflowOperations = {
 
 } satisfies Operations;
 
-export function publicDefinition(row: DefinitionRow) {
+/** A definition as the API answers it: the type of the schema the document states. */
+export type DefinitionSummary = z.infer<typeof definitionSummarySchema>;
+
+/** The row's trigger type as the document states it; a type the document lacks fails the answer instead of reaching the caller. */
+function triggerTypeOf(value: string): DefinitionSummary['triggerType'] {
+  const known = definitionSummarySchema.shape.triggerType.options.find((type) => type === value);
+  if (known === undefined) throw new Error(`a definition's trigger type is "${value}", which the API does not describe`);
+  return known;
+}
+
+export function publicDefinition(row: DefinitionRow): DefinitionSummary {
   return {
     id: row.id,
     key: row.key,
@@ -232,11 +242,11 @@ export function publicDefinition(row: DefinitionRow) {
     category: row.category,
     enabled: row.enabled,
     templateKey: row.template_key,
-    triggerType: row.trigger_type,
+    triggerType: triggerTypeOf(row.trigger_type),
     version: row.current_version,
     createdBy: row.created_by,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
   };
 }
 
