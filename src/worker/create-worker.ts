@@ -16,6 +16,13 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', 
 
 type WebpackConfig = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
 
+/** The modules that import the libraries the workflow bundle loads lazily, and the shims that stand in for them there. */
+const LAZY_LIBRARY_IMPORTERS = /[\\/]src[\\/]shared[\\/](expressions|jsonata-builtins|linear-regexp)\.ts$/;
+const LAZY_LIBRARIES = {
+  jsonata$: fileURLToPath(new URL('./bundle-shims/jsonata.cjs', import.meta.url)),
+  re2js$: fileURLToPath(new URL('./bundle-shims/re2js.cjs', import.meta.url)),
+};
+
 /**
  * How every bundle of the workflow code is made (the worker's, the tests',
  * the benchmarks'): as the SDK makes it, but compiled for the Node.js the
@@ -24,6 +31,11 @@ type WebpackConfig = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>
  * every run paid for: about 5% of the worker's CPU per run in the
  * `interpreter` benchmark. Native and helper forms behave alike, and async
  * functions are native under both targets, so runs replay as they ran.
+ *
+ * JSONata and the regular-expression engine are loaded by the expression
+ * modules at their first use rather than with the bundle (bundle-shims/): the
+ * sandbox loads every module again for each run, and these two were most of
+ * that load in runs that never use them.
  */
 export const WORKFLOW_BUNDLER_OPTIONS = {
   webpackConfigHook(config: WebpackConfig): WebpackConfig {
@@ -34,6 +46,8 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
     // A bundler that no longer compiles TypeScript with SWC: fail the build rather than guess.
     if (!typescript?.use.options.jsc) throw new Error('the Temporal bundler has no SWC rule for TypeScript to set the target of');
     typescript.use.options.jsc.target = 'es2022';
+    // Only the expression modules' imports are redirected: the shims' own `require` reaches the libraries.
+    config.module!.rules!.push({ test: LAZY_LIBRARY_IMPORTERS, resolve: { alias: LAZY_LIBRARIES } });
     return config;
   },
 } satisfies Pick<BundleOptions, 'webpackConfigHook'>;
