@@ -103,6 +103,16 @@ type Dated<T> = T extends string ? T | Date : T extends readonly (infer U)[] ? D
 // --- pieces the routes' answer schemas share ------------------------------------------------------
 
 /** A time as answers carry it: ISO 8601 with an offset. */
+/**
+ * `value` as one of the `values` the API document lists for a field: a stored value the
+ * document lacks fails the answer, naming `what` holds it, instead of reaching the caller.
+ */
+export function documented<const T extends string>(values: readonly T[], value: string, what: string): T {
+  const known = values.find((listed) => listed === value);
+  if (known === undefined) throw new Error(`${what} is "${value}", which the API does not describe`);
+  return known;
+}
+
 export const time = z.iso.datetime({ offset: true });
 export const uuid = z.uuid();
 

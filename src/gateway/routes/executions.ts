@@ -14,7 +14,7 @@ import { EXECUTION_STATUSES, isExecutionStatus, isTerminal, STEP_EVENTS } from '
 import type { GatewayDeps } from '../context';
 import { summarizeHistory } from '../history';
 import { declaredRouter } from '../declared-router';
-import { EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
+import { documented, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState } from '../run-updates';
 import { type RunBuild, runBuild } from '../../temporal/deployments';
@@ -64,12 +64,6 @@ const executionLogSchema = named(
 /** A run as the API answers it: the type of the schema the document states. */
 export type Execution = z.infer<typeof executionSchema>;
 
-/** The row's status as the document states it; a status the document lacks fails the answer instead of reaching the caller. */
-function statusOf(row: ExecutionRow): Execution['status'] {
-  if (!isExecutionStatus(row.status)) throw new Error(`execution ${row.id} has the status "${row.status}", which the API does not describe`);
-  return row.status;
-}
-
 export function publicExecution(row: ExecutionRow): Execution {
   return {
     id: row.id,
@@ -77,7 +71,7 @@ export function publicExecution(row: ExecutionRow): Execution {
     runId: row.run_id,
     definitionId: row.definition_id,
     definitionVersion: row.definition_version,
-    status: statusOf(row),
+    status: documented(EXECUTION_STATUSES, row.status, `the status of execution ${row.id}`),
     triggerType: row.trigger_type,
     templateKey: row.template_key,
     category: row.category,
@@ -93,19 +87,12 @@ export function publicExecution(row: ExecutionRow): Execution {
 /** A step event as the API answers it: the type of the schema the document states. */
 export type ExecutionLog = z.infer<typeof executionLogSchema>;
 
-/** The row's event as the document states it; an event the document lacks fails the answer instead of reaching the caller. */
-function eventOf(row: ExecutionLogRow): ExecutionLog['event'] {
-  const known = STEP_EVENTS.find((event) => event === row.event);
-  if (known === undefined) throw new Error(`a log row of execution ${row.execution_id} has the event "${row.event}", which the API does not describe`);
-  return known;
-}
-
 export function publicLog(row: ExecutionLogRow): ExecutionLog {
   return {
     stepPath: row.step_path,
     stepId: row.step_id,
     stepType: row.step_type,
-    event: eventOf(row),
+    event: documented(STEP_EVENTS, row.event, `the event of a log row of execution ${row.execution_id}`),
     attempt: row.attempt,
     message: row.message,
     output: row.output,

@@ -22,7 +22,7 @@ import { inputSchemaProblem } from '../../executions/input-schema';
 import { type Definition, definitionSchema, parseDefinition } from '../../shared/definition';
 import type { RouteDeps } from '../context';
 import { declaredRouter } from '../declared-router';
-import { DEFINITION_ID, LOCATION, named, type Operations, time, uuid } from '../operations';
+import { DEFINITION_ID, documented, LOCATION, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem, jsonPath } from '../problem';
 import { parseRequest, wholeNumber } from '../validate';
 
@@ -226,13 +226,6 @@ export const workflowOperations = {
 /** A definition as the API answers it: the type of the schema the document states. */
 export type DefinitionSummary = z.infer<typeof definitionSummarySchema>;
 
-/** The row's trigger type as the document states it; a type the document lacks fails the answer instead of reaching the caller. */
-function triggerTypeOf(value: string): DefinitionSummary['triggerType'] {
-  const known = definitionSummarySchema.shape.triggerType.options.find((type) => type === value);
-  if (known === undefined) throw new Error(`a definition's trigger type is "${value}", which the API does not describe`);
-  return known;
-}
-
 export function publicDefinition(row: DefinitionRow): DefinitionSummary {
   return {
     id: row.id,
@@ -242,7 +235,7 @@ export function publicDefinition(row: DefinitionRow): DefinitionSummary {
     category: row.category,
     enabled: row.enabled,
     templateKey: row.template_key,
-    triggerType: triggerTypeOf(row.trigger_type),
+    triggerType: documented(definitionSummarySchema.shape.triggerType.options, row.trigger_type, `the trigger type of definition ${row.key}`),
     version: row.current_version,
     createdBy: row.created_by,
     createdAt: row.created_at.toISOString(),
