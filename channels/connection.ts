@@ -10,7 +10,8 @@
  * reach the same sender with the same shape of settings.
  */
 import { z } from 'zod';
-import { isTimeZone, TIME_OF_DAY } from '../src/shared/quiet-hours';
+import { isTimeZone } from '../src/shared/quiet-hours';
+import { quietHoursWindow } from '../src/shared/quiet-hours-schema';
 
 export interface ConnectionTypeDeclaration<T extends string, S extends z.ZodRawShape, K extends z.ZodRawShape> {
   /** The type's name, e.g. `smtp`, as connections are created with it. */
@@ -53,14 +54,7 @@ export function defineConnectionType<const T extends string, S extends z.ZodRawS
  * wait. As a step's `quietHours` (src/shared/definition.ts), but the zone is
  * written out, never a template: a connection knows no run's data.
  */
-export const connectionQuietHours = z
-  .object({
-    start: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 21:00 or 07:30:00'),
-    end: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 08:00 or 07:30:00'),
-    timeZone: z.string().min(1).max(200).refine(isTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin or America/New_York' }),
-  })
-  .strict()
-  .refine((q) => q.start !== q.end, { message: 'start and end must differ', path: ['end'] });
+export const connectionQuietHours = quietHoursWindow(isTimeZone);
 
 /**
  * The settings every channel's connection type takes besides its own (spread

@@ -11,7 +11,8 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import { issueMessage } from './issue-messages';
-import { isTimeZone, TIME_OF_DAY } from './quiet-hours';
+import { isTimeZone } from './quiet-hours';
+import { quietHoursWindow } from './quiet-hours-schema';
 import { type Role, ROLES } from './roles';
 import { SECRET_NAME } from './step-fields';
 import { RUN_VERSIONING } from './versioning';
@@ -98,18 +99,7 @@ const notificationStepBase = {
  * (on a durable timer) instead of going out. `timeZone` may be a template,
  * e.g. `{{ input.customer.timeZone }}`; a literal zone is checked at save time.
  */
-export const quietHoursSchema = z
-  .object({
-    start: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 21:00 or 07:30:00'),
-    end: z.string().regex(TIME_OF_DAY, 'must be a time of day such as 08:00 or 07:30:00'),
-    timeZone: z
-      .string()
-      .min(1)
-      .max(200)
-      .refine((v) => v.includes('{{') || isTimeZone(v), { message: 'must be an IANA time zone such as Europe/Berlin or America/New_York' }),
-  })
-  .strict()
-  .refine((q) => q.start !== q.end, { message: 'start and end must differ', path: ['end'] });
+export const quietHoursSchema = quietHoursWindow((zone) => zone.includes('{{') || isTimeZone(zone));
 
 /** Fields of steps that send a message to a person or a channel. */
 const messageStepBase = {
