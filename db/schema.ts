@@ -94,6 +94,8 @@ export interface DeliveryTable {
   claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
   /** The connection the step sent through; null for the channel's settings from the environment. */
   connection: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The version of `connection` the send opened; null for the environment's settings, and in rows written before it was recorded. */
+  connection_version: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
