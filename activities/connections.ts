@@ -21,9 +21,25 @@ import { permanent } from './failures';
 /** The connection types of channels, each also the name of the channel's settings in the configuration. */
 export type ChannelConnectionType = Exclude<ConnectionType, 'http'>;
 
+/** The connection a send went through: its name and the version it opened, never its fields. */
+export interface ConnectionUsed {
+  name: string;
+  version: number;
+}
+
+/** A channel's settings for one send, and the connection they are of (undefined: the environment's). */
+export interface SendSettings<T extends ChannelConnectionType> {
+  settings: Config[T];
+  connection: ConnectionUsed | undefined;
+}
+
 export interface ChannelSettings {
-  /** The settings of one send of a channel whose connection type is `type`. */
-  settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<Config[T]>;
+  /**
+   * The settings of one send of a channel whose connection type is `type`,
+   * with the version of the connection they were opened from: a connection
+   * updated while the step retries is opened again, so each send names its own.
+   */
+  settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<SendSettings<T>>;
   /** An `http` connection's fields. */
   http(connection: string): Promise<HttpConnectionFields>;
   /**
@@ -50,8 +66,8 @@ export function createChannelSettings(config: Config, resolver: ConnectionResolv
     }
   };
   return {
-    async settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<Config[T]> {
-      if (connection === undefined) return config[type];
+    async settings<T extends ChannelConnectionType>(type: T, connection: string | undefined): Promise<SendSettings<T>> {
+      if (connection === undefined) return { settings: config[type], connection: undefined };
       const opened = await open(type, connection);
       const declaration = CONNECTION_TYPES[type];
       // Every field of the type is the connection's, set or not: none falls back to the environment's.
@@ -60,7 +76,8 @@ export function createChannelSettings(config: Config, resolver: ConnectionResolv
       const fields = Object.fromEntries(Object.entries(opened.fields).filter(([field]) => !Object.hasOwn(PACING_SETTINGS, field)));
       for (const field of Object.keys(PACING_SETTINGS)) delete own[field];
       // The type's fields are named and typed as the channel's settings (channels/connection.ts).
-      return Object.assign({}, config[type], own, fields) as Config[T];
+      const settings = Object.assign({}, config[type], own, fields) as Config[T];
+      return { settings, connection: { name: opened.name, version: opened.version } };
     },
     async http(connection: string): Promise<HttpConnectionFields> {
       return (await open('http', connection)).fields;

@@ -38,6 +38,7 @@ import { isDatabaseUnavailable } from '../db/client';
 import { type DeliveryOutcome, getDelivery, insertSending, reclaimDelivery, settleDelivery } from '../db/deliveries';
 import { DELIVERY_POLICIES } from '../src/shared/definition';
 import { ERROR_TYPES, type UnrecordedDelivery } from '../src/shared/run';
+import type { ConnectionUsed } from './connections';
 import { needsDatabase, permanent, transient } from './failures';
 
 export { DELIVERY_POLICIES };
@@ -64,8 +65,8 @@ export interface Delivery<T> {
   key: string;
   channel: string;
   recipient?: string | undefined;
-  /** The connection the step names, if any. */
-  connection?: string | undefined;
+  /** The connection the send goes through, by name and the version opened; undefined for the environment's settings. */
+  connection?: ConnectionUsed | undefined;
   policy: DeliveryPolicy;
   send(): Promise<{ result: T; providerMessageId?: string | undefined }>;
 }
@@ -162,7 +163,8 @@ export function createLedger(db: Kysely<Database>) {
       stepPath,
       recipient: d.recipient ?? null,
       claimedBy: attempt,
-      connection: d.connection ?? null,
+      connection: d.connection?.name ?? null,
+      connectionVersion: d.connection?.version ?? null,
     });
     if (fresh) return { fresh: true };
     return { fresh: false, row: await getDelivery(db, d.key) };
@@ -185,7 +187,9 @@ export function createLedger(db: Kysely<Database>) {
     setTimeout(tryOnce, delay).unref();
   }
 
-  const reclaim = (key: string, from: string, attempt: string | null) => reclaimDelivery(db, key, from, attempt);
+  // A retried send may open a newer version of its connection (updated while the step waited): the row names the one it goes through.
+  const reclaim = (d: Delivery<unknown>, from: string, attempt: string | null) =>
+    reclaimDelivery(db, d.key, from, { claimedBy: attempt, connection: d.connection?.name ?? null, connectionVersion: d.connection?.version ?? null });
   const settle = (key: string, status: 'SENT' | 'FAILED' | 'UNKNOWN', outcome: DeliveryOutcome) => settleDelivery(db, key, status, outcome);
 
   return {
@@ -210,7 +214,7 @@ export function createLedger(db: Kysely<Database>) {
               'the step is at-most-once, so it is not sent again',
           );
         }
-        if (!(await needsDatabase(`claiming the ${d.channel} delivery before it is sent`, () => reclaim(d.key, row.status, attempt)))) {
+        if (!(await needsDatabase(`claiming the ${d.channel} delivery before it is sent`, () => reclaim(d, row.status, attempt)))) {
           throw transient('DeliveryInProgress', `another attempt claimed ${d.channel} ${d.key}`);
         }
       }

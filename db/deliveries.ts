@@ -16,6 +16,8 @@ export interface NewDelivery {
   claimedBy: string | null;
   /** The connection the step sends through, or null for the environment's settings. */
   connection: string | null;
+  /** The version of that connection the send opened, or null for the environment's settings. */
+  connectionVersion: number | null;
 }
 
 /** Writes the delivery as SENDING, first attempt; answers false when a row with its key is already there. */
@@ -32,6 +34,7 @@ export async function insertSending(db: Kysely<Database>, d: NewDelivery): Promi
       recipient: d.recipient,
       claimed_by: d.claimedBy,
       connection: d.connection,
+      connection_version: d.connectionVersion,
     })
     .onConflict((oc) => oc.column('delivery_key').doNothing())
     .returning('delivery_key')
@@ -43,11 +46,21 @@ export async function getDelivery(db: Kysely<Database>, key: string): Promise<De
   return db.selectFrom('deliveries').selectAll().where('delivery_key', '=', key).executeTakeFirstOrThrow();
 }
 
+/** Who sends a delivery again: the attempt claiming it, and the connection (and its version) it sends through. */
+export type Reclaim = Pick<NewDelivery, 'claimedBy' | 'connection' | 'connectionVersion'>;
+
 /** Takes the row back to SENDING for another attempt, if it still has status `from`; answers whether it did. */
-export async function reclaimDelivery(db: Kysely<Database>, key: string, from: string, claimedBy: string | null): Promise<boolean> {
+export async function reclaimDelivery(db: Kysely<Database>, key: string, from: string, by: Reclaim): Promise<boolean> {
   const res = await db
     .updateTable('deliveries')
-    .set({ status: 'SENDING', attempts: sql<number>`attempts + 1`, claimed_by: claimedBy, updated_at: sql<Date>`now()` })
+    .set({
+      status: 'SENDING',
+      attempts: sql<number>`attempts + 1`,
+      claimed_by: by.claimedBy,
+      connection: by.connection,
+      connection_version: by.connectionVersion,
+      updated_at: sql<Date>`now()`,
+    })
     .where('delivery_key', '=', key)
     .where('status', '=', from)
     .executeTakeFirst();

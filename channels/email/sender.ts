@@ -108,7 +108,7 @@ export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox
   return async function sendEmail(raw: SendEmailInput): Promise<SendEmailResult | OutboxResult> {
     parseInput(emailRecipientsInput, raw, 'email', 'InvalidRecipient');
     const input = parseInput(sendEmailInput, raw, 'email', 'ProviderRejected');
-    const smtp = await settings.settings('smtp', input.connection);
+    const { settings: smtp, connection } = await settings.settings('smtp', input.connection);
     const getTransport = () => (input.connection ? transportOf(smtp) : (environmentTransport ??= transportOf(config.smtp)));
     const { attachments: specs } = parseInput(
       z.object({ attachments: z.array(emailAttachmentInput).default([]) }),
@@ -143,7 +143,7 @@ export function createEmailSender(config: Config, ledger: Ledger, outbox: Outbox
       key: input.deliveryKey,
       channel: 'email',
       recipient: [input.to].flat().join(', '),
-      connection: input.connection,
+      connection,
       policy: input.delivery,
       send: async () => {
         const attachments: ResolvedAttachment[] = [];

@@ -49,7 +49,7 @@ export function createPagerDutySender(_config: Config, ledger: Ledger, outbox: O
         ? { payload: { summary: input.summary, source: input.source, severity: input.severity, custom_details: input.customDetails } }
         : {}),
     };
-    const pagerduty = await settings.settings('pagerduty', input.connection);
+    const { settings: pagerduty, connection } = await settings.settings('pagerduty', input.connection);
     const routingKey = pagerduty.routingKey;
     if (!routingKey) {
       return outbox.hold({
@@ -65,7 +65,7 @@ export function createPagerDutySender(_config: Config, ledger: Ledger, outbox: O
       key: input.deliveryKey,
       channel: 'pagerduty',
       recipient: dedupKey,
-      connection: input.connection,
+      connection,
       policy: input.delivery,
       send: async () => {
         const answer = parseAnswer(await postJson(pagerduty.eventsUrl, { routing_key: routingKey, ...event }, 'PagerDuty Events API'));

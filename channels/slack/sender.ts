@@ -72,7 +72,7 @@ export function createSlackSender({ slack: environment }: Config, ledger: Ledger
   return async function sendSlack(raw: SendSlackInput): Promise<SendSlackResult | OutboxResult> {
     parseInput(slackRecipientInput, raw, 'slack', 'InvalidRecipient');
     const input = parseInput(sendSlackInput, raw, 'slack', 'ProviderRejected');
-    const slack = await settings.settings('slack', input.connection);
+    const { settings: slack, connection } = await settings.settings('slack', input.connection);
     const getClient = () => (input.connection ? clientOf(slack) : (environmentClient ??= clientOf(environment)));
     const send = input.channel && slack.botToken
       ? () => postWithApi(getClient(), input.channel ?? '', input)
@@ -84,7 +84,7 @@ export function createSlackSender({ slack: environment }: Config, ledger: Ledger
         key: input.deliveryKey,
         channel: 'slack',
         recipient: input.channel ?? 'webhook',
-        connection: input.connection,
+        connection,
         policy: input.delivery,
         send: async () => {
           const result = await send();

@@ -65,7 +65,7 @@ export function createSmsSender({ twilio: environment }: Config, ledger: Ledger,
   return async function sendSms(raw: SendSmsInput): Promise<SendSmsResult | OutboxResult> {
     parseInput(smsRecipientInput, raw, 'sms', 'InvalidRecipient');
     const input = parseInput(sendSmsInput, raw, 'sms', 'ProviderRejected');
-    const settings = await channelSettings.settings('twilio', input.connection);
+    const { settings, connection } = await channelSettings.settings('twilio', input.connection);
     const getClient = () => (input.connection ? clientOf(settings) : (environmentClient ??= clientOf(environment)));
     const missing = [
       ...(settings.accountSid ? [] : ['TWILIO_ACCOUNT_SID']),
@@ -87,7 +87,7 @@ export function createSmsSender({ twilio: environment }: Config, ledger: Ledger,
       key: input.deliveryKey,
       channel: 'sms',
       recipient: input.to,
-      connection: input.connection,
+      connection,
       policy: input.delivery,
       send: async () => {
         try {

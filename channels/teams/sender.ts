@@ -42,7 +42,8 @@ export function adaptiveCardMessage(input: { title?: string | undefined; text: s
 export function createTeamsSender(_config: Config, ledger: Ledger, outbox: Outbox, settings: ChannelSettings) {
   return async function sendTeams(raw: SendTeamsInput): Promise<SendTeamsResult | OutboxResult> {
     const input = parseInput(sendTeamsInput, raw, 'teams', 'ProviderRejected');
-    const url = (await settings.settings('teams', input.connection)).webhookUrl;
+    const { settings: teams, connection } = await settings.settings('teams', input.connection);
+    const url = teams.webhookUrl;
     if (!url) {
       return outbox.hold({
         deliveryKey: input.deliveryKey,
@@ -57,7 +58,7 @@ export function createTeamsSender(_config: Config, ledger: Ledger, outbox: Outbo
       key: input.deliveryKey,
       channel: 'teams',
       recipient: 'webhook',
-      connection: input.connection,
+      connection,
       policy: input.delivery,
       send: async () => {
         await postJson(url, adaptiveCardMessage(input), 'Teams webhook');

@@ -4,10 +4,12 @@
  * sends to each, each peer getting exactly its message; a Twilio account and a
  * PagerDuty service, sent to and (Twilio) checked; an `http` step
  * refused with 401 that succeeds once its connection's token is updated
- * through the API, with no restart; canary secrets that reach their peers and
- * nothing else (history, mirror, ledger, audit log, API answers, the
- * connections table's ciphertext); the save-time check of a step's
- * connection; a delete refused while a definition names the connection;
+ * through the API, with no restart; the ledger naming the version of the
+ * connection each send went through, a rotated one's included; canary
+ * secrets that reach their peers and nothing else (history, mirror, ledger,
+ * audit log, API answers, the connections table's ciphertext); the
+ * save-time check of a step's connection; a delete refused while a
+ * definition names the connection;
  * a rotation of the master key that re-wraps every data key while runs go on.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -37,6 +39,8 @@ const CANARIES = {
   slackB: `xoxb-${canary('slackb')}`,
   oldToken: canary('oldtoken'),
   newToken: canary('newtoken'),
+  oldWebhook: canary('oldwebhook'),
+  newWebhook: canary('newwebhook'),
 };
 const ALL_CANARIES = Object.values(CANARIES);
 
@@ -115,14 +119,19 @@ describe('one run sending through six connections', () => {
       [['news@b.example.test', ['reader@b.example.test']]],
     ]);
     const posted = (req: RecordedRequest) => [req.headers.authorization, new URLSearchParams(req.body).get('channel'), new URLSearchParams(req.body).get('text')];
-    const ledger = await h.db.selectFrom('deliveries').select(['step_path', 'channel', 'connection']).where('workflow_id', '=', workflowId).orderBy('step_path').execute();
-    expect(ledger.map((d) => [d.step_path, d.channel, d.connection])).toEqual([
-      ['alert', 'email', 'mail-a'],
-      ['news', 'email', 'mail-b'],
-      ['ops', 'teams', 'ops-teams'],
-      ['sales', 'teams', 'sales-teams'],
-      ['slack-a', 'slack', 'slack-a'],
-      ['slack-b', 'slack', 'slack-b'],
+    const ledger = await h.db
+      .selectFrom('deliveries')
+      .select(['step_path', 'channel', 'connection', 'connection_version'])
+      .where('workflow_id', '=', workflowId)
+      .orderBy('step_path')
+      .execute();
+    expect(ledger.map((d) => [d.step_path, d.channel, d.connection, d.connection_version])).toEqual([
+      ['alert', 'email', 'mail-a', 1],
+      ['news', 'email', 'mail-b', 1],
+      ['ops', 'teams', 'ops-teams', 1],
+      ['sales', 'teams', 'sales-teams', 1],
+      ['slack-a', 'slack', 'slack-a', 1],
+      ['slack-b', 'slack', 'slack-b', 1],
     ]);
     expect(slack.map((sink) => sink.requests.map(posted))).toEqual([
       [[`Bearer ${CANARIES.slackA}`, 'C0OPS', 'slack a 7']],
@@ -187,6 +196,60 @@ describe('a rotated token', () => {
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(['connection.update', 'connection.create']);
     expect(audit.body.items[0].outcome.secrets.token).toEqual({ set: true, fingerprint: expect.stringMatching(/^hmac-sha256:/) });
     expectNoCanary(JSON.stringify(await readableHistory(h.client.workflow.getHandle(started.body.workflowId))), 'the history');
+  }, runTimeout({ steps: 20, extra: 30_000 }));
+
+  it('records in the ledger the version each send of a rotated connection went through', async () => {
+    // A webhook of its own, so the other tests' Teams connections and requests are not disturbed.
+    const hook = await startHttpSink();
+    try {
+      hook.respond = (req) => (req.path === `/workflows/${CANARIES.newWebhook}` ? { status: 200, body: {} } : { status: 401, body: { error: 'revoked' } });
+      const created = await h.api('POST', '/api/connections', { name: 'rotated-teams', type: 'teams', secrets: { webhookUrl: `${hook.url}/workflows/${CANARIES.oldWebhook}` } });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const saved = await h.api('POST', '/api/workflows', {
+        key: uniqueKey('rotated-teams'),
+        name: 'Rotated Teams',
+        steps: [
+          {
+            id: 'note',
+            type: 'teams',
+            connection: 'rotated-teams',
+            text: 'note {{ input.n }}',
+            retry: { maximumAttempts: 50, initialInterval: '200ms', backoffCoefficient: 1 },
+          },
+        ],
+      });
+      expect(saved.status, JSON.stringify(saved.body)).toBe(201);
+      const ledgerRow = (workflowId: string) =>
+        h.db.selectFrom('deliveries').select(['status', 'connection', 'connection_version']).where('workflow_id', '=', workflowId).executeTakeFirst();
+
+      // Version 1's webhook is refused: the step retries, each attempt opening the connection again.
+      const first = await h.api('POST', `/api/workflows/${saved.body.id}/execute`, { triggerData: { n: 1 } });
+      expect(first.status).toBe(202);
+      await eventually(async () => (hook.requests.filter((r) => r.path.endsWith(CANARIES.oldWebhook)).length >= 2 ? true : undefined), 30_000, 'two refused attempts');
+      // The row was claimed before the first request went out; its status turns between attempts.
+      expect(await ledgerRow(first.body.workflowId)).toMatchObject({ connection: 'rotated-teams', connection_version: 1 });
+
+      const updated = await h.api('PUT', '/api/connections/rotated-teams', { settings: {}, secrets: { webhookUrl: `${hook.url}/workflows/${CANARIES.newWebhook}` } });
+      expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+      expect(updated.body.version).toBe(2);
+
+      // The retry that gets through sent with version 2, and the row says so.
+      await h.client.workflow.getHandle(first.body.workflowId).result();
+      expect(await ledgerRow(first.body.workflowId)).toEqual({ status: 'SENT', connection: 'rotated-teams', connection_version: 2 });
+
+      // So does the next run's first send.
+      const second = await h.api('POST', `/api/workflows/${saved.body.id}/execute`, { triggerData: { n: 2 } });
+      expect(second.status).toBe(202);
+      await h.client.workflow.getHandle(second.body.workflowId).result();
+      expect(await ledgerRow(second.body.workflowId)).toEqual({ status: 'SENT', connection: 'rotated-teams', connection_version: 2 });
+      expect(hook.requests.filter((r) => r.path.endsWith(CANARIES.newWebhook)).map((r) => (r.json as { text?: string }).text)).toEqual(['note 1', 'note 2']);
+
+      const history = await readableHistory(h.client.workflow.getHandle(first.body.workflowId));
+      expectNoCanary(history, 'the history');
+      expectNoCanary(JSON.stringify(await h.db.selectFrom('deliveries').selectAll().execute()), 'table deliveries');
+    } finally {
+      await hook.close();
+    }
   }, runTimeout({ steps: 20, extra: 30_000 }));
 
   it('refuses a URL outside the connection base URL, its credentials unsent', async () => {
