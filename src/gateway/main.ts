@@ -10,7 +10,7 @@ import { createRateLimitRedis } from './rate-limit-store';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'gateway');
-if (initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentry is on');
+if (await initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentry is on');
 
 async function main(): Promise<void> {
   const db = createDb({ url: config.database.url, poolMax: config.database.poolMax, logger });

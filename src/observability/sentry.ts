@@ -9,9 +9,10 @@
  * So is the value of every query parameter named like a credential (`key`,
  * `api_key`, `token`, `signature`, …; see `isCredentialParam` in logger.ts)
  * in URLs and query strings anywhere in an event or breadcrumb.
- * Without a DSN every function here does nothing.
+ * Without a DSN every function here does nothing, and Sentry's SDK is not
+ * even loaded (it is a tenth of a second of a process's start).
  */
-import * as Sentry from '@sentry/node';
+import type * as SentrySdk from '@sentry/node';
 import type { Config } from '../config';
 import { redactQueryCredentials } from '../logger';
 
@@ -86,7 +87,7 @@ export function scrubValue<T>(value: T, secrets: readonly string[], seen = new W
 }
 
 /** The event as it may leave: no credential headers, no body or cookies, no secret anywhere. */
-export function scrubEvent<E extends Sentry.Event>(event: E, secrets: readonly string[]): E {
+export function scrubEvent<E extends SentrySdk.Event>(event: E, secrets: readonly string[]): E {
   if (event.request) {
     const { headers, cookies: _cookies, data: _body, query_string: query, ...request } = event.request;
     event.request = {
@@ -102,7 +103,7 @@ export function scrubEvent<E extends Sentry.Event>(event: E, secrets: readonly s
 }
 
 /** Sentry's options for a process with this configuration. */
-function sentryOptions(config: Config, dsn: string, service: string): Sentry.NodeOptions {
+function sentryOptions(Sentry: typeof SentrySdk, config: Config, dsn: string, service: string): SentrySdk.NodeOptions {
   const secrets = secretsToScrub(config);
   return {
     dsn,
@@ -138,11 +139,15 @@ function sentryOptions(config: Config, dsn: string, service: string): Sentry.Nod
  * Starts error reporting for this process when SENTRY_DSN is set; says
  * whether it did. Call it once, first thing in an entry point.
  */
-export function initErrorReporting(config: Config, service: 'gateway' | 'worker'): boolean {
+export async function initErrorReporting(config: Config, service: 'gateway' | 'worker'): Promise<boolean> {
   if (!config.sentryDsn) return false;
-  Sentry.init(sentryOptions(config, config.sentryDsn, service));
+  sentry = await import('@sentry/node');
+  sentry.init(sentryOptions(sentry, config, config.sentryDsn, service));
   return true;
 }
+
+/** Sentry's SDK, once error reporting has started. */
+let sentry: typeof SentrySdk | undefined;
 
 export interface ErrorContext {
   /** Short, searchable values: request id, route, activity type. */
@@ -153,13 +158,13 @@ export interface ErrorContext {
 
 /** Reports an error; does nothing when error reporting is off. */
 export function reportError(err: unknown, { tags = {}, extra = {} }: ErrorContext = {}): void {
-  if (!Sentry.isInitialized()) return;
+  if (!sentry?.isInitialized()) return;
   const definedTags = Object.fromEntries(Object.entries(tags).filter((entry): entry is [string, string | number] => entry[1] !== undefined));
-  Sentry.captureException(err, { tags: definedTags, extra });
+  sentry.captureException(err, { tags: definedTags, extra });
 }
 
 /** Waits until reports are sent, at most `timeoutMs`; true when all were. */
 export async function flushErrorReports(timeoutMs = 2_000): Promise<boolean> {
-  if (!Sentry.isInitialized()) return true;
-  return Sentry.flush(timeoutMs);
+  if (!sentry?.isInitialized()) return true;
+  return sentry.flush(timeoutMs);
 }

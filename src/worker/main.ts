@@ -16,7 +16,7 @@ import { becomeCurrentIfFirst, workerVersion } from './versioning';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'worker');
-if (initErrorReporting(config, 'worker')) logger.info('error reporting to Sentry is on');
+if (await initErrorReporting(config, 'worker')) logger.info('error reporting to Sentry is on');
 installRuntime(logger, { metricsAddress: config.workerMetricsAddress });
 if (config.workerMetricsAddress) logger.info({ address: config.workerMetricsAddress }, 'Temporal SDK metrics served for Prometheus at /metrics');
 

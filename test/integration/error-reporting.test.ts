@@ -61,7 +61,7 @@ beforeAll(async () => {
 
   h = await createHarness({ env: { ...SECRETS, SENTRY_DSN: dsn }, worker: false });
   // As the entry points do, from the same configuration.
-  expect(initErrorReporting(h.config, 'gateway')).toBe(true);
+  expect(await initErrorReporting(h.config, 'gateway')).toBe(true);
   const res = await h.api('POST', '/api/workflows', { key: 'reported', name: 'Reported', category: 'tests', steps: [{ id: 'only', type: 'set', values: { x: 1 } }] });
   expect(res.status).toBe(201);
 });

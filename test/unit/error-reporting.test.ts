@@ -93,9 +93,9 @@ describe('scrubEvent', () => {
 });
 
 describe('without SENTRY_DSN', () => {
-  it('starts nothing and reports nothing', () => {
+  it('starts nothing and reports nothing', async () => {
     const plain = loadConfig({ DATABASE_URL: 'postgres://x@127.0.0.1:1/x' });
-    expect(initErrorReporting(plain, 'gateway')).toBe(false);
+    expect(await initErrorReporting(plain, 'gateway')).toBe(false);
     expect(Sentry.isInitialized()).toBe(false);
     expect(() => reportError(new Error('nobody hears this'))).not.toThrow();
   });
