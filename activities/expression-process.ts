@@ -11,8 +11,9 @@ import { type ChildProcess, fork, spawn, type StdioOptions } from 'node:child_pr
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setPriority } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { EvaluationAnswer, EvaluationRequest } from './expression-child';
+import { COMPILED, entryFile } from '../src/paths';
 
 /** Largest heap of the child, in MB: an expression that builds more fails, and the worker keeps its memory. */
 export const EXPRESSION_PROCESS_HEAP_MB = 256;
@@ -37,9 +38,9 @@ export const EXPRESSION_PROCESS_PRIORITY = 10;
 export const EXPRESSION_PROCESS_CPU_SHARE = 0.5;
 const PACE_PERIOD_MS = 40;
 
-const CHILD = fileURLToPath(new URL('./expression-child.ts', import.meta.url));
-/** The child is TypeScript, like the worker: it runs through the same loader. */
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** The child runs as the worker does: compiled (dist/node), or its TypeScript through tsx's loader. */
+const CHILD = entryFile('activities/expression-child.ts');
+const LOADER = COMPILED ? [] : ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
 /** `nice` of coreutils or BusyBox, where there is one. */
 const NICE = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
@@ -157,7 +158,7 @@ export class ExpressionProcess {
 
   private started(): ChildProcess {
     if (this.child) return this.child;
-    const node = ['--import', TSX, `--max-old-space-size=${this.heapMb}`];
+    const node = [...LOADER, `--max-old-space-size=${this.heapMb}`];
     const options = {
       // Its standard error is kept for the message of a crash, not written to the worker's log (V8 writes pages there at its heap limit).
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'] as StdioOptions,

@@ -3,13 +3,13 @@
  * example trigger data. Seeding installs them as definitions.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type Definition, parseDefinition } from './shared/definition';
 import { jsonPath } from './shared/json-path';
+import { fromRoot } from './paths';
 
-export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
+export const TEMPLATES_DIR = fromRoot('templates');
 
 const templateFile = z.object({
   template: z.object({

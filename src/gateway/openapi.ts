@@ -11,8 +11,9 @@
  * by every route is here: the problem shape, the steps of the definition
  * language, the security schemes and what reaching a route may answer.
  */
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { fromRoot } from '../paths';
 import { STEP_SCHEMAS, STEP_TYPES, stepSchema } from '../shared/definition';
 import { isRole } from '../shared/roles';
 import { type Answer, apiSchemas, named, type Operation, type Operations, requiredRole, TAGS } from './operations';
@@ -323,7 +324,7 @@ function operationId(key: string): string {
   return words.map((w, i) => (i === 0 ? w : w[0]!.toUpperCase() + w.slice(1))).join('');
 }
 
-const packageVersion = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+const packageVersion = (JSON.parse(readFileSync(fromRoot('package.json'), 'utf8')) as { version: string }).version;
 
 /**
  * Builds the document; `metricsRequireKey` decides whether `GET /metrics` is

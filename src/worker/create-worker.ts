@@ -1,26 +1,26 @@
 /** Builds the Temporal worker that runs the interpreter and its activities. */
-import { fileURLToPath } from 'node:url';
 import { type BundleOptions, bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createActivities } from '../../activities';
 import type { ChangeFeed } from '../../db/change-feed';
 import type { Database } from '../../db/schema';
 import type { Config } from '../config';
+import { fromRoot } from '../paths';
 import { mirrorSinks } from './mirror-sink';
 import { dataConverterFor } from '../temporal/encryption';
 import { heartbeatWhileRunning } from './heartbeat';
 import { reportUnexpectedActivityFailures } from './report-failures';
 import { workerDeploymentOptions, workerVersion } from './versioning';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = fromRoot('workflows', 'index.ts');
 
 type WebpackConfig = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
 
 /** The modules that import the libraries the workflow bundle loads lazily, and the shims that stand in for them there. */
 const LAZY_LIBRARY_IMPORTERS = /[\\/]src[\\/]shared[\\/](expressions|jsonata-builtins|linear-regexp)\.ts$/;
 const LAZY_LIBRARIES = {
-  jsonata$: fileURLToPath(new URL('./bundle-shims/jsonata.cjs', import.meta.url)),
-  re2js$: fileURLToPath(new URL('./bundle-shims/re2js.cjs', import.meta.url)),
+  jsonata$: fromRoot('src', 'worker', 'bundle-shims', 'jsonata.cjs'),
+  re2js$: fromRoot('src', 'worker', 'bundle-shims', 're2js.cjs'),
 };
 
 /**

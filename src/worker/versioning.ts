@@ -5,15 +5,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { WorkerDeploymentOptions } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import { ROOT } from '../paths';
 import { describeDeployment, isUnversioned } from '../temporal/deployments';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * The build id of this release when WORKER_BUILD_ID does not say: the package
@@ -22,7 +21,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * or two releases of one version would share a build id).
  */
 export function releaseBuildId(root = ROOT): string {
-  const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   let commit: string | undefined;
   try {
     commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' }).trim();

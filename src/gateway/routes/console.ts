@@ -6,14 +6,14 @@
  * like the API's reference page.
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler, Router } from 'express';
 import helmet from 'helmet';
 import type { Config } from '../../config';
+import { fromRoot } from '../../paths';
 import { HttpProblem } from '../problem';
 
 export const CONSOLE_PATH = '/console';
-export const CONSOLE_DIR = fileURLToPath(new URL('../../../dist/console', import.meta.url));
+export const CONSOLE_DIR = fromRoot('dist', 'console');
 
 export const CONSOLE_CSP_DIRECTIVES = {
   defaultSrc: ["'none'"],
