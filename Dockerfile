@@ -5,12 +5,13 @@
 # command (see docker-compose.yml):
 #
 #   docker run IMAGE                                          # gateway on :3000
-#   docker run IMAGE node --import tsx src/worker/main.ts     # worker
-#   docker run IMAGE node --import tsx src/cli/database.ts migrate      # migrations, then exit
+#   docker run IMAGE node dist/node/src/worker/main.js        # worker
+#   docker run IMAGE node dist/node/src/cli/database.js migrate   # migrations, then exit
 #
-# TypeScript runs through tsx, a runtime dependency; the builds are the web
-# console's static files, made in a stage of their own and copied in, and the
-# workflow bundle the workers load (WORKFLOW_BUNDLE_PATH).
+# The builds are the web console's static files, made in a stage of their own
+# and copied in; the product's processes compiled to JavaScript (dist/node,
+# `npm run build:node`), which Node starts without a TypeScript loader; and
+# the workflow bundle the workers load (WORKFLOW_BUNDLE_PATH).
 
 # The current LTS of Node.js (20 reached its end of life on 2026-04-30); `npm run test:lts`
 # runs the core integration tests on the same release (scripts/lts-node.mjs).
@@ -50,7 +51,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # Owned by root and read-only for the app user: the processes never write
-# under /app (tsx keeps its transform cache in the temp directory).
+# under /app.
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
@@ -61,10 +62,14 @@ COPY db ./db
 COPY templates ./templates
 COPY scripts ./scripts
 COPY --from=console /app/dist/console ./dist/console
-# The workflow code bundled once, with the image, from the code beside it: each
-# worker loads it instead of bundling the same code as it starts.
-RUN node --import tsx scripts/build-workflows.ts dist/workflow-bundle.js
-ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
+# The processes compiled, and the workflow code bundled, once, with the image,
+# from the code beside them: each worker loads the bundle instead of bundling
+# the same code as it starts. Stack traces point into the TypeScript
+# (--enable-source-maps, through NODE_OPTIONS so every command has it).
+RUN node --import tsx scripts/build-node.ts \
+ && node --import tsx scripts/build-workflows.ts dist/workflow-bundle.js
+ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js \
+    NODE_OPTIONS=--enable-source-maps
 # The build id workers run as under Worker Versioning (WORKER_DEPLOYMENT_NAME): there is no git in
 # the image, so give each release its own, e.g. --build-arg BUILD_ID=$(git describe --always --dirty);
 # empty, workers use the package version alone.
@@ -83,7 +88,7 @@ EXPOSE 3000
 # the gateway runs, a liveness check is declared there instead (see the
 # gateway service in docker-compose.yml).
 
-# `node --import tsx` rather than `npx tsx`: node itself is then the container's
-# main process and receives SIGTERM directly, so the gateway drains in-flight
-# requests and the worker finishes its tasks before the container stops.
-CMD ["node", "--import", "tsx", "src/gateway/main.ts"]
+# `node` itself, not npm or a wrapper: it is then the container's main process
+# and receives SIGTERM directly, so the gateway drains in-flight requests and
+# the worker finishes its tasks before the container stops.
+CMD ["node", "dist/node/src/gateway/main.js"]

@@ -20,6 +20,7 @@ import { releaseBuildId } from '../src/worker/versioning';
 import { generateCertificates } from './lib/certificates';
 import { obtainPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
+import { compileProduct } from './lib/compile';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
 import {
   ensureNamespace,
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   const apiKey = await prepareDatabase(stack, config.database.url, 'npm run cluster');
   await registerSearchAttributes(stack, config);
 
+  await compileProduct(stack.say);
   const builds = BUILDS > 1 ? await startBuilds(env, config) : [];
   if (builds.length === 0) for (let i = 1; i <= WORKERS; i++) stack.startChild(`worker-${i}`, 'src/worker/main.ts', env);
   const gateways: string[] = [];

@@ -14,6 +14,7 @@ import { loadTemplates } from '../src/templates';
 import { devWebhookSecret, signedHookLines } from './lib/dev-webhooks';
 import { obtainPostgres, type RunningPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
+import { compileProduct } from './lib/compile';
 import { catchUnconfiguredProviders, createStack, prepareDatabase, registerSearchAttributes, sampleRunLines, stackConfig } from './lib/stack';
 import { isAlive, signalGroup } from './lib/supervisor';
 import { type DevServer, startTemporal } from './lib/temporal';
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
   // The console builds while the worker and the gateway start: neither needs the other.
   say('building the web console (console/ → dist/console) while the worker and the gateway start');
   const consoleBuilt = buildConsole();
+  await compileProduct(say);
   stack.startChild('worker', 'src/worker/main.ts', env);
   stack.startChild('gateway', 'src/gateway/main.ts', env);
 

@@ -26,6 +26,7 @@ import proto from '@temporalio/proto';
 import { sql } from 'kysely';
 import type { DefinitionInput } from '../../src/shared/definition';
 import { ensureSearchAttributes } from '../../src/temporal/client';
+import { entryFile } from '../../src/paths';
 import { freePort, isPortTaken } from '../lib/ports';
 import { stopChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
@@ -110,7 +111,7 @@ async function startClusterServer(env: BenchEnv, scratch: string, say: Say): Pro
 
 /** `src/worker/main.ts` as a process of its own on `taskQueue`, started with the product's configuration variables. */
 function startWorkerProcess(env: BenchEnv, address: string, taskQueue: string): { child: ChildProcess; process: WorkerProcess } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+  const child = spawn(process.execPath, [entryFile('src/worker/main.ts', true)], {
     cwd: ROOT,
     // Six workers' pools, the server's 30 connections and the bench's own stay within the embedded
     // Postgres's max_connections (and a Postgres from DATABASE_URL at its default of 100). The two

@@ -35,6 +35,7 @@ import { interpreterStartOptions } from '../../src/executions/start';
 import { type DefinitionInput, parseDefinition } from '../../src/shared/definition';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
+import { entryFile } from '../../src/paths';
 import { freePort } from '../lib/ports';
 import { stopChild } from '../lib/supervisor';
 import { type DevServer, type Say, startTemporal } from '../lib/temporal';
@@ -104,7 +105,7 @@ interface Phase {
 function spawnProduct(entry: string, environment: Record<string, string>, onExit: (code: number | null) => void): ChildProcess {
   const profileDir = process.env.BENCH_PROFILE_DIR;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...profile, entryFile(entry, true)], {
     cwd: ROOT,
     env: { ...process.env, ...environment },
     stdio: ['ignore', 'ignore', 'inherit'],

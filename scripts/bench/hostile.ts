@@ -22,6 +22,7 @@ import { interpreterStartOptions, mirrorRow } from '../../src/executions/start';
 import type { DefinitionInput } from '../../src/shared/definition';
 import { INTERPRETER_WORKFLOW } from '../../src/shared/run';
 import { workflowIdFor } from '../../src/temporal/client';
+import { entryFile } from '../../src/paths';
 import { stopChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
 import type { Benchmark } from './benchmarks';
@@ -133,7 +134,7 @@ interface Round {
 }
 
 function startWorkerProcess(env: BenchEnv, taskQueue: string, onLine: (line: string) => void): { child: ChildProcess; stop(): Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+  const child = spawn(process.execPath, [entryFile('src/worker/main.ts', true)], {
     cwd: ROOT,
     env: {
       ...process.env,

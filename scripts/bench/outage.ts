@@ -25,6 +25,7 @@ import type { Database } from '../../db/schema';
 import { ERROR_TYPES } from '../../src/shared/run';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { type ControlledPostgres, startControlledPostgres } from '../lib/controlled-postgres';
+import { entryFile } from '../../src/paths';
 import { ensureDatabase } from '../lib/postgres';
 import { freePort } from '../lib/ports';
 import { startSmtpSink } from '../lib/sinks';
@@ -180,7 +181,7 @@ export const outage: Benchmark = {
       });
       stops.push(() => supervisor.stop());
       const startChild = (name: string, entry: string, env: NodeJS.ProcessEnv) => {
-        const child = supervisor.start(name, process.execPath, ['--import', 'tsx', entry], env);
+        const child = supervisor.start(name, process.execPath, [entryFile(entry, true)], env);
         watches.set(name, { child, firstPid: child.pid, unreachable: 0, polling: 0 });
       };
       startChild('worker-1', 'src/worker/main.ts', environment);

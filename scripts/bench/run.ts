@@ -18,6 +18,7 @@ import { BENCHMARKS, type Benchmark, type Outcome, type RunOptions } from './ben
 import { SIZES } from './workload';
 import { type BenchEnv, SERVER_SETUPS, startBenchEnv } from './env';
 import { formatMarkdown, formatText } from './stats';
+import { compileProduct } from '../lib/compile';
 
 const execFileAsync = promisify(execFile);
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -105,6 +106,8 @@ async function main(): Promise<void> {
   };
   say(`${machine.cpus} CPUs, ${machine.memoryGiB.toFixed(1)} GiB, Node.js ${machine.node}; ${machine.uptimeBefore}`);
 
+  // The product's processes run compiled, as they do in production.
+  await compileProduct(say);
   const started = Date.now();
   // Ctrl-C once the environment is up stops what it started (the dev servers run in their own process group).
   const running: { env?: BenchEnv } = {};

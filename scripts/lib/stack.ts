@@ -13,6 +13,7 @@ import { seedTemplates } from '../../db/seed';
 import { type Config, ConfigError, loadConfig } from '../../src/config';
 import { temporalConnectionOptions } from '../../src/temporal/connection-options';
 import { ensureSearchAttributes } from '../../src/temporal/client';
+import { entryFile } from '../../src/paths';
 import { loadTemplates } from '../../src/templates';
 import { isPortTaken } from './ports';
 import { type HttpSink, mailSubject, type SmtpSink, startHttpSink, startSmtpSink } from './sinks';
@@ -67,8 +68,8 @@ export function createStack(tag: string): Stack {
     },
     startChild(name, entry, env) {
       const defined = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
-      // Node with tsx's loader, not the tsx wrapper: no second process to outlive the first.
-      return supervisor.start(name, process.execPath, ['--import', 'tsx', entry], defined);
+      // Node itself on the compiled entry point (compile() first): one process, no loader, nothing to outlive it.
+      return supervisor.start(name, process.execPath, ['--enable-source-maps', entryFile(entry, true)], defined);
     },
     async waitForHealthy(apiUrl, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;

@@ -14,6 +14,7 @@ import type { ApiKeyRole } from '../../db/schema';
 import { signStandardWebhook } from '../../src/gateway/webhook-signature';
 import { REDACT_PATHS } from '../../src/logger';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { productCommand } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
 
 const ALLOWED_ORIGIN = 'https://console.example.test';
@@ -399,7 +400,7 @@ describe('key routes', () => {
   it('are managed from the command line', async () => {
     const run = (...args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-        const child = spawn(resolve('node_modules', '.bin', 'tsx'), ['src/cli/keys.ts', ...args], {
+        const child = spawn(process.execPath, productCommand('src/cli/keys.ts', ...args), {
           env: { ...process.env, DATABASE_URL: h.databaseUrl, LOG_LEVEL: 'silent' },
         });
         let stdout = '';
@@ -435,7 +436,6 @@ describe('key routes', () => {
     expect(revoked.code, revoked.stderr).toBe(0);
     expect((await h.api('GET', '/api/workflows', undefined, {}, { key })).status).toBe(401);
     expect((await run('revoke', '3f1b0f8e-0000-4000-8000-000000000000')).code).toBe(1);
-    // Ten CLI processes, each a Node start with tsx's loader (over a second on a quiet machine).
   }, runTimeout({ extra: '15s' }));
 });
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshReports } from '../../db/reports';
 import { type HttpSink, type SmtpSink, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { productCommand } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
 
 let h: Harness;
@@ -46,7 +47,7 @@ interface Ran {
 /** Runs the CLI against the harness's gateway (not blocking it: it serves in this process). */
 function wfa(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--poll', '200', ...args], {
+    const child = spawn(process.execPath, productCommand('src/cli/main.ts', '--poll', '200', ...args), {
       env: { ...process.env, WFA_URL: h.baseUrl, WFA_API_KEY: h.adminKey, ...env },
     });
     let stdout = '';
@@ -59,8 +60,8 @@ function wfa(args: string[], env: Record<string, string> = {}): Promise<Ran> {
 }
 
 /**
- * Each test starts the CLI up to ten times, a Node process with tsx's loader each (seconds apiece on
- * a loaded machine), and a few one-step runs: its time is those starts, not the runs.
+ * Each test starts the CLI up to ten times, a Node process each (a second apiece on a loaded
+ * machine), and a few one-step runs: its time is those starts, not the runs.
  */
 const CLI_TEST_TIMEOUT = runTimeout({ runs: 4, steps: 2, extra: '15s' });
 

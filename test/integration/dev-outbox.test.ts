@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { createHarness, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
+import { productCommand } from '../support/processes';
 
 /** Set, but not enough to send: SMTP has a password and no host, Twilio a token and no account. */
 const SECRETS = { SMTP_PASS: 'smtp-pass-0b6d21', TWILIO_AUTH_TOKEN: 'twilio-token-c4e719' };
@@ -122,7 +123,7 @@ describe('with DEV_OUTBOX on', () => {
     expect((await h.api('GET', '/api/outbox?channel=fax')).status).toBe(400);
 
     const cli = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'outbox', '--run', started.executionId], {
+      const child = spawn(process.execPath, productCommand('src/cli/main.ts', 'outbox', '--run', started.executionId), {
         env: { ...process.env, WFA_URL: h.baseUrl, WFA_API_KEY: h.adminKey },
       });
       let stdout = '';

@@ -19,6 +19,7 @@ import { startSmtpSink, type SmtpSink } from '../../scripts/lib/sinks';
 import { createSupervisor } from '../../scripts/lib/supervisor';
 import { type DevServer, startTemporal } from '../../scripts/lib/temporal';
 import { eventually } from '../support/harness';
+import { productCommand } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
 
 let databaseUrl: string;
@@ -27,9 +28,9 @@ let smtp: SmtpSink;
 const children: ChildProcess[] = [];
 const output: string[] = [];
 
-/** Node with tsx's loader, as the scripts start them: one process, which a kill reaches. */
+/** Node on the compiled product, as the scripts start it: one process, which a kill reaches. */
 function start(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, productCommand(entry), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.on('data', (c: Buffer) => output.push(c.toString()));
   child.stderr?.on('data', (c: Buffer) => output.push(c.toString()));
   children.push(child);

@@ -15,7 +15,7 @@ import type { DefinitionRow } from '../../db/schema';
 import { mirrorRow } from '../../src/executions/start';
 import { RETENTION_SCHEDULE_ID } from '../../src/temporal/retention-schedule';
 import { createHarness, eventually, type Harness } from '../support/harness';
-import { harnessEnvironment, productProcesses } from '../support/processes';
+import { harnessEnvironment, productCommand, productProcesses } from '../support/processes';
 
 let h: Harness;
 let definition: DefinitionRow;
@@ -89,7 +89,7 @@ async function counts() {
 
 /** `npm run clean-logs` with `args`, on the harness's database and Temporal. */
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/clean-logs.ts', ...args], {
+  spawnSync(process.execPath, productCommand('src/cli/clean-logs.ts', ...args), {
     env: harnessEnvironment(h, { RETENTION_DAYS: '90' }),
     encoding: 'utf8',
     timeout: 60_000,

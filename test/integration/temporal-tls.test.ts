@@ -25,7 +25,7 @@ import {
   type TemporalServer,
 } from '../../scripts/lib/temporal-server';
 import { createHarness, eventually, type Harness } from '../support/harness';
-import { harnessEnvironment, productProcesses } from '../support/processes';
+import { harnessEnvironment, productCommand, productProcesses } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
 
 /** The server is built with Go: CI always has it; elsewhere this file says it needs it. */
@@ -55,7 +55,7 @@ function mtlsEnv(client: { cert: string; key: string } = { cert: certificates.cl
 
 /** Runs a worker process with `extra` until it exits by itself; answers its exit code and what it printed. */
 async function workerUntilExit(extra: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, productCommand('src/worker/main.ts'), {
     env: harnessEnvironment(h, extra),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

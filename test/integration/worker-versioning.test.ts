@@ -23,7 +23,7 @@ import { temporalConnectionOptions } from '../../src/temporal/connection-options
 import { deploymentStatus, promote, ramp, rollback } from '../../src/temporal/deployments';
 import { buildWorkflowBundle, createWorker } from '../../src/worker/create-worker';
 import { createHarness, eventually, type Harness } from '../support/harness';
-import { harnessEnvironment, productProcesses } from '../support/processes';
+import { harnessEnvironment, productCommand, productProcesses } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
 
 const DEPLOYMENT = `wfa-test-${randomUUID().slice(0, 8)}`;
@@ -208,7 +208,7 @@ describe('worker versioning', () => {
     expect((await h.api('GET', `/api/executions/${afterPromote[0]!.executionId}`)).body.build).toEqual({ deployment: DEPLOYMENT, buildId: B, behavior: 'auto-upgrade' });
 
     // Rolled back in one command: new runs land on A again.
-    const { stdout } = await cli(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--json', 'deploy', 'rollback'], {
+    const { stdout } = await cli(process.execPath, productCommand('src/cli/main.ts', '--json', 'deploy', 'rollback'), {
       env: harnessEnvironment(h, { WORKER_DEPLOYMENT_NAME: DEPLOYMENT }),
     });
     expect(JSON.parse(stdout)).toMatchObject({ deployment: DEPLOYMENT, from: B, to: A, ended: 'current' });
@@ -262,7 +262,7 @@ describe('worker versioning', () => {
   it('says in one line what is wrong with a deploy command', async () => {
     const env = harnessEnvironment(h, { WORKER_DEPLOYMENT_NAME: DEPLOYMENT });
     const run = (...args: string[]) =>
-      cli(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'deploy', ...args], { env }).then(
+      cli(process.execPath, productCommand('src/cli/main.ts', 'deploy', ...args), { env }).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr.trim() }),
       );

@@ -1,14 +1,16 @@
 /**
  * Brings up, once for the integration suite: a Temporal dev server (in memory,
  * headless, on free ports), a Postgres (`TEST_DATABASE_URL`/`DATABASE_URL`, or an
- * embedded one in a temporary folder), and the workflow bundle every test
- * worker shares.
+ * embedded one in a temporary folder), the workflow bundle every test
+ * worker shares, and the compiled product (dist/node) the tests start
+ * processes from.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
+import { buildNode } from '../../scripts/lib/compile';
 import { obtainPostgres } from '../../scripts/lib/postgres';
 import { freePort, isPortTaken } from '../../scripts/lib/ports';
 import { startTemporal } from '../../scripts/lib/temporal';
@@ -46,6 +48,14 @@ function workflowBundleOnce(): Promise<string> {
   return (shared[WORKFLOW_BUNDLE] ??= buildWorkflowBundle());
 }
 
+/** The product compiled, once for both projects, from the code under test (test/support/processes.ts starts it). */
+const COMPILED_PRODUCT = Symbol.for('wfa.test.compiledProduct');
+
+function compiledOnce(): Promise<void> {
+  const shared = globalThis as { [COMPILED_PRODUCT]?: Promise<void> };
+  return (shared[COMPILED_PRODUCT] ??= buildNode());
+}
+
 export async function setupWith(project: TestProject, kind: TestTemporal): Promise<() => Promise<void>> {
   const scratch = await mkdtemp(join(tmpdir(), 'wfa-test-'));
   const started = Date.now();
@@ -68,6 +78,7 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
       await writeFile(path, await workflowBundleOnce());
       return path;
     })(),
+    compiledOnce(),
   ]);
   say(`Temporal at ${temporal.address}, Postgres ${postgres.embedded ? 'embedded' : 'from DATABASE_URL'}, ready in ${Date.now() - started} ms`);
 

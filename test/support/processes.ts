@@ -1,11 +1,18 @@
 /**
  * The product's entry points as processes of their own, for tests that kill
- * them: Node itself with tsx's loader, not the tsx wrapper, so a SIGKILL
- * reaches the process that runs the worker or gateway.
+ * them or use them as a user would: Node itself on the compiled product
+ * (dist/node, which the suite's set-up builds from the code under test), so
+ * a SIGKILL reaches the process that runs the worker or gateway.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { inject } from 'vitest';
+import { entryFile } from '../../src/paths';
 import { eventually, type Harness } from './harness';
+
+/** Node's arguments that run the entry point whose source is `entry` (`src/cli/main.ts`), compiled, followed by `args`. */
+export function productCommand(entry: string, ...args: string[]): string[] {
+  return [entryFile(entry, true), ...args];
+}
 
 /**
  * The environment of a product process in a harness's world (its database,
@@ -42,7 +49,7 @@ export function productProcesses(): ProductProcesses {
   const printed: string[] = [];
   return {
     async start(entry, env) {
-      const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, productCommand(entry), { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let polling = false;
       child.stdout?.on('data', (c: Buffer) => {
         printed.push(c.toString());

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { ENTRY_POINTS } from '../../scripts/lib/compile';
 import { DEV_SERVER_TUNING } from '../../scripts/lib/temporal';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/lib/temporal-server';
 
@@ -191,6 +192,14 @@ describe('Dockerfile', () => {
 
   it('runs the gateway by default in production mode', () => {
     expect(finalStage.some((line) => /^ENV\s.*\bNODE_ENV=production\b/i.test(line))).toBe(true);
-    expect(finalStage.find((line) => /^CMD\s/i.test(line))).toContain('src/gateway/main.ts');
+    expect(finalStage.find((line) => /^CMD\s/i.test(line))).toContain('dist/node/src/gateway/main.js');
+  });
+
+  it('starts only what it compiles: every dist/node file the image or compose runs is an entry point of the build', () => {
+    const compose = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+    const started = [...`${lines.join('\n')}\n${compose}`.matchAll(/dist\/node\/([\w/.-]+)\.js/g)].map((m) => `${m[1]}.ts`);
+    expect(started).toContain('src/worker/main.ts');
+    expect(started).toContain('src/cli/database.ts');
+    for (const entry of started) expect(ENTRY_POINTS, entry).toContain(entry);
   });
 });
