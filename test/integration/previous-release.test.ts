@@ -118,7 +118,10 @@ async function approveWhenWaiting(executionId: string): Promise<void> {
   await eventually(async () => {
     const { items } = (await h.api('GET', '/api/approvals')).body as { items: { executionId: string }[] };
     return items.some((item) => item.executionId === executionId) ? true : undefined;
-  }, 60_000, `run ${executionId} waiting at its approval`);
+  }, 60_000, `run ${executionId} waiting at its approval`).catch(async (err: unknown) => {
+    const { body } = await h.api('GET', `/api/executions/${executionId}`);
+    throw new Error(`${String(err)}; the run: ${JSON.stringify(body).slice(0, 1_500)}; the previous build's worker said: ${printed.slice(-3_000)}`);
+  });
   const res = await h.api('POST', `/api/executions/${executionId}/approvals`, { step: 'review', decision: 'approve' });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
 }
