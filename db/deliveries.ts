@@ -97,3 +97,32 @@ export async function settleDelivery(
   if (unlessSent) q = q.where('status', '!=', 'SENT');
   await q.execute();
 }
+
+/** What a run's page shows of a ledger row: never the provider's result, which may hold what the message said. */
+export type RunDeliveryRow = Pick<
+  DeliveryRow,
+  'workflow_id' | 'step_path' | 'channel' | 'status' | 'attempts' | 'recipient' | 'connection' | 'connection_version' | 'created_at' | 'updated_at'
+>;
+
+/** `text` matched literally by LIKE: its `%`, `_` and `\` escaped. */
+const likeLiteral = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * The deliveries of the run with this workflow id, oldest first: its own, and
+ * those of its foreach chunks, whose workflow ids begin with its own
+ * (`<workflow id>:<foreach path>:<first index>`, and so on for nested ones).
+ * Both parts are read through an index (`idx_deliveries_workflow_id_prefix`).
+ */
+export async function listRunDeliveries(db: Kysely<Database>, workflowId: string): Promise<RunDeliveryRow[]> {
+  return runDeliveriesQuery(db, workflowId).execute();
+}
+
+/** The query of {@link listRunDeliveries}, for its plan to be checked. */
+export function runDeliveriesQuery(db: Kysely<Database>, workflowId: string) {
+  return db
+    .selectFrom('deliveries')
+    .select(['workflow_id', 'step_path', 'channel', 'status', 'attempts', 'recipient', 'connection', 'connection_version', 'created_at', 'updated_at'])
+    .where((eb) => eb.or([eb('workflow_id', '=', workflowId), eb('workflow_id', 'like', `${likeLiteral(workflowId)}:%`)]))
+    .orderBy('created_at')
+    .orderBy('delivery_key');
+}

@@ -17,6 +17,7 @@ import * as deliveryConnection from './migrations/2026-12-06T13-10-00_delivery_c
 import * as unsettledExecutions from './migrations/2026-12-06T14-00-00_unsettled_executions';
 import * as reportDeliveriesByConnection from './migrations/2026-12-06T15-00-00_report_deliveries_by_connection';
 import * as deliveryConnectionVersion from './migrations/2026-12-06T20-30-00_delivery_connection_version';
+import * as deliveryWorkflowIdPrefix from './migrations/2026-12-06T21-00-00_delivery_workflow_id_prefix';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-06T14-00-00_unsettled_executions': unsettledExecutions,
   '2026-12-06T15-00-00_report_deliveries_by_connection': reportDeliveriesByConnection,
   '2026-12-06T20-30-00_delivery_connection_version': deliveryConnectionVersion,
+  '2026-12-06T21-00-00_delivery_workflow_id_prefix': deliveryWorkflowIdPrefix,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -29,3 +29,12 @@ export function isExecutionStatus(value: string): value is ExecutionStatus {
 export const STEP_EVENTS = ['STARTED', 'COMPLETED', 'FAILED', 'SKIPPED', 'MIGRATED'] as const;
 
 export type StepEvent = (typeof STEP_EVENTS)[number];
+
+/**
+ * A delivery ledger row's status (db/schema.ts `DeliveryTable`; the table's check constraint lists
+ * the same): SENDING before the provider is called, then SENT, FAILED (the provider did not take
+ * it) or UNKNOWN (it may have).
+ */
+export const DELIVERY_STATUSES = ['SENDING', 'SENT', 'FAILED', 'UNKNOWN'] as const;
+
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
