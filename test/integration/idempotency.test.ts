@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idempotentWorkflowId } from '../../src/executions/idempotent-start';
 import { createApp } from '../../src/gateway/app';
 import { createLogger } from '../../src/logger';
+import { temporalConnectionOptions } from '../../src/temporal/connection-options';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
 let h: Harness;
@@ -111,7 +112,7 @@ describe('Idempotency-Key', () => {
     expect(first.status).toBe(202);
 
     // A second gateway: its own app, Temporal connection and client, sharing only Postgres and Temporal.
-    const connection = await Connection.connect({ address: h.config.temporal.address });
+    const connection = await Connection.connect(temporalConnectionOptions(h.config.temporal));
     const client = new Client({ connection, namespace: h.config.temporal.namespace });
     const app = createApp({ config: h.config, db: h.db, temporal: { connection, client }, logger: createLogger({ logLevel: 'silent' }, 'test') });
     const server: Server = await new Promise((resolve) => {

@@ -1,55 +1,39 @@
 /**
- * The product over mTLS, on the real Temporal server with `requireClientAuth`
- * on its frontend (as `npm run cluster -- --tls` runs it), from certificates
- * made here with openssl: a worker process and the gateway complete a run;
- * a worker presenting a certificate of another CA is refused with one line
- * saying so; a worker whose certificate file is missing stops at start with
- * its one line. One server for the file.
+ * The product over mTLS, on the real Temporal server the `integration-server`
+ * project runs with `requireClientAuth` on its frontend (as `npm run cluster
+ * -- --tls` runs it; test/support/global-setup.ts makes its certificates with
+ * openssl): a worker process and the gateway complete a run; a worker
+ * presenting a certificate of another CA is refused with one line saying so;
+ * a worker whose certificate file is missing stops at start with its one
+ * line. Every other file of that project runs over the same mTLS too.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { generateCa, generateCertificates, generateSigned, type ServerCertificates } from '../../scripts/lib/certificates';
-import { dropDatabase } from '../../scripts/lib/postgres';
-import { ensureSearchAttributes } from '../../src/temporal/client';
-import {
-  ensureNamespace,
-  findOrBuildTemporalServer,
-  freeServerPort,
-  setupTemporalDatabases,
-  startTemporalServer,
-  type TemporalServer,
-} from '../../scripts/lib/temporal-server';
+import { generateCa, generateSigned } from '../../scripts/lib/certificates';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { harnessEnvironment, productCommand, productProcesses } from '../support/processes';
 import { runTimeout } from '../support/timeouts';
 
-/** The server is built with Go: CI always has it; elsewhere this file says it needs it. */
-const withGo = process.env.CI === 'true' || spawnSync('go', ['version']).status === 0;
-
-/** A server start (its schemas, then the process), three worker starts, a run. */
+/** Three worker starts, a run. */
 const FILE_TIMEOUT = runTimeout({ steps: 2, extra: '30s' });
 
 let scratch: string;
-let certificates: ServerCertificates;
 let stranger: { cert: string; key: string };
-let server: TemporalServer;
 let h: Harness;
 const processes = productProcesses();
-const databases = (suffix: string) => ({ postgresUrl: inject('postgresUrl'), main: `wfa_tls_${suffix}`, visibility: `wfa_tls_${suffix}_visibility` });
 const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
 
-/** The variables of an mTLS client of this server, presenting `client`. */
-function mtlsEnv(client: { cert: string; key: string } = { cert: certificates.clientCert, key: certificates.clientKey }): Record<string, string> {
+/** The variables of an mTLS client of the suite's server, presenting `client` (by default the suite's own client certificate). */
+function mtlsEnv(client?: { cert: string; key: string }): Record<string, string> {
+  const suite = inject('temporalEnv');
   return {
-    TEMPORAL_ADDRESS: server.address,
-    TEMPORAL_TLS_CLIENT_CERT_PATH: client.cert,
-    TEMPORAL_TLS_CLIENT_KEY_PATH: client.key,
-    TEMPORAL_TLS_SERVER_CA_CERT_PATH: certificates.ca,
+    ...suite,
+    TEMPORAL_TLS_CLIENT_CERT_PATH: client?.cert ?? suite.TEMPORAL_TLS_CLIENT_CERT_PATH!,
+    TEMPORAL_TLS_CLIENT_KEY_PATH: client?.key ?? suite.TEMPORAL_TLS_CLIENT_KEY_PATH!,
   };
 }
 
@@ -66,51 +50,19 @@ async function workerUntilExit(extra: Record<string, string>): Promise<{ code: n
   return { code, output: printed.join('') };
 }
 
-describe.skipIf(!withGo)('the product over mTLS (needs Go to build the Temporal server)', () => {
+describe('the product over mTLS', () => {
   beforeAll(async () => {
+    expect(inject('temporalEnv').TEMPORAL_TLS_SERVER_CA_CERT_PATH, "the suite's server takes mTLS only").toBeDefined();
     scratch = await mkdtemp(join(tmpdir(), 'wfa-tls-'));
-    const say = () => undefined;
-    const [made, binaries] = await Promise.all([
-      (async () => {
-        const own = await generateCertificates(join(scratch, 'certs'));
-        const other = await generateCa(join(scratch, 'other'), 'other-ca');
-        return { own, stranger: await generateSigned(join(scratch, 'other'), other, 'stranger', 'client') };
-      })(),
-      findOrBuildTemporalServer(say),
-    ]);
-    certificates = made.own;
-    stranger = made.stranger;
-    await setupTemporalDatabases(binaries, databases(suffix), say);
-    server = await startTemporalServer(binaries, { ...databases(suffix), port: await freeServerPort(), dataDir: join(scratch, 'temporal'), tls: certificates }, say);
-    await ensureNamespace(server, 'default', 1, say);
-    const connection = await Connection.connect(server);
-    try {
-      await ensureSearchAttributes(connection, 'default');
-      // The frontend learns of a new namespace and its search attributes when it next reads it: until
-      // a query by one is accepted, a start could be refused.
-      await eventually(async () => {
-        await connection.workflowService.listWorkflowExecutions({ namespace: 'default', query: `DefinitionKey = 'none'` });
-        return true;
-      }, 60_000, 'the server to know the namespace and its search attributes');
-    } finally {
-      await connection.close();
-    }
+    const other = await generateCa(join(scratch, 'other'), 'other-ca');
+    stranger = await generateSigned(join(scratch, 'other'), other, 'stranger', 'client');
     // The harness's gateway and client connect over mTLS, as the product's processes do.
-    h = await createHarness({ worker: false, env: mtlsEnv() });
+    h = await createHarness({ worker: false });
   }, FILE_TIMEOUT);
 
   afterAll(async () => {
     await processes.killAll();
     await h?.close();
-    await server?.stop();
-    // The server's two databases go with it, on a Postgres of TEST_DATABASE_URL as on an embedded one.
-    const { postgresUrl, main, visibility } = databases(suffix);
-    const urlOf = (database: string) => {
-      const url = new URL(postgresUrl);
-      url.pathname = `/${database}`;
-      return url.toString();
-    };
-    await Promise.all([main, visibility].map((database) => dropDatabase(urlOf(database)).catch(() => undefined)));
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }, FILE_TIMEOUT);
 
@@ -151,7 +103,7 @@ describe.skipIf(!withGo)('the product over mTLS (needs Go to build the Temporal 
       const lines = output.split('\n').filter((line) => line.includes('refused the connection'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(
-        `Temporal at ${server.address} refused the connection: the server does not trust the CA that signed this process's client certificate (TEMPORAL_TLS_CLIENT_CERT_*)`,
+        `Temporal at ${h.config.temporal.address} refused the connection: the server does not trust the CA that signed this process's client certificate (TEMPORAL_TLS_CLIENT_CERT_*)`,
       );
       expect(output).not.toMatch(/\n\s+at /);
       expect(output).not.toContain('does not answer');
@@ -162,7 +114,7 @@ describe.skipIf(!withGo)('the product over mTLS (needs Go to build the Temporal 
   it(
     'stops a worker whose certificate file is missing at start, with one line naming it',
     async () => {
-      const missing = join(scratch, 'certs', 'no-such-client.pem');
+      const missing = join(scratch, 'no-such-client.pem');
       const { code, output } = await workerUntilExit({ ...mtlsEnv(), TEMPORAL_TLS_CLIENT_CERT_PATH: missing });
       expect(code).toBe(1);
       expect(output).toBe(

@@ -10,17 +10,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
+import { generateCertificates } from '../../scripts/lib/certificates';
 import { buildNode } from '../../scripts/lib/compile';
 import { obtainPostgres } from '../../scripts/lib/postgres';
 import { freePort, isPortTaken } from '../../scripts/lib/ports';
 import { startTemporal } from '../../scripts/lib/temporal';
-import { ensureNamespace, findOrBuildTemporalServer, freeServerPort, setupTemporalDatabases, startTemporalServer } from '../../scripts/lib/temporal-server';
+import {
+  ensureNamespace,
+  findOrBuildTemporalServer,
+  freeServerPort,
+  type ServerEndpoint,
+  setupTemporalDatabases,
+  startTemporalServer,
+} from '../../scripts/lib/temporal-server';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
 import { ensureSearchAttributes } from '../../src/temporal/client';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
+    /**
+     * The variables that reach the suite's Temporal, for the harness's configuration and the
+     * processes tests start: its address and, on the real server (mTLS only, as production runs
+     * it), the client certificate, its key and the CA.
+     */
+    temporalEnv: Record<string, string>;
     postgresUrl: string;
     workflowBundlePath: string;
   }
@@ -63,11 +77,11 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
   const postgresReady = testPostgres(scratch);
   const [temporal, postgres, bundlePath] = await Promise.all([
     (async () => {
-      const server =
+      const server: ServerEndpoint & { env: Record<string, string>; stop(): Promise<void> } =
         kind === 'server'
           ? await temporalServer(scratch, (await postgresReady).url)
-          : await startTemporal({ port: await freePort(), headless: true }, say);
-      const connection = await Connection.connect({ address: server.address });
+          : { ...(await startTemporal({ port: await freePort(), headless: true }, say)), env: {} };
+      const connection = await Connection.connect({ address: server.address, tls: server.tls });
       await ensureSearchAttributes(connection, 'default');
       await connection.close();
       return server;
@@ -83,6 +97,7 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
   say(`Temporal at ${temporal.address}, Postgres ${postgres.embedded ? 'embedded' : 'from DATABASE_URL'}, ready in ${Date.now() - started} ms`);
 
   project.provide('temporalAddress', temporal.address);
+  project.provide('temporalEnv', { TEMPORAL_ADDRESS: temporal.address, ...temporal.env });
   project.provide('postgresUrl', postgres.url);
   project.provide('workflowBundlePath', bundlePath);
 
@@ -93,19 +108,26 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
 }
 
 /**
- * The real Temporal server on the test Postgres
- * (databases of its own), as production runs it, instead of the dev server.
+ * The real Temporal server on the test Postgres (databases of its own), as
+ * production runs it, instead of the dev server: with mTLS on its frontend,
+ * from certificates made here, so the core runs over mTLS as a secured
+ * cluster takes it. Answers the server and the variables of a client of it.
  */
 async function temporalServer(scratch: string, postgresUrl: string) {
-  const binaries = await findOrBuildTemporalServer(say);
+  const [binaries, certificates] = await Promise.all([findOrBuildTemporalServer(say), generateCertificates(join(scratch, 'certificates'))]);
   const databases = { postgresUrl, main: 'wfa_test_temporal', visibility: 'wfa_test_temporal_visibility' };
   await setupTemporalDatabases(binaries, databases, say);
   // The frontend's port and its companions (see deploy/temporal/config/cluster.yaml), apart from any other server's, and
   // below 32768 (the server stores membership ports as smallint: a port from the ephemeral range stops it at start).
   const port = (await isPortTaken(17233)) ? await freeServerPort() : 17233;
-  const server = await startTemporalServer(binaries, { ...databases, port, dataDir: join(scratch, 'temporal') }, say);
-  await ensureNamespace(server.address, 'default', 1, say);
-  return server;
+  const server = await startTemporalServer(binaries, { ...databases, port, dataDir: join(scratch, 'temporal'), tls: certificates }, say);
+  await ensureNamespace(server, 'default', 1, say);
+  const env = {
+    TEMPORAL_TLS_CLIENT_CERT_PATH: certificates.clientCert,
+    TEMPORAL_TLS_CLIENT_KEY_PATH: certificates.clientKey,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: certificates.ca,
+  };
+  return { ...server, env };
 }
 
 /**

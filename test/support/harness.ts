@@ -71,7 +71,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
 
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    ...inject('temporalEnv'),
     TEMPORAL_TASK_QUEUE: `test-${suffix}`,
     LOG_LEVEL: 'silent',
     NODE_ENV: 'test',

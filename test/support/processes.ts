@@ -24,6 +24,7 @@ export function harnessEnvironment(h: Harness, extra: Record<string, string> = {
   return {
     ...process.env,
     DATABASE_URL: h.databaseUrl,
+    ...inject('temporalEnv'),
     TEMPORAL_ADDRESS: h.config.temporal.address,
     TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
     WORKFLOW_BUNDLE_PATH: inject('workflowBundlePath'),
