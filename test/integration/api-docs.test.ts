@@ -21,6 +21,7 @@ const doc = JSON.parse(JSON.stringify(buildOpenApiDocument())) as OpenApiDocumen
 
 let h: Harness;
 let executionId: string;
+let workflowId: string;
 
 beforeAll(async () => {
   h = await createHarness({ env: { WEBHOOK_SIGNATURE_SECRET: WEBHOOK_SECRET, CONNECTION_KEYS: `docs:${Buffer.alloc(32, 3).toString('base64')}` } });
@@ -32,6 +33,7 @@ beforeAll(async () => {
   const started = await h.api('POST', '/api/workflows/docs-def/execute', { triggerData: {} });
   expect(started.status).toBe(202);
   executionId = started.body.executionId;
+  workflowId = started.body.workflowId;
   await h.client.workflow.getHandle(started.body.workflowId).result();
 });
 
@@ -176,6 +178,18 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/executions/{id}': { path: () => `/api/executions/${executionId}`, accepted: [200] },
   'GET /api/executions/{id}/logs': { path: () => `/api/executions/${executionId}/logs`, accepted: [200] },
   'GET /api/executions/{id}/history': { path: () => `/api/executions/${executionId}/history`, accepted: [200] },
+  // The run sends nothing: a ledger row of its own, so the answer's rows are held to the document too.
+  'GET /api/executions/{id}/deliveries': {
+    path: async () => {
+      await h.db
+        .insertInto('deliveries')
+        .values({ delivery_key: `${workflowId}/notify`, channel: 'email', status: 'SENT', attempts: 1, workflow_id: workflowId, step_path: 'notify', recipient: 'ada@example.test', provider_message_id: null, result: null, last_error: null })
+        .onConflict((oc) => oc.column('delivery_key').doNothing())
+        .execute();
+      return `/api/executions/${executionId}/deliveries`;
+    },
+    accepted: [200],
+  },
   'POST /api/executions/{id}/signal': { path: () => `/api/executions/${executionId}/signal`, accepted: [409] },
   'POST /api/executions/{id}/cancel': { path: () => `/api/executions/${executionId}/cancel`, accepted: [409] },
   'POST /api/executions/{id}/terminate': { path: () => `/api/executions/${executionId}/terminate`, accepted: [409] },

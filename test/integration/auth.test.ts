@@ -145,6 +145,7 @@ ROUTES.push(
   ['GET /api/executions', () => ({ method: 'GET', path: '/api/executions?limit=5' }), needs('viewer', 200)],
   ['GET /api/executions/:id/logs', () => ({ method: 'GET', path: `/api/executions/${executionId}/logs` }), needs('viewer', 200)],
   ['GET /api/executions/:id/history', () => ({ method: 'GET', path: `/api/executions/${executionId}/history` }), needs('viewer', 200)],
+  ['GET /api/executions/:id/deliveries', () => ({ method: 'GET', path: `/api/executions/${executionId}/deliveries` }), needs('viewer', 200)],
   ['GET /api/workflows', () => ({ method: 'GET', path: '/api/workflows' }), needs('viewer', 200)],
   ['GET /api/workflows/:id', () => ({ method: 'GET', path: '/api/workflows/auth-matrix' }), needs('viewer', 200)],
   [

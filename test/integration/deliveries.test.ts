@@ -1,13 +1,15 @@
 /**
  * Deliveries through real protocols to loopback peers: SMTP, Slack's Web API,
  * Twilio's Messages API and a Teams Workflows webhook. The delivery ledger
- * keeps retries, duplicate calls and resets from sending twice, and no secret
- * reaches Temporal's history or the mirror.
+ * keeps retries, duplicate calls and resets from sending twice, no secret
+ * reaches Temporal's history or the mirror, and the API answers what a run sent.
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
+import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
+import { runDeliveriesQuery } from '../../db/deliveries';
 import {
   type HttpSink,
   type SmtpSink,
@@ -243,5 +245,146 @@ describe('runs', () => {
     expect(reset.runId).not.toBe(started.body.runId);
     await h.client.workflow.getHandle(started.body.workflowId, reset.runId ?? undefined).result();
     expect(counts()).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe('GET /api/executions/:id/deliveries', () => {
+  const definition = {
+    key: 'ledger-answer',
+    name: 'Ledger answer',
+    steps: [
+      { id: 'mail', type: 'email', to: '{{ input.email }}', subject: 'Hello', text: 'Hi {{ input.name }}' },
+      { id: 'text', type: 'sms', to: '{{ input.phone }}', body: 'Welcome {{ input.name }}' },
+    ],
+  };
+
+  beforeAll(async () => {
+    expect((await h.api('POST', '/api/workflows', definition)).status).toBe(201);
+  });
+
+  it("answers the run's ledger rows, oldest first, by execution id or workflow id, with the environment's settings as no connection", async () => {
+    const started = await h.api('POST', '/api/workflows/ledger-answer/execute', {
+      triggerData: { email: 'grace@example.test', name: 'Grace', phone: '+14155550124' },
+    });
+    expect(started.status).toBe(202);
+    await h.client.workflow.getHandle(started.body.workflowId).result();
+
+    const res = await h.api('GET', `/api/executions/${started.body.executionId}/deliveries`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.executionId).toBe(started.body.executionId);
+    expect(res.body.items).toEqual([
+      {
+        stepPath: 'mail',
+        channel: 'email',
+        status: 'SENT',
+        attempts: 1,
+        recipient: 'grace@example.test',
+        connection: null,
+        connectionVersion: null,
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      },
+      {
+        stepPath: 'text',
+        channel: 'sms',
+        status: 'SENT',
+        attempts: 1,
+        recipient: '+14155550124',
+        connection: null,
+        connectionVersion: null,
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      },
+    ]);
+    // The times are the ledger's, as it holds them.
+    const rows = await h.db.selectFrom('deliveries').selectAll().where('workflow_id', '=', started.body.workflowId).orderBy('created_at').execute();
+    expect(res.body.items.map((d: { createdAt: string; updatedAt: string }) => [d.createdAt, d.updatedAt])).toEqual(
+      rows.map((r) => [r.created_at.toISOString(), r.updated_at.toISOString()]),
+    );
+    // Never what the provider answered or the message said.
+    expect(rows.map((r) => r.provider_message_id)).toEqual([expect.any(String), expect.stringMatching(/^SM/)]);
+    for (const said of ['Hi Grace', 'Welcome Grace', ...rows.map((r) => r.provider_message_id!)]) expect(JSON.stringify(res.body)).not.toContain(said);
+
+    const byWorkflowId = await h.api('GET', `/api/executions/${encodeURIComponent(started.body.workflowId)}/deliveries`);
+    expect(byWorkflowId.body).toEqual(res.body);
+  });
+
+  it("takes in a run's foreach chunks, and no other run whose workflow id its own would match as a pattern", async () => {
+    const id = randomUUID();
+    const workflowId = `ledger_run-${id}`;
+    const { id: definitionId } = await h.db.selectFrom('workflow_definitions').select('id').where('key', '=', 'ledger-answer').executeTakeFirstOrThrow();
+    await h.db
+      .insertInto('workflow_executions')
+      .values({
+        id,
+        definition_id: definitionId,
+        definition_version: 1,
+        workflow_id: workflowId,
+        run_id: null,
+        status: 'RUNNING',
+        trigger_type: 'manual',
+        trigger_data: '{}',
+        template_key: null,
+        category: 'tests',
+        current_step: null,
+        error: null,
+        finished_at: null,
+        duration_ms: null,
+      })
+      .execute();
+    const row = (wf: string, stepPath: string, at: string) => ({
+      delivery_key: `${wf}/${stepPath}`,
+      channel: 'email',
+      status: 'SENT',
+      attempts: 1,
+      workflow_id: wf,
+      step_path: stepPath,
+      recipient: 'x@example.test',
+      provider_message_id: null,
+      result: null,
+      last_error: null,
+      created_at: new Date(at),
+      updated_at: new Date(at),
+    });
+    await h.db
+      .insertInto('deliveries')
+      .values([
+        row(workflowId, 'first', '2026-12-01T10:00:00Z'),
+        row(`${workflowId}:each:500`, 'each[500].mail', '2026-12-01T10:01:00Z'),
+        row(`${workflowId}:each:500:inner:0`, 'each[501].inner[0].mail', '2026-12-01T10:02:00Z'),
+        // `_` is a single-character wildcard to LIKE: a run of another id must not match it.
+        row(`ledgerXrun-${id}:each:0`, 'each[0].mail', '2026-12-01T10:03:00Z'),
+        row(`${workflowId}x`, 'other', '2026-12-01T10:04:00Z'),
+      ])
+      .execute();
+    const res = await h.api('GET', `/api/executions/${id}/deliveries`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.items.map((d: { stepPath: string }) => d.stepPath)).toEqual(['first', 'each[500].mail', 'each[501].inner[0].mail']);
+  });
+
+  it('reads the ledger through an index, both the run and its chunks, never the whole table', async () => {
+    const compiled = runDeliveriesQuery(h.db, 'ledger-answer-3f1b0f8e-0000-4000-8000-000000000000').compile();
+    const plan = await h.db.transaction().execute(async (trx) => {
+      // With sequential scans priced out, the planner takes one only where no index serves the query.
+      await sql`set local enable_seqscan = off`.execute(trx);
+      const result = await trx.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`explain ${compiled.sql}`, [...compiled.parameters]));
+      return result.rows.map((r) => r['QUERY PLAN']).join('\n');
+    });
+    expect(plan, plan).not.toMatch(/Seq Scan on deliveries/);
+    // The chunks' part is a range of the index (idx_deliveries_workflow_id_prefix outside the C locale), not a filter over all of it.
+    expect(plan, plan).toMatch(/Index Cond: \(\(workflow_id (~>=~|>=) '[^']*:'::text\) AND \(workflow_id (~<~|<) /);
+  });
+
+  it('answers 404 problem+json for an unknown run, and 400 for an id that is not text', async () => {
+    for (const unknown of ['3f1b0f8e-0000-4000-8000-000000000000', 'no-such-run']) {
+      const res = await h.api('GET', `/api/executions/${unknown}/deliveries`);
+      expect(res.status, unknown).toBe(404);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ code: 'not_found', detail: expect.stringContaining(unknown) });
+    }
+    const bad = await h.api('GET', '/api/executions/bad%00id/deliveries');
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('invalid_text');
+    expect(bad.body.errors.map((e: { path: string }) => e.path)).toEqual(['$.params.id']);
   });
 });

@@ -1,20 +1,22 @@
 /**
  * Reading runs as the mirror records them, with live state from the workflow
- * while it runs, and their Temporal history. Acting on a run (signal, cancel,
- * terminate, replay, reset) is execution-actions.ts.
+ * while it runs, what the delivery ledger says they sent, and their Temporal
+ * history. Acting on a run (signal, cancel, terminate, replay, reset) is
+ * execution-actions.ts.
  */
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { findDefinition } from '../../../db/definitions';
+import { listRunDeliveries, type RunDeliveryRow } from '../../../db/deliveries';
 import { type ExecutionCursor, findExecution, listExecutionLogs, listExecutions } from '../../../db/executions';
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import type { RunState } from '../../shared/run';
-import { EXECUTION_STATUSES, isExecutionStatus, isTerminal, STEP_EVENTS } from '../../shared/status';
+import { DELIVERY_STATUSES, EXECUTION_STATUSES, isExecutionStatus, isTerminal, STEP_EVENTS } from '../../shared/status';
 import type { GatewayDeps } from '../context';
 import { summarizeHistory } from '../history';
 import { declaredRouter } from '../declared-router';
-import { documented, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
+import { type Built, documented, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { liveState } from '../run-updates';
 import { type RunBuild, runBuild } from '../../temporal/deployments';
@@ -61,6 +63,28 @@ const executionLogSchema = named(
   }),
 );
 
+const executionDeliverySchema = named(
+  'ExecutionDelivery',
+  z.object({
+    stepPath: z.string().meta({ description: "the step's path in the run, with loop indexes inside a foreach (`notifyEach[3].mail`)" }),
+    channel: z.string().meta({ description: '`email`, `slack`, `sms`, `teams` or `pagerduty`; `db` for `db_insert` and `db_update` steps' }),
+    status: z.enum(DELIVERY_STATUSES).meta({
+      description: 'SENDING while the provider is called; SENT; FAILED when the provider did not take it; UNKNOWN when it may have (the answer never came)',
+    }),
+    attempts: z.int().meta({ description: 'calls made to the provider for it' }),
+    recipient: z.string().nullable().meta({
+      description:
+        "as the ledger holds it: the email's `to` addresses, the SMS number, the Slack channel (`webhook` through a webhook), `webhook` for Teams, the PagerDuty dedup key, the table of a data step; personal data as the trigger data is, never a credential",
+    }),
+    connection: z.string().nullable().meta({ description: "the connection the step sent through; null for the channel's settings from the environment" }),
+    connectionVersion: z.int().nullable().meta({
+      description: "the version of that connection the last send opened; null for the environment's settings and for rows written before versions were recorded",
+    }),
+    createdAt: time.meta({ description: 'when the first attempt claimed it, before calling the provider' }),
+    updatedAt: time.meta({ description: 'when its status last changed (for SENT: when the ledger recorded the send)' }),
+  }),
+);
+
 /** A run as the API answers it: the type of the schema the document states. */
 export type Execution = z.infer<typeof executionSchema>;
 
@@ -98,6 +122,23 @@ export function publicLog(row: ExecutionLogRow): ExecutionLog {
     output: row.output,
     error: row.error,
     timestamp: row.timestamp.toISOString(),
+  };
+}
+
+/** A ledger row as the API answers it: the type of the schema the document states. */
+export type ExecutionDelivery = z.infer<typeof executionDeliverySchema>;
+
+export function publicDelivery(row: RunDeliveryRow): ExecutionDelivery {
+  return {
+    stepPath: row.step_path,
+    channel: row.channel,
+    status: documented(DELIVERY_STATUSES, row.status, `the status of delivery ${row.workflow_id}/${row.step_path}`),
+    attempts: row.attempts,
+    recipient: row.recipient,
+    connection: row.connection,
+    connectionVersion: row.connection_version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
   };
 }
 
@@ -200,6 +241,10 @@ const executionLogsSchema = named(
   'ExecutionLogs',
   z.object({ executionId: uuid, items: z.array(executionLogSchema) }),
 );
+const executionDeliveriesSchema = named(
+  'ExecutionDeliveries',
+  z.object({ executionId: uuid, items: z.array(executionDeliverySchema) }),
+);
 const executionHistorySchema = named(
   'ExecutionHistory',
   z.object({
@@ -265,6 +310,16 @@ export const executionOperations = {
     answers: { 200: { description: 'the step log', schema: executionLogsSchema } },
     problems: ['not_found'],
   },
+  'GET /api/executions/:id/deliveries': {
+    tag: 'Executions',
+    summary: 'What a run sent: its rows of the delivery ledger, oldest first',
+    description:
+      "One row per notification (and data) step that began to send, its foreach chunks' included; a reset run keeps its rows, so steps it does not send again show once. Viewers may read it, as they read the run's trigger data: recipients are personal data, never credentials.",
+    access: 'viewer',
+    params: { id: EXECUTION_ID },
+    answers: { 200: { description: "the run's deliveries", schema: executionDeliveriesSchema } },
+    problems: ['not_found'],
+  },
   'GET /api/executions/:id/history': {
     tag: 'Executions',
     summary: "A run's Temporal event history, summarized",
@@ -315,6 +370,15 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
     const logs = await listExecutionLogs(db, row.id);
     res.json({ executionId: row.id, items: logs.map(publicLog) });
+  });
+
+  /** What the delivery ledger holds for the run (and its foreach chunks), oldest first. */
+  serve('GET /api/executions/:id/deliveries', async (req, res) => {
+    const row = await findExecution(db, req.params.id);
+    if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
+    const deliveries = await listRunDeliveries(db, row.workflow_id);
+    const answer: Built<typeof executionDeliveriesSchema> = { executionId: row.id, items: deliveries.map(publicDelivery) };
+    res.json(answer);
   });
 
   /**
