@@ -3,7 +3,7 @@
  * process against a real gateway, worker and Temporal dev server: definitions
  * from a file, a run started and followed, a failed run's bulk reset from dry
  * run to a finished batch, the reports (deliveries per connection among them),
- * keys, the audit log, and its exit codes.
+ * what a run sent, keys, the audit log, and its exit codes.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -173,6 +173,11 @@ describe('the admin CLI', { timeout: CLI_TEST_TIMEOUT }, () => {
     const sent = await wfa(['runs', 'start', 'cli-mail', '--follow']);
     expect(sent.code, sent.stdout + sent.stderr).toBe(0);
     expect(mail.messages).toHaveLength(1);
+    // What the run sent, from the ledger: through which connection, at which version.
+    const executionId = /^run ([0-9a-f-]{36}) SUCCESS$/m.exec(sent.stdout)?.[1];
+    const ledger = await wfa(['runs', 'deliveries', executionId ?? 'none']);
+    expect(ledger.code, ledger.stderr).toBe(0);
+    expect(ledger.stdout).toMatch(/^created\s+step\s+channel\s+status\s+attempts\s+to\s+connection\s+updated\n\S+\s+send\s+email\s+SENT\s+1\s+ada@example\.test\s+cli-mail@1\s+\S+$/m);
     await refreshReports(h.db);
 
     const today = new Date().toISOString().slice(0, 10);

@@ -1,5 +1,6 @@
-/** `wfa runs …`: list, start, show and follow runs; reset and replay them, one or in bulk. */
+/** `wfa runs …`: list, start, show and follow runs, and what they sent; reset and replay them, one or in bulk. */
 import { type Command, Option } from 'commander';
+import type { ExecutionDelivery } from '../../gateway/routes/executions';
 import { isTerminal } from '../../shared/status';
 import type { ApiClient } from '../client';
 import { type Cli, EXIT, getIfFound, parseData, positive, sleep } from '../context';
@@ -58,6 +59,21 @@ export function runCommands(program: Command, cli: Cli): void {
     });
 
   runs
+    .command('deliveries <id>')
+    .description('what a run sent: its rows of the delivery ledger, oldest first')
+    .action(async (id: string) => {
+      const answer = await api().get<{ executionId: string; items: ExecutionDelivery[] }>(`/api/executions/${encodeURIComponent(id)}/deliveries`);
+      out(answer, (a) =>
+        a.items.length === 0
+          ? `run ${a.executionId} has sent nothing: no step of it has begun to send`
+          : table(
+              ['created', 'step', 'channel', 'status', 'attempts', 'to', 'connection', 'updated'],
+              a.items.map((d) => [d.createdAt, d.stepPath, d.channel, d.status, d.attempts, d.recipient, connectionOf(d), d.updatedAt]),
+            ),
+      );
+    });
+
+  runs
     .command('follow <id>')
     .description("print a run's steps as they happen, until it ends (exit 1 unless it succeeds)")
     .action((id: string) => follow(cli, id));
@@ -83,6 +99,12 @@ export function runCommands(program: Command, cli: Cli): void {
 
   bulkCommand(runs, cli, 'reset');
   bulkCommand(runs, cli, 'replay');
+}
+
+/** The connection a delivery went through, as `name@version`; `environment` for the channel's own settings. */
+function connectionOf(d: ExecutionDelivery): string {
+  if (d.connection === null) return 'environment';
+  return d.connectionVersion === null ? d.connection : `${d.connection}@${d.connectionVersion}`;
 }
 
 /**
