@@ -7,7 +7,7 @@
 import type { DailyRow, DeliveryRow, StepRow, Summary } from '../../db/reports';
 import type { BatchProgress, BulkPreview } from '../../src/executions/recovery';
 import type { ConnectionAnswer, ConnectionCheckAnswer, connectionTypeViews } from '../../src/gateway/routes/connections';
-import type { publicExecution, publicLog } from '../../src/gateway/routes/executions';
+import type { publicDelivery, publicExecution, publicLog } from '../../src/gateway/routes/executions';
 import type { RunBuild } from '../../src/temporal/deployments';
 import type { publicDefinition } from '../../src/gateway/routes/workflows';
 import type { Role } from '../../src/shared/roles';
@@ -31,6 +31,12 @@ export interface ExecutionDetail extends Execution {
   logs: LogRow[];
   /** The worker build that ran it, under Worker Versioning. */
   build: RunBuild | null;
+}
+/** A row of the delivery ledger, as a run's page lists what the run sent. */
+export type RunDelivery = Json<ReturnType<typeof publicDelivery>>;
+export interface RunDeliveries {
+  executionId: string;
+  items: RunDelivery[];
 }
 export interface ExecutionPage {
   items: Execution[];

@@ -366,13 +366,20 @@ describe('the console', { timeout: TEST_TIMEOUT }, () => {
     await page.context().close();
   });
 
-  it('shows a viewer no control it may not use', async () => {
+  it('shows a viewer no control it may not use, and what a run sent', async () => {
     const executionId = await start('console-signoff');
     await eventually(async () => ((await h.api('GET', `/api/executions/${executionId}`)).body.live?.approvals?.length ? true : undefined));
+    // A ledger row as a notification step through a connection writes it (no mail server here).
+    const { workflowId } = (await h.api('GET', `/api/executions/${executionId}`)).body as { workflowId: string };
+    await h.db
+      .insertInto('deliveries')
+      .values({ delivery_key: `${workflowId}/notify`, channel: 'email', status: 'SENT', attempts: 1, workflow_id: workflowId, step_path: 'notify', recipient: 'ada@example.test', connection: 'console-mail', connection_version: 2, provider_message_id: null, result: null, last_error: null })
+      .execute();
     const { page } = await signedIn(keys.viewer);
     await page.goto(`${h.baseUrl}/console/#/runs/${executionId}`);
     await page.getByRole('heading', { name: /^Run / }).waitFor();
     await page.getByRole('region', { name: 'Live state' }).waitFor();
+    await expect.poll(() => page.getByRole('region', { name: 'Deliveries' }).locator('tbody').textContent(), { timeout: UI_WAIT }).toMatch(/^email\s*notify\s*SENT\s*1\s*ada@example\.test\s*console-mail@2/);
     expect(await page.getByRole('group', { name: 'Actions' }).getByRole('button').count()).toBe(0);
     for (const name of ['Cancel', 'Terminate', 'Replay', 'Reset to the failed step']) expect(await page.getByRole('button', { name }).count()).toBe(0);
     await page.goto(`${h.baseUrl}/console/#/definitions/console-orders`);

@@ -1,5 +1,5 @@
-/** One run: its steps as a timeline, its live state while it runs, the Temporal UI link, and what the key's role may do to it. */
-import type { ExecutionDetail, LogRow } from '../api';
+/** One run: its steps as a timeline, what it sent, its live state while it runs, the Temporal UI link, and what the key's role may do to it. */
+import type { ExecutionDetail, LogRow, RunDeliveries, RunDelivery } from '../api';
 import { roleAtLeast } from '../../../src/shared/roles';
 import { isOutboxResult } from '../../../src/shared/run';
 import type { PageProps } from '../main';
@@ -43,6 +43,8 @@ export function RunPage({ api, session, params }: PageProps) {
   const id = params[0]!;
   // An open run is followed as it goes; an ended one is read once.
   const run = useLoad(() => api.get<ExecutionDetail>(`/api/executions/${encodeURIComponent(id)}`), [id], (r) => (OPEN.includes(r.status) ? 2_000 : undefined));
+  // Read again whenever the run shows progress (a step's event, its end), so a followed run's messages show as they go.
+  const deliveries = useLoad(() => api.get<RunDeliveries>(`/api/executions/${encodeURIComponent(id)}/deliveries`), [id, run.data?.status, run.data?.logs.length]);
   const r = run.data;
   if (!r) return <>{run.problem ? <Problem text={run.problem} /> : <p role="status">Loading…</p>}</>;
   const open = OPEN.includes(r.status);
@@ -179,6 +181,43 @@ export function RunPage({ api, session, params }: PageProps) {
         {lines.length === 0 && <p class="hint">No step has run yet.</p>}
       </Section>
 
+      <Section title="Deliveries">
+        <Problem text={deliveries.problem} />
+        {deliveries.data && deliveries.data.items.length > 0 && (
+          <table class="deliveries">
+            <thead>
+              <tr>
+                <th scope="col">Channel</th>
+                <th scope="col">Step</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="num">Attempts</th>
+                <th scope="col">To</th>
+                <th scope="col">Connection</th>
+                <th scope="col">Last change</th>
+              </tr>
+            </thead>
+            <tbody>
+              {deliveries.data.items.map((d) => (
+                <tr key={d.stepPath}>
+                  <td>{d.channel}</td>
+                  <td>
+                    <code>{d.stepPath}</code>
+                  </td>
+                  <td>
+                    <Status status={d.status} />
+                  </td>
+                  <td class="num">{d.attempts}</td>
+                  <td>{d.recipient ?? '–'}</td>
+                  <td>{connectionOf(d)}</td>
+                  <td title={`first attempt ${when(d.createdAt)}`}>{when(d.updatedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {deliveries.data?.items.length === 0 && <p class="hint">Nothing sent: no step of this run has begun to send.</p>}
+      </Section>
+
       {r.live && (
         <Section title="Live state">
           <p>
@@ -198,5 +237,16 @@ export function RunPage({ api, session, params }: PageProps) {
         </Section>
       )}
     </>
+  );
+}
+
+/** The connection a delivery went through, as `name@version`, or the environment's settings. */
+function connectionOf(d: RunDelivery) {
+  if (d.connection === null) return <span class="hint">environment</span>;
+  return (
+    <code>
+      {d.connection}
+      {d.connectionVersion !== null && `@${d.connectionVersion}`}
+    </code>
   );
 }
