@@ -68,8 +68,18 @@ export const connectionQuietHours = quietHoursWindow(isTimeZone);
  * the settings a send gets, and activities/pacing.ts applies them.
  */
 export const PACING_SETTINGS = {
-  perMinute: z.int({ error: 'must be a whole number of sends a minute' }).min(0).max(100_000).optional(),
-  quietHours: connectionQuietHours.optional(),
+  perMinute: z
+    .int({ error: 'must be a whole number of sends a minute' })
+    .min(0)
+    .max(100_000)
+    .meta({ description: "sends a minute on this connection's own budget (0: unpaced); left out: the channel's pacing" })
+    .optional(),
+  quietHours: connectionQuietHours
+    .meta({
+      description: 'a daily window, in that time zone, during which sends through this connection wait until it ends; left out: none',
+      examples: [{ start: '21:00', end: '08:00', timeZone: 'Europe/Berlin' }],
+    })
+    .optional(),
 };
 
 /** An http(s) URL, as connections take them. */

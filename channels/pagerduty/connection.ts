@@ -6,10 +6,9 @@ export const pagerDutyConnection = defineConnectionType({
   step: 'pagerduty',
   label: 'PagerDuty service',
   settings: {
-    /** Where events are sent (a proxy). @default 'https://events.pagerduty.com/v2/enqueue' */
-    eventsUrl: httpUrl.default('https://events.pagerduty.com/v2/enqueue'),
+    eventsUrl: httpUrl.meta({ description: "where events are sent: PagerDuty's Events API v2, or a proxy before it" }).default('https://events.pagerduty.com/v2/enqueue'),
     ...PACING_SETTINGS,
   },
-  secrets: { routingKey: secretText },
+  secrets: { routingKey: secretText.meta({ description: "the service's integration key (Events API v2)" }) },
   checkable: false,
 });

@@ -6,6 +6,6 @@ export const teamsConnection = defineConnectionType({
   step: 'teams',
   label: 'Microsoft Teams webhook',
   settings: { ...PACING_SETTINGS },
-  secrets: { webhookUrl: httpUrl },
+  secrets: { webhookUrl: httpUrl.meta({ description: "the Workflows webhook's URL of the channel (Teams: the channel's Workflows, 'Post to a channel when a webhook request is received')" }) },
   checkable: false,
 });

@@ -17,23 +17,16 @@ export const httpConnection = defineConnectionType({
   step: 'http',
   label: 'HTTP API',
   settings: {
-    auth: z.enum(HTTP_AUTH_SCHEMES, { error: `must be one of ${HTTP_AUTH_SCHEMES.join(', ')}` }),
-    /** A step naming this connection must request a URL under this one. */
-    baseUrl: httpUrl.optional(),
-    /** basic: the user name. */
-    username: z.string().min(1).max(500).optional(),
-    /** api-key: the header that carries the key, e.g. `X-API-Key`. */
-    headerName: headerName.optional(),
+    auth: z.enum(HTTP_AUTH_SCHEMES, { error: `must be one of ${HTTP_AUTH_SCHEMES.join(', ')}` }).meta({ description: 'how requests prove who sends them; each takes its own secret' }),
+    baseUrl: httpUrl.meta({ description: 'a step naming this connection must request a URL under this one; left out: any URL', examples: ['https://api.example.com/v1/'] }).optional(),
+    username: z.string().min(1).max(500).meta({ description: 'basic: the user name' }).optional(),
+    headerName: headerName.meta({ description: 'api-key: the header that carries the key', examples: ['X-API-Key'] }).optional(),
   },
   secrets: {
-    /** bearer: the token sent as `Authorization: Bearer <token>`. */
-    token: secretText.optional(),
-    /** basic: the password. */
-    password: secretText.optional(),
-    /** api-key: the key. */
-    apiKey: secretText.optional(),
-    /** headers: header name → value, each sent as written. */
-    headers: z.record(headerName, secretText).optional(),
+    token: secretText.meta({ description: 'bearer: the token sent as Authorization: Bearer <token>' }).optional(),
+    password: secretText.meta({ description: 'basic: the password' }).optional(),
+    apiKey: secretText.meta({ description: 'api-key: the key' }).optional(),
+    headers: z.record(headerName, secretText).meta({ description: 'headers: header name → value, each sent as written' }).optional(),
   },
   check: (fields) => {
     const problems: FieldProblem[] = [];

@@ -88,6 +88,10 @@ describe('the connections page', { timeout: TEST_TIMEOUT }, () => {
     await create.getByLabel('user').fill('ops');
     await create.getByLabel('from (required)').fill('ops@example.test');
     await create.getByLabel('pass').fill(CANARY);
+    // Each field says what it means, from its type's declaration in the API: a hint that describes its input.
+    const portHint = await create.getByLabel('port').getAttribute('aria-describedby');
+    expect(await create.locator(`#${portHint}`).textContent()).toBe('its port: 587 for STARTTLS, 465 with secure');
+    expect(await create.getByLabel('quietHours').getAttribute('placeholder')).toBe('{"start":"21:00","end":"08:00","timeZone":"Europe/Berlin"}');
     await page.screenshot({ path: join(SHOTS, 'connection-form.png'), fullPage: true });
     await create.getByRole('button', { name: 'Create' }).click();
 

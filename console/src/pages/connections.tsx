@@ -337,59 +337,84 @@ function ConnectionForm({ api, types, editing, onDone }: { api: Api; types: Conn
   );
 }
 
+/** The id of a field's hint, which its input is described by; none without a description. */
+const hintId = (field: Field) => (field.description ? `field-hint-${field.name}` : undefined);
+
+/**
+ * What a field means, from the connection type's declaration (its
+ * description in the API's connection types), beside its label rather
+ * than in it: it describes the input (aria-describedby), it does not name it.
+ */
+function Hint({ field }: { field: Field }) {
+  if (!field.description) return null;
+  return (
+    <span class="hint" id={hintId(field)}>
+      {field.description}
+    </span>
+  );
+}
+
 function FieldInput({ field, current }: { field: Field; current: unknown }) {
   const label = `${field.name}${field.required ? ' (required)' : ''}`;
   const shown = current ?? field.default;
   if (field.kind === 'boolean') {
     return (
-      <label class="check">
-        <input type="checkbox" name={field.name} defaultChecked={shown === true} />
-        {label}
-      </label>
+      <div class="field">
+        <label class="check">
+          <input type="checkbox" name={field.name} defaultChecked={shown === true} aria-describedby={hintId(field)} />
+          {label}
+        </label>
+        <Hint field={field} />
+      </div>
     );
   }
   if (field.kind === 'enum') {
     return (
-      <label>
-        {label}
-        <select name={field.name} required={field.required}>
-          {!field.required && <option value="">–</option>}
-          {(field.options ?? []).map((o) => (
-            <option value={o} selected={o === shown}>
-              {o}
-            </option>
-          ))}
-        </select>
-      </label>
+      <div class="field">
+        <label>
+          {label}
+          <select name={field.name} required={field.required} aria-describedby={hintId(field)}>
+            {!field.required && <option value="">–</option>}
+            {(field.options ?? []).map((o) => (
+              <option value={o} selected={o === shown}>
+                {o}
+              </option>
+            ))}
+          </select>
+        </label>
+        <Hint field={field} />
+      </div>
     );
   }
   const text = shown === undefined ? '' : field.kind === 'json' ? JSON.stringify(shown) : String(shown);
-  const pacing = field.name === 'perMinute';
-  const quiet = field.name === 'quietHours';
+  const example = field.example === undefined ? undefined : field.kind === 'json' ? JSON.stringify(field.example) : String(field.example);
   return (
-    <label>
-      {label}
-      {field.kind === 'integer' || field.kind === 'number' ? (
-        <input
-          name={field.name}
-          type="number"
-          step={field.kind === 'integer' ? 1 : 'any'}
-          required={field.required}
-          defaultValue={text}
-          placeholder={pacing ? "the channel's pacing" : undefined}
-        />
-      ) : (
-        <input
-          name={field.name}
-          type="text"
-          required={field.required}
-          defaultValue={text}
-          placeholder={quiet ? '{"start": "21:00", "end": "08:00", "timeZone": "Europe/Berlin"}' : undefined}
-        />
-      )}
-      {pacing && <span class="hint">sends a minute on this connection's own budget (0: unpaced); empty: the channel's pacing</span>}
-      {quiet && <span class="hint">a daily window, in that zone, during which sends through this connection wait; empty: none</span>}
-    </label>
+    <div class="field">
+      <label>
+        {label}
+        {field.kind === 'integer' || field.kind === 'number' ? (
+          <input
+            name={field.name}
+            type="number"
+            step={field.kind === 'integer' ? 1 : 'any'}
+            required={field.required}
+            defaultValue={text}
+            placeholder={example}
+            aria-describedby={hintId(field)}
+          />
+        ) : (
+          <input
+            name={field.name}
+            type="text"
+            required={field.required}
+            defaultValue={text}
+            placeholder={example}
+            aria-describedby={hintId(field)}
+          />
+        )}
+      </label>
+      <Hint field={field} />
+    </div>
   );
 }
 
@@ -413,8 +438,17 @@ function SecretInput({ field, state }: { field: Field; state: Connection['secret
       <label>
         {field.name}
         {field.required && !keeps ? ' (required)' : ''}
-        <input name={field.name} type="password" autoComplete="off" required={field.required && !keeps} disabled={clearing} placeholder={placeholder} />
+        <input
+          name={field.name}
+          type="password"
+          autoComplete="off"
+          required={field.required && !keeps}
+          disabled={clearing}
+          placeholder={placeholder}
+          aria-describedby={hintId(field)}
+        />
       </label>
+      <Hint field={field} />
       {keeps && !field.required && (
         <label class="check">
           <input type="checkbox" name={clearName(field.name)} checked={clearing} onChange={(e) => setClearing(e.currentTarget.checked)} />

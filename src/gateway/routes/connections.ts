@@ -94,6 +94,8 @@ const fieldSchema = z.object({
   required: z.boolean(),
   options: z.array(z.string()).optional().meta({ description: 'the values an `enum` field takes' }),
   default: z.unknown().optional(),
+  description: z.string().optional().meta({ description: 'what the field means, and what leaving it out does' }),
+  example: z.unknown().optional().meta({ description: 'a value of the field, as it is written' }),
 });
 const connectionTypeListSchema = named(
   'ConnectionTypeList',
@@ -116,7 +118,7 @@ type FieldView = Built<typeof fieldSchema>;
 /** A type's fields as a form shows them, from their zod schema's JSON Schema. */
 function fieldViews(shape: z.ZodRawShape): FieldView[] {
   const schema = z.toJSONSchema(z.object(shape), { io: 'input', unrepresentable: 'any' }) as {
-    properties?: Record<string, { type?: string; enum?: unknown[]; default?: unknown }>;
+    properties?: Record<string, { type?: string; enum?: unknown[]; default?: unknown; description?: string; examples?: unknown[] }>;
     required?: string[];
   };
   return Object.entries(schema.properties ?? {}).map(([name, p]): FieldView => {
@@ -127,6 +129,8 @@ function fieldViews(shape: z.ZodRawShape): FieldView[] {
       required: schema.required?.includes(name) ?? false,
       ...(p.enum ? { options: p.enum.map(String) } : {}),
       ...(p.default !== undefined ? { default: p.default } : {}),
+      ...(p.description !== undefined ? { description: p.description } : {}),
+      ...(p.examples?.length ? { example: p.examples[0] } : {}),
     };
   });
 }
