@@ -59,13 +59,15 @@ const DEFINITION = {
 
 let h: Harness;
 let smtp: SmtpSink;
+/** The mail settings of both builds' workers: the test's SMTP sink. */
+const mailTo = () => ({ SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' });
 let tree: string;
 let previousWorker: ChildProcess | undefined;
 let printed = '';
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
-  h = await createHarness({ worker: false, env: { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' } });
+  h = await createHarness({ worker: false, env: mailTo() });
   const created = await h.api('POST', '/api/workflows', DEFINITION);
   expect(created.status, JSON.stringify(created.body)).toBe(201);
 
@@ -153,7 +155,7 @@ describe(`the previous build (${SHORT}, ${previous.why}) on this build's schema`
   let second: { executionId: string; workflowId: string };
 
   it('runs runs to their end, writing the mirror, the log, the ledger and a decision', { timeout: runTimeout({ runs: 2, steps: 4, extra: '60s' }) }, async () => {
-    const env = harnessEnvironment(h, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp.port), SMTP_FROM: 'automation@example.test' });
+    const env = harnessEnvironment(h, mailTo());
     // Its own workflow code, bundled as it starts: this build's bundle is not the previous build's.
     delete env.WORKFLOW_BUNDLE_PATH;
     previousWorker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], { cwd: tree, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -50,24 +50,17 @@ export default function setup(project: TestProject): Promise<() => Promise<void>
 }
 
 /**
- * The workflow bundle is the same for both projects, and building it takes about 8 s of CPU at
- * the busiest moment of the run (the unit tests, both servers starting): it is built once. Both
- * projects' set-ups run in vitest's one process, each maybe with its own copy of this module, so
- * the build is kept on the process rather than in a module variable.
+ * What both projects' set-ups need alike, made once: the workflow bundle
+ * (about 8 s of CPU at the busiest moment of the run: the unit tests, both
+ * servers starting) and the product compiled from the code under test
+ * (test/support/processes.ts starts it). Both set-ups run in vitest's one
+ * process, each maybe with its own copy of this module, so what is made is
+ * kept on the process, under `name`, rather than in a module variable.
  */
-const WORKFLOW_BUNDLE = Symbol.for('wfa.test.workflowBundle');
-
-function workflowBundleOnce(): Promise<string> {
-  const shared = globalThis as { [WORKFLOW_BUNDLE]?: Promise<string> };
-  return (shared[WORKFLOW_BUNDLE] ??= buildWorkflowBundle());
-}
-
-/** The product compiled, once for both projects, from the code under test (test/support/processes.ts starts it). */
-const COMPILED_PRODUCT = Symbol.for('wfa.test.compiledProduct');
-
-function compiledOnce(): Promise<void> {
-  const shared = globalThis as { [COMPILED_PRODUCT]?: Promise<void> };
-  return (shared[COMPILED_PRODUCT] ??= buildNode());
+function onceForBothProjects<T>(name: string, make: () => Promise<T>): Promise<T> {
+  const shared = globalThis as Record<symbol, Promise<T> | undefined>;
+  const key = Symbol.for(`wfa.test.${name}`);
+  return (shared[key] ??= make());
 }
 
 export async function setupWith(project: TestProject, kind: TestTemporal): Promise<() => Promise<void>> {
@@ -89,10 +82,10 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
     postgresReady,
     (async () => {
       const path = join(scratch, 'workflow-bundle.js');
-      await writeFile(path, await workflowBundleOnce());
+      await writeFile(path, await onceForBothProjects('workflowBundle', () => buildWorkflowBundle()));
       return path;
     })(),
-    compiledOnce(),
+    onceForBothProjects('compiledProduct', buildNode),
   ]);
   say(`Temporal at ${temporal.address}, Postgres ${postgres.embedded ? 'embedded' : 'from DATABASE_URL'}, ready in ${Date.now() - started} ms`);
 
