@@ -1,4 +1,5 @@
 /** Connecting to Temporal, and the server-side setup the product relies on. */
+import { isIP } from 'node:net';
 import { Client, Connection, type ConnectionOptions, defaultGrpcRetryOptions, isGrpcServiceError, makeGrpcRetryInterceptor } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { TemporalSettings } from '../config';
@@ -46,12 +47,41 @@ export interface ConnectOptions {
 type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
 function connectionOptions(config: Pick<TemporalSettings, 'temporal'>, { failFast = false }: ConnectOptions): ConnectionOptions {
+  if (config.temporal.security?.tls && isIP(hostOf(config.temporal.address))) ignoreIpServerNameWarning();
   return {
     ...temporalConnectionOptions(config.temporal),
     connectTimeout: '5s',
     channelArgs: { 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS },
     ...(failFast ? { interceptors: [failFastRetryInterceptor(UNREACHABLE_RETRY_BUDGET_MS)] } : {}),
   };
+}
+
+/** The host of `host:port`, `[v6]:port` or a bare host. */
+export function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\]/.exec(address);
+  if (bracketed) return bracketed[1]!;
+  return address.split(':').length === 2 ? address.slice(0, address.lastIndexOf(':')) : address;
+}
+
+let ipServerNameWarningIgnored = false;
+
+/**
+ * Over TLS to an IP address, Node's HTTP/2 client (under gRPC) sends the IP
+ * as the TLS server name and then warns, once, that RFC 6066 forbids it
+ * (DEP0123; nodejs/node#56189). The server's certificate is still checked
+ * against that IP, so the warning names nothing an operator can act on, yet
+ * it went to stderr before a CLI command's own one-line answer. This drops
+ * that one warning, and only in a process that connects that way.
+ */
+function ignoreIpServerNameWarning(): void {
+  if (ipServerNameWarningIgnored) return;
+  ipServerNameWarningIgnored = true;
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((...args: unknown[]) => {
+    const [, type, code] = args;
+    const isIpServerName = code === 'DEP0123' || (typeof type === 'object' && type !== null && (type as { code?: unknown }).code === 'DEP0123');
+    if (!isIpServerName) emitWarning(...args);
+  }) as typeof process.emitWarning;
 }
 
 function clientOf(connection: Connection, config: Pick<TemporalSettings, 'temporal' | 'encryption'>): TemporalClient {

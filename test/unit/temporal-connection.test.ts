@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCa, generateSigned } from '../../scripts/lib/certificates';
 import { ConfigError, loadConfig } from '../../src/config';
 import { describeSecurity, PLAIN, temporalConnectionOptions, temporalConnectionSecurity } from '../../src/temporal/connection-options';
+import { hostOf } from '../../src/temporal/client';
 
 let dir: string;
 /** Paths of a CA, a client pair it signed, a server pair, and a client pair of another CA. */
@@ -228,5 +229,17 @@ describe('a bad certificate or key stops the process with one line', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual(['TEMPORAL_TLS_CLIENT_CERT_PATH (/nowhere/client.pem) does not exist']);
+  });
+});
+
+describe('the host of a Temporal address', () => {
+  it.each([
+    ['127.0.0.1:7233', '127.0.0.1'],
+    ['[::1]:7233', '::1'],
+    ['::1', '::1'],
+    ['temporal.example.com:7233', 'temporal.example.com'],
+    ['temporal', 'temporal'],
+  ])('%s is on %s', (address, host) => {
+    expect(hostOf(address)).toBe(host);
   });
 });
