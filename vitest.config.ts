@@ -80,8 +80,11 @@ const CORE = [
   'test/integration/gateway.test.ts',
 ];
 
-/** Files that need the production topology's server (two workers and gateways against one Temporal on Postgres), or its mTLS. */
-const SERVER_ONLY = ['test/integration/cluster-failover.test.ts', 'test/integration/temporal-tls.test.ts'];
+/**
+ * Files that need the production topology's server (two workers and gateways against one Temporal on Postgres), or its mTLS;
+ * and deploys under Worker Versioning, checked on the server production runs.
+ */
+const SERVER_ONLY = ['test/integration/cluster-failover.test.ts', 'test/integration/temporal-tls.test.ts', 'test/integration/worker-versioning.test.ts'];
 
 /**
  * The core of the suite, run again on the real Temporal server on Postgres

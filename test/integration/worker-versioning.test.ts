@@ -1,5 +1,6 @@
 /**
- * Deploys under Worker Versioning, on the dev server: build A (a worker
+ * Deploys under Worker Versioning, on the real Temporal server on Postgres
+ * (the integration-server project, over mTLS): build A (a worker
  * process, which makes itself current as the deployment's first build) takes
  * runs waiting at an approval; build B starts beside it and takes nothing
  * until ramped (both builds take new runs at 50%) and then promoted (new runs
