@@ -5,6 +5,7 @@
  */
 import type { Say } from '../lib/temporal';
 import { cluster } from './cluster';
+import { deploy } from './deploy';
 import { encryption } from './encryption';
 import type { BenchEnv } from './env';
 import { expressions } from './expressions';
@@ -48,4 +49,4 @@ export interface Benchmark {
   run(env: BenchEnv, say: Say, options: RunOptions): Promise<Outcome>;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, gatewayLoad, expressions, hostile, mirrorScale, scale, cluster, outage];
+export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, gatewayLoad, expressions, hostile, mirrorScale, scale, cluster, outage, deploy];
