@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 20 || (major === 20 && minor < 19)) {
-  console.error(`Node.js ${process.versions.node} is too old: install Node.js 20.19 or newer (22 LTS recommended).`);
+  console.error(`Node.js ${process.versions.node} is too old: install Node.js 20.19 or newer (24 LTS recommended: docs/DEPLOYMENT.md, "Supported Node.js versions").`);
   process.exit(1);
 }
 
