@@ -101,7 +101,7 @@ export async function settleDelivery(
 /** What a run's page shows of a ledger row: never the provider's result, which may hold what the message said. */
 export type RunDeliveryRow = Pick<
   DeliveryRow,
-  'workflow_id' | 'step_path' | 'channel' | 'status' | 'attempts' | 'recipient' | 'connection' | 'connection_version' | 'created_at' | 'updated_at'
+  'workflow_id' | 'step_path' | 'channel' | 'status' | 'attempts' | 'recipient' | 'connection' | 'connection_version' | 'last_error' | 'created_at' | 'updated_at'
 >;
 
 /** `text` matched literally by LIKE: its `%`, `_` and `\` escaped. */
@@ -121,7 +121,7 @@ export async function listRunDeliveries(db: Kysely<Database>, workflowId: string
 export function runDeliveriesQuery(db: Kysely<Database>, workflowId: string) {
   return db
     .selectFrom('deliveries')
-    .select(['workflow_id', 'step_path', 'channel', 'status', 'attempts', 'recipient', 'connection', 'connection_version', 'created_at', 'updated_at'])
+    .select(['workflow_id', 'step_path', 'channel', 'status', 'attempts', 'recipient', 'connection', 'connection_version', 'last_error', 'created_at', 'updated_at'])
     .where((eb) => eb.or([eb('workflow_id', '=', workflowId), eb('workflow_id', 'like', `${likeLiteral(workflowId)}:%`)]))
     .orderBy('created_at')
     .orderBy('delivery_key');

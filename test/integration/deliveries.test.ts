@@ -281,6 +281,7 @@ describe('GET /api/executions/:id/deliveries', () => {
         recipient: 'grace@example.test',
         connection: null,
         connectionVersion: null,
+        error: null,
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
       },
@@ -292,6 +293,7 @@ describe('GET /api/executions/:id/deliveries', () => {
         recipient: '+14155550124',
         connection: null,
         connectionVersion: null,
+        error: null,
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
       },
@@ -307,6 +309,31 @@ describe('GET /api/executions/:id/deliveries', () => {
 
     const byWorkflowId = await h.api('GET', `/api/executions/${encodeURIComponent(started.body.workflowId)}/deliveries`);
     expect(byWorkflowId.body).toEqual(res.body);
+  });
+
+  it('says why a send failed, as the step reported it, and that a retried send went out', async () => {
+    // Twilio refuses this number (21211), for good; Teams answers 503 once, then takes the card.
+    const created = await h.api('POST', '/api/workflows', {
+      key: 'ledger-failures',
+      name: 'Ledger failures',
+      steps: [
+        { id: 'card', type: 'teams', text: 'Deploy finished' },
+        { id: 'text', type: 'sms', to: '+15550001234', body: 'Hello' },
+      ],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    let teamsCalls = 0;
+    teams.respond = () => ({ status: ++teamsCalls === 1 ? 503 : 202 });
+    const started = await h.api('POST', '/api/workflows/ledger-failures/execute', { triggerData: {} });
+    expect(started.status).toBe(202);
+    await expect(h.client.workflow.getHandle(started.body.workflowId).result()).rejects.toThrow();
+
+    const res = await h.api('GET', `/api/executions/${started.body.executionId}/deliveries`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.items).toEqual([
+      expect.objectContaining({ stepPath: 'card', channel: 'teams', status: 'SENT', attempts: 2, error: null }),
+      expect.objectContaining({ stepPath: 'text', channel: 'sms', status: 'FAILED', attempts: 1, error: expect.stringMatching(/21211/) }),
+    ]);
   });
 
   it("takes in a run's foreach chunks, and no other run whose workflow id its own would match as a pattern", async () => {

@@ -205,6 +205,7 @@ export function RunPage({ api, session, params }: PageProps) {
                   </td>
                   <td>
                     <Status status={d.status} />
+                    {d.error && <div class="hint">{d.error}</div>}
                   </td>
                   <td class="num">{d.attempts}</td>
                   <td>{d.recipient ?? '–'}</td>

@@ -63,14 +63,15 @@ export function runCommands(program: Command, cli: Cli): void {
     .description('what a run sent: its rows of the delivery ledger, oldest first')
     .action(async (id: string) => {
       const answer = await api().get<{ executionId: string; items: ExecutionDelivery[] }>(`/api/executions/${encodeURIComponent(id)}/deliveries`);
-      out(answer, (a) =>
-        a.items.length === 0
-          ? `run ${a.executionId} has sent nothing: no step of it has begun to send`
-          : table(
-              ['created', 'step', 'channel', 'status', 'attempts', 'to', 'connection', 'updated'],
-              a.items.map((d) => [d.createdAt, d.stepPath, d.channel, d.status, d.attempts, d.recipient, connectionOf(d), d.updatedAt]),
-            ),
-      );
+      out(answer, (a) => {
+        if (a.items.length === 0) return `run ${a.executionId} has sent nothing: no step of it has begun to send`;
+        // Why a send failed, in a last column when one did.
+        const errors = a.items.some((d) => d.error !== null);
+        return table(
+          ['created', 'step', 'channel', 'status', 'attempts', 'to', 'connection', 'updated', ...(errors ? ['error'] : [])],
+          a.items.map((d) => [d.createdAt, d.stepPath, d.channel, d.status, d.attempts, d.recipient, connectionOf(d), d.updatedAt, ...(errors ? [d.error] : [])]),
+        );
+      });
     });
 
   runs

@@ -80,6 +80,10 @@ const executionDeliverySchema = named(
     connectionVersion: z.int().nullable().meta({
       description: "the version of that connection the last send opened; null for the environment's settings and for rows written before versions were recorded",
     }),
+    error: z.string().nullable().meta({
+      description:
+        "why the last attempt did not send, as the step reported it (the provider's refusal, or the connection that broke); null once SENT and while SENDING",
+    }),
     createdAt: time.meta({ description: 'when the first attempt claimed it, before calling the provider' }),
     updatedAt: time.meta({ description: 'when its status last changed (for SENT: when the ledger recorded the send)' }),
   }),
@@ -137,6 +141,7 @@ export function publicDelivery(row: RunDeliveryRow): ExecutionDelivery {
     recipient: row.recipient,
     connection: row.connection,
     connectionVersion: row.connection_version,
+    error: row.status === 'SENT' || row.status === 'SENDING' ? null : row.last_error,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
