@@ -20,32 +20,18 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import type { Kysely } from 'kysely';
-import { createApiKey } from '../../db/api-keys';
-import { createDb } from '../../db/client';
-import { migrateToLatest } from '../../db/migrator';
-import type { Database } from '../../db/schema';
 import { entryFile, ROOT } from '../../src/paths';
-import { ensureSearchAttributes } from '../../src/temporal/client';
 import { deploymentStatus } from '../../src/temporal/deployments';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
-import { startControlledPostgres } from '../lib/controlled-postgres';
 import { freePort } from '../lib/ports';
-import { ensureDatabase } from '../lib/postgres';
 import { startSmtpSink } from '../lib/sinks';
 import { stopChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
-import {
-  ensureNamespace,
-  findOrBuildTemporalServer,
-  freeServerPort,
-  setupTemporalDatabases,
-  startTemporalServer,
-  TEMPORAL_SERVER_VERSION,
-} from '../lib/temporal-server';
+import { TEMPORAL_SERVER_VERSION } from '../lib/temporal-server';
 import type { Benchmark } from './benchmarks';
+import { gatewayApi, startServerStack } from './server-stack';
 
 export const DEPLOY_SIZES = {
   pinnedAtApproval: 40,
@@ -156,24 +142,7 @@ export const deploy: Benchmark = {
     const stops: (() => Promise<unknown>)[] = [() => rm(scratch, { recursive: true, force: true })];
     try {
       // --- Postgres, the Temporal server on it, the SMTP peer ------------------------------------------
-      const pg = await startControlledPostgres({ maxConnections: 200 });
-      stops.push(() => pg.destroy());
-      const productUrl = new URL(pg.url);
-      productUrl.pathname = '/workflows';
-      await ensureDatabase(productUrl.toString());
-      const db: Kysely<Database> = createDb({ url: productUrl.toString(), poolMax: 2 });
-      stops.push(() => db.destroy());
-      await migrateToLatest(db);
-      const { key: apiKey } = await createApiKey(db, { name: 'deploy drill', role: 'admin' });
-      const binaries = await findOrBuildTemporalServer(tell);
-      await setupTemporalDatabases(binaries, { postgresUrl: pg.url }, tell);
-      const server = await startTemporalServer(binaries, { postgresUrl: pg.url, port: await freeServerPort(), dataDir: join(scratch, 'temporal') }, tell);
-      stops.push(() => server.stop());
-      await ensureNamespace(server.address, 'default', 1, tell);
-      const connection = await Connection.connect({ address: server.address });
-      stops.push(() => connection.close());
-      await ensureSearchAttributes(connection, 'default');
-      const client = new Client({ connection, namespace: 'default' });
+      const { productUrl, apiKey, server, client } = await startServerStack({ say: tell, scratch, stops, keyName: 'deploy drill' });
       const smtp = await startSmtpSink();
       stops.push(() => smtp.close());
 
@@ -186,7 +155,7 @@ export const deploy: Benchmark = {
 
       const environment = {
         ...process.env,
-        DATABASE_URL: productUrl.toString(),
+        DATABASE_URL: productUrl,
         TEMPORAL_ADDRESS: server.address,
         TEMPORAL_NAMESPACE: 'default',
         WORKER_DEPLOYMENT_NAME: DEPLOYMENT,
@@ -210,14 +179,7 @@ export const deploy: Benchmark = {
       const gatewayPort = await freePort();
       spawnProduct('the gateway', 'src/gateway/main.ts', { ...environment, PORT: String(gatewayPort) });
       const gateway = `http://127.0.0.1:${gatewayPort}`;
-      const api = async (method: string, path: string, body?: unknown) => {
-        const res = await fetch(`${gateway}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        return { status: res.status, body: (await res.json().catch(() => undefined)) as Record<string, unknown> };
-      };
+      const api = gatewayApi(gateway, apiKey);
       const alive = async <T>(check: () => Promise<T>) => {
         if (failed) throw new Error(failed);
         return check();
@@ -233,7 +195,7 @@ export const deploy: Benchmark = {
         const user = key === 'drill-quick' ? undefined : `user${++serial}`;
         const res = await api('POST', `/api/workflows/${key}/execute`, { triggerData: user ? { user } : {} });
         if (res.status !== 202) throw new Error(`starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
-        return { kind, user, executionId: String(res.body.executionId), workflowId: String(res.body.workflowId) };
+        return { kind, user, executionId: String(res.body?.executionId), workflowId: String(res.body?.workflowId) };
       };
       const startMany = (n: number, kind: Run['kind'], key: string) => Promise.all(Array.from({ length: n }, () => start(kind, key)));
       const firstTaskBuild = async (run: Run): Promise<string> => {

@@ -16,30 +16,18 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { type Kysely, sql } from 'kysely';
-import { createApiKey } from '../../db/api-keys';
-import { createDb } from '../../db/client';
-import { migrateToLatest } from '../../db/migrator';
 import type { Database } from '../../db/schema';
 import { ERROR_TYPES } from '../../src/shared/run';
-import { ensureSearchAttributes } from '../../src/temporal/client';
-import { type ControlledPostgres, startControlledPostgres } from '../lib/controlled-postgres';
+import type { ControlledPostgres } from '../lib/controlled-postgres';
 import { entryFile } from '../../src/paths';
-import { ensureDatabase } from '../lib/postgres';
 import { freePort } from '../lib/ports';
 import { startSmtpSink } from '../lib/sinks';
 import { createSupervisor, type SupervisedChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
-import {
-  ensureNamespace,
-  findOrBuildTemporalServer,
-  freeServerPort,
-  setupTemporalDatabases,
-  startTemporalServer,
-  TEMPORAL_SERVER_VERSION,
-} from '../lib/temporal-server';
+import { TEMPORAL_SERVER_VERSION } from '../lib/temporal-server';
 import type { Benchmark } from './benchmarks';
+import { gatewayApi, startServerStack } from './server-stack';
 
 export const OUTAGE_SIZES = {
   runs: 50,
@@ -69,12 +57,6 @@ const DEFINITION = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 interface StartedRun {
   user: string;
@@ -120,33 +102,16 @@ export const outage: Benchmark = {
     const stops: (() => Promise<unknown>)[] = [() => rm(scratch, { recursive: true, force: true }), () => new Promise((r) => log.end(r))];
     let postgres: ControlledPostgres | undefined;
     try {
-      // --- Postgres of our own, holding the product's database and Temporal's two --------------------
-      postgres = await startControlledPostgres({ maxConnections: 200 });
-      const pg = postgres;
-      stops.push(() => pg.destroy());
-      const productUrl = withDatabase(pg.url, 'workflows');
-      await ensureDatabase(productUrl);
-      const db: Kysely<Database> = createDb({ url: productUrl, poolMax: 2 });
-      stops.push(() => db.destroy());
-      await migrateToLatest(db);
-      const { key: apiKey } = await createApiKey(db, { name: 'outage benchmark', role: 'admin' });
-      tell(`Postgres of its own at ${pg.url} (pid ${pg.pid})`);
-
-      // --- the Temporal server on it ------------------------------------------------------------------
-      const binaries = await findOrBuildTemporalServer(tell);
-      await setupTemporalDatabases(binaries, { postgresUrl: pg.url }, tell);
-      const server = await startTemporalServer(
-        binaries,
-        { postgresUrl: pg.url, port: await freeServerPort(), dataDir: join(scratch, 'temporal'), onOutput: (text) => log.write(text.replace(/^/gm, '[temporal] ')) },
-        tell,
-      );
-      stops.push(() => server.stop());
+      // --- Postgres of our own, holding the product's database and Temporal's two; the server on it ----
+      const { pg, productUrl, db, apiKey, server, client } = await startServerStack({
+        say: tell,
+        scratch,
+        stops,
+        keyName: 'outage benchmark',
+        onOutput: (text) => log.write(text.replace(/^/gm, '[temporal] ')),
+      });
+      postgres = pg;
       const serverPid = server.pid;
-      await ensureNamespace(server.address, 'default', 1, tell);
-      const connection = await Connection.connect({ address: server.address });
-      stops.push(() => connection.close());
-      await ensureSearchAttributes(connection, 'default');
-      const client = new Client({ connection, namespace: 'default' });
 
       // --- the SMTP peer, two workers and a gateway ---------------------------------------------------
       const smtp = await startSmtpSink();
@@ -188,14 +153,7 @@ export const outage: Benchmark = {
       startChild('worker-2', 'src/worker/main.ts', environment);
       startChild('gateway', 'src/gateway/main.ts', { ...environment, PORT: String(gatewayPort) });
       const gateway = `http://127.0.0.1:${gatewayPort}`;
-      const api = async (method: string, path: string, body?: unknown) => {
-        const res = await fetch(`${gateway}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        return { status: res.status, body: (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined };
-      };
+      const api = gatewayApi(gateway, apiKey);
       await until(
         async () =>
           [...watches.entries()].every(([name, w]) => !name.startsWith('worker') || w.polling > 0) &&
