@@ -262,18 +262,24 @@ describe('worker versioning', () => {
 
   it('says in one line what is wrong with a deploy command', async () => {
     const env = harnessEnvironment(h, { WORKER_DEPLOYMENT_NAME: DEPLOYMENT });
-    const run = (...args: string[]) =>
-      cli(process.execPath, productCommand('src/cli/main.ts', 'deploy', ...args), { env }).then(
+    const runWith = (environment: NodeJS.ProcessEnv, ...args: string[]) =>
+      cli(process.execPath, productCommand('src/cli/main.ts', 'deploy', ...args), { env: environment }).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr.trim() }),
       );
-    const [unknownBuild, badPercent, noDeployment] = await Promise.all([
+    const run = (...args: string[]) => runWith(env, ...args);
+    // This project's server takes mTLS only: without the certificates, the command says its connection was plain.
+    const plain = Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('TEMPORAL_TLS')));
+    const [unknownBuild, badPercent, noDeployment, withoutTls] = await Promise.all([
       run('promote', 'no-such-build'),
       run('ramp', B, '120'),
       run('--deployment', 'no-such-deployment', 'status'),
+      runWith(plain, 'status'),
     ]);
     expect(unknownBuild).toMatchObject({ code: 1, stderr: expect.stringMatching(/^wfa: worker deployment "wfa-test-\w+" has no build "no-such-build"/) });
     expect(badPercent).toEqual({ code: 2, stderr: 'wfa: the percentage must be a number from 0 to 100, not 120' });
     expect(noDeployment).toMatchObject({ code: 1, stderr: expect.stringMatching(/^wfa: worker deployment "no-such-deployment" not found/) });
+    expect(withoutTls).toMatchObject({ code: 3, stderr: expect.stringMatching(/^wfa: cannot reach Temporal at \S+: .*; this connection is plain: if that Temporal takes TLS only, set its TEMPORAL_TLS_\* settings/) });
+    expect(withoutTls.stderr.split('\n')).toHaveLength(1);
   });
 });

@@ -57,7 +57,9 @@ export function deployCommands(program: Command, { out: print }: Cli): void {
     try {
       temporal = await connectTemporal(settings);
     } catch (err) {
-      return fail(`cannot reach Temporal at ${settings.temporal.address}: ${err instanceof Error ? err.message : String(err)}`, EXIT.unreachable);
+      // A frontend that takes TLS only looks, to a plain client, like one that does not answer.
+      const plain = settings.temporal.security?.tls ? '' : '; this connection is plain: if that Temporal takes TLS only, set its TEMPORAL_TLS_* settings (docs/DEPLOYMENT.md, "Connecting to a secured Temporal")';
+      return fail(`cannot reach Temporal at ${settings.temporal.address}: ${err instanceof Error ? err.message : String(err)}${plain}`, EXIT.unreachable);
     }
     try {
       await action(temporal, name, deployments);
