@@ -17,7 +17,7 @@ import { redactUrl } from '../src/config';
 import { connectTemporal } from '../src/temporal/client';
 import { deploymentStatus } from '../src/temporal/deployments';
 import { releaseBuildId } from '../src/worker/versioning';
-import { generateCertificates, type ServerCertificates } from './lib/certificates';
+import { generateCertificates } from './lib/certificates';
 import { obtainPostgres } from './lib/postgres';
 import { freePort, isPortTaken } from './lib/ports';
 import { compileProduct } from './lib/compile';
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
         ? `  Workers        ${builds.length} builds of worker deployment ${env.WORKER_DEPLOYMENT_NAME}, one worker each, task queue ${config.temporal.taskQueue}`
         : `  Workers        ${WORKERS}, task queue ${config.temporal.taskQueue}`,
       ...builds.map((build, i) => `                 ${build}${i === 0 ? '  (current)' : `  (takes runs once ramped or promoted: npm run cli -- deploy ramp ${build} 50, … promote ${build})`}`),
-      ...(builds.length ? [`                 npm run cli -- deploy status | rollback   (with ${cliSettings(temporal.address, env.WORKER_DEPLOYMENT_NAME!, certificates)})`] : []),
+      ...(builds.length ? [`                 npm run cli -- deploy status | rollback   (with ${deploySettings(env)})`] : []),
       `  Temporal UI    ${ui.url}`,
       `  Temporal       ${temporal.address}  namespace ${config.temporal.namespace} (closed runs kept ${RETENTION_DAYS} days), Postgres persistence and visibility`,
       ...(certificates
@@ -145,15 +145,20 @@ async function main(): Promise<void> {
   );
 }
 
-/** The settings `npm run cli -- deploy …` needs to reach this topology's Temporal, as `NAME=value` words: under `--tls`, the client's certificates too. */
-function cliSettings(address: string, deployment: string, certificates: ServerCertificates | undefined): string {
-  const settings: Record<string, string> = { TEMPORAL_ADDRESS: address, WORKER_DEPLOYMENT_NAME: deployment };
-  if (certificates) {
-    settings.TEMPORAL_TLS_CLIENT_CERT_PATH = certificates.clientCert;
-    settings.TEMPORAL_TLS_CLIENT_KEY_PATH = certificates.clientKey;
-    settings.TEMPORAL_TLS_SERVER_CA_CERT_PATH = certificates.ca;
-  }
-  return Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(' ');
+/** What `npm run cli -- deploy …` needs of the processes' settings to reach this topology's Temporal. Paths only: never a key's PEM. */
+const DEPLOY_SETTINGS = [
+  'TEMPORAL_ADDRESS',
+  'WORKER_DEPLOYMENT_NAME',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+] as const;
+
+/** Those of {@link DEPLOY_SETTINGS} that are set (the certificates only under `--tls`), as `NAME=value` words. */
+function deploySettings(env: NodeJS.ProcessEnv): string {
+  return DEPLOY_SETTINGS.filter((name) => env[name] !== undefined)
+    .map((name) => `${name}=${env[name]}`)
+    .join(' ');
 }
 
 /** `--builds <n>`: 1 (unversioned workers, the default) to 4. */

@@ -31,6 +31,7 @@ import { stopChild } from '../lib/supervisor';
 import type { Say } from '../lib/temporal';
 import { TEMPORAL_SERVER_VERSION } from '../lib/temporal-server';
 import type { Benchmark } from './benchmarks';
+import { until } from './measure';
 import { gatewayApi, startServerStack } from './server-stack';
 
 export const DEPLOY_SIZES = {
@@ -72,16 +73,6 @@ interface Run {
   user: string | undefined;
   executionId: string;
   workflowId: string;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`deploy: ${what} did not happen within ${timeoutMs / 1000} s`);
-    await sleep(250);
-  }
 }
 
 /**

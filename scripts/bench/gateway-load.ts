@@ -41,7 +41,7 @@ import { stopChild } from '../lib/supervisor';
 import { type DevServer, type Say, startTemporal } from '../lib/temporal';
 import type { Benchmark, RunOptions } from './benchmarks';
 import type { BenchEnv } from './env';
-import { countHistory, describeHistory, describePhases, phaseTimes, pool, processCpuMs, processGroupCpuMs } from './measure';
+import { countHistory, describeHistory, describePhases, phaseTimes, pool, processCpuMs, processGroupCpuMs, until } from './measure';
 import { median } from './stats';
 import type { SequentialHttpInput } from './hand-written';
 
@@ -112,14 +112,6 @@ function spawnProduct(entry: string, environment: Record<string, string>, onExit
   });
   child.once('exit', onExit);
   return child;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`gateway-load: ${what} did not happen within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 const ratio = (a: number, b: number) => a / b;

@@ -176,6 +176,15 @@ export async function batches(
   return out;
 }
 
+/** Asks `check` every 250 ms until it answers true (an error counts as not yet); throws, naming `what`, after `timeoutMs`. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** Runs `tasks` with at most `concurrency` at once; the results in the tasks' order. */
 export async function pool<T>(tasks: readonly (() => Promise<T>)[], concurrency: number): Promise<T[]> {
   const results: T[] = new Array(tasks.length);

@@ -5,7 +5,7 @@ import proto from '@temporalio/proto';
 import type { TemporalSettings } from '../config';
 import type { Logger } from '../logger';
 import { SEARCH_ATTRIBUTES } from '../shared/search-attributes';
-import { temporalConnectionOptions } from './connection-options';
+import { hostAndPort, temporalConnectionOptions } from './connection-options';
 import { dataConverterFor } from './encryption';
 
 // A CommonJS package whose named exports Node's ESM loader cannot see.
@@ -47,20 +47,13 @@ export interface ConnectOptions {
 type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
 function connectionOptions(config: Pick<TemporalSettings, 'temporal'>, { failFast = false }: ConnectOptions): ConnectionOptions {
-  if (config.temporal.security?.tls && isIP(hostOf(config.temporal.address))) ignoreIpServerNameWarning();
+  if (config.temporal.security?.tls && isIP(hostAndPort(config.temporal.address).host)) ignoreIpServerNameWarning();
   return {
     ...temporalConnectionOptions(config.temporal),
     connectTimeout: '5s',
     channelArgs: { 'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS },
     ...(failFast ? { interceptors: [failFastRetryInterceptor(UNREACHABLE_RETRY_BUDGET_MS)] } : {}),
   };
-}
-
-/** The host of `host:port`, `[v6]:port` or a bare host. */
-export function hostOf(address: string): string {
-  const bracketed = /^\[([^\]]+)\]/.exec(address);
-  if (bracketed) return bracketed[1]!;
-  return address.split(':').length === 2 ? address.slice(0, address.lastIndexOf(':')) : address;
 }
 
 let ipServerNameWarningIgnored = false;

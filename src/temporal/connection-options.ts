@@ -322,6 +322,12 @@ export function temporalConnectionOptions({ address, security = PLAIN }: Tempora
   };
 }
 
+/** The host and port of `host:port` or `[v6]:port`; a bare host (or IPv6 address) is on Temporal's port, 7233. */
+export function hostAndPort(address: string): { host: string; port: number } {
+  const match = /^\[(.+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
+  return match ? { host: match[1]!, port: Number(match[2]) } : { host: address, port: 7233 };
+}
+
 /** How a connection is secured, for a log line (no secret): `plain`, `TLS`, `mTLS as CN=…`, with `, API key`. */
 export function describeSecurity(security: TemporalConnectionSecurity): string {
   const { tls, apiKey } = security;

@@ -7,7 +7,7 @@
  */
 import { connect } from 'node:tls';
 import { temporalRefusal } from './client';
-import type { TemporalTls } from './connection-options';
+import { hostAndPort, type TemporalTls } from './connection-options';
 
 /**
  * Why the server at `address` refuses a TLS connection with `tls` (a line
@@ -39,9 +39,4 @@ export function tlsRefusalOf(address: string, tls: TemporalTls, holdMs = 1_000):
     socket.once('close', () => done(undefined));
     socket.setTimeout(holdMs + 5_000, () => done(undefined));
   });
-}
-
-function hostAndPort(address: string): { host: string; port: number } {
-  const match = /^\[(.+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
-  return match ? { host: match[1]!, port: Number(match[2]) } : { host: address, port: 7233 };
 }

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCa, generateSigned } from '../../scripts/lib/certificates';
 import { ConfigError, loadConfig } from '../../src/config';
-import { describeSecurity, PLAIN, temporalConnectionOptions, temporalConnectionSecurity } from '../../src/temporal/connection-options';
-import { hostOf } from '../../src/temporal/client';
+import { describeSecurity, hostAndPort, PLAIN, temporalConnectionOptions, temporalConnectionSecurity } from '../../src/temporal/connection-options';
 
 let dir: string;
 /** Paths of a CA, a client pair it signed, a server pair, and a client pair of another CA. */
@@ -240,6 +239,6 @@ describe('the host of a Temporal address', () => {
     ['temporal.example.com:7233', 'temporal.example.com'],
     ['temporal', 'temporal'],
   ])('%s is on %s', (address, host) => {
-    expect(hostOf(address)).toBe(host);
+    expect(hostAndPort(address).host).toBe(host);
   });
 });
