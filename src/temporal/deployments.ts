@@ -5,6 +5,7 @@
  * moves between builds: ramp, promote, roll back. All of it over Temporal's
  * Worker Versioning API, which routes the runs; nothing is kept here.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 
@@ -57,15 +58,50 @@ export class DeploymentError extends Error {
 
 const GRPC_NOT_FOUND = 5;
 
-/** Temporal's description of the deployment, or a {@link DeploymentError} when it has none of that name. */
-export async function describeDeployment(client: Client, name: string): Promise<proto.temporal.api.workflowservice.v1.DescribeWorkerDeploymentResponse> {
-  try {
-    return await client.workflowService.describeWorkerDeployment({ namespace: client.options.namespace, deploymentName: name });
-  } catch (err) {
-    if ((err as { code?: unknown }).code === GRPC_NOT_FOUND) {
-      throw new DeploymentError('deployment_not_found', `worker deployment "${name}" not found in namespace ${client.options.namespace}: start a worker with WORKER_DEPLOYMENT_NAME=${name} first`);
+/** How long a describe is retried while Temporal lists the deployment but its description is refused. */
+const DESCRIBE_PATIENCE_MS = 10_000;
+
+/**
+ * Temporal's description of the deployment, or a {@link DeploymentError} when
+ * it has none of that name.
+ *
+ * Temporal answers a describe by querying the deployment's own workflow, which
+ * continues as new at every change (a build's first poll, a ramp, a promote);
+ * a describe that lands in that moment is refused as not found. So a refusal
+ * of a deployment Temporal still lists is retried, briefly; a name it does not
+ * list is not found at once.
+ */
+export async function describeDeployment(
+  client: Client,
+  name: string,
+  { patienceMs = DESCRIBE_PATIENCE_MS }: { patienceMs?: number } = {},
+): Promise<proto.temporal.api.workflowservice.v1.DescribeWorkerDeploymentResponse> {
+  const deadline = Date.now() + patienceMs;
+  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+    try {
+      return await client.workflowService.describeWorkerDeployment({ namespace: client.options.namespace, deploymentName: name });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== GRPC_NOT_FOUND) throw err;
+      if (Date.now() + wait > deadline || !(await listed(client, name))) {
+        throw new DeploymentError('deployment_not_found', `worker deployment "${name}" not found in namespace ${client.options.namespace}: start a worker with WORKER_DEPLOYMENT_NAME=${name} first`);
+      }
     }
-    throw err;
+    await sleep(wait);
+  }
+}
+
+/** Whether Temporal lists a deployment of that name; true where it would not list (a refusal is then worth retrying). */
+async function listed(client: Client, name: string): Promise<boolean> {
+  try {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await client.workflowService.listWorkerDeployments({ namespace: client.options.namespace, pageSize: 1_000, nextPageToken });
+      if ((page.workerDeployments ?? []).some((d) => d.name === name)) return true;
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    return false;
+  } catch {
+    return true;
   }
 }
 

@@ -7,11 +7,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { formatStatus } from '../../src/cli/commands/deploy';
 import { ConfigError, loadConfig, loadTemporalSettings } from '../../src/config';
 import { parseDefinition } from '../../src/shared/definition';
-import { previousCurrent } from '../../src/temporal/deployments';
+import { DeploymentError, describeDeployment, previousCurrent } from '../../src/temporal/deployments';
 import { releaseBuildId, workerDeploymentOptions, workerVersion } from '../../src/worker/versioning';
 
 const base = { DATABASE_URL: 'postgres://app@db.example:5432/workflows' };
@@ -90,6 +91,47 @@ describe('a rollback', () => {
       { deploymentVersion: { buildId: 'was-current' }, lastCurrentTime: at('2026-12-05T12:00:00Z'), lastDeactivationTime: at('2026-12-06T11:00:00Z') },
     ];
     expect(previousCurrent(summaries, 'now')).toBe('was-current');
+  });
+});
+
+/**
+ * A client whose Temporal refuses the first `refusals` describes as not found
+ * and lists the deployments named in `listed`; counts the describes.
+ */
+function refusingClient(refusals: number, listed: string[]) {
+  const calls = { describe: 0 };
+  const notFound = Object.assign(new Error('5 NOT_FOUND: Worker Deployment not found'), { code: 5 });
+  const workflowService = {
+    describeWorkerDeployment: async ({ deploymentName }: { deploymentName: string }) => {
+      calls.describe += 1;
+      if (calls.describe <= refusals) throw notFound;
+      return { workerDeploymentInfo: { name: deploymentName } };
+    },
+    listWorkerDeployments: async () => ({ workerDeployments: listed.map((name) => ({ name })), nextPageToken: new Uint8Array() }),
+  };
+  return { client: { workflowService, options: { namespace: 'default' } } as unknown as Client, calls };
+}
+
+describe('describing a deployment', () => {
+  it('retries a refusal while Temporal lists the deployment, as it does while the deployment continues as new', async () => {
+    const { client, calls } = refusingClient(2, ['automation']);
+    expect(await describeDeployment(client, 'automation')).toEqual({ workerDeploymentInfo: { name: 'automation' } });
+    expect(calls.describe).toBe(3);
+  });
+
+  it('says at once that a deployment Temporal does not list is not found', async () => {
+    const { client, calls } = refusingClient(Infinity, ['automation']);
+    const err = await describeDeployment(client, 'automaton').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeploymentError);
+    expect((err as DeploymentError).code).toBe('deployment_not_found');
+    expect((err as Error).message).toMatch(/"automaton" not found in namespace default: start a worker with WORKER_DEPLOYMENT_NAME=automaton/);
+    expect(calls.describe).toBe(1);
+  });
+
+  it('gives up on a listed deployment whose description stays refused', async () => {
+    const { client, calls } = refusingClient(Infinity, ['automation']);
+    await expect(describeDeployment(client, 'automation', { patienceMs: 200 })).rejects.toBeInstanceOf(DeploymentError);
+    expect(calls.describe).toBeGreaterThan(1);
   });
 });
 
