@@ -366,20 +366,26 @@ describe('the console', { timeout: TEST_TIMEOUT }, () => {
     await page.context().close();
   });
 
-  it('shows a viewer no control it may not use, and what a run sent', async () => {
+  it('shows a viewer no control it may not use, and what a run sent, with why a send failed', async () => {
     const executionId = await start('console-signoff');
     await eventually(async () => ((await h.api('GET', `/api/executions/${executionId}`)).body.live?.approvals?.length ? true : undefined));
     // A ledger row as a notification step through a connection writes it (no mail server here).
     const { workflowId } = (await h.api('GET', `/api/executions/${executionId}`)).body as { workflowId: string };
     await h.db
       .insertInto('deliveries')
-      .values({ delivery_key: `${workflowId}/notify`, channel: 'email', status: 'SENT', attempts: 1, workflow_id: workflowId, step_path: 'notify', recipient: 'ada@example.test', connection: 'console-mail', connection_version: 2, provider_message_id: null, result: null, last_error: null })
+      .values([
+        { delivery_key: `${workflowId}/notify`, channel: 'email', status: 'SENT', attempts: 1, workflow_id: workflowId, step_path: 'notify', recipient: 'ada@example.test', connection: 'console-mail', connection_version: 2, provider_message_id: null, result: null, last_error: null },
+        { delivery_key: `${workflowId}/text`, channel: 'sms', status: 'FAILED', attempts: 1, workflow_id: workflowId, step_path: 'text', recipient: '+15550001234', connection: 'console-sms', connection_version: 1, provider_message_id: null, result: null, last_error: 'Twilio answered 400 (21211): invalid To number' },
+      ])
       .execute();
     const { page } = await signedIn(keys.viewer);
     await page.goto(`${h.baseUrl}/console/#/runs/${executionId}`);
     await page.getByRole('heading', { name: /^Run / }).waitFor();
     await page.getByRole('region', { name: 'Live state' }).waitFor();
-    await expect.poll(() => page.getByRole('region', { name: 'Deliveries' }).locator('tbody').textContent(), { timeout: UI_WAIT }).toMatch(/^email\s*notify\s*SENT\s*1\s*ada@example\.test\s*console-mail@2/);
+    const deliveries = page.getByRole('region', { name: 'Deliveries' }).locator('tbody tr');
+    await expect.poll(() => deliveries.filter({ hasText: 'notify' }).textContent(), { timeout: UI_WAIT }).toMatch(/^email\s*notify\s*SENT\s*1\s*ada@example\.test\s*console-mail@2/);
+    // A failed send says why, under its status.
+    expect(await deliveries.filter({ hasText: '+15550001234' }).textContent()).toMatch(/^sms\s*text\s*FAILED\s*Twilio answered 400 \(21211\): invalid To number\s*1\s*\+15550001234\s*console-sms@1/);
     expect(await page.getByRole('group', { name: 'Actions' }).getByRole('button').count()).toBe(0);
     for (const name of ['Cancel', 'Terminate', 'Replay', 'Reset to the failed step']) expect(await page.getByRole('button', { name }).count()).toBe(0);
     await page.goto(`${h.baseUrl}/console/#/definitions/console-orders`);
