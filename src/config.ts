@@ -6,17 +6,21 @@
  * the zod schema of its text (default, bounds, error message) and its doc
  * comment. The parsing and the `Config` type both follow from that tree; each
  * variable's meaning for operators is in .env.example and docs/DEPLOYMENT.md,
- * which test/unit/config.test.ts keeps in step with it.
+ * which test/unit/config.test.ts keeps in step with it. How a variable's text
+ * is read, and the settings whose variables are checked together (OIDC, key
+ * rings, webhooks), are in src/config/.
  */
 import { existsSync } from 'node:fs';
-import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { CHANNEL_TYPES, type ChannelType } from '../channels';
-import { standardSecretKey, WEBHOOK_SIGNATURE_SCHEMES, type WebhookSignatureScheme } from './gateway/webhook-signature';
-import { isRole, ROLES, type Role } from './shared/roles';
+import { connectionKeyVariables, encryptionVariables, keyRingConfig } from './config/key-rings';
+import { isBindAddress, parseTrustProxy } from './config/network';
+import { oidcConfig, oidcVariables } from './config/oidc';
+import { ConfigError, type Environment, bool, int, list, optionalBool, optionalHttpUrl, optionalString, optionalUrl } from './config/variables';
+import { webhookConfig, webhookVariables } from './config/webhooks';
 import { temporalConnectionSecurity, temporalConnectionVariables, type TemporalConnectionSecurity } from './temporal/connection-options';
 
-type Environment = Readonly<Record<string, string | undefined>>;
+export { ConfigError } from './config/variables';
 
 /**
  * One setting: the variables it reads, each with the zod schema of its text,
@@ -50,50 +54,6 @@ interface Settings {
 /** What a tree of settings reads as: each setting replaced by its value. */
 type Values<T> = { readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : Values<T[K]> };
 
-const bool = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
-      error: 'must be one of true, false, 1, 0, yes, no',
-    })
-    .default(fallback ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback);
-
-/** Empty strings in a `.env` file mean "not set". */
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
-
-/** A switch whose default depends on other settings: undefined when not set. */
-const optionalBool = optionalString
-  .refine((v) => v === undefined || ['true', 'false', '1', '0', 'yes', 'no'].includes(v), {
-    message: 'must be one of true, false, 1, 0, yes, no',
-  })
-  .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1' || v === 'yes'));
-
-const optionalUrl = (protocols: string[]) =>
-  optionalString.refine(
-    (v) => {
-      if (v === undefined) return true;
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a URL (${protocols.join(' or ')})` },
-  );
-
-const optionalHttpUrl = optionalUrl(['http:', 'https:']);
-
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
 /** A worker deployment's name: Temporal joins it to a build id with "." in versions' names, so neither "." nor "/". */
@@ -117,56 +77,7 @@ const databaseUrl = from(
   z.string({ error: 'is required (postgres://user:password@host:5432/database)' }).refine((v) => POSTGRES_URL.test(v), 'must start with postgres:// or postgresql://'),
 );
 
-/** Signed webhook deliveries (`POST /api/hooks/<key>`). */
-export interface WebhookConfig {
-  /** Which signatures are taken (WEBHOOK_SIGNATURE_SCHEME). @default 'standard' */
-  readonly scheme: WebhookSignatureScheme;
-  /** Every secret accepted, as written (several while one is rotated). */
-  readonly secrets: readonly string[];
-}
-
-/** The variables of signed webhook deliveries, checked together by webhookConfig. */
-const webhookVariables = z.object({
-  /** Comma-separated; `whsec_<base64>` for the standard scheme (src/gateway/webhook-signature.ts). */
-  WEBHOOK_SIGNATURE_SECRET: optionalString,
-  WEBHOOK_SIGNATURE_SCHEME: z
-    .enum(WEBHOOK_SIGNATURE_SCHEMES, { error: `must be one of ${WEBHOOK_SIGNATURE_SCHEMES.join(', ')}` })
-    .default('standard'),
-});
 const webhooks = fromVariables(webhookVariables, webhookConfig);
-
-/** The variables of OIDC bearer tokens and of the console's sign-in, checked together by oidcConfig. */
-const oidcVariables = z.object({
-  OIDC_JWKS_URL: optionalString.refine((v) => v === undefined || isSafeJwksUrl(v), {
-    message: 'must be an https:// URL (http:// only on a loopback address)',
-  }),
-  OIDC_ISSUER: optionalString,
-  OIDC_AUDIENCE: optionalString,
-  OIDC_ROLES_CLAIM: optionalString.refine((v) => v === undefined || isClaimPath(v), {
-    message: 'must be a claim name, or a dotted path to a nested claim such as realm_access.roles',
-  }),
-  OIDC_ROLE_MAP: optionalString,
-  OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
-  /** The console's sign-in through the provider (authorization code with PKCE, a public client). */
-  OIDC_CONSOLE_CLIENT_ID: optionalString,
-  OIDC_AUTHORIZATION_URL: optionalHttpUrl,
-  OIDC_TOKEN_URL: optionalHttpUrl,
-  OIDC_CONSOLE_SCOPE: optionalString,
-});
-
-/** Payload encryption (src/temporal/encryption.ts), checked together by keyRingConfig. */
-const encryptionVariables = z.object({
-  /** `<id>:<base64 of 32 bytes>`, comma-separated. */
-  ENCRYPTION_KEYS: optionalString,
-  ENCRYPTION_KEY_ID: optionalString,
-});
-
-/** The master keys of connections' secrets (src/connections/envelope.ts), checked together by keyRingConfig. */
-const connectionKeyVariables = z.object({
-  /** `<id>:<base64 of 32 bytes>`, comma-separated. */
-  CONNECTION_KEYS: optionalString,
-  CONNECTION_KEY_ID: optionalString,
-});
 
 /** One setting per notification channel (channels/index.ts), by its type. */
 function channelSettings<T>(setting: (type: ChannelType) => Setting<T>): { readonly [K in ChannelType]: Setting<T> } {
@@ -452,14 +363,6 @@ export const SECRET_VARIABLES = [
   'TEMPORAL_TLS_CLIENT_KEY_DATA',
 ] as const;
 
-/** Raised when the environment does not describe a runnable configuration. */
-export class ConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
 /**
  * Parses the environment into a frozen {@link Config}. Throws {@link ConfigError}
  * with one line per bad or missing variable; the value itself is never echoed,
@@ -500,208 +403,6 @@ function valuesOf<T extends Settings>(tree: T, env: Environment): Values<T> {
   const entries = Object.entries(tree).map(([key, node]) => [key, node instanceof Setting ? node.value(env) : valuesOf(node, env)]);
   // Object.fromEntries cannot carry the keys' types: Values<T> is what the line above builds.
   return Object.fromEntries(entries) as Values<T>;
-}
-
-/**
- * How the gateway checks OIDC bearer tokens (JWTs): whose keys sign them, who
- * issues them, for which audience, and which of their claim values grant
- * which role.
- */
-export interface OidcConfig {
-  /** The provider's JSON Web Key Set (OIDC_JWKS_URL), fetched by the gateway and cached. */
-  readonly jwksUrl: string;
-  /** The `iss` every token must carry (OIDC_ISSUER), compared exactly. */
-  readonly issuer: string;
-  /** Accepted `aud` values (OIDC_AUDIENCE, comma-separated): a token must name one of them. */
-  readonly audiences: readonly string[];
-  /**
-   * The claim holding the caller's roles or groups (OIDC_ROLES_CLAIM): a
-   * top-level name, else a dotted path into nested claims. @default 'roles'
-   */
-  readonly rolesClaim: string;
-  /** Our role for each claim value that grants one (OIDC_ROLE_MAP). */
-  readonly roleMap: Readonly<Record<string, Role>>;
-  /**
-   * Least seconds between two fetches of the key set prompted by a token
-   * signed with a key not in it (a rotation). @default 30
-   */
-  readonly jwksCooldownSeconds: number;
-  /**
-   * The console's sign-in through the provider, when set: the browser is sent
-   * to `authorizationUrl` (authorization code with PKCE) and trades the code
-   * for an access token at `tokenUrl`, as the public client `clientId`.
-   */
-  readonly console?: { readonly clientId: string; readonly authorizationUrl: string; readonly tokenUrl: string; readonly scope: string } | undefined;
-}
-
-/**
- * WEBHOOK_SIGNATURE_SECRET and WEBHOOK_SIGNATURE_SCHEME, checked: under
- * `standard` every secret is `whsec_<base64>`; under `both` at least one is
- * (the others serve legacy senders only) and none is a broken `whsec_`.
- */
-function webhookConfig(e: z.output<typeof webhookVariables>): WebhookConfig | undefined {
-  const secrets = list(e.WEBHOOK_SIGNATURE_SECRET);
-  if (secrets.length === 0) return undefined;
-  const scheme = e.WEBHOOK_SIGNATURE_SCHEME;
-  if (scheme === 'legacy') return { scheme, secrets };
-  const problems: string[] = [];
-  const standard = secrets.map((secret, i) => {
-    const key = standardSecretKey(secret);
-    const broken = typeof key === 'string' && (scheme === 'standard' || secret.startsWith('whsec_'));
-    if (broken) problems.push(`WEBHOOK_SIGNATURE_SECRET entry ${i + 1} of ${secrets.length} ${key}`);
-    return typeof key !== 'string';
-  });
-  if (problems.length > 0) {
-    problems.push(
-      'WEBHOOK_SIGNATURE_SECRET: a Standard Webhooks secret is whsec_ and the base64 of 24 to 64 random bytes (echo "whsec_$(openssl rand -base64 32)"); ' +
-        'for senders signing X-Signature with an older secret, set WEBHOOK_SIGNATURE_SCHEME=both (or legacy): see docs/DEPLOYMENT.md',
-    );
-    throw new ConfigError(problems);
-  }
-  if (!standard.includes(true)) {
-    throw new ConfigError([
-      'WEBHOOK_SIGNATURE_SECRET has no whsec_ secret, which WEBHOOK_SIGNATURE_SCHEME=both needs for standard signatures: add one, or set legacy',
-    ]);
-  }
-  return { scheme, secrets };
-}
-
-const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-
-/** A set of AES-256 keys by id and the current one, as ENCRYPTION_KEYS and CONNECTION_KEYS give them. */
-export interface KeyRingConfig {
-  /** Key id → base64 of 32 bytes. */
-  readonly keys: Readonly<Record<string, string>>;
-  /** The id of the key new ciphertext is made with. */
-  readonly currentKeyId: string;
-}
-
-/**
- * A key ring's two variables (ENCRYPTION_KEYS and ENCRYPTION_KEY_ID, or
- * CONNECTION_KEYS and CONNECTION_KEY_ID), checked: ids, 32-byte keys, a
- * current key that is one of them.
- */
-function keyRingConfig(keysName: string, keysValue: string | undefined, idName: string, idValue: string | undefined, purpose: string): KeyRingConfig | undefined {
-  if (keysValue === undefined) {
-    if (idValue === undefined) return undefined;
-    throw new ConfigError([`${idName} is set, but ${keysName} is not: set the keys too`]);
-  }
-  const problems: string[] = [];
-  const keys: Record<string, string> = {};
-  for (const entry of list(keysValue)) {
-    const at = entry.indexOf(':');
-    const id = at < 0 ? '' : entry.slice(0, at).trim();
-    const value = at < 0 ? '' : entry.slice(at + 1).trim();
-    if (!KEY_ID_PATTERN.test(id) || !value) {
-      problems.push(`${keysName} takes <id>:<base64 key> pairs separated by commas, ids of letters, digits, dots, dashes and underscores`);
-      continue;
-    }
-    const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(value) ? Buffer.from(value, 'base64').length : 0;
-    if (bytes !== 32) {
-      problems.push(`${keysName}: key "${id}" is ${bytes ? `${bytes} bytes` : 'not base64'}; AES-256 needs 32 bytes (make one with: openssl rand -base64 32)`);
-      continue;
-    }
-    if (keys[id] !== undefined) problems.push(`${keysName}: key id "${id}" appears twice`);
-    keys[id] = value;
-  }
-  const ids = Object.keys(keys);
-  const currentKeyId = idValue?.trim() ?? (ids.length === 1 ? ids[0] : undefined);
-  if (problems.length === 0 && currentKeyId === undefined) problems.push(`${idName} is required when ${keysName} holds several keys: name the one ${purpose} (${ids.join(', ')})`);
-  else if (problems.length === 0 && keys[currentKeyId!] === undefined) problems.push(`${idName} is "${currentKeyId}", which is not a key of ${keysName} (${ids.join(', ')})`);
-  if (problems.length) throw new ConfigError(problems);
-  return { keys, currentKeyId: currentKeyId! };
-}
-
-/** The variables that switch OIDC on, all needed together. */
-const OIDC_REQUIRED = ['OIDC_JWKS_URL', 'OIDC_ISSUER', 'OIDC_AUDIENCE', 'OIDC_ROLE_MAP'] as const;
-
-function oidcConfig(e: z.output<typeof oidcVariables>): OidcConfig | undefined {
-  const missing = OIDC_REQUIRED.filter((name) => e[name] === undefined);
-  if (missing.length === OIDC_REQUIRED.length) {
-    const stray = (['OIDC_ROLES_CLAIM', 'OIDC_CONSOLE_CLIENT_ID', 'OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL', 'OIDC_CONSOLE_SCOPE'] as const).filter((n) => e[n] !== undefined);
-    if (stray.length === 0) return undefined;
-    throw new ConfigError(stray.map((name) => `${name} is set, but OIDC is not: set ${OIDC_REQUIRED.join(', ')} too`));
-  }
-  if (missing.length > 0) {
-    const set = OIDC_REQUIRED.filter((name) => e[name] !== undefined).join(', ');
-    throw new ConfigError(missing.map((name) => `${name} is required when ${set} ${set.includes(',') ? 'are' : 'is'} set: OIDC needs ${OIDC_REQUIRED.join(', ')}`));
-  }
-  const roleMap = parseRoleMap(e.OIDC_ROLE_MAP as string);
-  if (roleMap instanceof Error) throw new ConfigError([`OIDC_ROLE_MAP ${roleMap.message}`]);
-  const consoleVars = ['OIDC_CONSOLE_CLIENT_ID', 'OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL'] as const;
-  const consoleMissing = consoleVars.filter((name) => e[name] === undefined);
-  if (consoleMissing.length > 0 && consoleMissing.length < consoleVars.length) {
-    throw new ConfigError(consoleMissing.map((name) => `${name} is required for the console's sign-in through OIDC: set ${consoleVars.join(', ')} together`));
-  }
-  return {
-    ...(consoleMissing.length === 0
-      ? {
-          console: {
-            clientId: (e.OIDC_CONSOLE_CLIENT_ID as string).trim(),
-            authorizationUrl: e.OIDC_AUTHORIZATION_URL as string,
-            tokenUrl: e.OIDC_TOKEN_URL as string,
-            scope: e.OIDC_CONSOLE_SCOPE?.trim() || 'openid profile',
-          },
-        }
-      : {}),
-    jwksUrl: e.OIDC_JWKS_URL as string,
-    issuer: (e.OIDC_ISSUER as string).trim(),
-    audiences: list(e.OIDC_AUDIENCE),
-    rolesClaim: e.OIDC_ROLES_CLAIM?.trim() ?? 'roles',
-    roleMap,
-    jwksCooldownSeconds: e.OIDC_JWKS_COOLDOWN_SECONDS,
-  };
-}
-
-/**
- * Parses OIDC_ROLE_MAP: comma-separated `<claim value>:<role>` pairs, e.g.
- * `wf-admins:admin,wf-ops:operator`. The role follows the last colon, so claim
- * values may contain colons (`urn:group:admins:admin`). An Error says what is
- * wrong.
- */
-export function parseRoleMap(value: string): Record<string, Role> | Error {
-  const map: Record<string, Role> = Object.create(null) as Record<string, Role>;
-  const entries = list(value);
-  if (entries.length === 0) return new Error('must list at least one <claim value>:<role> pair');
-  for (const entry of entries) {
-    const colon = entry.lastIndexOf(':');
-    const claimValue = entry.slice(0, Math.max(colon, 0)).trim();
-    const role = entry.slice(colon + 1).trim();
-    if (colon < 0 || claimValue === '') {
-      return new Error(`has "${entry}", which is not <claim value>:<role> (e.g. wf-admins:admin)`);
-    }
-    if (!isRole(role)) {
-      return new Error(`maps "${claimValue}" to "${role}", which is not a role: use ${ROLES.join(', ')}`);
-    }
-    if (Object.hasOwn(map, claimValue) && map[claimValue] !== role) {
-      return new Error(`maps "${claimValue}" twice, to ${map[claimValue]} and to ${role}`);
-    }
-    map[claimValue] = role;
-  }
-  return map;
-}
-
-/** A claim name, or dot-separated names with none empty. */
-function isClaimPath(value: string): boolean {
-  return value.trim().split('.').every((part) => part !== '' && !/\s/.test(part));
-}
-
-/**
- * Keys fetched in clear text could be swapped on the way, and with them every
- * token accepted: plain http is allowed to the gateway's own host only.
- */
-function isSafeJwksUrl(value: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.protocol === 'https:') return true;
-  if (url.protocol !== 'http:') return false;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost') return true;
-  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
 }
 
 /** Names that look like credentials: never exposed to expressions, whose values land in run history. */
@@ -752,56 +453,6 @@ export function redactUrl(url: string): string {
   } catch {
     return '<unparseable url>';
   }
-}
-
-/**
- * What Express's `trust proxy` accepts, as `TRUST_PROXY` spells it: `false`
- * (the default: the peer is the client), `true` (the left-most
- * `X-Forwarded-For` address, which anyone can forge), a number of proxy hops,
- * or addresses, CIDR networks and Express's names `loopback`, `linklocal`,
- * `uniquelocal` of the proxies to trust.
- */
-export type TrustProxy = boolean | number | readonly string[];
-
-const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
-
-/** Parses `TRUST_PROXY`; an Error says what is wrong with it. */
-export function parseTrustProxy(value: string | undefined): TrustProxy | Error {
-  const text = value?.trim().toLowerCase();
-  if (text === undefined || text === '' || text === 'false') return false;
-  if (text === 'true') return true;
-  if (/^\d+$/.test(text)) {
-    const hops = Number(text);
-    return hops <= 100 ? hops : new Error('must be at most 100 proxy hops');
-  }
-  const entries = list(text);
-  const bad = entries.filter((entry) => !TRUST_PROXY_NAMES.includes(entry) && !isAddressOrNetwork(entry));
-  if (bad.length > 0) {
-    return new Error(
-      `has ${bad.map((b) => JSON.stringify(b)).join(', ')}, which is not an IP address, a CIDR network or one of ${TRUST_PROXY_NAMES.join(', ')}: ` +
-        'use true, false, a number of proxy hops, or a comma-separated list of those',
-    );
-  }
-  return entries;
-}
-
-function isAddressOrNetwork(entry: string): boolean {
-  return ipaddr.isValid(entry) || ipaddr.isValidCIDR(entry);
-}
-
-/** `host:port` or `[v6 address]:port`, with a port from 1 to 65535. */
-function isBindAddress(value: string): boolean {
-  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-  if (!match) return false;
-  const port = Number(match[2]);
-  return port >= 1 && port <= 65535;
-}
-
-function list(value: string | undefined): readonly string[] {
-  return (value ?? '')
-    .split(',')
-    .map((v) => v.trim())
-    .filter(Boolean);
 }
 
 function deepFreeze<T>(value: T): T {

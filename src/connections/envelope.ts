@@ -9,7 +9,7 @@
  * Sealed form: nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes).
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import type { KeyRingConfig } from '../config';
+import type { KeyRingConfig } from '../config/key-rings';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;

@@ -11,7 +11,7 @@ import type { ChangeFeed } from '../../db/change-feed';
 import { connectionMasterKeys, findConnection } from '../../db/connections';
 import type { Database } from '../../db/schema';
 import { type ConnectionFields, type ConnectionType, isConnectionType } from '../../channels/connections';
-import type { KeyRingConfig } from '../config';
+import type { KeyRingConfig } from '../config/key-rings';
 import { ConnectionUnreadable, masterKeys, openSecrets } from './envelope';
 
 /** A connection opened: its settings and secrets together, as its type declares them. */

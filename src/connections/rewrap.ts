@@ -8,7 +8,7 @@
 import type { Kysely } from 'kysely';
 import { connectionsToRewrap, rewrapDataKey } from '../../db/connections';
 import type { Database } from '../../db/schema';
-import type { KeyRingConfig } from '../config';
+import type { KeyRingConfig } from '../config/key-rings';
 import { ConnectionUnreadable, masterKeys, unwrapDataKey, wrapDataKey } from './envelope';
 
 export interface RewrapProgress {

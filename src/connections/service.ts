@@ -12,7 +12,7 @@ import * as repository from '../../db/connections';
 import { recordAudit } from '../../db/recovery';
 import type { ConnectionRow, Database } from '../../db/schema';
 import { CONNECTION_TYPES, connectionFieldsSchema, type ConnectionType, isConnectionType } from '../../channels/connections';
-import type { KeyRingConfig } from '../config';
+import type { KeyRingConfig } from '../config/key-rings';
 import type { Actor } from '../executions/recover-one';
 import { fingerprint, type MasterKeys, masterKeys, newDataKey, openSecrets, sealSecrets, unwrapDataKey } from './envelope';
 import { connectionUses } from './usage';

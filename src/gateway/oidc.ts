@@ -7,7 +7,7 @@
  * claim (`roles` by default) through OIDC_ROLE_MAP.
  */
 import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
-import type { OidcConfig } from '../config';
+import type { OidcConfig } from '../config/oidc';
 import type { Logger } from '../logger';
 import { type Role, roleAtLeast } from '../shared/roles';
 import { unauthenticated } from './auth';

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generateApiKey } from '../../db/api-keys';
-import { ConfigError, loadConfig, parseRoleMap } from '../../src/config';
+import { ConfigError, loadConfig } from '../../src/config';
+import { parseRoleMap } from '../../src/config/oidc';
 import { readCredentials } from '../../src/gateway/auth';
 import { identityName, readClaim, roleFromClaims } from '../../src/gateway/oidc';
 import { buildOpenApiDocument } from '../../src/gateway/openapi';
