@@ -20,9 +20,12 @@ import { rewrapConnections } from '../../src/connections/rewrap';
 import { type HttpSink, type RecordedRequest, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink, twilioMessagesReply } from '../../scripts/lib/sinks';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
+import { memoryLogger } from '../support/logs';
 import { runTimeout } from '../support/timeouts';
 
 let h: Harness;
+/** The gateway's log, at its most detailed. */
+const gatewayLog = memoryLogger('trace');
 const teams: HttpSink[] = [];
 const slack: HttpSink[] = [];
 const smtp: SmtpSink[] = [];
@@ -61,6 +64,7 @@ beforeAll(async () => {
   api = await startHttpSink();
   h = await createHarness({
     env: { CONNECTION_KEYS: `conn-test:${randomBytes(32).toString('base64')}`, HTTP_ALLOWED_HOSTS: '127.0.0.1' },
+    logger: gatewayLog.logger,
   });
   const connections = [
     { name: 'ops-teams', type: 'teams', secrets: { webhookUrl: `${teams[0]!.url}/workflows/${CANARIES.teamsA}` } },
@@ -139,7 +143,7 @@ describe('one run sending through six connections', () => {
     ]);
   });
 
-  it('keeps every secret out of the history, the mirror, the ledger and the API', async () => {
+  it('keeps every secret out of the history, the mirror, the ledger, the API, the metrics and the log', async () => {
     const history = await readableHistory(h.client.workflow.getHandle(workflowId));
     // The activity's input names the connection (the payload's JSON is quoted within the history's).
     expect(history).toMatch(/connection\\?":\\?"ops-teams/);
@@ -155,6 +159,12 @@ describe('one run sending through six connections', () => {
       expect(res.status, path).toBe(200);
       expectNoCanary(JSON.stringify(res.body), `GET ${path}`);
     }
+    const metrics = await fetch(`${h.baseUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expectNoCanary(await metrics.text(), 'the gateway metrics');
+    // The gateway logged each request that carried a secret (the connections' creation among them), and no secret.
+    expect(gatewayLog.lines.some((line) => JSON.stringify(line).includes('/api/connections'))).toBe(true);
+    expectNoCanary(JSON.stringify(gatewayLog.lines), "the gateway's log");
     const listed = await h.api('GET', '/api/connections/mail-a');
     expect(listed.body.secrets).toEqual({ pass: { set: true, fingerprint: expect.stringMatching(/^hmac-sha256:[0-9a-f]{12}$/) } });
     expect(listed.body.settings).toEqual({ host: '127.0.0.1', port: smtp[0]!.port, secure: false, user: 'alerts', from: 'alerts@a.example.test' });
