@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { fromRoot } from '../paths';
 import { mirrorSinks } from './mirror-sink';
 import { dataConverterFor } from '../temporal/encryption';
-import { heartbeatWhileRunning } from './heartbeat';
+import { beatIntervalMs, heartbeatWhileRunning } from './heartbeat';
 import { reportUnexpectedActivityFailures } from './report-failures';
 import { workerDeploymentOptions, workerVersion } from './versioning';
 
@@ -102,6 +102,8 @@ export async function createWorker({ config, db, connection, workflowBundle, act
     dataConverter: dataConverterFor(config.encryption),
     sinks: mirrorSinks(registered.recordRunEvents),
     interceptors: { activity: [heartbeatWhileRunning, reportUnexpectedActivityFailures] },
+    // Each beat goes out as it is made, not held back to 80% of the timeout (src/worker/heartbeat.ts).
+    maxHeartbeatThrottleInterval: beatIntervalMs(config.workflow.heartbeatTimeoutSeconds * 1000),
     maxConcurrentWorkflowTaskExecutions: config.workflow.maxConcurrentExecutions,
     maxConcurrentActivityTaskExecutions: config.workflow.queueConcurrency,
     maxCachedWorkflows: config.workflow.enableCaching ? undefined : 0,

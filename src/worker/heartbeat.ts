@@ -10,9 +10,22 @@
  */
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 
-/** Beats this often within the heartbeat timeout; the SDK sends at most one per 80% of it. */
+/** Beats this often within the heartbeat timeout. */
 const BEATS_PER_TIMEOUT = 4;
 const MIN_INTERVAL_MS = 250;
+
+/**
+ * How often an activity beats, and the longest the SDK may hold a beat back
+ * (the worker's `maxHeartbeatThrottleInterval`): a quarter of the heartbeat
+ * timeout. Left to itself, the SDK sends at most one beat per 80% of the
+ * timeout, so Temporal hears of a live attempt only every 8 of 10 seconds;
+ * a beat then 2 s late on a loaded machine times the attempt out, and the
+ * next attempt takes over a send the live one may still be making. A quarter
+ * leaves three beats' worth of margin.
+ */
+export function beatIntervalMs(heartbeatTimeoutMs: number): number {
+  return Math.max(MIN_INTERVAL_MS, Math.floor(heartbeatTimeoutMs / BEATS_PER_TIMEOUT));
+}
 
 export const heartbeatWhileRunning: ActivityInterceptorsFactory = (ctx) => ({
   inbound: {
@@ -20,7 +33,7 @@ export const heartbeatWhileRunning: ActivityInterceptorsFactory = (ctx) => ({
       const timeout = ctx.info.heartbeatTimeoutMs;
       if (!timeout) return next(input);
       // No beat at the start: a step shorter than a quarter of the timeout (most are) sends none at all.
-      const beat = setInterval(() => ctx.heartbeat(), Math.max(MIN_INTERVAL_MS, Math.floor(timeout / BEATS_PER_TIMEOUT)));
+      const beat = setInterval(() => ctx.heartbeat(), beatIntervalMs(timeout));
       try {
         return await next(input);
       } finally {
