@@ -73,7 +73,7 @@ async function settledRow(executionId: string) {
   return eventually(async () => {
     const row = await findExecution(h.db, executionId);
     return row && row.status !== 'RUNNING' && row.status !== 'PENDING' ? row : undefined;
-  }, 20_000, `the mirror row of ${executionId} to settle`);
+  }, undefined, `the mirror row of ${executionId} to settle`);
 }
 
 async function runEntry(saved: HostileExpression) {

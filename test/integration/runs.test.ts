@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/lib/ports';
 import { type HttpSink, type SmtpSink, slackApiReply, startHttpSink, startSmtpSink } from '../../scripts/lib/sinks';
 import { Category, DefinitionKey, DefinitionVersion, TriggerType } from '../../src/shared/search-attributes';
-import { createHarness, type Harness } from '../support/harness';
+import { createHarness, eventually, type Harness } from '../support/harness';
 
 let h: Harness;
 let smtp: SmtpSink;
@@ -164,8 +164,10 @@ describe('a run started over HTTP', () => {
 
     // The visibility store answers a list query by the same attributes (eventually consistent).
     const query = `DefinitionKey = "findable" AND Category = "ops" AND ExecutionStatus = "Completed"`;
-    const found = await waitForList(query, started.workflowId);
-    expect(found).toBe(true);
+    await eventually(async () => {
+      for await (const wf of h.client.workflow.list({ query })) if (wf.workflowId === started.workflowId) return true;
+      return undefined;
+    }, undefined, `${started.workflowId} listed by ${query}`);
   });
 
   it("says in the Temporal UI's current details that a finished run finished, and how, not which step it last started", async () => {
@@ -248,14 +250,3 @@ describe('a run started over HTTP', () => {
     expect(row.body.error).toContain('550');
   });
 });
-
-async function waitForList(query: string, workflowId: string): Promise<boolean> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    for await (const wf of h.client.workflow.list({ query })) {
-      if (wf.workflowId === workflowId) return true;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
-}

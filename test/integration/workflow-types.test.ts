@@ -152,7 +152,7 @@ describe('interpreter workflow types', () => {
         types.length = 0;
         for await (const wf of h.client.workflow.list({ query: `ParentWorkflowId = '${parentWorkflowId}'` })) types.push(wf.type);
         return types.length > 0 ? types : undefined;
-      }, 15_000, 'the child run in visibility');
+      }, undefined, 'the child run in visibility');
       return types;
     };
     expect(await childTypes(first.workflowId)).toEqual([INTERPRETER_WORKFLOW_V1]);
