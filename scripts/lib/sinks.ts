@@ -22,13 +22,29 @@ export interface SmtpSink {
   onMessage?: (mail: ReceivedMail) => void;
   /** Called for each recipient before the server answers it; the answer waits for what it returns (a test holds a send in flight so). */
   onRecipient?: (address: string) => void | Promise<void>;
+  /** Takes a message only from a client still connected once what followed it is read ({@link afterPendingReads}). */
+  deadClientGuard?: boolean;
+  /** Messages read whole whose client had gone, under {@link deadClientGuard}. */
+  dropped: ReceivedMail[];
   close(): Promise<void>;
+}
+
+/**
+ * Runs `then` once the server has read what already followed a message on
+ * its connection: at least 100 ms later, after two polls of the event loop.
+ * A client killed just after it sent (a worker killed mid-send) has by then
+ * been seen to close, although its message was read first: a server that is
+ * busy reads the message and the close in different turns.
+ */
+function afterPendingReads(then: () => void): void {
+  setTimeout(() => setImmediate(() => setImmediate(() => setImmediate(then))), 100);
 }
 
 export async function startSmtpSink(port = 0): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
   const rejectRecipients = new Set<string>();
-  const sink: Partial<SmtpSink> = { messages, rejectRecipients };
+  const sink: Partial<SmtpSink> = { messages, rejectRecipients, dropped: [] };
+  const closed = new Set<string>();
   const server = new SMTPServer({
     authOptional: true,
     allowInsecureAuth: true,
@@ -56,10 +72,22 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks).toString('utf8'),
         };
-        messages.push(mail);
-        sink.onMessage?.(mail);
-        callback();
+        const take = () => {
+          messages.push(mail);
+          sink.onMessage?.(mail);
+          callback();
+        };
+        if (!sink.deadClientGuard) take();
+        else
+          afterPendingReads(() => {
+            if (!closed.has(session.id)) return take();
+            sink.dropped!.push(mail);
+            callback(new Error('the client has gone'));
+          });
       });
+    },
+    onClose(session) {
+      if (sink.deadClientGuard) closed.add(session.id);
     },
   });
   await new Promise<void>((resolve, reject) => {
@@ -104,12 +132,16 @@ export interface HttpSink {
    * returns. One whose client left meanwhile is dropped unrecorded: the provider never took it.
    */
   onArrival?: (req: RecordedRequest) => void | Promise<void>;
+  /** Records a request only from a client still connected once what followed it is read ({@link afterPendingReads}). */
+  deadClientGuard?: boolean;
+  /** Requests read whole whose client had gone (while held, or under {@link deadClientGuard}). */
+  dropped: RecordedRequest[];
   close(): Promise<void>;
 }
 
 export async function startHttpSink(port = 0): Promise<HttpSink> {
   const requests: RecordedRequest[] = [];
-  const sink: Partial<HttpSink> = { requests, respond: () => ({ status: 200, body: { ok: true } }) };
+  const sink: Partial<HttpSink> = { requests, dropped: [], respond: () => ({ status: 200, body: { ok: true } }) };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -123,15 +155,17 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
       }
       const recorded: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body, json };
       const hold = sink.onArrival?.(recorded);
-      if (!hold) {
+      if (!hold && !sink.deadClientGuard) {
         answer(recorded);
         return;
       }
-      // A client that died while held (its worker killed) has closed the connection; the close is
-      // seen on a later turn of the event loop than the release, so look after one.
+      // A client that died while held, or just after it sent (its worker killed), has closed the
+      // connection; the close is read on a later turn of the event loop than the request or the release.
       let gone = false;
       req.socket.once('close', () => (gone = true));
-      void hold.then(() => setTimeout(() => (gone || req.socket.destroyed ? undefined : answer(recorded)), 100));
+      void Promise.resolve(hold).then(() =>
+        afterPendingReads(() => (gone || req.socket.destroyed || req.socket.readableEnded ? sink.dropped!.push(recorded) : answer(recorded))),
+      );
     });
     const answer = (recorded: RecordedRequest) => {
       requests.push(recorded);

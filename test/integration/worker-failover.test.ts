@@ -60,13 +60,15 @@ describe('a worker killed mid-step', () => {
 
     // Phase 'running': mail flows. At the first step-3 recipient, 'frozen': every
     // recipient from then on waits for ever (its connection dies with the worker),
-    // so no mail is accepted whose ledger row is not yet SENT. 'after': flows again.
+    // and a mail whose client has gone is not taken (one the worker finished sending
+    // as it died), so no mail is accepted whose ledger row is not yet SENT. 'after': flows again.
     let phase: 'running' | 'frozen' | 'after' = 'running';
     let frozeAt: (() => void) | undefined;
     const frozen = new Promise<void>((r) => (frozeAt = r));
     smtp.onRecipient = (address) => {
       if (phase === 'running' && address.includes('+s3@')) {
         phase = 'frozen';
+        smtp.deadClientGuard = true;
         frozeAt!();
       }
       return phase === 'frozen' ? new Promise<void>(() => undefined) : undefined;

@@ -3,8 +3,10 @@
  * a provider took a message and the worker died before the ledger said SENT
  * (activities/delivery.ts says why no ledger can close it). New sends wait at
  * the loopback peers, and the answer comes once every message the peers took
- * is SENT in the ledger; what a test then proves is everything else: a
- * retried, reclaimed or reset step never sends again.
+ * is SENT in the ledger; from then on the peers take nothing from a client
+ * that has gone (a send the killed worker made just before it died, read by
+ * the busy peer after the release). What a test then proves is everything
+ * else: a retried, reclaimed or reset step never sends again.
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/schema';
@@ -25,7 +27,11 @@ export async function holdDeliveries(
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   smtp.onRecipient = () => released;
-  for (const sink of http) sink.onArrival = () => released;
+  smtp.deadClientGuard = true;
+  for (const sink of http) {
+    sink.onArrival = () => released;
+    sink.deadClientGuard = true;
+  }
   // Sends past their recipients already finish; then the ledger catches up with the peers.
   await new Promise((r) => setTimeout(r, 1_000));
   await eventually(
