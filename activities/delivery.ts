@@ -8,7 +8,9 @@
  *
  * A row left SENDING by a worker that died is taken over at once by the next
  * attempt of the same activity (`claimed_by`); one claimed by anything else
- * holds for {@link SENDING_LEASE_MS}.
+ * holds for {@link SENDING_LEASE_MS}. An attempt Temporal gave up on that was
+ * still running (a frozen worker) may end its own send after the next one
+ * sent: its failure never turns the row back from SENT.
  *
  * Postgres out of reach before the send (the claim) is `DatabaseUnavailable`:
  * nothing was sent, and the run waits for Postgres. Postgres out of reach

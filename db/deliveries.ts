@@ -74,8 +74,11 @@ export interface DeliveryOutcome {
 }
 
 /**
- * Records how the delivery ended. `unlessSent`: leave a row already SENT as
- * it is (a late write of the same outcome must not overwrite it).
+ * Records how the delivery ended. A message that went out stays SENT: an
+ * attempt Temporal gave up on while it still ran, whose own send then fails,
+ * must not say otherwise of a newer attempt's, or a retry or a reset would
+ * send it again. `unlessSent` keeps a SENT row from a SENT write too (a late
+ * write of the same outcome must not overwrite it).
  */
 export async function settleDelivery(
   db: Kysely<Database>,
@@ -94,7 +97,7 @@ export async function settleDelivery(
       updated_at: sql<Date>`now()`,
     })
     .where('delivery_key', '=', key);
-  if (unlessSent) q = q.where('status', '!=', 'SENT');
+  if (unlessSent || status !== 'SENT') q = q.where('status', '!=', 'SENT');
   await q.execute();
 }
 

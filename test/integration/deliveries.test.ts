@@ -12,6 +12,7 @@ import { createActivities } from '../../activities';
 import { runDeliveriesQuery } from '../../db/deliveries';
 import {
   type HttpSink,
+  type RecordedRequest,
   type SmtpSink,
   slackApiReply,
   startHttpSink,
@@ -19,7 +20,7 @@ import {
   twilioMessagesReply,
 } from '../../scripts/lib/sinks';
 import { isOutboxResult, isPacedSend } from '../../src/shared/run';
-import { createHarness, type Harness } from '../support/harness';
+import { createHarness, eventually, type Harness } from '../support/harness';
 import { readableHistory } from '../support/history';
 
 const SECRETS = {
@@ -189,6 +190,32 @@ describe('the delivery ledger', () => {
     await activities.sendTeams({ deliveryKey: atLeast, text: 'x' });
     expect(teams.requests).toHaveLength(3);
     expect(await ledgerRow(atLeast)).toMatchObject({ status: 'SENT', attempts: 2 });
+  });
+  it("keeps a newer attempt's send SENT when an attempt Temporal gave up on fails its own afterwards", async () => {
+    const deliveryKey = key();
+    // The first attempt's post waits at the peer, as a stalled attempt's would, and is then refused.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const late = new Set<RecordedRequest>();
+    teams.onArrival = (req) => {
+      if (late.size > 0) return undefined;
+      late.add(req);
+      return released;
+    };
+    teams.respond = (req) => (late.has(req) ? { status: 503 } : { status: 202 });
+    const stalled = activities.sendTeams({ deliveryKey, text: 'x' });
+    await eventually(async () => (late.size === 1 ? true : undefined));
+    // Temporal gives that attempt up; the next takes the row over and sends.
+    await h.db.updateTable('deliveries').set({ status: 'UNKNOWN' }).where('delivery_key', '=', deliveryKey).execute();
+    await activities.sendTeams({ deliveryKey, text: 'x' });
+    expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'SENT', attempts: 2 });
+
+    release();
+    await expect(stalled).rejects.toMatchObject({ type: 'ProviderUnavailable' });
+    teams.onArrival = undefined;
+    expect(await ledgerRow(deliveryKey)).toMatchObject({ status: 'SENT', attempts: 2 });
+    expect(await activities.sendTeams({ deliveryKey, text: 'x' })).toMatchObject({ deduplicated: true });
+    expect(teams.requests).toHaveLength(2);
   });
 });
 
