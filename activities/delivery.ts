@@ -101,6 +101,21 @@ function currentAttempt(): string | null {
 }
 
 /**
+ * Throws the running attempt's cancellation once Temporal has given it up
+ * (timed out, its run cancelled) and the worker has heard so at a heartbeat:
+ * such an attempt begins no send, which the next attempt may be making.
+ */
+function stopIfGivenUp(): void {
+  let signal: AbortSignal;
+  try {
+    signal = Context.current().cancellationSignal;
+  } catch {
+    return;
+  }
+  signal.throwIfAborted();
+}
+
+/**
  * Whether a row's claim was made by an earlier attempt of the activity now
  * running: that attempt is over (Temporal starts the next only once it failed
  * or timed out, and the worker heartbeats while one runs, so a timeout means
@@ -197,6 +212,7 @@ export function createLedger(db: Kysely<Database>) {
   return {
     /** Sends unless the ledger shows the delivery already happened; see the module comment. */
     async deliver<T>(d: Delivery<T>): Promise<Delivered<T> | (T & UnrecordedDelivery)> {
+      stopIfGivenUp();
       const attempt = currentAttempt();
       const claimed = await needsDatabase(`claiming the ${d.channel} delivery before it is sent`, () => claim(d, attempt));
       if (!claimed.fresh) {
@@ -220,6 +236,8 @@ export function createLedger(db: Kysely<Database>) {
           throw transient('DeliveryInProgress', `another attempt claimed ${d.channel} ${d.key}`);
         }
       }
+      // Given up while it claimed the row: the row stays SENDING, claimed by this attempt, and the next attempt takes it over.
+      stopIfGivenUp();
       let sent: Awaited<ReturnType<Delivery<T>['send']>>;
       try {
         sent = await d.send();

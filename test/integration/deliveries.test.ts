@@ -5,7 +5,8 @@
  * reaches Temporal's history or the mirror, and the API answers what a run sent.
  */
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
@@ -191,6 +192,16 @@ describe('the delivery ledger', () => {
     expect(teams.requests).toHaveLength(3);
     expect(await ledgerRow(atLeast)).toMatchObject({ status: 'SENT', attempts: 2 });
   });
+  it('begins no send in an attempt Temporal has given up on', async () => {
+    const deliveryKey = key();
+    const attempt = new MockActivityEnvironment();
+    // What the worker does when a heartbeat hears that Temporal timed the attempt out.
+    attempt.cancel('TIMED_OUT');
+    await expect(attempt.run(activities.sendTeams, { deliveryKey, text: 'x' })).rejects.toBeInstanceOf(CancelledFailure);
+    expect(teams.requests).toHaveLength(0);
+    expect(await h.db.selectFrom('deliveries').select('status').where('delivery_key', '=', deliveryKey).executeTakeFirst()).toBeUndefined();
+  });
+
   it("keeps a newer attempt's send SENT when an attempt Temporal gave up on fails its own afterwards", async () => {
     const deliveryKey = key();
     // The first attempt's post waits at the peer, as a stalled attempt's would, and is then refused.
