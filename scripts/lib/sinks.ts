@@ -22,9 +22,15 @@ export interface SmtpSink {
   onMessage?: (mail: ReceivedMail) => void;
   /** Called for each recipient before the server answers it; the answer waits for what it returns (a test holds a send in flight so). */
   onRecipient?: (address: string) => void | Promise<void>;
+  /**
+   * Called when a message has been read whole, before it is taken; it is taken
+   * once what this returns resolves, and then only if its client is still
+   * connected (a test holds finished sends so while it kills a worker).
+   */
+  onArrival?: (mail: ReceivedMail) => void | Promise<void>;
   /** Takes a message only from a client still connected once what followed it is read ({@link afterPendingReads}). */
   deadClientGuard?: boolean;
-  /** Messages read whole whose client had gone, under {@link deadClientGuard}. */
+  /** Messages read whole whose client had gone (while held, or under {@link deadClientGuard}). */
   dropped: ReceivedMail[];
   close(): Promise<void>;
 }
@@ -77,17 +83,19 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
           sink.onMessage?.(mail);
           callback();
         };
-        if (!sink.deadClientGuard) take();
-        else
+        const hold = sink.onArrival?.(mail);
+        if (!hold && !sink.deadClientGuard) return take();
+        void Promise.resolve(hold).then(() =>
           afterPendingReads(() => {
             if (!closed.has(session.id)) return take();
             sink.dropped!.push(mail);
             callback(new Error('the client has gone'));
-          });
+          }),
+        );
       });
     },
     onClose(session) {
-      if (sink.deadClientGuard) closed.add(session.id);
+      closed.add(session.id);
     },
   });
   await new Promise<void>((resolve, reject) => {

@@ -59,16 +59,19 @@ describe('a worker killed mid-step', () => {
     expect(created.status, JSON.stringify(created.body)).toBe(201);
 
     // Phase 'running': mail flows. At the first step-3 recipient, 'frozen': every
-    // recipient from then on waits for ever (its connection dies with the worker),
-    // and a mail whose client has gone is not taken (one the worker finished sending
-    // as it died), so no mail is accepted whose ledger row is not yet SENT. 'after': flows again.
+    // recipient from then on waits for ever (its connection dies with the worker), and
+    // a mail read whole waits for the kill, after which it is taken only if its client
+    // is still there; so no mail is accepted whose ledger row is not yet SENT.
+    // 'after': flows again, and a mail the killed worker sent as it died is not taken.
     let phase: 'running' | 'frozen' | 'after' = 'running';
     let frozeAt: (() => void) | undefined;
     const frozen = new Promise<void>((r) => (frozeAt = r));
+    let killed!: () => void;
+    const afterKill = new Promise<void>((r) => (killed = r));
     smtp.onRecipient = (address) => {
       if (phase === 'running' && address.includes('+s3@')) {
         phase = 'frozen';
-        smtp.deadClientGuard = true;
+        smtp.onArrival = () => afterKill;
         frozeAt!();
       }
       return phase === 'frozen' ? new Promise<void>(() => undefined) : undefined;
@@ -95,6 +98,9 @@ describe('a worker killed mid-step', () => {
     }, runTimeout(), 'the ledger to record every accepted mail');
     await processes.kill(first);
     phase = 'after';
+    smtp.onArrival = undefined;
+    smtp.deadClientGuard = true;
+    killed();
     await startWorkerProcess();
 
     const rows = await Promise.all(

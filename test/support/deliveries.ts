@@ -2,11 +2,12 @@
  * Holding the delivery ledger's one blind spot shut around a worker kill:
  * a provider took a message and the worker died before the ledger said SENT
  * (activities/delivery.ts says why no ledger can close it). New sends wait at
- * the loopback peers, and the answer comes once every message the peers took
- * is SENT in the ledger; from then on the peers take nothing from a client
- * that has gone (a send the killed worker made just before it died, read by
- * the busy peer after the release). What a test then proves is everything
- * else: a retried, reclaimed or reset step never sends again.
+ * the loopback peers (a mail at its recipient, or once read whole; a request
+ * once read), and the answer comes once every message the peers took is SENT
+ * in the ledger. After the release the peers take nothing from a client that
+ * has gone: neither what they held, nor a send the killed worker made just
+ * before it died that a busy peer reads only then. What a test then proves
+ * is everything else: a retried, reclaimed or reset step never sends again.
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../db/schema';
@@ -27,13 +28,9 @@ export async function holdDeliveries(
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   smtp.onRecipient = () => released;
-  smtp.deadClientGuard = true;
-  for (const sink of http) {
-    sink.onArrival = () => released;
-    sink.deadClientGuard = true;
-  }
-  // Sends past their recipients already finish; then the ledger catches up with the peers.
-  await new Promise((r) => setTimeout(r, 1_000));
+  smtp.onArrival = () => released;
+  for (const sink of http) sink.onArrival = () => released;
+  // What the peers took before the hold, the ledger records.
   await eventually(
     async () => {
       const { rows } = await sql<{ n: number }>`select count(*)::int as n from deliveries where status = 'SENT'`.execute(db);
@@ -44,8 +41,14 @@ export async function holdDeliveries(
     'the ledger to record every message the peers took',
   );
   return () => {
+    // The kill is over: a client gone by now is seen to be, and what it sent is dropped.
     smtp.onRecipient = undefined;
-    for (const sink of http) sink.onArrival = undefined;
+    smtp.onArrival = undefined;
+    smtp.deadClientGuard = true;
+    for (const sink of http) {
+      sink.onArrival = undefined;
+      sink.deadClientGuard = true;
+    }
     release();
   };
 }
