@@ -170,9 +170,15 @@ export async function startHttpSink(port = 0): Promise<HttpSink> {
       // A client that died while held, or just after it sent (its worker killed), has closed the
       // connection; the close is read on a later turn of the event loop than the request or the release.
       let gone = false;
-      req.socket.once('close', () => (gone = true));
+      const closed = () => (gone = true);
+      req.socket.once('close', closed);
       void Promise.resolve(hold).then(() =>
-        afterPendingReads(() => (gone || req.socket.destroyed || req.socket.readableEnded ? sink.dropped!.push(recorded) : answer(recorded))),
+        afterPendingReads(() => {
+          // A kept-alive connection carries many requests: each takes its listener off once decided.
+          req.socket.off('close', closed);
+          if (gone || req.socket.destroyed || req.socket.readableEnded) sink.dropped!.push(recorded);
+          else answer(recorded);
+        }),
       );
     });
     const answer = (recorded: RecordedRequest) => {

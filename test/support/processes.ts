@@ -51,13 +51,25 @@ export function productProcesses(): ProductProcesses {
   return {
     async start(entry, env) {
       const child = spawn(process.execPath, productCommand(entry), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own output, for a message about it; `printed` keeps everyone's.
+      const own: string[] = [];
       let polling = false;
       child.stdout?.on('data', (c: Buffer) => {
         printed.push(c.toString());
+        own.push(c.toString());
         if (c.toString().includes('worker polling')) polling = true;
       });
-      child.stderr?.on('data', (c: Buffer) => printed.push(c.toString()));
+      child.stderr?.on('data', (c: Buffer) => {
+        printed.push(c.toString());
+        own.push(c.toString());
+      });
       children.push(child);
+      const exited = new Promise<never>((_, reject) =>
+        child.once('exit', (code, signal) =>
+          reject(new Error(`${entry} exited (${signal ?? `code ${code}`}) before it was ready; its output: ${own.join('').slice(-3000) || 'none'}`)),
+        ),
+      );
+      exited.catch(() => undefined);
       const ready =
         entry === 'src/worker/main.ts'
           ? async () => polling
@@ -65,11 +77,10 @@ export function productProcesses(): ProductProcesses {
               fetch(`http://127.0.0.1:${env.PORT}/livez`)
                 .then((r) => r.ok)
                 .catch(() => false);
-      await eventually(
-        async () => ((await ready()) ? true : child.exitCode !== null ? Promise.reject(new Error(`${entry} exited`)) : undefined),
-        90_000,
-        `${entry} to be ready (output: ${printed.join('').slice(-2000)})`,
-      );
+      const readied = eventually(async () => ((await ready()) ? true : undefined), 90_000, `${entry} to be ready`).catch((err: unknown) => {
+        throw new Error(`${String(err)}; its output: ${own.join('').slice(-3000) || 'none'}`);
+      });
+      await Promise.race([readied, exited]);
       return child;
     },
     async kill(child) {
