@@ -37,10 +37,11 @@ export interface SmtpSink {
 
 /**
  * Runs `then` once the server has read what already followed a message on
- * its connection: at least 100 ms later, after two polls of the event loop.
- * A client killed just after it sent (a worker killed mid-send) has by then
- * been seen to close, although its message was read first: a server that is
- * busy reads the message and the close in different turns.
+ * its connection: at least 100 ms later, and after three more turns of the
+ * event loop, each with its poll of the sockets. A client killed just after
+ * it sent (a worker killed mid-send) has by then been seen to close, although
+ * its message was read first: a busy server reads the message and the close
+ * in different turns.
  */
 function afterPendingReads(then: () => void): void {
   setTimeout(() => setImmediate(() => setImmediate(() => setImmediate(then))), 100);
@@ -50,7 +51,8 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
   const rejectRecipients = new Set<string>();
   const sink: Partial<SmtpSink> = { messages, rejectRecipients, dropped: [] };
-  const closed = new Set<string>();
+  // The sessions whose clients are connected: the set stays as small as the open connections.
+  const connected = new Set<string>();
   const server = new SMTPServer({
     authOptional: true,
     allowInsecureAuth: true,
@@ -87,15 +89,19 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
         if (!hold && !sink.deadClientGuard) return take();
         void Promise.resolve(hold).then(() =>
           afterPendingReads(() => {
-            if (!closed.has(session.id)) return take();
+            if (connected.has(session.id)) return take();
             sink.dropped!.push(mail);
             callback(new Error('the client has gone'));
           }),
         );
       });
     },
+    onConnect(session, callback) {
+      connected.add(session.id);
+      callback();
+    },
     onClose(session) {
-      closed.add(session.id);
+      connected.delete(session.id);
     },
   });
   await new Promise<void>((resolve, reject) => {
