@@ -32,7 +32,6 @@
  * again (a possible duplicate), `at-most-once` fails the step (a possible
  * loss), explicitly.
  */
-import { Context } from '@temporalio/activity';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { Kysely } from 'kysely';
 import type { Database, DeliveryRow } from '../db/schema';
@@ -41,6 +40,7 @@ import { type DeliveryOutcome, getDelivery, insertSending, reclaimDelivery, sett
 import { DELIVERY_POLICIES } from '../src/shared/definition';
 import { ERROR_TYPES, type UnrecordedDelivery } from '../src/shared/run';
 import type { ConnectionUsed } from './connections';
+import { currentActivity } from './context';
 import { needsDatabase, permanent, transient } from './failures';
 
 export { DELIVERY_POLICIES };
@@ -81,23 +81,14 @@ export type Delivered<T> = T & { deduplicated?: true };
  * `DatabaseUnavailable` as not retryable.
  */
 function runRecordsDeliveries(): boolean {
-  try {
-    return Context.current().info.retryPolicy?.nonRetryableErrorTypes?.includes(ERROR_TYPES.DatabaseUnavailable) ?? false;
-  } catch {
-    return false;
-  }
+  return currentActivity()?.info.retryPolicy?.nonRetryableErrorTypes?.includes(ERROR_TYPES.DatabaseUnavailable) ?? false;
 }
 
 /** The activity attempt running now (`<workflow id>/<run id>/<activity id>#<attempt>`), or null outside an activity. */
 function currentAttempt(): string | null {
-  let info;
-  try {
-    info = Context.current().info;
-  } catch {
-    return null;
-  }
-  const run = info.workflowExecution;
-  return run ? `${run.workflowId}/${run.runId}/${info.activityId}#${info.attempt}` : null;
+  const info = currentActivity()?.info;
+  const run = info?.workflowExecution;
+  return info && run ? `${run.workflowId}/${run.runId}/${info.activityId}#${info.attempt}` : null;
 }
 
 /**
@@ -106,13 +97,7 @@ function currentAttempt(): string | null {
  * such an attempt begins no send, which the next attempt may be making.
  */
 function stopIfGivenUp(): void {
-  let signal: AbortSignal;
-  try {
-    signal = Context.current().cancellationSignal;
-  } catch {
-    return;
-  }
-  signal.throwIfAborted();
+  currentActivity()?.cancellationSignal.throwIfAborted();
 }
 
 /**

@@ -10,8 +10,8 @@
  * a hostile expression holds neither the worker's main thread nor the CPU
  * that other runs need.
  */
-import { Context } from '@temporalio/activity';
 import type { ExpressionScope } from '../src/shared/expressions';
+import { currentActivity } from './context';
 import { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS } from './expression-child';
 import { EvaluationLost, expressionProcess } from './expression-process';
 import { busy, permanent } from './failures';
@@ -67,18 +67,10 @@ export function createExpressionActivities(evaluator = expressionProcess, held =
 
 /** Whether this is a local activity; false when called outside an activity. */
 function isLocal(): boolean {
-  try {
-    return Context.current().info.isLocal;
-  } catch {
-    return false;
-  }
+  return currentActivity()?.info.isLocal ?? false;
 }
 
 /** The activity's cancellation signal (a local activity's timeout cancels it); none when called outside an activity. */
 function activitySignal(): AbortSignal | undefined {
-  try {
-    return Context.current().cancellationSignal;
-  } catch {
-    return undefined;
-  }
+  return currentActivity()?.cancellationSignal;
 }
