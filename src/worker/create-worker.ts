@@ -53,17 +53,31 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
 } satisfies Pick<BundleOptions, 'webpackConfigHook'>;
 
 /**
- * How long the SDK lets one call into workflow code run before it stops it:
- * in effect never. Workflow code runs in microtasks, and on Node.js a `vm`
- * timeout that fires while microtasks run corrupts the async-hook stack and
- * aborts the whole process (nodejs/node#38503): one slow task, at the SDK's
- * default of 5 s, took every run of the worker down with it, and again after
- * each restart. Work in a task is bounded where it can grow instead: the
- * expressions' step budgets (src/shared/expressions.ts) and the foreach
- * chunks. A task that still overran would fail by Temporal's workflow task
- * timeout, for its run alone, and be tried again.
+ * The SDK's worker, calling into workflow code with no deadline. The SDK
+ * passes its `isolateExecutionTimeout` (default 5 s) to every `vm` call into
+ * workflow code, several per workflow task, and Node.js enforces each with a
+ * watchdog thread of its own, made and joined per call: about 70 µs of CPU a
+ * call, more than a fifth of the workflow thread's time at 100 runs in flight
+ * (docs/BENCHMARKS.md#gateway-load). A deadline would also do harm: one that
+ * fires while microtasks run corrupts the async-hook stack and aborts the
+ * whole process (nodejs/node#38503), so one slow task, at the default, took
+ * every run of the worker down with it, and again after each restart. Work
+ * in a task is bounded where it can grow instead: the expressions' step
+ * budgets (src/shared/expressions.ts) and the foreach chunks. A task that
+ * still overran would fail by Temporal's workflow task timeout, for its run
+ * alone, and be tried again.
+ *
+ * `createWorkflowCreator` is the SDK's protected hook for how workflow code
+ * is run; with no timeout, `vm` runs it without a watchdog.
  */
-export const WORKFLOW_CODE_DEADLINE = '24h';
+export class InterpreterWorker extends Worker {
+  protected static override createWorkflowCreator(...[bundle, options, logger]: Parameters<typeof Worker.createWorkflowCreator>) {
+    return super.createWorkflowCreator(bundle, { ...options, isolateExecutionTimeoutMs: NO_DEADLINE }, logger);
+  }
+}
+
+/** What `vm` reads as "no timeout" (the SDK's type says a number of milliseconds). */
+const NO_DEADLINE = undefined as unknown as number;
 
 const silent = () => undefined;
 
@@ -112,8 +126,7 @@ export async function createWorker({ config, db, connection, workflowBundle, act
   // A version of a worker deployment when WORKER_DEPLOYMENT_NAME is set (src/worker/versioning.ts); unversioned otherwise.
   const deployment = workerDeploymentOptions(workerVersion(config));
   if (deployment) options.workerDeploymentOptions = deployment;
-  // Not in the SDK's typings (it is an option of its compiled form), but read from them all the same.
-  return Worker.create(Object.assign(options, { isolateExecutionTimeout: WORKFLOW_CODE_DEADLINE }));
+  return InterpreterWorker.create(options);
 }
 
 /** A bundle built ahead when there is one; otherwise the SDK bundles the workflow code as the worker starts. */
