@@ -50,7 +50,9 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
     config.module!.rules!.push({ test: LAZY_LIBRARY_IMPORTERS, resolve: { alias: LAZY_LIBRARIES } });
     return config;
   },
-} satisfies Pick<BundleOptions, 'webpackConfigHook'>;
+  // Set up once per workflow context, before any run (workflows/sandbox.ts).
+  preloadModules: [fromRoot('workflows', 'sandbox.ts')],
+} satisfies Pick<BundleOptions, 'webpackConfigHook' | 'preloadModules'>;
 
 /**
  * The SDK's worker, calling into workflow code with no deadline. The SDK

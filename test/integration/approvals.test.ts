@@ -122,6 +122,17 @@ describe('approval', () => {
     expect(order).toEqual(['remindLead', 'remindDirector', 'review', 'result']);
   });
 
+  it("tells Temporal's stack-trace query where a waiting run waits, in a few frames to each promise", async () => {
+    const run = await start({ approvers: ['alice'], timeout: '1h', onTimeout: 'reject' });
+    // What the Web UI's stack-trace tab shows: each waiting promise's frames, source-mapped.
+    const trace = await run.handle.query<string>('__stack_trace');
+    expect(trace).toMatch(/at decidedBefore \(.*workflows\/steps\/approval\.ts:\d+:\d+\)/);
+    // The sandbox keeps six frames per trace (workflows/sandbox.ts): the hook's own one is cut, five are shown.
+    for (const stack of trace.split(/\n\n+/)) expect(stack.split('\n').filter((line) => line.trim().startsWith('at ')).length).toBeLessThanOrEqual(5);
+    expect((await decide(run.executionId, 'alice', 'approve')).status).toBe(200);
+    await run.handle.result();
+  });
+
   it('lists the approvals waiting, and those each caller may still decide', async () => {
     const run = await start({ approvers: ['alice', 'bob'], required: 2, timeout: '1h', onTimeout: 'reject' }, { requestId: 'PR-7' });
     const inbox = async (who: string) => (await h.api('GET', '/api/approvals?mine=true', undefined, {}, { key: keys[who] })).body.items;
