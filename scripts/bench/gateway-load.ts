@@ -3,9 +3,10 @@
  * by hand, at 100 runs in flight. On a file-backed dev server of its own (as
  * `npm run dev` runs it), one worker process (`src/worker/main.ts`: mirror,
  * reconciler and report refresh on) and one gateway process
- * (`src/gateway/main.ts`); the hand-written workflow runs from a bundle of
- * its own on a second worker process of the same settings and activities,
- * as it would be deployed. Each round, in turn:
+ * (`src/gateway/main.ts`); the hand-written workflow runs on a second worker
+ * process as its author would run it: the SDK's bundler and worker with
+ * their defaults, registering the product's activities
+ * (scripts/bench/plain-worker.ts). Each round, in turn:
  *
  * - product: 100 `POST /api/workflows/:key/execute` at once, each a run of a
  *   definition of 5 `http` steps (labels, mirror and the address guard on);
@@ -28,6 +29,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
+import { build } from 'esbuild';
 import proto from '@temporalio/proto';
 import { createApiKey } from '../../db/api-keys';
 import { findDefinition } from '../../db/definitions';
@@ -102,16 +104,32 @@ interface Phase {
  * profiles there when they stop (open them in Chrome's DevTools, or sum
  * their self time by function), to see where the product's time goes.
  */
-function spawnProduct(entry: string, environment: Record<string, string>, onExit: (code: number | null) => void): ChildProcess {
+function spawnProduct(file: string, environment: Record<string, string>, onExit: (code: number | null) => void): ChildProcess {
   const profileDir = process.env.BENCH_PROFILE_DIR;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...profile, entryFile(entry, true)], {
+  const child = spawn(process.execPath, [...profile, file], {
     cwd: ROOT,
     env: { ...process.env, ...environment },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   child.once('exit', onExit);
   return child;
+}
+
+/** The plain worker compiled beside the product's (dist/), so its packages resolve from node_modules; answers its file. */
+async function compilePlainWorker(): Promise<string> {
+  const outfile = join(ROOT, 'dist', 'bench', 'plain-worker.js');
+  await build({
+    entryPoints: [fileURLToPath(new URL('./plain-worker.ts', import.meta.url))],
+    outfile,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20.19',
+    logLevel: 'warning',
+  });
+  return outfile;
 }
 
 const ratio = (a: number, b: number) => a / b;
@@ -153,13 +171,11 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
     await ensureSearchAttributes(connection, 'default');
     const client = new Client({ connection, namespace: 'default' });
 
-    // Each side runs from a bundle of its own, as each would be deployed: the product's workflow
-    // code alone on its worker, the hand-written workflow alone on another worker process of the
-    // same settings and activities (idle while the product's batches run, and the other way round).
+    // Each side runs as it would be deployed: the product's workflow code alone on its worker, and the
+    // hand-written workflow on a plain SDK worker of its own (idle while the product's batches run,
+    // and the other way round), with the same activities.
     const productBundle = join(scratch, 'product.js');
-    const handBundle = join(scratch, 'hand-written.js');
     await writeFile(productBundle, await buildWorkflowBundle());
-    await writeFile(handBundle, await buildWorkflowBundle(fileURLToPath(new URL('./hand-written.ts', import.meta.url))));
     const gatewayPort = await freePort();
     const environment = {
       ...env.environmentFor(server, TASK_QUEUE),
@@ -168,22 +184,19 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
     };
-    const worker = spawnProduct('src/worker/main.ts', environment, onExit('the worker'));
+    const worker = spawnProduct(entryFile('src/worker/main.ts', true), environment, onExit('the worker'));
     stops.push(() => stopChild(worker));
-    // The baseline's worker keeps no mirror: its reconciler and report refresh wait past the benchmark.
     const handWorker = spawnProduct(
-      'src/worker/main.ts',
+      await compilePlainWorker(),
       {
         ...environment,
         TEMPORAL_TASK_QUEUE: HAND_QUEUE,
-        WORKFLOW_BUNDLE_PATH: handBundle,
-        MIRROR_RECONCILE_INTERVAL_MS: '3600000',
-        REPORTS_REFRESH_INTERVAL_MS: '86400000',
+        HAND_WRITTEN_WORKFLOWS: fileURLToPath(new URL('./hand-written.ts', import.meta.url)),
       },
       onExit('the hand-written workflow\'s worker'),
     );
     stops.push(() => stopChild(handWorker));
-    const gatewayProcess = spawnProduct('src/gateway/main.ts', { ...environment, PORT: String(gatewayPort) }, onExit('the gateway'));
+    const gatewayProcess = spawnProduct(entryFile('src/gateway/main.ts', true), { ...environment, PORT: String(gatewayPort) }, onExit('the gateway'));
     stops.push(() => stopChild(gatewayProcess));
     const gateway = `http://127.0.0.1:${gatewayPort}`;
     // Definitions need an admin; every run is started with an operator's key, as an integration would.
