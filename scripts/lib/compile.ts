@@ -9,7 +9,8 @@
  * anything, so what runs is always the code beside it; the container image
  * builds as it is made (`npm run build:node`).
  */
-import { rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { COMPILED_DIR, fromRoot, ROOT } from '../../src/paths';
 
@@ -29,7 +30,10 @@ export const ENTRY_POINTS = [
  * Builds dist/node from the source beside it, replacing what was there. The
  * build is made in a folder of its own and then put in place, so a process
  * that starts meanwhile (another `npm run dev`, a test) finds one build
- * whole, the old or the new.
+ * whole, the old or the new. A build the same as the one in place is
+ * dropped instead: putting it in place takes two renames, and a process
+ * loading its chunks between them would find none (a test suite starting
+ * workers while `npm run dev` builds the same source again).
  */
 export async function buildNode(): Promise<void> {
   const fresh = `${COMPILED_DIR}.${process.pid}.new`;
@@ -56,11 +60,28 @@ export async function buildNode(): Promise<void> {
     await rm(fresh, { recursive: true, force: true });
     throw err;
   });
+  if (await sameTree(fresh, COMPILED_DIR)) {
+    await rm(fresh, { recursive: true, force: true });
+    return;
+  }
   await rename(COMPILED_DIR, old).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   });
   await rename(fresh, COMPILED_DIR);
   await rm(old, { recursive: true, force: true });
+}
+
+/** Whether two folders hold the same files with the same bytes; false when `b` is missing. */
+async function sameTree(a: string, b: string): Promise<boolean> {
+  const list = (dir: string) => readdir(dir, { recursive: true, withFileTypes: true }).then((entries) =>
+    entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))).sort());
+  const [left, right] = await Promise.all([list(a), list(b).catch(() => undefined)]);
+  if (!right || left.length !== right.length || left.some((file, i) => file !== right[i])) return false;
+  for (const file of left) {
+    const [x, y] = await Promise.all([readFile(join(a, file)), readFile(join(b, file))]);
+    if (!x.equals(y)) return false;
+  }
+  return true;
 }
 
 /** buildNode(), saying so: what `npm run dev` and `npm run cluster` do before they start the product. */
