@@ -100,11 +100,12 @@ interface Phase {
 }
 
 /**
- * With `BENCH_PROFILE_DIR` set, the worker and the gateway write V8 CPU
- * profiles there when they stop (open them in Chrome's DevTools, or sum
- * their self time by function), to see where the product's time goes.
+ * Starts one of the benchmark's processes (the two workers, the gateway).
+ * With `BENCH_PROFILE_DIR` set, each writes V8 CPU profiles there when it
+ * stops, one per thread (open them in Chrome's DevTools, or sum their self
+ * time by function), to see where the product's time goes.
  */
-function spawnProduct(file: string, environment: Record<string, string>, onExit: (code: number | null) => void): ChildProcess {
+function spawnMeasured(file: string, environment: Record<string, string>, onExit: (code: number | null) => void): ChildProcess {
   const profileDir = process.env.BENCH_PROFILE_DIR;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const child = spawn(process.execPath, [...profile, file], {
@@ -184,9 +185,9 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
     };
-    const worker = spawnProduct(entryFile('src/worker/main.ts', true), environment, onExit('the worker'));
+    const worker = spawnMeasured(entryFile('src/worker/main.ts', true), environment, onExit('the worker'));
     stops.push(() => stopChild(worker));
-    const handWorker = spawnProduct(
+    const handWorker = spawnMeasured(
       await compilePlainWorker(),
       {
         ...environment,
@@ -196,7 +197,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       onExit('the hand-written workflow\'s worker'),
     );
     stops.push(() => stopChild(handWorker));
-    const gatewayProcess = spawnProduct(entryFile('src/gateway/main.ts', true), { ...environment, PORT: String(gatewayPort) }, onExit('the gateway'));
+    const gatewayProcess = spawnMeasured(entryFile('src/gateway/main.ts', true), { ...environment, PORT: String(gatewayPort) }, onExit('the gateway'));
     stops.push(() => stopChild(gatewayProcess));
     const gateway = `http://127.0.0.1:${gatewayPort}`;
     // Definitions need an admin; every run is started with an operator's key, as an integration would.

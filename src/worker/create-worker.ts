@@ -59,7 +59,7 @@ export const WORKFLOW_BUNDLER_OPTIONS = {
  * passes its `isolateExecutionTimeout` (default 5 s) to every `vm` call into
  * workflow code, several per workflow task, and Node.js enforces each with a
  * watchdog thread of its own, made and joined per call: about 70 µs of CPU a
- * call, more than a fifth of the workflow thread's time at 100 runs in flight
+ * call, more than a third of the workflow thread's time at 100 runs in flight
  * (docs/BENCHMARKS.md#gateway-load). A deadline would also do harm: one that
  * fires while microtasks run corrupts the async-hook stack and aborts the
  * whole process (nodejs/node#38503), so one slow task, at the default, took
