@@ -38,6 +38,7 @@ import { type DefinitionInput, parseDefinition } from '../../src/shared/definiti
 import { ensureSearchAttributes } from '../../src/temporal/client';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
 import { entryFile } from '../../src/paths';
+import { NODE_PROCESS_BUILD } from '../lib/compile';
 import { freePort } from '../lib/ports';
 import { stopChild } from '../lib/supervisor';
 import { type DevServer, type Say, startTemporal } from '../lib/temporal';
@@ -120,16 +121,7 @@ function spawnMeasured(file: string, environment: Record<string, string>, onExit
 /** The plain worker compiled beside the product's (dist/), so its packages resolve from node_modules; answers its file. */
 async function compilePlainWorker(): Promise<string> {
   const outfile = join(ROOT, 'dist', 'bench', 'plain-worker.js');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./plain-worker.ts', import.meta.url))],
-    outfile,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20.19',
-    logLevel: 'warning',
-  });
+  await build({ ...NODE_PROCESS_BUILD, entryPoints: [fileURLToPath(new URL('./plain-worker.ts', import.meta.url))], outfile });
   return outfile;
 }
 

@@ -11,7 +11,7 @@
  */
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { COMPILED_DIR, fromRoot, ROOT } from '../../src/paths';
 
 /** Every process the product starts: the services, the command-line tools, the expression evaluator. */
@@ -25,6 +25,20 @@ export const ENTRY_POINTS = [
   'src/cli/clean-logs.ts',
   'activities/expression-child.ts',
 ] as const;
+
+/**
+ * How a process of ours is compiled: its TypeScript and what it imports of
+ * ours bundled into ES modules for Node.js; the packages are installed
+ * beside the output (under dist/) and imported as they are.
+ */
+export const NODE_PROCESS_BUILD = {
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20.19',
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
 
 /**
  * Builds dist/node from the source beside it, replacing what was there. The
@@ -43,19 +57,13 @@ export async function buildNode(): Promise<void> {
     entryPoints: ENTRY_POINTS.map((entry) => fromRoot(entry)),
     outbase: ROOT,
     outdir: fresh,
-    bundle: true,
-    // The packages are installed beside dist/node and imported as they are: only our code is compiled.
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20.19',
+    ...NODE_PROCESS_BUILD,
     // Code two entry points share is one file, loaded once per process.
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
     // For stack traces in source terms: node --enable-source-maps (the container image sets it).
     sourcemap: 'linked',
     sourcesContent: false,
-    logLevel: 'warning',
   }).catch(async (err: unknown) => {
     await rm(fresh, { recursive: true, force: true });
     throw err;
