@@ -18,6 +18,8 @@ export interface DbOptions {
   url: string;
   /** Connections in the pool. @default 10 */
   poolMax?: number;
+  /** How long making one connection may take before Postgres counts as out of reach, ms. @default 5000 */
+  connectTimeoutMs?: number;
   /** Told once when Postgres becomes unreachable and once when it answers again. */
   logger?: OutageLogger | undefined;
 }
@@ -44,7 +46,7 @@ const UNAVAILABLE_CODES = new Set([
   '53300',
   '25006',
 ]);
-const UNAVAILABLE_MESSAGES = /connection terminated|timeout exceeded when trying to connect|not queryable|connection ended|the database system is (starting up|shutting down|in recovery mode)/i;
+const UNAVAILABLE_MESSAGES = /connection terminated|timeout exceeded when trying to connect|timeout expired|not queryable|connection ended|the database system is (starting up|shutting down|in recovery mode)/i;
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const { code, message, type } = (err ?? {}) as { code?: unknown; message?: unknown; type?: unknown };
@@ -59,6 +61,26 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 /** A pool connection that knows when the pool began making it. */
 class TimedClient extends pg.Client {
   readonly begunAt = Date.now();
+}
+
+/**
+ * How long a statement may wait for one of the pool's connections while all
+ * are in use. pg-pool's one `connectionTimeoutMillis` bounds both this wait
+ * and the making of a connection, so a pool busy with many steps' statements
+ * (a worker runs up to `WORKFLOW_QUEUE_CONCURRENCY` activities on
+ * `DATABASE_POOL_MAX` connections) would fail them as if Postgres were out of
+ * reach. The pool waits this long; each connection's own timeout
+ * (`connectTimeoutMs`) still tells an unreachable Postgres in seconds.
+ */
+const POOL_WAIT_MS = 30_000;
+
+/** {@link TimedClient}s whose connecting gives up after `connectTimeoutMs`, whatever the pool's wait. */
+function timedClient(connectTimeoutMs: number) {
+  return class extends TimedClient {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  };
 }
 
 /** When the pool began making `client` (a {@link TimedClient}). */
@@ -90,12 +112,12 @@ export function outageWatch(logger: OutageLogger | undefined, now: () => number 
   };
 }
 
-export function createDb({ url, poolMax = 10, logger }: DbOptions): Kysely<Database> {
+export function createDb({ url, poolMax = 10, connectTimeoutMs = 5_000, logger }: DbOptions): Kysely<Database> {
   const pool = new pg.Pool({
-    Client: TimedClient,
+    Client: timedClient(connectTimeoutMs),
     connectionString: url,
     max: poolMax,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: Math.max(POOL_WAIT_MS, connectTimeoutMs),
     idleTimeoutMillis: 30_000,
   });
   const watch = outageWatch(logger);

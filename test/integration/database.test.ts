@@ -1,8 +1,9 @@
 /** Migrations and seeding against a real Postgres: both safe to run again. */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../../db/client';
+import { createDb, isDatabaseUnavailable } from '../../db/client';
 import { createDefinition, findDefinition, updateDefinition } from '../../db/definitions';
 import { insertExecutions, markExecutionsStarted } from '../../db/execution-starts';
 import { applyMirrorUpdate, findExecution, listExecutionLogs } from '../../db/executions';
@@ -302,5 +303,58 @@ describe("the workflow's mirror writes", () => {
     );
     expect(await listExecutionLogs(h.db, id!)).toEqual([]);
     expect(await findExecution(h.db, id!)).toMatchObject({ status: 'PENDING', current_step: null });
+  });
+});
+
+describe('the pool', () => {
+  it('lets a statement wait for a busy connection longer than a connection may take to make', async () => {
+    const lines: string[] = [];
+    const logger = { warn: (_: object, message: string) => lines.push(message), info: (_: object, message: string) => lines.push(message) };
+    const single = createDb({ url: h.databaseUrl, poolMax: 1, connectTimeoutMs: 200, logger });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    try {
+      let holding!: () => void;
+      const taken = new Promise<void>((resolve) => (holding = resolve));
+      const holder = single.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        holding();
+        await held;
+      });
+      await taken;
+      let settled = false;
+      const waiting = sql<{ n: number }>`select 2 as n`.execute(single).finally(() => (settled = true));
+      // Ten times the connection timeout: a pool that counted its wait as connecting would have failed it.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(settled).toBe(false);
+      release();
+      await holder;
+      expect((await waiting).rows).toEqual([{ n: 2 }]);
+      expect(lines).toEqual([]);
+    } finally {
+      release();
+      await single.destroy();
+    }
+  });
+
+  it('tells a Postgres that accepts no connection as unreachable within the connection timeout', async () => {
+    // A listener that never answers: the connection is accepted by the kernel and then nothing.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const lines: string[] = [];
+    const logger = { warn: (_: object, message: string) => lines.push(message), info: (_: object, message: string) => lines.push(message) };
+    const dead = createDb({ url: `postgres://nobody@127.0.0.1:${port}/nothing`, poolMax: 1, connectTimeoutMs: 200, logger });
+    try {
+      const error = await sql`select 1`.execute(dead).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isDatabaseUnavailable(error)).toBe(true);
+      expect(lines).toEqual([expect.stringMatching(/^Postgres is unreachable/)]);
+    } finally {
+      await dead.destroy();
+      silent.close();
+    }
   });
 });
