@@ -21,7 +21,7 @@ export { EXPRESSION_ACTIVITY_CPU_LIMIT_MS, EXPRESSION_ACTIVITY_STEPS };
 /**
  * Evaluations a worker process holds at once: the one its expression process
  * works on and the one next in line, so the process never idles between two.
- * Each held evaluation keeps one of the worker's activity slots (10 by
+ * Each held evaluation keeps one of the worker's activity slots (100 by
  * default) while it waits, and hostile expressions arrive in bursts: queued
  * without a bound, they could take every slot, and emails and HTTP calls
  * would wait behind them. One more is refused at once with `ExpressionsBusy`

@@ -214,8 +214,13 @@ const settings = {
      * `DatabaseUnavailable`; the wait spends none of the step's retries. @default 86400
      */
     databaseWaitLimitSeconds: from('WORKFLOW_DATABASE_WAIT_LIMIT', int(86_400, 10, 2_592_000)),
-    /** Concurrent activities (deliveries, data updates) per worker. @default 10 */
-    queueConcurrency: from('WORKFLOW_QUEUE_CONCURRENCY', int(10, 1, 10_000)),
+    /**
+     * Concurrent activities (deliveries, HTTP calls, data updates) per worker.
+     * Nearly all of a step's activity is waiting on a peer, so the SDK's
+     * default; their statements share the worker's `DATABASE_POOL_MAX`
+     * connections, waiting their turn (db/client.ts). @default 100
+     */
+    queueConcurrency: from('WORKFLOW_QUEUE_CONCURRENCY', int(100, 1, 10_000)),
     /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
     enableCaching: from('WORKFLOW_ENABLE_CACHING', bool(true)),
     /** Seconds a definition version stays in the gateway's cache. @default 3600 */

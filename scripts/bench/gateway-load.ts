@@ -337,7 +337,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       phases.push(await phase(`after ${accumulate} more`));
     }
     if (failed) throw new Error(failed);
-    return describe(phases, accumulate);
+    return describe(phases, accumulate, config.workflow.queueConcurrency);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
@@ -354,7 +354,7 @@ function medianCpu(batches: Batch[]): CpuReading {
   return Object.fromEntries(keys.map((k) => [k, median(batches.map((b) => b.cpuPerRun[k]))])) as unknown as CpuReading;
 }
 
-function describe(phases: Phase[], accumulate: number) {
+function describe(phases: Phase[], accumulate: number, activitySlots: number) {
   const size = GATEWAY_LOAD_SIZES;
   const rows: string[][] = [];
   for (const p of phases) {
@@ -407,7 +407,7 @@ function describe(phases: Phase[], accumulate: number) {
         'a round: one batch of each variant, the order reversed every other round; a batch is 100 runs started at once, its throughput those runs over the time from its first start to its last result',
         "labelled: the hand-written workflow started with the product's labels (search attributes, memo, summaries, as src/executions/start.ts sets them), to tell their cost apart; its ratio is against the plain hand-written one",
         '40 steps: one run at a time, start → close in the server\'s clock, product and hand-written in turn',
-        "workers: the product's (src/worker/main.ts, with its settings: workflow code called with no vm deadline, 10 activity slots); the hand-written workflow's, a plain SDK worker (scripts/bench/plain-worker.ts: the SDK's bundler and defaults, a 5 s vm deadline on each call into workflow code, 100 activity slots) registering the product's activities",
+        `workers: the product's (src/worker/main.ts, with its settings: workflow code called with no vm deadline, ${activitySlots} activity slots); the hand-written workflow's, a plain SDK worker (scripts/bench/plain-worker.ts: the SDK's bundler and defaults, a 5 s vm deadline on each call into workflow code, 100 activity slots) registering the product's activities`,
         ...cpuRows,
         ...phases.flatMap((p) =>
           (['product', 'hand-written', 'labelled'] as const).map((variant) => `${p.label}, ${variant}, the last run of round 1: ${p.batches.find((b) => b.variant === variant)!.sample}`),

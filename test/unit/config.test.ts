@@ -24,7 +24,7 @@ describe('loadConfig', () => {
       defaultTimeoutSeconds: 300,
       heartbeatTimeoutSeconds: 10,
       databaseWaitLimitSeconds: 86_400,
-      queueConcurrency: 10,
+      queueConcurrency: 100,
       enableCaching: true,
       cacheTtlSeconds: 3600,
       continueAsNewAfterEvents: 10_000,
