@@ -10,7 +10,7 @@ import { encryption } from './encryption';
 import type { BenchEnv } from './env';
 import { expressions } from './expressions';
 import { gateway } from './gateway';
-import { gatewayLoad } from './gateway-load';
+import { gatewayLoad, gatewayLoadCluster } from './gateway-load';
 import { hostile } from './hostile';
 import { interpreter } from './interpreter';
 import { mirror } from './mirror';
@@ -49,4 +49,4 @@ export interface Benchmark {
   run(env: BenchEnv, say: Say, options: RunOptions): Promise<Outcome>;
 }
 
-export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, gatewayLoad, expressions, hostile, mirrorScale, scale, cluster, outage, deploy];
+export const BENCHMARKS: Benchmark[] = [interpreter, encryption, sequential40, mirror, gateway, gatewayLoad, gatewayLoadCluster, expressions, hostile, mirrorScale, scale, cluster, outage, deploy];

@@ -20,6 +20,11 @@
  * turn, timed by the server's clock. Then `accumulate` more runs through the
  * gateway, and the same again, so a drift with the runs the stack has done
  * shows as the second phase's figures against the first's.
+ *
+ * `gateway-load-cluster` is the same on the real Temporal server on Postgres,
+ * as `npm run cluster` runs it, its two databases made afresh in the
+ * benchmark's Postgres beside the product's; Postgres's CPU is then told
+ * apart by database, Temporal's store from the product's mirror.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -30,6 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { build } from 'esbuild';
+import { sql } from 'kysely';
 import proto from '@temporalio/proto';
 import { createApiKey } from '../../db/api-keys';
 import { findDefinition } from '../../db/definitions';
@@ -39,9 +45,11 @@ import { ensureSearchAttributes } from '../../src/temporal/client';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
 import { entryFile } from '../../src/paths';
 import { NODE_PROCESS_BUILD } from '../lib/compile';
+import { dropDatabase } from '../lib/postgres';
 import { freePort } from '../lib/ports';
 import { stopChild } from '../lib/supervisor';
-import { type DevServer, type Say, startTemporal } from '../lib/temporal';
+import { type Say, startTemporal } from '../lib/temporal';
+import { ensureNamespace, findOrBuildTemporalServer, freeServerPort, setupTemporalDatabases, startTemporalServer } from '../lib/temporal-server';
 import type { Benchmark, RunOptions } from './benchmarks';
 import type { BenchEnv } from './env';
 import { countHistory, describeHistory, describePhases, phaseTimes, pool, processCpuMs, processGroupCpuMs, until } from './measure';
@@ -79,8 +87,47 @@ interface CpuReading {
   worker: number;
   gateway: number;
   temporal: number;
+  /** All of Postgres: the product's mirror and, on the real server, Temporal's store. */
   postgres: number;
+  /** Of {@link postgres}, the backends serving Temporal's own databases (the real server only; 0 on the dev server). */
+  temporalStore: number;
   bench: number;
+}
+
+/** Which Temporal server the benchmark runs on. */
+type ServerKind = 'dev' | 'cluster';
+
+interface LoadServer {
+  address: string;
+  pid: number | undefined;
+  /** The databases of Temporal's own store in the benchmark's Postgres; none for the dev server (SQLite). */
+  storeDatabases: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The dev server as `npm run dev` runs it (tuned, its state in a SQLite
+ * file), or the real server as `npm run cluster` runs it, on two databases of
+ * its own made afresh in the benchmark's Postgres.
+ */
+async function startLoadServer(kind: ServerKind, env: BenchEnv, scratch: string, say: Say): Promise<LoadServer> {
+  if (kind === 'dev') {
+    const dev = await startTemporal({ port: await freePort(), headless: true, dbFile: join(scratch, 'temporal.db') }, say);
+    return { address: dev.address, pid: dev.pid, storeDatabases: [], stop: () => dev.stop() };
+  }
+  const binaries = await findOrBuildTemporalServer(say);
+  const databases = { postgresUrl: env.databaseUrl('postgres'), main: 'wfa_bench_load_temporal', visibility: 'wfa_bench_load_temporal_visibility' };
+  // A fresh store, so the first phase is a fresh stack's and the second counts only this run's runs.
+  for (const database of [databases.main, databases.visibility]) await dropDatabase(env.databaseUrl(database));
+  await setupTemporalDatabases(binaries, databases, say);
+  const server = await startTemporalServer(binaries, { ...databases, port: await freeServerPort(), dataDir: join(scratch, 'temporal') }, say);
+  try {
+    await ensureNamespace(server.address, 'default', 1, say);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return { address: server.address, pid: server.pid, storeDatabases: [databases.main, databases.visibility], stop: () => server.stop() };
 }
 
 interface Batch {
@@ -130,23 +177,34 @@ const x2 = (v: number) => `×${v.toFixed(2)}`;
 const f0 = (v: number) => v.toFixed(0);
 const f1 = (v: number) => v.toFixed(1);
 
+const workload = (options: RunOptions) => {
+  const s = GATEWAY_LOAD_SIZES;
+  return (
+    `per phase: ${s.rounds} rounds of ${s.inFlight} runs of ${s.steps} http steps each way, taking turns; ${s.sequentialRuns} runs of ` +
+    `${s.sequentialSteps} sequential steps each way; phases: fresh, then after ${Math.round(s.accumulate * options.scale)} more runs through the gateway`
+  );
+};
+
 export const gatewayLoad: Benchmark = {
   name: 'gateway-load',
   summary:
     'runs started through the gateway at 100 in flight (worker and gateway as processes, file-backed dev server) vs a hand-written workflow of the same activities started with the raw client, fresh and after many runs',
-  workload: (options) => {
-    const s = GATEWAY_LOAD_SIZES;
-    return (
-      `per phase: ${s.rounds} rounds of ${s.inFlight} runs of ${s.steps} http steps each way, taking turns; ${s.sequentialRuns} runs of ` +
-      `${s.sequentialSteps} sequential steps each way; phases: fresh, then after ${Math.round(s.accumulate * options.scale)} more runs through the gateway`
-    );
-  },
+  workload,
   async run(env, say, options) {
-    return runGatewayLoad(env, say, options);
+    return runGatewayLoad(env, say, options, 'dev');
   },
 };
 
-async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
+export const gatewayLoadCluster: Benchmark = {
+  name: 'gateway-load-cluster',
+  summary: "gateway-load on the real Temporal server on Postgres (as `npm run cluster` runs it), Postgres's CPU told apart: Temporal's store, the product's mirror",
+  workload,
+  async run(env, say, options) {
+    return runGatewayLoad(env, say, options, 'cluster');
+  },
+};
+
+async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions, kind: ServerKind) {
   const size = GATEWAY_LOAD_SIZES;
   const accumulate = Math.round(size.accumulate * options.scale);
   const scratch = await mkdtemp(join(tmpdir(), 'wfa-gateway-load-'));
@@ -156,8 +214,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
     failed ??= `${name} exited with code ${code}`;
   };
   try {
-    // The server as `npm run dev` runs it: tuned, its state in a SQLite file.
-    const server: DevServer = await startTemporal({ port: await freePort(), headless: true, dbFile: join(scratch, 'temporal.db') }, say);
+    const server = await startLoadServer(kind, env, scratch, say);
     stops.push(() => server.stop());
     const connection = await Connection.connect({ address: server.address });
     stops.push(() => connection.close());
@@ -254,7 +311,14 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       await client.workflow.getHandle(workflowId).result();
     };
 
-    const readCpu = (): CpuReading => {
+    // Postgres's backends serving Temporal's store, by pid: a batch is charged with those alive at both its readings.
+    const storeBackends = async (): Promise<number[]> => {
+      if (server.storeDatabases.length === 0) return [];
+      const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname in (${sql.join(server.storeDatabases)})`.execute(env.db);
+      return rows.map((r) => r.pid);
+    };
+    const readCpu = async (): Promise<CpuReading & { backends: Map<number, number> }> => {
+      const backends = new Map((await storeBackends()).map((pid) => [pid, processCpuMs(pid) ?? 0]));
       const groups = processGroupCpuMs();
       const own = process.cpuUsage();
       return {
@@ -262,13 +326,15 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
         gateway: processCpuMs(gatewayProcess.pid!) ?? 0,
         temporal: server.pid === undefined ? (groups.temporal ?? 0) : (processCpuMs(server.pid) ?? 0),
         postgres: groups.postgres ?? 0,
+        temporalStore: 0,
         bench: (own.user + own.system) / 1000,
+        backends,
       };
     };
 
     const batch = async (variant: Batch['variant']): Promise<Batch> => {
       const start = variant === 'product' ? () => viaGateway(fiveKey) : () => byHand(size.steps, variant === 'labelled');
-      const cpu0 = readCpu();
+      const cpu0 = await readCpu();
       const t0 = performance.now();
       let lastStarted = t0;
       let lastId = '';
@@ -281,8 +347,12 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
           return performance.now() - t0;
         }),
       );
-      const cpu1 = readCpu();
+      const cpu1 = await readCpu();
       const wall = Math.max(...ends);
+      for (const [pid, before] of cpu0.backends) {
+        const after = cpu1.backends.get(pid);
+        if (after !== undefined) cpu1.temporalStore += after - before;
+      }
       const sample = `${describeHistory(await countHistory(client, lastId))}; ${describePhases(await phaseTimes(client, lastId))}`;
       const per = (k: keyof CpuReading) => (cpu1[k] - cpu0[k]) / size.inFlight;
       return {
@@ -290,7 +360,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
         runsPerSecond: size.inFlight / (wall / 1000),
         startMs: lastStarted - t0,
         p50Ms: median(ends),
-        cpuPerRun: { worker: per('worker'), gateway: per('gateway'), temporal: per('temporal'), postgres: per('postgres'), bench: per('bench') },
+        cpuPerRun: { worker: per('worker'), gateway: per('gateway'), temporal: per('temporal'), postgres: per('postgres'), temporalStore: cpu1.temporalStore / size.inFlight, bench: per('bench') },
         sample,
       };
     };
@@ -337,7 +407,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions) {
       phases.push(await phase(`after ${accumulate} more`));
     }
     if (failed) throw new Error(failed);
-    return describe(phases, accumulate, config.workflow.queueConcurrency);
+    return describe(phases, accumulate, config.workflow.queueConcurrency, kind);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
@@ -350,11 +420,11 @@ function roundRatios(batches: Batch[]): number[] {
 }
 
 function medianCpu(batches: Batch[]): CpuReading {
-  const keys: (keyof CpuReading)[] = ['worker', 'gateway', 'temporal', 'postgres', 'bench'];
+  const keys: (keyof CpuReading)[] = ['worker', 'gateway', 'temporal', 'postgres', 'temporalStore', 'bench'];
   return Object.fromEntries(keys.map((k) => [k, median(batches.map((b) => b.cpuPerRun[k]))])) as unknown as CpuReading;
 }
 
-function describe(phases: Phase[], accumulate: number, activitySlots: number) {
+function describe(phases: Phase[], accumulate: number, activitySlots: number, kind: ServerKind) {
   const size = GATEWAY_LOAD_SIZES;
   const rows: string[][] = [];
   for (const p of phases) {
@@ -382,7 +452,8 @@ function describe(phases: Phase[], accumulate: number, activitySlots: number) {
     (['product', 'hand-written', 'labelled'] as const).map((variant) => {
       const c = medianCpu(p.batches.filter((b) => b.variant === variant));
       const total = c.worker + c.gateway + c.temporal + c.postgres + c.bench;
-      return `${p.label}, ${variant}: ${f1(total)} ms of CPU per run — workers (both processes) ${f1(c.worker)}, gateway ${f1(c.gateway)}, Temporal ${f1(c.temporal)}, Postgres ${f1(c.postgres)}, the bench's client ${f1(c.bench)}`;
+      const store = kind === 'cluster' ? ` (Temporal's store ${f1(c.temporalStore)}, the rest ${f1(c.postgres - c.temporalStore)})` : '';
+      return `${p.label}, ${variant}: ${f1(total)} ms of CPU per run — workers (both processes) ${f1(c.worker)}, gateway ${f1(c.gateway)}, Temporal ${f1(c.temporal)}, Postgres ${f1(c.postgres)}${store}, the bench's client ${f1(c.bench)}`;
     }),
   );
   const allRatios = phases.flatMap((p) => roundRatios(p.batches));
@@ -395,7 +466,7 @@ function describe(phases: Phase[], accumulate: number, activitySlots: number) {
       : undefined;
   return {
     table: {
-      title: `gateway-load: ${size.inFlight} runs of ${size.steps} http steps in flight, product through the gateway vs hand-written with the raw client`,
+      title: `${kind === 'dev' ? 'gateway-load' : 'gateway-load-cluster'}: ${size.inFlight} runs of ${size.steps} http steps in flight on the ${kind === 'dev' ? 'dev server (SQLite file)' : 'real Temporal server on Postgres'}, product through the gateway vs hand-written with the raw client`,
       latencyNote: 'start → result of each run, in the batch',
       throughputUnit: 'runs/s',
       rows: [],
