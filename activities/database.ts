@@ -11,6 +11,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { z } from 'zod';
+import { poolWaits } from '../db/client';
 import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
@@ -81,7 +82,8 @@ export function createDatabaseActivities(config: Config, ledger: Ledger) {
       const pool = new pg.Pool({
         connectionString: config.data.url,
         max: DATA_POOL_MAX,
-        connectionTimeoutMillis: 5_000,
+        // Up to WORKFLOW_QUEUE_CONCURRENCY steps share these connections: waiting for one is not failing to connect.
+        ...poolWaits(pg.Client, 5_000),
         idleTimeoutMillis: 10_000,
         statement_timeout: STATEMENT_TIMEOUT_MS,
         // Idle connections must not keep a stopping worker alive.
@@ -238,6 +240,6 @@ function classifyDbError(err: unknown, table: Table): SendFailure {
     return new SendFailure(permanent(type, `${table.qualified}: ${message} (SQLSTATE ${sqlState})`), false);
   }
   const code = typeof e.code === 'string' ? e.code : undefined;
-  const notSent = (code !== undefined && NOT_SENT.has(code)) || /timeout exceeded when trying to connect/i.test(message);
+  const notSent = (code !== undefined && NOT_SENT.has(code)) || /timeout exceeded when trying to connect|^timeout expired$/i.test(message);
   return new SendFailure(transient('ProviderUnavailable', `the database of ${table.qualified} could not be reached: ${code ?? message}`), !notSent);
 }

@@ -74,12 +74,19 @@ class TimedClient extends pg.Client {
  */
 const POOL_WAIT_MS = 30_000;
 
-/** {@link TimedClient}s whose connecting gives up after `connectTimeoutMs`, whatever the pool's wait. */
-function timedClient(connectTimeoutMs: number) {
-  return class extends TimedClient {
-    constructor(config?: pg.ClientConfig) {
-      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
-    }
+/**
+ * A pool's two waits told apart: its `Client` (a subclass of `Client`) gives
+ * up connecting after `connectTimeoutMs`, and a statement waits for a busy
+ * pool up to {@link POOL_WAIT_MS}. Spread into `pg.Pool`'s options.
+ */
+export function poolWaits(Client: typeof pg.Client, connectTimeoutMs: number): Pick<pg.PoolConfig, 'Client' | 'connectionTimeoutMillis'> {
+  return {
+    Client: class extends Client {
+      constructor(config?: pg.ClientConfig) {
+        super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+      }
+    },
+    connectionTimeoutMillis: Math.max(POOL_WAIT_MS, connectTimeoutMs),
   };
 }
 
@@ -114,10 +121,9 @@ export function outageWatch(logger: OutageLogger | undefined, now: () => number 
 
 export function createDb({ url, poolMax = 10, connectTimeoutMs = 5_000, logger }: DbOptions): Kysely<Database> {
   const pool = new pg.Pool({
-    Client: timedClient(connectTimeoutMs),
+    ...poolWaits(TimedClient, connectTimeoutMs),
     connectionString: url,
     max: poolMax,
-    connectionTimeoutMillis: Math.max(POOL_WAIT_MS, connectTimeoutMs),
     idleTimeoutMillis: 30_000,
   });
   const watch = outageWatch(logger);

@@ -4,6 +4,7 @@
  * every value a query parameter; inserts deduplicated by the delivery ledger.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
@@ -260,5 +261,22 @@ describe('the database activities', () => {
     const err = await unreachable.dbInsert({ deliveryKey: key(), table: 'customers', values: { email: 'x@example.test' } }).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'ProviderUnavailable', nonRetryable: false, message: expect.stringContaining('ECONNREFUSED') });
     expect((err as Error).message).not.toContain('pw-8c1d2e');
+  });
+
+  it('retries a data database that takes no connection within 5 s', async () => {
+    // Accepted by the kernel and then never answered: the connection's own timeout ends the wait.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const unanswered = createActivities({
+        config: loadConfig({ DATABASE_URL: h.databaseUrl, DATA_DATABASE_URL: `postgres://writer@127.0.0.1:${port}/data`, DATA_TABLES: 'customers' }),
+        db: h.db,
+      });
+      const err = await unanswered.dbInsert({ deliveryKey: key(), table: 'customers', values: { email: 'x@example.test' } }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ type: 'ProviderUnavailable', nonRetryable: false, message: expect.stringContaining('could not be reached: timeout expired') });
+    } finally {
+      silent.close();
+    }
   });
 });
