@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, isDatabaseUnavailable } from '../../db/client';
+import { createDb, isDatabaseUnavailable, type OutageLogger } from '../../db/client';
 import { createDefinition, findDefinition, updateDefinition } from '../../db/definitions';
 import { insertExecutions, markExecutionsStarted } from '../../db/execution-starts';
 import { applyMirrorUpdate, findExecution, listExecutionLogs } from '../../db/executions';
@@ -324,8 +324,9 @@ describe('the pool', () => {
       await taken;
       let settled = false;
       const waiting = sql<{ n: number }>`select 2 as n`.execute(single).finally(() => (settled = true));
-      // Ten times the connection timeout: a pool that counted its wait as connecting would have failed it.
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      // A connection timeout seen to pass, begun after the statement queued: a pool that counted its wait
+      // as connecting would have failed the statement first.
+      expect(isDatabaseUnavailable(await connectionTimedOut(200))).toBe(true);
       expect(settled).toBe(false);
       release();
       await holder;
@@ -338,23 +339,26 @@ describe('the pool', () => {
   });
 
   it('tells a Postgres that accepts no connection as unreachable within the connection timeout', async () => {
-    // A listener that never answers: the connection is accepted by the kernel and then nothing.
-    const silent = net.createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as net.AddressInfo;
     const lines: string[] = [];
     const logger = { warn: (_: object, message: string) => lines.push(message), info: (_: object, message: string) => lines.push(message) };
-    const dead = createDb({ url: `postgres://nobody@127.0.0.1:${port}/nothing`, poolMax: 1, connectTimeoutMs: 200, logger });
-    try {
-      const error = await sql`select 1`.execute(dead).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      expect(isDatabaseUnavailable(error)).toBe(true);
-      expect(lines).toEqual([expect.stringMatching(/^Postgres is unreachable/)]);
-    } finally {
-      await dead.destroy();
-      silent.close();
-    }
+    expect(isDatabaseUnavailable(await connectionTimedOut(200, logger))).toBe(true);
+    expect(lines).toEqual([expect.stringMatching(/^Postgres is unreachable/)]);
   });
 });
+
+/** The error of a statement on a Postgres that accepts the connection and then never answers (the kernel's accept, nothing more). */
+async function connectionTimedOut(connectTimeoutMs: number, logger?: OutageLogger): Promise<unknown> {
+  const silent = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as net.AddressInfo;
+  const dead = createDb({ url: `postgres://nobody@127.0.0.1:${port}/nothing`, poolMax: 1, connectTimeoutMs, logger });
+  try {
+    return await sql`select 1`.execute(dead).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  } finally {
+    await dead.destroy();
+    silent.close();
+  }
+}
