@@ -138,10 +138,13 @@ export function createDb({ url, poolMax = 10, connectTimeoutMs = 5_000, logger }
   });
   const watched = {
     async connect() {
+      // An attempt begun before Postgres came back that fails after (it waited for a busy pool, or
+      // connected to the Postgres going away) belongs to the outage already told, as a connection does.
+      const attempt = { begunAt: Date.now() };
       try {
         return await pool.connect();
       } catch (err) {
-        watch.failed(err);
+        watch.failed(err, attempt);
         throw err;
       }
     },

@@ -71,6 +71,19 @@ describe('outageWatch', () => {
     expect(lines).toEqual([...told, ...told, 'warn: Postgres is unreachable']);
   });
 
+  it('takes an attempt to connect begun before Postgres came back, failing after, for the outage already told', () => {
+    const { lines, watch, clock, begin } = watched();
+    clock.t = 10;
+    watch.failed(refused);
+    clock.t = 15;
+    const attempt = begin();
+    clock.t = 20;
+    watch.connected(begin());
+    clock.t = 25;
+    watch.failed(refused, attempt);
+    expect(lines).toEqual(told);
+  });
+
   it('ignores errors that are not of Postgres being away', () => {
     const { lines, watch, begin } = watched();
     watch.failed(Object.assign(new Error('syntax error at or near "selec"'), { code: '42601' }), begin());
