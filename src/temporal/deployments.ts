@@ -62,27 +62,39 @@ const GRPC_NOT_FOUND = 5;
 const DESCRIBE_PATIENCE_MS = 10_000;
 
 /**
+ * How long a deployment must stay out of Temporal's list before a refused
+ * describe means it does not exist. The list is read from visibility, which
+ * trails the deployment's workflow: while that workflow continues as new, the
+ * list can briefly leave the deployment out.
+ */
+const UNLISTED_PATIENCE_MS = 3_000;
+
+/**
  * Temporal's description of the deployment, or a {@link DeploymentError} when
  * it has none of that name.
  *
  * Temporal answers a describe by querying the deployment's own workflow, which
  * continues as new at every change (a build's first poll, a ramp, a promote);
- * a describe that lands in that moment is refused as not found. So a refusal
- * of a deployment Temporal still lists is retried, briefly; a name it does not
- * list is not found at once.
+ * a describe that lands in that moment is refused as not found, and the list
+ * of deployments, read from visibility, may leave it out for as long. So a
+ * refusal is retried: for `patienceMs` while Temporal lists the deployment,
+ * and for `unlistedPatienceMs` while it does not, before it is not found.
  */
 export async function describeDeployment(
   client: Client,
   name: string,
-  { patienceMs = DESCRIBE_PATIENCE_MS }: { patienceMs?: number } = {},
+  { patienceMs = DESCRIBE_PATIENCE_MS, unlistedPatienceMs = UNLISTED_PATIENCE_MS }: { patienceMs?: number; unlistedPatienceMs?: number } = {},
 ): Promise<proto.temporal.api.workflowservice.v1.DescribeWorkerDeploymentResponse> {
   const deadline = Date.now() + patienceMs;
+  let unlistedSince: number | undefined;
   for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
     try {
       return await client.workflowService.describeWorkerDeployment({ namespace: client.options.namespace, deploymentName: name });
     } catch (err) {
       if ((err as { code?: unknown }).code !== GRPC_NOT_FOUND) throw err;
-      if (Date.now() + wait > deadline || !(await listed(client, name))) {
+      const now = Date.now();
+      unlistedSince = (await listed(client, name)) ? undefined : (unlistedSince ?? now);
+      if (now + wait > deadline || (unlistedSince !== undefined && now + wait > unlistedSince + unlistedPatienceMs)) {
         throw new DeploymentError('deployment_not_found', `worker deployment "${name}" not found in namespace ${client.options.namespace}: start a worker with WORKER_DEPLOYMENT_NAME=${name} first`);
       }
     }

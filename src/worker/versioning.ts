@@ -61,7 +61,8 @@ export function workerDeploymentOptions(version: WorkerDeploymentVersion | undef
 export async function becomeCurrentIfFirst(client: Client, version: WorkerDeploymentVersion, logger: Logger, { timeoutMs = 60_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!signal?.aborted && Date.now() < deadline) {
-    const deployment = await describeDeployment(client, version.deploymentName).catch(() => undefined);
+    // This loop is its own retry: a deployment not listed yet is asked about again on the next turn.
+    const deployment = await describeDeployment(client, version.deploymentName, { unlistedPatienceMs: 0 }).catch(() => undefined);
     const versions = deployment?.workerDeploymentInfo?.versionSummaries ?? [];
     if (versions.some((v) => v.deploymentVersion?.buildId === version.buildId)) {
       const routing = deployment?.workerDeploymentInfo?.routingConfig;

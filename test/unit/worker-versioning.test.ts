@@ -119,13 +119,19 @@ describe('describing a deployment', () => {
     expect(calls.describe).toBe(3);
   });
 
-  it('says at once that a deployment Temporal does not list is not found', async () => {
+  it('says a deployment Temporal does not list is not found, once it has stayed out of the list a while', async () => {
     const { client, calls } = refusingClient(Infinity, ['automation']);
-    const err = await describeDeployment(client, 'automaton').catch((e: unknown) => e);
+    const err = await describeDeployment(client, 'automaton', { unlistedPatienceMs: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeploymentError);
     expect((err as DeploymentError).code).toBe('deployment_not_found');
     expect((err as Error).message).toMatch(/"automaton" not found in namespace default: start a worker with WORKER_DEPLOYMENT_NAME=automaton/);
-    expect(calls.describe).toBe(1);
+    expect(calls.describe).toBeGreaterThan(1);
+  });
+
+  it('retries a refusal while the list briefly leaves the deployment out, as visibility does while it continues as new', async () => {
+    const { client, calls } = refusingClient(3, []);
+    expect(await describeDeployment(client, 'automation')).toEqual({ workerDeploymentInfo: { name: 'automation' } });
+    expect(calls.describe).toBe(4);
   });
 
   it('gives up on a listed deployment whose description stays refused', async () => {
