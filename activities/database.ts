@@ -11,7 +11,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { z } from 'zod';
-import { poolWaits } from '../db/client';
+import { poolSettings, poolWaits } from '../db/client';
 import type { Config } from '../src/config';
 import type { Rendered } from '../src/shared/run';
 import { DELIVERY_POLICIES, type Ledger, SendFailure } from './delivery';
@@ -84,7 +84,7 @@ export function createDatabaseActivities(config: Config, ledger: Ledger) {
         max: DATA_POOL_MAX,
         // Up to WORKFLOW_QUEUE_CONCURRENCY steps share these connections: waiting for one is not failing to connect.
         ...poolWaits(pg.Client, 5_000),
-        idleTimeoutMillis: 10_000,
+        idleTimeoutMillis: poolSettings(config.database).idleTimeoutMs,
         statement_timeout: STATEMENT_TIMEOUT_MS,
         // Idle connections must not keep a stopping worker alive.
         allowExitOnIdle: true,

@@ -20,6 +20,8 @@ export interface DbOptions {
   poolMax?: number;
   /** How long making one connection may take before Postgres counts as out of reach, ms. @default 5000 */
   connectTimeoutMs?: number;
+  /** How long a connection may sit idle in the pool before it is closed, ms. @default 30000 */
+  idleTimeoutMs?: number;
   /** Told once when Postgres becomes unreachable and once when it answers again. */
   logger?: OutageLogger | undefined;
 }
@@ -119,12 +121,17 @@ export function outageWatch(logger: OutageLogger | undefined, now: () => number 
   };
 }
 
-export function createDb({ url, poolMax = 10, connectTimeoutMs = 5_000, logger }: DbOptions): Kysely<Database> {
+/** The pool's settings from the configuration's `database` section, as the gateway and the worker open it. */
+export function poolSettings(database: { url: string; poolMax: number; poolIdleTimeoutSeconds: number }): Pick<DbOptions, 'url' | 'poolMax' | 'idleTimeoutMs'> {
+  return { url: database.url, poolMax: database.poolMax, idleTimeoutMs: database.poolIdleTimeoutSeconds * 1000 };
+}
+
+export function createDb({ url, poolMax = 10, connectTimeoutMs = 5_000, idleTimeoutMs = 30_000, logger }: DbOptions): Kysely<Database> {
   const pool = new pg.Pool({
     ...poolWaits(TimedClient, connectTimeoutMs),
     connectionString: url,
     max: poolMax,
-    idleTimeoutMillis: 30_000,
+    idleTimeoutMillis: idleTimeoutMs,
   });
   const watch = outageWatch(logger);
   // A connection lost while idle in the pool: the pool drops it; the process must not crash.

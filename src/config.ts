@@ -114,6 +114,13 @@ const settings = {
     url: databaseUrl,
     poolMax: from('DATABASE_POOL_MAX', int(10, 1, 500)),
     /**
+     * Seconds a pooled connection may sit idle before it is closed. Long, so
+     * a burst after a quiet spell finds its connections open rather than
+     * making them anew (each a new Postgres backend, authentication and cold
+     * caches) while its runs wait. @default 600
+     */
+    poolIdleTimeoutSeconds: from('DATABASE_POOL_IDLE_TIMEOUT', int(600, 1, 86_400)),
+    /**
      * Where the gateway listens for changed keys and definitions (a direct
      * connection: LISTEN does not pass a pooler in transaction mode); undefined
      * when `off`, which makes every lookup read the database. @default DATABASE_URL

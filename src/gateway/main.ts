@@ -1,6 +1,6 @@
 /** Gateway process: serves the HTTP API until SIGINT/SIGTERM, then drains and exits. */
 import { listenForChanges } from '../../db/change-feed';
-import { createDb } from '../../db/client';
+import { createDb, poolSettings } from '../../db/client';
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { flushErrorReports, initErrorReporting, reportError } from '../observability/sentry';
@@ -13,7 +13,7 @@ const logger = createLogger(config, 'gateway');
 if (await initErrorReporting(config, 'gateway')) logger.info('error reporting to Sentry is on');
 
 async function main(): Promise<void> {
-  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax, logger });
+  const db = createDb({ ...poolSettings(config.database), logger });
   // Starts without Temporal: routes that need it answer 503 temporal_unavailable within about 2 s
   // until it answers, /readyz says not ready, and the client connects once it is back.
   const temporal = lazyTemporal(config, { failFast: true });

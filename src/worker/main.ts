@@ -1,7 +1,7 @@
 /** Worker process: runs workflows and activities, and reconciles the mirror. */
 import { expressionProcess } from '../../activities/expression-process';
 import { listenForChanges } from '../../db/change-feed';
-import { createDb } from '../../db/client';
+import { createDb, poolSettings } from '../../db/client';
 import { startReportRefresher } from '../../db/reports';
 import { loadConfigOrExit } from '../config';
 import { connectionsWithoutKey } from '../connections/resolver';
@@ -21,7 +21,7 @@ installRuntime(logger, { metricsAddress: config.workerMetricsAddress });
 if (config.workerMetricsAddress) logger.info({ address: config.workerMetricsAddress }, 'Temporal SDK metrics served for Prometheus at /metrics');
 
 async function main(): Promise<void> {
-  const db = createDb({ url: config.database.url, poolMax: config.database.poolMax, logger });
+  const db = createDb({ ...poolSettings(config.database), logger });
   // Until it polls, a signal stops the wait for Temporal; after, the SDK's own handling drains the worker.
   const stopWaiting = new AbortController();
   const abort = () => stopWaiting.abort();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { poolSettings } from '../../db/client';
 import { ConfigError, loadConfig, redactUrl, VARIABLES } from '../../src/config';
 
 const base = { DATABASE_URL: 'postgres://app:s3cret@db.example:5432/workflows' };
@@ -86,6 +87,14 @@ describe('loadConfig', () => {
     expect(config.smtp).toMatchObject({ maxAttachmentBytes: 10 * 1024 * 1024, maxTotalAttachmentBytes: 25 * 1024 * 1024 });
     const own = loadConfig({ ...base, DATA_DATABASE_URL: 'postgres://writer:pw@data.example/crm', DATA_TABLES: 'orders, crm.contacts' });
     expect(own.data).toEqual({ url: 'postgres://writer:pw@data.example/crm', tables: ['orders', 'crm.contacts'] });
+  });
+
+  it('keeps idle pooled connections 10 minutes unless DATABASE_POOL_IDLE_TIMEOUT says otherwise, in seconds', () => {
+    expect(poolSettings(loadConfig(base).database)).toEqual({ url: base.DATABASE_URL, poolMax: 10, idleTimeoutMs: 600_000 });
+    expect(poolSettings(loadConfig({ ...base, DATABASE_POOL_MAX: '4', DATABASE_POOL_IDLE_TIMEOUT: '30' }).database)).toMatchObject({ poolMax: 4, idleTimeoutMs: 30_000 });
+    for (const bad of ['0', '1.5', 'ten', '86401']) {
+      expect(problemsOf({ ...base, DATABASE_POOL_IDLE_TIMEOUT: bad }), bad).toEqual([expect.stringMatching(/^DATABASE_POOL_IDLE_TIMEOUT /)]);
+    }
   });
 
   it('listens for changed keys and definitions on DATABASE_URL unless DATABASE_LISTEN_URL names another connection or is off', () => {
