@@ -4,7 +4,6 @@
  * every value a query parameter; inserts deduplicated by the delivery ledger.
  */
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'kysely';
@@ -13,6 +12,7 @@ import { createActivities } from '../../activities';
 import { freePort } from '../../scripts/lib/ports';
 import { loadConfig } from '../../src/config';
 import { createHarness, type Harness } from '../support/harness';
+import { silentListener } from '../support/silent-listener';
 
 const INJECTION = `Robert'); DROP TABLE customers; --`;
 const BAD_COLUMN = 'name" = null; DROP TABLE customers; --';
@@ -265,12 +265,10 @@ describe('the database activities', () => {
 
   it('retries a data database that takes no connection within 5 s', async () => {
     // Accepted by the kernel and then never answered: the connection's own timeout ends the wait.
-    const silent = net.createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silent = await silentListener();
     try {
-      const { port } = silent.address() as net.AddressInfo;
       const unanswered = createActivities({
-        config: loadConfig({ DATABASE_URL: h.databaseUrl, DATA_DATABASE_URL: `postgres://writer@127.0.0.1:${port}/data`, DATA_TABLES: 'customers' }),
+        config: loadConfig({ DATABASE_URL: h.databaseUrl, DATA_DATABASE_URL: `postgres://writer@127.0.0.1:${silent.port}/data`, DATA_TABLES: 'customers' }),
         db: h.db,
       });
       const err = await unanswered.dbInsert({ deliveryKey: key(), table: 'customers', values: { email: 'x@example.test' } }).catch((e: unknown) => e);

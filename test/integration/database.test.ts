@@ -1,6 +1,5 @@
 /** Migrations and seeding against a real Postgres: both safe to run again. */
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, isDatabaseUnavailable, type OutageLogger } from '../../db/client';
@@ -14,6 +13,7 @@ import { parseDefinition } from '../../src/shared/definition';
 import type { StepLogEvent } from '../../src/shared/run';
 import { loadTemplates } from '../../src/templates';
 import { createHarness, type Harness } from '../support/harness';
+import { silentListener } from '../support/silent-listener';
 
 let h: Harness;
 
@@ -348,10 +348,8 @@ describe('the pool', () => {
 
 /** The error of a statement on a Postgres that accepts the connection and then never answers (the kernel's accept, nothing more). */
 async function connectionTimedOut(connectTimeoutMs: number, logger?: OutageLogger): Promise<unknown> {
-  const silent = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const { port } = silent.address() as net.AddressInfo;
-  const dead = createDb({ url: `postgres://nobody@127.0.0.1:${port}/nothing`, poolMax: 1, connectTimeoutMs, logger });
+  const silent = await silentListener();
+  const dead = createDb({ url: `postgres://nobody@127.0.0.1:${silent.port}/nothing`, poolMax: 1, connectTimeoutMs, logger });
   try {
     return await sql`select 1`.execute(dead).then(
       () => undefined,
