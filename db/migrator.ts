@@ -18,6 +18,7 @@ import * as unsettledExecutions from './migrations/2026-12-06T14-00-00_unsettled
 import * as reportDeliveriesByConnection from './migrations/2026-12-06T15-00-00_report_deliveries_by_connection';
 import * as deliveryConnectionVersion from './migrations/2026-12-06T20-30-00_delivery_connection_version';
 import * as deliveryWorkflowIdPrefix from './migrations/2026-12-06T21-00-00_delivery_workflow_id_prefix';
+import * as runEndedNotifications from './migrations/2026-12-07T13-00-00_run_ended_notifications';
 
 /**
  * Migrations listed in code rather than read from the folder at run time, so
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '2026-12-06T15-00-00_report_deliveries_by_connection': reportDeliveriesByConnection,
   '2026-12-06T20-30-00_delivery_connection_version': deliveryConnectionVersion,
   '2026-12-06T21-00-00_delivery_workflow_id_prefix': deliveryWorkflowIdPrefix,
+  '2026-12-07T13-00-00_run_ended_notifications': runEndedNotifications,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       '',
       '  Start a sample run:',
       ...(await sampleRunLines(apiUrl, apiKey)),
-      '  then follow it with the statusUrl it returns, or in the Temporal UI.',
+      '  then wait for its end at the waitUrl it returns, or follow it in the Temporal UI.',
       '',
       ...(await webhookLines(apiUrl, hookSecret)),
       '  Ctrl-C stops everything started here.',

@@ -8,7 +8,8 @@ import { reportError } from '../observability/sentry';
 import { authenticate } from './auth';
 import type { GatewayDeps, RouteDeps } from './context';
 import { createLookups } from './lookups';
-import { createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
+import { createRunEndings } from './run-endings';
+import { countWaitingRequests, createGatewayMetrics, type GatewayMetrics, httpMetrics } from './metrics';
 import { corsPolicy, rateLimiter, requestLogger } from './middleware';
 import { createTokenVerifier } from './oidc';
 import { buildOpenApiDocument, OPERATIONS } from './openapi';
@@ -46,7 +47,13 @@ export const COMPRESSION_THRESHOLD_BYTES = 1024;
 export function createApp(deps: GatewayDeps): Express {
   const app = express();
   // Each app counts its own traffic in its own registry.
-  const routeDeps: RouteDeps = { ...deps, metrics: createGatewayMetrics(), lookups: createLookups(deps.db, deps.changes) };
+  const routeDeps: RouteDeps = {
+    ...deps,
+    metrics: createGatewayMetrics(),
+    lookups: createLookups(deps.db, deps.changes),
+    runEndings: deps.runEndings ?? createRunEndings(deps.db, deps.changes),
+  };
+  countWaitingRequests(routeDeps.metrics, () => routeDeps.runEndings.waiting);
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   // Which X-Forwarded-For hops `req.ip` believes: none unless TRUST_PROXY says so.
@@ -120,7 +127,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(sessionRoutes());
   app.use(codecRoutes(deps.config));
   app.use(executionActionRoutes(deps));
-  app.use(executionRoutes(deps));
+  app.use(executionRoutes(routeDeps));
   app.use(approvalRoutes(deps));
   app.use(keyRoutes(routeDeps));
   app.use(connectionRoutes(routeDeps));

@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Lookups } from './lookups';
 import type { GatewayMetrics } from './metrics';
+import type { RunEndings } from './run-endings';
 
 /** What the gateway's routes need, handed in so tests can build an app on their own resources. */
 export interface GatewayDeps {
@@ -24,6 +25,11 @@ export interface GatewayDeps {
    * gateway keeps those rows in memory instead of reading them per request.
    */
   changes?: ChangeFeed | undefined;
+  /**
+   * Requests waiting for runs to end (run-endings.ts); the process ends their
+   * waits as it stops. @default one of the app's own, over `db` and `changes`
+   */
+  runEndings?: RunEndings | undefined;
 }
 
 /** What routes receive: the app's dependencies and the metrics of the app they belong to. */
@@ -31,4 +37,5 @@ export interface RouteDeps extends GatewayDeps {
   metrics: GatewayMetrics;
   /** Keys and definitions, read through the app's cache. */
   lookups: Lookups;
+  runEndings: RunEndings;
 }

@@ -7,6 +7,7 @@ import { flushErrorReports, initErrorReporting, reportError } from '../observabi
 import { lazyTemporal, watchTemporal } from '../temporal/client';
 import { createApp } from './app';
 import { createRateLimitRedis } from './rate-limit-store';
+import { createRunEndings } from './run-endings';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config, 'gateway');
@@ -22,8 +23,10 @@ async function main(): Promise<void> {
   const redis = config.redis.url ? createRateLimitRedis(config.redis, logger) : undefined;
   await redis?.connect().catch(() => undefined);
   // Keys and definitions are kept in memory while Postgres reports their changes (see lookups.ts).
-  const changes = config.database.listenUrl ? listenForChanges({ url: config.database.listenUrl, logger }) : undefined;
-  const app = createApp({ config, db, temporal, logger, redis, changes });
+  // And of runs that ended, for requests waiting on one (run-endings.ts).
+  const changes = config.database.listenUrl ? listenForChanges({ url: config.database.listenUrl, logger, runEndings: true }) : undefined;
+  const runEndings = createRunEndings(db, changes);
+  const app = createApp({ config, db, temporal, logger, redis, changes, runEndings });
   const server = app.listen(config.http.port, config.http.host, () => {
     logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
   });
@@ -37,6 +40,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'gateway stopping: finishing in-flight requests');
+    // Requests waiting for a run to end answer now, with the run as it stands.
+    runEndings.close();
     server.close(async () => {
       stopWatching();
       redis?.disconnect();

@@ -4,7 +4,7 @@
  * each reports only its own traffic.
  */
 import type { RequestHandler } from 'express';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -48,6 +48,18 @@ export function createGatewayMetrics(): GatewayMetrics {
       registers: [registry],
     }),
   };
+}
+
+/** Reports, at each scrape, how many requests wait for a run to end (`GET /api/executions/{id}?wait=…`). */
+export function countWaitingRequests(metrics: GatewayMetrics, waiting: () => number): void {
+  new Gauge({
+    name: 'gateway_requests_waiting_for_run_end',
+    help: 'Requests waiting for a run to end (GET /api/executions/{id} with wait)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(waiting());
+    },
+  });
 }
 
 /**

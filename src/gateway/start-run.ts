@@ -25,6 +25,27 @@ export const triggerDataSchema = named(
     }),
 );
 
+/**
+ * How long `waitUrl` waits: well inside the read timeouts of common proxies
+ * (nginx and load balancers close an idle answer after 60 s by default).
+ */
+const WAIT_URL_SECONDS = 30;
+
+/**
+ * Where a started run is followed: `statusUrl` answers it as it stands,
+ * `waitUrl` once it has ended (ask again while it runs).
+ */
+export function runUrls(executionId: string): { statusUrl: string; waitUrl: string } {
+  const statusUrl = `/api/executions/${executionId}`;
+  return { statusUrl, waitUrl: `${statusUrl}?wait=${WAIT_URL_SECONDS}s` };
+}
+
+/** How a run answer documents them. */
+export const runUrlFields = {
+  statusUrl: z.string().meta({ description: 'the run as it stands' }),
+  waitUrl: z.string().meta({ description: `the run once it has ended: the answer waits up to ${WAIT_URL_SECONDS} s; ask again while it runs` }),
+};
+
 /** The answer to a start. */
 export const runStartedSchema = named(
   'RunStarted',
@@ -34,7 +55,7 @@ export const runStartedSchema = named(
     runId: z.string(),
     definitionVersion: z.int().min(1),
     status: z.enum(EXECUTION_STATUSES).optional(),
-    statusUrl: z.string(),
+    ...runUrlFields,
     idempotentReplay: z.boolean().optional().meta({ description: 'with an idempotency key: whether this run was started by an earlier request' }),
   }),
 );
@@ -79,7 +100,7 @@ export async function startAndAnswer(
     if (start.idempotencyKey === undefined) {
       const started = await startExecution(deps, definition, start.triggerData, start.triggerType, options);
       metrics.runsStarted.inc({ definition: definition.key, trigger: start.triggerType });
-      const answer: Built<typeof runStartedSchema> = { ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` };
+      const answer: Built<typeof runStartedSchema> = { ...started, status: 'RUNNING', ...runUrls(started.executionId) };
       res.status(202).location(`/api/executions/${started.executionId}`).json(answer);
       return;
     }
@@ -89,7 +110,7 @@ export async function startAndAnswer(
     res
       .status(started.idempotentReplay ? 200 : 202)
       .location(`/api/executions/${started.executionId}`)
-      .json({ ...started, statusUrl: `/api/executions/${started.executionId}` });
+      .json({ ...started, ...runUrls(started.executionId) });
   } catch (err) {
     if (err instanceof StartOptionError) {
       throw new HttpProblem('validation_failed', `timeout ${err.message}`, [{ path: '$.body.timeout', message: err.message }]);

@@ -380,6 +380,7 @@ describe('parameters', () => {
       'GET /api/audit',
       'GET /api/batches',
       'GET /api/executions',
+      'GET /api/executions/{id}',
       'GET /api/outbox',
       'GET /api/reports/daily',
       'GET /api/reports/deliveries',

@@ -9,7 +9,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executionListQuery, type ExecutionFilter } from '../../db/executions';
 import { decodeCursor, encodeCursor } from '../../src/gateway/routes/executions';
-import { createHarness, type Harness } from '../support/harness';
+import { createHarness, eventually, type Harness } from '../support/harness';
 
 let h: Harness;
 
@@ -363,5 +363,70 @@ describe('GET /api/executions/:id/logs and /history', () => {
     const res = await h.api('GET', `/api/executions/${id}/history`);
     expect(res.status).toBe(404);
     expect(res.body.detail).toMatch(/never started/);
+  });
+});
+
+describe('GET /api/executions/:id?wait', () => {
+  /** Requests the gateway holds until a run ends, as its /metrics counts them. */
+  const waitingRequests = async (): Promise<number> => {
+    const res = await h.api('GET', '/metrics', undefined, {}, { key: null });
+    return Number(/^gateway_requests_waiting_for_run_end (\d+)$/m.exec(res.body as string)?.[1]);
+  };
+
+  /** A run waiting at its `go` signal. */
+  async function waitingRun(): Promise<{ executionId: string }> {
+    const started = await h.api('POST', '/api/workflows/wait-for-end/execute', {});
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    const { executionId, waitUrl } = started.body as { executionId: string; waitUrl: string };
+    expect(waitUrl).toBe(`/api/executions/${executionId}?wait=30s`);
+    await eventually(async () => ((await h.api('GET', `/api/executions/${executionId}`)).body.live?.waitingFor?.[0] === 'go' ? true : undefined), 30_000, 'the run to wait');
+    return { executionId };
+  }
+
+  beforeAll(async () => {
+    await createDefinition({
+      key: 'wait-for-end',
+      name: 'Waits for go',
+      steps: [
+        { id: 'hold', type: 'wait_for_signal', signal: 'go', timeout: '1h' },
+        { id: 'after', type: 'set', values: { done: true } },
+      ],
+    });
+  });
+
+  it('answers an open run once it has ended, and a finished run at once', async () => {
+    const { executionId } = await waitingRun();
+    const answer = h.api('GET', `/api/executions/${executionId}?wait=30s`);
+    await eventually(async () => ((await waitingRequests()) === 1 ? true : undefined), 30_000, 'the request to wait for the run');
+
+    const signalled = await h.api('POST', `/api/executions/${executionId}/signal`, { signal: 'go' });
+    expect(signalled.status).toBe(200);
+    const ended = await answer;
+    expect(ended.status, JSON.stringify(ended.body)).toBe(200);
+    expect(ended.body).toMatchObject({ id: executionId, status: 'SUCCESS', currentStep: null, live: null });
+    expect(ended.body.logs.map((l: { stepPath: string; event: string }) => `${l.stepPath}:${l.event}`)).toContain('after:COMPLETED');
+    expect(await waitingRequests()).toBe(0);
+
+    const again = await h.api('GET', `/api/executions/${executionId}?wait=30s`);
+    expect(again.body).toMatchObject({ id: executionId, status: 'SUCCESS' });
+  });
+
+  it('answers the run as it stands, live state and all, when the wait is up', async () => {
+    const { executionId } = await waitingRun();
+    const res = await h.api('GET', `/api/executions/${executionId}?wait=200ms`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ id: executionId, status: 'RUNNING', live: { waitingFor: ['go'] } });
+    expect(await waitingRequests()).toBe(0);
+    await h.api('POST', `/api/executions/${executionId}/signal`, { signal: 'go' });
+  });
+
+  it.each([
+    ['longer than a minute', 'wait=2m', '$.query.wait'],
+    ['not a duration', 'wait=soon', '$.query.wait'],
+    ['a field it does not know', 'live=false', '$.query'],
+  ])('refuses a wait %s, naming the field', async (_, query, path) => {
+    const res = await h.api('GET', `/api/executions/${seeded[0]!.id}?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'validation_failed', errors: [expect.objectContaining({ path })] });
   });
 });

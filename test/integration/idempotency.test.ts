@@ -199,7 +199,7 @@ describe('Idempotency-Key', () => {
     expect([plain1.status, plain2.status]).toEqual([202, 202]);
     expect(plain1.body.executionId).not.toBe(plain2.body.executionId);
     expect(plain1.body).not.toHaveProperty('idempotentReplay');
-    expect(Object.keys(plain1.body).sort()).toEqual(['definitionVersion', 'executionId', 'runId', 'status', 'statusUrl', 'workflowId']);
+    expect(Object.keys(plain1.body).sort()).toEqual(['definitionVersion', 'executionId', 'runId', 'status', 'statusUrl', 'waitUrl', 'workflowId']);
   });
 
   it('answers the first run even after the definition was disabled, while a new key is refused', async () => {

@@ -89,7 +89,7 @@ export async function createHarness({ env = {}, worker: withWorker = true, logge
   installRuntime(createLogger({ logLevel: 'error' }, 'sdk'));
 
   // As the gateway runs: keys and definitions kept in memory, dropped on Postgres's notices.
-  const changes = listenForChanges({ url: databaseUrl, logger });
+  const changes = listenForChanges({ url: databaseUrl, logger, runEndings: true });
   await changes.ready();
   const app = createApp({ config, db, temporal: { connection, client }, logger, changes });
   const server: Server = await new Promise((resolve) => {

@@ -17,6 +17,7 @@ import { declaredRouter } from '../declared-router';
 import { type Built, EXECUTION_ID, named, type Operations, uuid } from '../operations';
 import { HttpProblem } from '../problem';
 import { updateRun } from '../run-updates';
+import { runUrlFields, runUrls } from '../start-run';
 import { parseRequest } from '../validate';
 import { actorOf, refusal } from './recovery';
 
@@ -64,7 +65,7 @@ const replayStartedSchema = named(
     definitionVersion: z.int().meta({ description: 'the version the original pinned' }),
     replayOf: uuid,
     status: z.literal('RUNNING'),
-    statusUrl: z.string(),
+    ...runUrlFields,
   }),
 );
 const resetAcceptedSchema = named(
@@ -77,7 +78,7 @@ const resetAcceptedSchema = named(
     resetTo: z.enum(['failed-step', 'start']),
     redoes: z.string().optional().meta({ description: 'the activity type (or called workflow) of the step redone' }),
     status: z.literal('RUNNING'),
-    statusUrl: z.string(),
+    ...runUrlFields,
   }),
 );
 
@@ -220,7 +221,7 @@ export function executionActionRoutes({ db, temporal, config }: GatewayDeps): Ro
       throw refusal(err) ?? err;
     }
     await recordAudit(db, { actor, action: 'execution.replay', target: original.id, reason: body.reason, outcome: { executionId: started.executionId } });
-    res.status(202).json({ ...started, status: 'RUNNING', statusUrl: `/api/executions/${started.executionId}` });
+    res.status(202).json({ ...started, status: 'RUNNING', ...runUrls(started.executionId) });
   });
 
   /**
@@ -241,7 +242,7 @@ export function executionActionRoutes({ db, temporal, config }: GatewayDeps): Ro
       throw refused ?? closedProblem(err, row.id) ?? err;
     }
     await recordAudit(db, { actor, action: 'execution.reset', target: row.id, reason: body.reason, outcome: { runId: reset.runId, resetTo: body.to } });
-    res.status(202).json({ ...reset, status: 'RUNNING', statusUrl: `/api/executions/${row.id}` });
+    res.status(202).json({ ...reset, status: 'RUNNING', ...runUrls(row.id) });
   });
 
   return router;

@@ -13,7 +13,8 @@ import { type ExecutionCursor, findExecution, listExecutionLogs, listExecutions 
 import type { ExecutionLogRow, ExecutionRow } from '../../../db/schema';
 import type { RunState } from '../../shared/run';
 import { DELIVERY_STATUSES, EXECUTION_STATUSES, isExecutionStatus, isTerminal, STEP_EVENTS } from '../../shared/status';
-import type { GatewayDeps } from '../context';
+import type { RouteDeps } from '../context';
+import { MAX_WAIT_MS } from '../run-endings';
 import { summarizeHistory } from '../history';
 import { declaredRouter } from '../declared-router';
 import { type Built, documented, EXECUTION_ID, named, type Operations, time, uuid } from '../operations';
@@ -22,8 +23,27 @@ import { liveState } from '../run-updates';
 import { type RunBuild, runBuild } from '../../temporal/deployments';
 import { parseRequest, wholeNumber } from '../validate';
 import { STEP_ID } from '../../shared/definition';
+import { parseDuration } from '../../shared/duration';
 
 const LIVE_QUERY_TIMEOUT_MS = 2_000;
+
+/** `GET /api/executions/{id}`'s query: how long to wait for the run to end before answering. */
+export const readQuery = z
+  .object({
+    wait: z
+      .string()
+      .transform((value, ctx) => {
+        const ms = parseDuration(value);
+        if (ms === undefined || ms > MAX_WAIT_MS) {
+          ctx.addIssue({ code: 'custom', message: `must be a duration of at most ${MAX_WAIT_MS / 1000}s, such as 30s or 500ms` });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .optional(),
+  })
+  .strict();
+
 /** gRPC's NOT_FOUND: the history call hands back the raw gRPC error. */
 const GRPC_NOT_FOUND = 5;
 
@@ -301,11 +321,18 @@ export const executionOperations = {
   },
   'GET /api/executions/:id': {
     tag: 'Executions',
-    summary: 'One run: mirror row, step log, live state',
+    summary: 'One run: mirror row, step log, live state; optionally once it has ended',
+    description:
+      'With `wait`, an open run is answered once it has ended (its mirror row has a final status), or when the wait is up with the run as it stands: ' +
+      'one request for the outcome, where reading again and again asks the workflow for its live state each time. A finished run is answered at once.',
     access: 'viewer',
     params: { id: EXECUTION_ID },
+    query: {
+      schema: readQuery,
+      docs: { wait: { description: `how long to wait for the run to end, at most ${MAX_WAIT_MS / 1000}s`, example: '30s' } },
+    },
     answers: { 200: { description: 'the run', schema: executionDetailSchema } },
-    problems: ['not_found'],
+    problems: ['not_found', 'validation_failed'],
   },
   'GET /api/executions/:id/logs': {
     tag: 'Executions',
@@ -336,7 +363,7 @@ export const executionOperations = {
   },
 } satisfies Operations;
 
-export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
+export function executionRoutes({ db, temporal, config, runEndings }: RouteDeps): Router {
   const { router, serve } = declaredRouter(executionOperations);
 
   /**
@@ -414,8 +441,23 @@ export function executionRoutes({ db, temporal, config }: GatewayDeps): Router {
   });
 
   serve('GET /api/executions/:id', async (req, res) => {
-    const row = await findExecution(db, req.params.id);
+    const { wait } = parseRequest(readQuery, req.query, 'query');
+    let row = await findExecution(db, req.params.id);
     if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
+    if (wait && !isTerminal(row.status)) {
+      // Waiting from before the second read: an ending between the two reads is not missed.
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      const ended = runEndings.waitFor(row.id, wait, gone.signal);
+      row = await findExecution(db, row.id);
+      if (row && !isTerminal(row.status)) {
+        await ended;
+        row = await findExecution(db, req.params.id);
+      }
+      gone.abort();
+      if (res.destroyed) return;
+      if (!row) throw new HttpProblem('not_found', `no execution has id "${req.params.id}"`);
+    }
     const logs = await listExecutionLogs(db, row.id);
     const withinDeadline = <T,>(answer: Promise<T>): Promise<T | null> =>
       Promise.race([answer, new Promise<null>((resolve) => setTimeout(() => resolve(null), LIVE_QUERY_TIMEOUT_MS).unref())]).catch(() => null);
