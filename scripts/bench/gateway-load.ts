@@ -13,13 +13,22 @@
  * - hand-written: 100 `client.workflow.start` at once of a plain workflow of
  *   the same 5 activities, on its own worker process, no labels;
  * - labelled: the same, started with the product's search attributes, memo
- *   and summaries, so their cost shows apart from the rest.
+ *   and summaries, so their cost shows apart from the rest;
+ * - plain: the workflow as its author would write it with no product at all:
+ *   5 GETs with an activity of its own (`fetch`, no checks), no summaries, no
+ *   labels, on the same worker process. This is the comparison a user makes.
  *
  * A batch's throughput is its 100 runs over the time from its first start to
- * its last result. Then one run at a time of 40 sequential steps, each way in
- * turn, timed by the server's clock. Then `accumulate` more runs through the
- * gateway, and the same again, so a drift with the runs the stack has done
- * shows as the second phase's figures against the first's.
+ * its last result, each result awaited with the raw client (`result()`), the
+ * product's too. With `BENCH_WAIT=api` the product's are awaited as its API's
+ * users would, `GET /api/executions/{id}?wait=30s`, so the gateway's share of
+ * a run then includes that request; with `BENCH_WAIT=poll`, by reading each
+ * run every 500 ms without `wait`, as a client that does not know it would.
+ * `BENCH_VARIANTS` narrows the variants that take turns (see chosenVariants).
+ * Then one run at a time of 40 sequential steps, each way in turn, timed by
+ * the server's clock. Then `accumulate` more runs through the gateway, and
+ * the same again, so a drift with the runs the stack has done shows as the
+ * second phase's figures against the first's.
  *
  * `gateway-load-cluster` is the same on the real Temporal server on Postgres,
  * as `npm run cluster` runs it, its two databases made afresh in the
@@ -54,6 +63,7 @@ import type { Benchmark, RunOptions } from './benchmarks';
 import type { BenchEnv } from './env';
 import { countHistory, describeHistory, describePhases, phaseTimes, pool, processCpuMs, processGroupCpuMs, until } from './measure';
 import { median } from './stats';
+import { isTerminal } from '../../src/shared/status';
 import type { SequentialHttpInput } from './hand-written';
 
 const { temporal } = proto;
@@ -132,8 +142,32 @@ async function startLoadServer(kind: ServerKind, env: BenchEnv, scratch: string,
   return { address: server.address, pid: server.pid, storeDatabases: [databases.main, databases.visibility], stop: () => server.stop() };
 }
 
+/** How the product's runs are awaited: `api` (`?wait=30s`) or `poll` (reads without it) through the gateway; else with the raw client. */
+const PRODUCT_WAIT: 'result' | 'api' | 'poll' = process.env.BENCH_WAIT === 'api' || process.env.BENCH_WAIT === 'poll' ? process.env.BENCH_WAIT : 'result';
+/** How often a polling client (`BENCH_WAIT=poll`) reads a run again. */
+const POLL_INTERVAL_MS = 500;
+
+/** What a batch runs, in the order of a round (see the file's comment). */
+const ALL_VARIANTS = ['product', 'hand-written', 'labelled', 'plain'] as const;
+type Variant = (typeof ALL_VARIANTS)[number];
+
+/**
+ * The variants this run takes turns with: all four, or those `BENCH_VARIANTS`
+ * names (comma-separated, product and hand-written always among them), so
+ * `BENCH_VARIANTS=product,hand-written` alternates the two alone, each worker
+ * idle for one batch at a time.
+ */
+function chosenVariants(names: string | undefined): readonly Variant[] {
+  if (!names) return ALL_VARIANTS;
+  const asked = names.split(',').map((n) => n.trim());
+  const unknown = asked.filter((n) => !(ALL_VARIANTS as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new Error(`BENCH_VARIANTS: unknown ${unknown.join(', ')}; the variants are ${ALL_VARIANTS.join(', ')}`);
+  return ALL_VARIANTS.filter((v) => v === 'product' || v === 'hand-written' || asked.includes(v));
+}
+const VARIANTS = chosenVariants(process.env.BENCH_VARIANTS);
+
 interface Batch {
-  variant: 'product' | 'hand-written' | 'labelled';
+  variant: Variant;
   runsPerSecond: number;
   /** From the first start call to the last start's answer, ms. */
   startMs: number;
@@ -182,7 +216,7 @@ const f1 = (v: number) => v.toFixed(1);
 const workload = (options: RunOptions) => {
   const s = GATEWAY_LOAD_SIZES;
   return (
-    `per phase: ${s.rounds} rounds of ${s.inFlight} runs of ${s.steps} http steps each way, taking turns; ${s.sequentialRuns} runs of ` +
+    `per phase: ${s.rounds} rounds of ${s.inFlight} runs of ${s.steps} http steps by each of ${VARIANTS.length} variants, taking turns; ${s.sequentialRuns} runs of ` +
     `${s.sequentialSteps} sequential steps each way; phases: fresh, then after ${Math.round(s.accumulate * options.scale)} more runs through the gateway`
   );
 };
@@ -293,6 +327,17 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions, kind
       if (res.status !== 202) throw new Error(`starting ${definitionKey} answered ${res.status}: ${await res.text()}`);
       return ((await res.json()) as { workflowId: string }).workflowId;
     };
+    /** A product run's end as its API's users wait for it (BENCH_WAIT): the run read by its workflow id, with `wait` or again and again. */
+    const endThroughGateway = async (workflowId: string) => {
+      const polling = PRODUCT_WAIT === 'poll';
+      for (;;) {
+        const res = await fetch(`${gateway}/api/executions/${workflowId}${polling ? '' : '?wait=30s'}`, { headers });
+        if (res.status !== 200) throw new Error(`waiting for ${workflowId} answered ${res.status}: ${await res.text()}`);
+        if (isTerminal(((await res.json()) as { status: string }).status)) return;
+        // A client that reads again and again, as one without `wait` would.
+        if (polling) await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+      }
+    };
     // The product's labels (search attributes, memo, summaries) of a run of the 5-step definition, for the labelled variant.
     const fiveRow = await findDefinition(env.db, fiveKey);
     if (!fiveRow) throw new Error(`definition ${fiveKey} not found after it was created`);
@@ -337,8 +382,14 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions, kind
       };
     };
 
+    const plain = async (steps: number): Promise<string> => {
+      const workflowId = `bench-load-plain-${randomUUID()}`;
+      await client.workflow.start('plainSequentialHttp', { taskQueue: HAND_QUEUE, workflowId, args: [url, steps] });
+      return workflowId;
+    };
     const batch = async (variant: Batch['variant']): Promise<Batch> => {
-      const start = variant === 'product' ? () => viaGateway(fiveKey) : () => byHand(size.steps, variant === 'labelled');
+      const start =
+        variant === 'product' ? () => viaGateway(fiveKey) : variant === 'plain' ? () => plain(size.steps) : () => byHand(size.steps, variant === 'labelled');
       const cpu0 = await readCpu();
       const t0 = performance.now();
       let lastStarted = t0;
@@ -347,7 +398,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions, kind
         Array.from({ length: size.inFlight }, async () => {
           const id = await start();
           lastStarted = Math.max(lastStarted, performance.now());
-          await resultOf(id);
+          await (variant === 'product' && PRODUCT_WAIT !== 'result' ? endThroughGateway(id) : resultOf(id));
           lastId = id;
           return performance.now() - t0;
         }),
@@ -375,7 +426,7 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions, kind
     const phase = async (label: string): Promise<Phase> => {
       const result: Phase = { label, batches: [], sequential: { product: [], handWritten: [] } };
       for (let round = 0; round < size.rounds; round += 1) {
-        const order: Batch['variant'][] = round % 2 === 0 ? ['product', 'hand-written', 'labelled'] : ['labelled', 'hand-written', 'product'];
+        const order = round % 2 === 0 ? VARIANTS : VARIANTS.toReversed();
         for (const variant of order) {
           const b = await batch(variant);
           result.batches.push(b);
@@ -415,10 +466,11 @@ async function runGatewayLoad(env: BenchEnv, say: Say, options: RunOptions, kind
   }
 }
 
-function roundRatios(batches: Batch[]): number[] {
+/** The product's throughput against the baseline's, round by round. */
+function roundRatios(batches: Batch[], baseline: 'hand-written' | 'plain' = 'hand-written'): number[] {
   const product = batches.filter((b) => b.variant === 'product');
-  const hand = batches.filter((b) => b.variant === 'hand-written');
-  return product.map((p, i) => ratio(p.runsPerSecond, hand[i]!.runsPerSecond));
+  const base = batches.filter((b) => b.variant === baseline);
+  return base.length === 0 ? [] : product.map((p, i) => ratio(p.runsPerSecond, base[i]!.runsPerSecond));
 }
 
 function medianCpu(batches: Batch[]): CpuReading {
@@ -426,32 +478,52 @@ function medianCpu(batches: Batch[]): CpuReading {
   return Object.fromEntries(keys.map((k) => [k, median(batches.map((b) => b.cpuPerRun[k]))])) as unknown as CpuReading;
 }
 
+/** The columns of the benchmark's table; a 40-step row fills the first five. */
+const COLUMNS = [
+  'phase',
+  'round',
+  'product runs/s',
+  'hand-written runs/s',
+  'ratio',
+  'labelled runs/s',
+  'labelled ratio',
+  'plain runs/s',
+  'ratio to plain',
+  'product p50 ms',
+  'hand-written p50 ms',
+];
+
 function describe(phases: Phase[], accumulate: number, activitySlots: number, kind: ServerKind) {
   const size = GATEWAY_LOAD_SIZES;
   const rows: string[][] = [];
   for (const p of phases) {
     const ratios = roundRatios(p.batches);
+    const plainRatios = roundRatios(p.batches, 'plain');
     for (let round = 0; round < size.rounds; round += 1) {
       const product = p.batches.filter((b) => b.variant === 'product')[round]!;
       const hand = p.batches.filter((b) => b.variant === 'hand-written')[round]!;
-      const labelled = p.batches.filter((b) => b.variant === 'labelled')[round]!;
+      const labelled = p.batches.filter((b) => b.variant === 'labelled')[round];
+      const plain = p.batches.filter((b) => b.variant === 'plain')[round];
       rows.push([
         p.label,
         String(round + 1),
         f1(product.runsPerSecond),
         f1(hand.runsPerSecond),
         x2(ratios[round]!),
-        f1(labelled.runsPerSecond),
-        x2(labelled.runsPerSecond / hand.runsPerSecond),
+        labelled ? f1(labelled.runsPerSecond) : '–',
+        labelled ? x2(labelled.runsPerSecond / hand.runsPerSecond) : '–',
+        plain ? f1(plain.runsPerSecond) : '–',
+        plain ? x2(plainRatios[round]!) : '–',
         f0(product.p50Ms),
         f0(hand.p50Ms),
       ]);
     }
     const seq = ratio(median(p.sequential.product), median(p.sequential.handWritten));
-    rows.push([p.label, `40 steps (median of ${p.sequential.product.length})`, `${f0(median(p.sequential.product))} ms`, `${f0(median(p.sequential.handWritten))} ms`, x2(seq), '', '', '', '']);
+    const sequentialRow = [p.label, `40 steps (median of ${p.sequential.product.length})`, `${f0(median(p.sequential.product))} ms`, `${f0(median(p.sequential.handWritten))} ms`, x2(seq)];
+    rows.push([...sequentialRow, ...Array<string>(COLUMNS.length - sequentialRow.length).fill('')]);
   }
   const cpuRows = phases.flatMap((p) =>
-    (['product', 'hand-written', 'labelled'] as const).map((variant) => {
+    VARIANTS.map((variant) => {
       const c = medianCpu(p.batches.filter((b) => b.variant === variant));
       const total = c.worker + c.gateway + c.temporal + c.postgres + c.bench;
       const store = kind === 'cluster' ? `Temporal's store ${f1(c.store)}, ` : '';
@@ -460,12 +532,13 @@ function describe(phases: Phase[], accumulate: number, activitySlots: number, ki
     }),
   );
   const allRatios = phases.flatMap((p) => roundRatios(p.batches));
+  const allPlainRatios = phases.flatMap((p) => roundRatios(p.batches, 'plain'));
   const worstRound = Math.min(...allRatios);
   const seqRatios = phases.map((p) => ratio(median(p.sequential.product), median(p.sequential.handWritten)));
   const worstSeq = Math.max(...seqRatios);
   // A variant's median throughput after the runs accumulated, against fresh.
-  const throughput = (p: Phase, variant: Batch['variant']) => median(p.batches.filter((b) => b.variant === variant).map((b) => b.runsPerSecond));
-  const driftOf = (variant: Batch['variant']) => (phases.length > 1 ? ratio(throughput(phases[1]!, variant), throughput(phases[0]!, variant)) : undefined);
+  const throughput = (p: Phase, variant: Variant) => median(p.batches.filter((b) => b.variant === variant).map((b) => b.runsPerSecond));
+  const driftOf = (variant: Variant) => (phases.length > 1 ? ratio(throughput(phases[1]!, variant), throughput(phases[0]!, variant)) : undefined);
   const drift = driftOf('product');
   const handDrift = driftOf('hand-written');
   return {
@@ -475,17 +548,27 @@ function describe(phases: Phase[], accumulate: number, activitySlots: number, ki
       throughputUnit: 'runs/s',
       rows: [],
       counts: {
-        headers: ['phase', 'round', 'product runs/s', 'hand-written runs/s', 'ratio', 'labelled runs/s', 'labelled ratio', 'product p50 ms', 'hand-written p50 ms'],
+        headers: COLUMNS,
         rows,
       },
       notes: [
-        'a round: one batch of each variant, the order reversed every other round; a batch is 100 runs started at once, its throughput those runs over the time from its first start to its last result',
-        "labelled: the hand-written workflow started with the product's labels (search attributes, memo, summaries, as src/executions/start.ts sets them), to tell their cost apart; its ratio is against the plain hand-written one",
+        `a round: one batch of each variant (${VARIANTS.join(', ')}${VARIANTS.length < ALL_VARIANTS.length ? ', as BENCH_VARIANTS chose' : ''}), the order reversed every other round; a batch is 100 runs started at once, its throughput those runs over the time from its first start to its last result`,
+        ...(VARIANTS.includes('labelled')
+          ? ["labelled: the hand-written workflow started with the product's labels (search attributes, memo, summaries, as src/executions/start.ts sets them), to tell their cost apart; its ratio is against the hand-written one without them"]
+          : []),
+        ...(VARIANTS.includes('plain')
+          ? ["plain: the 5 GETs as a workflow's author would write them with no product: an activity of their own (scripts/bench/plain-activities.ts, `fetch` and no checks), no activity summaries, no labels, on the hand-written workflow's worker; the product's ratio to it is what a user comparing the two sees"]
+          : []),
+        PRODUCT_WAIT === 'api'
+          ? "the product's runs awaited through the gateway (`GET /api/executions/{id}?wait=30s`, BENCH_WAIT=api), the others' with the raw client"
+          : PRODUCT_WAIT === 'poll'
+            ? `the product's runs awaited by reading them through the gateway every ${POLL_INTERVAL_MS} ms, without \`wait\` (BENCH_WAIT=poll), the others' with the raw client`
+            : "every run's result awaited with the raw client, the product's too (BENCH_WAIT=api awaits the product's through the gateway)",
         '40 steps: one run at a time, start → close in the server\'s clock, product and hand-written in turn',
         `workers: the product's (src/worker/main.ts, with its settings: workflow code called with no vm deadline, ${activitySlots} activity slots); the hand-written workflow's, a plain SDK worker (scripts/bench/plain-worker.ts: the SDK's bundler and defaults, a 5 s vm deadline on each call into workflow code, 100 activity slots) registering the product's activities`,
         ...cpuRows,
         ...phases.flatMap((p) =>
-          (['product', 'hand-written', 'labelled'] as const).map((variant) => `${p.label}, ${variant}, the last run of round 1: ${p.batches.find((b) => b.variant === variant)!.sample}`),
+          VARIANTS.map((variant) => `${p.label}, ${variant}, the last run of round 1: ${p.batches.find((b) => b.variant === variant)!.sample}`),
         ),
         ...(drift === undefined
           ? []
@@ -498,6 +581,15 @@ function describe(phases: Phase[], accumulate: number, activitySlots: number, ki
         met: worstRound >= size.targets.throughput,
         measured: `rounds ${allRatios.map(x2).join(', ')}`,
       },
+      ...(VARIANTS.includes('plain')
+        ? [
+            {
+              goal: `product through the gateway at ${size.inFlight} in flight at least ×${size.targets.throughput.toFixed(2)} of the plain workflow in every round${phases.length > 1 ? ', fresh and after many runs' : ''}`,
+              met: Math.min(...allPlainRatios) >= size.targets.throughput,
+              measured: `rounds ${allPlainRatios.map(x2).join(', ')}`,
+            },
+          ]
+        : []),
       {
         goal: `40 sequential http steps at most ×${size.targets.sequential.toFixed(2)} of hand-written`,
         met: worstSeq <= size.targets.sequential,

@@ -14,7 +14,7 @@ import type { Client } from '@temporalio/client';
 import type { Express } from 'express';
 import { createApiKey } from '../../db/api-keys';
 import { listenForChanges } from '../../db/change-feed';
-import { createDb } from '../../db/client';
+import { createDb, poolSettings } from '../../db/client';
 import { createDefinition } from '../../db/definitions';
 import type { DefinitionRow } from '../../db/schema';
 import type { Config } from '../../src/config';
@@ -152,7 +152,7 @@ export const gateway: Benchmark = {
     const row = await createDefinition(env.db, parsed.definition);
     const { key } = await createApiKey(env.db, { name: 'benchmark', role: 'operator' });
     // The gateway's own pool, of the configured size, as src/gateway/main.ts makes it.
-    const gatewayDb = createDb({ url: config.database.url, poolMax: config.database.poolMax });
+    const gatewayDb = createDb(poolSettings(config.database));
     const logger = createLogger(config, 'gateway');
     // Keys and definitions kept in memory while Postgres reports their changes, as src/gateway/main.ts runs it.
     const changes = listenForChanges({ url: config.database.url, logger });

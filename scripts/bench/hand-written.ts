@@ -12,6 +12,7 @@ import * as wf from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import { isOutboxResult, isPacedSend } from '../../src/shared/run';
 import type { Activities } from '../../workflows/context';
+import type * as plainActivities from './plain-activities';
 
 /** The interpreter's defaults: a step's timeout and retry policy when the step names none. */
 function stepOptions(defaultStepTimeoutSeconds: number, summary: string): ActivityOptions {
@@ -87,4 +88,16 @@ export async function handWrittenSequentialHttp(input: SequentialHttpInput): Pro
     last = res.status;
   }
   return { status: 'SUCCESS', steps: input.steps, vars: {}, output: last };
+}
+
+/**
+ * The same GETs as a workflow's author would write them with no product at
+ * all (`gateway-load`'s plain baseline): an activity of their own
+ * (plain-activities.ts), no summaries, Temporal's default retry policy.
+ */
+export async function plainSequentialHttp(url: string, steps: number): Promise<number> {
+  const { plainGet } = wf.proxyActivities<typeof plainActivities>({ startToCloseTimeout: '30 seconds' });
+  let last = 0;
+  for (let i = 0; i < steps; i += 1) last = await plainGet(`${url}?step=${i + 1}`);
+  return last;
 }

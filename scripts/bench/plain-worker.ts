@@ -8,23 +8,24 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { createDb } from '../../db/client';
+import { createDb, poolSettings } from '../../db/client';
 import { loadConfigOrExit } from '../../src/config';
 import { temporalConnectionOptions } from '../../src/temporal/connection-options';
+import * as plainActivities from './plain-activities';
 
 const config = loadConfigOrExit();
 // Warnings and errors only, as the product's worker logs under the benchmark.
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const workflowsPath = process.env.HAND_WRITTEN_WORKFLOWS;
 if (!workflowsPath) throw new Error('HAND_WRITTEN_WORKFLOWS names the hand-written workflow module');
-const db = createDb({ url: config.database.url, poolMax: config.database.poolMax });
+const db = createDb(poolSettings(config.database));
 const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal));
 const worker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
   taskQueue: config.temporal.taskQueue,
   workflowsPath,
-  activities: createActivities({ config, db }),
+  activities: { ...createActivities({ config, db }), ...plainActivities },
 });
 // The SDK stops the worker on SIGINT/SIGTERM.
 await worker.run();

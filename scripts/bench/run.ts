@@ -226,6 +226,8 @@ runs those and replaces their sections and targets, keeping the others as they w
 \`npm run bench\` prints the same tables without writing; \`npm run bench -- <name>\` runs one
 (${BENCHMARKS.map((b) => `\`${b.name}\``).join(', ')}); \`--scale <fraction>\` makes \`mirror-scale\` generate that
 fraction of its data, and \`gateway-load\` that fraction of its 10,000 runs between phases, for a quick run.
+\`gateway-load\` also reads \`BENCH_WAIT\` (\`api\`: the product's runs awaited with \`?wait=30s\` through the gateway; \`poll\`: read every 500 ms),
+\`BENCH_VARIANTS\` (\`product,hand-written\` alternates those two alone) and \`BENCH_PROFILE_DIR\` (CPU profiles of its processes).
 
 Last written ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`${invocation}\` (${outcomes.map((o) => `\`${o.bench.name}\``).join(', ')}, ${seconds.toFixed(0)} s in all)${partial ? '; the other sections are from earlier records, each saying when it was made' : ''}.
 
