@@ -123,6 +123,8 @@ export interface DevServerOptions {
   namespace?: string;
   /** Where the server's own log goes. @default 'ignore' */
   logTo?: 'inherit' | 'ignore';
+  /** Given each chunk of the server's log instead (`logTo` is then not used). */
+  onOutput?: (text: string) => void;
   /**
    * More `server start-dev` flags, after {@link DEV_SERVER_TUNING}; a later
    * `--dynamic-config-value` for the same key wins (the benchmarks compare
@@ -173,10 +175,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   }
   // Its own process group: Ctrl-C reaches us, and we stop the server only
   // after the workers that use it have drained.
-  const child = spawn(options.cliPath, args, {
-    stdio: ['ignore', options.logTo ?? 'ignore', options.logTo ?? 'ignore'],
-    detached: true,
-  });
+  const logTo = options.onOutput ? 'pipe' : (options.logTo ?? 'ignore');
+  const child = spawn(options.cliPath, args, { stdio: ['ignore', logTo, logTo], detached: true });
+  if (options.onOutput) {
+    const output = options.onOutput;
+    child.stdout?.on('data', (chunk: Buffer) => output(chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => output(chunk.toString()));
+  }
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const address = `127.0.0.1:${port}`;
   try {

@@ -25,6 +25,7 @@ import {
 } from '../../scripts/lib/temporal-server';
 import { buildWorkflowBundle } from '../../src/worker/create-worker';
 import { ensureSearchAttributes } from '../../src/temporal/client';
+import { ServerErrors } from './server-errors';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -68,12 +69,13 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
   const started = Date.now();
 
   const postgresReady = testPostgres(scratch);
+  const serverErrors = new ServerErrors();
   const [temporal, postgres, bundlePath] = await Promise.all([
     (async () => {
       const server: ServerEndpoint & { env: Record<string, string>; stop(): Promise<void> } =
         kind === 'server'
-          ? await temporalServer(scratch, (await postgresReady).url)
-          : { ...(await startTemporal({ port: await freePort(), headless: true }, say)), env: {} };
+          ? await temporalServer(scratch, (await postgresReady).url, serverErrors)
+          : { ...(await startTemporal({ port: await freePort(), headless: true, onOutput: (text) => serverErrors.add(text) }, say)), env: {} };
       const connection = await Connection.connect({ address: server.address, tls: server.tls });
       await ensureSearchAttributes(connection, 'default');
       await connection.close();
@@ -95,6 +97,9 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
   project.provide('workflowBundlePath', bundlePath);
 
   return async () => {
+    // A Temporal that stopped answering fails every file after it, each with a symptom; its own errors name the cause.
+    const errors = serverErrors.report();
+    if (errors) say(errors);
     await Promise.allSettled([temporal.stop(), postgres.stop()]);
     await rm(scratch, { recursive: true, force: true });
   };
@@ -106,14 +111,14 @@ export async function setupWith(project: TestProject, kind: TestTemporal): Promi
  * from certificates made here, so the core runs over mTLS as a secured
  * cluster takes it. Answers the server and the variables of a client of it.
  */
-async function temporalServer(scratch: string, postgresUrl: string) {
+async function temporalServer(scratch: string, postgresUrl: string, errors: ServerErrors) {
   const [binaries, certificates] = await Promise.all([findOrBuildTemporalServer(say), generateCertificates(join(scratch, 'certificates'))]);
   const databases = { postgresUrl, main: 'wfa_test_temporal', visibility: 'wfa_test_temporal_visibility' };
   await setupTemporalDatabases(binaries, databases, say);
   // The frontend's port and its companions (see deploy/temporal/config/cluster.yaml), apart from any other server's, and
   // below 32768 (the server stores membership ports as smallint: a port from the ephemeral range stops it at start).
   const port = (await isPortTaken(17233)) ? await freeServerPort() : 17233;
-  const server = await startTemporalServer(binaries, { ...databases, port, dataDir: join(scratch, 'temporal'), tls: certificates }, say);
+  const server = await startTemporalServer(binaries, { ...databases, port, dataDir: join(scratch, 'temporal'), tls: certificates, onOutput: (text) => errors.add(text) }, say);
   await ensureNamespace(server, 'default', 1, say);
   const env = {
     TEMPORAL_TLS_CLIENT_CERT_PATH: certificates.clientCert,
@@ -139,3 +144,4 @@ async function testPostgres(scratch: string) {
     return obtainPostgres(local, { dataDir: '', port: 0, database: '' }, say);
   }
 }
+
