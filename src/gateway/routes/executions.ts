@@ -452,7 +452,7 @@ export function executionRoutes({ db, temporal, config, runEndings }: RouteDeps)
       row = await findExecution(db, row.id);
       if (row && !isTerminal(row.status)) {
         await ended;
-        row = await findExecution(db, req.params.id);
+        row = await findExecution(db, row.id);
       }
       gone.abort();
       if (res.destroyed) return;
