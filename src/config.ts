@@ -228,6 +228,12 @@ const settings = {
      * connections, waiting their turn (db/client.ts). @default 100
      */
     queueConcurrency: from('WORKFLOW_QUEUE_CONCURRENCY', int(100, 1, 10_000)),
+    /**
+     * Start runs whose `http` steps that only read (GET, HEAD) try a local
+     * activity first, falling back to an ordinary activity
+     * (workflows/run/local-reads.ts). Read by whatever starts runs. @default true
+     */
+    localReads: from('WORKFLOW_LOCAL_READS', bool(true)),
     /** Keep workflows cached on the worker between tasks (sticky execution). @default true */
     enableCaching: from('WORKFLOW_ENABLE_CACHING', bool(true)),
     /** Seconds a definition version stays in the gateway's cache. @default 3600 */

@@ -14,6 +14,7 @@ import type { ApprovalDecision, DecisionInput, ResumeState, RunEvent, RunInput, 
 import type { ExecutionStatus } from '../src/shared/status';
 import { type Activities, deliveryKey, stepActivities, stepActivityOptions } from './run/activity-options';
 import { Journal, type MirrorWrites, summarize } from './run/journal';
+import { LocalReads } from './run/local-reads';
 import { type AcceptedMove, type MovableWait, Moves } from './run/moves';
 import { ExpressionBudget, Expressions, type Frame, type Rendering } from './run/scope';
 import { type ApprovalWaits, type EventWaits, type OpenApproval, type ReceivedEvent, Waits } from './run/waits';
@@ -29,12 +30,14 @@ class RunParts {
   readonly waits: Waits;
   readonly moves: Moves;
   readonly budget: ExpressionBudget;
+  readonly localReads: LocalReads;
 
   constructor(input: RunInput) {
     this.journal = new Journal(input);
     this.waits = new Waits(this.journal);
     this.moves = new Moves(input, this.journal, this.waits);
     this.budget = new ExpressionBudget(input.settings?.expressionStepsInWorkflow, input.settings?.heavyExpressionStepsInWorkflow);
+    this.localReads = new LocalReads(input.settings);
   }
 }
 
@@ -227,6 +230,11 @@ export class RunContext implements Rendering, MirrorWrites, ApprovalWaits, Event
 
   deliveryKey(path: string): string {
     return deliveryKey(path);
+  }
+
+  /** The run's reads tried as local activities first (run/local-reads.ts). */
+  get localReads(): LocalReads {
+    return this.run.localReads;
   }
 
   // --- approvals and events (run/waits.ts) --------------------------------------------

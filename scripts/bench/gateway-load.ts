@@ -9,7 +9,9 @@
  * (scripts/bench/plain-worker.ts). Each round, in turn:
  *
  * - product: 100 `POST /api/workflows/:key/execute` at once, each a run of a
- *   definition of 5 `http` steps (labels, mirror and the address guard on);
+ *   definition of 5 `http` GET steps (labels, mirror and the address guard
+ *   on; the reads sent as local activities first unless
+ *   `WORKFLOW_LOCAL_READS=false`);
  * - hand-written: 100 `client.workflow.start` at once of a plain workflow of
  *   the same 5 activities, on its own worker process, no labels;
  * - labelled: the same, started with the product's search attributes, memo
@@ -564,6 +566,9 @@ function describe(phases: Phase[], accumulate: number, activitySlots: number, ki
           : PRODUCT_WAIT === 'poll'
             ? `the product's runs awaited by reading them through the gateway every ${POLL_INTERVAL_MS} ms, without \`wait\` (BENCH_WAIT=poll), the others' with the raw client`
             : "every run's result awaited with the raw client, the product's too (BENCH_WAIT=api awaits the product's through the gateway)",
+        process.env.WORKFLOW_LOCAL_READS === 'false'
+          ? "the product's GETs as ordinary activities (WORKFLOW_LOCAL_READS=false)"
+          : "the product's GETs each sent first as a local activity (WORKFLOW_LOCAL_READS, on by default; docs/USER_GUIDE.md, reads as local activities), the hand-written workflow's as ordinary activities; `WORKFLOW_LOCAL_READS=false` compares ordinary activities on both sides",
         '40 steps: one run at a time, start → close in the server\'s clock, product and hand-written in turn',
         `workers: the product's (src/worker/main.ts, with its settings: workflow code called with no vm deadline, ${activitySlots} activity slots); the hand-written workflow's, a plain SDK worker (scripts/bench/plain-worker.ts: the SDK's bundler and defaults, a 5 s vm deadline on each call into workflow code, 100 activity slots) registering the product's activities`,
         ...cpuRows,

@@ -259,6 +259,7 @@ export function runSettings(config: Config): RunSettings {
     expressionStepsInWorkflow: WORKFLOW_EXPRESSION_STEPS,
     heavyExpressionStepsInWorkflow: HEAVY_EXPRESSION_STEPS,
     mirrorProgress: 'sink',
+    ...(config.workflow.localReads ? { localReads: true } : {}),
   };
 }
 

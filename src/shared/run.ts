@@ -137,6 +137,14 @@ export interface RunSettings {
    * @default none, for runs started before it was set: a local activity each time
    */
   mirrorProgress?: 'sink' | undefined;
+  /**
+   * `http` steps that only read (GET, HEAD) are tried first as a local
+   * activity, in the worker that runs the workflow task, and fall back to an
+   * ordinary activity when that attempt fails or outlasts its bound
+   * (workflows/run/local-reads.ts).
+   * @default none, for runs started before it was set, and when `WORKFLOW_LOCAL_READS` is off: an ordinary activity each time
+   */
+  localReads?: boolean | undefined;
 }
 
 export type StepStatus = 'PENDING' | 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'SKIPPED';

@@ -38,7 +38,8 @@ describe('a step that runs long', () => {
     const saved = await h.api('POST', '/api/workflows', {
       key: 'long-call',
       name: 'Long call',
-      steps: [{ id: 'slow', type: 'http', method: 'GET', url: `${peer.url}/slow` }],
+      // A write: an ordinary activity, heartbeated (a read would go first as a local activity).
+      steps: [{ id: 'slow', type: 'http', method: 'POST', url: `${peer.url}/slow` }],
     });
     expect(saved.status, JSON.stringify(saved.body)).toBe(201);
     const started = await h.api('POST', `/api/workflows/${saved.body.id}/execute`, { triggerData: {} });

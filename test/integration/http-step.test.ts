@@ -171,6 +171,60 @@ describe('the http step', () => {
   });
 });
 
+describe('reads as local activities', () => {
+  it('sends reads in the workflow task as local activities; a read that overruns goes again as an ordinary activity, and so do the run\'s later reads', async () => {
+    // The first /slow request is held until the step sends it again as an ordinary activity: the
+    // local attempt has given up by its own bound by then.
+    let fallback!: () => void;
+    const sentAgain = new Promise<void>((resolve) => (fallback = resolve));
+    peer.respond = (req) => ({ status: 200, body: { path: req.path } });
+    let slow = 0;
+    peer.onArrival = (req) => {
+      if (!req.path.startsWith('/slow')) return undefined;
+      slow += 1;
+      return slow === 1 ? sentAgain : fallback();
+    };
+    try {
+      const def = await h.api('POST', '/api/workflows', {
+        key: 'local-reads',
+        name: 'Local reads',
+        steps: [
+          { id: 'fast', type: 'http', url: `${peer.url}/fast` },
+          { id: 'write', type: 'http', method: 'POST', url: `${peer.url}/write`, body: { a: 1 } },
+          { id: 'slow', type: 'http', url: `${peer.url}/slow` },
+          { id: 'after', type: 'http', method: 'HEAD', url: `${peer.url}/after` },
+          { id: 'keep', type: 'set', values: { fast: '{{ steps.fast.output.body.path }}', slow: '{{ steps.slow.output.body.path }}' } },
+        ],
+      });
+      expect(def.status, JSON.stringify(def.body)).toBe(201);
+      const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+      const handle = h.client.workflow.getHandle(started.body.workflowId);
+      expect((await handle.result()).vars).toEqual({ fast: '/fast', slow: '/slow' });
+      // The slow read arrived twice: its local attempt, held, and the ordinary activity.
+      expect(slow).toBe(2);
+      expect(peer.requests.filter((r) => r.path !== '/slow').map((r) => `${r.method} ${r.path}`)).toEqual(['GET /fast', 'POST /write', 'HEAD /after']);
+
+      const events = (await handle.fetchHistory()).events ?? [];
+      const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+      // /fast answered; the slow read's local attempt timed out (its marker records the failure).
+      expect(markers).toHaveLength(2);
+      expect(markers[0]!.markerRecordedEventAttributes?.failure).toBeFalsy();
+      expect(markers[1]!.markerRecordedEventAttributes?.failure).toBeTruthy();
+      const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+      expect(scheduled).toEqual(['httpRequest', 'httpRequest', 'httpRequest']);
+
+      // The run's history through the API names the local read by its step's summary.
+      const history = await h.api('GET', `/api/executions/${started.body.executionId}/history`);
+      expect(history.status).toBe(200);
+      const entries = history.body.events as { type: string; summary?: string }[];
+      expect(entries.filter((e) => e.type === 'MarkerRecorded').map((e) => e.summary)).toEqual(['fast: GET request', 'slow: GET request']);
+    } finally {
+      fallback();
+      peer.onArrival = undefined;
+    }
+  });
+});
+
 describe('server-side request forgery', () => {
   const strict = (allowed = '') =>
     createActivities({

@@ -264,8 +264,9 @@ describe('the mirror', () => {
         key: 'progress-by-sink',
         name: 'Progress by sink',
         steps: [
-          { id: 'first', type: 'http', url: `${peer.url}/first` },
-          { id: 'second', type: 'http', url: `${peer.url}/second` },
+          // Writes: ordinary activities (reads could go as local activities, a marker each).
+          { id: 'first', type: 'http', method: 'POST', url: `${peer.url}/first` },
+          { id: 'second', type: 'http', method: 'POST', url: `${peer.url}/second` },
         ],
       });
       expect(def.status).toBe(201);

@@ -220,6 +220,24 @@ const REPRESENTATIVE: Record<string, { definition: Record<string, unknown>; trig
     },
     triggerData: { items: Array.from({ length: 20 }, (_, i) => ({ qty: (i % 5) + 1, price: 2 })) },
   },
+  // Reads sent as local activities (runs that record `localReads`): one that answers, one that
+  // fails and goes again as an ordinary activity, then the run's later read as an ordinary one
+  // too. Its history fails to replay if which steps go local, or when a run stops, moves.
+  'local-reads': {
+    get definition() {
+      return {
+        key: 'replay-local-reads',
+        name: 'Replay: reads as local activities',
+        steps: [
+          { id: 'read', type: 'http', url: `${web.url}/ok` },
+          { id: 'write', type: 'http', method: 'POST', url: `${web.url}/ok`, body: { n: 1 } },
+          { id: 'missing', type: 'http', url: `${web.url}/missing`, retry: { maximumAttempts: 1 }, onError: 'continue' },
+          { id: 'again', type: 'http', method: 'HEAD', url: `${web.url}/ok` },
+        ],
+      };
+    },
+    triggerData: {},
+  },
 };
 
 /** The UTC time of day `offsetMs` from now, as HH:MM:SS. */
@@ -231,11 +249,13 @@ let h: Harness;
 let smtp: SmtpSink;
 let slack: HttpSink;
 let twilio: HttpSink;
+let web: HttpSink;
 const fresh = new Map<string, unknown>();
 
 beforeAll(async () => {
-  [smtp, slack, twilio] = await Promise.all([startSmtpSink(), startHttpSink(), startHttpSink()]);
+  [smtp, slack, twilio, web] = await Promise.all([startSmtpSink(), startHttpSink(), startHttpSink(), startHttpSink()]);
   slack.respond = slackApiReply;
+  web.respond = (req) => (req.path === '/missing' ? { status: 404, body: { error: 'no such thing' } } : { status: 200, body: { ok: true } });
   twilio.respond = twilioMessagesReply;
   smtp.rejectRecipients.add('rejected@example.test');
   h = await createHarness({
@@ -251,6 +271,7 @@ beforeAll(async () => {
       TWILIO_API_URL: twilio.url,
       // One SMS a second: the second message of a run waits for its slot.
       PACING_SMS_PER_MINUTE: '60',
+      HTTP_ALLOWED_HOSTS: '127.0.0.1',
       // Low, so a representative run continues as new.
       WORKFLOW_CONTINUE_AS_NEW_EVENTS: '50',
     },
@@ -286,7 +307,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
-  await Promise.all([smtp?.close(), slack?.close(), twilio?.close()]);
+  await Promise.all([smtp?.close(), slack?.close(), twilio?.close(), web?.close()]);
 });
 
 describe('determinism', () => {

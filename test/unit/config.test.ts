@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       heartbeatTimeoutSeconds: 10,
       databaseWaitLimitSeconds: 86_400,
       queueConcurrency: 100,
+      localReads: true,
       enableCaching: true,
       cacheTtlSeconds: 3600,
       continueAsNewAfterEvents: 10_000,

@@ -3,7 +3,7 @@
  * run they declare they use, with the SDK's workflow-context functions faked:
  * what each asks of the run, in what order, and what it answers.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/workflow';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type {
   ApprovalStep,
@@ -30,6 +30,7 @@ import { deliver, type DeliveryPorts } from '../../workflows/steps/notify';
 import { runSet, type SetPorts } from '../../workflows/steps/set';
 import type { Iterates } from '../../workflows/steps/types';
 import { runWaitForSignal, type WaitForSignalPorts } from '../../workflows/steps/wait-for-signal';
+import { LOCAL_READ_BOUND_MS, LocalReads } from '../../workflows/run/local-reads';
 import { Waits } from '../../workflows/run/waits';
 import { fake, START } from './support/fake-workflow';
 
@@ -115,6 +116,7 @@ describe('http and database steps', () => {
         activityOptions: (_step: Step, purpose: string) => ({ summary: purpose }),
         activities: () => activities,
         deliveryKey: (path: string) => `wf/${path}`,
+        localReads: new LocalReads({ defaultStepTimeoutSeconds: 300, localReads: true }),
       },
       log,
     );
@@ -123,8 +125,66 @@ describe('http and database steps', () => {
     const log: string[] = [];
     const step = { id: 'h', type: 'http', method: 'POST', url: 'https://x', timeout: '5s' } as HttpStep;
     await expect(runHttp(step, 'h', base(log), noSteps)).resolves.toEqual({ status: 200 });
-    expect(log).toEqual(['renderFields', 'flushIfBehind', 'activityOptions', 'activities', 'deliveryKey']);
+    expect(log).toEqual(['renderFields', 'flushIfBehind', 'activityOptions', 'deliveryKey', 'activities']);
     expect(activities.httpRequest).toHaveBeenCalledWith(expect.objectContaining({ deliveryKey: 'wf/h', url: 'https://x', method: 'POST', timeoutMs: 4_500 }));
+    expect(fake.calls).toEqual([]);
+  });
+
+  describe('a read (GET, HEAD) in a run with local reads', () => {
+    beforeEach(() => {
+      fake.reset();
+      activities.httpRequest.mockClear();
+    });
+
+    it('is sent as a local activity, bounded, once, with the step\'s summary; no ordinary activity', async () => {
+      fake.answers.httpRequest = () => ({ status: 200, body: 'local' });
+      const step = { id: 'h', type: 'http', url: 'https://x' } as HttpStep;
+      await expect(runHttp(step, 'h', base([]), noSteps)).resolves.toEqual({ status: 200, body: 'local' });
+      expect(fake.calls).toEqual([
+        {
+          activity: 'httpRequest',
+          args: [expect.objectContaining({ deliveryKey: 'wf/h', url: 'https://x', timeoutMs: LOCAL_READ_BOUND_MS - 100 })],
+          options: { scheduleToCloseTimeout: LOCAL_READ_BOUND_MS, startToCloseTimeout: LOCAL_READ_BOUND_MS, retry: { maximumAttempts: 1 }, summary: 'GET request' },
+        },
+      ]);
+      expect(activities.httpRequest).not.toHaveBeenCalled();
+    });
+
+    it('keeps a step\'s shorter deadline', async () => {
+      const step = { id: 'h', type: 'http', method: 'HEAD', url: 'https://x', timeout: '700ms' } as HttpStep;
+      await runHttp(step, 'h', base([]), noSteps);
+      expect(fake.calls[0]?.args[0]).toMatchObject({ method: 'HEAD', timeoutMs: 200 });
+    });
+
+    it('falls back to the ordinary activity when the local attempt fails, and the run reads by ordinary activities from then on', async () => {
+      fake.answers.httpRequest = () => {
+        throw new Error('the peer took too long');
+      };
+      const ctx = base([]);
+      const step = { id: 'h', type: 'http', url: 'https://x', timeout: '5s' } as HttpStep;
+      await expect(runHttp(step, 'h', ctx, noSteps)).resolves.toEqual({ status: 200 });
+      expect(activities.httpRequest).toHaveBeenCalledWith(expect.objectContaining({ url: 'https://x', timeoutMs: 4_500 }));
+      expect(fake.calls).toHaveLength(1);
+      await runHttp({ ...step, id: 'h2' }, 'h2', ctx, noSteps);
+      expect(fake.calls).toHaveLength(1);
+      expect(activities.httpRequest).toHaveBeenCalledTimes(2);
+    });
+
+    it('does not fall back when the run is cancelled', async () => {
+      fake.answers.httpRequest = () => {
+        throw new CancelledFailure('run cancelled');
+      };
+      const failure = await Promise.resolve(runHttp({ id: 'h', type: 'http', url: 'https://x' } as HttpStep, 'h', base([]), noSteps)).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(CancelledFailure);
+      expect(activities.httpRequest).not.toHaveBeenCalled();
+    });
+
+    it('is an ordinary activity in a run started without local reads', async () => {
+      const ctx = { ...base([]), localReads: new LocalReads({ defaultStepTimeoutSeconds: 300 }) };
+      await runHttp({ id: 'h', type: 'http', url: 'https://x' } as HttpStep, 'h', ctx, noSteps);
+      expect(fake.calls).toEqual([]);
+      expect(activities.httpRequest).toHaveBeenCalledTimes(1);
+    });
   });
 
   it('refuses an update whose condition rendered to nothing, before any activity', async () => {
