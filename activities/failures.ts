@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/client';
 import { issueMessage } from '../src/shared/issue-messages';
 import type { Checked } from '../src/shared/recipients';
-import { ERROR_TYPES, type ErrorType } from '../src/shared/run';
+import { ERROR_TYPES, type ErrorType, type RetryHint } from '../src/shared/run';
 
 /** A failure retrying cannot fix: the step fails at once. */
 export function permanent(type: ErrorType, message: string): ApplicationFailure {
@@ -17,7 +17,7 @@ export function transient(type: ErrorType, message: string, retryAfterMs?: numbe
     type: ERROR_TYPES[type],
     message,
     nonRetryable: false,
-    ...(retryAfterMs !== undefined ? { nextRetryDelay: retryAfterMs } : {}),
+    ...(retryAfterMs !== undefined ? { nextRetryDelay: retryAfterMs, details: [{ retryAfterMs } satisfies RetryHint] } : {}),
   });
 }
 

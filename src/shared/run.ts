@@ -430,3 +430,18 @@ export interface PacedSend {
 export function isPacedSend(value: unknown): value is PacedSend {
   return typeof value === 'object' && value !== null && (value as { paced?: unknown }).paced === true;
 }
+
+/**
+ * The details of a transient failure whose peer asked for time (a 429's
+ * `Retry-After`). The wait also goes in the failure's `nextRetryDelay`, which
+ * Temporal honours between attempts but workflow code cannot read, so a run
+ * that retries the step itself (a read that fell back from its local
+ * activity) reads it here.
+ */
+export interface RetryHint {
+  retryAfterMs: number;
+}
+
+export function isRetryHint(value: unknown): value is RetryHint {
+  return typeof value === 'object' && value !== null && typeof (value as { retryAfterMs?: unknown }).retryAfterMs === 'number';
+}

@@ -9,7 +9,7 @@ import { createActivities } from '../../activities';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { loadConfig } from '../../src/config';
 import { createHarness, type Harness } from '../support/harness';
-import { readableHistory } from '../support/history';
+import { readableHistory, timerSummaries } from '../support/history';
 
 const API_TOKEN = 'api-token-41d7e2';
 let h: Harness;
@@ -222,6 +222,22 @@ describe('reads as local activities', () => {
       fallback();
       peer.onArrival = undefined;
     }
+  });
+});
+
+describe('reads as local activities, rate-limited', () => {
+  it('waits as long as a peer that answered the local attempt with 429 asked, then sends the read as an ordinary activity', async () => {
+    let calls = 0;
+    peer.respond = () => (++calls === 1 ? { status: 429, headers: { 'retry-after': '1' }, body: { error: 'slow down' } } : { status: 200, body: { ok: true } });
+    const def = await h.api('POST', '/api/workflows', { key: 'local-read-429', name: 'Rate-limited read', steps: [{ id: 'read', type: 'http', url: `${peer.url}/limited` }] });
+    expect(def.status, JSON.stringify(def.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+    const handle = h.client.workflow.getHandle(started.body.workflowId);
+    await handle.result();
+    expect(calls).toBe(2);
+    expect(await timerSummaries(handle)).toEqual([expect.stringMatching(/^read: the peer asked to be retried later until /)]);
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)).toEqual(['httpRequest']);
   });
 });
 

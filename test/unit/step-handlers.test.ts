@@ -3,7 +3,8 @@
  * run they declare they use, with the SDK's workflow-context functions faked:
  * what each asks of the run, in what order, and what it answers.
  */
-import { ApplicationFailure, CancelledFailure } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/workflow';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type {
   ApprovalStep,
@@ -117,6 +118,7 @@ describe('http and database steps', () => {
         activities: () => activities,
         deliveryKey: (path: string) => `wf/${path}`,
         localReads: new LocalReads({ defaultStepTimeoutSeconds: 300, localReads: true }),
+        holdUntil: async () => undefined,
       },
       log,
     );
@@ -168,6 +170,18 @@ describe('http and database steps', () => {
       await runHttp({ ...step, id: 'h2' }, 'h2', ctx, noSteps);
       expect(fake.calls).toHaveLength(1);
       expect(activities.httpRequest).toHaveBeenCalledTimes(2);
+    });
+
+    it('waits as long as a peer that answered 429 asked before sending the read again', async () => {
+      fake.answers.httpRequest = () => {
+        throw new ActivityFailure('failed', 'httpRequest', '1', RetryState.MAXIMUM_ATTEMPTS_REACHED, undefined, ApplicationFailure.create({ type: 'ProviderRateLimited', nextRetryDelay: 30_000, details: [{ retryAfterMs: 30_000 }] }));
+      };
+      const log: string[] = [];
+      const holds: number[] = [];
+      const ctx = { ...base(log), holdUntil: async (_path: string, _step: Step, until: number) => void holds.push(until - START) };
+      await runHttp({ id: 'h', type: 'http', url: 'https://x' } as HttpStep, 'h', ctx, noSteps);
+      expect(holds).toEqual([30_000]);
+      expect(activities.httpRequest).toHaveBeenCalledTimes(1);
     });
 
     it('does not fall back when the run is cancelled', async () => {
