@@ -32,6 +32,9 @@ const formFields = z.record(
   z.union([formValue, z.array(formValue)], { error: 'must be text, a number, true/false, null or a list of them' }),
 );
 
+/** Largest response body read. @default 1 MiB */
+export const MAX_RESPONSE_BYTES = 1_048_576;
+
 export const httpRequestInput = z.object({
   deliveryKey: z.string().min(1),
   method: z.enum(HTTP_METHODS).default('GET'),
@@ -45,6 +48,8 @@ export const httpRequestInput = z.object({
   /** Instead of `body`. */
   form: formFields.optional(),
   timeoutMs: z.number().int().min(100).max(300_000).default(30_000),
+  /** The largest answer read, when less than {@link MAX_RESPONSE_BYTES} (a read sent as a local activity). */
+  maxBytes: z.number().int().min(1).max(MAX_RESPONSE_BYTES).optional(),
 });
 
 export type HttpRequestInput = Rendered<z.input<typeof httpRequestInput>>;
@@ -57,8 +62,6 @@ export interface HttpResult {
 
 /** Redirects followed before giving up. */
 export const MAX_REDIRECTS = 5;
-/** Largest response body read. @default 1 MiB */
-export const MAX_RESPONSE_BYTES = 1_048_576;
 
 const KEPT_HEADERS = ['content-type', 'content-length', 'etag', 'last-modified', 'location', 'retry-after', 'x-request-id'];
 
@@ -101,8 +104,8 @@ export function createHttpActivities(config: Config, settings: Pick<ChannelSetti
         payload,
         credentialHeaders: [...Object.keys(input.secretHeaders).map((h) => h.toLowerCase()), ...Object.keys(connectionHeaders)],
         timeoutMs: input.timeoutMs,
-        maxBytes: MAX_RESPONSE_BYTES,
-        tooLarge: (url) => permanent('ProviderRejected', `the response from ${url.host} is larger than ${MAX_RESPONSE_BYTES} bytes`),
+        maxBytes: input.maxBytes ?? MAX_RESPONSE_BYTES,
+        tooLarge: (url) => permanent('ProviderRejected', `the response from ${url.host} is larger than ${input.maxBytes ?? MAX_RESPONSE_BYTES} bytes`),
         guard,
       });
       const failure = statusFailure(res);

@@ -9,6 +9,7 @@ import { createActivities } from '../../activities';
 import { type HttpSink, startHttpSink } from '../../scripts/lib/sinks';
 import { loadConfig } from '../../src/config';
 import { createHarness, type Harness } from '../support/harness';
+import { LOCAL_READ_MAX_BYTES } from '../../workflows/run/local-reads';
 import { readableHistory, timerSummaries } from '../support/history';
 
 const API_TOKEN = 'api-token-41d7e2';
@@ -222,6 +223,30 @@ describe('reads as local activities', () => {
       fallback();
       peer.onArrival = undefined;
     }
+  });
+});
+
+describe('reads as local activities, a large answer', () => {
+  it('reads an answer past what a local read keeps again as an ordinary activity, in full', async () => {
+    const text = 'x'.repeat(LOCAL_READ_MAX_BYTES + 1);
+    peer.respond = () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: text });
+    const def = await h.api('POST', '/api/workflows', {
+      key: 'local-read-large',
+      name: 'Large read',
+      steps: [
+        { id: 'read', type: 'http', url: `${peer.url}/large` },
+        { id: 'keep', type: 'set', values: { size: '{{ $length(steps.read.output.body) }}' } },
+      ],
+    });
+    expect(def.status, JSON.stringify(def.body)).toBe(201);
+    const started = await h.api('POST', `/api/workflows/${def.body.id}/execute`, { triggerData: {} });
+    const handle = h.client.workflow.getHandle(started.body.workflowId);
+    const result = await handle.result();
+    expect(result.vars).toEqual({ size: text.length });
+    expect(peer.requests.map((r) => r.path)).toEqual(['/large', '/large']);
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.failure?.message?.includes(`larger than ${LOCAL_READ_MAX_BYTES} bytes`))).toHaveLength(1);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(1);
   });
 });
 

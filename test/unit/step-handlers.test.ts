@@ -31,7 +31,7 @@ import { deliver, type DeliveryPorts } from '../../workflows/steps/notify';
 import { runSet, type SetPorts } from '../../workflows/steps/set';
 import type { Iterates } from '../../workflows/steps/types';
 import { runWaitForSignal, type WaitForSignalPorts } from '../../workflows/steps/wait-for-signal';
-import { LOCAL_READ_BOUND_MS, LocalReads } from '../../workflows/run/local-reads';
+import { LOCAL_READ_BOUND_MS, LOCAL_READ_MAX_BYTES, LOCAL_READS_PER_RUN, LocalReads } from '../../workflows/run/local-reads';
 import { Waits } from '../../workflows/run/waits';
 import { fake, START } from './support/fake-workflow';
 
@@ -145,11 +145,19 @@ describe('http and database steps', () => {
       expect(fake.calls).toEqual([
         {
           activity: 'httpRequest',
-          args: [expect.objectContaining({ deliveryKey: 'wf/h', url: 'https://x', timeoutMs: LOCAL_READ_BOUND_MS - 100 })],
+          args: [expect.objectContaining({ deliveryKey: 'wf/h', url: 'https://x', timeoutMs: LOCAL_READ_BOUND_MS - 100, maxBytes: LOCAL_READ_MAX_BYTES })],
           options: { scheduleToCloseTimeout: LOCAL_READ_BOUND_MS, startToCloseTimeout: LOCAL_READ_BOUND_MS, retry: { maximumAttempts: 1 }, summary: 'GET request' },
         },
       ]);
       expect(activities.httpRequest).not.toHaveBeenCalled();
+    });
+
+    it(`sends at most ${LOCAL_READS_PER_RUN} reads of a run locally, the rest as ordinary activities`, async () => {
+      const ctx = base([]);
+      for (let i = 0; i <= LOCAL_READS_PER_RUN; i += 1) await runHttp({ id: `h${i}`, type: 'http', url: 'https://x' } as HttpStep, `h${i}`, ctx, noSteps);
+      expect(fake.calls).toHaveLength(LOCAL_READS_PER_RUN);
+      expect(activities.httpRequest).toHaveBeenCalledTimes(1);
+      expect(activities.httpRequest).toHaveBeenCalledWith(expect.objectContaining({ deliveryKey: `wf/h${LOCAL_READS_PER_RUN}` }));
     });
 
     it('keeps a step\'s shorter deadline', async () => {

@@ -37,14 +37,30 @@ export const LOCAL_READ_BOUND_MS = 1_000;
 /** The request's own deadline inside that bound, so the activity ends it itself. */
 const LOCAL_READ_REQUEST_MS = LOCAL_READ_BOUND_MS - 100;
 
+/**
+ * The largest answer a local read keeps; a larger one is read again by the
+ * ordinary activity (up to its 1 MiB). A workflow task sends its local
+ * activities' results to Temporal together, in one call whose size Temporal
+ * limits (4 MiB by default), where ordinary activities' results go one by one.
+ */
+export const LOCAL_READ_MAX_BYTES = 16_384;
+
+/**
+ * Local reads a run sends at most; its later reads are ordinary activities.
+ * With {@link LOCAL_READ_MAX_BYTES}, a run's local results stay far within
+ * that one call however many it sends at once (a `parallel`, a `foreach`).
+ */
+export const LOCAL_READS_PER_RUN = 50;
+
 /** The methods a step may send as a local activity. */
 export function isRead(method: string | undefined): boolean {
   return method === undefined || method === 'GET' || method === 'HEAD';
 }
 
-/** One run's local reads: on while none has failed, off for good after the first that does. */
+/** One run's local reads: on while none has failed, off for good after the first that does, and after {@link LOCAL_READS_PER_RUN}. */
 export class LocalReads {
   private on: boolean;
+  private sent = 0;
 
   constructor(settings: RunSettings | undefined) {
     this.on = settings?.localReads === true;
@@ -55,7 +71,8 @@ export class LocalReads {
    * undefined once this run reads by ordinary activities.
    */
   activities(options: ActivityOptions): Activities | undefined {
-    if (!this.on) return undefined;
+    if (!this.on || this.sent >= LOCAL_READS_PER_RUN) return undefined;
+    this.sent += 1;
     const own = typeof options.startToCloseTimeout === 'number' ? options.startToCloseTimeout : LOCAL_READ_BOUND_MS;
     const bound = Math.min(own, LOCAL_READ_BOUND_MS);
     return wf.proxyLocalActivities<Activities>({

@@ -2,7 +2,7 @@ import * as wf from '@temporalio/workflow';
 import { parseDuration } from '../../src/shared/duration';
 import type { HttpStep } from '../../src/shared/definition';
 import { isRetryHint } from '../../src/shared/run';
-import { isRead } from '../run/local-reads';
+import { isRead, LOCAL_READ_MAX_BYTES } from '../run/local-reads';
 import type { Ports, StepHandler } from './types';
 
 /** What an `http` step uses of the run. */
@@ -27,7 +27,7 @@ export const runHttp: StepHandler<HttpStep, HttpPorts> = async (step, path, ctx)
   const local = isRead(step.method) ? ctx.localReads.activities(options) : undefined;
   if (local) {
     try {
-      return await local.httpRequest({ ...request, timeoutMs: ctx.localReads.requestMs(request.timeoutMs) });
+      return await local.httpRequest({ ...request, timeoutMs: ctx.localReads.requestMs(request.timeoutMs), maxBytes: LOCAL_READ_MAX_BYTES });
     } catch (err) {
       if (wf.isCancellation(err)) throw err;
       // Not the step's failure: the ordinary activity below, with the step's own timeout and retries, decides.
