@@ -9,6 +9,7 @@
  *                                          docs/BENCHMARKS.md, keeping the others' as recorded
  *   npm run bench -- mirror-scale --scale 0.1   a tenth of the generated data, for a quick run
  *   npm run bench -- gateway-load --scale 0.1   1,000 runs between its two phases instead of 10,000
+ *   npm run bench -- gateway-load --scale 10    100,000 (about an hour and a half on 2 cores)
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -63,6 +64,10 @@ async function uptime(): Promise<string> {
   }
 }
 
+/** The benchmarks `--scale` may enlarge, and how far: `gateway-load`'s 10,000 runs between phases become 100,000. */
+const SCALES_UP = new Set(['gateway-load', 'gateway-load-cluster']);
+const MAX_SCALE = 10;
+
 function parseArgs(argv: string[]): { names: string[]; record: boolean; options: RunOptions } {
   const names: string[] = [];
   let record = false;
@@ -73,14 +78,15 @@ function parseArgs(argv: string[]): { names: string[]; record: boolean; options:
     else if (arg === '--scale' || arg.startsWith('--scale=')) {
       const value = arg === '--scale' ? argv[(i += 1)] : arg.slice('--scale='.length);
       const scale = Number(value);
-      if (!(scale > 0 && scale <= 1)) throw new Error(`--scale takes a fraction in (0, 1], not ${value}`);
+      if (!(scale > 0 && scale <= MAX_SCALE)) throw new Error(`--scale takes a number in (0, ${MAX_SCALE}], not ${value}`);
       options.scale = scale;
     } else if (arg === '--help' || arg === '-h') {
       process.stdout.write(
         `usage: npm run bench [-- <name>…] [--record] [--scale <fraction>]\n\n` +
           `  --record   write the results to docs/BENCHMARKS.md (with names: replace only their sections)\n` +
           `  --scale    fraction of the data mirror-scale generates (default 1: a million executions)\n` +
-          `             and of the runs gateway-load makes between its phases (default 1: 10,000)\n\n` +
+          `             and of the runs gateway-load makes between its phases (default 1: 10,000;\n` +
+          `             up to 10 for gateway-load and gateway-load-cluster alone: 100,000)\n\n` +
           `benchmarks:\n${BENCHMARKS.map((b) => `  ${b.name.padEnd(14)} ${b.summary}`).join('\n')}\n`,
       );
       process.exit(0);
@@ -90,6 +96,9 @@ function parseArgs(argv: string[]): { names: string[]; record: boolean; options:
   const known = new Set(BENCHMARKS.map((b) => b.name));
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length) throw new Error(`no benchmark named ${unknown.join(', ')}; there are ${[...known].join(', ')}`);
+  if (options.scale > 1 && (names.length === 0 || names.some((n) => !SCALES_UP.has(n)))) {
+    throw new Error(`--scale above 1 is for ${[...SCALES_UP].join(' and ')} alone (more runs between their phases)`);
+  }
   return { names, record, options };
 }
 
@@ -225,7 +234,8 @@ function report(
 runs those and replaces their sections and targets, keeping the others as they were recorded.
 \`npm run bench\` prints the same tables without writing; \`npm run bench -- <name>\` runs one
 (${BENCHMARKS.map((b) => `\`${b.name}\``).join(', ')}); \`--scale <fraction>\` makes \`mirror-scale\` generate that
-fraction of its data, and \`gateway-load\` that fraction of its 10,000 runs between phases, for a quick run.
+fraction of its data, and \`gateway-load\` that fraction of its 10,000 runs between phases, for a quick run
+(for \`gateway-load\` and \`gateway-load-cluster\` alone, up to 10: \`--scale 10\` measures again after 100,000 runs).
 \`gateway-load\` also reads \`BENCH_WAIT\` (\`api\`: the product's runs awaited with \`?wait=30s\` through the gateway; \`poll\`: read every 500 ms),
 \`BENCH_VARIANTS\` (\`product,hand-written\` alternates those two alone) and \`BENCH_PROFILE_DIR\` (CPU profiles of its processes).
 
