@@ -9,7 +9,7 @@
  *                                          docs/BENCHMARKS.md, keeping the others' as recorded
  *   npm run bench -- mirror-scale --scale 0.1   a tenth of the generated data, for a quick run
  *   npm run bench -- gateway-load --scale 0.1   1,000 runs between its two phases instead of 10,000
- *   npm run bench -- gateway-load --scale 10    100,000 (about an hour and a half on 2 cores)
+ *   npm run bench -- gateway-load --scale 10    100,000 (about 41 minutes in all on 2 cores)
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
